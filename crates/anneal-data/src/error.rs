@@ -1,0 +1,132 @@
+//! The error type of `anneal-data`: every way user data or a data config can be wrong.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while loading, preparing, splitting or batching data.
+///
+/// Each variant names the file, column, row or value at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// A file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A CSV file could not be parsed (malformed quoting, a ragged row, bad UTF-8).
+    #[error("{path}: line {line}: {message}")]
+    Csv {
+        /// The file (or source name).
+        path: PathBuf,
+        /// 1-based line number in the file.
+        line: u64,
+        /// What the CSV parser reported.
+        message: String,
+    },
+    /// A CSV file has no header or no data rows.
+    #[error("{path} is empty: {what}")]
+    EmptyCsv {
+        /// The file.
+        path: PathBuf,
+        /// Whether the header or the rows are missing.
+        what: &'static str,
+    },
+    /// Two columns in a header share a name.
+    #[error("{path}: column `{column}` appears twice in the header")]
+    DuplicateColumn {
+        /// The file.
+        path: PathBuf,
+        /// The repeated name.
+        column: String,
+    },
+    /// A value in a numeric column is not a number.
+    #[error(
+        "{path}: line {line}, column `{column}`: `{value}` is not a number (declare the column categorical if it is not numeric)"
+    )]
+    NonNumeric {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number in the file.
+        line: u64,
+        /// The column.
+        column: String,
+        /// The offending cell.
+        value: String,
+    },
+    /// A column named by the user does not exist.
+    #[error("column `{column}` does not exist (available: {available})")]
+    UnknownColumn {
+        /// The requested name.
+        column: String,
+        /// The columns that do exist, comma-separated.
+        available: String,
+    },
+    /// A column has the wrong type for the requested operation.
+    #[error("column `{column}` is {actual}, expected {expected}")]
+    ColumnType {
+        /// The column.
+        column: String,
+        /// The type that was needed.
+        expected: &'static str,
+        /// The type it has.
+        actual: &'static str,
+    },
+    /// A target column has a missing value; rows are never dropped silently.
+    #[error("target column `{column}` is missing a value in data row {row}")]
+    MissingTarget {
+        /// The target column.
+        column: String,
+        /// 0-based data row.
+        row: usize,
+    },
+    /// A category not seen during fitting, with the error policy for unknown categories.
+    #[error("column `{column}`: category `{value}` was not seen when fitting")]
+    UnknownCategory {
+        /// The column.
+        column: String,
+        /// The unseen value.
+        value: String,
+    },
+    /// A statistic cannot be fitted because the column has no observed values.
+    #[error("column `{column}` has no non-missing values in the fitting data, cannot fit {what}")]
+    AllMissing {
+        /// The column.
+        column: String,
+        /// What was being fitted.
+        what: &'static str,
+    },
+    /// Split fractions are not valid.
+    #[error("invalid split: {0}")]
+    InvalidSplit(String),
+    /// A class has too few members to appear in every part of a stratified split.
+    #[error("class `{class}` has {count} member(s), too few to stratify into {parts} parts")]
+    ClassTooSmall {
+        /// The class label.
+        class: String,
+        /// How many rows have it.
+        count: usize,
+        /// How many non-empty parts the split asks for.
+        parts: usize,
+    },
+    /// A batch size of zero, or a shape that does not add up.
+    #[error("invalid batching: {0}")]
+    InvalidBatch(String),
+    /// A saved fitted-state file is not valid.
+    #[error("{path}: not valid fitted state: {message}")]
+    FittedState {
+        /// The file.
+        path: PathBuf,
+        /// What the JSON parser reported.
+        message: String,
+    },
+    /// Table construction failed inside Arrow.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = DataError> = std::result::Result<T, E>;

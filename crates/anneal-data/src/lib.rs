@@ -1,0 +1,56 @@
+//! Data preparation for Anneal: everything between a raw file and the tensors a
+//! model sees.
+//!
+//! A [`Table`] is a typed, columnar Arrow record batch loaded from CSV (plain or
+//! gzip). Preprocessing is fit/transform: [`PreprocessConfig`] holds the
+//! hyperparameters, [`Preprocessor`] the statistics fitted on the training split
+//! only, which serialise and re-apply identically to new data. Splits are seeded,
+//! and [`ClassificationData`] cuts the result into shuffled mini-batches of burn
+//! tensors.
+//!
+//! ```
+//! use anneal_data::prelude::*;
+//!
+//! let csv = "len,island,species\n1.0,A,x\n2.0,B,y\n,A,x\n4.0,B,y\n5.0,A,x\n6.0,B,y\n";
+//! let table = Table::from_csv_reader(csv.as_bytes(), "inline.csv", &CsvOptions::default())?;
+//! let labels = LabelEncoder::fit(&table, "species")?;
+//! let y = labels.encode(&table)?;
+//! let split = stratified_holdout(&y, labels.classes(), SplitFractions { train: 2.0 / 3.0, valid: 0.0, test: 1.0 / 3.0 }, 7)?;
+//!
+//! let train = table.take(&split.train)?;
+//! let pre = PreprocessConfig::default().fit(&train, &["len".into(), "island".into()])?;
+//! let x = pre.transform(&train)?;
+//! let targets = split.train.iter().map(|&i| y[i]).collect();
+//! let data = ClassificationData::new(x.values, x.n_cols, targets)?;
+//!
+//! let device = burn::prelude::Device::flex();
+//! let batches = data.batch_indices(2, Some(&mut SeededRng::new(7)), LastBatch::Keep)?;
+//! let (xb, yb) = data.batch(&batches[0], &device);
+//! assert_eq!(xb.dims(), [2, 3]);
+//! assert_eq!(yb.dims(), [2]);
+//! # Ok::<(), anneal_data::DataError>(())
+//! ```
+
+pub mod batch;
+pub mod error;
+pub mod preprocess;
+pub mod rng;
+pub mod split;
+pub mod table;
+
+pub use batch::{ClassificationData, LastBatch, sqrt_batch_size};
+pub use error::{DataError, Result};
+pub use preprocess::{LabelEncoder, Matrix, PreprocessConfig, Preprocessor};
+pub use rng::SeededRng;
+pub use split::{Split, SplitFractions, holdout, stratified_holdout};
+pub use table::{Column, ColumnKind, CsvOptions, Table};
+
+/// One `use` for the common types.
+pub mod prelude {
+    pub use crate::batch::{ClassificationData, LastBatch};
+    pub use crate::error::DataError;
+    pub use crate::preprocess::{LabelEncoder, PreprocessConfig, Preprocessor};
+    pub use crate::rng::SeededRng;
+    pub use crate::split::{SplitFractions, stratified_holdout};
+    pub use crate::table::{CsvOptions, Table};
+}

@@ -1,0 +1,393 @@
+//! [`Table`]: a typed, columnar table (an Arrow `RecordBatch`) and its CSV loader.
+//!
+//! Numeric columns are `Float64` arrays and categorical columns are
+//! dictionary-encoded strings (`Dictionary<Int32, Utf8>`); missing cells are nulls in
+//! the validity bitmap, never sentinel values.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::types::Int32Type;
+use arrow_array::{Array, ArrayRef, DictionaryArray, Float64Array, Int32Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DataError, Result};
+
+/// The two kinds of column a [`Table`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnKind {
+    /// 64-bit floats; missing cells are null.
+    Numeric,
+    /// Strings from a finite set (dictionary-encoded); missing cells are null.
+    Categorical,
+}
+
+impl ColumnKind {
+    fn name(self) -> &'static str {
+        match self {
+            ColumnKind::Numeric => "numeric",
+            ColumnKind::Categorical => "categorical",
+        }
+    }
+}
+
+/// How to read a CSV file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CsvOptions {
+    /// Field delimiter (default `,`).
+    pub delimiter: char,
+    /// Whether the first line names the columns (default `true`); otherwise
+    /// columns are named `column_0`, `column_1`, ...
+    pub has_header: bool,
+    /// Cell values read as missing (default: empty, `NA`, `N/A`, `NaN`, `nan`, `null`, `NULL`).
+    pub null_values: Vec<String>,
+    /// Per-column kinds that override inference.
+    pub column_kinds: BTreeMap<String, ColumnKind>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self {
+            delimiter: ',',
+            has_header: true,
+            null_values: ["", "NA", "N/A", "NaN", "nan", "null", "NULL"].map(String::from).to_vec(),
+            column_kinds: BTreeMap::new(),
+        }
+    }
+}
+
+/// A typed columnar table backed by an Arrow [`RecordBatch`].
+///
+/// ```
+/// use anneal_data::{CsvOptions, Table};
+///
+/// let csv = "x,colour\n1.5,red\n,blue\n3,red\n";
+/// let table = Table::from_csv_reader(csv.as_bytes(), "inline.csv", &CsvOptions::default())?;
+/// assert_eq!(table.n_rows(), 3);
+/// assert_eq!(table.numeric("x")?, vec![Some(1.5), None, Some(3.0)]);
+/// assert_eq!(table.categorical("colour")?[1].as_deref(), Some("blue"));
+/// # Ok::<(), anneal_data::DataError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Table {
+    batch: RecordBatch,
+}
+
+impl Table {
+    /// Reads a CSV file (optionally gzip-compressed, detected from its first bytes).
+    pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let io = |source| DataError::Io { path: path.to_path_buf(), source };
+        let mut file = BufReader::new(std::fs::File::open(path).map_err(io)?);
+        let mut magic = [0u8; 2];
+        let n = read_prefix(&mut file, &mut magic).map_err(io)?;
+        let prefix = std::io::Cursor::new(magic[..n].to_vec());
+        let chained = prefix.chain(file);
+        if n == 2 && magic == [0x1f, 0x8b] {
+            Self::from_csv_reader(flate2::read::MultiGzDecoder::new(chained), path, options)
+        } else {
+            Self::from_csv_reader(chained, path, options)
+        }
+    }
+
+    /// Reads CSV text from any reader; `name` is used in error messages.
+    pub fn from_csv_reader(reader: impl Read, name: impl AsRef<Path>, options: &CsvOptions) -> Result<Self> {
+        let path = name.as_ref().to_path_buf();
+        let delimiter = u8::try_from(options.delimiter)
+            .map_err(|_| DataError::InvalidSplit(format!("delimiter `{}` is not a single byte", options.delimiter)))?;
+        let mut rdr =
+            csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(false).from_reader(reader);
+        let mut records = rdr.records();
+        let csv_err = |e: csv::Error, path: &Path| DataError::Csv {
+            path: path.to_path_buf(),
+            line: e.position().map_or(0, |p| p.line()),
+            message: csv_message(&e),
+        };
+
+        let mut rows: Vec<csv::StringRecord> = Vec::new();
+        let header: Vec<String> = if options.has_header {
+            match records.next() {
+                None => return Err(DataError::EmptyCsv { path, what: "no header line" }),
+                Some(r) => r.map_err(|e| csv_err(e, &path))?.iter().map(|s| s.trim().to_string()).collect(),
+            }
+        } else {
+            Vec::new()
+        };
+        for r in records {
+            rows.push(r.map_err(|e| csv_err(e, &path))?);
+        }
+        if rows.is_empty() {
+            return Err(DataError::EmptyCsv { path, what: "no data rows" });
+        }
+        let header =
+            if options.has_header { header } else { (0..rows[0].len()).map(|i| format!("column_{i}")).collect() };
+        let mut seen = HashMap::new();
+        for h in &header {
+            if seen.insert(h.as_str(), ()).is_some() {
+                return Err(DataError::DuplicateColumn { path, column: h.clone() });
+            }
+        }
+        for name in options.column_kinds.keys() {
+            if !header.contains(name) {
+                return Err(unknown_column(name, header.iter().map(String::as_str)));
+            }
+        }
+
+        let is_null = |s: &str| options.null_values.iter().any(|n| n == s.trim());
+        let line_of = |row: usize, rec: &csv::StringRecord| rec.position().map_or(row as u64 + 2, |p| p.line());
+        let mut fields = Vec::with_capacity(header.len());
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(header.len());
+        for (c, name) in header.iter().enumerate() {
+            let cell = |r: &csv::StringRecord| -> String { r.get(c).unwrap_or("").trim().to_string() };
+            let kind = match options.column_kinds.get(name) {
+                Some(k) => *k,
+                None => {
+                    let (mut ok, mut bad) = (0usize, 0usize);
+                    for r in &rows {
+                        let v = cell(r);
+                        if !is_null(&v) {
+                            if v.parse::<f64>().is_ok() { ok += 1 } else { bad += 1 }
+                        }
+                    }
+                    // A column that is mostly numbers with a few words is almost always a
+                    // data error, not a categorical column: report it instead of guessing.
+                    if bad == 0 || ok > bad { ColumnKind::Numeric } else { ColumnKind::Categorical }
+                }
+            };
+            match kind {
+                ColumnKind::Numeric => {
+                    let mut values = Vec::with_capacity(rows.len());
+                    for (i, r) in rows.iter().enumerate() {
+                        let v = cell(r);
+                        if is_null(&v) {
+                            values.push(None);
+                        } else {
+                            match v.parse::<f64>() {
+                                Ok(x) => values.push(Some(x)),
+                                Err(_) => {
+                                    return Err(DataError::NonNumeric {
+                                        path,
+                                        line: line_of(i, r),
+                                        column: name.clone(),
+                                        value: v,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    arrays.push(Arc::new(Float64Array::from(values)));
+                    fields.push(Field::new(name, DataType::Float64, true));
+                }
+                ColumnKind::Categorical => {
+                    let values: Vec<Option<String>> =
+                        rows.iter().map(|r| Some(cell(r)).filter(|v| !is_null(v))).collect();
+                    let array = dictionary_from(values.iter().map(|v| v.as_deref()))?;
+                    fields.push(Field::new(name, array.data_type().clone(), true));
+                    arrays.push(Arc::new(array));
+                }
+            }
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+        Ok(Self { batch })
+    }
+
+    /// Builds a table from named columns (all of the same length).
+    pub fn from_columns(columns: Vec<(String, Column)>) -> Result<Self> {
+        let mut fields = Vec::with_capacity(columns.len());
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
+        for (name, col) in columns {
+            let array: ArrayRef = match col {
+                Column::Numeric(v) => Arc::new(Float64Array::from(v)),
+                Column::Categorical(v) => Arc::new(dictionary_from(v.iter().map(|s| s.as_deref()))?),
+            };
+            fields.push(Field::new(name, array.data_type().clone(), true));
+            arrays.push(array);
+        }
+        Ok(Self { batch: RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)? })
+    }
+
+    /// The underlying Arrow record batch, for interop with the Arrow ecosystem.
+    pub fn record_batch(&self) -> &RecordBatch {
+        &self.batch
+    }
+
+    /// Number of rows.
+    pub fn n_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// Column names in order.
+    pub fn column_names(&self) -> Vec<String> {
+        self.batch.schema().fields().iter().map(|f| f.name().clone()).collect()
+    }
+
+    /// The kind of the column `name`.
+    pub fn kind(&self, name: &str) -> Result<ColumnKind> {
+        let array = self.array(name)?;
+        Ok(kind_of(array.data_type()))
+    }
+
+    /// Number of missing cells in column `name`.
+    pub fn null_count(&self, name: &str) -> Result<usize> {
+        Ok(self.array(name)?.null_count())
+    }
+
+    /// The values of a numeric column, `None` where missing.
+    pub fn numeric(&self, name: &str) -> Result<Vec<Option<f64>>> {
+        let array = self.array(name)?;
+        let values = array.as_any().downcast_ref::<Float64Array>().ok_or(DataError::ColumnType {
+            column: name.to_string(),
+            expected: "numeric",
+            actual: kind_of(array.data_type()).name(),
+        })?;
+        Ok(values.iter().collect())
+    }
+
+    /// The values of a categorical column, `None` where missing.
+    pub fn categorical(&self, name: &str) -> Result<Vec<Option<String>>> {
+        let array = self.array(name)?;
+        let dict = array.as_any().downcast_ref::<DictionaryArray<Int32Type>>().ok_or(DataError::ColumnType {
+            column: name.to_string(),
+            expected: "categorical",
+            actual: kind_of(array.data_type()).name(),
+        })?;
+        let labels = dict.values().as_any().downcast_ref::<StringArray>().ok_or_else(|| DataError::ColumnType {
+            column: name.to_string(),
+            expected: "categorical",
+            actual: "numeric",
+        })?;
+        Ok(dict.keys().iter().map(|k| k.map(|k| labels.value(k as usize).to_string())).collect())
+    }
+
+    /// The values of any column as text (numbers formatted as written by Rust), `None` where missing.
+    pub fn as_strings(&self, name: &str) -> Result<Vec<Option<String>>> {
+        match self.kind(name)? {
+            ColumnKind::Categorical => self.categorical(name),
+            ColumnKind::Numeric => Ok(self.numeric(name)?.into_iter().map(|v| v.map(|x| x.to_string())).collect()),
+        }
+    }
+
+    /// A new table with the given rows, in the given order.
+    ///
+    /// Returns an error if an index is out of range.
+    pub fn take(&self, rows: &[usize]) -> Result<Self> {
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.n_rows()) {
+            return Err(DataError::InvalidSplit(format!(
+                "row {bad} is out of range for a table of {} rows",
+                self.n_rows()
+            )));
+        }
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.batch.num_columns());
+        for array in self.batch.columns() {
+            if let Some(v) = array.as_any().downcast_ref::<Float64Array>() {
+                let taken: Float64Array = rows.iter().map(|&r| v.is_valid(r).then(|| v.value(r))).collect();
+                arrays.push(Arc::new(taken));
+            } else if let Some(d) = array.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+                let keys = d.keys();
+                let taken: Int32Array = rows.iter().map(|&r| keys.is_valid(r).then(|| keys.value(r))).collect();
+                arrays.push(Arc::new(DictionaryArray::<Int32Type>::try_new(taken, d.values().clone())?));
+            } else {
+                unreachable!("a Table only ever holds Float64 and Dictionary<Int32, Utf8> columns")
+            }
+        }
+        Ok(Self { batch: RecordBatch::try_new(self.batch.schema(), arrays)? })
+    }
+
+    fn array(&self, name: &str) -> Result<&ArrayRef> {
+        self.batch
+            .column_by_name(name)
+            .ok_or_else(|| unknown_column(name, self.batch.schema_ref().fields().iter().map(|f| f.name().as_str())))
+    }
+}
+
+/// One column's values, for [`Table::from_columns`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    /// Numbers, `None` where missing.
+    Numeric(Vec<Option<f64>>),
+    /// Labels, `None` where missing.
+    Categorical(Vec<Option<String>>),
+}
+
+pub(crate) fn unknown_column<'a>(name: &str, available: impl Iterator<Item = &'a str>) -> DataError {
+    DataError::UnknownColumn { column: name.to_string(), available: available.collect::<Vec<_>>().join(", ") }
+}
+
+fn kind_of(dt: &DataType) -> ColumnKind {
+    if matches!(dt, DataType::Float64) { ColumnKind::Numeric } else { ColumnKind::Categorical }
+}
+
+fn dictionary_from<'a>(values: impl Iterator<Item = Option<&'a str>>) -> Result<DictionaryArray<Int32Type>> {
+    let mut index: HashMap<&str, i32> = HashMap::new();
+    let mut labels: Vec<&str> = Vec::new();
+    let keys: Int32Array = values
+        .map(|v| {
+            v.map(|s| {
+                *index.entry(s).or_insert_with(|| {
+                    labels.push(s);
+                    (labels.len() - 1) as i32
+                })
+            })
+        })
+        .collect();
+    Ok(DictionaryArray::try_new(keys, Arc::new(StringArray::from(labels)))?)
+}
+
+fn read_prefix(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn csv_message(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("row has {len} fields, expected {expected_len} like the first line")
+        }
+        csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(s: &str) -> Result<Table> {
+        Table::from_csv_reader(s.as_bytes(), "t.csv", &CsvOptions::default())
+    }
+
+    #[test]
+    fn infers_kinds_and_missing() {
+        let t = read("a,b,c\n1,x,\n2,,\nNA,y,\n").unwrap();
+        assert_eq!(t.kind("a").unwrap(), ColumnKind::Numeric);
+        assert_eq!(t.kind("b").unwrap(), ColumnKind::Categorical);
+        assert_eq!(t.null_count("a").unwrap(), 1);
+        assert_eq!(t.null_count("c").unwrap(), 3);
+    }
+
+    #[test]
+    fn take_keeps_types_and_nulls() {
+        let t = read("a,b\n1,x\n,y\n3,\n").unwrap();
+        let s = t.take(&[2, 0, 1]).unwrap();
+        assert_eq!(s.numeric("a").unwrap(), vec![Some(3.0), Some(1.0), None]);
+        assert_eq!(s.categorical("b").unwrap(), vec![None, Some("x".into()), Some("y".into())]);
+    }
+
+    #[test]
+    fn mostly_numeric_column_with_a_word_is_an_error() {
+        let e = read("a,b\n1,x\n2,y\nabc,z\n").unwrap_err();
+        assert!(matches!(e, DataError::NonNumeric { line: 4, .. }), "{e}");
+        assert!(e.to_string().contains("column `a`"), "{e}");
+    }
+}

@@ -1,0 +1,33 @@
+//! Model definitions for Anneal.
+//!
+//! Models are plain burn modules with no backend parameter: the device they are
+//! built on decides where they run. Each has a config type that validates itself and
+//! builds the model from a seed, so the same seed gives the same initial weights on
+//! every backend.
+//!
+//! ```
+//! use anneal_models::prelude::*;
+//! use burn::prelude::*;
+//!
+//! let device = Device::flex();
+//! let mlp = MlpConfig { input: 3, hidden: vec![16, 8], output: 2, activation: ActivationKind::Relu, dropout: 0.0 }
+//!     .init(7, &device)?;
+//! let logits = mlp.forward(Tensor::zeros([5, 3], &device));
+//! assert_eq!(logits.dims(), [5, 2]);
+//! # Ok::<(), anneal_models::ModelError>(())
+//! ```
+//!
+//! Later: linear/logistic models, CNN, transformer encoder, multi-task heads,
+//! distillation and transfer learning.
+
+pub mod error;
+pub mod mlp;
+
+pub use error::ModelError;
+pub use mlp::{ActivationKind, Mlp, MlpConfig};
+
+/// One `use` for the common types.
+pub mod prelude {
+    pub use crate::error::ModelError;
+    pub use crate::mlp::{ActivationKind, Mlp, MlpConfig};
+}

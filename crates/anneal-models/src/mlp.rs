@@ -1,0 +1,155 @@
+//! A multi-layer perceptron: linear layers with an activation and dropout between them.
+
+use burn::nn::activation::{Activation, ActivationConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+
+/// The non-linearity between layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationKind {
+    /// max(0, x).
+    #[default]
+    Relu,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Logistic sigmoid.
+    Sigmoid,
+    /// Gaussian error linear unit.
+    Gelu,
+}
+
+impl ActivationKind {
+    fn config(self) -> ActivationConfig {
+        match self {
+            ActivationKind::Relu => ActivationConfig::Relu,
+            ActivationKind::Tanh => ActivationConfig::Tanh,
+            ActivationKind::Sigmoid => ActivationConfig::Sigmoid,
+            ActivationKind::Gelu => ActivationConfig::Gelu,
+        }
+    }
+}
+
+/// The shape of an [`Mlp`]: `input -> hidden[0] -> ... -> output`.
+///
+/// ```
+/// use anneal_models::{ActivationKind, MlpConfig};
+///
+/// let config = MlpConfig { input: 4, hidden: vec![8], output: 3, activation: ActivationKind::Relu, dropout: 0.1 };
+/// let model = config.init(42, &burn::prelude::Device::flex())?;
+/// assert_eq!(model.num_params(), 4 * 8 + 8 + 8 * 3 + 3);
+/// # Ok::<(), anneal_models::ModelError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlpConfig {
+    /// Number of input features.
+    pub input: usize,
+    /// Units of each hidden layer.
+    pub hidden: Vec<usize>,
+    /// Number of outputs (classes, for a classifier).
+    pub output: usize,
+    /// Activation after each hidden layer.
+    #[serde(default)]
+    pub activation: ActivationKind,
+    /// Dropout probability after each hidden activation (0 disables it).
+    #[serde(default)]
+    pub dropout: f64,
+}
+
+/// A multi-layer perceptron. Build it with [`MlpConfig::init`].
+#[derive(Module, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    activation: Activation,
+    dropout: Dropout,
+}
+
+impl MlpConfig {
+    /// Checks the layer sizes and the dropout probability.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.input == 0 {
+            return Err(ModelError::EmptyLayer { layer: "input".into() });
+        }
+        if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
+            return Err(ModelError::EmptyLayer { layer: format!("hidden layer {}", i + 1) });
+        }
+        if self.output == 0 {
+            return Err(ModelError::EmptyLayer { layer: "output".into() });
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(ModelError::Dropout(self.dropout));
+        }
+        Ok(())
+    }
+
+    /// Builds the model on `device` with weights drawn from `seed`.
+    ///
+    /// Weights and biases are drawn on the host from U(-1/√fan_in, 1/√fan_in)
+    /// (PyTorch's `nn.Linear` default) with a portable generator, so the same seed
+    /// gives bit-identical initial weights on every backend.
+    pub fn init(&self, seed: u64, device: &Device) -> Result<Mlp, ModelError> {
+        self.validate()?;
+        let mut rng = Rng(seed);
+        let sizes: Vec<usize> = std::iter::once(self.input)
+            .chain(self.hidden.iter().copied())
+            .chain(std::iter::once(self.output))
+            .collect();
+        let layers = sizes
+            .windows(2)
+            .map(|w| {
+                let (fan_in, fan_out) = (w[0], w[1]);
+                let bound = 1.0 / (fan_in as f64).sqrt();
+                let mut draw =
+                    |n: usize| -> Vec<f32> { (0..n).map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32).collect() };
+                let weight = draw(fan_in * fan_out);
+                let bias = draw(fan_out);
+                Linear {
+                    weight: burn::module::Param::from_data(TensorData::new(weight, [fan_in, fan_out]), device),
+                    bias: Some(burn::module::Param::from_data(TensorData::new(bias, [fan_out]), device)),
+                }
+            })
+            .collect();
+        Ok(Mlp {
+            layers,
+            activation: self.activation.config().init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+        })
+    }
+}
+
+impl Mlp {
+    /// Computes the outputs (logits, for a classifier).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, input]`
+    /// - output: `[batch, output]`
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let last = self.layers.len() - 1;
+        let mut h = x;
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(h);
+            if i < last {
+                h = self.dropout.forward(self.activation.forward(h));
+            }
+        }
+        h
+    }
+}
+
+/// SplitMix64, kept private: initial weights must not change when another crate's
+/// generator does.
+struct Rng(u64);
+
+impl Rng {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}

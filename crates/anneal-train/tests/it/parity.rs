@@ -1,0 +1,49 @@
+//! Backend parity: the same MLP from the same initial weights, trained for 100 steps
+//! on every compiled backend, has the same losses within 1e-4.
+
+use anneal_data::LastBatch;
+use anneal_models::{ActivationKind, MlpConfig};
+use anneal_optim::OptimizerConfig;
+use anneal_train::{Backend, StepInfo, train_step};
+
+fn losses(backend: Backend) -> Vec<f32> {
+    let device = backend.device().unwrap_or_else(|e| panic!("backend {backend} must start for the parity test: {e}"));
+    let train_device = device.clone().autodiff();
+    let data = super::blobs(256, 8, 5, 1.0);
+    let config =
+        MlpConfig { input: 8, hidden: vec![32, 16], output: 3, activation: ActivationKind::Relu, dropout: 0.0 };
+    let mut model = config.init(11, &train_device).unwrap();
+    let mut optimizer = OptimizerConfig::adam(1e-2).init().unwrap();
+    let batches = data.batch_indices(32, None, LastBatch::Keep).unwrap();
+    let mut out = Vec::new();
+    for i in 0..100 {
+        let (x, y) = data.batch(&batches[i % batches.len()], &train_device);
+        let step = StepInfo { epoch: 1, iteration: i + 1, batch_len: x.dims()[0] };
+        let loss;
+        (model, loss) = train_step(model, &mut optimizer, x, y, &step, &mut []);
+        out.push(loss.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0]);
+    }
+    out
+}
+
+#[test]
+fn every_compiled_backend_gives_the_same_losses() {
+    let backends = Backend::compiled();
+    let reference = losses(Backend::Flex);
+    assert!(reference[99] < reference[0] * 0.5, "the run must actually learn: {reference:?}");
+    for backend in backends.into_iter().filter(|b| *b != Backend::Flex) {
+        let other = losses(backend);
+        let worst = reference.iter().zip(&other).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        eprintln!("{backend} vs flex: max |loss difference| over 100 steps = {worst:e}");
+        assert!(worst < 1e-4, "{backend} differs from flex by {worst}: {other:?} vs {reference:?}");
+    }
+}
+
+/// With the `wgpu` feature, the parity test must really include wgpu (CI installs
+/// Mesa's software Vulkan driver for it).
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_takes_part_when_compiled() {
+    assert!(Backend::compiled().contains(&Backend::Wgpu));
+    Backend::Wgpu.device().expect("wgpu must start: install mesa-vulkan-drivers when there is no GPU");
+}

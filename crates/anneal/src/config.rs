@@ -1,0 +1,166 @@
+//! The run config: one TOML file that describes a whole training job.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anneal_data::{ColumnKind, LastBatch, PreprocessConfig, SplitFractions};
+use anneal_models::ActivationKind;
+use anneal_optim::OptimizerConfig;
+use anneal_regularize::EarlyStoppingConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A training job: data, split, preprocessing, model, optimiser and loop settings.
+///
+/// Unknown keys are errors, so a misspelt setting is never silently ignored.
+///
+/// ```
+/// let config: anneal::RunConfig = toml::from_str(r#"
+///     seed = 1
+///     [data]
+///     path = "data.csv"
+///     target = "label"
+///     [model]
+///     hidden = [16]
+///     [optimizer]
+///     name = "adam"
+///     learning_rate = 0.01
+///     [training]
+///     epochs = 10
+///     batch_size = 8
+/// "#)?;
+/// assert_eq!(config.model.hidden, [16]);
+/// assert!(toml::from_str::<anneal::RunConfig>("seed = 1\nsede = 2").is_err());
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Seed of every random choice: split, initial weights, shuffles, dropout.
+    #[serde(default)]
+    pub seed: u64,
+    /// Where the data is and what to predict.
+    pub data: DataSection,
+    /// Train / validation / test fractions.
+    #[serde(default)]
+    pub split: SplitSection,
+    /// Imputation, scaling and encoding.
+    #[serde(default)]
+    pub preprocess: PreprocessConfig,
+    /// The model.
+    pub model: ModelSection,
+    /// The optimiser.
+    pub optimizer: OptimizerConfig,
+    /// The training loop.
+    pub training: TrainingSection,
+}
+
+/// The `[data]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// CSV file (plain or gzip), relative to the config file.
+    pub path: PathBuf,
+    /// Column to predict (a classification target).
+    pub target: String,
+    /// Feature columns; default: every column but the target and `exclude`.
+    #[serde(default)]
+    pub features: Option<Vec<String>>,
+    /// Columns never used as features.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Column kinds that override inference.
+    #[serde(default)]
+    pub column_kinds: BTreeMap<String, ColumnKind>,
+}
+
+/// The `[split]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSection {
+    /// Fraction of rows for training.
+    pub train: f64,
+    /// Fraction for validation (early stopping and model selection).
+    pub valid: f64,
+    /// Fraction for the final, untouched test.
+    pub test: f64,
+    /// Keep class proportions in every part.
+    #[serde(default = "yes")]
+    pub stratify: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for SplitSection {
+    fn default() -> Self {
+        let f = SplitFractions::default();
+        Self { train: f.train, valid: f.valid, test: f.test, stratify: true }
+    }
+}
+
+impl SplitSection {
+    /// The fractions as the data crate takes them.
+    pub fn fractions(&self) -> SplitFractions {
+        SplitFractions { train: self.train, valid: self.valid, test: self.test }
+    }
+}
+
+/// The kinds of model a run can train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// A multi-layer perceptron.
+    #[default]
+    Mlp,
+}
+
+/// The `[model]` table; input and output sizes come from the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Which model.
+    #[serde(default)]
+    pub kind: ModelKind,
+    /// Units of each hidden layer.
+    pub hidden: Vec<usize>,
+    /// Activation between layers.
+    #[serde(default)]
+    pub activation: ActivationKind,
+    /// Dropout after each hidden layer.
+    #[serde(default)]
+    pub dropout: f64,
+}
+
+/// The `[training]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSection {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Rows per mini-batch.
+    pub batch_size: usize,
+    /// What to do with a last, smaller batch.
+    #[serde(default)]
+    pub last_batch: LastBatch,
+    /// Optional early stopping on a validation metric.
+    #[serde(default)]
+    pub early_stopping: Option<EarlyStoppingConfig>,
+}
+
+impl RunConfig {
+    /// Reads a config file; the data path is resolved relative to the file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
+        let mut config: RunConfig = toml::from_str(&text)
+            .map_err(|e| Error::Config { path: path.to_path_buf(), message: e.to_string().trim().to_string() })?;
+        if config.data.path.is_relative() {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.data.path = base.join(&config.data.path);
+        }
+        Ok(config)
+    }
+}

@@ -1,0 +1,87 @@
+//! The error type of the `anneal` facade: the pipeline's own errors and those of the
+//! crates it drives.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `anneal train` and `anneal predict`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The run config is not valid TOML for Anneal (unknown key, wrong type).
+    #[error("config {path}: {message}")]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// The target column named in the config does not exist in the data.
+    #[error("target column `{column}` does not exist in {path} (columns: {available})")]
+    UnknownTarget {
+        /// The target column.
+        column: String,
+        /// The data file.
+        path: PathBuf,
+        /// The columns that exist.
+        available: String,
+    },
+    /// A folder given to `--run` is not a finished run.
+    #[error("{path} is not an anneal run folder: {missing} is missing")]
+    NotARun {
+        /// The folder.
+        path: PathBuf,
+        /// The file that should be there.
+        missing: &'static str,
+    },
+    /// The output folder already holds files; runs are never overwritten.
+    #[error("output folder {path} already exists and is not empty; choose another --out")]
+    OutExists {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// A saved model file could not be read or does not match its config.
+    #[error("model {path}: {message}")]
+    ModelFile {
+        /// The weights file.
+        path: PathBuf,
+        /// What burn reported.
+        message: String,
+    },
+    /// Data loading or preparation failed.
+    #[error(transparent)]
+    Data(#[from] anneal_data::DataError),
+    /// Training failed.
+    #[error(transparent)]
+    Train(#[from] anneal_train::TrainError),
+    /// A metric could not be computed.
+    #[error(transparent)]
+    Eval(#[from] anneal_evaluate::EvalError),
+}
+
+impl From<anneal_models::ModelError> for Error {
+    fn from(e: anneal_models::ModelError) -> Self {
+        Error::Train(e.into())
+    }
+}
+
+impl From<anneal_optim::OptimError> for Error {
+    fn from(e: anneal_optim::OptimError) -> Self {
+        Error::Train(e.into())
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}

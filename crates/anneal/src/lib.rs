@@ -1,0 +1,33 @@
+//! Anneal: the whole job of training a model — prepare the data, build the model,
+//! optimise it, regularise it and evaluate it honestly — in one typed toolkit on
+//! [burn](https://burn.dev).
+//!
+//! This facade re-exports the crates and runs whole jobs from a TOML [`RunConfig`]:
+//! [`run::train`] is what `anneal train` does, [`run::predict`] what `anneal predict`
+//! does.
+//!
+//! | crate | owns |
+//! |---|---|
+//! | [`data`] | tables, CSV loading, imputation, scaling, encoding, splits, batching |
+//! | [`models`] | model definitions (MLP) |
+//! | [`optim`] | optimisers over burn-optim |
+//! | [`regularize`] | early stopping |
+//! | [`evaluate`] | metrics |
+//! | [`train`] | the training loop and backend choice |
+//! | [`hpo`] | hyperparameter search (to come) |
+//! | [`distributed`] | distributed training (to come) |
+
+pub mod config;
+pub mod error;
+pub mod run;
+
+pub use anneal_data as data;
+pub use anneal_distributed as distributed;
+pub use anneal_evaluate as evaluate;
+pub use anneal_hpo as hpo;
+pub use anneal_models as models;
+pub use anneal_optim as optim;
+pub use anneal_regularize as regularize;
+pub use anneal_train as train;
+pub use config::RunConfig;
+pub use error::{Error, Result};

@@ -1,0 +1,400 @@
+//! The whole job: `anneal train` (data → split → preprocessing fitted on train →
+//! model → training → test metrics → run folder) and `anneal predict`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anneal_data::{
+    ClassificationData, ColumnKind, CsvOptions, LabelEncoder, Preprocessor, Table, holdout, stratified_holdout,
+};
+use anneal_evaluate::ConfusionMatrix;
+use anneal_models::{Mlp, MlpConfig};
+use anneal_train::{Backend, EpochRecord, Progress, TrainConfig, Trainer, evaluate};
+use burn::module::Module;
+use serde::{Deserialize, Serialize};
+
+use crate::config::RunConfig;
+use crate::error::{Error, Result, io};
+
+/// Files of a run folder.
+const CONFIG: &str = "config.toml";
+const PREPROCESSING: &str = "preprocessing.json";
+const MODEL_CONFIG: &str = "model.json";
+const WEIGHTS: &str = "model.bpk";
+const METRICS: &str = "metrics.json";
+const TEST_PREDICTIONS: &str = "test_predictions.csv";
+const REPORT: &str = "report.md";
+
+/// How to run a training job.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// The run folder to create (must not exist, or be empty).
+    pub out: PathBuf,
+    /// The compute backend.
+    pub backend: Backend,
+    /// Progress output.
+    pub progress: Progress,
+}
+
+/// Test-set metrics of a run, as written under `"test"` in `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestMetrics {
+    /// Fraction of test rows classified correctly.
+    pub accuracy: f64,
+    /// Macro-averaged F1 over the classes.
+    pub macro_f1: f64,
+    /// Mean cross-entropy on the test rows.
+    pub loss: f64,
+    /// Number of test rows.
+    pub rows: usize,
+    /// Confusion matrix (rows true, columns predicted), in class order.
+    pub confusion_matrix: Vec<Vec<u64>>,
+}
+
+/// Everything `metrics.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMetrics {
+    /// Class names in code order.
+    pub classes: Vec<String>,
+    /// Per-epoch history.
+    pub history: Vec<EpochRecord>,
+    /// The epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Whether early stopping ended training.
+    pub stopped_early: bool,
+    /// Rows in each part of the split.
+    pub split: BTreeMap<String, usize>,
+    /// Backend the run used.
+    pub device: Backend,
+    /// Seed of the run.
+    pub seed: u64,
+    /// Wall-clock seconds of the whole job.
+    pub seconds: f64,
+    /// Metrics on the held-out test rows.
+    pub test: TestMetrics,
+}
+
+/// What the run folder keeps to re-apply preprocessing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SavedPreprocessing {
+    labels: LabelEncoder,
+    column_kinds: BTreeMap<String, ColumnKind>,
+    preprocessor: Preprocessor,
+}
+
+/// Runs a training job end to end and writes its run folder; returns its metrics.
+pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
+    let start = Instant::now();
+    // Settings first: a bad learning rate should not wait for the data to load.
+    config.optimizer.validate()?;
+    config.split.fractions().validate()?;
+    let out = prepare_out(&options.out)?;
+    let device = options.backend.device()?;
+
+    let data_path = &config.data.path;
+    let csv = CsvOptions { column_kinds: config.data.column_kinds.clone(), ..CsvOptions::default() };
+    let table = Table::read_csv(data_path, &csv)?;
+    let columns = table.column_names();
+    if !columns.contains(&config.data.target) {
+        return Err(Error::UnknownTarget {
+            column: config.data.target.clone(),
+            path: data_path.clone(),
+            available: columns.join(", "),
+        });
+    }
+    let features: Vec<String> = match &config.data.features {
+        Some(f) => f.clone(),
+        None => {
+            columns.iter().filter(|c| **c != config.data.target && !config.data.exclude.contains(c)).cloned().collect()
+        }
+    };
+    for f in features.iter().chain(&config.data.exclude) {
+        table.kind(f)?;
+    }
+    let labels = LabelEncoder::fit(&table, &config.data.target)?;
+    let y = labels.encode(&table)?;
+    let split = if config.split.stratify {
+        stratified_holdout(&y, labels.classes(), config.split.fractions(), config.seed)?
+    } else {
+        holdout(y.len(), config.split.fractions(), config.seed)?
+    };
+
+    // Preprocessing is fitted on the training rows only.
+    let train_table = table.take(&split.train)?;
+    let preprocessor = config.preprocess.fit(&train_table, &features)?;
+    let part = |rows: &[usize]| -> Result<ClassificationData> {
+        let m = preprocessor.transform(&table.take(rows)?)?;
+        Ok(ClassificationData::new(m.values, m.n_cols, rows.iter().map(|&i| y[i]).collect())?)
+    };
+    let (train_data, valid_data, test_data) = (part(&split.train)?, part(&split.valid)?, part(&split.test)?);
+
+    let model_config = MlpConfig {
+        input: train_data.n_features(),
+        hidden: config.model.hidden.clone(),
+        output: labels.classes().len(),
+        activation: config.model.activation,
+        dropout: config.model.dropout,
+    };
+    let model = model_config.init(config.seed, &device.clone().autodiff())?;
+    let mut optimizer = config.optimizer.init()?;
+    let train_config = TrainConfig {
+        epochs: config.training.epochs,
+        batch_size: config.training.batch_size,
+        seed: config.seed,
+        last_batch: config.training.last_batch,
+        early_stopping: config.training.early_stopping.clone(),
+    };
+    let fitted = Trainer::new(train_config, device.clone()).with_progress(options.progress).fit(
+        model,
+        &mut optimizer,
+        &train_data,
+        Some(&valid_data),
+    )?;
+
+    let test_eval = if test_data.is_empty() { None } else { Some(evaluate(&fitted.model, &test_data, &device, 1024)?) };
+    let (accuracy, macro_f1, cm, loss) = match &test_eval {
+        Some(e) => {
+            let (a, f, cm) = e.scores(&test_data.targets())?;
+            (a, f, cm, e.loss)
+        }
+        None => (f64::NAN, f64::NAN, anneal_evaluate::confusion_matrix(&[0], &[0], 1)?, f64::NAN),
+    };
+    let metrics = RunMetrics {
+        classes: labels.classes().to_vec(),
+        history: fitted.history,
+        best_epoch: fitted.best_epoch,
+        stopped_early: fitted.stopped_early,
+        split: [("train", split.train.len()), ("valid", split.valid.len()), ("test", split.test.len())]
+            .map(|(k, v)| (k.to_string(), v))
+            .into(),
+        device: options.backend,
+        seed: config.seed,
+        seconds: start.elapsed().as_secs_f64(),
+        test: TestMetrics { accuracy, macro_f1, loss, rows: split.test.len(), confusion_matrix: cm.counts().to_vec() },
+    };
+
+    // The run folder.
+    let as_used = toml::to_string_pretty(config).expect("a loaded config serialises");
+    write(&out, CONFIG, as_used)?;
+    let kinds = features.iter().map(|f| Ok((f.clone(), table.kind(f)?))).collect::<Result<_>>()?;
+    let saved = SavedPreprocessing { labels: labels.clone(), column_kinds: kinds, preprocessor };
+    write(&out, PREPROCESSING, to_json(&saved))?;
+    write(&out, MODEL_CONFIG, to_json(&model_config))?;
+    let weights = out.join(WEIGHTS);
+    fitted
+        .model
+        .valid()
+        .save_file(&weights)
+        .map_err(|e| Error::ModelFile { path: weights.clone(), message: e.to_string() })?;
+    write(&out, METRICS, to_json(&metrics))?;
+    if let Some(e) = &test_eval {
+        write(&out, TEST_PREDICTIONS, predictions_csv(&split.test, labels.classes(), e, Some(&test_data.targets())))?;
+    }
+    write(&out, REPORT, report(config, &table, &features, &saved, &model_config, &metrics, &cm))?;
+    Ok(metrics)
+}
+
+/// Predictions for new rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    /// Class names in code order.
+    pub classes: Vec<String>,
+    /// The evaluation (predicted codes and probabilities).
+    pub evaluation: anneal_train::Evaluation,
+}
+
+impl Predictions {
+    /// The predictions as CSV: `row,predicted,p_<class>...` (row is the 0-based data row).
+    pub fn to_csv(&self) -> String {
+        let rows: Vec<usize> = (0..self.evaluation.predictions.len()).collect();
+        predictions_csv(&rows, &self.classes, &self.evaluation, None)
+    }
+}
+
+/// Applies a finished run's preprocessing and model to the rows of `input`.
+pub fn predict(run: &Path, input: &Path, backend: Backend) -> Result<Predictions> {
+    for file in [PREPROCESSING, MODEL_CONFIG, WEIGHTS] {
+        if !run.join(file).is_file() {
+            return Err(Error::NotARun { path: run.to_path_buf(), missing: file });
+        }
+    }
+    let saved: SavedPreprocessing = from_json(&run.join(PREPROCESSING))?;
+    let model_config: MlpConfig = from_json(&run.join(MODEL_CONFIG))?;
+    let device = backend.device()?;
+    let csv = CsvOptions { column_kinds: saved.column_kinds.clone(), ..CsvOptions::default() };
+    let table = Table::read_csv(input, &csv)?;
+    let x = saved.preprocessor.transform(&table)?;
+    let weights = run.join(WEIGHTS);
+    let model: Mlp = model_config
+        .init(0, &device)?
+        .try_load_file(&weights)
+        .map_err(|e| Error::ModelFile { path: weights.clone(), message: e.to_string() })?;
+    // Targets are unknown for new rows; class 0 stands in so the batcher has a column.
+    let data = ClassificationData::new(x.values, x.n_cols, vec![0; x.n_rows])?;
+    let evaluation = evaluate(&model, &data, &device, 1024)?;
+    Ok(Predictions { classes: saved.labels.classes().to_vec(), evaluation })
+}
+
+fn prepare_out(out: &Path) -> Result<PathBuf> {
+    if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
+        return Err(Error::OutExists { path: out.to_path_buf() });
+    }
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    Ok(out.to_path_buf())
+}
+
+/// The first `runs/<stem>-<n>` that does not exist yet.
+pub fn default_out(config_path: &Path) -> PathBuf {
+    let stem = config_path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+    (1..)
+        .map(|n| PathBuf::from("runs").join(format!("{stem}-{n}")))
+        .find(|p| !p.exists())
+        .expect("an unused name exists")
+}
+
+fn write(dir: &Path, name: &str, contents: String) -> Result<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).map_err(io(&path))
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("run files always serialise") + "\n"
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    serde_json::from_str(&text).map_err(|e| Error::Config { path: path.to_path_buf(), message: e.to_string() })
+}
+
+fn predictions_csv(
+    rows: &[usize],
+    classes: &[String],
+    e: &anneal_train::Evaluation,
+    truth: Option<&[usize]>,
+) -> String {
+    let mut s = String::from("row");
+    if truth.is_some() {
+        s += ",true";
+    }
+    s += ",predicted";
+    for c in classes {
+        let _ = write!(s, ",p_{c}");
+    }
+    s.push('\n');
+    for (i, row) in rows.iter().enumerate() {
+        let _ = write!(s, "{row}");
+        if let Some(t) = truth {
+            let _ = write!(s, ",{}", classes[t[i]]);
+        }
+        let _ = write!(s, ",{}", classes[e.predictions[i]]);
+        for p in &e.probabilities[i * e.n_classes..(i + 1) * e.n_classes] {
+            let _ = write!(s, ",{p:.6}");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn report(
+    config: &RunConfig,
+    table: &Table,
+    features: &[String],
+    saved: &SavedPreprocessing,
+    model: &MlpConfig,
+    m: &RunMetrics,
+    cm: &ConfusionMatrix,
+) -> String {
+    let classes = saved.labels.classes();
+    let mut r = String::new();
+    let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.4}"));
+    let _ = writeln!(r, "# Anneal run report\n");
+    let _ = writeln!(r, "## Test metrics\n");
+    let _ = writeln!(r, "| metric | value |\n|---|---|");
+    let _ = writeln!(r, "| accuracy | {:.4} |", m.test.accuracy);
+    let _ = writeln!(r, "| macro-F1 | {:.4} |", m.test.macro_f1);
+    let _ = writeln!(r, "| cross-entropy | {:.4} |", m.test.loss);
+    let _ = writeln!(r, "| test rows | {} |\n", m.test.rows);
+    let _ = writeln!(r, "Held out before preprocessing was fitted and never used for training or early stopping.\n");
+
+    let _ = writeln!(r, "### Confusion matrix (rows: true class, columns: predicted)\n");
+    let _ = writeln!(r, "| | {} |", classes.join(" | "));
+    let _ = writeln!(r, "|---|{}", "---|".repeat(classes.len()));
+    for (c, row) in cm.counts().iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(u64::to_string).collect();
+        let _ = writeln!(r, "| **{}** | {} |", classes.get(c).map_or("?", String::as_str), cells.join(" | "));
+    }
+    let _ = writeln!(r, "\n### Per class\n\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|");
+    for (c, s) in cm.per_class().iter().enumerate() {
+        let _ = writeln!(r, "| {} | {:.4} | {:.4} | {:.4} | {} |", classes[c], s.precision, s.recall, s.f1, s.support);
+    }
+
+    let _ = writeln!(r, "\n## Run\n");
+    let _ = writeln!(
+        r,
+        "- data: `{}` ({} rows, {} columns)",
+        config.data.path.display(),
+        table.n_rows(),
+        table.column_names().len()
+    );
+    let _ = writeln!(r, "- target: `{}` ({} classes: {})", config.data.target, classes.len(), classes.join(", "));
+    let _ = writeln!(
+        r,
+        "- split (seed {}, {}): {} train / {} validation / {} test",
+        m.seed,
+        if config.split.stratify { "stratified" } else { "random" },
+        m.split["train"],
+        m.split["valid"],
+        m.split["test"]
+    );
+    let _ = writeln!(
+        r,
+        "- features ({} columns → {} after preprocessing): {}",
+        features.len(),
+        model.input,
+        features.join(", ")
+    );
+    let _ = writeln!(
+        r,
+        "- preprocessing (fitted on the training rows): numeric {:?} imputation, {:?} scaling; categorical most-frequent imputation, one-hot",
+        config.preprocess.numeric_impute, config.preprocess.scaling
+    );
+    let sizes: Vec<String> = std::iter::once(model.input)
+        .chain(model.hidden.iter().copied())
+        .chain([model.output])
+        .map(|n| n.to_string())
+        .collect();
+    let _ = writeln!(r, "- model: MLP {} ({:?}, dropout {})", sizes.join("-"), model.activation, model.dropout);
+    let _ = writeln!(r, "- optimizer: {:?}", config.optimizer);
+    let _ = writeln!(
+        r,
+        "- training: up to {} epochs, batch {}; {} epochs run, weights of epoch {} kept{}",
+        config.training.epochs,
+        config.training.batch_size,
+        m.history.len(),
+        m.best_epoch,
+        if m.stopped_early { " (early stopping)" } else { "" }
+    );
+    let _ = writeln!(r, "- device: {}; wall time {:.1} s", m.device, m.seconds);
+
+    let _ = writeln!(r, "\n## Training history\n");
+    let _ = writeln!(r, "| epoch | train loss | val loss | val accuracy | val macro-F1 |\n|---|---|---|---|---|");
+    let n = m.history.len();
+    let stride = n.div_ceil(25).max(1);
+    for h in &m.history {
+        if h.epoch % stride == 0 || h.epoch == 1 || h.epoch == n || h.epoch == m.best_epoch {
+            let mark = if h.epoch == m.best_epoch { " (kept)" } else { "" };
+            let _ = writeln!(
+                r,
+                "| {}{mark} | {:.4} | {} | {} | {} |",
+                h.epoch,
+                h.train_loss,
+                f(h.val_loss),
+                f(h.val_accuracy),
+                f(h.val_macro_f1)
+            );
+        }
+    }
+    r
+}

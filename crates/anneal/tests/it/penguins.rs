@@ -1,0 +1,86 @@
+//! The README's first command: train on penguins, check the targets, determinism and predict.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::{anneal, root, stderr};
+
+fn train(out: &std::path::Path) -> Value {
+    let o = anneal(&["train", "--config", "examples/configs/penguins.toml", "--out", out.to_str().unwrap(), "--log"]);
+    assert!(o.status.success(), "train failed: {}", stderr(&o));
+    for file in [
+        "config.toml",
+        "preprocessing.json",
+        "model.json",
+        "model.bpk",
+        "metrics.json",
+        "test_predictions.csv",
+        "report.md",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing from the run folder");
+    }
+    serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn penguins_reaches_targets_deterministically_and_predict_reproduces_test_predictions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let first = train(&a);
+    let accuracy = first["test"]["accuracy"].as_f64().unwrap();
+    let macro_f1 = first["test"]["macro_f1"].as_f64().unwrap();
+    assert!(accuracy >= 0.97, "test accuracy {accuracy}");
+    assert!(macro_f1 >= 0.97, "test macro-F1 {macro_f1}");
+
+    // Same seed, same device: the same metrics, bit for bit.
+    let second = train(&b);
+    assert_eq!(first["test"], second["test"]);
+    assert_eq!(first["history"].as_array().unwrap().len(), second["history"].as_array().unwrap().len());
+    for (x, y) in first["history"].as_array().unwrap().iter().zip(second["history"].as_array().unwrap()) {
+        assert_eq!(x["train_loss"], y["train_loss"]);
+        assert_eq!(x["val_loss"], y["val_loss"]);
+    }
+
+    // The report a person reads.
+    let report = std::fs::read_to_string(a.join("report.md")).unwrap();
+    assert!(report.contains("| accuracy |") && report.contains("Confusion matrix"), "{report}");
+
+    // predict on the whole bundled CSV gives the run's test predictions for its test rows.
+    let preds = tmp.path().join("preds.csv");
+    let data = root().join("data/penguins.csv.gz");
+    let o = anneal(&[
+        "predict",
+        "--run",
+        a.to_str().unwrap(),
+        "--input",
+        data.to_str().unwrap(),
+        "--output",
+        preds.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "predict failed: {}", stderr(&o));
+    let predicted: HashMap<String, Vec<String>> = std::fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<String> = l.split(',').map(String::from).collect();
+            (cells[0].clone(), cells[1..].to_vec())
+        })
+        .collect();
+    assert_eq!(predicted.len(), 344);
+    let test = std::fs::read_to_string(a.join("test_predictions.csv")).unwrap();
+    let mut checked = 0;
+    for line in test.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let (row, label, probs) = (cells[0], cells[2], &cells[3..]);
+        let p = &predicted[row];
+        assert_eq!(p[0], label, "row {row}");
+        for (x, y) in probs.iter().zip(&p[1..]) {
+            let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
+            assert!((x - y).abs() <= 2e-6, "row {row}: probability {x} vs {y}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked as u64, first["test"]["rows"].as_u64().unwrap());
+}

@@ -1,0 +1,193 @@
+//! `cargo xtask`: the workspace's one entry point for CI, checks and benchmarks.
+//!
+//! - `cargo xtask ci`: exactly what `.ci/run` runs — rustfmt check, clippy with
+//!   `-D warnings`, then every test (unit, integration, end-to-end, doc tests), all
+//!   with the `wgpu` backend compiled in; installs Mesa's software Vulkan driver
+//!   first if it is missing and we are root.
+//! - `cargo xtask check`: rustfmt, clippy and rustdoc with warnings as errors.
+//! - `cargo xtask bench train [--reference PYTHON]`: training throughput on each CPU
+//!   backend at 1 and 2 threads, side by side with PyTorch's
+//!   `shared/bench/mlp_train.py` when a Python with torch is given.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+/// The cargo features every CI build uses, so one build serves clippy and tests alike.
+const CI_FEATURES: &str = "anneal/wgpu";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask lives in the workspace")?.to_path_buf();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("check") => check(),
+        Some("bench") => bench(&args[1..], &root),
+        _ => {
+            eprintln!("usage: cargo xtask <ci | check | bench train [--reference PYTHON]>");
+            std::process::exit(2)
+        }
+    }
+}
+
+fn ci() -> Result<()> {
+    let start = Instant::now();
+    ensure_software_vulkan()?;
+    fmt()?;
+    clippy()?;
+    stage("tests (unit, integration, end-to-end, doc)", cargo(&["test", "--workspace", "--features", CI_FEATURES]))?;
+    eprintln!("xtask ci: all stages passed in {:.1} min", start.elapsed().as_secs_f64() / 60.0);
+    Ok(())
+}
+
+fn check() -> Result<()> {
+    fmt()?;
+    clippy()?;
+    let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--features", CI_FEATURES]);
+    doc.env("RUSTDOCFLAGS", "-D warnings");
+    stage("rustdoc", doc)
+}
+
+fn fmt() -> Result<()> {
+    stage("rustfmt", cargo(&["fmt", "--all", "--check"]))
+}
+
+fn clippy() -> Result<()> {
+    stage(
+        "clippy",
+        cargo(&["clippy", "--workspace", "--all-targets", "--features", CI_FEATURES, "--", "-D", "warnings"]),
+    )
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.args(args);
+    c
+}
+
+fn stage(name: &str, mut command: Command) -> Result<()> {
+    let start = Instant::now();
+    eprintln!("xtask: {name} ...");
+    let status = command.status().with_context(|| format!("starting {name}"))?;
+    eprintln!("xtask: {name} took {:.1} s", start.elapsed().as_secs_f64());
+    if !status.success() {
+        bail!("{name} failed ({status})");
+    }
+    Ok(())
+}
+
+/// The wgpu parity test needs a Vulkan driver; without a GPU that is Mesa's lavapipe.
+fn ensure_software_vulkan() -> Result<()> {
+    let icd = Path::new("/usr/share/vulkan/icd.d");
+    let has_lavapipe = std::fs::read_dir(icd)
+        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("lvp_icd")))
+        .unwrap_or(false);
+    if has_lavapipe {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    if !root {
+        bail!(
+            "the wgpu tests need a Vulkan driver: install Mesa's software one with `sudo apt-get install -y mesa-vulkan-drivers`"
+        );
+    }
+    let mut update = Command::new("apt-get");
+    update.args(["update", "-qq"]);
+    stage("apt-get update", update)?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-qq", "--no-install-recommends", "mesa-vulkan-drivers"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    stage("install mesa-vulkan-drivers", install)
+}
+
+fn bench(args: &[String], root: &Path) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("train") => {}
+        other => bail!("unknown benchmark {other:?}: available: train"),
+    }
+    let reference: Option<PathBuf> =
+        args.iter().position(|a| a == "--reference").and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    stage("build the benchmark", cargo(&["bench", "-p", "anneal-train", "--bench", "train", "--no-run"]))?;
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let mut lines = Vec::new();
+    for threads in ["1", "2"] {
+        let output =
+            cargo(&["bench", "-q", "-p", "anneal-train", "--bench", "train", "--", "--backends", "flex,ndarray"])
+                .env("RAYON_NUM_THREADS", threads)
+                .env("MATMUL_NUM_THREADS", threads)
+                .output()?;
+        if !output.status.success() {
+            bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        for line in String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.starts_with('{')) {
+            eprintln!("{line}");
+            lines.push(serde_json::from_str::<serde_json::Value>(line)?);
+        }
+    }
+    let mut torch: Vec<serde_json::Value> = Vec::new();
+    if let Some(python) = reference {
+        let script = root.join("../shared/bench/mlp_train.py");
+        eprintln!("xtask: PyTorch reference ({})", script.display());
+        let output = Command::new(python)
+            .args([
+                script.to_str().unwrap_or_default(),
+                "--threads",
+                "1,2",
+                "--epochs",
+                "1",
+                "--repeats",
+                "3",
+                "--skip-digits",
+            ])
+            .env("OMP_WAIT_POLICY", "PASSIVE")
+            .output()?;
+        if !output.status.success() {
+            bail!("reference failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let line = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_string();
+        let v: serde_json::Value = serde_json::from_str(&line)?;
+        torch = v["synthetic"].as_array().cloned().unwrap_or_default();
+        std::fs::write(out_dir.join("train_pytorch.json"), line)?;
+    }
+    std::fs::write(out_dir.join("train.json"), lines.iter().map(|l| l.to_string() + "\n").collect::<String>())?;
+
+    println!(
+        "| backend | threads | batch | anneal step (samples/s) | anneal loop (samples/s) | PyTorch (samples/s) | step / PyTorch |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for l in lines.iter().filter(|l| l["mode"] == "step") {
+        let find = |mode: &str| {
+            lines
+                .iter()
+                .find(|o| {
+                    o["mode"] == mode
+                        && o["backend"] == l["backend"]
+                        && o["threads"] == l["threads"]
+                        && o["batch"] == l["batch"]
+                })
+                .and_then(|o| o["samples_per_s_median"].as_f64())
+        };
+        let threads: u64 = l["threads"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0);
+        let t = torch
+            .iter()
+            .find(|t| t["threads"].as_u64() == Some(threads) && t["batch"] == l["batch"])
+            .and_then(|t| t["samples_per_s_median"].as_f64());
+        let step = find("step").unwrap_or(f64::NAN);
+        println!(
+            "| {} | {} | {} | {:.0} | {:.0} | {} | {} |",
+            l["backend"].as_str().unwrap_or("?"),
+            threads,
+            l["batch"],
+            step,
+            find("loop").unwrap_or(f64::NAN),
+            t.map_or("–".into(), |t| format!("{t:.0}")),
+            t.map_or("–".into(), |t| format!("{:.2}", step / t)),
+        );
+    }
+    Ok(())
+}
