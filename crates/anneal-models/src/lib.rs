@@ -20,9 +20,11 @@
 //! Later: linear/logistic models, CNN, transformer encoder, multi-task heads,
 //! distillation and transfer learning.
 
+pub mod dropout;
 pub mod error;
 pub mod mlp;
 
+pub use dropout::Dropout;
 pub use error::ModelError;
 pub use mlp::{ActivationKind, Mlp, MlpConfig};
 

@@ -1,10 +1,12 @@
 //! A multi-layer perceptron: linear layers with an activation and dropout between them.
 
+use anneal_data::SeededRng;
+use burn::nn::Linear;
 use burn::nn::activation::{Activation, ActivationConfig};
-use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::dropout::Dropout;
 use crate::error::ModelError;
 
 /// The non-linearity between layers.
@@ -90,10 +92,11 @@ impl MlpConfig {
     ///
     /// Weights and biases are drawn on the host from U(-1/√fan_in, 1/√fan_in)
     /// (PyTorch's `nn.Linear` default) with a portable generator, so the same seed
-    /// gives bit-identical initial weights on every backend.
+    /// gives bit-identical initial weights on every backend. Dropout masks come from
+    /// the model's own generator, also seeded from `seed`.
     pub fn init(&self, seed: u64, device: &Device) -> Result<Mlp, ModelError> {
         self.validate()?;
-        let mut rng = Rng(seed);
+        let mut rng = SeededRng::derive(seed, 1);
         let sizes: Vec<usize> = std::iter::once(self.input)
             .chain(self.hidden.iter().copied())
             .chain(std::iter::once(self.output))
@@ -116,7 +119,7 @@ impl MlpConfig {
         Ok(Mlp {
             layers,
             activation: self.activation.config().init(device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            dropout: Dropout::new(self.dropout, SeededRng::derive(seed, 2)),
         })
     }
 }
@@ -137,19 +140,5 @@ impl Mlp {
             }
         }
         h
-    }
-}
-
-/// SplitMix64, kept private: initial weights must not change when another crate's
-/// generator does.
-struct Rng(u64);
-
-impl Rng {
-    fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 }

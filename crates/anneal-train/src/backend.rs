@@ -83,8 +83,9 @@ fn wgpu_device() -> Result<Device, TrainError> {
     // burn starts the adapter lazily and panics if there is none: probe it once,
     // here, so a missing GPU or Vulkan driver is an error and not a crash later.
     let probe = device.clone();
-    let started =
-        std::panic::catch_unwind(move || Tensor::<1>::zeros([1], &probe).into_data().try_to_vec::<f32>().map(|v| v.len()));
+    let started = std::panic::catch_unwind(move || {
+        Tensor::<1>::zeros([1], &probe).into_data().try_to_vec::<f32>().map(|v| v.len())
+    });
     match started {
         Ok(Ok(1)) => Ok(device),
         Ok(other) => {

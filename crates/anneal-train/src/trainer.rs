@@ -93,7 +93,7 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Rows per mini-batch.
     pub batch_size: usize,
-    /// Seed of the per-epoch shuffles and of dropout.
+    /// Seed of the per-epoch shuffles (initial weights and dropout masks take the model's seed).
     #[serde(default)]
     pub seed: u64,
     /// What to do with a last, smaller batch.
@@ -286,7 +286,6 @@ impl<'h> Trainer<'h> {
         self.config.validate(train.len(), valid.is_some())?;
         let config = self.config.clone();
         let train_device = self.device.clone().autodiff();
-        train_device.seed(config.seed);
         let mut model = model.fork(&train_device).train();
         let mut stopper = config.early_stopping.clone().map(EarlyStopping::new).transpose()?;
         let restore = config.early_stopping.as_ref().is_some_and(|e| e.restore_best);
