@@ -5,9 +5,9 @@
 //!   with the `wgpu` backend compiled in; installs Mesa's software Vulkan driver
 //!   first if it is missing and we are root.
 //! - `cargo xtask check`: rustfmt, clippy and rustdoc with warnings as errors.
-//! - `cargo xtask bench train [--reference PYTHON]`: training throughput on each CPU
-//!   backend at 1 and 2 threads, side by side with PyTorch's
-//!   `shared/bench/mlp_train.py` when a Python with torch is given.
+//! - `cargo xtask bench train [--reference PYTHON] [--epochs 2] [--repeats 3]`:
+//!   training throughput on each CPU backend at 1 and 2 threads, side by side with
+//!   PyTorch's `shared/bench/mlp_train.py` when a Python with torch is given.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +27,7 @@ fn main() -> Result<()> {
         Some("check") => check(),
         Some("bench") => bench(&args[1..], &root),
         _ => {
-            eprintln!("usage: cargo xtask <ci | check | bench train [--reference PYTHON]>");
+            eprintln!("usage: cargo xtask <ci | check | bench train [--reference PYTHON] [--epochs N] [--repeats N]>");
             std::process::exit(2)
         }
     }
@@ -109,8 +109,11 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
         Some("train") => {}
         other => bail!("unknown benchmark {other:?}: available: train"),
     }
-    let reference: Option<PathBuf> =
-        args.iter().position(|a| a == "--reference").and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let reference: Option<PathBuf> = flag("--reference").map(PathBuf::from);
+    // The reference script's defaults: 2 epochs, median of 3 runs.
+    let epochs = flag("--epochs").unwrap_or_else(|| "2".into());
+    let repeats = flag("--repeats").unwrap_or_else(|| "3".into());
     stage("build the benchmark", cargo(&["bench", "-p", "anneal-train", "--bench", "train", "--no-run"]))?;
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
@@ -118,6 +121,7 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
     for threads in ["1", "2"] {
         let output =
             cargo(&["bench", "-q", "-p", "anneal-train", "--bench", "train", "--", "--backends", "flex,ndarray"])
+                .args(["--epochs", &epochs, "--repeats", &repeats])
                 .env("RAYON_NUM_THREADS", threads)
                 .env("MATMUL_NUM_THREADS", threads)
                 .output()?;
@@ -139,9 +143,9 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
                 "--threads",
                 "1,2",
                 "--epochs",
-                "1",
+                &epochs,
                 "--repeats",
-                "3",
+                &repeats,
                 "--skip-digits",
             ])
             .env("OMP_WAIT_POLICY", "PASSIVE")

@@ -236,7 +236,8 @@ impl Preprocessor {
     }
 }
 
-/// Maps class labels to `0..n_classes` (labels sorted, as scikit-learn's `LabelEncoder`).
+/// Maps class labels to `0..n_classes` (labels sorted — by value for a numeric
+/// column — as scikit-learn's `LabelEncoder`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabelEncoder {
     column: String,
@@ -255,7 +256,13 @@ impl LabelEncoder {
                 None => return Err(DataError::MissingTarget { column: column.to_string(), row }),
             }
         }
-        classes.sort();
+        if table.kind(column)? == ColumnKind::Numeric {
+            // Numeric labels sort by value (2 before 10), as scikit-learn's.
+            classes
+                .sort_by(|a, b| a.parse::<f64>().unwrap_or(f64::NAN).total_cmp(&b.parse::<f64>().unwrap_or(f64::NAN)));
+        } else {
+            classes.sort();
+        }
         classes.dedup();
         Ok(Self { column: column.to_string(), classes })
     }
@@ -279,8 +286,9 @@ impl LabelEncoder {
             .map(|(row, v)| {
                 let v = v.ok_or_else(|| DataError::MissingTarget { column: self.column.clone(), row })?;
                 self.classes
-                    .binary_search(&v)
-                    .map_err(|_| DataError::UnknownCategory { column: self.column.clone(), value: v })
+                    .iter()
+                    .position(|c| *c == v)
+                    .ok_or_else(|| DataError::UnknownCategory { column: self.column.clone(), value: v })
             })
             .collect()
     }

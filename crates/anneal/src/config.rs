@@ -159,8 +159,38 @@ impl RunConfig {
             .map_err(|e| Error::Config { path: path.to_path_buf(), message: e.to_string().trim().to_string() })?;
         if config.data.path.is_relative() {
             let base = path.parent().unwrap_or(Path::new("."));
-            config.data.path = base.join(&config.data.path);
+            config.data.path = normalize(&base.join(&config.data.path));
         }
         Ok(config)
+    }
+}
+
+/// Removes `.` and `name/..` pairs without touching the file system, so messages and
+/// reports show `data/x.csv` rather than `examples/configs/../../data/x.csv`.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() { PathBuf::from(".") } else { out.iter().collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+    use std::path::Path;
+
+    #[test]
+    fn normalizes_lexically() {
+        assert_eq!(normalize(Path::new("examples/configs/../../data/p.csv")), Path::new("data/p.csv"));
+        assert_eq!(normalize(Path::new("../x/./y")), Path::new("../x/y"));
+        assert_eq!(normalize(Path::new("/a/../b")), Path::new("/b"));
     }
 }

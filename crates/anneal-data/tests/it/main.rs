@@ -1,0 +1,159 @@
+//! Integration tests of anneal-data's public API.
+
+use anneal_data::{
+    Column, CsvOptions, DataError, LabelEncoder, PreprocessConfig, Preprocessor, SplitFractions, Table, holdout,
+    stratified_holdout,
+};
+use proptest::prelude::*;
+
+fn table(x: Vec<Option<f64>>, c: Vec<Option<&str>>) -> Table {
+    Table::from_columns(vec![
+        ("x".into(), Column::Numeric(x)),
+        ("c".into(), Column::Categorical(c.into_iter().map(|v| v.map(String::from)).collect())),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn bundled_penguins_load_with_types_and_missing_cells() {
+    let t = Table::read_csv(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/penguins.csv.gz"), &CsvOptions::default())
+        .unwrap();
+    assert_eq!(t.n_rows(), 344);
+    assert_eq!(t.column_names()[0], "species");
+    assert_eq!(t.kind("bill_length_mm").unwrap(), anneal_data::ColumnKind::Numeric);
+    assert_eq!(t.kind("island").unwrap(), anneal_data::ColumnKind::Categorical);
+    let missing: usize = t.column_names().iter().map(|c| t.null_count(c).unwrap()).sum();
+    assert_eq!(missing, 19, "the provenance file lists 19 missing cells");
+}
+
+/// Median imputation and standard scaling as scikit-learn computes them:
+/// `SimpleImputer(strategy="median")` then `StandardScaler()` on x = [1, 2, NaN, 4, 10]
+/// gives median 3 and, on [1, 2, 3, 4, 10], mean 4 and population std sqrt(10).
+#[test]
+fn imputation_and_scaling_match_scikit_learn() {
+    let t = table(
+        vec![Some(1.0), Some(2.0), None, Some(4.0), Some(10.0)],
+        vec![Some("b"), Some("a"), None, Some("b"), Some("a")],
+    );
+    let pre = PreprocessConfig::default().fit(&t, &["x".into(), "c".into()]).unwrap();
+    let m = pre.transform(&t).unwrap();
+    let sd = 10f64.sqrt();
+    let expected_x = [1.0, 2.0, 3.0, 4.0, 10.0].map(|v: f64| ((v - 4.0) / sd) as f32);
+    for (r, e) in expected_x.iter().enumerate() {
+        assert!((m.values[r * 3] - e).abs() < 1e-6, "row {r}");
+    }
+    // Most frequent with a tie (a: 2, b: 2) picks the smallest label, as scikit-learn: "a".
+    assert_eq!(&m.values[2 * 3 + 1..2 * 3 + 3], &[1.0, 0.0]);
+}
+
+#[test]
+fn fitted_state_round_trips_and_reapplies_identically() {
+    let t = table(vec![Some(1.0), None, Some(3.0)], vec![Some("a"), Some("b"), None]);
+    let pre = PreprocessConfig::default().fit(&t, &["x".into(), "c".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pre.json");
+    pre.save(&path).unwrap();
+    let back = Preprocessor::load(&path).unwrap();
+    assert_eq!(back, pre);
+    let new = table(vec![None, Some(100.0)], vec![Some("zzz"), Some("b")]);
+    assert_eq!(back.transform(&new).unwrap(), pre.transform(&new).unwrap());
+}
+
+#[test]
+fn statistics_come_from_the_training_split_only() {
+    let train = table(vec![Some(1.0), Some(2.0), Some(3.0)], vec![Some("a"); 3]);
+    let test = table(vec![Some(1e9), None], vec![Some("a"), Some("a")]);
+    let pre = PreprocessConfig::default().fit(&train, &["x".into()]).unwrap();
+    let m = pre.transform(&test).unwrap();
+    // The missing test cell is filled with the training median (2), which scales to 0.
+    assert_eq!(m.values[1], 0.0);
+    let refit = PreprocessConfig::default().fit(&train, &["x".into()]).unwrap();
+    assert_eq!(refit, pre, "fitting never looks at other tables");
+}
+
+#[test]
+fn unknown_category_policy() {
+    let train = table(vec![Some(1.0)], vec![Some("a")]);
+    let new = table(vec![Some(1.0)], vec![Some("b")]);
+    let ignore = PreprocessConfig::default().fit(&train, &["c".into()]).unwrap();
+    assert_eq!(ignore.transform(&new).unwrap().values, vec![0.0]);
+    let strict =
+        PreprocessConfig { unknown_category: anneal_data::preprocess::UnknownCategory::Error, ..Default::default() }
+            .fit(&train, &["c".into()])
+            .unwrap();
+    assert!(
+        matches!(strict.transform(&new), Err(DataError::UnknownCategory { column, value }) if column == "c" && value == "b")
+    );
+}
+
+#[test]
+fn typed_errors_name_the_problem() {
+    let t = table(vec![None, None], vec![Some("a"), Some("b")]);
+    let e = PreprocessConfig::default().fit(&t, &["x".into()]).unwrap_err();
+    assert!(matches!(e, DataError::AllMissing { ref column, .. } if column == "x"), "{e}");
+    let e = PreprocessConfig::default().fit(&t, &["nope".into()]).unwrap_err();
+    assert!(e.to_string().contains("column `nope` does not exist (available: x, c)"), "{e}");
+    let e = LabelEncoder::fit(&table(vec![Some(1.0)], vec![None]), "c").unwrap_err();
+    assert!(matches!(e, DataError::MissingTarget { row: 0, .. }), "{e}");
+    let e = stratified_holdout(&[0, 0, 0, 1], &["a".into(), "b".into()], SplitFractions::default(), 1).unwrap_err();
+    assert!(e.to_string().contains("class `b` has 1 member(s), too few to stratify into 3 parts"), "{e}");
+    let e = holdout(10, SplitFractions { train: 0.5, valid: 0.1, test: 0.1 }, 1).unwrap_err();
+    assert!(e.to_string().contains("sum to"), "{e}");
+}
+
+fn fractions() -> impl Strategy<Value = SplitFractions> {
+    (1u32..8, 0u32..4, 0u32..4).prop_map(|(a, b, c)| {
+        let s = (a + b + c) as f64;
+        SplitFractions { train: a as f64 / s, valid: b as f64 / s, test: c as f64 / s }
+    })
+}
+
+proptest! {
+    /// Every row lands in exactly one part, and the same seed gives the same split.
+    #[test]
+    fn stratified_split_is_a_partition(labels in proptest::collection::vec(0usize..3, 30..200), f in fractions(), seed in any::<u64>()) {
+        let names = ["a".to_string(), "b".to_string(), "c".to_string()];
+        match stratified_holdout(&labels, &names, f, seed) {
+            Ok(s) => {
+                let mut all: Vec<usize> = s.train.iter().chain(&s.valid).chain(&s.test).copied().collect();
+                all.sort_unstable();
+                prop_assert_eq!(all, (0..labels.len()).collect::<Vec<_>>());
+                prop_assert_eq!(stratified_holdout(&labels, &names, f, seed).unwrap(), s.clone());
+                // Each class's share of the test part is within one row of its rounded share.
+                for c in 0..3 {
+                    let n_c = labels.iter().filter(|&&l| l == c).count();
+                    let in_test = s.test.iter().filter(|&&i| labels[i] == c).count();
+                    if n_c > 0 && f.test > 0.0 {
+                        prop_assert!((in_test as f64 - n_c as f64 * f.test).abs() <= 1.0 + 1e-9, "class {} {} of {}", c, in_test, n_c);
+                    }
+                }
+            }
+            Err(DataError::ClassTooSmall { .. }) => {}
+            Err(e) => prop_assert!(false, "{}", e),
+        }
+    }
+
+    /// Scaled training columns have mean 0 and, unless constant, standard deviation 1;
+    /// a constant column never produces NaN.
+    #[test]
+    fn standard_scaling_invariants(x in proptest::collection::vec(proptest::option::weighted(0.8, -1e3f64..1e3), 2..50)) {
+        prop_assume!(x.iter().any(Option::is_some));
+        let t = table(x.clone(), vec![Some("a"); x.len()]);
+        let m = PreprocessConfig::default().fit(&t, &["x".into()]).unwrap().transform(&t).unwrap();
+        let n = m.values.len() as f64;
+        let mean = m.values.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = m.values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        prop_assert!(m.values.iter().all(|v| v.is_finite()));
+        prop_assert!(mean.abs() < 1e-4, "mean {}", mean);
+        prop_assert!(var < 1e-6 || (var - 1.0).abs() < 1e-3, "var {}", var);
+    }
+}
+
+#[test]
+fn numeric_labels_sort_by_value() {
+    let t = Table::from_columns(vec![("y".into(), Column::Numeric(vec![Some(10.0), Some(2.0), Some(2.0), Some(1.5)]))])
+        .unwrap();
+    let enc = LabelEncoder::fit(&t, "y").unwrap();
+    assert_eq!(enc.classes(), ["1.5", "2", "10"]);
+    assert_eq!(enc.encode(&t).unwrap(), vec![2, 1, 1, 0]);
+}
