@@ -38,7 +38,17 @@ fn ci() -> Result<()> {
     ensure_software_vulkan()?;
     fmt()?;
     clippy()?;
-    stage("tests (unit, integration, end-to-end, doc)", cargo(&["test", "--workspace", "--features", CI_FEATURES]))?;
+    let mut test = cargo(&["test", "--workspace", "--no-fail-fast", "--features", CI_FEATURES]);
+    // Mesa's Vulkan loader complains on every start when this is unset (CI shells).
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        let dir = std::env::temp_dir().join("anneal-xdg-runtime");
+        std::fs::create_dir_all(&dir)?;
+        let mut permissions = std::fs::metadata(&dir)?.permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o700);
+        std::fs::set_permissions(&dir, permissions)?;
+        test.env("XDG_RUNTIME_DIR", dir);
+    }
+    stage("tests (unit, integration, end-to-end, doc)", test)?;
     eprintln!("xtask ci: all stages passed in {:.1} min", start.elapsed().as_secs_f64() / 60.0);
     Ok(())
 }

@@ -39,6 +39,7 @@ impl ActivationKind {
 ///
 /// ```
 /// use anneal_models::{ActivationKind, MlpConfig};
+/// use burn::module::Module;
 ///
 /// let config = MlpConfig { input: 4, hidden: vec![8], output: 3, activation: ActivationKind::Relu, dropout: 0.1 };
 /// let model = config.init(42, &burn::prelude::Device::flex())?;
