@@ -51,7 +51,8 @@ pub struct EarlyStoppingConfig {
     pub monitor: String,
     /// Whether the metric should fall or rise.
     pub goal: Goal,
-    /// Epochs without improvement tolerated before stopping.
+    /// Stop after this many consecutive epochs without improvement (as Keras and
+    /// PyTorch Lightning count it; 0 behaves as 1).
     pub patience: usize,
     /// Smallest change that counts as an improvement.
     #[serde(default)]
@@ -127,7 +128,7 @@ impl EarlyStopping {
             return Verdict::Improved;
         }
         self.waited += 1;
-        if self.waited > self.config.patience {
+        if self.waited >= self.config.patience.max(1) {
             Verdict::Stop
         } else {
             Verdict::Wait { epochs_without_improvement: self.waited }
@@ -172,19 +173,19 @@ mod tests {
 
     proptest! {
         /// The recorded best is the true optimum of the values seen, and stopping
-        /// happens exactly `patience + 1` epochs after it.
+        /// happens exactly `patience` epochs after it.
         #[test]
         fn best_is_the_minimum(values in proptest::collection::vec(0.0f64..10.0, 1..40), patience in 0usize..5) {
             let mut s = stopper(Goal::Minimize, patience, 0.0);
             for (e, &v) in values.iter().enumerate() {
                 if s.update(e, v) == Verdict::Stop {
                     let (best_epoch, _) = s.best().unwrap();
-                    prop_assert_eq!(e, best_epoch + patience + 1);
+                    prop_assert_eq!(e, best_epoch + patience.max(1));
                     break;
                 }
             }
             let (best_epoch, best) = s.best().unwrap();
-            let seen = &values[..values.len().min(best_epoch + patience + 2)];
+            let seen = &values[..values.len().min(best_epoch + patience.max(1) + 1)];
             prop_assert_eq!(best, seen.iter().copied().fold(f64::INFINITY, f64::min));
         }
     }
