@@ -115,6 +115,44 @@ pub enum DataError {
     /// A batch size of zero, or a shape that does not add up.
     #[error("invalid batching: {0}")]
     InvalidBatch(String),
+    /// A matrix does not have the shape or the columns an operation needs.
+    #[error("shape mismatch: {0}")]
+    Shape(String),
+    /// A hyperparameter is outside its valid range.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+    /// Box-Cox needs strictly positive data.
+    #[error(
+        "column `{column}`, row {row}: Box-Cox needs positive values, got {value} (use Yeo-Johnson for zero or negative data)"
+    )]
+    NonPositive {
+        /// The column.
+        column: String,
+        /// 0-based row.
+        row: usize,
+        /// The offending value.
+        value: f64,
+    },
+    /// More neighbours, folds or components than there are rows.
+    #[error("{what} = {k} needs at least {k} rows, but there are {n}")]
+    TooFewRows {
+        /// What was asked for (`n_neighbors`, `n_splits`, ...).
+        what: &'static str,
+        /// How many.
+        k: usize,
+        /// Rows available.
+        n: usize,
+    },
+    /// A cell is missing or infinite where an operation needs finite numbers.
+    #[error("column `{column}`, row {row}: {what} needs finite values (impute missing cells first)")]
+    NotFinite {
+        /// The column.
+        column: String,
+        /// 0-based row.
+        row: usize,
+        /// The operation.
+        what: &'static str,
+    },
     /// A saved fitted-state file is not valid.
     #[error("{path}: not valid fitted state: {message}")]
     FittedState {

@@ -32,13 +32,21 @@
 //! ```
 
 pub mod batch;
+pub mod dense;
 pub mod error;
+pub mod folds;
+pub mod impute;
+pub mod pca;
+pub mod poly;
+pub mod power;
 pub mod preprocess;
 pub mod rng;
+pub mod scale;
 pub mod split;
 pub mod table;
 
 pub use batch::{ClassificationData, LastBatch, sqrt_batch_size};
+pub use dense::Dense;
 pub use error::{DataError, Result};
 pub use preprocess::{LabelEncoder, Matrix, PreprocessConfig, Preprocessor};
 pub use rng::SeededRng;

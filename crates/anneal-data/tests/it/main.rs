@@ -1,5 +1,8 @@
 //! Integration tests of anneal-data's public API.
 
+mod golden;
+mod props;
+
 use anneal_data::{
     Column, CsvOptions, DataError, LabelEncoder, PreprocessConfig, Preprocessor, SplitFractions, Table, holdout,
     stratified_holdout,
@@ -99,6 +102,22 @@ fn typed_errors_name_the_problem() {
     assert!(e.to_string().contains("class `b` has 1 member(s), too few to stratify into 3 parts"), "{e}");
     let e = holdout(10, SplitFractions { train: 0.5, valid: 0.1, test: 0.1 }, 1).unwrap_err();
     assert!(e.to_string().contains("sum to"), "{e}");
+    let x = anneal_data::Dense::from_rows(&["size"], &[vec![1.0], vec![0.0], vec![2.0]]).unwrap();
+    let e = anneal_data::power::PowerConfig { method: anneal_data::power::PowerMethod::BoxCox, standardize: true }
+        .fit(&x)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "column `size`, row 1: Box-Cox needs positive values, got 0 (use Yeo-Johnson for zero or negative data)"
+    );
+    let e = anneal_data::folds::k_fold(3, 5, None).unwrap_err();
+    assert_eq!(e.to_string(), "n_splits = 5 needs at least 5 rows, but there are 3");
+    let e = anneal_data::impute::KnnImputerConfig { n_neighbors: 4, distance_weighted: false, add_indicator: false }
+        .fit(&x)
+        .unwrap_err();
+    assert_eq!(e.to_string(), "n_neighbors = 4 needs at least 4 rows, but there are 3");
+    let e = anneal_data::folds::stratified_k_fold(&[0, 0, 0, 1, 1], 3, None).unwrap_err();
+    assert!(e.to_string().contains("has 2 member(s), too few to stratify into 3 parts"), "{e}");
 }
 
 fn fractions() -> impl Strategy<Value = SplitFractions> {

@@ -1,0 +1,137 @@
+//! [`Dense`]: a named, row-major `f64` matrix with `NaN` for missing cells — the
+//! input and output of the numeric transforms (scalers, imputers, power transforms,
+//! polynomial features, PCA).
+
+use crate::error::{DataError, Result};
+use crate::table::Table;
+
+/// A row-major `f64` matrix whose columns have names; `NaN` marks a missing cell.
+///
+/// ```
+/// use anneal_data::Dense;
+///
+/// let x = Dense::from_rows(&["a", "b"], &[vec![1.0, f64::NAN], vec![3.0, 4.0]])?;
+/// assert_eq!(x.column(0).collect::<Vec<_>>(), [1.0, 3.0]);
+/// assert!(x.get(0, 1).is_nan());
+/// # Ok::<(), anneal_data::DataError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dense {
+    values: Vec<f64>,
+    n_rows: usize,
+    names: Vec<String>,
+}
+
+impl Dense {
+    /// A matrix from row-major `values` and column `names`.
+    pub fn new(values: Vec<f64>, names: Vec<String>) -> Result<Self> {
+        let n_cols = names.len();
+        if n_cols == 0 || values.len() % n_cols != 0 {
+            return Err(DataError::Shape(format!("{} values do not fill rows of {n_cols} columns", values.len())));
+        }
+        Ok(Self { n_rows: values.len() / n_cols, values, names })
+    }
+
+    /// A matrix from rows (all of the same length as `names`).
+    pub fn from_rows<S: AsRef<str>>(names: &[S], rows: &[Vec<f64>]) -> Result<Self> {
+        let names: Vec<String> = names.iter().map(|n| n.as_ref().to_string()).collect();
+        if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != names.len()) {
+            return Err(DataError::Shape(format!("row {i} has {} values, expected {}", r.len(), names.len())));
+        }
+        Self::new(rows.concat(), names)
+    }
+
+    /// The numeric columns `columns` of `table` (missing cells become `NaN`).
+    pub fn from_table(table: &Table, columns: &[String]) -> Result<Self> {
+        let n = table.n_rows();
+        let mut values = vec![0.0; n * columns.len()];
+        for (j, name) in columns.iter().enumerate() {
+            for (i, v) in table.numeric(name)?.into_iter().enumerate() {
+                values[i * columns.len() + j] = v.unwrap_or(f64::NAN);
+            }
+        }
+        Ok(Self { values, n_rows: n, names: columns.to_vec() })
+    }
+
+    /// Number of rows.
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    /// Number of columns.
+    pub fn n_cols(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Column names.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Row-major values.
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// The cell at row `r`, column `c`.
+    ///
+    /// # Panics
+    /// If `r` or `c` is out of range.
+    pub fn get(&self, r: usize, c: usize) -> f64 {
+        self.values[r * self.n_cols() + c]
+    }
+
+    /// Row `r`.
+    pub fn row(&self, r: usize) -> &[f64] {
+        let d = self.n_cols();
+        &self.values[r * d..(r + 1) * d]
+    }
+
+    /// The values of column `c`, top to bottom.
+    pub fn column(&self, c: usize) -> impl Iterator<Item = f64> + '_ {
+        self.values.iter().skip(c).step_by(self.n_cols()).copied()
+    }
+
+    /// The non-missing values of column `c`.
+    pub fn observed(&self, c: usize) -> Vec<f64> {
+        self.column(c).filter(|v| !v.is_nan()).collect()
+    }
+
+    /// A copy with `f(column, value)` applied to every cell.
+    pub fn map(&self, f: impl Fn(usize, f64) -> f64) -> Self {
+        let d = self.n_cols();
+        let values = self.values.iter().enumerate().map(|(i, &v)| f(i % d, v)).collect();
+        Self { values, n_rows: self.n_rows, names: self.names.clone() }
+    }
+
+    /// Checks that this matrix has the columns a transform was fitted on.
+    pub(crate) fn expect_columns(&self, fitted: &[String], what: &str) -> Result<()> {
+        if self.names != fitted {
+            return Err(DataError::Shape(format!(
+                "{what} was fitted on columns [{}] but got [{}]",
+                fitted.join(", "),
+                self.names.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// The values as `f32`, row-major (for tensors).
+    pub fn to_f32(&self) -> Vec<f32> {
+        self.values.iter().map(|&v| v as f32).collect()
+    }
+
+    pub(crate) fn with_values(&self, values: Vec<f64>, names: Vec<String>) -> Self {
+        debug_assert_eq!(values.len(), self.n_rows * names.len());
+        Self { values, n_rows: self.n_rows, names }
+    }
+}
+
+/// Quantile `q` in `[0, 1]` of sorted, non-empty `v` with linear interpolation
+/// (NumPy's default `method="linear"`).
+pub(crate) fn quantile_sorted(v: &[f64], q: f64) -> f64 {
+    let pos = q * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}

@@ -1,0 +1,106 @@
+//! Invariants of the numeric transforms and splitters (proptest).
+
+use anneal_data::Dense;
+use anneal_data::folds::{group_k_fold, k_fold, stratified_k_fold, time_series_split};
+use anneal_data::pca::{Components, PcaConfig};
+use anneal_data::scale::ScalerConfig;
+use proptest::prelude::*;
+
+fn dense(rows: usize, cols: usize) -> impl Strategy<Value = Dense> {
+    proptest::collection::vec(-1e3f64..1e3, rows * cols)
+        .prop_map(move |v| Dense::new(v, (0..cols).map(|c| format!("x{c}")).collect()).unwrap())
+}
+
+fn close(a: &Dense, b: &Dense, tol: f64) -> bool {
+    a.values().iter().zip(b.values()).all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()))
+}
+
+fn scalers() -> impl Strategy<Value = ScalerConfig> {
+    prop_oneof![
+        Just(ScalerConfig::Standard),
+        Just(ScalerConfig::MinMax { low: -1.0, high: 1.0 }),
+        Just(ScalerConfig::Robust { q_low: 25.0, q_high: 75.0 }),
+        Just(ScalerConfig::MaxAbs),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn scalers_invert(x in (2usize..30, 1usize..5).prop_flat_map(|(r, c)| dense(r, c)), config in scalers()) {
+        let s = config.fit(&x).unwrap();
+        let y = s.transform(&x).unwrap();
+        prop_assert!(y.values().iter().all(|v| v.is_finite()));
+        prop_assert!(close(&s.inverse_transform(&y).unwrap(), &x, 1e-9));
+    }
+
+    #[test]
+    fn constant_columns_never_produce_nan(value in -1e6f64..1e6, rows in 1usize..20, config in scalers()) {
+        let x = Dense::new(vec![value; rows], vec!["c".into()]).unwrap();
+        let y = config.fit(&x).unwrap().transform(&x).unwrap();
+        prop_assert!(y.values().iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn pca_with_all_components_inverts(x in (6usize..30, 1usize..5).prop_flat_map(|(r, c)| dense(r, c)), whiten in any::<bool>()) {
+        let p = PcaConfig { components: Components::All, whiten }.fit(&x).unwrap();
+        // Whitening divides by each component's deviation; a degenerate one cannot be undone.
+        prop_assume!(!whiten || p.explained_variance().iter().all(|&v| v > 1e-6));
+        let back = p.inverse_transform(&p.transform(&x).unwrap()).unwrap();
+        prop_assert!(close(&back, &x, 1e-7), "{:?} vs {:?}", back.values(), x.values());
+    }
+
+    /// Every row is in exactly one test fold, and never in its own fold's training rows.
+    #[test]
+    fn k_fold_partitions(n in 2usize..200, k in 2usize..10, seed in proptest::option::of(any::<u64>())) {
+        prop_assume!(k <= n);
+        let folds = k_fold(n, k, seed).unwrap();
+        let mut seen = vec![0usize; n];
+        for f in &folds {
+            prop_assert_eq!(f.train.len() + f.test.len(), n);
+            for &i in &f.test { seen[i] += 1; prop_assert!(!f.train.contains(&i)); }
+        }
+        prop_assert!(seen.iter().all(|&c| c == 1));
+        let sizes: Vec<usize> = folds.iter().map(|f| f.test.len()).collect();
+        prop_assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
+    }
+
+    /// Stratified folds: a partition, and each class's count per fold is within one
+    /// row of its share.
+    #[test]
+    fn stratified_folds_keep_proportions(labels in proptest::collection::vec(0usize..3, 30..150), k in 2usize..6, seed in proptest::option::of(any::<u64>())) {
+        let counts: Vec<usize> = (0..3).map(|c| labels.iter().filter(|&&l| l == c).count()).collect();
+        prop_assume!(counts.iter().all(|&c| c == 0 || c >= k));
+        let folds = stratified_k_fold(&labels, k, seed).unwrap();
+        let mut seen = vec![0usize; labels.len()];
+        for f in &folds {
+            for &i in &f.test { seen[i] += 1; }
+            for c in 0..3 {
+                let in_fold = f.test.iter().filter(|&&i| labels[i] == c).count() as f64;
+                prop_assert!((in_fold - counts[c] as f64 / k as f64).abs() <= 1.0);
+            }
+        }
+        prop_assert!(seen.iter().all(|&c| c == 1));
+    }
+
+    #[test]
+    fn group_folds_never_split_a_group(groups in proptest::collection::vec(0u32..12, 20..100), k in 2usize..5) {
+        let distinct = { let mut g = groups.clone(); g.sort_unstable(); g.dedup(); g.len() };
+        prop_assume!(k <= distinct);
+        let folds = group_k_fold(&groups, k).unwrap();
+        for f in &folds {
+            for &i in &f.test {
+                prop_assert!(f.train.iter().all(|&j| groups[j] != groups[i]));
+            }
+        }
+        prop_assert_eq!(folds.iter().map(|f| f.test.len()).sum::<usize>(), groups.len());
+    }
+
+    #[test]
+    fn time_series_trains_only_on_the_past(n in 10usize..200, k in 2usize..6, gap in 0usize..3) {
+        if let Ok(folds) = time_series_split(n, k, gap) {
+            for f in &folds {
+                prop_assert!(f.train.iter().max().unwrap() + gap < *f.test.iter().min().unwrap());
+            }
+        }
+    }
+}
