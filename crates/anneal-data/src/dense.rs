@@ -26,7 +26,7 @@ impl Dense {
     /// A matrix from row-major `values` and column `names`.
     pub fn new(values: Vec<f64>, names: Vec<String>) -> Result<Self> {
         let n_cols = names.len();
-        if n_cols == 0 || values.len() % n_cols != 0 {
+        if n_cols == 0 || !values.len().is_multiple_of(n_cols) {
             return Err(DataError::Shape(format!("{} values do not fill rows of {n_cols} columns", values.len())));
         }
         Ok(Self { n_rows: values.len() / n_cols, values, names })

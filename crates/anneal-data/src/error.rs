@@ -153,6 +153,16 @@ pub enum DataError {
         /// The operation.
         what: &'static str,
     },
+    /// A cell of a date column is not an ISO date.
+    #[error("column `{column}`, data row {row}: `{value}` is not an ISO date (YYYY-MM-DD[ HH:MM[:SS]])")]
+    BadDate {
+        /// The column.
+        column: String,
+        /// 0-based data row.
+        row: usize,
+        /// The cell.
+        value: String,
+    },
     /// A saved fitted-state file is not valid.
     #[error("{path}: not valid fitted state: {message}")]
     FittedState {

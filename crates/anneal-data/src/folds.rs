@@ -133,7 +133,7 @@ pub fn group_k_fold<G: Ord + Clone>(groups: &[G], n_splits: usize) -> Result<Vec
     }
     let mut order: Vec<(G, usize)> = sizes.into_iter().collect();
     // Largest first; a stable sort keeps ties in group order.
-    order.sort_by(|a, b| b.1.cmp(&a.1));
+    order.sort_by_key(|g| std::cmp::Reverse(g.1));
     let mut load = vec![0usize; n_splits];
     let mut fold_of: BTreeMap<G, usize> = BTreeMap::new();
     for (g, size) in order {

@@ -170,9 +170,9 @@ impl Pca {
             let row = y.row(r);
             for j in 0..d {
                 let mut v = self.mean[j];
-                for c in 0..k {
+                for (c, y) in row.iter().enumerate() {
                     let s = if self.whiten { self.explained_variance[c].sqrt() } else { 1.0 };
-                    v += row[c] * s * self.components[c * d + j];
+                    v += y * s * self.components[c * d + j];
                 }
                 values.push(v);
             }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dense::Dense;
 use crate::error::{DataError, Result};
-use crate::scale::{Scaler, ScalerConfig};
+use crate::scale::{Scaler, ScalerConfig, is_constant_feature};
 
 /// Which power transform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,10 +133,7 @@ fn is_constant(v: &[f64]) -> bool {
     let n = v.len() as f64;
     let mean = v.iter().sum::<f64>() / n;
     let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-    // scikit-learn's `_is_constant_feature`: variance below the rounding error of the mean.
-    let eps = f64::EPSILON;
-    let upper = (n * eps * var + (n * mean * eps).powi(2)) / n;
-    var <= upper
+    is_constant_feature(var, mean, n)
 }
 
 fn forward(method: PowerMethod, x: f64, l: f64) -> f64 {
@@ -193,7 +190,7 @@ fn log_likelihood(method: PowerMethod, v: &[f64], l: f64) -> f64 {
     let t: Vec<f64> = v.iter().map(|&x| forward(method, x, l)).collect();
     let mean = t.iter().sum::<f64>() / n;
     let var = t.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / n;
-    if !(var > 0.0) || !var.is_finite() {
+    if var.is_nan() || var <= 0.0 || var.is_infinite() {
         return f64::NEG_INFINITY;
     }
     let jacobian: f64 = match method {

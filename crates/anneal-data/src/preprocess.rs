@@ -1,16 +1,33 @@
-//! Fit/transform preprocessing: imputation, standard scaling, one-hot encoding, and
-//! the label encoder for class targets.
+//! Fit/transform preprocessing: the pipeline that turns feature columns into a
+//! numeric matrix, and the label encoder for class targets.
+//!
+//! Columns are routed by kind, as scikit-learn's `ColumnTransformer`:
+//!
+//! - numeric columns (and the numeric parts of date columns): imputation
+//!   (median, mean, most frequent, k-NN; optional missing indicators) → optional
+//!   power transform → scaling → optional polynomial features → optional PCA;
+//! - date columns: calendar parts, weekend / holiday flags, cyclical encodings;
+//! - categorical columns: most-frequent imputation → one-hot encoding.
 //!
 //! Hyperparameters ([`PreprocessConfig`]) and fitted state ([`Preprocessor`]) are
 //! different types. The fitted state holds every statistic learned from the training
-//! split, serialises with serde, and re-applies identically to new data.
+//! split, serialises to one JSON file, and re-applies identically to new data.
+//! Feature names propagate: `bill_length_mm`, `Date Egg_month`, `island=Dream`,
+//! `pca_0`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dates::{DatePart, DateTime, holiday_calendar};
+use crate::dense::Dense;
 use crate::error::{DataError, Result};
+use crate::impute::{KnnImputer, KnnImputerConfig, SimpleImputer, SimpleImputerConfig, SimpleStrategy};
+use crate::pca::{Pca, PcaConfig};
+use crate::poly::{Polynomial, PolynomialConfig};
+use crate::power::{PowerConfig, PowerMethod, PowerTransform};
+use crate::scale::{Scaler, ScalerConfig};
 use crate::table::{ColumnKind, Table};
 
 /// How missing numeric cells are filled.
@@ -22,6 +39,10 @@ pub enum NumericImpute {
     Median,
     /// The mean of the observed training values.
     Mean,
+    /// The most frequent training value.
+    MostFrequent,
+    /// The mean over the k nearest training rows (`{ knn = 5 }` in TOML).
+    Knn(usize),
 }
 
 /// How missing categorical cells are filled.
@@ -33,16 +54,21 @@ pub enum CategoricalImpute {
     MostFrequent,
 }
 
-/// How numeric columns are scaled after imputation.
+/// How numeric columns are scaled after imputation (and the power transform).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Scaling {
     /// Leave values as they are.
     None,
-    /// Subtract the training mean, divide by the training (population) standard
-    /// deviation; a constant column is only centred.
+    /// Zero mean, unit (population) standard deviation; a constant column is only centred.
     #[default]
     Standard,
+    /// Map the training range to [0, 1].
+    MinMax,
+    /// Subtract the median, divide by the interquartile range.
+    Robust,
+    /// Divide by the largest absolute value.
+    MaxAbs,
 }
 
 /// What one-hot encoding does with a category it did not see when fitting.
@@ -56,7 +82,7 @@ pub enum UnknownCategory {
     Error,
 }
 
-/// Preprocessing hyperparameters: what to do to numeric and categorical feature columns.
+/// Preprocessing hyperparameters: what to do to each kind of feature column.
 ///
 /// ```
 /// use anneal_data::{CsvOptions, PreprocessConfig, Table};
@@ -68,32 +94,89 @@ pub enum UnknownCategory {
 /// assert_eq!((m.n_rows, m.n_cols), (3, 3));
 /// # Ok::<(), anneal_data::DataError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PreprocessConfig {
     /// Imputation of numeric columns.
     pub numeric_impute: NumericImpute,
-    /// Imputation of categorical columns.
-    pub categorical_impute: CategoricalImpute,
+    /// Append a `<column>_missing` 0/1 feature for numeric columns with missing training cells.
+    pub missing_indicators: bool,
+    /// Optional power transform (Box-Cox or Yeo-Johnson) before scaling.
+    pub power: Option<PowerMethod>,
     /// Scaling of numeric columns.
     pub scaling: Scaling,
+    /// Optional polynomial / interaction features of the scaled numeric columns.
+    pub polynomial: Option<PolynomialConfig>,
+    /// Optional PCA of the numeric block (after everything above).
+    pub pca: Option<PcaConfig>,
+    /// Columns holding ISO dates, turned into `date_parts`.
+    pub date_columns: Vec<String>,
+    /// Features derived from each date column.
+    pub date_parts: Vec<DatePart>,
+    /// ISO dates that count as holidays for [`DatePart::Holiday`].
+    pub holidays: Vec<String>,
+    /// Imputation of categorical columns.
+    pub categorical_impute: CategoricalImpute,
     /// Policy for unseen categories at transform time.
     pub unknown_category: UnknownCategory,
 }
 
-/// One fitted feature column.
+impl Default for PreprocessConfig {
+    fn default() -> Self {
+        Self {
+            numeric_impute: NumericImpute::default(),
+            missing_indicators: false,
+            power: None,
+            scaling: Scaling::default(),
+            polynomial: None,
+            pca: None,
+            date_columns: Vec::new(),
+            date_parts: vec![DatePart::Year, DatePart::Month, DatePart::DayOfYear, DatePart::Weekday],
+            holidays: Vec::new(),
+            categorical_impute: CategoricalImpute::default(),
+            unknown_category: UnknownCategory::default(),
+        }
+    }
+}
+
+/// The fitted imputer of the numeric block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum FittedColumn {
-    Numeric { name: String, fill: f64, mean: f64, scale: f64 },
-    Categorical { name: String, fill: String, categories: Vec<String>, unknown: UnknownCategory },
+enum NumericImputer {
+    Simple(SimpleImputer),
+    Knn(KnnImputer),
+}
+
+/// One fitted categorical column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FittedCategorical {
+    name: String,
+    fill: String,
+    categories: Vec<String>,
+    unknown: UnknownCategory,
+}
+
+/// The fitted numeric block: inputs and every fitted step, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct NumericBlock {
+    columns: Vec<String>,
+    dates: Vec<String>,
+    date_parts: Vec<DatePart>,
+    holidays: Vec<i64>,
+    imputer: NumericImputer,
+    power: Option<PowerTransform>,
+    scaler: Option<Scaler>,
+    polynomial: Option<Polynomial>,
+    pca: Option<Pca>,
+    output: Vec<String>,
 }
 
 /// Fitted preprocessing: apply with [`Preprocessor::transform`], persist with
 /// [`Preprocessor::save`] and [`Preprocessor::load`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preprocessor {
-    columns: Vec<FittedColumn>,
+    numeric: Option<NumericBlock>,
+    categorical: Vec<FittedCategorical>,
 }
 
 /// A dense row-major `f32` matrix, the output of preprocessing.
@@ -108,119 +191,223 @@ pub struct Matrix {
 }
 
 impl PreprocessConfig {
-    /// Learns imputation values, scaling statistics and category lists from `table`
-    /// (the training split) for the named feature columns.
+    /// Learns every statistic from `table` (the training split) for the named
+    /// feature columns.
     pub fn fit(&self, table: &Table, features: &[String]) -> Result<Preprocessor> {
-        let mut columns = Vec::with_capacity(features.len());
+        for d in &self.date_columns {
+            if !features.contains(d) {
+                return Err(DataError::InvalidParameter(format!("date column `{d}` is not among the features")));
+            }
+        }
+        let mut numeric_cols = Vec::new();
+        let mut categorical = Vec::new();
         for name in features {
+            if self.date_columns.contains(name) {
+                continue;
+            }
             match table.kind(name)? {
-                ColumnKind::Numeric => {
-                    let observed: Vec<f64> = table.numeric(name)?.into_iter().flatten().collect();
-                    if observed.is_empty() {
-                        return Err(DataError::AllMissing { column: name.clone(), what: "an imputation value" });
+                ColumnKind::Numeric => numeric_cols.push(name.clone()),
+                ColumnKind::Categorical => categorical.push(self.fit_categorical(table, name)?),
+            }
+        }
+        let numeric = if numeric_cols.is_empty() && self.date_columns.is_empty() {
+            None
+        } else {
+            Some(self.fit_numeric(table, numeric_cols)?)
+        };
+        Ok(Preprocessor { numeric, categorical })
+    }
+
+    fn fit_categorical(&self, table: &Table, name: &str) -> Result<FittedCategorical> {
+        let values = table.categorical(name)?;
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for v in values.iter().flatten() {
+            *counts.entry(v.as_str()).or_default() += 1;
+        }
+        // BTreeMap iterates in lexical order, so `max_by_key` over the reversed order
+        // keeps the smallest label among ties.
+        let fill =
+            counts.iter().rev().max_by_key(|(_, c)| **c).map(|(k, _)| k.to_string()).ok_or_else(|| {
+                DataError::AllMissing { column: name.to_string(), what: "the most frequent category" }
+            })?;
+        let categories = counts.keys().map(|k| k.to_string()).collect();
+        Ok(FittedCategorical { name: name.to_string(), fill, categories, unknown: self.unknown_category })
+    }
+
+    fn fit_numeric(&self, table: &Table, columns: Vec<String>) -> Result<NumericBlock> {
+        let holidays = holiday_calendar(&self.holidays)?;
+        let mut block = NumericBlock {
+            columns,
+            dates: self.date_columns.clone(),
+            date_parts: self.date_parts.clone(),
+            holidays,
+            // Placeholders until fitted below.
+            imputer: NumericImputer::Simple(
+                SimpleImputerConfig { strategy: SimpleStrategy::Median, add_indicator: false }
+                    .fit(&Dense::new(vec![0.0], vec!["_".into()])?)?,
+            ),
+            power: None,
+            scaler: None,
+            polynomial: None,
+            pca: None,
+            output: Vec::new(),
+        };
+        let mut x = block.raw(table)?;
+        let add_indicator = self.missing_indicators;
+        let strategy = match self.numeric_impute {
+            NumericImpute::Median => Some(SimpleStrategy::Median),
+            NumericImpute::Mean => Some(SimpleStrategy::Mean),
+            NumericImpute::MostFrequent => Some(SimpleStrategy::MostFrequent),
+            NumericImpute::Knn(_) => None,
+        };
+        block.imputer = match (strategy, self.numeric_impute) {
+            (Some(strategy), _) => NumericImputer::Simple(SimpleImputerConfig { strategy, add_indicator }.fit(&x)?),
+            (None, NumericImpute::Knn(k)) => NumericImputer::Knn(
+                KnnImputerConfig { n_neighbors: k, distance_weighted: false, add_indicator }.fit(&x)?,
+            ),
+            (None, _) => unreachable!("only k-NN has no simple strategy"),
+        };
+        x = block.impute(&x)?;
+        if let Some(method) = self.power {
+            let p = PowerConfig { method, standardize: false }.fit(&x)?;
+            x = p.transform(&x)?;
+            block.power = Some(p);
+        }
+        let scaler = match self.scaling {
+            Scaling::None => None,
+            Scaling::Standard => Some(ScalerConfig::Standard),
+            Scaling::MinMax => Some(ScalerConfig::MinMax { low: 0.0, high: 1.0 }),
+            Scaling::Robust => Some(ScalerConfig::Robust { q_low: 25.0, q_high: 75.0 }),
+            Scaling::MaxAbs => Some(ScalerConfig::MaxAbs),
+        };
+        if let Some(config) = scaler {
+            let s = config.fit(&x)?;
+            x = s.transform(&x)?;
+            block.scaler = Some(s);
+        }
+        if let Some(config) = self.polynomial {
+            let p = config.fit(&x)?;
+            x = p.transform(&x)?;
+            block.polynomial = Some(p);
+        }
+        if let Some(config) = self.pca {
+            let p = config.fit(&x)?;
+            x = p.transform(&x)?;
+            block.pca = Some(p);
+        }
+        block.output = x.names().to_vec();
+        Ok(block)
+    }
+}
+
+impl NumericBlock {
+    /// The numeric columns and date parts of `table`, before any fitted step.
+    fn raw(&self, table: &Table) -> Result<Dense> {
+        let mut names = self.columns.clone();
+        for d in &self.dates {
+            for part in &self.date_parts {
+                names.extend(part.names(d));
+            }
+        }
+        let numeric = Dense::from_table(table, &self.columns)?;
+        let width = names.len();
+        let mut values = Vec::with_capacity(table.n_rows() * width);
+        let dates: Vec<Vec<Option<String>>> = self.dates.iter().map(|d| table.as_strings(d)).collect::<Result<_>>()?;
+        for r in 0..table.n_rows() {
+            if !self.columns.is_empty() {
+                values.extend_from_slice(numeric.row(r));
+            }
+            for (d, cells) in self.dates.iter().zip(&dates) {
+                let parsed = match &cells[r] {
+                    None => None,
+                    Some(s) => Some(DateTime::parse(s).ok_or_else(|| DataError::BadDate {
+                        column: d.clone(),
+                        row: r,
+                        value: s.clone(),
+                    })?),
+                };
+                for part in &self.date_parts {
+                    match &parsed {
+                        Some(dt) => values.extend(part.values(dt, &self.holidays)),
+                        None => values.extend(std::iter::repeat_n(f64::NAN, part.names(d).len())),
                     }
-                    let fill = match self.numeric_impute {
-                        NumericImpute::Median => median(&observed),
-                        NumericImpute::Mean => mean(&observed),
-                    };
-                    let (mean, scale) = match self.scaling {
-                        Scaling::None => (0.0, 1.0),
-                        Scaling::Standard => {
-                            // Statistics of the imputed column, as in a scikit-learn
-                            // SimpleImputer -> StandardScaler pipeline.
-                            let n = table.n_rows() as f64;
-                            let missing = table.n_rows() - observed.len();
-                            let sum: f64 = observed.iter().sum::<f64>() + fill * missing as f64;
-                            let m = sum / n;
-                            let ss: f64 = observed.iter().map(|x| (x - m).powi(2)).sum::<f64>()
-                                + missing as f64 * (fill - m).powi(2);
-                            let sd = (ss / n).sqrt();
-                            (m, if sd > f64::EPSILON * m.abs().max(1.0) { sd } else { 1.0 })
-                        }
-                    };
-                    columns.push(FittedColumn::Numeric { name: name.clone(), fill, mean, scale });
-                }
-                ColumnKind::Categorical => {
-                    let values = table.categorical(name)?;
-                    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-                    for v in values.iter().flatten() {
-                        *counts.entry(v.as_str()).or_default() += 1;
-                    }
-                    // BTreeMap iterates in lexical order, so `max_by_key` over reversed
-                    // order keeps the smallest label among ties.
-                    let fill =
-                        counts.iter().rev().max_by_key(|(_, c)| **c).map(|(k, _)| k.to_string()).ok_or_else(|| {
-                            DataError::AllMissing { column: name.clone(), what: "the most frequent category" }
-                        })?;
-                    let categories = counts.keys().map(|k| k.to_string()).collect();
-                    columns.push(FittedColumn::Categorical {
-                        name: name.clone(),
-                        fill,
-                        categories,
-                        unknown: self.unknown_category,
-                    });
                 }
             }
         }
-        Ok(Preprocessor { columns })
+        Dense::new(values, names)
+    }
+
+    fn impute(&self, x: &Dense) -> Result<Dense> {
+        match &self.imputer {
+            NumericImputer::Simple(i) => i.transform(x),
+            NumericImputer::Knn(i) => i.transform(x),
+        }
+    }
+
+    fn transform(&self, table: &Table) -> Result<Dense> {
+        let mut x = self.impute(&self.raw(table)?)?;
+        if let Some(p) = &self.power {
+            x = p.transform(&x)?;
+        }
+        if let Some(s) = &self.scaler {
+            x = s.transform(&x)?;
+        }
+        if let Some(p) = &self.polynomial {
+            x = p.transform(&x)?;
+        }
+        if let Some(p) = &self.pca {
+            x = p.transform(&x)?;
+        }
+        Ok(x)
     }
 }
 
 impl Preprocessor {
-    /// Names of the output features: numeric columns keep their name, one-hot columns
-    /// are `column=category`.
+    /// Names of the output features, numeric block first: `bill_length_mm`,
+    /// `Date Egg_month`, `pca_0`, then one-hot columns `island=Dream`.
     pub fn feature_names(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        for c in &self.columns {
-            match c {
-                FittedColumn::Numeric { name, .. } => names.push(name.clone()),
-                FittedColumn::Categorical { name, categories, .. } => {
-                    names.extend(categories.iter().map(|k| format!("{name}={k}")))
-                }
-            }
+        let mut names = self.numeric.as_ref().map_or_else(Vec::new, |b| b.output.clone());
+        for c in &self.categorical {
+            names.extend(c.categories.iter().map(|k| format!("{}={k}", c.name)));
         }
         names
     }
 
     /// Names of the input columns this preprocessor reads.
     pub fn input_columns(&self) -> Vec<String> {
-        self.columns
-            .iter()
-            .map(|c| match c {
-                FittedColumn::Numeric { name, .. } | FittedColumn::Categorical { name, .. } => name.clone(),
-            })
-            .collect()
+        let mut cols = self.numeric.as_ref().map_or_else(Vec::new, |b| [b.columns.clone(), b.dates.clone()].concat());
+        cols.extend(self.categorical.iter().map(|c| c.name.clone()));
+        cols
     }
 
     /// Applies the fitted steps to `table`, which must have every input column with
     /// the kind it had when fitting.
     pub fn transform(&self, table: &Table) -> Result<Matrix> {
         let n_rows = table.n_rows();
-        let n_cols = self.feature_names().len();
+        let numeric = self.numeric.as_ref().map(|b| b.transform(table)).transpose()?;
+        let n_numeric = numeric.as_ref().map_or(0, Dense::n_cols);
+        let n_cols = n_numeric + self.categorical.iter().map(|c| c.categories.len()).sum::<usize>();
         let mut values = vec![0f32; n_rows * n_cols];
-        let mut offset = 0;
-        for c in &self.columns {
-            match c {
-                FittedColumn::Numeric { name, fill, mean, scale } => {
-                    for (r, v) in table.numeric(name)?.into_iter().enumerate() {
-                        values[r * n_cols + offset] = ((v.unwrap_or(*fill) - mean) / scale) as f32;
-                    }
-                    offset += 1;
-                }
-                FittedColumn::Categorical { name, fill, categories, unknown } => {
-                    for (r, v) in table.categorical(name)?.into_iter().enumerate() {
-                        let v = v.as_deref().unwrap_or(fill.as_str());
-                        match categories.binary_search_by(|k| k.as_str().cmp(v)) {
-                            Ok(k) => values[r * n_cols + offset + k] = 1.0,
-                            Err(_) if *unknown == UnknownCategory::Ignore => {}
-                            Err(_) => {
-                                return Err(DataError::UnknownCategory { column: name.clone(), value: v.to_string() });
-                            }
-                        }
-                    }
-                    offset += categories.len();
+        if let Some(x) = &numeric {
+            for r in 0..n_rows {
+                for (c, v) in x.row(r).iter().enumerate() {
+                    values[r * n_cols + c] = *v as f32;
                 }
             }
+        }
+        let mut offset = n_numeric;
+        for c in &self.categorical {
+            for (r, v) in table.categorical(&c.name)?.into_iter().enumerate() {
+                let v = v.as_deref().unwrap_or(c.fill.as_str());
+                match c.categories.binary_search_by(|k| k.as_str().cmp(v)) {
+                    Ok(k) => values[r * n_cols + offset + k] = 1.0,
+                    Err(_) if c.unknown == UnknownCategory::Ignore => {}
+                    Err(_) => {
+                        return Err(DataError::UnknownCategory { column: c.name.clone(), value: v.to_string() });
+                    }
+                }
+            }
+            offset += c.categories.len();
         }
         Ok(Matrix { values, n_rows, n_cols })
     }
@@ -303,10 +490,6 @@ pub fn median(values: &[f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
-}
-
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len() as f64
 }
 
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

@@ -48,7 +48,7 @@ impl ScalerConfig {
     /// Checks the parameters.
     pub fn validate(&self) -> Result<()> {
         match *self {
-            ScalerConfig::MinMax { low, high } if !(low < high) => {
+            ScalerConfig::MinMax { low, high } if low.partial_cmp(&high) != Some(std::cmp::Ordering::Less) => {
                 Err(DataError::InvalidParameter(format!("min-max range [{low}, {high}] is empty")))
             }
             ScalerConfig::Robust { q_low, q_high } if !(0.0 <= q_low && q_low < q_high && q_high <= 100.0) => Err(
@@ -73,7 +73,8 @@ impl ScalerConfig {
                     let n = v.len() as f64;
                     let mean = v.iter().sum::<f64>() / n;
                     let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-                    (mean, var.sqrt())
+                    // A constant column's variance is rounding noise: leave its scale at 1.
+                    (mean, if is_constant_feature(var, mean, n) { 0.0 } else { var.sqrt() })
                 }
                 ScalerConfig::MinMax { .. } => {
                     let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
@@ -120,4 +121,12 @@ impl Scaler {
     pub fn scales(&self) -> &[f64] {
         &self.scale
     }
+}
+
+/// Whether a column with this (population) variance and mean is constant up to
+/// rounding (scikit-learn's `_is_constant_feature`).
+pub(crate) fn is_constant_feature(var: f64, mean: f64, n: f64) -> bool {
+    let eps = f64::EPSILON;
+    let upper = (n * eps * var + (n * mean * eps).powi(2)) / n;
+    var <= upper
 }

@@ -74,9 +74,9 @@ proptest! {
         let mut seen = vec![0usize; labels.len()];
         for f in &folds {
             for &i in &f.test { seen[i] += 1; }
-            for c in 0..3 {
+            for (c, &count) in counts.iter().enumerate() {
                 let in_fold = f.test.iter().filter(|&&i| labels[i] == c).count() as f64;
-                prop_assert!((in_fold - counts[c] as f64 / k as f64).abs() <= 1.0);
+                prop_assert!((in_fold - count as f64 / k as f64).abs() <= 1.0);
             }
         }
         prop_assert!(seen.iter().all(|&c| c == 1));

@@ -127,3 +127,20 @@ fn predict_from_a_folder_that_is_not_a_run() {
     let err = fails(&["predict", "--run", tmp.path().to_str().unwrap(), "--input", &penguins()]);
     assert!(err.contains("is not an anneal run folder: preprocessing.json is missing"), "{err}");
 }
+
+#[test]
+fn unparseable_date_names_column_and_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = write(
+        tmp.path(),
+        "dates.csv",
+        "species,when,x\na,2007-11-11,1\nb,2007-11-12,2\na,11/13/07,3\nb,2007-11-14,4\na,2007-11-15,5\nb,2007-11-16,6\n",
+    );
+    let text = "seed = 1\n[data]\npath = \"dates.csv\"\ntarget = \"species\"\n[split]\ntrain = 0.5\nvalid = 0.0\ntest = 0.5\n\
+                [preprocess]\ndate_columns = [\"when\"]\n[model]\nhidden = [4]\n[optimizer]\nname = \"adam\"\nlearning_rate = 0.01\n\
+                [training]\nepochs = 1\nbatch_size = 2\n";
+    let _ = data;
+    let c = write(tmp.path(), "c.toml", text);
+    let err = train_fails(&c, &tmp.path().join("out"), &[]);
+    assert!(err.contains("column `when`") && err.contains("`11/13/07` is not an ISO date"), "{err}");
+}

@@ -84,3 +84,22 @@ fn penguins_reaches_targets_deterministically_and_predict_reproduces_test_predic
     }
     assert_eq!(checked as u64, first["test"]["rows"].as_u64().unwrap());
 }
+
+/// The raw LTER export: its `Date Egg` column becomes calendar features, and the run
+/// still reaches the same bar.
+#[test]
+fn penguins_raw_with_date_features_reaches_targets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("raw");
+    let o =
+        anneal(&["train", "--config", "examples/configs/penguins_raw.toml", "--out", out.to_str().unwrap(), "--log"]);
+    assert!(o.status.success(), "train failed: {}", stderr(&o));
+    let metrics: Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let (accuracy, macro_f1) =
+        (metrics["test"]["accuracy"].as_f64().unwrap(), metrics["test"]["macro_f1"].as_f64().unwrap());
+    assert!(accuracy >= 0.97 && macro_f1 >= 0.97, "accuracy {accuracy}, macro-F1 {macro_f1}");
+    let pre = std::fs::read_to_string(out.join("preprocessing.json")).unwrap();
+    for feature in ["Date Egg_year", "Date Egg_month_sin", "Date Egg_day_of_year", "Date Egg_weekday"] {
+        assert!(pre.contains(feature), "{feature} missing from the fitted preprocessing");
+    }
+}
