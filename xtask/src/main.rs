@@ -5,6 +5,8 @@
 //!   with the `wgpu` backend compiled in; installs Mesa's software Vulkan driver
 //!   first if it is missing and we are root.
 //! - `cargo xtask check`: rustfmt, clippy and rustdoc with warnings as errors.
+//! - `cargo xtask bench data [--reference PYTHON] [--repeats 3]`: the preprocessing
+//!   pipeline (impute, scale, one-hot, PCA) on 200 000 rows against scikit-learn.
 //! - `cargo xtask bench train [--reference PYTHON] [--epochs 2] [--repeats 3]`:
 //!   training throughput on each CPU backend at 1 and 2 threads, side by side with
 //!   PyTorch's `shared/bench/mlp_train.py` when a Python with torch is given.
@@ -27,7 +29,7 @@ fn main() -> Result<()> {
         Some("check") => check(),
         Some("bench") => bench(&args[1..], &root),
         _ => {
-            eprintln!("usage: cargo xtask <ci | check | bench train [--reference PYTHON] [--epochs N] [--repeats N]>");
+            eprintln!("usage: cargo xtask <ci | check | bench (train | data) [--reference PYTHON] [--repeats N]>");
             std::process::exit(2)
         }
     }
@@ -116,9 +118,58 @@ fn ensure_software_vulkan() -> Result<()> {
 
 fn bench(args: &[String], root: &Path) -> Result<()> {
     match args.first().map(String::as_str) {
-        Some("train") => {}
-        other => bail!("unknown benchmark {other:?}: available: train"),
+        Some("train") => bench_train(args, root),
+        Some("data") => bench_data(args, root),
+        other => bail!("unknown benchmark {other:?}: available: train, data"),
     }
+}
+
+/// `cargo xtask bench data [--reference PYTHON] [--repeats 3]`: the preprocessing
+/// pipeline on 200 000 rows, side by side with scikit-learn's `preprocess.py`.
+fn bench_data(args: &[String], root: &Path) -> Result<()> {
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let repeats = flag("--repeats").unwrap_or_else(|| "3".into());
+    let output =
+        cargo(&["bench", "-q", "-p", "anneal-data", "--bench", "preprocess", "--", "--repeats", &repeats]).output()?;
+    if !output.status.success() {
+        bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let line =
+        String::from_utf8_lossy(&output.stdout).lines().rfind(|l| l.starts_with('{')).unwrap_or_default().to_string();
+    eprintln!("{line}");
+    let ours: serde_json::Value = serde_json::from_str(&line)?;
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    std::fs::write(out_dir.join("preprocess.json"), &line)?;
+    let mut reference = serde_json::Value::Null;
+    if let Some(python) = flag("--reference") {
+        let script = root.join("../shared/bench/preprocess.py");
+        eprintln!("xtask: scikit-learn reference ({})", script.display());
+        let output =
+            Command::new(python).args([script.to_str().unwrap_or_default(), "--repeats", &repeats]).output()?;
+        if !output.status.success() {
+            bail!("reference failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let line = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_string();
+        std::fs::write(out_dir.join("preprocess_sklearn.json"), &line)?;
+        reference = serde_json::from_str(&line)?;
+    }
+    println!("| step | anneal (s) | scikit-learn (s) | anneal / scikit-learn |");
+    println!("|---|---|---|---|");
+    for key in ["pipeline_fit_transform", "pipeline_transform", "kfold5_shuffle", "kfold5_noshuffle"] {
+        let a = ours["seconds_median"][key].as_f64().unwrap_or(f64::NAN);
+        let s = reference["seconds_median"][key].as_f64();
+        println!(
+            "| {key} | {a:.3} | {} | {} |",
+            s.map_or("–".into(), |s| format!("{s:.3}")),
+            s.map_or("–".into(), |s| format!("{:.2}", a / s))
+        );
+    }
+    println!("\npeak resident memory (anneal, whole process): {} MB", ours["peak_rss_mb"]);
+    Ok(())
+}
+
+fn bench_train(args: &[String], root: &Path) -> Result<()> {
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let reference: Option<PathBuf> = flag("--reference").map(PathBuf::from);
     // The reference script's defaults: 2 epochs, median of 3 runs.

@@ -32,6 +32,11 @@ impl Dense {
         Ok(Self { n_rows: values.len() / n_cols, values, names })
     }
 
+    /// A matrix with `n_rows` rows and no columns.
+    pub fn empty(n_rows: usize) -> Result<Self> {
+        Ok(Self { values: Vec::new(), n_rows, names: Vec::new() })
+    }
+
     /// A matrix from rows (all of the same length as `names`).
     pub fn from_rows<S: AsRef<str>>(names: &[S], rows: &[Vec<f64>]) -> Result<Self> {
         let names: Vec<String> = names.iter().map(|n| n.as_ref().to_string()).collect();
@@ -43,14 +48,8 @@ impl Dense {
 
     /// The numeric columns `columns` of `table` (missing cells become `NaN`).
     pub fn from_table(table: &Table, columns: &[String]) -> Result<Self> {
-        let n = table.n_rows();
-        let mut values = vec![0.0; n * columns.len()];
-        for (j, name) in columns.iter().enumerate() {
-            for (i, v) in table.numeric(name)?.into_iter().enumerate() {
-                values[i * columns.len() + j] = v.unwrap_or(f64::NAN);
-            }
-        }
-        Ok(Self { values, n_rows: n, names: columns.to_vec() })
+        let values = table.numeric_row_major(columns)?;
+        Ok(Self { values, n_rows: table.n_rows(), names: columns.to_vec() })
     }
 
     /// Number of rows.
@@ -89,7 +88,7 @@ impl Dense {
 
     /// The values of column `c`, top to bottom.
     pub fn column(&self, c: usize) -> impl Iterator<Item = f64> + '_ {
-        self.values.iter().skip(c).step_by(self.n_cols()).copied()
+        self.values.iter().skip(c).step_by(self.n_cols().max(1)).copied()
     }
 
     /// The non-missing values of column `c`.
@@ -97,11 +96,38 @@ impl Dense {
         self.column(c).filter(|v| !v.is_nan()).collect()
     }
 
+    /// The non-missing values of every column, gathered in one pass over the rows.
+    pub fn observed_columns(&self) -> Vec<Vec<f64>> {
+        let d = self.n_cols();
+        let mut cols: Vec<Vec<f64>> = (0..d).map(|_| Vec::with_capacity(self.n_rows)).collect();
+        for row in self.values.chunks_exact(d.max(1)) {
+            for (col, &v) in cols.iter_mut().zip(row) {
+                if !v.is_nan() {
+                    col.push(v);
+                }
+            }
+        }
+        cols
+    }
+
     /// A copy with `f(column, value)` applied to every cell.
     pub fn map(&self, f: impl Fn(usize, f64) -> f64) -> Self {
-        let d = self.n_cols();
-        let values = self.values.iter().enumerate().map(|(i, &v)| f(i % d, v)).collect();
+        let d = self.n_cols().max(1);
+        let mut values = Vec::with_capacity(self.values.len());
+        for row in self.values.chunks_exact(d) {
+            values.extend(row.iter().enumerate().map(|(c, &v)| f(c, v)));
+        }
         Self { values, n_rows: self.n_rows, names: self.names.clone() }
+    }
+
+    /// Applies `f(column, value)` to every cell in place (no new allocation).
+    pub(crate) fn map_in_place(&mut self, f: impl Fn(usize, f64) -> f64) {
+        let d = self.n_cols().max(1);
+        for row in self.values.chunks_exact_mut(d) {
+            for (c, v) in row.iter_mut().enumerate() {
+                *v = f(c, *v);
+            }
+        }
     }
 
     /// Checks that this matrix has the columns a transform was fitted on.

@@ -62,8 +62,7 @@ impl SimpleImputerConfig {
     pub fn fit(&self, x: &Dense) -> Result<SimpleImputer> {
         let mut fill = Vec::with_capacity(x.n_cols());
         let mut indicators = Vec::new();
-        for c in 0..x.n_cols() {
-            let v = x.observed(c);
+        for (c, v) in x.observed_columns().into_iter().enumerate() {
             if v.len() < x.n_rows() {
                 indicators.push(c);
             }
@@ -91,6 +90,17 @@ impl SimpleImputer {
         x.expect_columns(&self.columns, "the imputer")?;
         let filled = x.map(|c, v| if v.is_nan() { self.fill[c] } else { v });
         Ok(append_indicators(x, filled, &self.indicators))
+    }
+
+    /// Fills `x` in place when no indicator columns are configured; otherwise
+    /// returns a new matrix as [`SimpleImputer::transform`].
+    pub(crate) fn transform_owned(&self, mut x: Dense) -> Result<Dense> {
+        if !self.indicators.is_empty() {
+            return self.transform(&x);
+        }
+        x.expect_columns(&self.columns, "the imputer")?;
+        x.map_in_place(|c, v| if v.is_nan() { self.fill[c] } else { v });
+        Ok(x)
     }
 
     /// The fill value of each column.
@@ -135,8 +145,7 @@ impl KnnImputerConfig {
         }
         let mut column_means = Vec::with_capacity(x.n_cols());
         let mut indicators = Vec::new();
-        for c in 0..x.n_cols() {
-            let v = x.observed(c);
+        for (c, v) in x.observed_columns().into_iter().enumerate() {
             if v.is_empty() {
                 return Err(DataError::AllMissing { column: x.names()[c].clone(), what: "a k-NN imputation" });
             }

@@ -4,7 +4,7 @@
 //! `svd_flip` (each component's largest-magnitude loading is positive), so
 //! components equal `sklearn.decomposition.PCA`'s.
 
-use faer::Mat;
+use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
 
 use crate::dense::Dense;
@@ -67,6 +67,9 @@ impl PcaConfig {
         if n < 2 {
             return Err(DataError::TooFewRows { what: "PCA rows", k: 2, n });
         }
+        if d == 0 {
+            return Err(DataError::Shape("PCA needs at least one column".into()));
+        }
         let max_k = n.min(d);
         if let Components::Count(k) = self.components
             && (k == 0 || k > max_k)
@@ -80,14 +83,39 @@ impl PcaConfig {
         {
             return Err(DataError::InvalidParameter(format!("PCA variance fraction {f} is not in (0, 1)")));
         }
-        let mean: Vec<f64> = (0..d).map(|c| x.column(c).sum::<f64>() / n as f64).collect();
-        let centred = Mat::<f64>::from_fn(n, d, |i, j| x.get(i, j) - mean[j]);
-        let svd =
-            centred.thin_svd().map_err(|e| DataError::InvalidParameter(format!("SVD did not converge: {e:?}")))?;
-        let s = svd.S().column_vector();
-        let v = svd.V();
-        let explained_all: Vec<f64> = (0..max_k).map(|k| s[k] * s[k] / (n - 1) as f64).collect();
-        let total: f64 = explained_all.iter().sum();
+        let mut mean = vec![0.0; d];
+        for row in x.values().chunks_exact(d) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n as f64);
+        let (explained_all, v, total) = if n >= 10 * d {
+            // Tall data: eigendecomposition of the d × d covariance (scikit-learn's
+            // `covariance_eigh` solver for this shape): (XᵀX − n·μμᵀ) / (n − 1), one
+            // matrix product straight over the row-major data, no centred copy.
+            let xr = MatRef::from_row_major_slice(x.values(), n, d);
+            let gram = xr.transpose() * xr;
+            let cov = Mat::<f64>::from_fn(d, d, |i, j| (gram[(i, j)] - n as f64 * mean[i] * mean[j]) / (n - 1) as f64);
+            let eig = cov
+                .self_adjoint_eigen(faer::Side::Lower)
+                .map_err(|e| DataError::InvalidParameter(format!("eigendecomposition did not converge: {e:?}")))?;
+            let values = eig.S().column_vector();
+            let total: f64 = (0..d).map(|j| cov[(j, j)]).sum();
+            // Eigenvalues come in increasing order: reverse, and clip rounding below zero.
+            let explained: Vec<f64> = (0..max_k).map(|k| values[d - 1 - k].max(0.0)).collect();
+            let u = eig.U();
+            let vectors = Mat::<f64>::from_fn(d, max_k, |j, k| u[(j, d - 1 - k)]);
+            (explained, vectors, total)
+        } else {
+            let centred = Mat::<f64>::from_fn(n, d, |i, j| x.get(i, j) - mean[j]);
+            let svd =
+                centred.thin_svd().map_err(|e| DataError::InvalidParameter(format!("SVD did not converge: {e:?}")))?;
+            let s = svd.S().column_vector();
+            let explained: Vec<f64> = (0..max_k).map(|k| s[k] * s[k] / (n - 1) as f64).collect();
+            let total = explained.iter().sum();
+            (explained, svd.V().to_owned(), total)
+        };
         let ratio_all: Vec<f64> = explained_all.iter().map(|e| if total > 0.0 { e / total } else { 0.0 }).collect();
         let k = match self.components {
             Components::Count(k) => k,
@@ -147,15 +175,65 @@ impl Pca {
     pub fn transform(&self, x: &Dense) -> Result<Dense> {
         x.expect_columns(&self.columns, "PCA")?;
         let k = self.n_components();
+        let d = self.columns.len();
+        // One matrix product over the row-major data: x · W − μ · W, where W holds the
+        // components (scaled per component when whitening).
+        let (weights, offset) = self.weights();
+        let projected = MatRef::from_row_major_slice(x.values(), x.n_rows(), d) * &weights;
         let mut values = Vec::with_capacity(x.n_rows() * k);
         for r in 0..x.n_rows() {
-            let row = x.row(r);
-            for c in 0..k {
-                let dot: f64 = self.component(c).iter().zip(row).zip(&self.mean).map(|((w, v), m)| w * (v - m)).sum();
-                values.push(if self.whiten { dot / self.explained_variance[c].sqrt() } else { dot });
-            }
+            values.extend((0..k).map(|c| projected[(r, c)] - offset[c]));
         }
         Ok(x.with_values(values, (0..k).map(|c| format!("pca_{c}")).collect()))
+    }
+
+    /// Projects rows made of a dense block followed by one-hot blocks without
+    /// materialising the one-hot columns: `hot[b][r]` is the column (counted over
+    /// the whole input, so at least `dense.n_cols()`) holding row `r`'s single 1 in
+    /// block `b`, or `None` for an all-zero block. Equal to [`Pca::transform`] on the
+    /// assembled matrix.
+    pub fn transform_one_hot(&self, dense: &Dense, hot: &[Vec<Option<usize>>]) -> Result<Dense> {
+        let d = self.columns.len();
+        let dn = dense.n_cols();
+        if dn > d || dense.names() != &self.columns[..dn] {
+            return Err(DataError::Shape(format!(
+                "PCA was fitted on columns [{}] but the dense block has [{}]",
+                self.columns.join(", "),
+                dense.names().join(", ")
+            )));
+        }
+        let k = self.n_components();
+        let n = dense.n_rows();
+        let (weights, offset) = self.weights();
+        let mut values = Vec::with_capacity(n * k);
+        let projected = (dn > 0).then(|| {
+            let w = Mat::<f64>::from_fn(dn, k, |j, c| weights[(j, c)]);
+            MatRef::from_row_major_slice(dense.values(), n, dn) * &w
+        });
+        for r in 0..n {
+            for c in 0..k {
+                let mut v = projected.as_ref().map_or(0.0, |p| p[(r, c)]) - offset[c];
+                for block in hot {
+                    if let Some(col) = block[r] {
+                        v += weights[(col, c)];
+                    }
+                }
+                values.push(v);
+            }
+        }
+        Ok(dense.with_values(values, (0..k).map(|c| format!("pca_{c}")).collect()))
+    }
+
+    /// The projection matrix `d × k` (components, scaled when whitening) and the
+    /// per-component offset `μ · W`.
+    fn weights(&self) -> (Mat<f64>, Vec<f64>) {
+        let d = self.columns.len();
+        let k = self.n_components();
+        let scale: Vec<f64> =
+            self.explained_variance.iter().map(|v| if self.whiten { 1.0 / v.sqrt() } else { 1.0 }).collect();
+        let weights = Mat::<f64>::from_fn(d, k, |j, c| self.components[c * d + j] * scale[c]);
+        let offset: Vec<f64> = (0..k).map(|c| (0..d).map(|j| self.mean[j] * weights[(j, c)]).sum()).collect();
+        (weights, offset)
     }
 
     /// Maps projections back to the input space (exact when all components are kept).

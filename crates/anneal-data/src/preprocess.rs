@@ -107,7 +107,7 @@ pub struct PreprocessConfig {
     pub scaling: Scaling,
     /// Optional polynomial / interaction features of the scaled numeric columns.
     pub polynomial: Option<PolynomialConfig>,
-    /// Optional PCA of the numeric block (after everything above).
+    /// Optional PCA of all features (numeric block and one-hot columns), last.
     pub pca: Option<PcaConfig>,
     /// Columns holding ISO dates, turned into `date_parts`.
     pub date_columns: Vec<String>,
@@ -156,6 +156,29 @@ struct FittedCategorical {
     unknown: UnknownCategory,
 }
 
+impl FittedCategorical {
+    /// For each row of `table`, the index of its (imputed) category, `None` for an
+    /// ignored unknown one; an unknown category is an error under the error policy.
+    fn active(&self, table: &Table) -> Result<Vec<Option<usize>>> {
+        let (codes, dictionary) = table.categorical_codes(&self.name)?;
+        // Each dictionary entry maps to its category once; rows then index it.
+        let slot = |label: &str| self.categories.binary_search_by(|k| k.as_str().cmp(label)).ok();
+        let by_code: Vec<Option<usize>> = dictionary.iter().map(|l| slot(l)).collect();
+        let fill = slot(&self.fill);
+        codes
+            .into_iter()
+            .map(|code| {
+                let k = code.map_or(fill, |code| by_code[code]);
+                if k.is_none() && self.unknown == UnknownCategory::Error {
+                    let value = code.map_or_else(|| self.fill.clone(), |code| dictionary[code].clone());
+                    return Err(DataError::UnknownCategory { column: self.name.clone(), value });
+                }
+                Ok(k)
+            })
+            .collect()
+    }
+}
+
 /// The fitted numeric block: inputs and every fitted step, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct NumericBlock {
@@ -167,7 +190,6 @@ struct NumericBlock {
     power: Option<PowerTransform>,
     scaler: Option<Scaler>,
     polynomial: Option<Polynomial>,
-    pca: Option<Pca>,
     output: Vec<String>,
 }
 
@@ -177,6 +199,7 @@ struct NumericBlock {
 pub struct Preprocessor {
     numeric: Option<NumericBlock>,
     categorical: Vec<FittedCategorical>,
+    pca: Option<Pca>,
 }
 
 /// A dense row-major `f32` matrix, the output of preprocessing.
@@ -190,10 +213,21 @@ pub struct Matrix {
     pub n_cols: usize,
 }
 
+impl Matrix {
+    fn from_dense(x: &Dense) -> Self {
+        Self { values: x.to_f32(), n_rows: x.n_rows(), n_cols: x.n_cols() }
+    }
+}
+
 impl PreprocessConfig {
     /// Learns every statistic from `table` (the training split) for the named
     /// feature columns.
     pub fn fit(&self, table: &Table, features: &[String]) -> Result<Preprocessor> {
+        Ok(self.fit_transform(table, features)?.0)
+    }
+
+    /// Fits on `table` and returns its transformed features too, computing them once.
+    pub fn fit_transform(&self, table: &Table, features: &[String]) -> Result<(Preprocessor, Matrix)> {
         for d in &self.date_columns {
             if !features.contains(d) {
                 return Err(DataError::InvalidParameter(format!("date column `{d}` is not among the features")));
@@ -210,19 +244,33 @@ impl PreprocessConfig {
                 ColumnKind::Categorical => categorical.push(self.fit_categorical(table, name)?),
             }
         }
-        let numeric = if numeric_cols.is_empty() && self.date_columns.is_empty() {
-            None
+        let (numeric, x_numeric) = if numeric_cols.is_empty() && self.date_columns.is_empty() {
+            (None, None)
         } else {
-            Some(self.fit_numeric(table, numeric_cols)?)
+            let (block, x) = self.fit_numeric(table, numeric_cols)?;
+            (Some(block), Some(x))
         };
-        Ok(Preprocessor { numeric, categorical })
+        let mut pre = Preprocessor { numeric, categorical, pca: None };
+        let mut x = pre.combine(table, x_numeric)?;
+        if let Some(config) = self.pca {
+            let pca = config.fit(&x)?;
+            x = pca.transform(&x)?;
+            pre.pca = Some(pca);
+        }
+        Ok((pre, Matrix::from_dense(&x)))
     }
 
     fn fit_categorical(&self, table: &Table, name: &str) -> Result<FittedCategorical> {
-        let values = table.categorical(name)?;
+        let (codes, dictionary) = table.categorical_codes(name)?;
+        let mut by_code = vec![0usize; dictionary.len()];
+        for c in codes.iter().flatten() {
+            by_code[*c] += 1;
+        }
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for v in values.iter().flatten() {
-            *counts.entry(v.as_str()).or_default() += 1;
+        for (label, &n) in dictionary.iter().zip(&by_code) {
+            if n > 0 {
+                *counts.entry(label.as_str()).or_default() += n;
+            }
         }
         // BTreeMap iterates in lexical order, so `max_by_key` over the reversed order
         // keeps the smallest label among ties.
@@ -234,7 +282,7 @@ impl PreprocessConfig {
         Ok(FittedCategorical { name: name.to_string(), fill, categories, unknown: self.unknown_category })
     }
 
-    fn fit_numeric(&self, table: &Table, columns: Vec<String>) -> Result<NumericBlock> {
+    fn fit_numeric(&self, table: &Table, columns: Vec<String>) -> Result<(NumericBlock, Dense)> {
         let holidays = holiday_calendar(&self.holidays)?;
         let mut block = NumericBlock {
             columns,
@@ -249,7 +297,6 @@ impl PreprocessConfig {
             power: None,
             scaler: None,
             polynomial: None,
-            pca: None,
             output: Vec::new(),
         };
         let mut x = block.raw(table)?;
@@ -267,7 +314,7 @@ impl PreprocessConfig {
             ),
             (None, _) => unreachable!("only k-NN has no simple strategy"),
         };
-        x = block.impute(&x)?;
+        x = block.impute(x)?;
         if let Some(method) = self.power {
             let p = PowerConfig { method, standardize: false }.fit(&x)?;
             x = p.transform(&x)?;
@@ -282,7 +329,7 @@ impl PreprocessConfig {
         };
         if let Some(config) = scaler {
             let s = config.fit(&x)?;
-            x = s.transform(&x)?;
+            x = s.transform_owned(x)?;
             block.scaler = Some(s);
         }
         if let Some(config) = self.polynomial {
@@ -290,19 +337,17 @@ impl PreprocessConfig {
             x = p.transform(&x)?;
             block.polynomial = Some(p);
         }
-        if let Some(config) = self.pca {
-            let p = config.fit(&x)?;
-            x = p.transform(&x)?;
-            block.pca = Some(p);
-        }
         block.output = x.names().to_vec();
-        Ok(block)
+        Ok((block, x))
     }
 }
 
 impl NumericBlock {
     /// The numeric columns and date parts of `table`, before any fitted step.
     fn raw(&self, table: &Table) -> Result<Dense> {
+        if self.dates.is_empty() {
+            return Dense::from_table(table, &self.columns);
+        }
         let mut names = self.columns.clone();
         for d in &self.dates {
             for part in &self.date_parts {
@@ -337,25 +382,22 @@ impl NumericBlock {
         Dense::new(values, names)
     }
 
-    fn impute(&self, x: &Dense) -> Result<Dense> {
+    fn impute(&self, x: Dense) -> Result<Dense> {
         match &self.imputer {
-            NumericImputer::Simple(i) => i.transform(x),
-            NumericImputer::Knn(i) => i.transform(x),
+            NumericImputer::Simple(i) => i.transform_owned(x),
+            NumericImputer::Knn(i) => i.transform(&x),
         }
     }
 
     fn transform(&self, table: &Table) -> Result<Dense> {
-        let mut x = self.impute(&self.raw(table)?)?;
+        let mut x = self.impute(self.raw(table)?)?;
         if let Some(p) = &self.power {
             x = p.transform(&x)?;
         }
         if let Some(s) = &self.scaler {
-            x = s.transform(&x)?;
+            x = s.transform_owned(x)?;
         }
         if let Some(p) = &self.polynomial {
-            x = p.transform(&x)?;
-        }
-        if let Some(p) = &self.pca {
             x = p.transform(&x)?;
         }
         Ok(x)
@@ -364,8 +406,16 @@ impl NumericBlock {
 
 impl Preprocessor {
     /// Names of the output features, numeric block first: `bill_length_mm`,
-    /// `Date Egg_month`, `pca_0`, then one-hot columns `island=Dream`.
+    /// `Date Egg_month`, then one-hot columns `island=Dream`; `pca_0`, ... when PCA
+    /// is on.
     pub fn feature_names(&self) -> Vec<String> {
+        if let Some(p) = &self.pca {
+            return (0..p.n_components()).map(|c| format!("pca_{c}")).collect();
+        }
+        self.combined_names()
+    }
+
+    fn combined_names(&self) -> Vec<String> {
         let mut names = self.numeric.as_ref().map_or_else(Vec::new, |b| b.output.clone());
         for c in &self.categorical {
             names.extend(c.categories.iter().map(|k| format!("{}={k}", c.name)));
@@ -383,33 +433,49 @@ impl Preprocessor {
     /// Applies the fitted steps to `table`, which must have every input column with
     /// the kind it had when fitting.
     pub fn transform(&self, table: &Table) -> Result<Matrix> {
-        let n_rows = table.n_rows();
         let numeric = self.numeric.as_ref().map(|b| b.transform(table)).transpose()?;
+        match &self.pca {
+            // PCA of one-hot columns adds a component row per active category: the
+            // (mostly zero) one-hot block is never built.
+            Some(p) => {
+                let dense = match numeric {
+                    Some(x) => x,
+                    None => Dense::empty(table.n_rows())?,
+                };
+                let mut offset = dense.n_cols();
+                let mut hot = Vec::with_capacity(self.categorical.len());
+                for c in &self.categorical {
+                    hot.push(c.active(table)?.into_iter().map(|k| k.map(|k| offset + k)).collect());
+                    offset += c.categories.len();
+                }
+                Ok(Matrix::from_dense(&p.transform_one_hot(&dense, &hot)?))
+            }
+            None => Ok(Matrix::from_dense(&self.combine(table, numeric)?)),
+        }
+    }
+
+    /// The transformed numeric block side by side with the one-hot columns.
+    fn combine(&self, table: &Table, numeric: Option<Dense>) -> Result<Dense> {
+        let n_rows = table.n_rows();
+        let names = self.combined_names();
+        let n_cols = names.len();
         let n_numeric = numeric.as_ref().map_or(0, Dense::n_cols);
-        let n_cols = n_numeric + self.categorical.iter().map(|c| c.categories.len()).sum::<usize>();
-        let mut values = vec![0f32; n_rows * n_cols];
+        let mut values = vec![0f64; n_rows * n_cols];
         if let Some(x) = &numeric {
             for r in 0..n_rows {
-                for (c, v) in x.row(r).iter().enumerate() {
-                    values[r * n_cols + c] = *v as f32;
-                }
+                values[r * n_cols..r * n_cols + n_numeric].copy_from_slice(x.row(r));
             }
         }
         let mut offset = n_numeric;
         for c in &self.categorical {
-            for (r, v) in table.categorical(&c.name)?.into_iter().enumerate() {
-                let v = v.as_deref().unwrap_or(c.fill.as_str());
-                match c.categories.binary_search_by(|k| k.as_str().cmp(v)) {
-                    Ok(k) => values[r * n_cols + offset + k] = 1.0,
-                    Err(_) if c.unknown == UnknownCategory::Ignore => {}
-                    Err(_) => {
-                        return Err(DataError::UnknownCategory { column: c.name.clone(), value: v.to_string() });
-                    }
+            for (r, k) in c.active(table)?.into_iter().enumerate() {
+                if let Some(k) = k {
+                    values[r * n_cols + offset + k] = 1.0;
                 }
             }
             offset += c.categories.len();
         }
-        Ok(Matrix { values, n_rows, n_cols })
+        Dense::new(values, names).or_else(|_| Dense::empty(n_rows))
     }
 
     /// Writes the fitted state as JSON.
@@ -487,9 +553,11 @@ impl LabelEncoder {
 /// If `values` is empty.
 pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    // Selection, not a sort: O(n).
+    let (lower, mid, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let mid = *mid;
+    if n % 2 == 1 { mid } else { (lower.iter().copied().fold(f64::NEG_INFINITY, f64::max) + mid) / 2.0 }
 }
 
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

@@ -63,8 +63,7 @@ impl ScalerConfig {
         self.validate()?;
         let mut offset = Vec::with_capacity(x.n_cols());
         let mut scale = Vec::with_capacity(x.n_cols());
-        for c in 0..x.n_cols() {
-            let mut v = x.observed(c);
+        for (c, mut v) in x.observed_columns().into_iter().enumerate() {
             if v.is_empty() {
                 return Err(DataError::AllMissing { column: x.names()[c].clone(), what: "a scaler" });
             }
@@ -104,6 +103,13 @@ impl Scaler {
     pub fn transform(&self, x: &Dense) -> Result<Dense> {
         x.expect_columns(&self.columns, "the scaler")?;
         Ok(x.map(|c, v| (v - self.offset[c]) / self.scale[c] * self.span + self.low))
+    }
+
+    /// Scales `x` in place.
+    pub(crate) fn transform_owned(&self, mut x: Dense) -> Result<Dense> {
+        x.expect_columns(&self.columns, "the scaler")?;
+        x.map_in_place(|c, v| (v - self.offset[c]) / self.scale[c] * self.span + self.low);
+        Ok(x)
     }
 
     /// Undoes [`Scaler::transform`].

@@ -264,6 +264,42 @@ impl Table {
         Ok(dict.keys().iter().map(|k| k.map(|k| labels.value(k as usize).to_string())).collect())
     }
 
+    /// Numeric `columns` gathered row by row into one row-major buffer, `NaN` where
+    /// missing (one pass over the rows, not one per column).
+    pub(crate) fn numeric_row_major(&self, columns: &[String]) -> Result<Vec<f64>> {
+        let arrays = columns
+            .iter()
+            .map(|name| {
+                let array = self.array(name)?;
+                array.as_any().downcast_ref::<Float64Array>().ok_or(DataError::ColumnType {
+                    column: name.clone(),
+                    expected: "numeric",
+                    actual: kind_of(array.data_type()).name(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut values = Vec::with_capacity(self.n_rows() * columns.len());
+        for r in 0..self.n_rows() {
+            values.extend(arrays.iter().map(|a| if a.is_valid(r) { a.value(r) } else { f64::NAN }));
+        }
+        Ok(values)
+    }
+
+    /// A categorical column as dictionary codes (`None` where missing) and the
+    /// dictionary they index; a code may be unused after [`Table::take`].
+    pub fn categorical_codes(&self, name: &str) -> Result<(Vec<Option<usize>>, Vec<String>)> {
+        let array = self.array(name)?;
+        let wrong = || DataError::ColumnType {
+            column: name.to_string(),
+            expected: "categorical",
+            actual: kind_of(array.data_type()).name(),
+        };
+        let dict = array.as_any().downcast_ref::<DictionaryArray<Int32Type>>().ok_or_else(wrong)?;
+        let labels = dict.values().as_any().downcast_ref::<StringArray>().ok_or_else(wrong)?;
+        let codes = dict.keys().iter().map(|k| k.map(|k| k as usize)).collect();
+        Ok((codes, labels.iter().map(|l| l.unwrap_or_default().to_string()).collect()))
+    }
+
     /// The values of any column as text (numbers formatted as written by Rust), `None` where missing.
     pub fn as_strings(&self, name: &str) -> Result<Vec<Option<String>>> {
         match self.kind(name)? {

@@ -297,6 +297,34 @@ fn predictions_csv(
     s
 }
 
+/// The preprocessing pipeline in words, for the report.
+fn describe_preprocessing(p: &anneal_data::PreprocessConfig) -> String {
+    let mut numeric = vec![format!("{:?} imputation", p.numeric_impute).to_lowercase()];
+    if p.missing_indicators {
+        numeric.push("missing indicators".into());
+    }
+    if let Some(power) = p.power {
+        numeric.push(format!("{power:?} transform"));
+    }
+    numeric.push(format!("{:?} scaling", p.scaling).to_lowercase());
+    if let Some(poly) = p.polynomial {
+        numeric.push(format!("degree-{} polynomial features", poly.degree));
+    }
+    let mut parts = vec![format!("numeric: {}", numeric.join(", "))];
+    if !p.date_columns.is_empty() {
+        let date_parts = format!("{:?}", p.date_parts).to_lowercase();
+        parts.push(format!("dates ({}): {date_parts}", p.date_columns.join(", ")));
+    }
+    parts.push(
+        format!("categorical: most-frequent imputation, one-hot (unknown categories: {:?})", p.unknown_category)
+            .to_lowercase(),
+    );
+    if let Some(pca) = p.pca {
+        parts.push(format!("then PCA ({:?}{})", pca.components, if pca.whiten { ", whitened" } else { "" }));
+    }
+    parts.join("; ")
+}
+
 fn report(
     config: &RunConfig,
     table: &Table,
@@ -357,8 +385,8 @@ fn report(
     );
     let _ = writeln!(
         r,
-        "- preprocessing (fitted on the training rows): numeric {:?} imputation, {:?} scaling; categorical most-frequent imputation, one-hot",
-        config.preprocess.numeric_impute, config.preprocess.scaling
+        "- preprocessing (fitted on the training rows only): {}",
+        describe_preprocessing(&config.preprocess)
     );
     let sizes: Vec<String> = std::iter::once(model.input)
         .chain(model.hidden.iter().copied())

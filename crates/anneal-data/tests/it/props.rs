@@ -104,3 +104,48 @@ proptest! {
         }
     }
 }
+
+fn mixed_table() -> impl Strategy<Value = anneal_data::Table> {
+    (8usize..40).prop_flat_map(|n| {
+        (
+            proptest::collection::vec(proptest::option::weighted(0.9, -100f64..100.0), n),
+            proptest::collection::vec(proptest::option::weighted(0.9, -5f64..5.0), n),
+            proptest::collection::vec(proptest::option::weighted(0.9, 0usize..4), n),
+            proptest::collection::vec(0usize..3, n),
+        )
+            .prop_map(|(a, b, c, d)| {
+                use anneal_data::Column;
+                let cat = |v: Vec<Option<usize>>| {
+                    Column::Categorical(v.into_iter().map(|x| x.map(|x| format!("k{x}"))).collect())
+                };
+                anneal_data::Table::from_columns(vec![
+                    ("a".into(), Column::Numeric(a)),
+                    ("b".into(), Column::Numeric(b)),
+                    ("c".into(), cat(c)),
+                    ("d".into(), cat(d.into_iter().map(Some).collect())),
+                ])
+                .unwrap()
+            })
+    })
+}
+
+proptest! {
+    /// Fitting then transforming the training table gives exactly what
+    /// `fit_transform` returned (with PCA the two take different code paths: the
+    /// assembled matrix vs. one-hot rows added to the projection).
+    #[test]
+    fn fit_then_transform_equals_fit_transform(table in mixed_table(), pca in any::<bool>(), whiten in any::<bool>()) {
+        use anneal_data::PreprocessConfig;
+        let features: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        prop_assume!(table.numeric("a").unwrap().iter().any(Option::is_some) && table.numeric("b").unwrap().iter().any(Option::is_some));
+        prop_assume!(table.categorical("c").unwrap().iter().any(Option::is_some));
+        let config = PreprocessConfig { pca: pca.then_some(PcaConfig { components: Components::Count(3), whiten: false }), ..Default::default() };
+        let config = if whiten && pca { PreprocessConfig { pca: Some(PcaConfig { components: Components::Count(2), whiten: true }), ..config } } else { config };
+        let (pre, m) = config.fit_transform(&table, &features).unwrap();
+        let again = pre.transform(&table).unwrap();
+        prop_assert_eq!((again.n_rows, again.n_cols), (m.n_rows, m.n_cols));
+        for (x, y) in again.values.iter().zip(&m.values) {
+            prop_assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{} vs {}", x, y);
+        }
+    }
+}
