@@ -32,6 +32,7 @@
 //! ```
 
 pub mod batch;
+pub mod clean;
 pub mod dates;
 pub mod dense;
 pub mod error;

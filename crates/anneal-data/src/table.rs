@@ -308,6 +308,18 @@ impl Table {
         }
     }
 
+    /// A new table with only `columns`, in that order.
+    pub fn select(&self, columns: &[String]) -> Result<Self> {
+        let schema = self.batch.schema();
+        let indices = columns
+            .iter()
+            .map(|c| {
+                schema.index_of(c).map_err(|_| unknown_column(c, schema.fields().iter().map(|f| f.name().as_str())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { batch: self.batch.project(&indices)? })
+    }
+
     /// A new table with the given rows, in the given order.
     ///
     /// Returns an error if an index is out of range.

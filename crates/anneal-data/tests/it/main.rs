@@ -1,5 +1,6 @@
 //! Integration tests of anneal-data's public API.
 
+mod clean;
 mod golden;
 mod props;
 

@@ -1,0 +1,239 @@
+//! Cleaning: the missing-value report, dropping rows or sparse columns, duplicate
+//! rows, and outliers (detection by IQR fences, z-score or robust z-score; handling
+//! by trimming or winsorizing). Every function reports what it removed.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dense::{Dense, quantile_sorted};
+use crate::error::{DataError, Result};
+use crate::preprocess::median;
+use crate::table::Table;
+
+/// Missing cells of one column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MissingColumn {
+    /// The column.
+    pub column: String,
+    /// Missing cells.
+    pub count: usize,
+    /// Missing cells over rows.
+    pub fraction: f64,
+}
+
+/// Count and fraction of missing cells per column, in column order.
+pub fn missing_report(table: &Table) -> Result<Vec<MissingColumn>> {
+    let n = table.n_rows().max(1) as f64;
+    table
+        .column_names()
+        .into_iter()
+        .map(|column| {
+            let count = table.null_count(&column)?;
+            Ok(MissingColumn { column, count, fraction: count as f64 / n })
+        })
+        .collect()
+}
+
+/// Drops the rows with a missing cell in any of `columns` (every column when
+/// empty); returns the kept table and how many rows were removed.
+pub fn drop_missing_rows(table: &Table, columns: &[String]) -> Result<(Table, usize)> {
+    let columns = if columns.is_empty() { table.column_names() } else { columns.to_vec() };
+    let cells: Vec<Vec<Option<String>>> = columns.iter().map(|c| table.as_strings(c)).collect::<Result<_>>()?;
+    let keep: Vec<usize> = (0..table.n_rows()).filter(|&r| cells.iter().all(|col| col[r].is_some())).collect();
+    let removed = table.n_rows() - keep.len();
+    Ok((table.take(&keep)?, removed))
+}
+
+/// Drops the columns whose missing fraction is above `max_fraction`; returns the
+/// kept table and the names dropped.
+pub fn drop_sparse_columns(table: &Table, max_fraction: f64) -> Result<(Table, Vec<String>)> {
+    if !(0.0..=1.0).contains(&max_fraction) {
+        return Err(DataError::InvalidParameter(format!("max missing fraction {max_fraction} is not in [0, 1]")));
+    }
+    let report = missing_report(table)?;
+    let (dropped, kept): (Vec<_>, Vec<_>) = report.into_iter().partition(|m| m.fraction > max_fraction);
+    let kept: Vec<String> = kept.into_iter().map(|m| m.column).collect();
+    Ok((table.select(&kept)?, dropped.into_iter().map(|m| m.column).collect()))
+}
+
+/// Which of a set of duplicate rows survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    /// The first occurrence.
+    #[default]
+    First,
+    /// The last occurrence.
+    Last,
+    /// None of them.
+    None,
+}
+
+/// Removes duplicate rows — equal on `subset` (every column when empty), missing
+/// cells equal to each other as in pandas — keeping the first, the last or none of
+/// each set. Returns the kept table and how many rows were removed.
+///
+/// ```
+/// use anneal_data::{CsvOptions, Table, clean::{Keep, drop_duplicates}};
+///
+/// let t = Table::from_csv_reader("a,b\n1,x\n2,y\n1,x\n1,z\n".as_bytes(), "t.csv", &CsvOptions::default())?;
+/// let (kept, removed) = drop_duplicates(&t, &[], Keep::First)?;
+/// assert_eq!((kept.n_rows(), removed), (3, 1));
+/// let (kept, removed) = drop_duplicates(&t, &["a".into()], Keep::None)?;
+/// assert_eq!((kept.n_rows(), removed), (1, 3));
+/// # Ok::<(), anneal_data::DataError>(())
+/// ```
+pub fn drop_duplicates(table: &Table, subset: &[String], keep: Keep) -> Result<(Table, usize)> {
+    let columns = if subset.is_empty() { table.column_names() } else { subset.to_vec() };
+    let cells: Vec<Vec<Option<String>>> = columns.iter().map(|c| table.as_strings(c)).collect::<Result<_>>()?;
+    let key = |r: usize| cells.iter().map(|col| col[r].clone()).collect::<Vec<_>>();
+    let mut groups: HashMap<Vec<Option<String>>, Vec<usize>> = HashMap::new();
+    for r in 0..table.n_rows() {
+        groups.entry(key(r)).or_default().push(r);
+    }
+    let mut rows: Vec<usize> = groups
+        .into_values()
+        .filter_map(|g| match keep {
+            Keep::First => g.first().copied(),
+            Keep::Last => g.last().copied(),
+            Keep::None => (g.len() == 1).then(|| g[0]),
+        })
+        .collect();
+    rows.sort_unstable();
+    let removed = table.n_rows() - rows.len();
+    Ok((table.take(&rows)?, removed))
+}
+
+/// How outliers are recognised, per numeric column.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OutlierRule {
+    /// Outside [Q1 − k·IQR, Q3 + k·IQR] (Tukey's fences; k = 1.5 is customary).
+    Iqr {
+        /// Fence multiplier.
+        k: f64,
+    },
+    /// |x − mean| / std above `threshold` (population std).
+    ZScore {
+        /// Threshold, e.g. 3.
+        threshold: f64,
+    },
+    /// |x − median| / (1.4826 · MAD) above `threshold` (Iglewicz & Hoaglin use 3.5).
+    RobustZ {
+        /// Threshold, e.g. 3.5.
+        threshold: f64,
+    },
+    /// Outside the fitted [`low`, `high`] quantiles; with [`Outliers::clip`] this is
+    /// winsorizing.
+    Quantiles {
+        /// Lower quantile in [0, 1).
+        low: f64,
+        /// Upper quantile in (low, 1].
+        high: f64,
+    },
+}
+
+/// Fitted outlier bounds: one `[low, high]` interval per column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outliers {
+    columns: Vec<String>,
+    bounds: Vec<(f64, f64)>,
+}
+
+impl OutlierRule {
+    /// Learns each column's bounds from the observed training values of `x`.
+    pub fn fit(&self, x: &Dense) -> Result<Outliers> {
+        let positive = |name: &str, v: f64| {
+            if v > 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(DataError::InvalidParameter(format!("outlier {name} must be positive, got {v}")))
+            }
+        };
+        match *self {
+            OutlierRule::Iqr { k } => positive("k", k)?,
+            OutlierRule::ZScore { threshold } | OutlierRule::RobustZ { threshold } => positive("threshold", threshold)?,
+            OutlierRule::Quantiles { low, high } => {
+                if !(0.0 <= low && low < high && high <= 1.0) {
+                    return Err(DataError::InvalidParameter(format!(
+                        "quantiles ({low}, {high}) are not 0 <= low < high <= 1"
+                    )));
+                }
+            }
+        }
+        let mut bounds = Vec::with_capacity(x.n_cols());
+        for (c, mut v) in x.observed_columns().into_iter().enumerate() {
+            if v.is_empty() {
+                return Err(DataError::AllMissing { column: x.names()[c].clone(), what: "outlier bounds" });
+            }
+            v.sort_by(f64::total_cmp);
+            let q = |p: f64| quantile_sorted(&v, p);
+            bounds.push(match *self {
+                OutlierRule::Iqr { k } => {
+                    let (q1, q3) = (q(0.25), q(0.75));
+                    (q1 - k * (q3 - q1), q3 + k * (q3 - q1))
+                }
+                OutlierRule::ZScore { threshold } => {
+                    let n = v.len() as f64;
+                    let mean = v.iter().sum::<f64>() / n;
+                    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+                    (mean - threshold * sd, mean + threshold * sd)
+                }
+                OutlierRule::RobustZ { threshold } => {
+                    let med = median(&v);
+                    let deviations: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
+                    let mad = 1.4826 * median(&deviations);
+                    (med - threshold * mad, med + threshold * mad)
+                }
+                OutlierRule::Quantiles { low, high } => (q(low), q(high)),
+            });
+        }
+        Ok(Outliers { columns: x.names().to_vec(), bounds })
+    }
+}
+
+impl Outliers {
+    /// The `[low, high]` interval of each column.
+    pub fn bounds(&self) -> &[(f64, f64)] {
+        &self.bounds
+    }
+
+    /// Rows of `x` with at least one value outside its column's bounds (missing
+    /// cells never count), and per column how many values are outside.
+    pub fn detect(&self, x: &Dense) -> Result<(Vec<usize>, Vec<usize>)> {
+        x.expect_columns(&self.columns, "the outlier bounds")?;
+        let mut rows = Vec::new();
+        let mut per_column = vec![0usize; self.columns.len()];
+        for r in 0..x.n_rows() {
+            let mut flagged = false;
+            for (c, (&v, &(lo, hi))) in x.row(r).iter().zip(&self.bounds).enumerate() {
+                if v < lo || v > hi {
+                    per_column[c] += 1;
+                    flagged = true;
+                }
+            }
+            if flagged {
+                rows.push(r);
+            }
+        }
+        Ok((rows, per_column))
+    }
+
+    /// The rows of `x` with no value outside the bounds (trimming).
+    pub fn inliers(&self, x: &Dense) -> Result<Vec<usize>> {
+        let (outliers, _) = self.detect(x)?;
+        let mut flagged = vec![false; x.n_rows()];
+        for r in outliers {
+            flagged[r] = true;
+        }
+        Ok((0..x.n_rows()).filter(|&r| !flagged[r]).collect())
+    }
+
+    /// Clips every value into its column's bounds (winsorizing with
+    /// [`OutlierRule::Quantiles`]); missing cells stay missing.
+    pub fn clip(&self, x: &Dense) -> Result<Dense> {
+        x.expect_columns(&self.columns, "the outlier bounds")?;
+        Ok(x.map(|c, v| if v.is_nan() { v } else { v.clamp(self.bounds[c].0, self.bounds[c].1) }))
+    }
+}
