@@ -64,6 +64,98 @@ impl PcaConfig {
         if let Some((i, _)) = x.values().iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(DataError::NotFinite { column: x.names()[i % d].clone(), row: i / d, what: "PCA" });
         }
+        self.check(n, d)?;
+        let mut mean = vec![0.0; d];
+        for row in x.values().chunks_exact(d) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n as f64);
+        if n >= 10 * d {
+            // Tall data: eigendecomposition of the d × d covariance (scikit-learn's
+            // `covariance_eigh` solver for this shape): (XᵀX − n·μμᵀ) / (n − 1), one
+            // matrix product straight over the row-major data, no centred copy.
+            let xr = MatRef::from_row_major_slice(x.values(), n, d);
+            let gram = xr.transpose() * xr;
+            return self.from_gram(x.names().to_vec(), mean, gram, n);
+        }
+        let centred = Mat::<f64>::from_fn(n, d, |i, j| x.get(i, j) - mean[j]);
+        let svd =
+            centred.thin_svd().map_err(|e| DataError::InvalidParameter(format!("SVD did not converge: {e:?}")))?;
+        let s = svd.S().column_vector();
+        let explained: Vec<f64> = (0..n.min(d)).map(|k| s[k] * s[k] / (n - 1) as f64).collect();
+        let total = explained.iter().sum();
+        self.finish(x.names().to_vec(), mean, explained, svd.V().to_owned(), total)
+    }
+
+    /// Fits on rows made of a dense block followed by one-hot blocks (see
+    /// [`Pca::transform_one_hot`]) without assembling them: the Gram matrix is built
+    /// blockwise from the codes. `names` covers all columns, dense ones first.
+    /// Falls back to assembling the matrix when the data is not tall (rows < 10 ×
+    /// columns).
+    pub fn fit_one_hot(&self, dense: &Dense, hot: &[Vec<Option<usize>>], names: Vec<String>) -> Result<Pca> {
+        let (n, dn, d) = (dense.n_rows(), dense.n_cols(), names.len());
+        if let Some((i, _)) = dense.values().iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(DataError::NotFinite { column: dense.names()[i % dn].clone(), row: i / dn, what: "PCA" });
+        }
+        if hot.iter().flatten().flatten().any(|&c| c < dn || c >= d) || hot.iter().any(|b| b.len() != n) {
+            return Err(DataError::Shape("one-hot columns fall outside the named columns".into()));
+        }
+        self.check(n, d)?;
+        if n < 10 * d {
+            let mut values = vec![0.0; n * d];
+            for r in 0..n {
+                values[r * d..r * d + dn].copy_from_slice(dense.row(r));
+                for block in hot {
+                    if let Some(c) = block[r] {
+                        values[r * d + c] = 1.0;
+                    }
+                }
+            }
+            return self.fit(&Dense::new(values, names)?);
+        }
+        let mut gram = Mat::<f64>::zeros(d, d);
+        let mut sums = vec![0.0; d];
+        if dn > 0 {
+            let xr = MatRef::from_row_major_slice(dense.values(), n, dn);
+            let g = xr.transpose() * xr;
+            for i in 0..dn {
+                for j in 0..dn {
+                    gram[(i, j)] = g[(i, j)];
+                }
+            }
+        }
+        for r in 0..n {
+            let row = dense.row(r);
+            for (j, v) in row.iter().enumerate() {
+                sums[j] += v;
+            }
+            for (b, block) in hot.iter().enumerate() {
+                let Some(c) = block[r] else { continue };
+                sums[c] += 1.0;
+                for (j, v) in row.iter().enumerate() {
+                    gram[(j, c)] += v;
+                }
+                for other in &hot[..=b] {
+                    if let Some(c2) = other[r] {
+                        gram[(c2, c)] += 1.0;
+                    }
+                }
+            }
+        }
+        // The loop above filled the upper triangle of every block involving one-hot
+        // columns (row index <= column index); mirror it below the diagonal.
+        for i in dn..d {
+            for j in 0..i {
+                gram[(i, j)] = gram[(j, i)];
+            }
+        }
+        let mean: Vec<f64> = sums.iter().map(|s| s / n as f64).collect();
+        self.from_gram(names, mean, gram, n)
+    }
+
+    fn check(&self, n: usize, d: usize) -> Result<()> {
         if n < 2 {
             return Err(DataError::TooFewRows { what: "PCA rows", k: 2, n });
         }
@@ -83,39 +175,37 @@ impl PcaConfig {
         {
             return Err(DataError::InvalidParameter(format!("PCA variance fraction {f} is not in (0, 1)")));
         }
-        let mut mean = vec![0.0; d];
-        for row in x.values().chunks_exact(d) {
-            for (m, v) in mean.iter_mut().zip(row) {
-                *m += v;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-        let (explained_all, v, total) = if n >= 10 * d {
-            // Tall data: eigendecomposition of the d × d covariance (scikit-learn's
-            // `covariance_eigh` solver for this shape): (XᵀX − n·μμᵀ) / (n − 1), one
-            // matrix product straight over the row-major data, no centred copy.
-            let xr = MatRef::from_row_major_slice(x.values(), n, d);
-            let gram = xr.transpose() * xr;
-            let cov = Mat::<f64>::from_fn(d, d, |i, j| (gram[(i, j)] - n as f64 * mean[i] * mean[j]) / (n - 1) as f64);
-            let eig = cov
-                .self_adjoint_eigen(faer::Side::Lower)
-                .map_err(|e| DataError::InvalidParameter(format!("eigendecomposition did not converge: {e:?}")))?;
-            let values = eig.S().column_vector();
-            let total: f64 = (0..d).map(|j| cov[(j, j)]).sum();
-            // Eigenvalues come in increasing order: reverse, and clip rounding below zero.
-            let explained: Vec<f64> = (0..max_k).map(|k| values[d - 1 - k].max(0.0)).collect();
-            let u = eig.U();
-            let vectors = Mat::<f64>::from_fn(d, max_k, |j, k| u[(j, d - 1 - k)]);
-            (explained, vectors, total)
-        } else {
-            let centred = Mat::<f64>::from_fn(n, d, |i, j| x.get(i, j) - mean[j]);
-            let svd =
-                centred.thin_svd().map_err(|e| DataError::InvalidParameter(format!("SVD did not converge: {e:?}")))?;
-            let s = svd.S().column_vector();
-            let explained: Vec<f64> = (0..max_k).map(|k| s[k] * s[k] / (n - 1) as f64).collect();
-            let total = explained.iter().sum();
-            (explained, svd.V().to_owned(), total)
-        };
+        Ok(())
+    }
+
+    /// Components from the Gram matrix `XᵀX` and the column means.
+    fn from_gram(&self, names: Vec<String>, mean: Vec<f64>, gram: Mat<f64>, n: usize) -> Result<Pca> {
+        let d = names.len();
+        let cov = Mat::<f64>::from_fn(d, d, |i, j| (gram[(i, j)] - n as f64 * mean[i] * mean[j]) / (n - 1) as f64);
+        let eig = cov
+            .self_adjoint_eigen(faer::Side::Lower)
+            .map_err(|e| DataError::InvalidParameter(format!("eigendecomposition did not converge: {e:?}")))?;
+        let values = eig.S().column_vector();
+        let total: f64 = (0..d).map(|j| cov[(j, j)]).sum();
+        let max_k = n.min(d);
+        // Eigenvalues come in increasing order: reverse, and clip rounding below zero.
+        let explained: Vec<f64> = (0..max_k).map(|k| values[d - 1 - k].max(0.0)).collect();
+        let u = eig.U();
+        let vectors = Mat::<f64>::from_fn(d, max_k, |j, k| u[(j, d - 1 - k)]);
+        self.finish(names, mean, explained, vectors, total)
+    }
+
+    /// Keeps the requested components, with scikit-learn's sign convention.
+    fn finish(
+        &self,
+        columns: Vec<String>,
+        mean: Vec<f64>,
+        explained_all: Vec<f64>,
+        v: Mat<f64>,
+        total: f64,
+    ) -> Result<Pca> {
+        let d = columns.len();
+        let max_k = explained_all.len();
         let ratio_all: Vec<f64> = explained_all.iter().map(|e| if total > 0.0 { e / total } else { 0.0 }).collect();
         let k = match self.components {
             Components::Count(k) => k,
@@ -139,7 +229,7 @@ impl PcaConfig {
             components.extend(loading.iter().map(|x| x * sign));
         }
         Ok(Pca {
-            columns: x.names().to_vec(),
+            columns,
             mean,
             components,
             explained_variance: explained_all[..k].to_vec(),

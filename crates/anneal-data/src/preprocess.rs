@@ -251,13 +251,20 @@ impl PreprocessConfig {
             (Some(block), Some(x))
         };
         let mut pre = Preprocessor { numeric, categorical, pca: None };
-        let mut x = pre.combine(table, x_numeric)?;
-        if let Some(config) = self.pca {
-            let pca = config.fit(&x)?;
-            x = pca.transform(&x)?;
-            pre.pca = Some(pca);
-        }
-        Ok((pre, Matrix::from_dense(&x)))
+        let Some(config) = self.pca else {
+            let x = pre.combine(table, x_numeric)?;
+            return Ok((pre, Matrix::from_dense(&x)));
+        };
+        // PCA over numeric and one-hot columns without building the one-hot block.
+        let dense = match x_numeric {
+            Some(x) => x,
+            None => Dense::empty(table.n_rows())?,
+        };
+        let hot = pre.one_hot_columns(table, dense.n_cols())?;
+        let pca = config.fit_one_hot(&dense, &hot, pre.combined_names())?;
+        let projected = pca.transform_one_hot(&dense, &hot)?;
+        pre.pca = Some(pca);
+        Ok((pre, Matrix::from_dense(&projected)))
     }
 
     fn fit_categorical(&self, table: &Table, name: &str) -> Result<FittedCategorical> {
@@ -442,16 +449,23 @@ impl Preprocessor {
                     Some(x) => x,
                     None => Dense::empty(table.n_rows())?,
                 };
-                let mut offset = dense.n_cols();
-                let mut hot = Vec::with_capacity(self.categorical.len());
-                for c in &self.categorical {
-                    hot.push(c.active(table)?.into_iter().map(|k| k.map(|k| offset + k)).collect());
-                    offset += c.categories.len();
-                }
+                let hot = self.one_hot_columns(table, dense.n_cols())?;
                 Ok(Matrix::from_dense(&p.transform_one_hot(&dense, &hot)?))
             }
             None => Ok(Matrix::from_dense(&self.combine(table, numeric)?)),
         }
+    }
+
+    /// For each categorical column, each row's active one-hot column index, counted
+    /// from `first` (where the one-hot block starts).
+    fn one_hot_columns(&self, table: &Table, first: usize) -> Result<Vec<Vec<Option<usize>>>> {
+        let mut offset = first;
+        let mut hot = Vec::with_capacity(self.categorical.len());
+        for c in &self.categorical {
+            hot.push(c.active(table)?.into_iter().map(|k| k.map(|k| offset + k)).collect());
+            offset += c.categories.len();
+        }
+        Ok(hot)
     }
 
     /// The transformed numeric block side by side with the one-hot columns.

@@ -149,3 +149,42 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// PCA fitted blockwise from one-hot codes equals PCA fitted on the assembled
+    /// matrix (tall data, so the covariance path is the one compared).
+    #[test]
+    fn blockwise_one_hot_pca_equals_assembled(seed in any::<u64>(), n in 120usize..300) {
+        let mut rng = anneal_data::SeededRng::new(seed);
+        let dense_rows: Vec<Vec<f64>> = (0..n).map(|_| (0..3).map(|j| rng.normal() * (j + 1) as f64 + j as f64).collect()).collect();
+        let dense = Dense::from_rows(&["a", "b", "c"], &dense_rows).unwrap();
+        let block1: Vec<Option<usize>> = (0..n).map(|_| Some(3 + rng.below(3) as usize)).collect();
+        let block2: Vec<Option<usize>> = (0..n).map(|_| if rng.next_f64() < 0.2 { None } else { Some(6 + rng.below(2) as usize) }).collect();
+        let names: Vec<String> = ["a", "b", "c", "p=0", "p=1", "p=2", "q=0", "q=1"].map(String::from).to_vec();
+        let mut assembled = Vec::with_capacity(n * 8);
+        for r in 0..n {
+            let mut row = vec![0.0; 8];
+            row[..3].copy_from_slice(&dense_rows[r]);
+            for b in [&block1, &block2] {
+                if let Some(c) = b[r] { row[c] = 1.0; }
+            }
+            assembled.extend(row);
+        }
+        let full = Dense::new(assembled, names.clone()).unwrap();
+        let config = PcaConfig { components: Components::Count(4), whiten: false };
+        let hot = vec![block1, block2];
+        let blockwise = config.fit_one_hot(&dense, &hot, names).unwrap();
+        let direct = config.fit(&full).unwrap();
+        for (x, y) in blockwise.explained_variance().iter().zip(direct.explained_variance()) {
+            prop_assert!((x - y).abs() <= 1e-9 * (1.0 + y.abs()), "{} vs {}", x, y);
+        }
+        let a = blockwise.transform_one_hot(&dense, &hot).unwrap();
+        let b = direct.transform(&full).unwrap();
+        // Components are defined up to sign only where eigenvalues are distinct; the
+        // projections agree exactly when they are.
+        let gaps_ok = direct.explained_variance().windows(2).all(|w| (w[0] - w[1]).abs() > 1e-6 * w[0].abs());
+        prop_assume!(gaps_ok);
+        prop_assert!(close(&a, &b, 1e-6), "{:?} vs {:?}", &a.values()[..4], &b.values()[..4]);
+    }
+}
