@@ -78,7 +78,7 @@ impl PcaConfig {
             // matrix product straight over the row-major data, no centred copy.
             let xr = MatRef::from_row_major_slice(x.values(), n, d);
             let gram = xr.transpose() * xr;
-            return self.from_gram(x.names().to_vec(), mean, gram, n);
+            return self.fit_gram(x.names().to_vec(), mean, gram, n);
         }
         let centred = Mat::<f64>::from_fn(n, d, |i, j| x.get(i, j) - mean[j]);
         let svd =
@@ -152,7 +152,7 @@ impl PcaConfig {
             }
         }
         let mean: Vec<f64> = sums.iter().map(|s| s / n as f64).collect();
-        self.from_gram(names, mean, gram, n)
+        self.fit_gram(names, mean, gram, n)
     }
 
     fn check(&self, n: usize, d: usize) -> Result<()> {
@@ -179,7 +179,7 @@ impl PcaConfig {
     }
 
     /// Components from the Gram matrix `XᵀX` and the column means.
-    fn from_gram(&self, names: Vec<String>, mean: Vec<f64>, gram: Mat<f64>, n: usize) -> Result<Pca> {
+    fn fit_gram(&self, names: Vec<String>, mean: Vec<f64>, gram: Mat<f64>, n: usize) -> Result<Pca> {
         let d = names.len();
         let cov = Mat::<f64>::from_fn(d, d, |i, j| (gram[(i, j)] - n as f64 * mean[i] * mean[j]) / (n - 1) as f64);
         let eig = cov
