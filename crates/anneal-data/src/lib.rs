@@ -38,6 +38,7 @@ pub mod dense;
 pub mod error;
 pub mod folds;
 pub mod impute;
+pub mod inspect;
 pub mod pca;
 pub mod poly;
 pub mod power;

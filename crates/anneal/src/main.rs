@@ -34,6 +34,11 @@ enum Command {
         #[arg(long)]
         log: bool,
     },
+    /// Look at a data file before training on it.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
     /// Predict classes for the rows of a CSV file with a finished run.
     Predict {
         /// The run folder written by `anneal train`.
@@ -48,6 +53,19 @@ enum Command {
         /// Compute backend: ndarray, flex or wgpu [default: $BURN_DEVICE, else flex].
         #[arg(long)]
         device: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Print a data-quality summary (types, missing values, duplicates, IQR
+    /// outliers, cardinalities) and write it as Markdown.
+    Inspect {
+        /// CSV file (plain or gzip).
+        file: PathBuf,
+        /// Where to write the Markdown report [default: <file name>.inspect.md].
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -83,6 +101,15 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
                 metrics.device
             );
             println!("run folder: {}  (report: {})", out.display(), out.join("report.md").display());
+        }
+        Command::Data { command: DataCommand::Inspect { file, output } } => {
+            let table = anneal::data::Table::read_csv(&file, &anneal::data::CsvOptions::default())?;
+            let report = anneal::data::inspect::inspect(&table)?.to_markdown(&file.display().to_string());
+            print!("{report}");
+            let name = file.file_name().map_or("data".into(), |n| n.to_string_lossy().into_owned());
+            let output = output.unwrap_or_else(|| PathBuf::from(format!("{name}.inspect.md")));
+            std::fs::write(&output, report).map_err(|source| anneal::Error::Io { path: output.clone(), source })?;
+            eprintln!("wrote {}", output.display());
         }
         Command::Predict { run: run_dir, input, output, device } => {
             let backend = Backend::resolve(device.as_deref())?;
