@@ -182,15 +182,21 @@ impl FittedCategorical {
 /// The fitted numeric block: inputs and every fitted step, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct NumericBlock {
-    columns: Vec<String>,
-    dates: Vec<String>,
-    date_parts: Vec<DatePart>,
-    holidays: Vec<i64>,
+    inputs: NumericInputs,
     imputer: NumericImputer,
     power: Option<PowerTransform>,
     scaler: Option<Scaler>,
     polynomial: Option<Polynomial>,
     output: Vec<String>,
+}
+
+/// What the numeric block reads: numeric columns, and date columns expanded into parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct NumericInputs {
+    columns: Vec<String>,
+    dates: Vec<String>,
+    date_parts: Vec<DatePart>,
+    holidays: Vec<i64>,
 }
 
 /// Fitted preprocessing: apply with [`Preprocessor::transform`], persist with
@@ -290,37 +296,25 @@ impl PreprocessConfig {
     }
 
     fn fit_numeric(&self, table: &Table, columns: Vec<String>) -> Result<(NumericBlock, Dense)> {
-        let holidays = holiday_calendar(&self.holidays)?;
-        let mut block = NumericBlock {
+        let inputs = NumericInputs {
             columns,
             dates: self.date_columns.clone(),
             date_parts: self.date_parts.clone(),
-            holidays,
-            // Placeholders until fitted below.
-            imputer: NumericImputer::Simple(
-                SimpleImputerConfig { strategy: SimpleStrategy::Median, add_indicator: false }
-                    .fit(&Dense::new(vec![0.0], vec!["_".into()])?)?,
-            ),
-            power: None,
-            scaler: None,
-            polynomial: None,
-            output: Vec::new(),
+            holidays: holiday_calendar(&self.holidays)?,
         };
-        let mut x = block.raw(table)?;
+        let mut x = inputs.raw(table)?;
         let add_indicator = self.missing_indicators;
-        let strategy = match self.numeric_impute {
-            NumericImpute::Median => Some(SimpleStrategy::Median),
-            NumericImpute::Mean => Some(SimpleStrategy::Mean),
-            NumericImpute::MostFrequent => Some(SimpleStrategy::MostFrequent),
-            NumericImpute::Knn(_) => None,
-        };
-        block.imputer = match (strategy, self.numeric_impute) {
-            (Some(strategy), _) => NumericImputer::Simple(SimpleImputerConfig { strategy, add_indicator }.fit(&x)?),
-            (None, NumericImpute::Knn(k)) => NumericImputer::Knn(
+        let simple = |strategy| SimpleImputerConfig { strategy, add_indicator }.fit(&x).map(NumericImputer::Simple);
+        let imputer = match self.numeric_impute {
+            NumericImpute::Median => simple(SimpleStrategy::Median)?,
+            NumericImpute::Mean => simple(SimpleStrategy::Mean)?,
+            NumericImpute::MostFrequent => simple(SimpleStrategy::MostFrequent)?,
+            NumericImpute::Knn(k) => NumericImputer::Knn(
                 KnnImputerConfig { n_neighbors: k, distance_weighted: false, add_indicator }.fit(&x)?,
             ),
-            (None, _) => unreachable!("only k-NN has no simple strategy"),
         };
+        let mut block =
+            NumericBlock { inputs, imputer, power: None, scaler: None, polynomial: None, output: Vec::new() };
         x = block.impute(x)?;
         if let Some(method) = self.power {
             let p = PowerConfig { method, standardize: false }.fit(&x)?;
@@ -349,7 +343,7 @@ impl PreprocessConfig {
     }
 }
 
-impl NumericBlock {
+impl NumericInputs {
     /// The numeric columns and date parts of `table`, before any fitted step.
     fn raw(&self, table: &Table) -> Result<Dense> {
         if self.dates.is_empty() {
@@ -388,7 +382,9 @@ impl NumericBlock {
         }
         Dense::new(values, names)
     }
+}
 
+impl NumericBlock {
     fn impute(&self, x: Dense) -> Result<Dense> {
         match &self.imputer {
             NumericImputer::Simple(i) => i.transform_owned(x),
@@ -397,7 +393,7 @@ impl NumericBlock {
     }
 
     fn transform(&self, table: &Table) -> Result<Dense> {
-        let mut x = self.impute(self.raw(table)?)?;
+        let mut x = self.impute(self.inputs.raw(table)?)?;
         if let Some(p) = &self.power {
             x = p.transform(&x)?;
         }
@@ -432,7 +428,10 @@ impl Preprocessor {
 
     /// Names of the input columns this preprocessor reads.
     pub fn input_columns(&self) -> Vec<String> {
-        let mut cols = self.numeric.as_ref().map_or_else(Vec::new, |b| [b.columns.clone(), b.dates.clone()].concat());
+        let mut cols = self
+            .numeric
+            .as_ref()
+            .map_or_else(Vec::new, |b| [b.inputs.columns.clone(), b.inputs.dates.clone()].concat());
         cols.extend(self.categorical.iter().map(|c| c.name.clone()));
         cols
     }

@@ -250,18 +250,8 @@ impl Table {
 
     /// The values of a categorical column, `None` where missing.
     pub fn categorical(&self, name: &str) -> Result<Vec<Option<String>>> {
-        let array = self.array(name)?;
-        let dict = array.as_any().downcast_ref::<DictionaryArray<Int32Type>>().ok_or(DataError::ColumnType {
-            column: name.to_string(),
-            expected: "categorical",
-            actual: kind_of(array.data_type()).name(),
-        })?;
-        let labels = dict.values().as_any().downcast_ref::<StringArray>().ok_or_else(|| DataError::ColumnType {
-            column: name.to_string(),
-            expected: "categorical",
-            actual: "numeric",
-        })?;
-        Ok(dict.keys().iter().map(|k| k.map(|k| labels.value(k as usize).to_string())).collect())
+        let (codes, dictionary) = self.categorical_codes(name)?;
+        Ok(codes.into_iter().map(|c| c.map(|c| dictionary[c].clone())).collect())
     }
 
     /// Numeric `columns` gathered row by row into one row-major buffer, `NaN` where
