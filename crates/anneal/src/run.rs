@@ -25,6 +25,7 @@ const MODEL_CONFIG: &str = "model.json";
 const WEIGHTS: &str = "model.bpk";
 const METRICS: &str = "metrics.json";
 const TEST_PREDICTIONS: &str = "test_predictions.csv";
+const SPLIT: &str = "split.json";
 const REPORT: &str = "report.md";
 
 /// How to run a training job.
@@ -182,6 +183,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
     let saved = SavedPreprocessing { labels: labels.clone(), column_kinds: kinds, preprocessor };
     write(&out, PREPROCESSING, to_json(&saved))?;
     write(&out, MODEL_CONFIG, to_json(&model_config))?;
+    write(&out, SPLIT, to_json(&split))?;
     let weights = out.join(WEIGHTS);
     fitted
         .model

@@ -188,3 +188,27 @@ proptest! {
         prop_assert!(close(&a, &b, 1e-6), "{:?} vs {:?}", &a.values()[..4], &b.values()[..4]);
     }
 }
+
+proptest! {
+    /// One-hot rows sum to 1 per categorical column, and to 0 for a category unseen
+    /// when fitting (ignore policy).
+    #[test]
+    fn one_hot_rows_sum_to_one(train in proptest::collection::vec(proptest::option::weighted(0.9, 0usize..5), 1..40),
+                               new in proptest::collection::vec(0usize..7, 1..20)) {
+        use anneal_data::{Column, PreprocessConfig, Table};
+        prop_assume!(train.iter().any(Option::is_some));
+        let column = |v: Vec<Option<usize>>| Column::Categorical(v.into_iter().map(|x| x.map(|x| format!("k{x}"))).collect());
+        let fit = Table::from_columns(vec![("c".into(), column(train.clone()))]).unwrap();
+        let pre = PreprocessConfig::default().fit(&fit, &["c".into()]).unwrap();
+        let seen: std::collections::HashSet<usize> = train.iter().flatten().copied().collect();
+        let apply = Table::from_columns(vec![("c".into(), column(new.iter().copied().map(Some).collect()))]).unwrap();
+        let m = pre.transform(&apply).unwrap();
+        for (r, k) in new.iter().enumerate() {
+            let sum: f32 = m.values[r * m.n_cols..(r + 1) * m.n_cols].iter().sum();
+            prop_assert_eq!(sum, if seen.contains(k) { 1.0 } else { 0.0 });
+        }
+        // Missing cells are imputed with the most frequent category: still one 1.
+        let with_missing = Table::from_columns(vec![("c".into(), column(vec![None]))]).unwrap();
+        prop_assert_eq!(pre.transform(&with_missing).unwrap().values.iter().sum::<f32>(), 1.0);
+    }
+}

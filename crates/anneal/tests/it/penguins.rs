@@ -122,3 +122,45 @@ fn data_inspect_summarises_the_raw_export() {
         "{written}"
     );
 }
+
+/// No leakage: an absurd value planted in a test row changes nothing that was
+/// fitted — preprocessing statistics come from the training rows only.
+#[test]
+fn fitted_preprocessing_ignores_the_test_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = gunzip(&root().join("data/penguins.csv.gz"));
+    std::fs::write(tmp.path().join("clean.csv"), &csv).unwrap();
+    let config = std::fs::read_to_string(root().join("examples/configs/penguins.toml"))
+        .unwrap()
+        .replace("../../data/penguins.csv.gz", "clean.csv")
+        .replace("epochs = 200", "epochs = 2");
+    std::fs::write(tmp.path().join("clean.toml"), &config).unwrap();
+    let run = |name: &str| {
+        let out = tmp.path().join(name);
+        let cfg = tmp.path().join(format!("{name}.toml"));
+        let o = anneal(&["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        out
+    };
+    let clean = run("clean");
+    let split: Value = serde_json::from_str(&std::fs::read_to_string(clean.join("split.json")).unwrap()).unwrap();
+    let test_row = split["test"][0].as_u64().unwrap() as usize;
+    // Plant 1e9 as the body mass of that test row (data row i is line i + 2).
+    let mut lines: Vec<String> = csv.lines().map(String::from).collect();
+    let mut cells: Vec<String> = lines[test_row + 1].split(',').map(String::from).collect();
+    cells[5] = "1000000000.0".into();
+    lines[test_row + 1] = cells.join(",");
+    std::fs::write(tmp.path().join("dirty.csv"), lines.join("\n") + "\n").unwrap();
+    std::fs::write(tmp.path().join("dirty.toml"), config.replace("clean.csv", "dirty.csv")).unwrap();
+    let dirty = run("dirty");
+    let fitted = |dir: &std::path::Path| std::fs::read_to_string(dir.join("preprocessing.json")).unwrap();
+    assert_eq!(fitted(&clean), fitted(&dirty), "a test-row value leaked into the fitted preprocessing");
+}
+
+/// Reads a gzip file as text with the system's `gzip`, so the test needs no
+/// decompression crate of its own.
+fn gunzip(path: &std::path::Path) -> String {
+    let o = std::process::Command::new("gzip").arg("-dc").arg(path).output().expect("gzip runs");
+    assert!(o.status.success());
+    String::from_utf8(o.stdout).unwrap()
+}
