@@ -127,7 +127,7 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
 /// `cargo xtask bench data [--reference PYTHON] [--repeats 3]`: the preprocessing
 /// pipeline on 200 000 rows, side by side with scikit-learn's `preprocess.py`.
 fn bench_data(args: &[String], root: &Path) -> Result<()> {
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let flag = |name: &str| flag_value(args, name);
     let repeats = flag("--repeats").unwrap_or_else(|| "3".into());
     let output =
         cargo(&["bench", "-q", "-p", "anneal-data", "--bench", "preprocess", "--", "--repeats", &repeats]).output()?;
@@ -169,8 +169,13 @@ fn bench_data(args: &[String], root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The value after `--name` in `args`, if any.
+fn flag_value(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
 fn bench_train(args: &[String], root: &Path) -> Result<()> {
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let flag = |name: &str| flag_value(args, name);
     let reference: Option<PathBuf> = flag("--reference").map(PathBuf::from);
     // The reference script's defaults: 2 epochs, median of 3 runs.
     let epochs = flag("--epochs").unwrap_or_else(|| "2".into());

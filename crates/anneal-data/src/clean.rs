@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dense::{Dense, quantile_sorted};
+use crate::dense::{Dense, mean_variance, quantile_sorted};
 use crate::error::{DataError, Result};
 use crate::preprocess::median;
 use crate::table::Table;
@@ -175,9 +175,8 @@ impl OutlierRule {
                     (q1 - k * (q3 - q1), q3 + k * (q3 - q1))
                 }
                 OutlierRule::ZScore { threshold } => {
-                    let n = v.len() as f64;
-                    let mean = v.iter().sum::<f64>() / n;
-                    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+                    let (mean, var) = mean_variance(&v);
+                    let sd = var.sqrt();
                     (mean - threshold * sd, mean + threshold * sd)
                 }
                 OutlierRule::RobustZ { threshold } => {

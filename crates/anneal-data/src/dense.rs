@@ -153,6 +153,13 @@ impl Dense {
     }
 }
 
+/// Mean and population variance (divisor n) of non-empty `v`.
+pub(crate) fn mean_variance(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    (mean, v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n)
+}
+
 /// Quantile `q` in `[0, 1]` of sorted, non-empty `v` with linear interpolation
 /// (NumPy's default `method="linear"`).
 pub(crate) fn quantile_sorted(v: &[f64], q: f64) -> f64 {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::rng::SeededRng;
+use crate::split::rows_by_class;
 
 /// One fold: training rows and test rows, each sorted ascending.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,11 +70,8 @@ pub fn k_fold(n: usize, n_splits: usize, seed: Option<u64>) -> Result<Vec<Fold>>
 /// `seed` is given. Every class needs at least `n_splits` members.
 pub fn stratified_k_fold(labels: &[usize], n_splits: usize, seed: Option<u64>) -> Result<Vec<Fold>> {
     check_splits(n_splits, labels.len())?;
-    let n_classes = labels.iter().max().map_or(0, |m| m + 1);
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
-    for (i, &c) in labels.iter().enumerate() {
-        by_class[c].push(i);
-    }
+    let mut by_class = rows_by_class(labels);
+    let n_classes = by_class.len();
     for (c, rows) in by_class.iter().enumerate() {
         if !rows.is_empty() && rows.len() < n_splits {
             return Err(DataError::ClassTooSmall { class: c.to_string(), count: rows.len(), parts: n_splits });

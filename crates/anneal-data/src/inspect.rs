@@ -77,15 +77,15 @@ pub fn inspect(table: &Table) -> Result<Inspection> {
             }
             ColumnKind::Numeric => {
                 let x = Dense::from_table(table, std::slice::from_ref(&m.column))?;
-                let mut v = x.observed(0);
-                v.sort_by(f64::total_cmp);
-                v.dedup_by(|a, b| a == b);
-                summary.distinct = v.len();
                 let observed = x.observed(0);
-                if !observed.is_empty() {
+                let mut distinct = observed.clone();
+                distinct.sort_by(f64::total_cmp);
+                distinct.dedup();
+                summary.distinct = distinct.len();
+                if let (Some(&min), Some(&max)) = (distinct.first(), distinct.last()) {
                     let mean = observed.iter().sum::<f64>() / observed.len() as f64;
                     let median = crate::preprocess::median(&observed);
-                    summary.stats = Some([v[0], median, v[v.len() - 1], mean]);
+                    summary.stats = Some([min, median, max, mean]);
                     let fences = OutlierRule::Iqr { k: 1.5 }.fit(&x)?;
                     summary.iqr_outliers = Some(fences.detect(&x)?.1[0]);
                 }

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dense::Dense;
+use crate::dense::{Dense, mean_variance};
 use crate::error::{DataError, Result};
 use crate::scale::{Scaler, ScalerConfig, is_constant_feature};
 
@@ -130,10 +130,8 @@ fn check_positive(x: &Dense, c: usize) -> Result<()> {
 }
 
 fn is_constant(v: &[f64]) -> bool {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-    is_constant_feature(var, mean, n)
+    let (mean, var) = mean_variance(v);
+    is_constant_feature(var, mean, v.len() as f64)
 }
 
 fn forward(method: PowerMethod, x: f64, l: f64) -> f64 {
@@ -188,8 +186,7 @@ fn inverse(method: PowerMethod, y: f64, l: f64) -> f64 {
 fn log_likelihood(method: PowerMethod, v: &[f64], l: f64) -> f64 {
     let n = v.len() as f64;
     let t: Vec<f64> = v.iter().map(|&x| forward(method, x, l)).collect();
-    let mean = t.iter().sum::<f64>() / n;
-    let var = t.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / n;
+    let (_, var) = mean_variance(&t);
     if var.is_nan() || var <= 0.0 || var.is_infinite() {
         return f64::NEG_INFINITY;
     }

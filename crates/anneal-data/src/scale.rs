@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dense::{Dense, quantile_sorted};
+use crate::dense::{Dense, mean_variance, quantile_sorted};
 use crate::error::{DataError, Result};
 
 /// Which scaling to fit.
@@ -69,11 +69,9 @@ impl ScalerConfig {
             }
             let (o, s) = match *self {
                 ScalerConfig::Standard => {
-                    let n = v.len() as f64;
-                    let mean = v.iter().sum::<f64>() / n;
-                    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+                    let (mean, var) = mean_variance(&v);
                     // A constant column's variance is rounding noise: leave its scale at 1.
-                    (mean, if is_constant_feature(var, mean, n) { 0.0 } else { var.sqrt() })
+                    (mean, if is_constant_feature(var, mean, v.len() as f64) { 0.0 } else { var.sqrt() })
                 }
                 ScalerConfig::MinMax { .. } => {
                     let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));

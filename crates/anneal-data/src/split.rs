@@ -92,11 +92,7 @@ pub fn stratified_holdout(
     seed: u64,
 ) -> Result<Split> {
     fractions.validate()?;
-    let n_classes = labels.iter().copied().max().map_or(0, |m| m + 1);
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
-    for (i, &c) in labels.iter().enumerate() {
-        by_class[c].push(i);
-    }
+    let mut by_class = rows_by_class(labels);
     let mut rng = SeededRng::derive(seed, 1);
     let mut split = Split { train: Vec::new(), valid: Vec::new(), test: Vec::new() };
     for (c, rows) in by_class.iter_mut().enumerate() {
@@ -115,6 +111,16 @@ pub fn stratified_holdout(
     }
     sort(&mut split);
     Ok(split)
+}
+
+/// Row indices of each class code, `0..=max(labels)` (empty for an absent code).
+pub(crate) fn rows_by_class(labels: &[usize]) -> Vec<Vec<usize>> {
+    let n_classes = labels.iter().max().map_or(0, |m| m + 1);
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
+    for (i, &c) in labels.iter().enumerate() {
+        by_class[c].push(i);
+    }
+    by_class
 }
 
 /// Deals shuffled `rows` into the parts: rounded shares, at least one row per

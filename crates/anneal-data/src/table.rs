@@ -239,13 +239,16 @@ impl Table {
 
     /// The values of a numeric column, `None` where missing.
     pub fn numeric(&self, name: &str) -> Result<Vec<Option<f64>>> {
+        Ok(self.float_array(name)?.iter().collect())
+    }
+
+    fn float_array(&self, name: &str) -> Result<&Float64Array> {
         let array = self.array(name)?;
-        let values = array.as_any().downcast_ref::<Float64Array>().ok_or(DataError::ColumnType {
+        array.as_any().downcast_ref::<Float64Array>().ok_or(DataError::ColumnType {
             column: name.to_string(),
             expected: "numeric",
             actual: kind_of(array.data_type()).name(),
-        })?;
-        Ok(values.iter().collect())
+        })
     }
 
     /// The values of a categorical column, `None` where missing.
@@ -257,17 +260,7 @@ impl Table {
     /// Numeric `columns` gathered row by row into one row-major buffer, `NaN` where
     /// missing (one pass over the rows, not one per column).
     pub(crate) fn numeric_row_major(&self, columns: &[String]) -> Result<Vec<f64>> {
-        let arrays = columns
-            .iter()
-            .map(|name| {
-                let array = self.array(name)?;
-                array.as_any().downcast_ref::<Float64Array>().ok_or(DataError::ColumnType {
-                    column: name.clone(),
-                    expected: "numeric",
-                    actual: kind_of(array.data_type()).name(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let arrays = columns.iter().map(|name| self.float_array(name)).collect::<Result<Vec<_>>>()?;
         let mut values = Vec::with_capacity(self.n_rows() * columns.len());
         for r in 0..self.n_rows() {
             values.extend(arrays.iter().map(|a| if a.is_valid(r) { a.value(r) } else { f64::NAN }));
