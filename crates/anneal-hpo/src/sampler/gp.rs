@@ -1,0 +1,511 @@
+//! Gaussian-process Bayesian optimisation, as Optuna's `GPSampler`: a Matérn 5/2 ARD
+//! kernel with hyperparameters fitted by maximum a posteriori marginal likelihood, and
+//! log expected improvement (Ament et al. 2023) maximised by quasi-random candidates and
+//! L-BFGS local search.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::{RandomSampler, SampleContext, Sampler, SobolSampler, trials_with};
+use crate::error::Result;
+use crate::math::{cholesky, lbfgs_minimize, log_ei, solve_lower, solve_upper_t};
+use crate::rng::Rng;
+use crate::space::Distribution;
+use crate::storage::{FrozenTrial, TrialState};
+
+/// Noise variance floor (Optuna's `DEFAULT_MINIMUM_NOISE_VAR`).
+const MIN_NOISE: f64 = 1e-6;
+
+/// Bayesian optimisation with a Gaussian-process surrogate.
+///
+/// Inputs are normalised to `[0, 1]` (log parameters on the log scale, discrete ones at the
+/// centre of their cell); categorical parameters are compared by Hamming distance, which
+/// is one-hot encoding with one lengthscale per parameter. Objective values are
+/// standardised. The kernel is Matérn 5/2 with one lengthscale per dimension (ARD), a
+/// signal variance and a noise variance, fitted by L-BFGS on the log marginal likelihood
+/// plus Optuna's priors (a Gamma(2, 1) prior on the signal variance, Gamma(1.1, 30) on the
+/// noise, `-(0.1/θ + 0.1 θ)` on each inverse squared lengthscale θ), warm-started from the
+/// previous fit. The next point maximises log expected improvement over the best value
+/// seen: 2048 scrambled Sobol candidates, then L-BFGS from the best of them, the best trial
+/// so far and 8 more picked by roulette, with exhaustive search over discrete parameters.
+/// Trials still running enter as "kriging believer" observations at their predicted mean,
+/// so parallel workers do not all propose the same point.
+///
+/// The most sample-efficient choice for low-dimensional continuous problems (up to ~20
+/// parameters) with expensive trials; it costs milliseconds per trial and its cost grows
+/// with the cube of the number of trials. Conditional parameters are sampled at random.
+#[derive(Debug)]
+pub struct GpSampler {
+    seed: u64,
+    n_startup_trials: usize,
+    n_candidates: usize,
+    n_local_search: usize,
+    cache: Mutex<Option<Vec<f64>>>,
+}
+
+impl Clone for GpSampler {
+    fn clone(&self) -> Self {
+        Self {
+            seed: self.seed,
+            n_startup_trials: self.n_startup_trials,
+            n_candidates: self.n_candidates,
+            n_local_search: self.n_local_search,
+            cache: Mutex::new(None),
+        }
+    }
+}
+
+impl GpSampler {
+    /// GP-BO with Optuna's defaults: 10 random start-up trials, 2048 candidates, 10 local
+    /// searches.
+    pub fn new(seed: u64) -> Self {
+        Self { seed, n_startup_trials: 10, n_candidates: 2048, n_local_search: 10, cache: Mutex::new(None) }
+    }
+
+    /// Random trials before the model is used (at least 2 are always used).
+    pub fn with_startup_trials(mut self, n: usize) -> Self {
+        self.n_startup_trials = n;
+        self
+    }
+
+    /// Quasi-random candidates scored before the local search.
+    pub fn with_candidates(mut self, n: usize) -> Self {
+        self.n_candidates = n.max(1);
+        self
+    }
+}
+
+/// The Matérn 5/2 kernel as a function of the squared scaled distance `r²`, and its
+/// derivative in `r²`.
+fn matern52(r2: f64) -> (f64, f64) {
+    let s = (5.0 * r2).sqrt();
+    let e = (-s).exp();
+    (e * (5.0 / 3.0 * r2 + s + 1.0), -5.0 / 6.0 * (1.0 + s) * e)
+}
+
+fn sqd(a: f64, b: f64, categorical: bool) -> f64 {
+    if categorical { f64::from(u8::from(a != b)) } else { (a - b) * (a - b) }
+}
+
+/// A GP conditioned on `(x, y)` with fixed hyperparameters.
+struct Gp<'a> {
+    x: &'a [f64],
+    n: usize,
+    d: usize,
+    cat: &'a [bool],
+    theta: Vec<f64>,
+    scale: f64,
+    alpha: Vec<f64>,
+    c_inv: Vec<f64>,
+}
+
+/// Hyperparameters in log space: `[ln θ_1..ln θ_d, ln s, ln(σ² - MIN_NOISE)]`.
+fn unpack(raw: &[f64], d: usize) -> (Vec<f64>, f64, f64) {
+    (raw[..d].iter().map(|r| r.exp()).collect(), raw[d].exp(), raw[d + 1].exp() + MIN_NOISE)
+}
+
+/// Pairwise squared differences per dimension, `[(a, b, j)]` flattened for `a < b`.
+fn pair_sqd(x: &[f64], n: usize, d: usize, cat: &[bool]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(n * (n - 1) / 2 * d);
+    for a in 0..n {
+        for b in a + 1..n {
+            for j in 0..d {
+                out.push(sqd(x[a * d + j], x[b * d + j], cat[j]));
+            }
+        }
+    }
+    out
+}
+
+/// `C⁻¹` from its Cholesky factor.
+fn inverse_from_cholesky(l: &[f64], n: usize) -> Vec<f64> {
+    // L⁻¹ column by column, then C⁻¹ = L⁻ᵀ L⁻¹.
+    let mut linv = vec![0.0; n * n];
+    for c in 0..n {
+        let mut e = vec![0.0; n];
+        e[c] = 1.0;
+        solve_lower(l, n, &mut e);
+        for r in 0..n {
+            linv[r * n + c] = e[r];
+        }
+    }
+    let mut out = vec![0.0; n * n];
+    for a in 0..n {
+        for b in 0..=a {
+            let start = a.max(b);
+            let s: f64 = (start..n).map(|k| linv[k * n + a] * linv[k * n + b]).sum();
+            out[a * n + b] = s;
+            out[b * n + a] = s;
+        }
+    }
+    out
+}
+
+/// Builds `C = K + σ² I` and factors it; returns `L`, `C` and `s · f'(r²)` per pair.
+type Factored = (Vec<f64>, Vec<f64>, Vec<f64>);
+fn kernel_cholesky(sq: &[f64], n: usize, d: usize, theta: &[f64], scale: f64, noise: f64) -> Option<Factored> {
+    let mut k = vec![0.0; n * n];
+    let mut dk = vec![0.0; n * n];
+    let mut p = 0;
+    for a in 0..n {
+        k[a * n + a] = scale + noise;
+        for b in a + 1..n {
+            let r2: f64 = (0..d).map(|j| theta[j] * sq[p + j]).sum();
+            p += d;
+            let (f, df) = matern52(r2);
+            k[a * n + b] = scale * f;
+            k[b * n + a] = scale * f;
+            dk[a * n + b] = scale * df;
+            dk[b * n + a] = scale * df;
+        }
+    }
+    Some((cholesky(&k, n)?, k, dk))
+}
+
+/// Negative log marginal likelihood minus log prior, and its gradient in the raw parameters.
+fn neg_log_posterior(raw: &[f64], grad: &mut [f64], sq: &[f64], y: &[f64], n: usize, d: usize) -> f64 {
+    let (theta, scale, noise) = unpack(raw, d);
+    let Some((l, k, dk)) = kernel_cholesky(sq, n, d, &theta, scale, noise) else {
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        return f64::INFINITY;
+    };
+    let mut alpha = y.to_vec();
+    solve_lower(&l, n, &mut alpha);
+    let quad: f64 = alpha.iter().map(|a| a * a).sum();
+    solve_upper_t(&l, n, &mut alpha);
+    let logdet_half: f64 = (0..n).map(|i| l[i * n + i].ln()).sum();
+    let c_inv = inverse_from_cholesky(&l, n);
+    // W = ααᵀ - C⁻¹; d mll / dθ = ½ tr(W dC/dθ).
+    let w = |a: usize, b: usize| alpha[a] * alpha[b] - c_inv[a * n + b];
+    let mut g_theta = vec![0.0; d];
+    let mut g_scale = 0.0;
+    let mut p = 0;
+    for a in 0..n {
+        g_scale += 0.5 * w(a, a) * scale;
+        for b in a + 1..n {
+            let wab = w(a, b);
+            // Off-diagonal pairs count twice in the trace, which cancels the ½.
+            g_scale += wab * k[a * n + b];
+            let dfab = dk[a * n + b];
+            for j in 0..d {
+                g_theta[j] += wab * dfab * sq[p + j] * theta[j];
+            }
+            p += d;
+        }
+    }
+    let trace_w: f64 = (0..n).map(|a| w(a, a)).sum();
+    let g_noise = 0.5 * trace_w * (noise - MIN_NOISE);
+    let mll = -logdet_half - 0.5 * quad;
+    let log_prior = -theta.iter().map(|t| 0.1 / t + 0.1 * t).sum::<f64>() + (scale.ln() - scale) + (0.1 * noise.ln() - 30.0 * noise);
+    for j in 0..d {
+        grad[j] = -(g_theta[j] + (0.1 / theta[j] - 0.1 * theta[j]));
+    }
+    grad[d] = -(g_scale + (1.0 - scale));
+    grad[d + 1] = -(g_noise + (0.1 / noise - 30.0) * (noise - MIN_NOISE));
+    -(mll + log_prior)
+}
+
+impl<'a> Gp<'a> {
+    fn new(x: &'a [f64], y: &[f64], d: usize, cat: &'a [bool], raw: &[f64]) -> Option<Self> {
+        let n = y.len();
+        let (theta, scale, noise) = unpack(raw, d);
+        let sq = pair_sqd(x, n, d, cat);
+        let (l, _, _) = kernel_cholesky(&sq, n, d, &theta, scale, noise)?;
+        let mut alpha = y.to_vec();
+        solve_lower(&l, n, &mut alpha);
+        solve_upper_t(&l, n, &mut alpha);
+        let c_inv = inverse_from_cholesky(&l, n);
+        Some(Self { x, n, d, cat, theta, scale, alpha, c_inv })
+    }
+
+    /// Posterior mean and variance of `f(p)`, with their gradients in the continuous
+    /// coordinates when `grad` is given (`(dmean, dvar)`, length `d` each).
+    fn posterior(&self, p: &[f64], grad: Option<(&mut [f64], &mut [f64])>) -> (f64, f64) {
+        let (n, d) = (self.n, self.d);
+        let mut k = vec![0.0; n];
+        let mut dfs = vec![0.0; n];
+        for i in 0..n {
+            let row = &self.x[i * d..(i + 1) * d];
+            let r2: f64 = (0..d).map(|j| self.theta[j] * sqd(p[j], row[j], self.cat[j])).sum();
+            let (f, df) = matern52(r2);
+            k[i] = self.scale * f;
+            dfs[i] = self.scale * df;
+        }
+        let mean: f64 = k.iter().zip(&self.alpha).map(|(a, b)| a * b).sum();
+        let v: Vec<f64> = (0..n).map(|a| (0..n).map(|b| self.c_inv[a * n + b] * k[b]).sum()).collect();
+        let var = (self.scale - k.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>()).max(0.0);
+        if let Some((dmean, dvar)) = grad {
+            for j in 0..d {
+                if self.cat[j] {
+                    dmean[j] = 0.0;
+                    dvar[j] = 0.0;
+                    continue;
+                }
+                let (mut gm, mut gv) = (0.0, 0.0);
+                for i in 0..n {
+                    let dk = dfs[i] * self.theta[j] * 2.0 * (p[j] - self.x[i * d + j]);
+                    gm += self.alpha[i] * dk;
+                    gv -= 2.0 * v[i] * dk;
+                }
+                dmean[j] = gm;
+                dvar[j] = gv;
+            }
+        }
+        (mean, var)
+    }
+
+    /// Log expected improvement over `best` at `p`, with its gradient when asked.
+    fn log_ei(&self, p: &[f64], best: f64, grad: Option<&mut [f64]>) -> f64 {
+        let d = self.d;
+        let mut dm = vec![0.0; d];
+        let mut dv = vec![0.0; d];
+        let want = grad.is_some();
+        let (mean, var) = self.posterior(p, if want { Some((&mut dm, &mut dv)) } else { None });
+        let var = var + 1e-12;
+        let sigma = var.sqrt();
+        let z = (mean - best) / sigma;
+        let (val, dval) = log_ei(z);
+        if let Some(g) = grad {
+            for j in 0..d {
+                let dsigma = dv[j] / (2.0 * sigma);
+                let dz = (dm[j] * sigma - (mean - best) * dsigma) / var;
+                g[j] = dval * dz + dsigma / sigma;
+            }
+        }
+        val + sigma.ln()
+    }
+}
+
+impl GpSampler {
+    fn propose(
+        &self,
+        ctx: &SampleContext<'_>,
+        params: &[(String, Distribution)],
+        complete: &[&FrozenTrial],
+    ) -> Option<BTreeMap<String, f64>> {
+        let d = params.len();
+        let cat: Vec<bool> = params.iter().map(|(_, dist)| dist.is_categorical()).collect();
+        let to_x = |t: &FrozenTrial| -> Vec<f64> { params.iter().map(|(n, dist)| dist.to_unit(t.params[n])).collect() };
+        let mut x: Vec<f64> = complete.iter().flat_map(|t| to_x(t)).collect();
+        let losses: Vec<f64> = complete.iter().map(|t| -ctx.direction.to_loss(t.value.unwrap_or(f64::NAN))).collect();
+        let n = losses.len();
+        let mean = losses.iter().sum::<f64>() / n as f64;
+        let std = (losses.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt().max(1e-10);
+        let mut y: Vec<f64> = losses.iter().map(|v| (v - mean) / std).collect();
+
+        // Hyperparameters: warm start from the previous fit when the dimension matches.
+        let default_raw: Vec<f64> = vec![0.0; d + 2];
+        let cached = self.cache.lock().unwrap_or_else(|e| e.into_inner()).clone().filter(|c| c.len() == d + 2);
+        let sq = pair_sqd(&x, n, d, &cat);
+        let mut fitted = None;
+        for start in cached.iter().chain(std::iter::once(&default_raw)) {
+            let (raw, f) = lbfgs_minimize(|r, g| neg_log_posterior(r, g, &sq, &y, n, d), start, None, 200, 1e-2);
+            if f.is_finite() {
+                fitted = Some(raw);
+                break;
+            }
+        }
+        let raw = fitted.unwrap_or(default_raw);
+        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(raw.clone());
+        let best_y = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let best_idx = y.iter().position(|&v| v == best_y).unwrap_or(0);
+        let best_x: Vec<f64> = x[best_idx * d..(best_idx + 1) * d].to_vec();
+
+        // Running trials: condition on their predicted mean (kriging believer).
+        let running: Vec<&FrozenTrial> = ctx
+            .trials
+            .iter()
+            .filter(|t| t.state == TrialState::Running)
+            .filter(|t| params.iter().all(|(nm, dist)| t.distributions.get(nm) == Some(dist)))
+            .collect();
+        if !running.is_empty() {
+            let gp = Gp::new(&x, &y, d, &cat, &raw)?;
+            let fantasies: Vec<(Vec<f64>, f64)> = running.iter().map(|t| { let p = to_x(t); let m = gp.posterior(&p, None).0; (p, m) }).collect();
+            for (p, m) in fantasies {
+                x.extend(p);
+                y.push(m);
+            }
+        }
+        let gp = Gp::new(&x, &y, d, &cat, &raw)?;
+
+        // Candidates: scrambled Sobol points snapped onto discrete values.
+        let snap = |u: f64, dist: &Distribution| -> f64 {
+            match dist {
+                Distribution::Float { step: None, .. } => u,
+                _ => dist.to_unit(dist.from_unit(u)),
+            }
+        };
+        let sobol = SobolSampler::new(Rng::derive(self.seed, ctx.number, 0x6770).next_u64());
+        let points = sobol.points(0, self.n_candidates, d).ok()?;
+        let cands: Vec<Vec<f64>> =
+            points.into_iter().map(|u| u.iter().zip(params).map(|(&u, (_, dist))| snap(u, dist)).collect()).collect();
+        let scores: Vec<f64> = cands.iter().map(|c| gp.log_ei(c, best_y, None)).collect();
+        let top = (0..scores.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b]))?;
+        let mut starts = vec![cands[top].clone()];
+        let mut probs: Vec<f64> = scores.iter().map(|s| (s - scores[top]).exp()).collect();
+        probs[top] = 0.0;
+        let mut rng = Rng::derive(self.seed, ctx.number, 0x726F);
+        for _ in 0..self.n_local_search.saturating_sub(2) {
+            if probs.iter().all(|&p| p <= 0.0 || !p.is_finite()) {
+                break;
+            }
+            let i = rng.weighted(&probs);
+            probs[i] = 0.0;
+            starts.push(cands[i].clone());
+        }
+        starts.push(best_x);
+
+        // Local search: L-BFGS on the continuous coordinates (preconditioned by the
+        // lengthscales), then exhaustive search over each discrete coordinate, until stable.
+        let theta = unpack(&raw, d).0;
+        let cont: Vec<usize> = (0..d).filter(|&j| matches!(params[j].1, Distribution::Float { step: None, .. })).collect();
+        let lengths: Vec<f64> = cont.iter().map(|&j| 1.0 / theta[j].sqrt()).collect();
+        let mut best: Option<(f64, Vec<f64>)> = None;
+        for start in starts {
+            let mut p = start;
+            let mut val = gp.log_ei(&p, best_y, None);
+            for _round in 0..20 {
+                let mut changed = false;
+                if !cont.is_empty() {
+                    let z0: Vec<f64> = cont.iter().zip(&lengths).map(|(&j, l)| p[j] / l).collect();
+                    let hi: Vec<f64> = lengths.iter().map(|l| 1.0 / l).collect();
+                    let lo = vec![0.0; cont.len()];
+                    let base = p.clone();
+                    let (z, neg) = lbfgs_minimize(
+                        |z, g| {
+                            let mut q = base.clone();
+                            for (k, &j) in cont.iter().enumerate() {
+                                q[j] = z[k] * lengths[k];
+                            }
+                            let mut full = vec![0.0; d];
+                            let v = gp.log_ei(&q, best_y, Some(&mut full));
+                            for (k, &j) in cont.iter().enumerate() {
+                                g[k] = -full[j] * lengths[k];
+                            }
+                            -v
+                        },
+                        &z0,
+                        Some((&lo, &hi)),
+                        200,
+                        1e-2,
+                    );
+                    if -neg > val + 1e-12 {
+                        for (k, &j) in cont.iter().enumerate() {
+                            p[j] = (z[k] * lengths[k]).clamp(0.0, 1.0);
+                        }
+                        val = -neg;
+                        changed = true;
+                    }
+                }
+                for (j, (_, dist)) in params.iter().enumerate() {
+                    if cont.contains(&j) {
+                        continue;
+                    }
+                    let choices: Vec<f64> = match dist.grid_values(None) {
+                        Some(v) if v.len() <= 64 => v.iter().map(|&c| dist.to_unit(c)).collect(),
+                        Some(v) => {
+                            // Large integer ranges: a coarse sweep plus the neighbourhood.
+                            let m = v.len();
+                            let here = ((p[j] * m as f64) as usize).min(m - 1);
+                            let mut idx: Vec<usize> = (0..32).map(|i| i * (m - 1) / 31).collect();
+                            idx.extend(here.saturating_sub(8)..(here + 9).min(m));
+                            idx.into_iter().map(|i| dist.to_unit(v[i])).collect()
+                        }
+                        None => continue,
+                    };
+                    for c in choices {
+                        if c == p[j] {
+                            continue;
+                        }
+                        let mut q = p.clone();
+                        q[j] = c;
+                        let v = gp.log_ei(&q, best_y, None);
+                        if v > val + 1e-12 {
+                            val = v;
+                            p = q;
+                            changed = true;
+                        }
+                    }
+                }
+                if !changed {
+                    break;
+                }
+            }
+            if best.as_ref().is_none_or(|(b, _)| val > *b) {
+                best = Some((val, p));
+            }
+        }
+        let (_, p) = best?;
+        Some(params.iter().zip(p).map(|((n, dist), u)| (n.clone(), dist.snap(dist.from_unit(u)))).collect())
+    }
+}
+
+impl Sampler for GpSampler {
+    fn name(&self) -> &'static str {
+        "gp"
+    }
+
+    fn sample_relative(&self, ctx: &SampleContext<'_>, params: &[(String, Distribution)]) -> Result<BTreeMap<String, f64>> {
+        if params.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let complete: Vec<&FrozenTrial> =
+            trials_with(ctx.trials, params, false).into_iter().filter(|t| t.value.is_some_and(f64::is_finite)).collect();
+        if complete.len() < self.n_startup_trials.max(2) {
+            return Ok(BTreeMap::new());
+        }
+        Ok(self.propose(ctx, params, &complete).unwrap_or_default())
+    }
+
+    fn sample_independent(&self, ctx: &SampleContext<'_>, name: &str, distribution: &Distribution) -> Result<f64> {
+        Ok(RandomSampler::draw(self.seed, ctx.number, name, distribution))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marginal_likelihood_gradient_matches_finite_differences() {
+        let (n, d) = (7, 2);
+        let cat = [false, true];
+        let mut rng = Rng::new(3);
+        let x: Vec<f64> = (0..n * d).map(|i| if i % 2 == 1 { (rng.below(3)) as f64 / 3.0 } else { rng.uniform() }).collect();
+        let y: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let sq = pair_sqd(&x, n, d, &cat);
+        let raw = [0.3, -0.2, 0.1, -3.0];
+        let mut g = [0.0; 4];
+        neg_log_posterior(&raw, &mut g, &sq, &y, n, d);
+        for k in 0..4 {
+            let h = 1e-6;
+            let (mut a, mut b) = (raw, raw);
+            a[k] += h;
+            b[k] -= h;
+            let mut tmp = [0.0; 4];
+            let fd = (neg_log_posterior(&a, &mut tmp, &sq, &y, n, d) - neg_log_posterior(&b, &mut tmp, &sq, &y, n, d)) / (2.0 * h);
+            assert!((fd - g[k]).abs() < 1e-5 * fd.abs().max(1.0), "param {k}: {fd} vs {}", g[k]);
+        }
+    }
+
+    #[test]
+    fn acquisition_gradient_matches_finite_differences() {
+        let (n, d) = (6, 2);
+        let cat = [false, false];
+        let mut rng = Rng::new(5);
+        let x: Vec<f64> = (0..n * d).map(|_| rng.uniform()).collect();
+        let y: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let gp = Gp::new(&x, &y, d, &cat, &[1.0, 0.5, 0.0, -5.0]).unwrap();
+        let p = [0.3, 0.6];
+        let mut g = [0.0; 2];
+        gp.log_ei(&p, 1.0, Some(&mut g));
+        for j in 0..2 {
+            let h = 1e-6;
+            let (mut a, mut b) = (p, p);
+            a[j] += h;
+            b[j] -= h;
+            let fd = (gp.log_ei(&a, 1.0, None) - gp.log_ei(&b, 1.0, None)) / (2.0 * h);
+            assert!((fd - g[j]).abs() < 1e-4 * fd.abs().max(1.0), "dim {j}: {fd} vs {}", g[j]);
+        }
+    }
+}
