@@ -329,7 +329,8 @@ pub fn average_precision(y_true: &[usize], y_score: &[f64]) -> Result<f64, EvalE
 /// [`EvalError::ProbabilityOutOfRange`], [`EvalError::RowSum`],
 /// [`EvalError::LabelOutOfRange`]; [`EvalError::ClassAbsent`] for a class without
 /// samples under one-vs-rest macro (scikit-learn returns NaN);
-/// [`EvalError::SingleClass`] when `y_true` holds one class;
+/// [`EvalError::SingleClass`] when `y_true` holds one class (except under micro
+/// averaging);
 /// [`EvalError::InvalidParameter`] for fewer than two classes, `Average::Binary`, or
 /// `Average::Micro` with one-vs-one.
 pub fn roc_auc_multiclass(
@@ -353,7 +354,8 @@ pub fn roc_auc_multiclass(
         support[t] += 1;
     }
     let present: Vec<usize> = (0..k).filter(|&c| support[c] > 0).collect();
-    if present.len() < 2 {
+    // Micro-averaging has positive and negative cells whatever y_true holds.
+    if present.len() < 2 && average != Average::Micro {
         return Err(EvalError::SingleClass { metric: "multi-class ROC-AUC", class: y_true[0] });
     }
     let (mut pos, mut neg, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
