@@ -1,0 +1,8 @@
+//! Integration tests of anneal-optim's public API.
+
+mod common;
+mod config;
+mod golden;
+mod grads;
+mod hypergradient;
+mod schedule;
