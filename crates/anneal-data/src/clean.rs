@@ -85,6 +85,13 @@ pub enum Keep {
 /// # Ok::<(), anneal_data::DataError>(())
 /// ```
 pub fn drop_duplicates(table: &Table, subset: &[String], keep: Keep) -> Result<(Table, usize)> {
+    let rows = unique_rows(table, subset, keep)?;
+    let removed = table.n_rows() - rows.len();
+    Ok((table.take(&rows)?, removed))
+}
+
+/// The rows [`drop_duplicates`] keeps, ascending.
+pub fn unique_rows(table: &Table, subset: &[String], keep: Keep) -> Result<Vec<usize>> {
     let columns = if subset.is_empty() { table.column_names() } else { subset.to_vec() };
     let cells: Vec<Vec<Option<String>>> = columns.iter().map(|c| table.as_strings(c)).collect::<Result<_>>()?;
     let key = |r: usize| cells.iter().map(|col| col[r].clone()).collect::<Vec<_>>();
@@ -101,8 +108,7 @@ pub fn drop_duplicates(table: &Table, subset: &[String], keep: Keep) -> Result<(
         })
         .collect();
     rows.sort_unstable();
-    let removed = table.n_rows() - rows.len();
-    Ok((table.take(&rows)?, removed))
+    Ok(rows)
 }
 
 /// How outliers are recognised, per numeric column.
@@ -234,5 +240,99 @@ impl Outliers {
     pub fn clip(&self, x: &Dense) -> Result<Dense> {
         x.expect_columns(&self.columns, "the outlier bounds")?;
         Ok(x.map(|c, v| if v.is_nan() { v } else { v.clamp(self.bounds[c].0, self.bounds[c].1) }))
+    }
+}
+
+/// Which duplicates a [`CleanConfig`] removes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Duplicates {
+    /// Columns compared (every column when empty).
+    pub subset: Vec<String>,
+    /// Which row of each set survives.
+    pub keep: Keep,
+}
+
+/// Cleaning steps of a run (`[clean]` in a run config): whole-table steps before
+/// the split, and outlier trimming of the training rows after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CleanConfig {
+    /// Remove duplicate rows (`drop_duplicates = {}` for exact duplicates).
+    pub drop_duplicates: Option<Duplicates>,
+    /// Drop rows with a missing cell in any of these columns.
+    pub drop_missing: Vec<String>,
+    /// Drop columns whose missing fraction is above this (never `protected` ones).
+    pub max_missing_fraction: Option<f64>,
+    /// Drop training rows with a numeric feature outside the rule's fences, fitted
+    /// on the training rows (validation and test rows are never trimmed).
+    pub trim_outliers: Option<OutlierRule>,
+}
+
+/// What [`CleanConfig::apply`] did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CleanReport {
+    /// Rows removed as duplicates.
+    pub duplicates_removed: usize,
+    /// Rows removed for missing cells.
+    pub missing_removed: usize,
+    /// Columns dropped for too many missing cells.
+    pub dropped_columns: Vec<String>,
+    /// Training rows removed as outliers (filled in by whoever trims).
+    pub outliers_trimmed: usize,
+}
+
+impl CleanConfig {
+    /// Applies the whole-table steps: returns the cleaned table, the original index
+    /// of each of its rows, and what was removed.
+    pub fn apply(&self, table: &Table, protected: &[String]) -> Result<(Table, Vec<usize>, CleanReport)> {
+        let mut report = CleanReport::default();
+        let mut rows: Vec<usize> = (0..table.n_rows()).collect();
+        let mut current = table.clone();
+        if let Some(d) = &self.drop_duplicates {
+            let kept = unique_rows(&current, &d.subset, d.keep)?;
+            report.duplicates_removed = current.n_rows() - kept.len();
+            rows = kept.iter().map(|&r| rows[r]).collect();
+            current = current.take(&kept)?;
+        }
+        if !self.drop_missing.is_empty() {
+            let cells: Vec<Vec<Option<String>>> =
+                self.drop_missing.iter().map(|c| current.as_strings(c)).collect::<Result<_>>()?;
+            let kept: Vec<usize> =
+                (0..current.n_rows()).filter(|&r| cells.iter().all(|col| col[r].is_some())).collect();
+            report.missing_removed = current.n_rows() - kept.len();
+            rows = kept.iter().map(|&r| rows[r]).collect();
+            current = current.take(&kept)?;
+        }
+        if let Some(max_fraction) = self.max_missing_fraction {
+            if !(0.0..=1.0).contains(&max_fraction) {
+                return Err(DataError::InvalidParameter(format!(
+                    "max missing fraction {max_fraction} is not in [0, 1]"
+                )));
+            }
+            let n = current.n_rows().max(1) as f64;
+            let mut kept = Vec::new();
+            for c in current.column_names() {
+                if current.null_count(&c)? as f64 / n > max_fraction && !protected.contains(&c) {
+                    report.dropped_columns.push(c);
+                } else {
+                    kept.push(c);
+                }
+            }
+            current = current.select(&kept)?;
+        }
+        Ok((current, rows, report))
+    }
+
+    /// The rows of `train` to keep after outlier trimming on the numeric `columns`
+    /// (all rows when no rule is set).
+    pub fn trim(&self, train: &Table, columns: &[String]) -> Result<Vec<usize>> {
+        match self.trim_outliers {
+            Some(rule) if !columns.is_empty() => {
+                let x = Dense::from_table(train, columns)?;
+                rule.fit(&x)?.inliers(&x)
+            }
+            _ => Ok((0..train.n_rows()).collect()),
+        }
     }
 }

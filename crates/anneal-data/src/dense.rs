@@ -147,6 +147,21 @@ impl Dense {
         self.values.iter().map(|&v| v as f32).collect()
     }
 
+    /// The columns of `blocks` side by side (all with the same number of rows).
+    pub(crate) fn hconcat(n_rows: usize, blocks: &[&Dense]) -> Result<Self> {
+        let names: Vec<String> = blocks.iter().flat_map(|b| b.names.iter().cloned()).collect();
+        if let Some(b) = blocks.iter().find(|b| b.n_rows != n_rows) {
+            return Err(DataError::Shape(format!("a block of {} rows among blocks of {n_rows}", b.n_rows)));
+        }
+        let mut values = Vec::with_capacity(n_rows * names.len());
+        for r in 0..n_rows {
+            for b in blocks {
+                values.extend_from_slice(b.row(r));
+            }
+        }
+        Ok(Self { values, n_rows, names })
+    }
+
     pub(crate) fn with_values(&self, values: Vec<f64>, names: Vec<String>) -> Self {
         debug_assert_eq!(values.len(), self.n_rows * names.len());
         Self { values, n_rows: self.n_rows, names }

@@ -153,6 +153,18 @@ pub enum DataError {
         /// The operation.
         what: &'static str,
     },
+    /// A value outside the domain of a transform (log1p of a value <= -1).
+    #[error("column `{column}`, row {row}: {what} is undefined for {value}")]
+    OutOfDomain {
+        /// The column.
+        column: String,
+        /// 0-based row.
+        row: usize,
+        /// The offending value.
+        value: f64,
+        /// The transform.
+        what: &'static str,
+    },
     /// A cell of a date column is not an ISO date.
     #[error("column `{column}`, data row {row}: `{value}` is not an ISO date (YYYY-MM-DD[ HH:MM[:SS]])")]
     BadDate {

@@ -1,6 +1,7 @@
 //! Imputation of missing numeric cells: simple statistics (mean, median, most
-//! frequent, constant) and k-nearest-neighbours, with optional missing-indicator
-//! columns. Matches scikit-learn's `SimpleImputer` and `KNNImputer`.
+//! frequent, constant), k-nearest-neighbours and iterative round-robin regression,
+//! with optional missing-indicator columns. Matches scikit-learn's `SimpleImputer`,
+//! `KNNImputer` and `IterativeImputer` (with a ridge estimator).
 
 use serde::{Deserialize, Serialize};
 
@@ -212,6 +213,224 @@ impl KnnImputer {
         let filled = x.with_values(out, x.names().to_vec());
         Ok(append_indicators(x, filled, &self.indicators))
     }
+}
+
+/// Hyperparameters of an iterative (round-robin regression) imputer, as
+/// scikit-learn's `IterativeImputer(estimator=Ridge(alpha))` with mean initial
+/// imputation and ascending imputation order.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IterativeImputerConfig {
+    /// Rounds over all columns (each round regresses every column on the others).
+    pub max_iter: usize,
+    /// Stop when the largest row-sum of absolute changes in a round falls below
+    /// `tol · max |observed value|`.
+    pub tol: f64,
+    /// Ridge penalty of each column's regression (> 0).
+    pub alpha: f64,
+    /// Append missing-indicator columns.
+    pub add_indicator: bool,
+}
+
+impl Default for IterativeImputerConfig {
+    fn default() -> Self {
+        Self { max_iter: 10, tol: 1e-3, alpha: 1.0, add_indicator: false }
+    }
+}
+
+/// One fitted regression of the imputation sequence: column `target` from all
+/// other columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ColumnRegression {
+    target: usize,
+    coefficients: Vec<f64>,
+    intercept: f64,
+}
+
+/// A fitted iterative imputer: the initial means and every regression, in the
+/// order they were fitted; transforming replays them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IterativeImputer {
+    columns: Vec<String>,
+    initial: Vec<f64>,
+    sequence: Vec<ColumnRegression>,
+    indicators: Vec<usize>,
+    rounds: usize,
+}
+
+impl IterativeImputerConfig {
+    /// Fits the regressions on `x` and returns the imputer with `x` imputed.
+    pub fn fit_transform(&self, x: &Dense) -> Result<(IterativeImputer, Dense)> {
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return Err(DataError::InvalidParameter(format!(
+                "iterative imputer alpha must be > 0, got {}",
+                self.alpha
+            )));
+        }
+        if !(self.tol.is_finite() && self.tol >= 0.0) {
+            return Err(DataError::InvalidParameter(format!("iterative imputer tol must be >= 0, got {}", self.tol)));
+        }
+        let initial = SimpleImputerConfig { strategy: SimpleStrategy::Mean, add_indicator: false }.fit(x)?;
+        let (n, d) = (x.n_rows(), x.n_cols());
+        let missing: Vec<bool> = x.values().iter().map(|v| v.is_nan()).collect();
+        let mut counts = vec![0usize; d];
+        for (i, &m) in missing.iter().enumerate() {
+            counts[i % d.max(1)] += usize::from(m);
+        }
+        let indicators = if self.add_indicator { (0..d).filter(|&c| counts[c] > 0).collect() } else { Vec::new() };
+        let mut imputer = IterativeImputer {
+            columns: x.names().to_vec(),
+            initial: initial.fill_values().to_vec(),
+            sequence: Vec::new(),
+            indicators,
+            rounds: 0,
+        };
+        let mut xt = initial.transform(x)?.values().to_vec();
+        if self.max_iter == 0 || counts.iter().all(|&c| c == 0) || d < 2 {
+            let filled = x.with_values(xt, x.names().to_vec());
+            return Ok((imputer.clone(), append_indicators(x, filled, &imputer.indicators)));
+        }
+        // Ascending fraction of missing values, stable (mergesort in scikit-learn).
+        let mut order: Vec<usize> = (0..d).collect();
+        order.sort_by_key(|&c| counts[c]);
+        let scale = x.values().iter().filter(|v| !v.is_nan()).fold(0.0f64, |m, v| m.max(v.abs()));
+        let threshold = self.tol * scale;
+        for round in 1..=self.max_iter {
+            let previous = xt.clone();
+            for &c in &order {
+                let rows: Vec<usize> = (0..n).filter(|&r| !missing[r * d + c]).collect();
+                let step = ridge_column(&xt, d, c, &rows, self.alpha);
+                fill_column(&mut xt, d, &step, (0..n).filter(|&r| missing[r * d + c]));
+                imputer.sequence.push(step);
+            }
+            imputer.rounds = round;
+            // numpy's matrix infinity norm: the largest row sum of absolute values.
+            let change = (0..n)
+                .map(|r| (0..d).map(|c| (xt[r * d + c] - previous[r * d + c]).abs()).sum::<f64>())
+                .fold(0.0, f64::max);
+            if change < threshold {
+                break;
+            }
+        }
+        let filled = x.with_values(xt, x.names().to_vec());
+        Ok((imputer.clone(), append_indicators(x, filled, &imputer.indicators)))
+    }
+}
+
+impl IterativeImputer {
+    /// Imputes `x`: training means first, then every fitted regression in order,
+    /// each filling the cells of its column that were missing in `x`.
+    pub fn transform(&self, x: &Dense) -> Result<Dense> {
+        x.expect_columns(&self.columns, "the imputer")?;
+        let (n, d) = (x.n_rows(), x.n_cols());
+        let missing: Vec<bool> = x.values().iter().map(|v| v.is_nan()).collect();
+        let mut xt: Vec<f64> =
+            x.values().iter().enumerate().map(|(i, &v)| if v.is_nan() { self.initial[i % d] } else { v }).collect();
+        for step in &self.sequence {
+            fill_column(&mut xt, d, step, (0..n).filter(|&r| missing[r * d + step.target]));
+        }
+        let filled = x.with_values(xt, x.names().to_vec());
+        Ok(append_indicators(x, filled, &self.indicators))
+    }
+
+    /// Rounds run before convergence (or `max_iter`).
+    pub fn rounds(&self) -> usize {
+        self.rounds
+    }
+}
+
+/// Ridge regression (with intercept) of column `c` of the row-major `x` on the
+/// other columns, over `rows`.
+fn ridge_column(x: &[f64], d: usize, c: usize, rows: &[usize], alpha: f64) -> ColumnRegression {
+    let others: Vec<usize> = (0..d).filter(|&j| j != c).collect();
+    let p = others.len();
+    let m = rows.len().max(1) as f64;
+    let mut mean = vec![0.0; p];
+    let mut y_mean = 0.0;
+    for &r in rows {
+        let row = &x[r * d..(r + 1) * d];
+        for (k, &j) in others.iter().enumerate() {
+            mean[k] += row[j];
+        }
+        y_mean += row[c];
+    }
+    mean.iter_mut().for_each(|v| *v /= m);
+    y_mean /= m;
+    // Normal equations of the centred problem: (XᵀX + αI) w = Xᵀy.
+    let mut gram = vec![0.0; p * p];
+    let mut rhs = vec![0.0; p];
+    let mut centred = vec![0.0; p];
+    for &r in rows {
+        let row = &x[r * d..(r + 1) * d];
+        for (k, &j) in others.iter().enumerate() {
+            centred[k] = row[j] - mean[k];
+        }
+        let y = row[c] - y_mean;
+        for a in 0..p {
+            rhs[a] += centred[a] * y;
+            let ca = centred[a];
+            for b in 0..=a {
+                gram[a * p + b] += ca * centred[b];
+            }
+        }
+    }
+    for a in 0..p {
+        gram[a * p + a] += alpha;
+        for b in 0..a {
+            gram[b * p + a] = gram[a * p + b];
+        }
+    }
+    let w = cholesky_solve(gram, rhs, p);
+    let intercept = y_mean - w.iter().zip(&mean).map(|(w, m)| w * m).sum::<f64>();
+    ColumnRegression { target: c, coefficients: w, intercept }
+}
+
+/// Overwrites column `step.target` of `rows` with the regression's prediction.
+fn fill_column(x: &mut [f64], d: usize, step: &ColumnRegression, rows: impl Iterator<Item = usize>) {
+    for r in rows {
+        let row = &x[r * d..(r + 1) * d];
+        let mut value = step.intercept;
+        let mut k = 0;
+        for (j, &v) in row.iter().enumerate() {
+            if j != step.target {
+                value += step.coefficients[k] * v;
+                k += 1;
+            }
+        }
+        x[r * d + step.target] = value;
+    }
+}
+
+/// Solves `a w = b` for a symmetric positive-definite `a` (ridge keeps it so).
+fn cholesky_solve(mut a: Vec<f64>, mut b: Vec<f64>, p: usize) -> Vec<f64> {
+    for j in 0..p {
+        let mut diag = a[j * p + j];
+        for k in 0..j {
+            diag -= a[j * p + k] * a[j * p + k];
+        }
+        let l = diag.max(f64::MIN_POSITIVE).sqrt();
+        a[j * p + j] = l;
+        for i in j + 1..p {
+            let mut v = a[i * p + j];
+            for k in 0..j {
+                v -= a[i * p + k] * a[j * p + k];
+            }
+            a[i * p + j] = v / l;
+        }
+    }
+    for i in 0..p {
+        for k in 0..i {
+            b[i] -= a[i * p + k] * b[k];
+        }
+        b[i] /= a[i * p + i];
+    }
+    for i in (0..p).rev() {
+        for k in i + 1..p {
+            b[i] -= a[k * p + i] * b[k];
+        }
+        b[i] /= a[i * p + i];
+    }
+    b
 }
 
 /// Euclidean distance over the coordinates present in both rows, scaled up by

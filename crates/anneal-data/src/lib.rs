@@ -35,6 +35,7 @@ pub mod batch;
 pub mod clean;
 pub mod dates;
 pub mod dense;
+pub mod encode;
 pub mod error;
 pub mod folds;
 pub mod impute;

@@ -3,27 +3,42 @@
 //!
 //! Columns are routed by kind, as scikit-learn's `ColumnTransformer`:
 //!
-//! - numeric columns (and the numeric parts of date columns): imputation
-//!   (median, mean, most frequent, k-NN; optional missing indicators) → optional
-//!   power transform → scaling → optional polynomial features → optional PCA;
+//! - numeric columns, named ratio / product / difference / sum features of them
+//!   ([`DerivedFeature`]), and the numeric parts of date columns: optional
+//!   winsorizing (clip to fitted quantiles) → optional `log1p` of chosen columns →
+//!   imputation (median, mean, most frequent, k-NN, iterative regression; optional
+//!   missing indicators) → optional power transform → scaling → optional
+//!   polynomial features;
 //! - date columns: calendar parts, weekend / holiday flags, cyclical encodings;
-//! - categorical columns: most-frequent imputation → one-hot encoding.
+//! - categorical columns: most-frequent imputation → one-hot, ordinal or target
+//!   encoding ([`crate::encode`]), chosen for all columns or per column;
+//! - then, optionally, PCA of everything.
 //!
 //! Hyperparameters ([`PreprocessConfig`]) and fitted state ([`Preprocessor`]) are
 //! different types. The fitted state holds every statistic learned from the training
 //! split, serialises to one JSON file, and re-applies identically to new data.
-//! Feature names propagate: `bill_length_mm`, `Date Egg_month`, `island=Dream`,
-//! `pca_0`.
+//! Feature names propagate: `bill_length_mm`, `bill_ratio`, `Date Egg_month`,
+//! `size` (ordinal), `island_target=Adelie`, `island=Dream`, `pca_0`. Output
+//! order: the numeric block, ordinal and target encodings, one-hot columns.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clean::{OutlierRule, Outliers};
 use crate::dates::{DatePart, DateTime, holiday_calendar};
 use crate::dense::Dense;
+pub use crate::encode::UnknownCategory;
+use crate::encode::{
+    OneHotConfig, OneHotEncoder, OrdinalConfig, OrdinalEncoder, OrdinalUnknown, TargetEncoder, TargetEncoderConfig,
+    TargetValues,
+};
 use crate::error::{DataError, Result};
-use crate::impute::{KnnImputer, KnnImputerConfig, SimpleImputer, SimpleImputerConfig, SimpleStrategy};
+use crate::impute::{
+    IterativeImputer, IterativeImputerConfig, KnnImputer, KnnImputerConfig, SimpleImputer, SimpleImputerConfig,
+    SimpleStrategy,
+};
 use crate::pca::{Pca, PcaConfig};
 use crate::poly::{Polynomial, PolynomialConfig};
 use crate::power::{PowerConfig, PowerMethod, PowerTransform};
@@ -43,6 +58,9 @@ pub enum NumericImpute {
     MostFrequent,
     /// The mean over the k nearest training rows (`{ knn = 5 }` in TOML).
     Knn(usize),
+    /// Round-robin ridge regression of each column on the others
+    /// (`{ iterative = { max_iter = 10 } }`; indicators follow `missing_indicators`).
+    Iterative(IterativeImputerConfig),
 }
 
 /// How missing categorical cells are filled.
@@ -71,15 +89,47 @@ pub enum Scaling {
     MaxAbs,
 }
 
-/// What one-hot encoding does with a category it did not see when fitting.
+/// How a categorical column becomes numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
-pub enum UnknownCategory {
-    /// Encode it as all zeros.
+pub enum Encoding {
+    /// One 0/1 column per category ([`PreprocessConfig::one_hot`] options).
     #[default]
-    Ignore,
-    /// Fail with [`DataError::UnknownCategory`].
-    Error,
+    OneHot,
+    /// One column with the category's position ([`PreprocessConfig::ordinal_order`]).
+    Ordinal,
+    /// Cross-fitted target means ([`PreprocessConfig::target_encoding`]); needs the
+    /// target, so fit with [`PreprocessConfig::fit_transform_with_target`].
+    Target,
+}
+
+/// The arithmetic of a [`DerivedFeature`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DerivedOp {
+    /// `a / b` of two columns (missing where `b` is 0).
+    Ratio,
+    /// The product of two or more columns.
+    Product,
+    /// `a - b` of two columns.
+    Difference,
+    /// The sum of two or more columns.
+    Sum,
+}
+
+/// A named feature computed from raw numeric columns before imputation; it is
+/// missing where any input is, and then imputed like any numeric column.
+///
+/// In TOML: `derived = [{ name = "bill_ratio", op = "ratio", columns = ["bill_length_mm", "bill_depth_mm"] }]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedFeature {
+    /// The new feature's name.
+    pub name: String,
+    /// The arithmetic.
+    pub op: DerivedOp,
+    /// Input columns (numeric): two for ratio and difference, two or more otherwise.
+    pub columns: Vec<String>,
 }
 
 /// Preprocessing hyperparameters: what to do to each kind of feature column.
@@ -97,6 +147,12 @@ pub enum UnknownCategory {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PreprocessConfig {
+    /// Named ratio / product / difference / sum features of raw numeric columns.
+    pub derived: Vec<DerivedFeature>,
+    /// Clip numeric columns to these training quantiles (`[0.01, 0.99]`), before imputation.
+    pub winsorize: Option<[f64; 2]>,
+    /// Numeric (or derived) columns replaced by `ln(1 + x)`, before imputation.
+    pub log1p: Vec<String>,
     /// Imputation of numeric columns.
     pub numeric_impute: NumericImpute,
     /// Append a `<column>_missing` 0/1 feature for numeric columns with missing training cells.
@@ -107,7 +163,7 @@ pub struct PreprocessConfig {
     pub scaling: Scaling,
     /// Optional polynomial / interaction features of the scaled numeric columns.
     pub polynomial: Option<PolynomialConfig>,
-    /// Optional PCA of all features (numeric block and one-hot columns), last.
+    /// Optional PCA of all features (numeric block and encoded columns), last.
     pub pca: Option<PcaConfig>,
     /// Columns holding ISO dates, turned into `date_parts`.
     pub date_columns: Vec<String>,
@@ -117,13 +173,26 @@ pub struct PreprocessConfig {
     pub holidays: Vec<String>,
     /// Imputation of categorical columns.
     pub categorical_impute: CategoricalImpute,
-    /// Policy for unseen categories at transform time.
-    pub unknown_category: UnknownCategory,
+    /// Encoding of categorical columns not named in `encoders`.
+    pub encoding: Encoding,
+    /// Per-column encodings (`{ size = "ordinal", island = "target" }`).
+    pub encoders: BTreeMap<String, Encoding>,
+    /// One-hot options: unknown categories, minimum frequency, dropped column.
+    pub one_hot: OneHotConfig,
+    /// Category order of ordinal columns (`{ size = ["S", "M", "L"] }`); lexical when absent.
+    pub ordinal_order: BTreeMap<String, Vec<String>>,
+    /// Ordinal encoding of unseen categories.
+    pub ordinal_unknown: OrdinalUnknown,
+    /// Target-encoding options: smoothing, cross-fitting folds.
+    pub target_encoding: TargetEncoderConfig,
 }
 
 impl Default for PreprocessConfig {
     fn default() -> Self {
         Self {
+            derived: Vec::new(),
+            winsorize: None,
+            log1p: Vec::new(),
             numeric_impute: NumericImpute::default(),
             missing_indicators: false,
             power: None,
@@ -134,7 +203,12 @@ impl Default for PreprocessConfig {
             date_parts: vec![DatePart::Year, DatePart::Month, DatePart::DayOfYear, DatePart::Weekday],
             holidays: Vec::new(),
             categorical_impute: CategoricalImpute::default(),
-            unknown_category: UnknownCategory::default(),
+            encoding: Encoding::default(),
+            encoders: BTreeMap::new(),
+            one_hot: OneHotConfig::default(),
+            ordinal_order: BTreeMap::new(),
+            ordinal_unknown: OrdinalUnknown::default(),
+            target_encoding: TargetEncoderConfig::default(),
         }
     }
 }
@@ -145,37 +219,30 @@ impl Default for PreprocessConfig {
 enum NumericImputer {
     Simple(SimpleImputer),
     Knn(KnnImputer),
+    Iterative(IterativeImputer),
 }
 
-/// One fitted categorical column.
+/// A fitted encoder whose output joins the dense block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct FittedCategorical {
-    name: String,
-    fill: String,
-    categories: Vec<String>,
-    unknown: UnknownCategory,
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum DenseEncoder {
+    Ordinal(OrdinalEncoder),
+    Target(TargetEncoder),
 }
 
-impl FittedCategorical {
-    /// For each row of `table`, the index of its (imputed) category, `None` for an
-    /// ignored unknown one; an unknown category is an error under the error policy.
-    fn active(&self, table: &Table) -> Result<Vec<Option<usize>>> {
-        let (codes, dictionary) = table.categorical_codes(&self.name)?;
-        // Each dictionary entry maps to its category once; rows then index it.
-        let slot = |label: &str| self.categories.binary_search_by(|k| k.as_str().cmp(label)).ok();
-        let by_code: Vec<Option<usize>> = dictionary.iter().map(|l| slot(l)).collect();
-        let fill = slot(&self.fill);
-        codes
-            .into_iter()
-            .map(|code| {
-                let k = code.map_or(fill, |code| by_code[code]);
-                if k.is_none() && self.unknown == UnknownCategory::Error {
-                    let value = code.map_or_else(|| self.fill.clone(), |code| dictionary[code].clone());
-                    return Err(DataError::UnknownCategory { column: self.name.clone(), value });
-                }
-                Ok(k)
-            })
-            .collect()
+impl DenseEncoder {
+    fn names(&self) -> Vec<String> {
+        match self {
+            Self::Ordinal(e) => vec![e.feature_name().to_string()],
+            Self::Target(e) => e.feature_names().to_vec(),
+        }
+    }
+
+    fn transform(&self, table: &Table) -> Result<Dense> {
+        match self {
+            Self::Ordinal(e) => e.transform(table),
+            Self::Target(e) => e.transform(table),
+        }
     }
 }
 
@@ -183,6 +250,9 @@ impl FittedCategorical {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct NumericBlock {
     inputs: NumericInputs,
+    winsor: Option<Outliers>,
+    /// Indices (in the raw block) of the columns taken through `ln(1 + x)`.
+    log1p: Vec<usize>,
     imputer: NumericImputer,
     power: Option<PowerTransform>,
     scaler: Option<Scaler>,
@@ -190,10 +260,12 @@ struct NumericBlock {
     output: Vec<String>,
 }
 
-/// What the numeric block reads: numeric columns, and date columns expanded into parts.
+/// What the numeric block reads: numeric columns, derived features, and date
+/// columns expanded into parts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct NumericInputs {
     columns: Vec<String>,
+    derived: Vec<DerivedFeature>,
     dates: Vec<String>,
     date_parts: Vec<DatePart>,
     holidays: Vec<i64>,
@@ -204,7 +276,8 @@ struct NumericInputs {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preprocessor {
     numeric: Option<NumericBlock>,
-    categorical: Vec<FittedCategorical>,
+    encoded: Vec<DenseEncoder>,
+    one_hot: Vec<OneHotEncoder>,
     pca: Option<Pca>,
 }
 
@@ -227,45 +300,82 @@ impl Matrix {
 
 impl PreprocessConfig {
     /// Learns every statistic from `table` (the training split) for the named
-    /// feature columns.
+    /// feature columns. Target encoding needs the target: use
+    /// [`PreprocessConfig::fit_transform_with_target`].
     pub fn fit(&self, table: &Table, features: &[String]) -> Result<Preprocessor> {
         Ok(self.fit_transform(table, features)?.0)
     }
 
-    /// Fits on `table` and returns its transformed features too, computing them once.
+    /// Fits on `table` and returns its transformed features too, computing them
+    /// once; equal to `fit` followed by `transform` on the same table.
     pub fn fit_transform(&self, table: &Table, features: &[String]) -> Result<(Preprocessor, Matrix)> {
-        for d in &self.date_columns {
-            if !features.contains(d) {
-                return Err(DataError::InvalidParameter(format!("date column `{d}` is not among the features")));
-            }
-        }
+        self.fit_transform_with_target(table, features, None, 0)
+    }
+
+    /// Fits on `table` with its target (needed by target encoding) and returns the
+    /// training features. Target-encoded columns of the returned matrix are
+    /// cross-fitted (folds shuffled with `seed`), so they differ from what
+    /// [`Preprocessor::transform`] gives for the same rows: that is what keeps the
+    /// target from leaking into the training features.
+    pub fn fit_transform_with_target(
+        &self,
+        table: &Table,
+        features: &[String],
+        target: Option<TargetValues<'_>>,
+        seed: u64,
+    ) -> Result<(Preprocessor, Matrix)> {
+        self.check(table, features)?;
         let mut numeric_cols = Vec::new();
-        let mut categorical = Vec::new();
+        let mut encoded = Vec::new();
+        let mut encoded_x = Vec::new();
+        let mut one_hot = Vec::new();
         for name in features {
             if self.date_columns.contains(name) {
                 continue;
             }
-            match table.kind(name)? {
-                ColumnKind::Numeric => numeric_cols.push(name.clone()),
-                ColumnKind::Categorical => categorical.push(self.fit_categorical(table, name)?),
+            if table.kind(name)? == ColumnKind::Numeric {
+                numeric_cols.push(name.clone());
+                continue;
+            }
+            match self.encoders.get(name).copied().unwrap_or(self.encoding) {
+                Encoding::OneHot => one_hot.push(self.one_hot.fit(table, name)?),
+                Encoding::Ordinal => {
+                    let config =
+                        OrdinalConfig { order: self.ordinal_order.get(name).cloned(), unknown: self.ordinal_unknown };
+                    let e = config.fit(table, name)?;
+                    encoded_x.push(e.transform(table)?);
+                    encoded.push(DenseEncoder::Ordinal(e));
+                }
+                Encoding::Target => {
+                    let target = target.ok_or_else(|| {
+                        DataError::InvalidParameter(format!(
+                            "column `{name}` is target-encoded, which needs the target when fitting"
+                        ))
+                    })?;
+                    let (e, x) = self.target_encoding.fit_transform(table, name, target, seed)?;
+                    encoded_x.push(x);
+                    encoded.push(DenseEncoder::Target(e));
+                }
             }
         }
-        let (numeric, x_numeric) = if numeric_cols.is_empty() && self.date_columns.is_empty() {
-            (None, None)
+        let x_numeric = if numeric_cols.is_empty() && self.date_columns.is_empty() && self.derived.is_empty() {
+            None
         } else {
-            let (block, x) = self.fit_numeric(table, numeric_cols)?;
-            (Some(block), Some(x))
+            Some(self.fit_numeric(table, numeric_cols)?)
         };
-        let mut pre = Preprocessor { numeric, categorical, pca: None };
+        let (numeric, x_numeric) = match x_numeric {
+            Some((block, x)) => (Some(block), Some(x)),
+            None => (None, None),
+        };
+        let mut pre = Preprocessor { numeric, encoded, one_hot, pca: None };
+        let mut blocks: Vec<&Dense> = x_numeric.iter().collect();
+        blocks.extend(&encoded_x);
+        let dense = Dense::hconcat(table.n_rows(), &blocks)?;
         let Some(config) = self.pca else {
-            let x = pre.combine(table, x_numeric)?;
+            let x = pre.combine(table, dense)?;
             return Ok((pre, Matrix::from_dense(&x)));
         };
-        // PCA over numeric and one-hot columns without building the one-hot block.
-        let dense = match x_numeric {
-            Some(x) => x,
-            None => Dense::empty(table.n_rows())?,
-        };
+        // PCA over dense and one-hot columns without building the one-hot block.
         let hot = pre.one_hot_columns(table, dense.n_cols())?;
         let pca = config.fit_one_hot(&dense, &hot, pre.combined_names())?;
         let projected = pca.transform_one_hot(&dense, &hot)?;
@@ -273,49 +383,117 @@ impl PreprocessConfig {
         Ok((pre, Matrix::from_dense(&projected)))
     }
 
-    fn fit_categorical(&self, table: &Table, name: &str) -> Result<FittedCategorical> {
-        let (codes, dictionary) = table.categorical_codes(name)?;
-        let mut by_code = vec![0usize; dictionary.len()];
-        for c in codes.iter().flatten() {
-            by_code[*c] += 1;
-        }
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for (label, &n) in dictionary.iter().zip(&by_code) {
-            if n > 0 {
-                *counts.entry(label.as_str()).or_default() += n;
+    /// Checks the options against each other and against the feature columns.
+    fn check(&self, table: &Table, features: &[String]) -> Result<()> {
+        let invalid = |m: String| Err(DataError::InvalidParameter(m));
+        for d in &self.date_columns {
+            if !features.contains(d) {
+                return invalid(format!("date column `{d}` is not among the features"));
             }
         }
-        // BTreeMap iterates in lexical order, so `max_by_key` over the reversed order
-        // keeps the smallest label among ties.
-        let fill =
-            counts.iter().rev().max_by_key(|(_, c)| **c).map(|(k, _)| k.to_string()).ok_or_else(|| {
-                DataError::AllMissing { column: name.to_string(), what: "the most frequent category" }
-            })?;
-        let categories = counts.keys().map(|k| k.to_string()).collect();
-        Ok(FittedCategorical { name: name.to_string(), fill, categories, unknown: self.unknown_category })
+        for (name, what) in
+            self.encoders.keys().map(|n| (n, "encoders")).chain(self.ordinal_order.keys().map(|n| (n, "ordinal_order")))
+        {
+            if !features.contains(name) {
+                return invalid(format!("{what} names `{name}`, which is not among the features"));
+            }
+            if table.kind(name)? != ColumnKind::Categorical {
+                return invalid(format!("{what} names `{name}`, which is not a categorical column"));
+            }
+        }
+        let mut seen: Vec<&String> = features.iter().collect();
+        for f in &self.derived {
+            let arity_ok = match f.op {
+                DerivedOp::Ratio | DerivedOp::Difference => f.columns.len() == 2,
+                DerivedOp::Product | DerivedOp::Sum => f.columns.len() >= 2,
+            };
+            if !arity_ok {
+                return invalid(format!(
+                    "derived feature `{}`: {:?} takes {} columns, got {}",
+                    f.name,
+                    f.op,
+                    if matches!(f.op, DerivedOp::Ratio | DerivedOp::Difference) { "2" } else { "2 or more" },
+                    f.columns.len()
+                ));
+            }
+            for c in &f.columns {
+                if table.kind(c)? != ColumnKind::Numeric {
+                    return invalid(format!("derived feature `{}`: column `{c}` is not numeric", f.name));
+                }
+            }
+            if seen.contains(&&f.name) {
+                return invalid(format!("derived feature `{}` has the name of another feature", f.name));
+            }
+            seen.push(&f.name);
+        }
+        for c in &self.log1p {
+            let numeric = features.contains(c) && table.kind(c)? == ColumnKind::Numeric;
+            if !numeric && !self.derived.iter().any(|f| &f.name == c) {
+                return invalid(format!("log1p names `{c}`, which is not a numeric feature or derived feature"));
+            }
+        }
+        if let Some([low, high]) = self.winsorize {
+            OutlierRule::Quantiles { low, high }.fit(&Dense::empty(0)?)?;
+        }
+        self.one_hot.validate()?;
+        self.target_encoding.validate()
     }
 
     fn fit_numeric(&self, table: &Table, columns: Vec<String>) -> Result<(NumericBlock, Dense)> {
         let inputs = NumericInputs {
             columns,
+            derived: self.derived.clone(),
             dates: self.date_columns.clone(),
             date_parts: self.date_parts.clone(),
             holidays: holiday_calendar(&self.holidays)?,
         };
         let mut x = inputs.raw(table)?;
-        let add_indicator = self.missing_indicators;
-        let simple = |strategy| SimpleImputerConfig { strategy, add_indicator }.fit(&x).map(NumericImputer::Simple);
-        let imputer = match self.numeric_impute {
-            NumericImpute::Median => simple(SimpleStrategy::Median)?,
-            NumericImpute::Mean => simple(SimpleStrategy::Mean)?,
-            NumericImpute::MostFrequent => simple(SimpleStrategy::MostFrequent)?,
-            NumericImpute::Knn(k) => NumericImputer::Knn(
-                KnnImputerConfig { n_neighbors: k, distance_weighted: false, add_indicator }.fit(&x)?,
-            ),
+        let winsor = match self.winsorize {
+            Some([low, high]) => {
+                let w = OutlierRule::Quantiles { low, high }.fit(&x)?;
+                x = w.clip(&x)?;
+                Some(w)
+            }
+            None => None,
         };
-        let mut block =
-            NumericBlock { inputs, imputer, power: None, scaler: None, polynomial: None, output: Vec::new() };
-        x = block.impute(x)?;
+        let log1p: Vec<usize> = self.log1p.iter().filter_map(|c| x.names().iter().position(|n| n == c)).collect();
+        x = log1p_columns(&log1p, x)?;
+        let add_indicator = self.missing_indicators;
+        let simple = |strategy, x: Dense| -> Result<(NumericImputer, Dense)> {
+            let i = SimpleImputerConfig { strategy, add_indicator }.fit(&x)?;
+            let x = i.transform_owned(x)?;
+            Ok((NumericImputer::Simple(i), x))
+        };
+        let (imputer, x) = match self.numeric_impute {
+            NumericImpute::Median => simple(SimpleStrategy::Median, x)?,
+            NumericImpute::Mean => simple(SimpleStrategy::Mean, x)?,
+            NumericImpute::MostFrequent => simple(SimpleStrategy::MostFrequent, x)?,
+            NumericImpute::Knn(k) => {
+                let i = KnnImputerConfig { n_neighbors: k, distance_weighted: false, add_indicator }.fit(&x)?;
+                let x = i.transform(&x)?;
+                (NumericImputer::Knn(i), x)
+            }
+            NumericImpute::Iterative(config) => {
+                let config = IterativeImputerConfig { add_indicator: add_indicator || config.add_indicator, ..config };
+                let (i, x) = config.fit_transform(&x)?;
+                (NumericImputer::Iterative(i), x)
+            }
+        };
+        let block = NumericBlock {
+            inputs,
+            winsor,
+            log1p,
+            imputer,
+            power: None,
+            scaler: None,
+            polynomial: None,
+            output: Vec::new(),
+        };
+        self.finish_numeric(block, x)
+    }
+
+    /// The steps after imputation: power transform, scaling, polynomial features.
+    fn finish_numeric(&self, mut block: NumericBlock, mut x: Dense) -> Result<(NumericBlock, Dense)> {
         if let Some(method) = self.power {
             let p = PowerConfig { method, standardize: false }.fit(&x)?;
             x = p.transform(&x)?;
@@ -343,19 +521,43 @@ impl PreprocessConfig {
     }
 }
 
+impl DerivedFeature {
+    fn values(&self, table: &Table) -> Result<Vec<f64>> {
+        let inputs: Vec<Vec<Option<f64>>> = self.columns.iter().map(|c| table.numeric(c)).collect::<Result<_>>()?;
+        Ok((0..table.n_rows())
+            .map(|r| {
+                let mut args = inputs.iter().map(|col| col[r].unwrap_or(f64::NAN));
+                let first = args.next().unwrap_or(f64::NAN);
+                match self.op {
+                    DerivedOp::Ratio => {
+                        let b = args.next().unwrap_or(f64::NAN);
+                        if b == 0.0 { f64::NAN } else { first / b }
+                    }
+                    DerivedOp::Difference => first - args.next().unwrap_or(f64::NAN),
+                    DerivedOp::Product => args.fold(first, |acc, v| acc * v),
+                    DerivedOp::Sum => args.fold(first, |acc, v| acc + v),
+                }
+            })
+            .collect())
+    }
+}
+
 impl NumericInputs {
-    /// The numeric columns and date parts of `table`, before any fitted step.
+    /// The numeric columns, derived features and date parts of `table`, before any
+    /// fitted step.
     fn raw(&self, table: &Table) -> Result<Dense> {
-        if self.dates.is_empty() {
+        if self.dates.is_empty() && self.derived.is_empty() {
             return Dense::from_table(table, &self.columns);
         }
         let mut names = self.columns.clone();
+        names.extend(self.derived.iter().map(|f| f.name.clone()));
         for d in &self.dates {
             for part in &self.date_parts {
                 names.extend(part.names(d));
             }
         }
         let numeric = Dense::from_table(table, &self.columns)?;
+        let derived: Vec<Vec<f64>> = self.derived.iter().map(|f| f.values(table)).collect::<Result<_>>()?;
         let width = names.len();
         let mut values = Vec::with_capacity(table.n_rows() * width);
         let dates: Vec<Vec<Option<String>>> = self.dates.iter().map(|d| table.as_strings(d)).collect::<Result<_>>()?;
@@ -363,6 +565,7 @@ impl NumericInputs {
             if !self.columns.is_empty() {
                 values.extend_from_slice(numeric.row(r));
             }
+            values.extend(derived.iter().map(|f| f[r]));
             for (d, cells) in self.dates.iter().zip(&dates) {
                 let parsed = match &cells[r] {
                     None => None,
@@ -382,6 +585,39 @@ impl NumericInputs {
         }
         Dense::new(values, names)
     }
+
+    /// Every table column read, including inputs of derived features.
+    fn table_columns(&self) -> Vec<String> {
+        let mut cols = self.columns.clone();
+        for f in &self.derived {
+            for c in &f.columns {
+                if !cols.contains(c) {
+                    cols.push(c.clone());
+                }
+            }
+        }
+        cols.extend(self.dates.iter().cloned());
+        cols
+    }
+}
+
+/// Replaces the given columns of `x` by `ln(1 + x)`; a value <= -1 is an error
+/// naming its row and column.
+fn log1p_columns(columns: &[usize], mut x: Dense) -> Result<Dense> {
+    if columns.is_empty() {
+        return Ok(x);
+    }
+    let d = x.n_cols();
+    if let Some(i) = x.values().iter().enumerate().position(|(i, v)| *v <= -1.0 && columns.contains(&(i % d))) {
+        return Err(DataError::OutOfDomain {
+            column: x.names()[i % d].clone(),
+            row: i / d,
+            value: x.values()[i],
+            what: "log1p",
+        });
+    }
+    x.map_in_place(|c, v| if columns.contains(&c) { v.ln_1p() } else { v });
+    Ok(x)
 }
 
 impl NumericBlock {
@@ -389,11 +625,16 @@ impl NumericBlock {
         match &self.imputer {
             NumericImputer::Simple(i) => i.transform_owned(x),
             NumericImputer::Knn(i) => i.transform(&x),
+            NumericImputer::Iterative(i) => i.transform(&x),
         }
     }
 
     fn transform(&self, table: &Table) -> Result<Dense> {
-        let mut x = self.impute(self.inputs.raw(table)?)?;
+        let mut x = self.inputs.raw(table)?;
+        if let Some(w) = &self.winsor {
+            x = w.clip(&x)?;
+        }
+        x = self.impute(log1p_columns(&self.log1p, x)?)?;
         if let Some(p) = &self.power {
             x = p.transform(&x)?;
         }
@@ -408,9 +649,9 @@ impl NumericBlock {
 }
 
 impl Preprocessor {
-    /// Names of the output features, numeric block first: `bill_length_mm`,
-    /// `Date Egg_month`, then one-hot columns `island=Dream`; `pca_0`, ... when PCA
-    /// is on.
+    /// Names of the output features: the numeric block (`bill_length_mm`,
+    /// `Date Egg_month`), ordinal and target encodings, then one-hot columns
+    /// (`island=Dream`); `pca_0`, ... when PCA is on.
     pub fn feature_names(&self) -> Vec<String> {
         if let Some(p) = &self.pca {
             return (0..p.n_components()).map(|c| format!("pca_{c}")).collect();
@@ -418,21 +659,32 @@ impl Preprocessor {
         self.combined_names()
     }
 
-    fn combined_names(&self) -> Vec<String> {
+    fn dense_names(&self) -> Vec<String> {
         let mut names = self.numeric.as_ref().map_or_else(Vec::new, |b| b.output.clone());
-        for c in &self.categorical {
-            names.extend(c.categories.iter().map(|k| format!("{}={k}", c.name)));
+        for e in &self.encoded {
+            names.extend(e.names());
+        }
+        names
+    }
+
+    fn combined_names(&self) -> Vec<String> {
+        let mut names = self.dense_names();
+        for e in &self.one_hot {
+            names.extend(e.feature_names().iter().cloned());
         }
         names
     }
 
     /// Names of the input columns this preprocessor reads.
     pub fn input_columns(&self) -> Vec<String> {
-        let mut cols = self
-            .numeric
-            .as_ref()
-            .map_or_else(Vec::new, |b| [b.inputs.columns.clone(), b.inputs.dates.clone()].concat());
-        cols.extend(self.categorical.iter().map(|c| c.name.clone()));
+        let mut cols = self.numeric.as_ref().map_or_else(Vec::new, |b| b.inputs.table_columns());
+        for e in &self.encoded {
+            cols.push(match e {
+                DenseEncoder::Ordinal(e) => e.feature_name().to_string(),
+                DenseEncoder::Target(e) => e.column().to_string(),
+            });
+        }
+        cols.extend(self.one_hot.iter().map(|e| e.column().to_string()));
         cols
     }
 
@@ -440,53 +692,54 @@ impl Preprocessor {
     /// the kind it had when fitting.
     pub fn transform(&self, table: &Table) -> Result<Matrix> {
         let numeric = self.numeric.as_ref().map(|b| b.transform(table)).transpose()?;
+        let encoded: Vec<Dense> = self.encoded.iter().map(|e| e.transform(table)).collect::<Result<_>>()?;
+        let mut blocks: Vec<&Dense> = numeric.iter().collect();
+        blocks.extend(&encoded);
+        let dense = Dense::hconcat(table.n_rows(), &blocks)?;
         match &self.pca {
             // PCA of one-hot columns adds a component row per active category: the
             // (mostly zero) one-hot block is never built.
             Some(p) => {
-                let dense = match numeric {
-                    Some(x) => x,
-                    None => Dense::empty(table.n_rows())?,
-                };
                 let hot = self.one_hot_columns(table, dense.n_cols())?;
                 Ok(Matrix::from_dense(&p.transform_one_hot(&dense, &hot)?))
             }
-            None => Ok(Matrix::from_dense(&self.combine(table, numeric)?)),
+            None => Ok(Matrix::from_dense(&self.combine(table, dense)?)),
         }
     }
 
-    /// For each categorical column, each row's active one-hot column index, counted
+    /// For each one-hot column, each row's active output column index, counted
     /// from `first` (where the one-hot block starts).
     fn one_hot_columns(&self, table: &Table, first: usize) -> Result<Vec<Vec<Option<usize>>>> {
         let mut offset = first;
-        let mut hot = Vec::with_capacity(self.categorical.len());
-        for c in &self.categorical {
-            hot.push(c.active(table)?.into_iter().map(|k| k.map(|k| offset + k)).collect());
-            offset += c.categories.len();
+        let mut hot = Vec::with_capacity(self.one_hot.len());
+        for e in &self.one_hot {
+            hot.push(e.active(table)?.into_iter().map(|k| k.map(|k| offset + k)).collect());
+            offset += e.feature_names().len();
         }
         Ok(hot)
     }
 
-    /// The transformed numeric block side by side with the one-hot columns.
-    fn combine(&self, table: &Table, numeric: Option<Dense>) -> Result<Dense> {
+    /// The dense block side by side with the one-hot columns.
+    fn combine(&self, table: &Table, dense: Dense) -> Result<Dense> {
+        if self.one_hot.is_empty() {
+            return Ok(dense);
+        }
         let n_rows = table.n_rows();
         let names = self.combined_names();
         let n_cols = names.len();
-        let n_numeric = numeric.as_ref().map_or(0, Dense::n_cols);
+        let n_dense = dense.n_cols();
         let mut values = vec![0f64; n_rows * n_cols];
-        if let Some(x) = &numeric {
-            for r in 0..n_rows {
-                values[r * n_cols..r * n_cols + n_numeric].copy_from_slice(x.row(r));
-            }
+        for r in 0..n_rows {
+            values[r * n_cols..r * n_cols + n_dense].copy_from_slice(dense.row(r));
         }
-        let mut offset = n_numeric;
-        for c in &self.categorical {
-            for (r, k) in c.active(table)?.into_iter().enumerate() {
+        let mut offset = n_dense;
+        for e in &self.one_hot {
+            for (r, k) in e.active(table)?.into_iter().enumerate() {
                 if let Some(k) = k {
                     values[r * n_cols + offset + k] = 1.0;
                 }
             }
-            offset += c.categories.len();
+            offset += e.feature_names().len();
         }
         Dense::new(values, names).or_else(|_| Dense::empty(n_rows))
     }

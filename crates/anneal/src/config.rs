@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use anneal_data::clean::CleanConfig;
 use anneal_data::{ColumnKind, LastBatch, PreprocessConfig, SplitFractions};
 use anneal_models::ActivationKind;
 use anneal_optim::OptimizerConfig;
@@ -42,6 +43,9 @@ pub struct RunConfig {
     pub seed: u64,
     /// Where the data is and what to predict.
     pub data: DataSection,
+    /// Cleaning: duplicates, rows or columns with missing cells, outlier trimming.
+    #[serde(default)]
+    pub clean: CleanConfig,
     /// Train / validation / test fractions.
     #[serde(default)]
     pub split: SplitSection,

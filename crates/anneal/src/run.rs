@@ -6,8 +6,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use anneal_data::clean::CleanReport;
+use anneal_data::encode::TargetValues;
 use anneal_data::{
-    ClassificationData, ColumnKind, CsvOptions, LabelEncoder, Preprocessor, Table, holdout, stratified_holdout,
+    ClassificationData, ColumnKind, CsvOptions, LabelEncoder, Preprocessor, Split, Table, holdout, stratified_holdout,
 };
 use anneal_evaluate::ConfusionMatrix;
 use anneal_models::{Mlp, MlpConfig};
@@ -73,6 +75,9 @@ pub struct RunMetrics {
     pub seed: u64,
     /// Wall-clock seconds of the whole job.
     pub seconds: f64,
+    /// What cleaning removed.
+    #[serde(default)]
+    pub cleaning: CleanReport,
     /// Metrics on the held-out test rows.
     pub test: TestMetrics,
 }
@@ -96,7 +101,16 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
 
     let data_path = &config.data.path;
     let csv = CsvOptions { column_kinds: config.data.column_kinds.clone(), ..CsvOptions::default() };
-    let table = Table::read_csv(data_path, &csv)?;
+    let raw = Table::read_csv(data_path, &csv)?;
+    if !raw.column_names().contains(&config.data.target) {
+        return Err(Error::UnknownTarget {
+            column: config.data.target.clone(),
+            path: data_path.clone(),
+            available: raw.column_names().join(", "),
+        });
+    }
+    // Whole-table cleaning; `original` maps each kept row to its data row.
+    let (table, original, mut cleaning) = config.clean.apply(&raw, std::slice::from_ref(&config.data.target))?;
     let columns = table.column_names();
     if !columns.contains(&config.data.target) {
         return Err(Error::UnknownTarget {
@@ -106,30 +120,47 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
         });
     }
     let features: Vec<String> = match &config.data.features {
-        Some(f) => f.clone(),
+        Some(f) => f.iter().filter(|c| !cleaning.dropped_columns.contains(c)).cloned().collect(),
         None => {
             columns.iter().filter(|c| **c != config.data.target && !config.data.exclude.contains(c)).cloned().collect()
         }
     };
     for f in features.iter().chain(&config.data.exclude) {
-        table.kind(f)?;
+        if !cleaning.dropped_columns.contains(f) {
+            table.kind(f)?;
+        }
     }
     let labels = LabelEncoder::fit(&table, &config.data.target)?;
     let y = labels.encode(&table)?;
-    let split = if config.split.stratify {
+    let mut split = if config.split.stratify {
         stratified_holdout(&y, labels.classes(), config.split.fractions(), config.seed)?
     } else {
         holdout(y.len(), config.split.fractions(), config.seed)?
     };
 
-    // Preprocessing is fitted on the training rows only.
+    // Outliers are trimmed from the training rows only, with fences fitted on them.
+    let numeric: Vec<String> = features
+        .iter()
+        .filter(|f| !config.preprocess.date_columns.contains(f) && table.kind(f).ok() == Some(ColumnKind::Numeric))
+        .cloned()
+        .collect();
+    let kept = config.clean.trim(&table.take(&split.train)?, &numeric)?;
+    cleaning.outliers_trimmed = split.train.len() - kept.len();
+    split.train = kept.into_iter().map(|i| split.train[i]).collect();
+
+    // Preprocessing is fitted on the training rows only; target encodings of the
+    // training rows are cross-fitted.
     let train_table = table.take(&split.train)?;
-    let preprocessor = config.preprocess.fit(&train_table, &features)?;
+    let y_train: Vec<usize> = split.train.iter().map(|&i| y[i]).collect();
+    let target = TargetValues::Classes { codes: &y_train, classes: labels.classes() };
+    let (preprocessor, m_train) =
+        config.preprocess.fit_transform_with_target(&train_table, &features, Some(target), config.seed)?;
     let part = |rows: &[usize]| -> Result<ClassificationData> {
         let m = preprocessor.transform(&table.take(rows)?)?;
         Ok(ClassificationData::new(m.values, m.n_cols, rows.iter().map(|&i| y[i]).collect())?)
     };
-    let (train_data, valid_data, test_data) = (part(&split.train)?, part(&split.valid)?, part(&split.test)?);
+    let train_data = ClassificationData::new(m_train.values, m_train.n_cols, y_train)?;
+    let (valid_data, test_data) = (part(&split.valid)?, part(&split.test)?);
 
     let model_config = MlpConfig {
         input: train_data.n_features(),
@@ -173,6 +204,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
         device: options.backend,
         seed: config.seed,
         seconds: start.elapsed().as_secs_f64(),
+        cleaning,
         test: TestMetrics { accuracy, macro_f1, loss, rows: split.test.len(), confusion_matrix: cm.counts().to_vec() },
     };
 
@@ -183,7 +215,11 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
     let saved = SavedPreprocessing { labels: labels.clone(), column_kinds: kinds, preprocessor };
     write(&out, PREPROCESSING, to_json(&saved))?;
     write(&out, MODEL_CONFIG, to_json(&model_config))?;
-    write(&out, SPLIT, to_json(&split))?;
+    // Row numbers in the run folder are data rows of the file, before cleaning.
+    let to_data_rows = |rows: &[usize]| rows.iter().map(|&r| original[r]).collect::<Vec<_>>();
+    let data_rows =
+        Split { train: to_data_rows(&split.train), valid: to_data_rows(&split.valid), test: to_data_rows(&split.test) };
+    write(&out, SPLIT, to_json(&data_rows))?;
     let weights = out.join(WEIGHTS);
     fitted
         .model
@@ -192,7 +228,11 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
         .map_err(|e| Error::ModelFile { path: weights.clone(), message: e.to_string() })?;
     write(&out, METRICS, to_json(&metrics))?;
     if let Some(e) = &test_eval {
-        write(&out, TEST_PREDICTIONS, predictions_csv(&split.test, labels.classes(), e, Some(&test_data.targets())))?;
+        write(
+            &out,
+            TEST_PREDICTIONS,
+            predictions_csv(&data_rows.test, labels.classes(), e, Some(&test_data.targets())),
+        )?;
     }
     write(&out, REPORT, report(config, &table, &features, &saved, &model_config, &metrics, &cm))?;
     Ok(metrics)
@@ -299,9 +339,34 @@ fn predictions_csv(
     s
 }
 
+/// How a unit-like config value is spelled in TOML (`month_cyclical`, `one_hot`).
+fn config_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".into(),
+    }
+}
+
 /// The preprocessing pipeline in words, for the report.
 fn describe_preprocessing(p: &anneal_data::PreprocessConfig) -> String {
-    let mut numeric = vec![format!("{:?} imputation", p.numeric_impute).to_lowercase()];
+    let mut numeric = Vec::new();
+    if !p.derived.is_empty() {
+        numeric.push(format!("derived {}", p.derived.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")));
+    }
+    if let Some([low, high]) = p.winsorize {
+        numeric.push(format!("winsorized to quantiles [{low}, {high}]"));
+    }
+    if !p.log1p.is_empty() {
+        numeric.push(format!("log1p of {}", p.log1p.join(", ")));
+    }
+    let impute = match p.numeric_impute {
+        anneal_data::preprocess::NumericImpute::Iterative(c) => {
+            format!("iterative ridge imputation (max_iter {}, alpha {})", c.max_iter, c.alpha)
+        }
+        other => format!("{other:?} imputation").to_lowercase(),
+    };
+    numeric.push(impute);
     if p.missing_indicators {
         numeric.push("missing indicators".into());
     }
@@ -314,13 +379,16 @@ fn describe_preprocessing(p: &anneal_data::PreprocessConfig) -> String {
     }
     let mut parts = vec![format!("numeric: {}", numeric.join(", "))];
     if !p.date_columns.is_empty() {
-        let date_parts = format!("{:?}", p.date_parts).to_lowercase();
+        let date_parts = p.date_parts.iter().map(config_name).collect::<Vec<_>>().join(", ");
         parts.push(format!("dates ({}): {date_parts}", p.date_columns.join(", ")));
     }
-    parts.push(
-        format!("categorical: most-frequent imputation, one-hot (unknown categories: {:?})", p.unknown_category)
-            .to_lowercase(),
-    );
+    let mut encodings = vec![config_name(&p.encoding)];
+    encodings.extend(p.encoders.iter().map(|(c, e)| format!("{} for {c}", config_name(e))));
+    parts.push(format!(
+        "categorical: most-frequent imputation, {} (one-hot unknown categories: {})",
+        encodings.join(", "),
+        config_name(&p.one_hot.unknown)
+    ));
     if let Some(pca) = p.pca {
         parts.push(format!("then PCA ({:?}{})", pca.components, if pca.whiten { ", whitened" } else { "" }));
     }
@@ -368,6 +436,16 @@ fn report(
         table.n_rows(),
         table.column_names().len()
     );
+    if config.clean != anneal_data::clean::CleanConfig::default() {
+        let c = &m.cleaning;
+        let dropped = if c.dropped_columns.is_empty() { "none".to_string() } else { c.dropped_columns.join(", ") };
+        let _ = writeln!(
+            r,
+            "- cleaning: {} duplicate rows and {} rows with missing cells removed before the split; \
+             columns dropped as too sparse: {dropped}; {} training rows trimmed as outliers",
+            c.duplicates_removed, c.missing_removed, c.outliers_trimmed
+        );
+    }
     let _ = writeln!(r, "- target: `{}` ({} classes: {})", config.data.target, classes.len(), classes.join(", "));
     let _ = writeln!(
         r,

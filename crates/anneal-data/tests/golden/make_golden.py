@@ -8,10 +8,12 @@ import json
 import numpy as np
 import sklearn
 from sklearn.decomposition import PCA
-from sklearn.impute import KNNImputer, SimpleImputer
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
+from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.preprocessing import (MaxAbsScaler, MinMaxScaler, OneHotEncoder, PolynomialFeatures,
-                                   PowerTransformer, RobustScaler, StandardScaler)
+from sklearn.preprocessing import (MaxAbsScaler, MinMaxScaler, OneHotEncoder, OrdinalEncoder, PolynomialFeatures,
+                                   PowerTransformer, RobustScaler, StandardScaler, TargetEncoder)
 
 rng = np.random.default_rng(2026)
 
@@ -107,5 +109,46 @@ for k in [3, 5]:
     folds = list(StratifiedKFold(n_splits=k).split(np.zeros(len(labels)), labels))
     out["stratified"][str(k)] = {"sizes": [len(t) for _, t in folds],
                                  "class_counts": [np.bincount(labels[t], minlength=3).tolist() for _, t in folds]}
+
+# Iterative imputation with a ridge estimator (mean start, ascending order).
+out["iterative_imputer"] = {}
+for max_iter, tol in [(10, 1e-3), (3, 0.0)]:
+    imp = IterativeImputer(estimator=Ridge(alpha=1.0), max_iter=max_iter, tol=tol, random_state=0)
+    fitted = imp.fit_transform(Xm)
+    out["iterative_imputer"][f"{max_iter}"] = {"tol": tol, "fit_transform": fitted.tolist(),
+                                               "transform_new": imp.transform(Xt).tolist(), "n_iter": int(imp.n_iter_)}
+
+# One-hot with infrequent categories, a dropped column and unknown categories.
+skew = np.array([[v] for v in "aaaaabbbbccdde"], dtype=object)
+skew_new = np.array([["a"], ["d"], ["zz"], ["e"], ["b"]], dtype=object)
+out["one_hot_options"] = {"fit": [r[0] for r in skew], "new": [r[0] for r in skew_new]}
+for name, kw in [("min2_infrequent", dict(min_frequency=2, handle_unknown="infrequent_if_exist")),
+                 ("frac_drop_first", dict(min_frequency=0.2, handle_unknown="infrequent_if_exist", drop="first")),
+                 ("drop_first_ignore", dict(drop="first", handle_unknown="ignore")),
+                 ("min3_ignore", dict(min_frequency=3, handle_unknown="ignore"))]:
+    enc = OneHotEncoder(**kw).fit(skew)
+    out["one_hot_options"][name] = {"names": enc.get_feature_names_out(["c"]).tolist(),
+                                    "transform_new": enc.transform(skew_new).toarray().tolist()}
+
+# Ordinal encoding, learned and given order, unknown value.
+enc = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1).fit(skew)
+out["ordinal"] = {"learned": enc.transform(skew_new).ravel().tolist()}
+enc = OrdinalEncoder(categories=[["e", "d", "c", "b", "a"]], handle_unknown="use_encoded_value",
+                     unknown_value=-1).fit(skew)
+out["ordinal"]["given"] = enc.transform(skew_new).ravel().tolist()
+
+# Target encoding: the full-data encodings (cross-fitting folds differ by RNG).
+town = rng.choice(["n", "e", "s", "w", "c"], size=60, p=[0.4, 0.25, 0.15, 0.15, 0.05]).reshape(-1, 1)
+y_cont = rng.normal(0, 1, 60) + (town.ravel() == "n") * 2.0
+y_bin = (rng.random(60) < np.where(town.ravel() == "e", 0.8, 0.3)).astype(int)
+y_multi = rng.integers(0, 3, 60)
+out["target"] = {"x": town.ravel().tolist(), "continuous": y_cont.tolist(), "binary": y_bin.tolist(),
+                 "multiclass": y_multi.tolist()}
+for smooth in ["auto", 5.0]:
+    for kind, y in [("continuous", y_cont), ("binary", y_bin), ("multiclass", y_multi)]:
+        enc = TargetEncoder(smooth=smooth, target_type=kind).fit(town, y)
+        out["target"][f"{kind}_{smooth}"] = {"categories": enc.categories_[0].tolist(),
+                                             "encodings": [e.tolist() for e in enc.encodings_],
+                                             "target_mean": np.atleast_1d(enc.target_mean_).tolist()}
 
 print(json.dumps(out))

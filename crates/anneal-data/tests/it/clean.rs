@@ -64,3 +64,30 @@ fn outlier_rules() {
     assert!(clipped.get(10, 0).is_nan());
     assert!(OutlierRule::Quantiles { low: 0.9, high: 0.1 }.fit(&x).is_err());
 }
+
+#[test]
+fn clean_config_counts_what_it_removes_and_maps_rows_back() {
+    use anneal_data::clean::{CleanConfig, Duplicates, OutlierRule};
+    let t = Table::from_csv_reader(
+        "a,b,c\n1,x,\n1,x,\n2,,\n3,y,\n4,y,\n100,y,\n".as_bytes(),
+        "t.csv",
+        &anneal_data::CsvOptions::default(),
+    )
+    .unwrap();
+    let config = CleanConfig {
+        drop_duplicates: Some(Duplicates::default()),
+        drop_missing: vec!["b".into()],
+        max_missing_fraction: Some(0.5),
+        trim_outliers: Some(OutlierRule::Iqr { k: 1.5 }),
+    };
+    let (cleaned, rows, report) = config.apply(&t, &["c".into()]).unwrap();
+    // Row 1 duplicates row 0; row 2 misses b; c is all missing but protected.
+    assert_eq!(rows, [0, 3, 4, 5]);
+    assert_eq!((report.duplicates_removed, report.missing_removed), (1, 1));
+    assert!(report.dropped_columns.is_empty());
+    assert_eq!(cleaned.column_names(), ["a", "b", "c"]);
+    let kept = config.trim(&cleaned, &["a".into()]).unwrap();
+    assert_eq!(kept, [0, 1, 2], "100 is far outside the IQR fences of 1, 3, 4, 100");
+    let unprotected = CleanConfig { max_missing_fraction: Some(0.5), ..Default::default() };
+    assert_eq!(unprotected.apply(&t, &[]).unwrap().2.dropped_columns, ["c"]);
+}

@@ -195,3 +195,107 @@ fn fold_sizes() {
         assert_eq!(counts, serde_json::from_value::<Vec<Vec<usize>>>(want["class_counts"].clone()).unwrap());
     }
 }
+
+fn categorical_table(values: &Value) -> Table {
+    let cells = values.as_array().unwrap().iter().map(|v| Some(v.as_str().unwrap().to_string())).collect();
+    Table::from_columns(vec![("c".into(), Column::Categorical(cells))]).unwrap()
+}
+
+#[test]
+fn iterative_imputer_with_ridge() {
+    use anneal_data::impute::IterativeImputerConfig;
+    let g = golden();
+    let x = matrix(&g["x_missing"]);
+    let new = matrix(&g["x_new"]);
+    for (key, max_iter) in [("10", 10), ("3", 3)] {
+        let case = &g["iterative_imputer"][key];
+        let config = IterativeImputerConfig { max_iter, tol: case["tol"].as_f64().unwrap(), ..Default::default() };
+        let (imputer, filled) = config.fit_transform(&x).unwrap();
+        assert_eq!(imputer.rounds() as u64, case["n_iter"].as_u64().unwrap(), "rounds, max_iter {max_iter}");
+        assert_close(filled.values(), &flat(&case["fit_transform"]), "iterative fit_transform");
+        assert_close(imputer.transform(&new).unwrap().values(), &flat(&case["transform_new"]), "iterative transform");
+    }
+}
+
+#[test]
+fn one_hot_options_match_scikit_learn() {
+    use anneal_data::encode::{DropColumn, OneHotConfig, UnknownCategory};
+    let g = &golden()["one_hot_options"];
+    let (fit, new) = (categorical_table(&g["fit"]), categorical_table(&g["new"]));
+    let cases = [
+        (
+            "min2_infrequent",
+            OneHotConfig { min_frequency: Some(2.0), unknown: UnknownCategory::Infrequent, ..Default::default() },
+        ),
+        (
+            "frac_drop_first",
+            OneHotConfig { min_frequency: Some(0.2), unknown: UnknownCategory::Infrequent, drop: DropColumn::First },
+        ),
+        ("drop_first_ignore", OneHotConfig { drop: DropColumn::First, ..Default::default() }),
+        ("min3_ignore", OneHotConfig { min_frequency: Some(3.0), ..Default::default() }),
+    ];
+    for (name, config) in cases {
+        let enc = config.fit(&fit, "c").unwrap();
+        let want: Vec<String> = g[name]["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().replace("_infrequent_sklearn", "=infrequent").replace("c_", "c="))
+            .collect();
+        assert_eq!(enc.feature_names(), want, "{name}: names");
+        assert_close(enc.transform(&new).unwrap().values(), &flat(&g[name]["transform_new"]), name);
+    }
+}
+
+#[test]
+fn ordinal_encoder_matches_scikit_learn() {
+    use anneal_data::encode::{OrdinalConfig, OrdinalUnknown};
+    let g = golden();
+    let (fit, new) = (categorical_table(&g["one_hot_options"]["fit"]), categorical_table(&g["one_hot_options"]["new"]));
+    let learned = OrdinalConfig { order: None, unknown: OrdinalUnknown::Value(-1.0) };
+    assert_close(
+        learned.fit(&fit, "c").unwrap().transform(&new).unwrap().values(),
+        &list(&g["ordinal"]["learned"]),
+        "learned",
+    );
+    let order = ["e", "d", "c", "b", "a"].map(String::from).to_vec();
+    let given = OrdinalConfig { order: Some(order), unknown: OrdinalUnknown::Value(-1.0) };
+    assert_close(
+        given.fit(&fit, "c").unwrap().transform(&new).unwrap().values(),
+        &list(&g["ordinal"]["given"]),
+        "given",
+    );
+}
+
+#[test]
+fn target_encoder_matches_scikit_learn() {
+    use anneal_data::encode::{TargetEncoderConfig, TargetValues};
+    let g = &golden()["target"];
+    let x = categorical_table(&g["x"]);
+    let continuous = list(&g["continuous"]);
+    let codes = |key: &str| -> Vec<usize> { list(&g[key]).iter().map(|&v| v as usize).collect() };
+    let (binary, multiclass) = (codes("binary"), codes("multiclass"));
+    let two = ["0", "1"].map(String::from);
+    let three = ["0", "1", "2"].map(String::from);
+    for (smooth, smoothing) in [("auto", None), ("5.0", Some(5.0))] {
+        let config = TargetEncoderConfig { smoothing, ..Default::default() };
+        let targets = [
+            ("continuous", TargetValues::Continuous(&continuous)),
+            ("binary", TargetValues::Classes { codes: &binary, classes: &two }),
+            ("multiclass", TargetValues::Classes { codes: &multiclass, classes: &three }),
+        ];
+        for (kind, target) in targets {
+            let case = &g[format!("{kind}_{smooth}")];
+            let enc = config.fit(&x, "c", target).unwrap();
+            let want_categories: Vec<&str> =
+                case["categories"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+            assert_eq!(enc.categories(), want_categories);
+            let want = flat(&case["encodings"]);
+            let got: Vec<f64> = enc.encodings().iter().flatten().copied().collect();
+            assert_close(&got, &want, &format!("target encoding {kind} {smooth}"));
+            // An unseen category gets the training target mean.
+            let unseen = categorical_table(&serde_json::json!(["unseen"]));
+            assert_close(enc.transform(&unseen).unwrap().values(), &list(&case["target_mean"]), "unseen → mean");
+        }
+    }
+}

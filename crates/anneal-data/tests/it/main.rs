@@ -81,10 +81,15 @@ fn unknown_category_policy() {
     let new = table(vec![Some(1.0)], vec![Some("b")]);
     let ignore = PreprocessConfig::default().fit(&train, &["c".into()]).unwrap();
     assert_eq!(ignore.transform(&new).unwrap().values, vec![0.0]);
-    let strict =
-        PreprocessConfig { unknown_category: anneal_data::preprocess::UnknownCategory::Error, ..Default::default() }
-            .fit(&train, &["c".into()])
-            .unwrap();
+    let strict = PreprocessConfig {
+        one_hot: anneal_data::encode::OneHotConfig {
+            unknown: anneal_data::preprocess::UnknownCategory::Error,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .fit(&train, &["c".into()])
+    .unwrap();
     assert!(
         matches!(strict.transform(&new), Err(DataError::UnknownCategory { column, value }) if column == "c" && value == "b")
     );
@@ -176,4 +181,94 @@ fn numeric_labels_sort_by_value() {
     let enc = LabelEncoder::fit(&t, "y").unwrap();
     assert_eq!(enc.classes(), ["1.5", "2", "10"]);
     assert_eq!(enc.encode(&t).unwrap(), vec![2, 1, 1, 0]);
+}
+
+#[test]
+fn derived_log1p_and_winsorize_from_toml() {
+    let config: PreprocessConfig = toml::from_str(
+        r#"
+        derived = [{ name = "ratio", op = "ratio", columns = ["x", "y"] }]
+        log1p = ["y"]
+        winsorize = [0.0, 0.75]
+        scaling = "none"
+        "#,
+    )
+    .unwrap();
+    let t = Table::from_columns(vec![
+        ("x".into(), Column::Numeric(vec![Some(1.0), Some(2.0), Some(3.0), Some(100.0), Some(4.0)])),
+        ("y".into(), Column::Numeric(vec![Some(1.0), Some(0.0), Some(3.0), Some(1.0), Some(3.0)])),
+    ])
+    .unwrap();
+    let pre = config.fit(&t, &["x".into(), "y".into()]).unwrap();
+    assert_eq!(pre.feature_names(), ["x", "y", "ratio"]);
+    let m = pre.transform(&t).unwrap();
+    // x is clipped to its 75th percentile (4); y → ln(1 + y); 2 / 0 is missing and
+    // takes the median of the other ratios after winsorizing.
+    assert_eq!(m.values[9], 4.0);
+    assert!((m.values[1] - 1f32.ln_1p()).abs() < 1e-6);
+    // Winsorizing clips -3 to the training minimum first; without it, log1p fails.
+    let pre = PreprocessConfig { winsorize: None, ..config }.fit(&t, &["x".into(), "y".into()]).unwrap();
+    let err = pre
+        .transform(
+            &Table::from_columns(vec![
+                ("x".into(), Column::Numeric(vec![Some(1.0)])),
+                ("y".into(), Column::Numeric(vec![Some(-3.0)])),
+            ])
+            .unwrap(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, DataError::OutOfDomain { ref column, row: 0, .. } if column == "y"), "{err}");
+}
+
+#[test]
+fn winsorizing_bounds_come_from_the_training_split_only() {
+    let train = table((1..=20).map(|v| Some(v as f64)).collect(), vec![Some("a"); 20]);
+    let config = PreprocessConfig {
+        winsorize: Some([0.05, 0.95]),
+        scaling: anneal_data::preprocess::Scaling::None,
+        ..Default::default()
+    };
+    let pre = config.fit(&train, &["x".into()]).unwrap();
+    let test = table(vec![Some(1e9), Some(-1e9)], vec![Some("a"), Some("a")]);
+    let m = pre.transform(&test).unwrap();
+    // numpy's linear quantiles of 1..=20 at 0.05 and 0.95: 1.95 and 19.05.
+    assert!((m.values[0] - 19.05).abs() < 1e-5 && (m.values[1] - 1.95).abs() < 1e-5, "{:?}", m.values);
+}
+
+#[test]
+fn target_encoding_needs_the_target_and_cross_fits_the_training_rows() {
+    use anneal_data::encode::TargetValues;
+    let config: PreprocessConfig = toml::from_str("encoders = { c = \"target\" }\nscaling = \"none\"").unwrap();
+    let t = table(
+        (0..12).map(|v| Some(v as f64)).collect(),
+        ["a", "b", "c", "a", "b", "c", "a", "b", "c", "a", "b", "c"].map(Some).to_vec(),
+    );
+    let features = ["x".to_string(), "c".to_string()];
+    let err = config.fit(&t, &features).unwrap_err();
+    assert!(err.to_string().contains("`c` is target-encoded"), "{err}");
+    let classes = ["no".to_string(), "yes".to_string()];
+    let codes = [0, 1, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0];
+    let target = TargetValues::Classes { codes: &codes, classes: &classes };
+    let (pre, m) = config.fit_transform_with_target(&t, &features, Some(target), 3).unwrap();
+    assert_eq!(pre.feature_names(), ["x", "c_target"]);
+    let full = pre.transform(&t).unwrap();
+    // The encoding learned from all rows differs from the cross-fitted one.
+    assert_ne!(full.values, m.values);
+    let again = config.fit_transform_with_target(&t, &features, Some(target), 3).unwrap().1;
+    assert_eq!(again.values, m.values, "same seed, same folds");
+}
+
+#[test]
+fn ordinal_order_from_toml() {
+    let config: PreprocessConfig =
+        toml::from_str("encoders = { c = \"ordinal\" }\nordinal_order = { c = [\"b\", \"a\"] }\nscaling = \"none\"")
+            .unwrap();
+    let t = table(vec![Some(1.0), Some(2.0), Some(3.0)], vec![Some("a"), Some("b"), None]);
+    let pre = config.fit(&t, &["c".into()]).unwrap();
+    // The missing cell takes the most frequent category (a tie: the smallest, a).
+    assert_eq!(pre.transform(&t).unwrap().values, [1.0, 0.0, 1.0]);
+    let unseen = table(vec![Some(1.0)], vec![Some("z")]);
+    assert!(matches!(pre.transform(&unseen), Err(DataError::UnknownCategory { .. })));
+    let bad: PreprocessConfig = toml::from_str("encoders = { x = \"ordinal\" }").unwrap();
+    assert!(bad.fit(&t, &["x".into(), "c".into()]).unwrap_err().to_string().contains("not a categorical column"));
 }

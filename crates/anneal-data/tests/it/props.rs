@@ -212,3 +212,60 @@ proptest! {
         prop_assert_eq!(pre.transform(&with_missing).unwrap().values.iter().sum::<f32>(), 1.0);
     }
 }
+
+proptest! {
+    /// With infrequent categories, a seen category still lights exactly one column
+    /// (its own or the infrequent bucket); an unseen one lights the bucket under the
+    /// infrequent policy when there is one, and nothing otherwise.
+    #[test]
+    fn one_hot_with_infrequent_bucket_sums_to_one(
+        train in proptest::collection::vec(0usize..6, 1..60),
+        new in proptest::collection::vec(0usize..9, 1..20),
+        min_frequency in 1usize..6,
+    ) {
+        use anneal_data::encode::{OneHotConfig, UnknownCategory};
+        use anneal_data::{Column, Table};
+        let column = |v: &[usize]| Column::Categorical(v.iter().map(|x| Some(format!("k{x}"))).collect());
+        let fit = Table::from_columns(vec![("c".into(), column(&train))]).unwrap();
+        let config = OneHotConfig { min_frequency: Some(min_frequency as f64), unknown: UnknownCategory::Infrequent, ..Default::default() };
+        let enc = config.fit(&fit, "c").unwrap();
+        let has_bucket = !enc.infrequent_categories().is_empty();
+        let apply = Table::from_columns(vec![("c".into(), column(&new))]).unwrap();
+        let x = enc.transform(&apply).unwrap();
+        for (r, k) in new.iter().enumerate() {
+            let sum: f64 = x.row(r).iter().sum();
+            let expected = if train.contains(k) || has_bucket { 1.0 } else { 0.0 };
+            prop_assert_eq!(sum, expected, "row {} category k{}", r, k);
+        }
+    }
+}
+
+proptest! {
+    /// Winsorizing, log1p, derived features and every imputer: fit-then-transform on
+    /// the training table equals fit_transform (target encoding excepted: its
+    /// training rows are cross-fitted on purpose).
+    #[test]
+    fn numeric_steps_fit_then_transform_equals_fit_transform(table in mixed_table(), imputer in 0usize..4) {
+        use anneal_data::PreprocessConfig;
+        use anneal_data::impute::IterativeImputerConfig;
+        use anneal_data::preprocess::{DerivedFeature, DerivedOp, NumericImpute};
+        prop_assume!(table.numeric("a").unwrap().iter().filter(|v| v.is_some()).count() >= 4);
+        prop_assume!(table.numeric("b").unwrap().iter().filter(|v| v.is_some()).count() >= 4);
+        prop_assume!(table.categorical("c").unwrap().iter().any(Option::is_some));
+        let numeric_impute = [NumericImpute::Median, NumericImpute::Knn(2), NumericImpute::Iterative(IterativeImputerConfig::default()), NumericImpute::Mean][imputer];
+        let config = PreprocessConfig {
+            derived: vec![DerivedFeature { name: "ab".into(), op: DerivedOp::Product, columns: vec!["a".into(), "b".into()] }],
+            winsorize: Some([0.05, 0.95]),
+            numeric_impute,
+            missing_indicators: true,
+            ..Default::default()
+        };
+        let features: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let (pre, m) = config.fit_transform(&table, &features).unwrap();
+        let again = pre.transform(&table).unwrap();
+        prop_assert_eq!(&pre.feature_names()[..3], &["a", "b", "ab"]);
+        for (x, y) in again.values.iter().zip(&m.values) {
+            prop_assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{} vs {}", x, y);
+        }
+    }
+}

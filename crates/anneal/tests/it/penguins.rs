@@ -164,3 +164,43 @@ fn gunzip(path: &std::path::Path) -> String {
     assert!(o.status.success());
     String::from_utf8(o.stdout).unwrap()
 }
+
+/// Every data-preparation step from a run config: cleaning is counted, the
+/// encodings and derived features reach the fitted state, and predict re-applies
+/// them to the raw file (rows removed by cleaning included).
+#[test]
+fn penguins_raw_with_every_data_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("steps");
+    let o = anneal(&[
+        "train",
+        "--config",
+        "examples/configs/penguins_raw_steps.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "--log",
+    ]);
+    assert!(o.status.success(), "train failed: {}", stderr(&o));
+    let metrics: Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert!(metrics["test"]["accuracy"].as_f64().unwrap() >= 0.97, "{}", metrics["test"]);
+    // Two rows have no bill measurements; `Comments` is missing in most rows.
+    assert_eq!(metrics["cleaning"]["missing_removed"], 2);
+    assert_eq!(metrics["cleaning"]["dropped_columns"], serde_json::json!(["Comments"]));
+    let split: Value = serde_json::from_str(&std::fs::read_to_string(out.join("split.json")).unwrap()).unwrap();
+    let parts = ["train", "valid", "test"].map(|k| split[k].as_array().unwrap().len());
+    assert_eq!(parts.iter().sum::<usize>() + 2, 344, "split rows are data rows of the file, less the two removed");
+    let pre = std::fs::read_to_string(out.join("preprocessing.json")).unwrap();
+    for name in ["culmen_ratio", "Island_target=Adelie Penguin (Pygoscelis adeliae)", "\"iterative\"", "Sex=MALE"] {
+        assert!(pre.contains(name), "{name} missing from the fitted preprocessing");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("- cleaning: 0 duplicate rows and 2 rows with missing cells removed"), "{report}");
+    assert!(report.contains("ordinal for Clutch Completion, target for Island"), "{report}");
+
+    let preds = tmp.path().join("preds.csv");
+    let data = root().join("data/penguins_raw.csv.gz");
+    let args = ["predict", "--run", out.to_str().unwrap(), "--input", data.to_str().unwrap(), "--output"];
+    let o = anneal(&[&args[..], &[preds.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "predict failed: {}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&preds).unwrap().lines().count(), 345, "a prediction for every data row");
+}
