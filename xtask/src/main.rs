@@ -7,6 +7,9 @@
 //! - `cargo xtask check`: rustfmt, clippy and rustdoc with warnings as errors.
 //! - `cargo xtask bench data [--reference PYTHON] [--repeats 3]`: the preprocessing
 //!   pipeline (impute, scale, one-hot, PCA) on 200 000 rows against scikit-learn.
+//! - `cargo xtask bench eval [--reference PYTHON] [--repeats 5] [--n 10000000]`:
+//!   accuracy, macro-F1 and binary ROC-AUC over 10^7 predictions against
+//!   scikit-learn (`crates/anneal-evaluate/benches/metrics.py`).
 //! - `cargo xtask bench train [--reference PYTHON] [--epochs 2] [--repeats 3]`:
 //!   training throughput on each CPU backend at 1 and 2 threads, side by side with
 //!   PyTorch's `shared/bench/mlp_train.py` when a Python with torch is given.
@@ -29,7 +32,9 @@ fn main() -> Result<()> {
         Some("check") => check(),
         Some("bench") => bench(&args[1..], &root),
         _ => {
-            eprintln!("usage: cargo xtask <ci | check | bench (train | data) [--reference PYTHON] [--repeats N]>");
+            eprintln!(
+                "usage: cargo xtask <ci | check | bench (train | data | eval) [--reference PYTHON] [--repeats N]>"
+            );
             std::process::exit(2)
         }
     }
@@ -120,7 +125,8 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("train") => bench_train(args, root),
         Some("data") => bench_data(args, root),
-        other => bail!("unknown benchmark {other:?}: available: train, data"),
+        Some("eval") => bench_eval(args, root),
+        other => bail!("unknown benchmark {other:?}: available: train, data, eval"),
     }
 }
 
@@ -166,6 +172,69 @@ fn bench_data(args: &[String], root: &Path) -> Result<()> {
         );
     }
     println!("\npeak resident memory (anneal, whole process): {} MB", ours["peak_rss_mb"]);
+    Ok(())
+}
+
+/// `cargo xtask bench eval [--reference PYTHON] [--repeats 5] [--n 10000000]`:
+/// accuracy, macro-F1 and binary ROC-AUC over the same seeded predictions in
+/// anneal-evaluate and scikit-learn, with the speed-up and whether the values agree.
+fn bench_eval(args: &[String], root: &Path) -> Result<()> {
+    let flag = |name: &str| flag_value(args, name);
+    let repeats = flag("--repeats").unwrap_or_else(|| "5".into());
+    let n = flag("--n").unwrap_or_else(|| "10000000".into());
+    stage("build the benchmark", cargo(&["bench", "-p", "anneal-evaluate", "--bench", "metrics", "--no-run"]))?;
+    let output = cargo(&["bench", "-q", "-p", "anneal-evaluate", "--bench", "metrics", "--"])
+        .args(["--repeats", &repeats, "--n", &n])
+        .output()?;
+    if !output.status.success() {
+        bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let line =
+        String::from_utf8_lossy(&output.stdout).lines().rfind(|l| l.starts_with('{')).unwrap_or_default().to_string();
+    eprintln!("{line}");
+    let ours: serde_json::Value = serde_json::from_str(&line)?;
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    std::fs::write(out_dir.join("eval.json"), &line)?;
+    let mut reference = serde_json::Value::Null;
+    if let Some(python) = flag("--reference") {
+        let script = root.join("crates/anneal-evaluate/benches/metrics.py");
+        eprintln!("xtask: scikit-learn reference ({})", script.display());
+        let output = Command::new(python)
+            .args([script.to_str().unwrap_or_default(), "--repeats", &repeats, "--n", &n])
+            .env("OMP_NUM_THREADS", "1")
+            .env("OPENBLAS_NUM_THREADS", "1")
+            .output()?;
+        if !output.status.success() {
+            bail!("reference failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let line = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_string();
+        eprintln!("{line}");
+        std::fs::write(out_dir.join("eval_sklearn.json"), &line)?;
+        reference = serde_json::from_str(&line)?;
+    }
+    println!("| metric | anneal (s) | scikit-learn (s) | speed-up (scikit-learn / anneal) | same value |");
+    println!("|---|---|---|---|---|");
+    for key in ["accuracy", "macro_f1", "roc_auc"] {
+        let a = ours["seconds_median"][key].as_f64().unwrap_or(f64::NAN);
+        let s = reference["seconds_median"][key].as_f64();
+        let same = match (ours["values"][key].as_f64(), reference["values"][key].as_f64()) {
+            (Some(x), Some(y)) => {
+                if (x - y).abs() <= 1e-9 {
+                    "yes"
+                } else {
+                    "NO"
+                }
+            }
+            _ => "–",
+        };
+        println!(
+            "| {key} | {a:.4} | {} | {} | {same} |",
+            s.map_or("–".into(), |s| format!("{s:.4}")),
+            s.map_or("–".into(), |s| format!("{:.1}x", s / a))
+        );
+    }
+    println!("\n{n} predictions, median of {repeats} runs each, one thread on both sides");
     Ok(())
 }
 

@@ -3,8 +3,8 @@
 //!
 //! Binary metrics take `y_true` as 0 (negative) / 1 (positive) and one score per
 //! sample, higher meaning more positive; any finite scores work (probabilities,
-//! logits, margins). Scores are sorted once, by an `O(n)` radix sort of their bit
-//! patterns, and tied scores form one threshold: a tied positive-negative pair
+//! logits, margins). Scores are mapped to order-preserving integer keys, split by
+//! class and sorted once; tied scores form one threshold: a tied positive-negative pair
 //! counts one half in ROC-AUC, as scikit-learn's trapezoids do.
 
 use serde::{Deserialize, Serialize};
@@ -49,54 +49,16 @@ pub enum MultiClass {
 }
 
 /// An order-preserving map from finite `f64` to `u64`: `a < b` iff `key(a) <
-/// key(b)`; `-0.0` and `0.0` share a key, as they compare equal.
+/// key(b)`; `-0.0` and `0.0` share a key, as they compare equal. Branch-free.
 pub(crate) fn score_key(x: f64) -> u64 {
-    let bits = if x == 0.0 { 0 } else { x.to_bits() };
-    if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }
+    // Adding 0.0 turns -0.0 into 0.0 and changes nothing else.
+    let bits = (x + 0.0).to_bits();
+    // Negative: flip every bit; positive: set the sign bit.
+    bits ^ (((bits as i64 >> 63) as u64) | (1 << 63))
 }
 
 fn key_score(k: u64) -> f64 {
     f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
-}
-
-/// Sorts ascending: least-significant-digit radix sort, 8 bits a pass, skipping the
-/// digits every key shares (the sign and most of the exponent of typical scores).
-pub(crate) fn radix_sort(keys: &mut [u64], scratch: &mut Vec<u64>) {
-    let n = keys.len();
-    if n < 1024 {
-        keys.sort_unstable();
-        return;
-    }
-    let mut hist = vec![[0usize; 256]; 8];
-    for &k in keys.iter() {
-        for (d, h) in hist.iter_mut().enumerate() {
-            h[((k >> (8 * d)) & 0xff) as usize] += 1;
-        }
-    }
-    scratch.clear();
-    scratch.resize(n, 0);
-    let mut in_keys = true;
-    for (d, h) in hist.iter().enumerate() {
-        if h.contains(&n) {
-            continue;
-        }
-        let mut offsets = [0usize; 256];
-        let mut acc = 0;
-        for (o, &c) in offsets.iter_mut().zip(h) {
-            *o = acc;
-            acc += c;
-        }
-        let (src, dst): (&[u64], &mut [u64]) = if in_keys { (keys, scratch) } else { (scratch, keys) };
-        for &k in src {
-            let b = ((k >> (8 * d)) & 0xff) as usize;
-            dst[offsets[b]] = k;
-            offsets[b] += 1;
-        }
-        in_keys = !in_keys;
-    }
-    if !in_keys {
-        keys.copy_from_slice(scratch);
-    }
 }
 
 /// Area under the ROC curve of sorted positive and negative keys: the fraction of
@@ -123,18 +85,53 @@ fn auc_sorted(pos: &[u64], neg: &[u64]) -> f64 {
 }
 
 /// Sorts both key sets and returns their ROC-AUC (NaN when either is empty).
-pub(crate) fn auc_keys(pos: &mut [u64], neg: &mut [u64], scratch: &mut Vec<u64>) -> f64 {
-    radix_sort(pos, scratch);
-    radix_sort(neg, scratch);
+pub(crate) fn auc_keys(pos: &mut [u64], neg: &mut [u64]) -> f64 {
+    pos.sort_unstable();
+    neg.sort_unstable();
     auc_sorted(pos, neg)
+}
+
+/// Writes the keys of a binary batch (equal lengths) to `pos` and `neg`, which hold
+/// at least `y_true.len()` slots each, and returns how many went to each. One
+/// branch-free pass; the error path looks for the first bad sample.
+fn split_into(
+    y_true: &[usize],
+    y_score: &[f64],
+    pos: &mut [u64],
+    neg: &mut [u64],
+) -> Result<(usize, usize), EvalError> {
+    let (mut p, mut n, mut bad) = (0, 0, false);
+    for (&t, &s) in y_true.iter().zip(y_score) {
+        bad |= (t > 1) | !s.is_finite();
+        let k = score_key(s);
+        pos[p] = k;
+        neg[n] = k;
+        let b = t & 1;
+        p += b;
+        n += b ^ 1;
+    }
+    if !bad {
+        return Ok((p, n));
+    }
+    for (index, (&t, &s)) in y_true.iter().zip(y_score).enumerate() {
+        if t > 1 {
+            return Err(EvalError::LabelOutOfRange { which: "y_true", index, label: t, n_classes: 2 });
+        }
+        if !s.is_finite() {
+            return Err(EvalError::NonFinite { which: "y_score", index, value: s });
+        }
+    }
+    unreachable!("a bad sample was flagged")
 }
 
 /// Checks binary `y_true` / `y_score` and splits the scores' keys by class.
 pub(crate) fn split_keys(y_true: &[usize], y_score: &[f64]) -> Result<(Vec<u64>, Vec<u64>), EvalError> {
     check::lengths(y_true.len(), y_score.len())?;
-    // Both vectors reserve n; the untouched part is never paged in.
-    let (mut pos, mut neg) = (Vec::with_capacity(y_true.len()), Vec::with_capacity(y_true.len()));
-    push_keys(y_true, y_score, &mut pos, &mut neg)?;
+    // Zeroed allocations come from the OS untouched: only the slots written are paged in.
+    let (mut pos, mut neg) = (vec![0; y_true.len()], vec![0; y_true.len()]);
+    let (p, n) = split_into(y_true, y_score, &mut pos, &mut neg)?;
+    pos.truncate(p);
+    neg.truncate(n);
     Ok((pos, neg))
 }
 
@@ -147,24 +144,13 @@ pub(crate) fn push_keys(
     neg: &mut Vec<u64>,
 ) -> Result<(), EvalError> {
     let (p0, n0) = (pos.len(), neg.len());
-    for (index, (&t, &s)) in y_true.iter().zip(y_score).enumerate() {
-        let error = if t > 1 {
-            EvalError::LabelOutOfRange { which: "y_true", index, label: t, n_classes: 2 }
-        } else if !s.is_finite() {
-            EvalError::NonFinite { which: "y_score", index, value: s }
-        } else {
-            if t == 1 {
-                pos.push(score_key(s))
-            } else {
-                neg.push(score_key(s))
-            }
-            continue;
-        };
-        pos.truncate(p0);
-        neg.truncate(n0);
-        return Err(error);
-    }
-    Ok(())
+    pos.resize(p0 + y_true.len(), 0);
+    neg.resize(n0 + y_true.len(), 0);
+    let split = split_into(y_true, y_score, &mut pos[p0..], &mut neg[n0..]);
+    let (p, n) = *split.as_ref().unwrap_or(&(0, 0));
+    pos.truncate(p0 + p);
+    neg.truncate(n0 + n);
+    split.map(|_| ())
 }
 
 /// The ROC-AUC of keys already split, or the single-class error.
@@ -172,7 +158,7 @@ pub(crate) fn binary_auc(pos: &mut [u64], neg: &mut [u64], metric: &'static str)
     match (pos.is_empty(), neg.is_empty()) {
         (true, _) => Err(EvalError::SingleClass { metric, class: 0 }),
         (_, true) => Err(EvalError::SingleClass { metric, class: 1 }),
-        _ => Ok(auc_keys(pos, neg, &mut Vec::new())),
+        _ => Ok(auc_keys(pos, neg)),
     }
 }
 
@@ -201,9 +187,8 @@ pub fn roc_auc(y_true: &[usize], y_score: &[f64]) -> Result<f64, EvalError> {
 /// (scikit-learn's `confusion_matrix_at_thresholds`).
 fn thresholds(y_true: &[usize], y_score: &[f64]) -> Result<Vec<(f64, u64, u64)>, EvalError> {
     let (mut pos, mut neg) = split_keys(y_true, y_score)?;
-    let mut scratch = Vec::new();
-    radix_sort(&mut pos, &mut scratch);
-    radix_sort(&mut neg, &mut scratch);
+    pos.sort_unstable();
+    neg.sort_unstable();
     let (mut i, mut j) = (pos.len(), neg.len());
     let (mut tps, mut fps) = (0u64, 0u64);
     let mut out = Vec::new();
@@ -358,7 +343,7 @@ pub fn roc_auc_multiclass(
     if present.len() < 2 && average != Average::Micro {
         return Err(EvalError::SingleClass { metric: "multi-class ROC-AUC", class: y_true[0] });
     }
-    let (mut pos, mut neg, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut pos, mut neg) = (Vec::new(), Vec::new());
     let mut column_auc = |positive: &dyn Fn(usize) -> Option<bool>, column: usize| {
         pos.clear();
         neg.clear();
@@ -369,7 +354,7 @@ pub fn roc_auc_multiclass(
                 None => {}
             }
         }
-        auc_keys(&mut pos, &mut neg, &mut scratch)
+        auc_keys(&mut pos, &mut neg)
     };
     match (multi_class, average) {
         (_, Average::Binary { .. }) => {
@@ -386,7 +371,7 @@ pub fn roc_auc_multiclass(
                     if c == t { pos.push(score_key(s)) } else { neg.push(score_key(s)) }
                 }
             }
-            Ok(auc_keys(&mut pos, &mut neg, &mut scratch))
+            Ok(auc_keys(&mut pos, &mut neg))
         }
         (MultiClass::OneVsRest, _) => {
             let weighted = average == Average::Weighted;
@@ -431,21 +416,6 @@ mod tests {
             assert_eq!(key_score(score_key(w[1])), w[1]);
         }
         assert_eq!(score_key(-0.0), score_key(0.0));
-    }
-
-    #[test]
-    fn radix_sort_sorts() {
-        let mut s = 7u64;
-        let mut v: Vec<u64> = (0..5000)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                score_key((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5)
-            })
-            .collect();
-        let mut expected = v.clone();
-        expected.sort_unstable();
-        radix_sort(&mut v, &mut Vec::new());
-        assert_eq!(v, expected);
     }
 
     #[test]
