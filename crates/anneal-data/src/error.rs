@@ -153,6 +153,14 @@ pub enum DataError {
         /// The operation.
         what: &'static str,
     },
+    /// A Parquet file that cannot be read, or a column of a type a table cannot hold.
+    #[error("{path}: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A value outside the domain of a transform (log1p of a value <= -1).
     #[error("column `{column}`, row {row}: {what} is undefined for {value}")]
     OutOfDomain {

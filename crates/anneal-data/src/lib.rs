@@ -40,6 +40,8 @@ pub mod error;
 pub mod folds;
 pub mod impute;
 pub mod inspect;
+#[cfg(feature = "parquet")]
+mod parquet;
 pub mod pca;
 pub mod poly;
 pub mod power;

@@ -196,6 +196,34 @@ impl Table {
         Ok(Self { batch })
     }
 
+    /// Reads a data file by its extension: `.parquet` / `.pq` as Parquet (cargo
+    /// feature `parquet`), anything else as CSV (plain or gzip).
+    pub fn read(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if matches!(extension.as_deref(), Some("parquet" | "pq")) {
+            #[cfg(feature = "parquet")]
+            return Self::read_parquet(path, options);
+            #[cfg(not(feature = "parquet"))]
+            return Err(DataError::Parquet {
+                path: path.to_path_buf(),
+                message: "anneal-data was built without its `parquet` feature".into(),
+            });
+        }
+        Self::read_csv(path, options)
+    }
+
+    /// The names of the columns of `kind`, in order (select them with [`Table::select`]).
+    pub fn columns_of_kind(&self, kind: ColumnKind) -> Vec<String> {
+        self.batch
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| kind_of(f.data_type()) == kind)
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
     /// Builds a table from named columns (all of the same length).
     pub fn from_columns(columns: Vec<(String, Column)>) -> Result<Self> {
         let mut fields = Vec::with_capacity(columns.len());

@@ -103,7 +103,7 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
             println!("run folder: {}  (report: {})", out.display(), out.join("report.md").display());
         }
         Command::Data { command: DataCommand::Inspect { file, output } } => {
-            let table = anneal::data::Table::read_csv(&file, &anneal::data::CsvOptions::default())?;
+            let table = anneal::data::Table::read(&file, &anneal::data::CsvOptions::default())?;
             let report = anneal::data::inspect::inspect(&table)?.to_markdown(&file.display().to_string());
             print!("{report}");
             let name = file.file_name().map_or("data".into(), |n| n.to_string_lossy().into_owned());

@@ -101,7 +101,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
 
     let data_path = &config.data.path;
     let csv = CsvOptions { column_kinds: config.data.column_kinds.clone(), ..CsvOptions::default() };
-    let raw = Table::read_csv(data_path, &csv)?;
+    let raw = Table::read(data_path, &csv)?;
     if !raw.column_names().contains(&config.data.target) {
         return Err(Error::UnknownTarget {
             column: config.data.target.clone(),
@@ -266,7 +266,7 @@ pub fn predict(run: &Path, input: &Path, backend: Backend) -> Result<Predictions
     let model_config: MlpConfig = from_json(&run.join(MODEL_CONFIG))?;
     let device = backend.device()?;
     let csv = CsvOptions { column_kinds: saved.column_kinds.clone(), ..CsvOptions::default() };
-    let table = Table::read_csv(input, &csv)?;
+    let table = Table::read(input, &csv)?;
     let x = saved.preprocessor.transform(&table)?;
     let weights = run.join(WEIGHTS);
     let model: Mlp = model_config

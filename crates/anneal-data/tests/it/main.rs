@@ -272,3 +272,22 @@ fn ordinal_order_from_toml() {
     let bad: PreprocessConfig = toml::from_str("encoders = { x = \"ordinal\" }").unwrap();
     assert!(bad.fit(&t, &["x".into(), "c".into()]).unwrap_err().to_string().contains("not a categorical column"));
 }
+
+/// The bundled Parquet copy of penguins (written by pyarrow) reads to the same
+/// table as the CSV: large strings, a dictionary column and int64 included.
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_written_by_pyarrow_equals_the_csv() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/");
+    let csv = Table::read(format!("{data}penguins.csv.gz"), &CsvOptions::default()).unwrap();
+    let parquet = Table::read(format!("{data}penguins.parquet"), &CsvOptions::default()).unwrap();
+    assert_eq!(parquet.column_names(), csv.column_names());
+    for c in csv.column_names() {
+        assert_eq!(parquet.kind(&c).unwrap(), csv.kind(&c).unwrap(), "{c}");
+        assert_eq!(parquet.as_strings(&c).unwrap(), csv.as_strings(&c).unwrap(), "{c}");
+    }
+    assert_eq!(
+        parquet.columns_of_kind(anneal_data::ColumnKind::Categorical),
+        ["species", "island", "sex"].map(String::from)
+    );
+}
