@@ -122,13 +122,6 @@ pub struct ConfusionMatrix {
     counts: Vec<Vec<u64>>,
 }
 
-/// Per-class true positives, true counts (row sums) and predicted counts (column sums).
-struct Sums {
-    tp: Vec<u64>,
-    actual: Vec<u64>,
-    predicted: Vec<u64>,
-}
-
 /// Precision, recall and F-beta from counts, as scikit-learn's
 /// `precision_recall_fscore_support` computes them.
 fn prf(tp: u64, actual: u64, predicted: u64, beta: f64, zero_division: ZeroDivision) -> [f64; 3] {
@@ -171,6 +164,142 @@ fn check_beta(beta: f64) -> Result<(), EvalError> {
     if beta >= 0.0 { Ok(()) } else { Err(EvalError::invalid("beta", beta, "a number >= 0 (infinity gives recall)")) }
 }
 
+/// Per-class true positives, true counts (row sums of the confusion matrix) and
+/// predicted counts (column sums): all that precision, recall, F-beta, balanced
+/// accuracy, MCC and kappa's chance agreement need, in `O(n_classes)` memory.
+struct Totals {
+    tp: Vec<u64>,
+    actual: Vec<u64>,
+    predicted: Vec<u64>,
+}
+
+/// Disagreement weight of Cohen's kappa between class codes `i` and `j`.
+fn kappa_weight(weights: KappaWeights, i: usize, j: usize) -> f64 {
+    let d = i.abs_diff(j) as f64;
+    match weights {
+        KappaWeights::Unweighted => f64::from(u8::from(i != j)),
+        KappaWeights::Linear => d,
+        KappaWeights::Quadratic => d * d,
+    }
+}
+
+impl Totals {
+    /// Counts in one pass over the labels, checking lengths and codes.
+    fn from_labels(y_true: &[usize], y_pred: &[usize], k: usize) -> Result<Self, EvalError> {
+        check::lengths(y_true.len(), y_pred.len())?;
+        let mut s = Totals { tp: vec![0; k], actual: vec![0; k], predicted: vec![0; k] };
+        for (index, (&t, &p)) in y_true.iter().zip(y_pred).enumerate() {
+            if t >= k || p >= k {
+                let (which, label) = if t >= k { ("y_true", t) } else { ("y_pred", p) };
+                return Err(EvalError::LabelOutOfRange { which, index, label, n_classes: k });
+            }
+            s.actual[t] += 1;
+            s.predicted[p] += 1;
+            s.tp[t] += u64::from(t == p);
+        }
+        Ok(s)
+    }
+
+    fn n_classes(&self) -> usize {
+        self.tp.len()
+    }
+
+    fn total(&self) -> u64 {
+        self.actual.iter().sum()
+    }
+
+    fn present(&self) -> Vec<usize> {
+        (0..self.n_classes()).filter(|&c| self.actual[c] + self.predicted[c] > 0).collect()
+    }
+
+    fn prf(&self, c: usize, beta: f64, zero_division: ZeroDivision) -> [f64; 3] {
+        prf(self.tp[c], self.actual[c], self.predicted[c], beta, zero_division)
+    }
+
+    fn balanced_accuracy(&self) -> f64 {
+        let recalls: Vec<f64> = (0..self.n_classes())
+            .filter(|&c| self.actual[c] > 0)
+            .map(|c| self.tp[c] as f64 / self.actual[c] as f64)
+            .collect();
+        if recalls.is_empty() { f64::NAN } else { recalls.iter().sum::<f64>() / recalls.len() as f64 }
+    }
+
+    fn scores_per_class(&self, beta: f64, zero_division: ZeroDivision) -> Result<Vec<Prf>, EvalError> {
+        check_beta(beta)?;
+        Ok((0..self.n_classes())
+            .map(|c| {
+                let [precision, recall, f_score] = self.prf(c, beta, zero_division);
+                Prf { precision, recall, f_score, support: self.actual[c] }
+            })
+            .collect())
+    }
+
+    fn scores(&self, beta: f64, average: Average, zero_division: ZeroDivision) -> Result<Prf, EvalError> {
+        check_beta(beta)?;
+        let present = self.present();
+        let labels = match average {
+            Average::Binary { pos_label } => {
+                if pos_label >= self.n_classes() {
+                    return Err(EvalError::invalid("pos_label", pos_label, "a class code below n_classes"));
+                }
+                if present.len() > 2 {
+                    return Err(EvalError::NotBinary { present });
+                }
+                if present.len() == 2 && !present.contains(&pos_label) {
+                    return Err(EvalError::PosLabelAbsent { pos_label, present });
+                }
+                vec![pos_label]
+            }
+            _ => present,
+        };
+        let support = labels.iter().map(|&c| self.actual[c]).sum();
+        let per_class: Vec<[f64; 3]> = labels.iter().map(|&c| self.prf(c, beta, zero_division)).collect();
+        let [precision, recall, f_score] = match average {
+            Average::Micro => {
+                let sum = |v: &[u64]| labels.iter().map(|&c| v[c]).sum::<u64>();
+                prf(sum(&self.tp), sum(&self.actual), sum(&self.predicted), beta, zero_division)
+            }
+            Average::Binary { .. } | Average::Macro => {
+                std::array::from_fn(|i| nan_average(per_class.iter().map(|v| (v[i], 1.0))))
+            }
+            Average::Weighted => std::array::from_fn(|i| {
+                nan_average(per_class.iter().zip(&labels).map(|(v, &c)| (v[i], self.actual[c] as f64)))
+            }),
+        };
+        Ok(Prf { precision, recall, f_score, support })
+    }
+
+    fn matthews_corrcoef(&self) -> f64 {
+        let t: Vec<f64> = self.actual.iter().map(|&v| v as f64).collect();
+        let p: Vec<f64> = self.predicted.iter().map(|&v| v as f64).collect();
+        let correct = self.tp.iter().sum::<u64>() as f64;
+        let n: f64 = p.iter().sum();
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let cov_tp = correct * n - dot(&t, &p);
+        let cov_pp = n * n - dot(&p, &p);
+        let cov_tt = n * n - dot(&t, &t);
+        let denom = cov_pp * cov_tt;
+        if denom == 0.0 { 0.0 } else { cov_tp / denom.sqrt() }
+    }
+
+    /// Kappa from the observed weighted disagreement `sum_ij w_ij c_ij` and the
+    /// chance disagreement of these marginals.
+    fn cohen_kappa(&self, observed: f64, weights: KappaWeights) -> f64 {
+        let n = self.total() as f64;
+        let nonzero = |v: &[u64]| -> Vec<(usize, f64)> {
+            v.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, &c)| (i, c as f64)).collect()
+        };
+        let (predicted, actual) = (nonzero(&self.predicted), nonzero(&self.actual));
+        let mut expected = 0.0;
+        for &(i, pi) in &predicted {
+            for &(j, aj) in &actual {
+                expected += kappa_weight(weights, i, j) * (pi * aj / n);
+            }
+        }
+        if n == 0.0 || expected == 0.0 { f64::NAN } else { 1.0 - observed / expected }
+    }
+}
+
 impl ConfusionMatrix {
     /// A confusion matrix from counts (rows true classes, columns predicted).
     ///
@@ -210,7 +339,7 @@ impl ConfusionMatrix {
         self.counts.iter().flatten().sum()
     }
 
-    fn sums(&self) -> Sums {
+    fn totals(&self) -> Totals {
         let k = self.n_classes();
         let mut predicted = vec![0u64; k];
         for row in &self.counts {
@@ -218,7 +347,7 @@ impl ConfusionMatrix {
                 *p += c;
             }
         }
-        Sums {
+        Totals {
             tp: (0..k).map(|c| self.counts[c][c]).collect(),
             actual: self.counts.iter().map(|r| r.iter().sum()).collect(),
             predicted,
@@ -228,8 +357,7 @@ impl ConfusionMatrix {
     /// The classes that occur in the truth or the predictions, ascending: the label
     /// set of macro averages (scikit-learn's `unique_labels(y_true, y_pred)`).
     pub fn present_classes(&self) -> Vec<usize> {
-        let s = self.sums();
-        (0..self.n_classes()).filter(|&c| s.actual[c] + s.predicted[c] > 0).collect()
+        self.totals().present()
     }
 
     /// Trace over total: the accuracy of the predictions it counts (0 for an empty
@@ -244,16 +372,13 @@ impl ConfusionMatrix {
     /// `balanced_accuracy_score`; classes only predicted are left out). NaN for an
     /// empty matrix.
     pub fn balanced_accuracy(&self) -> f64 {
-        let s = self.sums();
-        let recalls: Vec<f64> =
-            (0..self.n_classes()).filter(|&c| s.actual[c] > 0).map(|c| s.tp[c] as f64 / s.actual[c] as f64).collect();
-        if recalls.is_empty() { f64::NAN } else { recalls.iter().sum::<f64>() / recalls.len() as f64 }
+        self.totals().balanced_accuracy()
     }
 
     /// The matrix as fractions of its rows, columns or total; rows or columns without
     /// samples become zeros (scikit-learn's `confusion_matrix(normalize=...)`).
     pub fn normalized(&self, by: Normalize) -> Vec<Vec<f64>> {
-        let s = self.sums();
+        let s = self.totals();
         let total = self.total() as f64;
         let div = |a: u64, b: f64| if b == 0.0 { 0.0 } else { a as f64 / b };
         self.counts
@@ -275,10 +400,10 @@ impl ConfusionMatrix {
     /// Per-class precision, recall and F1, with scikit-learn's `zero_division=0`, and
     /// whether the class occurs in the truth or the predictions.
     pub fn per_class(&self) -> Vec<ClassScores> {
-        let s = self.sums();
+        let s = self.totals();
         (0..self.n_classes())
             .map(|c| {
-                let [precision, recall, f1] = prf(s.tp[c], s.actual[c], s.predicted[c], 1.0, ZeroDivision::Zero);
+                let [precision, recall, f1] = s.prf(c, 1.0, ZeroDivision::Zero);
                 ClassScores { precision, recall, f1, support: s.actual[c], present: s.actual[c] + s.predicted[c] > 0 }
             })
             .collect()
@@ -291,14 +416,7 @@ impl ConfusionMatrix {
     /// # Errors
     /// [`EvalError::InvalidParameter`] for a negative or NaN `beta`.
     pub fn scores_per_class(&self, beta: f64, zero_division: ZeroDivision) -> Result<Vec<Prf>, EvalError> {
-        check_beta(beta)?;
-        let s = self.sums();
-        Ok((0..self.n_classes())
-            .map(|c| {
-                let [precision, recall, f_score] = prf(s.tp[c], s.actual[c], s.predicted[c], beta, zero_division);
-                Prf { precision, recall, f_score, support: s.actual[c] }
-            })
-            .collect())
+        self.totals().scores_per_class(beta, zero_division)
     }
 
     /// Precision, recall and F-beta combined as `average` says (scikit-learn's
@@ -310,40 +428,7 @@ impl ConfusionMatrix {
     /// that is not a declared class; [`EvalError::NotBinary`] and
     /// [`EvalError::PosLabelAbsent`] as described at [`Average::Binary`].
     pub fn scores(&self, beta: f64, average: Average, zero_division: ZeroDivision) -> Result<Prf, EvalError> {
-        check_beta(beta)?;
-        let s = self.sums();
-        let present = self.present_classes();
-        let labels = match average {
-            Average::Binary { pos_label } => {
-                if pos_label >= self.n_classes() {
-                    return Err(EvalError::invalid("pos_label", pos_label, "a class code below n_classes"));
-                }
-                if present.len() > 2 {
-                    return Err(EvalError::NotBinary { present });
-                }
-                if present.len() == 2 && !present.contains(&pos_label) {
-                    return Err(EvalError::PosLabelAbsent { pos_label, present });
-                }
-                vec![pos_label]
-            }
-            _ => present,
-        };
-        let support = labels.iter().map(|&c| s.actual[c]).sum();
-        let per_class: Vec<[f64; 3]> =
-            labels.iter().map(|&c| prf(s.tp[c], s.actual[c], s.predicted[c], beta, zero_division)).collect();
-        let [precision, recall, f_score] = match average {
-            Average::Micro => {
-                let sum = |v: &[u64]| labels.iter().map(|&c| v[c]).sum::<u64>();
-                prf(sum(&s.tp), sum(&s.actual), sum(&s.predicted), beta, zero_division)
-            }
-            Average::Binary { .. } | Average::Macro => {
-                std::array::from_fn(|i| nan_average(per_class.iter().map(|v| (v[i], 1.0))))
-            }
-            Average::Weighted => std::array::from_fn(|i| {
-                nan_average(per_class.iter().zip(&labels).map(|(v, &c)| (v[i], s.actual[c] as f64)))
-            }),
-        };
-        Ok(Prf { precision, recall, f_score, support })
+        self.totals().scores(beta, average, zero_division)
     }
 
     /// Unweighted mean of F1 over the classes that occur in the truth or the
@@ -357,17 +442,7 @@ impl ConfusionMatrix {
     /// scikit-learn's `matthews_corrcoef`): 0 when either the truth or the
     /// predictions hold a single class.
     pub fn matthews_corrcoef(&self) -> f64 {
-        let s = self.sums();
-        let t: Vec<f64> = s.actual.iter().map(|&v| v as f64).collect();
-        let p: Vec<f64> = s.predicted.iter().map(|&v| v as f64).collect();
-        let correct = s.tp.iter().sum::<u64>() as f64;
-        let n: f64 = p.iter().sum();
-        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-        let cov_tp = correct * n - dot(&t, &p);
-        let cov_pp = n * n - dot(&p, &p);
-        let cov_tt = n * n - dot(&t, &t);
-        let denom = cov_pp * cov_tt;
-        if denom == 0.0 { 0.0 } else { cov_tp / denom.sqrt() }
+        self.totals().matthews_corrcoef()
     }
 
     /// Cohen's kappa of the two label sets (rows and columns), with disagreement
@@ -375,28 +450,11 @@ impl ConfusionMatrix {
     /// (scikit-learn's `cohen_kappa_score(labels=range(n_classes))`). NaN when
     /// undefined: both raters used the same single class.
     pub fn cohen_kappa(&self, weights: KappaWeights) -> f64 {
-        let s = self.sums();
-        let n = self.total() as f64;
-        if n == 0.0 {
-            return f64::NAN;
-        }
-        let w = |i: usize, j: usize| -> f64 {
-            let d = i.abs_diff(j) as f64;
-            match weights {
-                KappaWeights::Unweighted => f64::from(u8::from(i != j)),
-                KappaWeights::Linear => d,
-                KappaWeights::Quadratic => d * d,
-            }
-        };
-        let (mut observed, mut expected) = (0.0, 0.0);
-        for i in 0..self.n_classes() {
-            for j in 0..self.n_classes() {
-                let wij = w(i, j);
-                observed += wij * self.counts[i][j] as f64;
-                expected += wij * (s.predicted[i] as f64 * s.actual[j] as f64 / n);
-            }
-        }
-        if expected == 0.0 { f64::NAN } else { 1.0 - observed / expected }
+        let observed = (0..self.n_classes())
+            .flat_map(|i| (0..self.n_classes()).map(move |j| (i, j)))
+            .map(|(i, j)| kappa_weight(weights, i, j) * self.counts[i][j] as f64)
+            .sum();
+        self.totals().cohen_kappa(observed, weights)
     }
 }
 
@@ -410,16 +468,29 @@ pub fn accuracy(y_true: &[usize], y_pred: &[usize]) -> Result<f64, EvalError> {
     Ok(correct as f64 / y_true.len() as f64)
 }
 
-/// Counts true class against predicted class for `n_classes` classes.
+/// Counts true class against predicted class for `n_classes` classes (an
+/// `n_classes x n_classes` matrix; the scalar metrics below need only `O(n_classes)`
+/// memory and do not build it).
 ///
 /// # Errors
-/// [`EvalError::LengthMismatch`], [`EvalError::Empty`], and
-/// [`EvalError::LabelOutOfRange`] for a code not below `n_classes`.
+/// [`EvalError::LengthMismatch`], [`EvalError::Empty`],
+/// [`EvalError::LabelOutOfRange`] for a code not below `n_classes`, and
+/// [`EvalError::InvalidParameter`] when the matrix cannot be allocated.
 pub fn confusion_matrix(y_true: &[usize], y_pred: &[usize], n_classes: usize) -> Result<ConfusionMatrix, EvalError> {
     check::lengths(y_true.len(), y_pred.len())?;
-    let mut flat = vec![0u64; n_classes * n_classes];
+    let mut flat = zeroed_matrix(n_classes)?;
     count_into(&mut flat, y_true, y_pred, n_classes)?;
     Ok(ConfusionMatrix { counts: flat.chunks_exact(n_classes.max(1)).map(<[u64]>::to_vec).collect() })
+}
+
+/// A zeroed row-major `k x k` count matrix, or an error when it cannot be held.
+pub(crate) fn zeroed_matrix(k: usize) -> Result<Vec<u64>, EvalError> {
+    let too_big = || EvalError::invalid("n_classes", k, "a number of classes whose k x k count matrix fits in memory");
+    let cells = k.checked_mul(k).ok_or_else(too_big)?;
+    let mut flat = Vec::new();
+    flat.try_reserve_exact(cells).map_err(|_| too_big())?;
+    flat.resize(cells, 0);
+    Ok(flat)
 }
 
 /// Adds the pairs to a row-major `n_classes x n_classes` count matrix in one pass; on
@@ -454,9 +525,10 @@ pub fn macro_f1(y_true: &[usize], y_pred: &[usize]) -> Result<f64, EvalError> {
 /// `balanced_accuracy_score`).
 ///
 /// # Errors
-/// As [`confusion_matrix`].
+/// [`EvalError::LengthMismatch`], [`EvalError::Empty`],
+/// [`EvalError::LabelOutOfRange`] for a code not below `n_classes`.
 pub fn balanced_accuracy(y_true: &[usize], y_pred: &[usize], n_classes: usize) -> Result<f64, EvalError> {
-    Ok(confusion_matrix(y_true, y_pred, n_classes)?.balanced_accuracy())
+    Ok(Totals::from_labels(y_true, y_pred, n_classes)?.balanced_accuracy())
 }
 
 /// Precision, recall and F-beta under `average`, with the given `zero_division`
@@ -464,7 +536,8 @@ pub fn balanced_accuracy(y_true: &[usize], y_pred: &[usize], n_classes: usize) -
 /// gives precision and `f64::INFINITY` recall.
 ///
 /// # Errors
-/// As [`confusion_matrix`] and [`ConfusionMatrix::scores`].
+/// [`EvalError::LengthMismatch`], [`EvalError::Empty`],
+/// [`EvalError::LabelOutOfRange`], and the errors of [`ConfusionMatrix::scores`].
 pub fn precision_recall_fscore(
     y_true: &[usize],
     y_pred: &[usize],
@@ -473,7 +546,7 @@ pub fn precision_recall_fscore(
     average: Average,
     zero_division: ZeroDivision,
 ) -> Result<Prf, EvalError> {
-    confusion_matrix(y_true, y_pred, n_classes)?.scores(beta, average, zero_division)
+    Totals::from_labels(y_true, y_pred, n_classes)?.scores(beta, average, zero_division)
 }
 
 /// Precision under `average`, `zero_division = 0` (scikit-learn's `precision_score`).
@@ -518,17 +591,21 @@ pub fn fbeta(
 /// [`ConfusionMatrix::matthews_corrcoef`]).
 ///
 /// # Errors
-/// As [`confusion_matrix`].
+/// [`EvalError::LengthMismatch`], [`EvalError::Empty`],
+/// [`EvalError::LabelOutOfRange`] for a code not below `n_classes`.
 pub fn matthews_corrcoef(y_true: &[usize], y_pred: &[usize], n_classes: usize) -> Result<f64, EvalError> {
-    Ok(confusion_matrix(y_true, y_pred, n_classes)?.matthews_corrcoef())
+    Ok(Totals::from_labels(y_true, y_pred, n_classes)?.matthews_corrcoef())
 }
 
 /// Cohen's kappa between two labellings (see [`ConfusionMatrix::cohen_kappa`]).
 ///
 /// # Errors
-/// As [`confusion_matrix`].
+/// [`EvalError::LengthMismatch`], [`EvalError::Empty`],
+/// [`EvalError::LabelOutOfRange`] for a code not below `n_classes`.
 pub fn cohen_kappa(y1: &[usize], y2: &[usize], n_classes: usize, weights: KappaWeights) -> Result<f64, EvalError> {
-    Ok(confusion_matrix(y1, y2, n_classes)?.cohen_kappa(weights))
+    let totals = Totals::from_labels(y1, y2, n_classes)?;
+    let observed = y1.iter().zip(y2).map(|(&i, &j)| kappa_weight(weights, i, j)).sum();
+    Ok(totals.cohen_kappa(observed, weights))
 }
 
 /// Mean negative log-likelihood of the true classes (cross-entropy; scikit-learn's

@@ -11,7 +11,7 @@
 //! ```
 //! use anneal_evaluate::{Average, StreamingConfusion, ZeroDivision};
 //!
-//! let mut acc = StreamingConfusion::new(3);
+//! let mut acc = StreamingConfusion::new(3)?;
 //! acc.update(&[0, 1, 2], &[0, 2, 2])?;
 //! acc.update(&[2, 1], &[2, 1])?;
 //! let cm = acc.compute()?;
@@ -21,7 +21,7 @@
 //! # Ok::<(), anneal_evaluate::EvalError>(())
 //! ```
 
-use crate::classification::{count_into, log_loss_sum};
+use crate::classification::{count_into, log_loss_sum, zeroed_matrix};
 use crate::ranking::{binary_auc, push_keys};
 use crate::regression::{Sums, check_pair, median};
 use crate::{ConfusionMatrix, EvalError, RegressionMetrics, check};
@@ -78,8 +78,11 @@ pub struct StreamingConfusion {
 
 impl StreamingConfusion {
     /// An empty `n_classes x n_classes` matrix.
-    pub fn new(n_classes: usize) -> Self {
-        StreamingConfusion { n_classes, counts: vec![0; n_classes * n_classes] }
+    ///
+    /// # Errors
+    /// [`EvalError::InvalidParameter`] when the matrix cannot be allocated.
+    pub fn new(n_classes: usize) -> Result<Self, EvalError> {
+        Ok(StreamingConfusion { n_classes, counts: zeroed_matrix(n_classes)? })
     }
 
     /// Adds a batch.

@@ -123,6 +123,14 @@ fn invalid_parameters() {
         Err(EvalError::InvalidParameter { name: "average", .. })
     ));
     assert!(ConfusionMatrix::from_counts(vec![vec![1, 0]]).is_err());
+    // A matrix that cannot exist is an error, not an abort.
+    assert!(matches!(
+        confusion_matrix(&[0], &[0], usize::MAX),
+        Err(EvalError::InvalidParameter { name: "n_classes", .. })
+    ));
+    assert!(matches!(StreamingConfusion::new(1 << 40), Err(EvalError::InvalidParameter { name: "n_classes", .. })));
+    // The scalar metrics need O(n_classes) memory only.
+    assert_eq!(f1(&[0, 1], &[0, 1], 10_000_000, Average::Macro), Ok(1.0));
 }
 
 #[test]

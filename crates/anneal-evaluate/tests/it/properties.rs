@@ -150,7 +150,7 @@ proptest! {
         bounds.sort_unstable();
         let (mut acc, mut cm, mut ll, mut auc, mut reg) = (
             StreamingAccuracy::new(),
-            StreamingConfusion::new(K),
+            StreamingConfusion::new(K).unwrap(),
             StreamingLogLoss::new(K),
             StreamingRocAuc::new(),
             StreamingRegression::with_median(),

@@ -20,7 +20,7 @@ fn confusion_and_accuracy_streams() {
     for case in cases("labels") {
         let (t, p) = (codes(&case["y_true"]), codes(&case["y_pred"]));
         let k = case["n_classes"].as_u64().unwrap() as usize;
-        let (mut cm, mut acc) = (StreamingConfusion::new(k), StreamingAccuracy::new());
+        let (mut cm, mut acc) = (StreamingConfusion::new(k).unwrap(), StreamingAccuracy::new());
         for r in batches(t.len()) {
             cm.update(&t[r.clone()], &p[r.clone()]).unwrap();
             acc.update(&t[r.clone()], &p[r]).unwrap();
@@ -93,12 +93,12 @@ fn regression_stream() {
 #[test]
 fn merge_combines_workers() {
     let (t, p) = ([0, 1, 2, 2, 1, 0], [0, 2, 2, 2, 1, 1]);
-    let (mut a, mut b) = (StreamingConfusion::new(3), StreamingConfusion::new(3));
+    let (mut a, mut b) = (StreamingConfusion::new(3).unwrap(), StreamingConfusion::new(3).unwrap());
     a.update(&t[..2], &p[..2]).unwrap();
     b.update(&t[2..], &p[2..]).unwrap();
     a.merge(&b).unwrap();
     assert_eq!(a.compute().unwrap(), confusion_matrix(&t, &p, 3).unwrap());
-    assert!(a.merge(&StreamingConfusion::new(4)).is_err());
+    assert!(a.merge(&StreamingConfusion::new(4).unwrap()).is_err());
 
     let (mut x, mut y) = (StreamingRocAuc::new(), StreamingRocAuc::new());
     x.update(&[0, 1], &[0.2, 0.9]).unwrap();
@@ -126,7 +126,7 @@ fn merge_combines_workers() {
 
 #[test]
 fn rejected_batches_change_nothing() {
-    let mut cm = StreamingConfusion::new(2);
+    let mut cm = StreamingConfusion::new(2).unwrap();
     cm.update(&[0, 1], &[0, 1]).unwrap();
     let before = cm.clone();
     assert!(cm.update(&[0, 1, 0], &[1, 1, 2]).is_err());
@@ -149,6 +149,6 @@ fn rejected_batches_change_nothing() {
     let mut reg = StreamingRegression::new();
     assert!(reg.update(&[1.0, f64::NAN], &[1.0, 2.0]).is_err());
     assert_eq!(reg.compute(), Err(EvalError::Empty));
-    assert_eq!(StreamingConfusion::new(3).compute(), Err(EvalError::Empty));
+    assert_eq!(StreamingConfusion::new(3).unwrap().compute(), Err(EvalError::Empty));
     assert_eq!(StreamingRocAuc::new().compute(), Err(EvalError::Empty));
 }
