@@ -1,5 +1,6 @@
-//! Mini-batching: a dense feature matrix with class targets, cut into seeded,
-//! shuffled mini-batches of burn tensors.
+//! Mini-batching: a dense feature matrix with class targets
+//! ([`ClassificationData`]) or continuous targets ([`RegressionData`]), cut into
+//! seeded, shuffled mini-batches of burn tensors.
 
 use burn::prelude::*;
 
@@ -72,18 +73,7 @@ impl ClassificationData {
         rng: Option<&mut SeededRng>,
         last: LastBatch,
     ) -> Result<Vec<Vec<usize>>> {
-        if batch_size == 0 {
-            return Err(DataError::InvalidBatch("batch size must be at least 1".into()));
-        }
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        if let Some(rng) = rng {
-            rng.shuffle(&mut order);
-        }
-        let mut batches: Vec<Vec<usize>> = order.chunks(batch_size).map(<[usize]>::to_vec).collect();
-        if last == LastBatch::Drop && batches.last().is_some_and(|b| b.len() < batch_size) {
-            batches.pop();
-        }
-        Ok(batches)
+        epoch_batches(self.len(), batch_size, rng, last)
     }
 
     /// The rows `indices` as a `[batch, n_features]` float tensor and a `[batch]` int tensor.
@@ -101,6 +91,127 @@ impl ClassificationData {
         (
             Tensor::from_data(TensorData::new(x, [indices.len(), d]), device),
             Tensor::from_data(TensorData::new(y, [indices.len()]), device),
+        )
+    }
+}
+
+/// Row indices of each mini-batch of one epoch over `n` rows: shuffled by `rng`
+/// when given, in order otherwise; the last partial batch kept or dropped.
+pub fn epoch_batches(
+    n: usize,
+    batch_size: usize,
+    rng: Option<&mut SeededRng>,
+    last: LastBatch,
+) -> Result<Vec<Vec<usize>>> {
+    if batch_size == 0 {
+        return Err(DataError::InvalidBatch("batch size must be at least 1".into()));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    if let Some(rng) = rng {
+        rng.shuffle(&mut order);
+    }
+    let mut batches: Vec<Vec<usize>> = order.chunks(batch_size).map(<[usize]>::to_vec).collect();
+    if last == LastBatch::Drop && batches.last().is_some_and(|b| b.len() < batch_size) {
+        batches.pop();
+    }
+    Ok(batches)
+}
+
+/// Features (`f32`, row-major) and continuous targets (`f32`, `n_targets` per row,
+/// row-major) for regression, held on the host and turned into tensors one batch
+/// at a time.
+///
+/// ```
+/// use anneal_data::{LastBatch, RegressionData, SeededRng};
+/// use burn::prelude::*;
+///
+/// let data = RegressionData::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, vec![0.5, 1.5, 2.5], 1)?;
+/// let batches = data.batch_indices(2, Some(&mut SeededRng::new(7)), LastBatch::Keep)?;
+/// let (x, y) = data.batch(&batches[0], &Device::default());
+/// assert_eq!((x.dims(), y.dims()), ([2, 2], [2, 1]));
+/// # Ok::<(), anneal_data::DataError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegressionData {
+    features: Vec<f32>,
+    targets: Vec<f32>,
+    n_features: usize,
+    n_targets: usize,
+}
+
+impl RegressionData {
+    /// Pairs a row-major feature matrix with `n_targets` targets per row; a
+    /// non-finite target is an error naming its row.
+    pub fn new(features: Vec<f32>, n_features: usize, targets: Vec<f32>, n_targets: usize) -> Result<Self> {
+        if n_features == 0 || n_targets == 0 || targets.len() % n_targets != 0 {
+            return Err(DataError::InvalidBatch(format!(
+                "{} target values do not make rows of {n_targets} targets (with {n_features} features)",
+                targets.len()
+            )));
+        }
+        let rows = targets.len() / n_targets;
+        if features.len() != rows * n_features {
+            return Err(DataError::InvalidBatch(format!(
+                "{} feature values do not make {rows} rows of {n_features} features",
+                features.len()
+            )));
+        }
+        if let Some(i) = targets.iter().position(|t| !t.is_finite()) {
+            return Err(DataError::NotFinite { column: "target".into(), row: i / n_targets, what: "regression" });
+        }
+        Ok(Self { features, targets, n_features, n_targets })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.targets.len() / self.n_targets
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    /// Number of features per row.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Number of targets per row.
+    pub fn n_targets(&self) -> usize {
+        self.n_targets
+    }
+
+    /// The row-major targets.
+    pub fn targets(&self) -> &[f32] {
+        &self.targets
+    }
+
+    /// Row indices of each mini-batch for one epoch (see [`epoch_batches`]).
+    pub fn batch_indices(
+        &self,
+        batch_size: usize,
+        rng: Option<&mut SeededRng>,
+        last: LastBatch,
+    ) -> Result<Vec<Vec<usize>>> {
+        epoch_batches(self.len(), batch_size, rng, last)
+    }
+
+    /// The rows `indices` as a `[batch, n_features]` and a `[batch, n_targets]` float tensor.
+    ///
+    /// # Panics
+    /// If an index is out of range (indices come from [`Self::batch_indices`]).
+    pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<2>) {
+        let (d, k) = (self.n_features, self.n_targets);
+        let mut x = Vec::with_capacity(indices.len() * d);
+        let mut y = Vec::with_capacity(indices.len() * k);
+        for &i in indices {
+            x.extend_from_slice(&self.features[i * d..(i + 1) * d]);
+            y.extend_from_slice(&self.targets[i * k..(i + 1) * k]);
+        }
+        (
+            Tensor::from_data(TensorData::new(x, [indices.len(), d]), device),
+            Tensor::from_data(TensorData::new(y, [indices.len(), k]), device),
         )
     }
 }
@@ -130,6 +241,20 @@ mod tests {
         assert_eq!(all, (0..10).collect::<Vec<_>>());
         let d = data.batch_indices(3, None, LastBatch::Drop).unwrap();
         assert_eq!(d.len(), 3);
+    }
+
+    #[test]
+    fn regression_batches_carry_float_targets() {
+        let data = RegressionData::new((0..12).map(|v| v as f32).collect(), 3, vec![0.5, 1.5, 2.5, 3.5], 1).unwrap();
+        let b = data.batch_indices(3, None, LastBatch::Keep).unwrap();
+        let (x, y) = data.batch(&b[1], &Device::default());
+        assert_eq!(x.into_data().to_vec::<f32>().unwrap(), [9.0, 10.0, 11.0]);
+        assert_eq!(y.into_data().to_vec::<f32>().unwrap(), [3.5]);
+        assert!(matches!(
+            RegressionData::new(vec![0.0; 4], 2, vec![1.0, f32::NAN], 1),
+            Err(DataError::NotFinite { row: 1, .. })
+        ));
+        assert!(RegressionData::new(vec![0.0; 5], 2, vec![1.0, 2.0], 1).is_err());
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub mod scale;
 pub mod split;
 pub mod table;
 
-pub use batch::{ClassificationData, LastBatch, sqrt_batch_size};
+pub use batch::{ClassificationData, LastBatch, RegressionData, epoch_batches, sqrt_batch_size};
 pub use dense::Dense;
 pub use error::{DataError, Result};
 pub use preprocess::{LabelEncoder, Matrix, PreprocessConfig, Preprocessor};

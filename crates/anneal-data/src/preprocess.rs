@@ -368,9 +368,7 @@ impl PreprocessConfig {
             None => (None, None),
         };
         let mut pre = Preprocessor { numeric, encoded, one_hot, pca: None };
-        let mut blocks: Vec<&Dense> = x_numeric.iter().collect();
-        blocks.extend(&encoded_x);
-        let dense = Dense::hconcat(table.n_rows(), &blocks)?;
+        let dense = dense_block(table.n_rows(), x_numeric, &encoded_x)?;
         let Some(config) = self.pca else {
             let x = pre.combine(table, dense)?;
             return Ok((pre, Matrix::from_dense(&x)));
@@ -601,6 +599,19 @@ impl NumericInputs {
     }
 }
 
+/// The numeric block and the ordinal / target encodings side by side (the numeric
+/// block moved, not copied, when there is nothing to add).
+fn dense_block(n_rows: usize, numeric: Option<Dense>, encoded: &[Dense]) -> Result<Dense> {
+    match numeric {
+        Some(x) if encoded.is_empty() => Ok(x),
+        numeric => {
+            let mut blocks: Vec<&Dense> = numeric.iter().collect();
+            blocks.extend(encoded);
+            Dense::hconcat(n_rows, &blocks)
+        }
+    }
+}
+
 /// Replaces the given columns of `x` by `ln(1 + x)`; a value <= -1 is an error
 /// naming its row and column.
 fn log1p_columns(columns: &[usize], mut x: Dense) -> Result<Dense> {
@@ -693,9 +704,7 @@ impl Preprocessor {
     pub fn transform(&self, table: &Table) -> Result<Matrix> {
         let numeric = self.numeric.as_ref().map(|b| b.transform(table)).transpose()?;
         let encoded: Vec<Dense> = self.encoded.iter().map(|e| e.transform(table)).collect::<Result<_>>()?;
-        let mut blocks: Vec<&Dense> = numeric.iter().collect();
-        blocks.extend(&encoded);
-        let dense = Dense::hconcat(table.n_rows(), &blocks)?;
+        let dense = dense_block(table.n_rows(), numeric, &encoded)?;
         match &self.pca {
             // PCA of one-hot columns adds a component row per active category: the
             // (mostly zero) one-hot block is never built.
@@ -811,6 +820,17 @@ impl LabelEncoder {
             })
             .collect()
     }
+}
+
+/// The values of a numeric target column (for regression); a missing value is an
+/// error naming its row, never a silently dropped row.
+pub fn numeric_target(table: &Table, column: &str) -> Result<Vec<f64>> {
+    table
+        .numeric(column)?
+        .into_iter()
+        .enumerate()
+        .map(|(row, v)| v.ok_or_else(|| DataError::MissingTarget { column: column.to_string(), row }))
+        .collect()
 }
 
 /// Median of a non-empty slice (mean of the two middle values for even lengths).

@@ -291,3 +291,12 @@ fn parquet_written_by_pyarrow_equals_the_csv() {
         ["species", "island", "sex"].map(String::from)
     );
 }
+
+#[test]
+fn numeric_target_names_the_row_of_a_missing_value() {
+    let t = table(vec![Some(1.5), None], vec![Some("a"), Some("b")]);
+    let err = anneal_data::preprocess::numeric_target(&t, "x").unwrap_err();
+    assert!(matches!(err, DataError::MissingTarget { row: 1, .. }), "{err}");
+    let ok = table(vec![Some(1.5), Some(-2.0)], vec![Some("a"), Some("b")]);
+    assert_eq!(anneal_data::preprocess::numeric_target(&ok, "x").unwrap(), [1.5, -2.0]);
+}
