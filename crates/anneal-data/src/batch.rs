@@ -143,7 +143,7 @@ impl RegressionData {
     /// Pairs a row-major feature matrix with `n_targets` targets per row; a
     /// non-finite target is an error naming its row.
     pub fn new(features: Vec<f32>, n_features: usize, targets: Vec<f32>, n_targets: usize) -> Result<Self> {
-        if n_features == 0 || n_targets == 0 || targets.len() % n_targets != 0 {
+        if n_features == 0 || n_targets == 0 || !targets.len().is_multiple_of(n_targets) {
             return Err(DataError::InvalidBatch(format!(
                 "{} target values do not make rows of {n_targets} targets (with {n_features} features)",
                 targets.len()
@@ -248,8 +248,8 @@ mod tests {
         let data = RegressionData::new((0..12).map(|v| v as f32).collect(), 3, vec![0.5, 1.5, 2.5, 3.5], 1).unwrap();
         let b = data.batch_indices(3, None, LastBatch::Keep).unwrap();
         let (x, y) = data.batch(&b[1], &Device::default());
-        assert_eq!(x.into_data().to_vec::<f32>().unwrap(), [9.0, 10.0, 11.0]);
-        assert_eq!(y.into_data().to_vec::<f32>().unwrap(), [3.5]);
+        assert_eq!(x.into_data().try_to_vec::<f32>().unwrap(), [9.0, 10.0, 11.0]);
+        assert_eq!(y.into_data().try_to_vec::<f32>().unwrap(), [3.5]);
         assert!(matches!(
             RegressionData::new(vec![0.0; 4], 2, vec![1.0, f32::NAN], 1),
             Err(DataError::NotFinite { row: 1, .. })
