@@ -56,6 +56,8 @@ pub enum NumericImpute {
     Mean,
     /// The most frequent training value.
     MostFrequent,
+    /// A given value (`{ constant = 0.0 }` in TOML).
+    Constant(f64),
     /// The mean over the k nearest training rows (`{ knn = 5 }` in TOML).
     Knn(usize),
     /// Round-robin ridge regression of each column on the others
@@ -466,6 +468,7 @@ impl PreprocessConfig {
             NumericImpute::Median => simple(SimpleStrategy::Median, x)?,
             NumericImpute::Mean => simple(SimpleStrategy::Mean, x)?,
             NumericImpute::MostFrequent => simple(SimpleStrategy::MostFrequent, x)?,
+            NumericImpute::Constant(value) => simple(SimpleStrategy::Constant { value }, x)?,
             NumericImpute::Knn(k) => {
                 let i = KnnImputerConfig { n_neighbors: k, distance_weighted: false, add_indicator }.fit(&x)?;
                 let x = i.transform(&x)?;

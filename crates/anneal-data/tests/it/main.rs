@@ -300,3 +300,10 @@ fn numeric_target_names_the_row_of_a_missing_value() {
     let ok = table(vec![Some(1.5), Some(-2.0)], vec![Some("a"), Some("b")]);
     assert_eq!(anneal_data::preprocess::numeric_target(&ok, "x").unwrap(), [1.5, -2.0]);
 }
+
+#[test]
+fn constant_imputation_from_toml() {
+    let config: PreprocessConfig = toml::from_str("numeric_impute = { constant = -1.0 }\nscaling = \"none\"").unwrap();
+    let t = table(vec![Some(2.0), None], vec![Some("a"), Some("b")]);
+    assert_eq!(config.fit(&t, &["x".into()]).unwrap().transform(&t).unwrap().values, [2.0, -1.0]);
+}
