@@ -2,7 +2,7 @@
 //! storage, with no dependency on a tensor library (the objective is a closure).
 //!
 //! A [`Study`] asks a [`Sampler`](sampler::Sampler) for each trial's parameters, runs the
-//! objective, and records the result in a [`Storage`](storage::Storage). Parameters are
+//! objective, and records the result in a [`Storage`]. Parameters are
 //! declared up front as a [`SearchSpace`] (in Rust or TOML, with conditional parameters) or
 //! suggested define-by-run inside the objective, as in Optuna. Samplers: grid, random,
 //! scrambled Sobol, multivariate TPE and Gaussian-process BO. Pruners stop bad trials from

@@ -6,6 +6,8 @@
 //! own (everything is read from storage), so parallel workers and separate processes
 //! sharing one storage make the same decisions.
 
+use std::sync::Arc;
+
 use crate::error::{HpoError, Result};
 use crate::rng::Rng;
 use crate::schedule::{floor_log, hyperband_brackets};
@@ -17,7 +19,7 @@ pub struct PruneContext<'a> {
     /// The trial being decided, with its intermediate values so far.
     pub trial: &'a FrozenTrial,
     /// Every trial of the study (this one included), in number order.
-    pub trials: &'a [FrozenTrial],
+    pub trials: &'a [Arc<FrozenTrial>],
     /// Whether smaller or larger values are better.
     pub direction: Direction,
 }
@@ -75,11 +77,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 impl Pruner for MedianPruner {
     fn prune(&self, ctx: &PruneContext<'_>) -> bool {
         let Some((step, _)) = ctx.trial.last_intermediate() else { return false };
-        let completed: Vec<&FrozenTrial> = ctx.trials.iter().filter(|t| t.state == TrialState::Complete).collect();
+        let completed: Vec<&FrozenTrial> =
+            ctx.trials.iter().map(|t| t.as_ref()).filter(|t| t.state == TrialState::Complete).collect();
         if completed.len() < self.n_startup_trials || step < self.n_warmup_steps {
             return false;
         }
-        if self.interval_steps > 1 && (step - self.n_warmup_steps) % self.interval_steps != 0 {
+        if self.interval_steps > 1 && !(step - self.n_warmup_steps).is_multiple_of(self.interval_steps) {
             return false;
         }
         let others: Vec<f64> =
@@ -88,7 +91,8 @@ impl Pruner for MedianPruner {
             return false;
         }
         let loss = |v: f64| ctx.direction.to_loss(v);
-        let best = ctx.trial.intermediate.values().map(|&v| loss(v)).filter(|v| !v.is_nan()).fold(f64::INFINITY, f64::min);
+        let best =
+            ctx.trial.intermediate.values().map(|&v| loss(v)).filter(|v| !v.is_nan()).fold(f64::INFINITY, f64::min);
         best > loss(median(others))
     }
 }
@@ -123,7 +127,11 @@ impl AshaPruner {
             });
         }
         if min_resource == 0 {
-            return Err(HpoError::InvalidSetting { setting: "min_resource", value: "0".into(), expected: "at least 1" });
+            return Err(HpoError::InvalidSetting {
+                setting: "min_resource",
+                value: "0".into(),
+                expected: "at least 1",
+            });
         }
         Ok(Self { min_resource, reduction_factor, min_early_stopping_rate: 0 })
     }
@@ -207,7 +215,7 @@ impl HyperbandPruner {
     /// The bracket index `s` of trial `number`.
     pub fn bracket_of(&self, number: u64) -> usize {
         let weights: Vec<f64> = self.brackets.iter().map(|b| b.1 as f64).collect();
-        self.brackets[Rng::derive(self.seed, number, 0x6862).weighted(&weights)].0
+        self.brackets[Rng::derive(self.seed, number, 0x0068_0062).weighted(&weights)].0
     }
 
     /// `⌊log_η R⌋ + 1`, the number of brackets.
@@ -248,12 +256,13 @@ mod tests {
 
     #[test]
     fn median_pruner_respects_startup_and_warmup() {
-        let done: Vec<FrozenTrial> =
-            (0..3).map(|i| trial(i, TrialState::Complete, &[(0, 1.0 + i as f64), (1, 0.5 + i as f64)])).collect();
+        let done: Vec<Arc<FrozenTrial>> = (0..3)
+            .map(|i| Arc::new(trial(i, TrialState::Complete, &[(0, 1.0 + i as f64), (1, 0.5 + i as f64)])))
+            .collect();
         let bad = trial(9, TrialState::Running, &[(0, 5.0), (1, 5.0)]);
         let good = trial(9, TrialState::Running, &[(0, 1.5), (1, 0.7)]);
         let mut all = done.clone();
-        all.push(bad.clone());
+        all.push(Arc::new(bad.clone()));
         let ctx = |t| PruneContext { trial: t, trials: &all, direction: Direction::Minimize };
         assert!(MedianPruner::new(3, 0).prune(&ctx(&bad)));
         assert!(!MedianPruner::new(3, 0).prune(&ctx(&good)));
@@ -266,11 +275,12 @@ mod tests {
         let p = AshaPruner::new(1, 3.0).unwrap();
         assert_eq!((0..4).map(|k| p.rung_step(k)).collect::<Vec<_>>(), vec![1, 3, 9, 27]);
         // Six trials at rung 0 (step 1): only the best ⌊6/3⌋ = 2 go on.
-        let mut all: Vec<FrozenTrial> =
-            (0..5).map(|i| trial(i, TrialState::Pruned, &[(1, [0.1, 0.5, 0.6, 0.7, 0.8][i as usize])])).collect();
+        let mut all: Vec<Arc<FrozenTrial>> = (0..5)
+            .map(|i| Arc::new(trial(i, TrialState::Pruned, &[(1, [0.1, 0.5, 0.6, 0.7, 0.8][i as usize])])))
+            .collect();
         let second = trial(5, TrialState::Running, &[(1, 0.2)]);
         let third = trial(5, TrialState::Running, &[(1, 0.55)]);
-        all.push(second.clone());
+        all.push(Arc::new(second.clone()));
         let ctx = |t| PruneContext { trial: t, trials: &all, direction: Direction::Minimize };
         assert!(!p.prune(&ctx(&second)));
         assert!(p.prune(&ctx(&third)));
@@ -281,7 +291,7 @@ mod tests {
         assert!(!p.prune(&ctx));
         // A rung is decided once: past rung 1 (step 3) the rung-0 comparison is not redone.
         let late = trial(6, TrialState::Running, &[(1, 0.2), (3, 0.1), (4, 0.1)]);
-        all.push(late.clone());
+        all.push(Arc::new(late.clone()));
         let ctx = PruneContext { trial: &late, trials: &all, direction: Direction::Minimize };
         assert!(!p.prune(&ctx));
     }

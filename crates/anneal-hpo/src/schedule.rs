@@ -67,7 +67,11 @@ pub fn successive_halving(n: usize, r: f64, eta: f64, rounds: Option<usize>) -> 
         return Err(HpoError::InvalidSetting { setting: "n_configs", value: "0".into(), expected: "at least 1" });
     }
     if !(r > 0.0 && r.is_finite()) {
-        return Err(HpoError::InvalidSetting { setting: "min_budget", value: r.to_string(), expected: "a positive number" });
+        return Err(HpoError::InvalidSetting {
+            setting: "min_budget",
+            value: r.to_string(),
+            expected: "a positive number",
+        });
     }
     let s = rounds.map_or_else(|| floor_log(n as f64, eta), |k| k.max(1) - 1);
     Ok((0..=s)

@@ -225,7 +225,11 @@ impl Distribution {
                 }
                 if let Some(step) = step {
                     if log {
-                        return Err(HpoError::InvalidStep { param: name.into(), step, why: "a log scale takes no step" });
+                        return Err(HpoError::InvalidStep {
+                            param: name.into(),
+                            step,
+                            why: "a log scale takes no step",
+                        });
                     }
                     if !(step > 0.0 && step.is_finite()) {
                         return Err(HpoError::InvalidStep { param: name.into(), step, why: "it must be positive" });
@@ -240,7 +244,11 @@ impl Distribution {
                     return Err(HpoError::LogRangeNotPositive { param: name.into(), low: low as f64 });
                 }
                 if step <= 0 {
-                    return Err(HpoError::InvalidStep { param: name.into(), step: step as f64, why: "it must be positive" });
+                    return Err(HpoError::InvalidStep {
+                        param: name.into(),
+                        step: step as f64,
+                        why: "it must be positive",
+                    });
                 }
                 if log && step != 1 {
                     return Err(HpoError::InvalidStep {
@@ -256,7 +264,10 @@ impl Distribution {
                 }
                 for (i, c) in choices.iter().enumerate() {
                     if choices[..i].contains(c) {
-                        return Err(HpoError::InvalidChoices { param: name.into(), why: format!("choice {c} appears twice") });
+                        return Err(HpoError::InvalidChoices {
+                            param: name.into(),
+                            why: format!("choice {c} appears twice"),
+                        });
                     }
                 }
             }
@@ -388,8 +399,12 @@ impl Distribution {
     pub fn from_unit(&self, u: f64) -> f64 {
         let u = u.clamp(0.0, 1.0);
         match *self {
-            Distribution::Categorical { ref choices } => ((u * choices.len() as f64) as usize).min(choices.len() - 1) as f64,
-            Distribution::Float { low, high, log: true, .. } => (low.ln() + u * (high.ln() - low.ln())).exp().clamp(low, high),
+            Distribution::Categorical { ref choices } => {
+                ((u * choices.len() as f64) as usize).min(choices.len() - 1) as f64
+            }
+            Distribution::Float { low, high, log: true, .. } => {
+                (low.ln() + u * (high.ln() - low.ln())).exp().clamp(low, high)
+            }
             Distribution::Float { low, high, step: None, .. } => (low + u * (high - low)).clamp(low, high),
             Distribution::Int { low, high, log: true, .. } => {
                 // Log-uniform over [low - 0.5, high + 0.5], then rounded (as Optuna does).
@@ -412,10 +427,18 @@ impl Distribution {
         match *self {
             Distribution::Categorical { ref choices } => (internal + 0.5) / choices.len() as f64,
             Distribution::Float { low, high, log: true, .. } => {
-                if high > low { (internal.ln() - low.ln()) / (high.ln() - low.ln()) } else { 0.5 }
+                if high > low {
+                    (internal.ln() - low.ln()) / (high.ln() - low.ln())
+                } else {
+                    0.5
+                }
             }
             Distribution::Float { low, high, step: None, .. } => {
-                if high > low { (internal - low) / (high - low) } else { 0.5 }
+                if high > low {
+                    (internal - low) / (high - low)
+                } else {
+                    0.5
+                }
             }
             Distribution::Int { low, high, log: true, .. } => {
                 let (a, b) = ((low as f64 - 0.5).ln(), (high as f64 + 0.5).ln());
@@ -446,7 +469,11 @@ impl Distribution {
                                 low
                             } else if i == n - 1 {
                                 high
-                            } else if log { (low.ln() + t * (high.ln() - low.ln())).exp() } else { low + t * (high - low) }
+                            } else if log {
+                                (low.ln() + t * (high.ln() - low.ln())).exp()
+                            } else {
+                                low + t * (high - low)
+                            }
                         })
                         .collect(),
                 )
@@ -586,7 +613,8 @@ impl SearchSpace {
             }
             p.distribution.validate(&p.name)?;
             if let Some(c) = &p.condition {
-                let bad = |why: String| HpoError::InvalidCondition { param: p.name.clone(), parent: c.parent.clone(), why };
+                let bad =
+                    |why: String| HpoError::InvalidCondition { param: p.name.clone(), parent: c.parent.clone(), why };
                 let parent = self.params[..i]
                     .iter()
                     .find(|q| q.name == c.parent)
@@ -623,8 +651,7 @@ impl SearchSpace {
     /// Reads and validates a TOML search space from a file.
     pub fn from_toml_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text =
-            std::fs::read_to_string(path).map_err(|source| HpoError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| HpoError::Io { path: path.to_path_buf(), source })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -695,7 +722,8 @@ impl TryFrom<RawParam> for ParamSpec {
     type Error = HpoError;
 
     fn try_from(r: RawParam) -> Result<Self> {
-        let field = |field: &'static str, why: &'static str| HpoError::InvalidField { param: r.name.clone(), field, why };
+        let field =
+            |field: &'static str, why: &'static str| HpoError::InvalidField { param: r.name.clone(), field, why };
         let distribution = match r.kind {
             Kind::Categorical => {
                 for (f, present) in [("low", r.low.is_some()), ("high", r.high.is_some()), ("step", r.step.is_some())] {
@@ -716,7 +744,12 @@ impl TryFrom<RawParam> for ParamSpec {
                 let high = r.high.ok_or_else(|| field("high", "is missing"))?;
                 let log = r.log.unwrap_or(false);
                 if r.kind == Kind::Float {
-                    Distribution::Float { low: low.as_f64(), high: high.as_f64(), log, step: r.step.map(Number::as_f64) }
+                    Distribution::Float {
+                        low: low.as_f64(),
+                        high: high.as_f64(),
+                        log,
+                        step: r.step.map(Number::as_f64),
+                    }
                 } else {
                     let int = |n: Number, f: &'static str| match n {
                         Number::Int(i) => Ok(i),

@@ -7,7 +7,7 @@
 //! it in a few tables: studies, trials, params, intermediate values.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -161,8 +161,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// One trial.
     fn trial(&self, trial: TrialId) -> Result<FrozenTrial>;
 
-    /// The study's trials in number order, all of them or those in `states`.
-    fn trials(&self, study: StudyId, states: Option<&[TrialState]>) -> Result<Vec<FrozenTrial>>;
+    /// The study's trials in number order, all of them or those in `states`. Shared
+    /// snapshots: samplers read the whole history for every trial, so copying it must be cheap.
+    fn trials(&self, study: StudyId, states: Option<&[TrialState]>) -> Result<Vec<Arc<FrozenTrial>>>;
 
     /// Marks `Failed` every running trial whose last heartbeat is older than `now - timeout`
     /// (its worker died), and returns them.
@@ -180,7 +181,7 @@ struct StudyRecord {
 #[derive(Debug, Default)]
 struct Inner {
     studies: Vec<StudyRecord>,
-    trials: Vec<(StudyId, FrozenTrial)>,
+    trials: Vec<(StudyId, Arc<FrozenTrial>)>,
 }
 
 /// Storage in process memory, behind one mutex: for single-process studies and tests.
@@ -211,7 +212,8 @@ fn running(t: &mut FrozenTrial) -> Result<&mut FrozenTrial> {
 
 impl Inner {
     fn trial_mut(&mut self, id: TrialId) -> Result<&mut FrozenTrial> {
-        self.trials.get_mut(id as usize).map(|(_, t)| t).ok_or(HpoError::UnknownTrial { id })
+        // Copy-on-write: a snapshot handed out earlier keeps its old contents.
+        self.trials.get_mut(id as usize).map(|(_, t)| Arc::make_mut(t)).ok_or(HpoError::UnknownTrial { id })
     }
 
     fn study(&self, id: StudyId) -> Result<&StudyRecord> {
@@ -262,7 +264,7 @@ impl Storage for InMemoryStorage {
             finished_ms: None,
             heartbeat_ms: now,
         };
-        inner.trials.push((study, t.clone()));
+        inner.trials.push((study, Arc::new(t.clone())));
         inner.studies[study as usize].trials.push(id);
         Ok(t)
     }
@@ -309,10 +311,10 @@ impl Storage for InMemoryStorage {
 
     fn trial(&self, trial: TrialId) -> Result<FrozenTrial> {
         let inner = self.lock();
-        inner.trials.get(trial as usize).map(|(_, t)| t.clone()).ok_or(HpoError::UnknownTrial { id: trial })
+        inner.trials.get(trial as usize).map(|(_, t)| (**t).clone()).ok_or(HpoError::UnknownTrial { id: trial })
     }
 
-    fn trials(&self, study: StudyId, states: Option<&[TrialState]>) -> Result<Vec<FrozenTrial>> {
+    fn trials(&self, study: StudyId, states: Option<&[TrialState]>) -> Result<Vec<Arc<FrozenTrial>>> {
         let inner = self.lock();
         let s = inner.study(study)?;
         Ok(s.trials
@@ -328,8 +330,9 @@ impl Storage for InMemoryStorage {
         let ids = inner.study(study)?.trials.clone();
         let mut failed = Vec::new();
         for id in ids {
-            let t = &mut inner.trials[id as usize].1;
-            if t.state == TrialState::Running && t.heartbeat_ms.saturating_add(timeout_ms) < now {
+            let shared = &mut inner.trials[id as usize].1;
+            if shared.state == TrialState::Running && shared.heartbeat_ms.saturating_add(timeout_ms) < now {
+                let t = Arc::make_mut(shared);
                 t.state = TrialState::Failed;
                 t.finished_ms = Some(now);
                 failed.push(t.clone());

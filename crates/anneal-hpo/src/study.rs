@@ -175,16 +175,16 @@ impl Study {
     }
 
     /// All trials, in number order.
-    pub fn trials(&self) -> Result<Vec<FrozenTrial>> {
+    pub fn trials(&self) -> Result<Vec<Arc<FrozenTrial>>> {
         self.shared.storage.trials(self.shared.id, None)
     }
 
     /// The best complete trial, if there is one.
-    pub fn best_trial(&self) -> Result<Option<FrozenTrial>> {
+    pub fn best_trial(&self) -> Result<Option<Arc<FrozenTrial>>> {
         let d = self.shared.direction;
         Ok(self.shared.storage.trials(self.shared.id, Some(&[TrialState::Complete]))?.into_iter().fold(
             None,
-            |best: Option<FrozenTrial>, t| match (&best, t.value) {
+            |best: Option<Arc<FrozenTrial>>, t| match (&best, t.value) {
                 (Some(b), Some(v)) if !d.better(v, b.value.unwrap_or(f64::NAN)) => best,
                 (_, Some(_)) => Some(t),
                 _ => best,
@@ -212,7 +212,12 @@ impl Study {
             None => intersection_space(&history),
         };
         let frozen = sh.storage.create_trial(sh.id, now_ms())?;
-        let ctx = SampleContext { trials: &history, direction: sh.direction, number: frozen.number, space: sh.space.as_ref() };
+        let ctx = SampleContext {
+            trials: &history,
+            direction: sh.direction,
+            number: frozen.number,
+            space: sh.space.as_ref(),
+        };
         let relative = if relative_space.is_empty() && sh.space.is_none() {
             BTreeMap::new()
         } else {
@@ -403,7 +408,7 @@ impl Study {
 
 /// The distributions every finished (complete or pruned) trial shares, by name: the
 /// jointly sampled parameters of a define-by-run study (Optuna's intersection search space).
-fn intersection_space(history: &[FrozenTrial]) -> Vec<(String, Distribution)> {
+fn intersection_space(history: &[Arc<FrozenTrial>]) -> Vec<(String, Distribution)> {
     let mut finished = history.iter().filter(|t| matches!(t.state, TrialState::Complete | TrialState::Pruned));
     let Some(first) = finished.next() else { return Vec::new() };
     let mut space = first.distributions.clone();
@@ -430,7 +435,7 @@ pub struct Trial {
     params: BTreeMap<String, (Distribution, f64)>,
     relative: BTreeMap<String, f64>,
     relative_space: Vec<(String, Distribution)>,
-    history: Vec<FrozenTrial>,
+    history: Vec<Arc<FrozenTrial>>,
     intermediate: BTreeMap<u64, f64>,
 }
 
@@ -460,15 +465,12 @@ impl Trial {
             }
             return Ok(d.to_external(*v));
         }
-        let from_relative = self
-            .relative
-            .get(name)
-            .copied()
-            .filter(|&v| distribution.contains(v))
-            .filter(|_| match &self.shared.space {
+        let from_relative = self.relative.get(name).copied().filter(|&v| distribution.contains(v)).filter(|_| {
+            match &self.shared.space {
                 Some(space) => space.get(name).is_some_and(|p| &p.distribution == distribution),
                 None => self.relative_space.iter().any(|(n, d)| n == name && d == distribution),
-            });
+            }
+        });
         let internal = match from_relative {
             Some(v) => v,
             None => {

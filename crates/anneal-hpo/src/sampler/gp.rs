@@ -196,7 +196,9 @@ fn neg_log_posterior(raw: &[f64], grad: &mut [f64], sq: &[f64], y: &[f64], n: us
     let trace_w: f64 = (0..n).map(|a| w(a, a)).sum();
     let g_noise = 0.5 * trace_w * (noise - MIN_NOISE);
     let mll = -logdet_half - 0.5 * quad;
-    let log_prior = -theta.iter().map(|t| 0.1 / t + 0.1 * t).sum::<f64>() + (scale.ln() - scale) + (0.1 * noise.ln() - 30.0 * noise);
+    let log_prior = -theta.iter().map(|t| 0.1 / t + 0.1 * t).sum::<f64>()
+        + (scale.ln() - scale)
+        + (0.1 * noise.ln() - 30.0 * noise);
     for j in 0..d {
         grad[j] = -(g_theta[j] + (0.1 / theta[j] - 0.1 * theta[j]));
     }
@@ -277,57 +279,18 @@ impl<'a> Gp<'a> {
 }
 
 impl GpSampler {
-    fn propose(
+    /// Maximises log EI over `[0, 1]^d`: Sobol candidates, then local searches from the
+    /// best candidate, `best_x` and roulette-picked candidates. Returns the point and value.
+    fn maximize_log_ei(
         &self,
-        ctx: &SampleContext<'_>,
+        gp: &Gp<'_>,
         params: &[(String, Distribution)],
-        complete: &[&FrozenTrial],
-    ) -> Option<BTreeMap<String, f64>> {
+        theta: &[f64],
+        best_x: Vec<f64>,
+        best_y: f64,
+        rng: &mut Rng,
+    ) -> Option<(Vec<f64>, f64)> {
         let d = params.len();
-        let cat: Vec<bool> = params.iter().map(|(_, dist)| dist.is_categorical()).collect();
-        let to_x = |t: &FrozenTrial| -> Vec<f64> { params.iter().map(|(n, dist)| dist.to_unit(t.params[n])).collect() };
-        let mut x: Vec<f64> = complete.iter().flat_map(|t| to_x(t)).collect();
-        let losses: Vec<f64> = complete.iter().map(|t| -ctx.direction.to_loss(t.value.unwrap_or(f64::NAN))).collect();
-        let n = losses.len();
-        let mean = losses.iter().sum::<f64>() / n as f64;
-        let std = (losses.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt().max(1e-10);
-        let mut y: Vec<f64> = losses.iter().map(|v| (v - mean) / std).collect();
-
-        // Hyperparameters: warm start from the previous fit when the dimension matches.
-        let default_raw: Vec<f64> = vec![0.0; d + 2];
-        let cached = self.cache.lock().unwrap_or_else(|e| e.into_inner()).clone().filter(|c| c.len() == d + 2);
-        let sq = pair_sqd(&x, n, d, &cat);
-        let mut fitted = None;
-        for start in cached.iter().chain(std::iter::once(&default_raw)) {
-            let (raw, f) = lbfgs_minimize(|r, g| neg_log_posterior(r, g, &sq, &y, n, d), start, None, 200, 1e-2);
-            if f.is_finite() {
-                fitted = Some(raw);
-                break;
-            }
-        }
-        let raw = fitted.unwrap_or(default_raw);
-        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(raw.clone());
-        let best_y = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let best_idx = y.iter().position(|&v| v == best_y).unwrap_or(0);
-        let best_x: Vec<f64> = x[best_idx * d..(best_idx + 1) * d].to_vec();
-
-        // Running trials: condition on their predicted mean (kriging believer).
-        let running: Vec<&FrozenTrial> = ctx
-            .trials
-            .iter()
-            .filter(|t| t.state == TrialState::Running)
-            .filter(|t| params.iter().all(|(nm, dist)| t.distributions.get(nm) == Some(dist)))
-            .collect();
-        if !running.is_empty() {
-            let gp = Gp::new(&x, &y, d, &cat, &raw)?;
-            let fantasies: Vec<(Vec<f64>, f64)> = running.iter().map(|t| { let p = to_x(t); let m = gp.posterior(&p, None).0; (p, m) }).collect();
-            for (p, m) in fantasies {
-                x.extend(p);
-                y.push(m);
-            }
-        }
-        let gp = Gp::new(&x, &y, d, &cat, &raw)?;
-
         // Candidates: scrambled Sobol points snapped onto discrete values.
         let snap = |u: f64, dist: &Distribution| -> f64 {
             match dist {
@@ -335,7 +298,7 @@ impl GpSampler {
                 _ => dist.to_unit(dist.from_unit(u)),
             }
         };
-        let sobol = SobolSampler::new(Rng::derive(self.seed, ctx.number, 0x6770).next_u64());
+        let sobol = SobolSampler::new(rng.next_u64());
         let points = sobol.points(0, self.n_candidates, d).ok()?;
         let cands: Vec<Vec<f64>> =
             points.into_iter().map(|u| u.iter().zip(params).map(|(&u, (_, dist))| snap(u, dist)).collect()).collect();
@@ -344,7 +307,6 @@ impl GpSampler {
         let mut starts = vec![cands[top].clone()];
         let mut probs: Vec<f64> = scores.iter().map(|s| (s - scores[top]).exp()).collect();
         probs[top] = 0.0;
-        let mut rng = Rng::derive(self.seed, ctx.number, 0x726F);
         for _ in 0..self.n_local_search.saturating_sub(2) {
             if probs.iter().all(|&p| p <= 0.0 || !p.is_finite()) {
                 break;
@@ -357,8 +319,8 @@ impl GpSampler {
 
         // Local search: L-BFGS on the continuous coordinates (preconditioned by the
         // lengthscales), then exhaustive search over each discrete coordinate, until stable.
-        let theta = unpack(&raw, d).0;
-        let cont: Vec<usize> = (0..d).filter(|&j| matches!(params[j].1, Distribution::Float { step: None, .. })).collect();
+        let cont: Vec<usize> =
+            (0..d).filter(|&j| matches!(params[j].1, Distribution::Float { step: None, .. })).collect();
         let lengths: Vec<f64> = cont.iter().map(|&j| 1.0 / theta[j].sqrt()).collect();
         let mut best: Option<(f64, Vec<f64>)> = None;
         for start in starts {
@@ -435,7 +397,71 @@ impl GpSampler {
                 best = Some((val, p));
             }
         }
-        let (_, p) = best?;
+        best.map(|(v, p)| (p, v))
+    }
+
+    fn propose(
+        &self,
+        ctx: &SampleContext<'_>,
+        params: &[(String, Distribution)],
+        complete: &[&FrozenTrial],
+    ) -> Option<BTreeMap<String, f64>> {
+        let d = params.len();
+        let cat: Vec<bool> = params.iter().map(|(_, dist)| dist.is_categorical()).collect();
+        let to_x = |t: &FrozenTrial| -> Vec<f64> { params.iter().map(|(n, dist)| dist.to_unit(t.params[n])).collect() };
+        let mut x: Vec<f64> = complete.iter().flat_map(|t| to_x(t)).collect();
+        let losses: Vec<f64> = complete.iter().map(|t| -ctx.direction.to_loss(t.value.unwrap_or(f64::NAN))).collect();
+        let n = losses.len();
+        let mean = losses.iter().sum::<f64>() / n as f64;
+        let std = (losses.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt().max(1e-10);
+        let mut y: Vec<f64> = losses.iter().map(|v| (v - mean) / std).collect();
+
+        // Hyperparameters: warm start from the previous fit when the dimension matches.
+        let default_raw: Vec<f64> = vec![0.0; d + 2];
+        let cached = self.cache.lock().unwrap_or_else(|e| e.into_inner()).clone().filter(|c| c.len() == d + 2);
+        let sq = pair_sqd(&x, n, d, &cat);
+        let mut fitted = None;
+        for start in cached.iter().chain(std::iter::once(&default_raw)) {
+            let (raw, f) = lbfgs_minimize(|r, g| neg_log_posterior(r, g, &sq, &y, n, d), start, None, 200, 1e-2);
+            if f.is_finite() {
+                fitted = Some(raw);
+                break;
+            }
+        }
+        let raw = fitted.unwrap_or(default_raw);
+        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(raw.clone());
+        let best_y = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let best_idx = y.iter().position(|&v| v == best_y).unwrap_or(0);
+        let best_x: Vec<f64> = x[best_idx * d..(best_idx + 1) * d].to_vec();
+
+        // Running trials: condition on their predicted mean (kriging believer).
+        let running: Vec<&FrozenTrial> = ctx
+            .trials
+            .iter()
+            .filter(|t| t.state == TrialState::Running)
+            .filter(|t| params.iter().all(|(nm, dist)| t.distributions.get(nm) == Some(dist)))
+            .map(|t| t.as_ref())
+            .collect();
+        if !running.is_empty() {
+            let gp = Gp::new(&x, &y, d, &cat, &raw)?;
+            let fantasies: Vec<(Vec<f64>, f64)> = running
+                .iter()
+                .map(|t| {
+                    let p = to_x(t);
+                    let m = gp.posterior(&p, None).0;
+                    (p, m)
+                })
+                .collect();
+            for (p, m) in fantasies {
+                x.extend(p);
+                y.push(m);
+            }
+        }
+        let gp = Gp::new(&x, &y, d, &cat, &raw)?;
+
+        let theta = unpack(&raw, d).0;
+        let mut rng = Rng::derive(self.seed, ctx.number, 0x0072_006F);
+        let (p, _) = self.maximize_log_ei(&gp, params, &theta, best_x, best_y, &mut rng)?;
         Some(params.iter().zip(p).map(|((n, dist), u)| (n.clone(), dist.snap(dist.from_unit(u)))).collect())
     }
 }
@@ -445,12 +471,18 @@ impl Sampler for GpSampler {
         "gp"
     }
 
-    fn sample_relative(&self, ctx: &SampleContext<'_>, params: &[(String, Distribution)]) -> Result<BTreeMap<String, f64>> {
+    fn sample_relative(
+        &self,
+        ctx: &SampleContext<'_>,
+        params: &[(String, Distribution)],
+    ) -> Result<BTreeMap<String, f64>> {
         if params.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let complete: Vec<&FrozenTrial> =
-            trials_with(ctx.trials, params, false).into_iter().filter(|t| t.value.is_some_and(f64::is_finite)).collect();
+        let complete: Vec<&FrozenTrial> = trials_with(ctx.trials, params, false)
+            .into_iter()
+            .filter(|t| t.value.is_some_and(f64::is_finite))
+            .collect();
         if complete.len() < self.n_startup_trials.max(2) {
             return Ok(BTreeMap::new());
         }
@@ -471,7 +503,8 @@ mod tests {
         let (n, d) = (7, 2);
         let cat = [false, true];
         let mut rng = Rng::new(3);
-        let x: Vec<f64> = (0..n * d).map(|i| if i % 2 == 1 { (rng.below(3)) as f64 / 3.0 } else { rng.uniform() }).collect();
+        let x: Vec<f64> =
+            (0..n * d).map(|i| if i % 2 == 1 { (rng.below(3)) as f64 / 3.0 } else { rng.uniform() }).collect();
         let y: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
         let sq = pair_sqd(&x, n, d, &cat);
         let raw = [0.3, -0.2, 0.1, -3.0];
@@ -483,7 +516,8 @@ mod tests {
             a[k] += h;
             b[k] -= h;
             let mut tmp = [0.0; 4];
-            let fd = (neg_log_posterior(&a, &mut tmp, &sq, &y, n, d) - neg_log_posterior(&b, &mut tmp, &sq, &y, n, d)) / (2.0 * h);
+            let fd = (neg_log_posterior(&a, &mut tmp, &sq, &y, n, d) - neg_log_posterior(&b, &mut tmp, &sq, &y, n, d))
+                / (2.0 * h);
             assert!((fd - g[k]).abs() < 1e-5 * fd.abs().max(1.0), "param {k}: {fd} vs {}", g[k]);
         }
     }

@@ -50,7 +50,9 @@ impl GridSampler {
             for (assigned, w) in weights {
                 if !space.is_active(p, &assigned) {
                     next.push((assigned, w));
-                } else if p.distribution.is_categorical() && space.params().iter().any(|c| c.condition.as_ref().is_some_and(|c| c.parent == p.name)) {
+                } else if p.distribution.is_categorical()
+                    && space.params().iter().any(|c| c.condition.as_ref().is_some_and(|c| c.parent == p.name))
+                {
                     for &v in &values {
                         let mut a = assigned.clone();
                         a.insert(p.name.clone(), v);
@@ -112,7 +114,11 @@ impl Sampler for GridSampler {
         Ok(())
     }
 
-    fn sample_relative(&self, ctx: &SampleContext<'_>, _params: &[(String, Distribution)]) -> Result<BTreeMap<String, f64>> {
+    fn sample_relative(
+        &self,
+        ctx: &SampleContext<'_>,
+        _params: &[(String, Distribution)],
+    ) -> Result<BTreeMap<String, f64>> {
         let space = ctx.space.ok_or(HpoError::SpaceRequired { what: "the grid sampler" })?;
         let grid = self.grid(space)?;
         if grid.is_empty() {

@@ -13,6 +13,7 @@
 //! suggestions, whatever thread asks.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::error::Result;
 use crate::space::{Distribution, SearchSpace};
@@ -35,7 +36,7 @@ pub use tpe::TpeSampler;
 #[derive(Debug, Clone, Copy)]
 pub struct SampleContext<'a> {
     /// Every other trial of the study (any state), in number order.
-    pub trials: &'a [FrozenTrial],
+    pub trials: &'a [Arc<FrozenTrial>],
     /// Whether smaller or larger values are better.
     pub direction: Direction,
     /// The number of the trial being sampled.
@@ -60,7 +61,11 @@ pub trait Sampler: Send + Sync + std::fmt::Debug {
     /// Jointly proposes values for `params` (and may add values of other declared
     /// parameters); parameters it leaves out are sampled independently. The default
     /// proposes nothing.
-    fn sample_relative(&self, ctx: &SampleContext<'_>, params: &[(String, Distribution)]) -> Result<BTreeMap<String, f64>> {
+    fn sample_relative(
+        &self,
+        ctx: &SampleContext<'_>,
+        params: &[(String, Distribution)],
+    ) -> Result<BTreeMap<String, f64>> {
         let _ = (ctx, params);
         Ok(BTreeMap::new())
     }
@@ -76,7 +81,11 @@ impl<S: Sampler + ?Sized> Sampler for Box<S> {
     fn check_budget(&self, space: Option<&SearchSpace>, n_trials: usize) -> Result<()> {
         (**self).check_budget(space, n_trials)
     }
-    fn sample_relative(&self, ctx: &SampleContext<'_>, params: &[(String, Distribution)]) -> Result<BTreeMap<String, f64>> {
+    fn sample_relative(
+        &self,
+        ctx: &SampleContext<'_>,
+        params: &[(String, Distribution)],
+    ) -> Result<BTreeMap<String, f64>> {
         (**self).sample_relative(ctx, params)
     }
     fn sample_independent(&self, ctx: &SampleContext<'_>, name: &str, distribution: &Distribution) -> Result<f64> {
@@ -87,7 +96,7 @@ impl<S: Sampler + ?Sized> Sampler for Box<S> {
 /// The finished trials (complete, or pruned when `with_pruned`) that have every one of
 /// `params` with the same distribution.
 pub(crate) fn trials_with<'a>(
-    trials: &'a [FrozenTrial],
+    trials: &'a [Arc<FrozenTrial>],
     params: &[(String, Distribution)],
     with_pruned: bool,
 ) -> Vec<&'a FrozenTrial> {
@@ -96,5 +105,6 @@ pub(crate) fn trials_with<'a>(
         .iter()
         .filter(|t| t.state == TrialState::Complete || (with_pruned && t.state == TrialState::Pruned))
         .filter(|t| params.iter().all(|(n, d)| t.distributions.get(n) == Some(d) && t.params.contains_key(n)))
+        .map(|t| t.as_ref())
         .collect()
 }

@@ -32,7 +32,11 @@ impl Sampler for RandomSampler {
         "random"
     }
 
-    fn sample_relative(&self, ctx: &SampleContext<'_>, params: &[(String, Distribution)]) -> Result<BTreeMap<String, f64>> {
+    fn sample_relative(
+        &self,
+        ctx: &SampleContext<'_>,
+        params: &[(String, Distribution)],
+    ) -> Result<BTreeMap<String, f64>> {
         Ok(params.iter().map(|(n, d)| (n.clone(), Self::draw(self.seed, ctx.number, n, d))).collect())
     }
 

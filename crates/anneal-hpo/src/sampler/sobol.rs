@@ -46,7 +46,7 @@ impl SobolSampler {
         if dims > MAX_DIMS {
             return Err(HpoError::TooManyDimensions { dims, max: MAX_DIMS });
         }
-        let mut rng = Rng::derive(self.seed, 0x736F_626F_6C, 0);
+        let mut rng = Rng::derive(self.seed, 0x0073_6F62_6F6C, 0);
         let table: Vec<([u32; BITS], u32)> = (0..dims)
             .map(|d| {
                 let mut v = directions(d);
@@ -125,7 +125,11 @@ impl Sampler for SobolSampler {
         "sobol"
     }
 
-    fn sample_relative(&self, ctx: &SampleContext<'_>, params: &[(String, Distribution)]) -> Result<BTreeMap<String, f64>> {
+    fn sample_relative(
+        &self,
+        ctx: &SampleContext<'_>,
+        params: &[(String, Distribution)],
+    ) -> Result<BTreeMap<String, f64>> {
         let dims: Vec<(String, Distribution)> = match ctx.space {
             Some(space) => space.params().iter().map(|p| (p.name.clone(), p.distribution.clone())).collect(),
             None => params.to_vec(),

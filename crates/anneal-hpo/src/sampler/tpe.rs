@@ -3,6 +3,7 @@
 //! understanding its algorithm components"), multivariate as Optuna 5's default `TPESampler`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::{RandomSampler, SampleContext, Sampler};
 use crate::error::{HpoError, Result};
@@ -50,7 +51,11 @@ impl TpeSampler {
     /// Candidates drawn from `l(x)` per suggestion (at least 1).
     pub fn with_ei_candidates(mut self, n: usize) -> Result<Self> {
         if n == 0 {
-            return Err(HpoError::InvalidSetting { setting: "n_ei_candidates", value: "0".into(), expected: "at least 1" });
+            return Err(HpoError::InvalidSetting {
+                setting: "n_ei_candidates",
+                value: "0".into(),
+                expected: "at least 1",
+            });
         }
         self.n_ei_candidates = n;
         Ok(self)
@@ -63,12 +68,13 @@ impl TpeSampler {
         self
     }
 
-    fn n_finished(trials: &[FrozenTrial]) -> usize {
+    fn n_finished(trials: &[Arc<FrozenTrial>]) -> usize {
         trials.iter().filter(|t| matches!(t.state, TrialState::Complete | TrialState::Pruned)).count()
     }
 
     fn sample(&self, ctx: &SampleContext<'_>, space: &[(String, Distribution)], stream: u64) -> BTreeMap<String, f64> {
-        let has_all = |t: &FrozenTrial| space.iter().all(|(n, d)| t.params.contains_key(n) && t.distributions.get(n) == Some(d));
+        let has_all =
+            |t: &FrozenTrial| space.iter().all(|(n, d)| t.params.contains_key(n) && t.distributions.get(n) == Some(d));
         let (below, above) = split_trials(ctx.trials, ctx.direction);
         let below: Vec<&FrozenTrial> = below.into_iter().filter(|t| has_all(t)).collect();
         let above: Vec<&FrozenTrial> = above.into_iter().filter(|t| has_all(t)).collect();
@@ -100,7 +106,13 @@ fn default_weights(n: usize) -> Vec<f64> {
     }
     let ramp = n - 25;
     let mut w: Vec<f64> = (0..ramp)
-        .map(|i| if ramp == 1 { 1.0 / n as f64 } else { 1.0 / n as f64 + (1.0 - 1.0 / n as f64) * i as f64 / (ramp - 1) as f64 })
+        .map(|i| {
+            if ramp == 1 {
+                1.0 / n as f64
+            } else {
+                1.0 / n as f64 + (1.0 - 1.0 / n as f64) * i as f64 / (ramp - 1) as f64
+            }
+        })
         .collect();
     w.extend(std::iter::repeat_n(1.0, 25));
     w
@@ -109,10 +121,11 @@ fn default_weights(n: usize) -> Vec<f64> {
 /// Splits the history as Optuna's `_split_trials`: the best `γ(n)` complete trials (then
 /// pruned ones, ranked by how far they got and their last value) are "below", the rest and
 /// every running trial "above"; each group in trial-number order.
-fn split_trials(trials: &[FrozenTrial], direction: Direction) -> (Vec<&FrozenTrial>, Vec<&FrozenTrial>) {
-    let mut complete: Vec<&FrozenTrial> = trials.iter().filter(|t| t.state == TrialState::Complete).collect();
-    let mut pruned: Vec<&FrozenTrial> = trials.iter().filter(|t| t.state == TrialState::Pruned).collect();
-    let running = trials.iter().filter(|t| t.state == TrialState::Running);
+fn split_trials(trials: &[Arc<FrozenTrial>], direction: Direction) -> (Vec<&FrozenTrial>, Vec<&FrozenTrial>) {
+    let trials = trials.iter().map(|t| t.as_ref());
+    let mut complete: Vec<&FrozenTrial> = trials.clone().filter(|t| t.state == TrialState::Complete).collect();
+    let mut pruned: Vec<&FrozenTrial> = trials.clone().filter(|t| t.state == TrialState::Pruned).collect();
+    let running = trials.filter(|t| t.state == TrialState::Running);
     let mut n_below = gamma(complete.len() + pruned.len());
     let loss = |t: &FrozenTrial| direction.to_loss(t.value.unwrap_or(f64::NAN));
     complete.sort_by(|a, b| loss(a).total_cmp(&loss(b)));
@@ -140,9 +153,21 @@ fn split_trials(trials: &[FrozenTrial], direction: Direction) -> (Vec<&FrozenTri
 /// One dimension of a Parzen estimator.
 enum Kernels {
     /// Truncated Gaussians on `[low, high]` of the (log-)scale; `step` for discrete values.
-    Numeric { mus: Vec<f64>, sigmas: Vec<f64>, low: f64, high: f64, log: bool, step: Option<f64>, log_mass: Vec<f64> },
-    /// Per-kernel probabilities of each choice.
-    Categorical { probs: Vec<Vec<f64>> },
+    /// `log_norm` is `ln σ + ln(mass on [low, high]) + ½ ln 2π` per kernel, so a continuous
+    /// density is `-½ ((x - μ)/σ)² - log_norm`.
+    Numeric {
+        mus: Vec<f64>,
+        sigmas: Vec<f64>,
+        inv_sigmas: Vec<f64>,
+        low: f64,
+        high: f64,
+        log: bool,
+        step: Option<f64>,
+        log_mass: Vec<f64>,
+        log_norm: Vec<f64>,
+    },
+    /// Per-kernel probabilities of each choice, and their logarithms.
+    Categorical { probs: Vec<Vec<f64>>, log_probs: Vec<Vec<f64>> },
 }
 
 /// A mixture of product kernels, one per observation plus the prior.
@@ -174,7 +199,7 @@ impl Parzen {
         self.dims
             .iter()
             .map(|(d, kern)| match kern {
-                Kernels::Categorical { probs } => rng.weighted(&probs[k]) as f64,
+                Kernels::Categorical { probs, .. } => rng.weighted(&probs[k]) as f64,
                 Kernels::Numeric { mus, sigmas, low, high, log, step, .. } => {
                     let (mu, sigma) = (mus[k], sigmas[k]);
                     let (a, b) = (ndtr((low - mu) / sigma), ndtr((high - mu) / sigma));
@@ -196,17 +221,17 @@ impl Parzen {
         let mut per_kernel = self.log_weights.clone();
         for ((_, kern), &xi) in self.dims.iter().zip(x) {
             match kern {
-                Kernels::Categorical { probs } => {
-                    for (acc, p) in per_kernel.iter_mut().zip(probs) {
-                        *acc += p[xi as usize].ln();
+                Kernels::Categorical { log_probs, .. } => {
+                    for (acc, p) in per_kernel.iter_mut().zip(log_probs) {
+                        *acc += p[xi as usize];
                     }
                 }
-                Kernels::Numeric { mus, sigmas, log, step, log_mass, .. } => match step {
+                Kernels::Numeric { mus, sigmas, inv_sigmas, log, step, log_mass, log_norm, .. } => match step {
                     None => {
                         let v = if *log { xi.ln() } else { xi };
                         for (k, acc) in per_kernel.iter_mut().enumerate() {
-                            let (mu, s) = (mus[k], sigmas[k]);
-                            *acc += norm_log_pdf((v - mu) / s) - s.ln() - log_mass[k];
+                            let z = (v - mus[k]) * inv_sigmas[k];
+                            *acc -= 0.5 * z * z + log_norm[k];
                         }
                     }
                     Some(step) => {
@@ -251,7 +276,8 @@ fn kernels(obs: &[f64], d: &Distribution, prior_weight: f64) -> Kernels {
                 row.iter_mut().for_each(|p| *p = 1.0 / c as f64);
             }
         }
-        return Kernels::Categorical { probs };
+        let log_probs = probs.iter().map(|row| row.iter().map(|p| p.ln()).collect()).collect();
+        return Kernels::Categorical { probs, log_probs };
     }
     let (mut low, mut high) = d.bounds().unwrap_or((0.0, 1.0));
     let step = d.step();
@@ -291,8 +317,11 @@ fn kernels(obs: &[f64], d: &Distribution, prior_weight: f64) -> Kernels {
     sigmas.push(range);
     // Guard a zero-width range (a single-valued parameter).
     sigmas.iter_mut().for_each(|s| *s = s.max(1e-12));
-    let log_mass = mus.iter().zip(&sigmas).map(|(&mu, &s)| log_gauss_mass((low - mu) / s, (high - mu) / s)).collect();
-    Kernels::Numeric { mus, sigmas, low, high, log, step, log_mass }
+    let log_mass: Vec<f64> =
+        mus.iter().zip(&sigmas).map(|(&mu, &s)| log_gauss_mass((low - mu) / s, (high - mu) / s)).collect();
+    let log_norm = sigmas.iter().zip(&log_mass).map(|(s, m)| s.ln() + m - norm_log_pdf(0.0)).collect();
+    let inv_sigmas = sigmas.iter().map(|s| 1.0 / s).collect();
+    Kernels::Numeric { mus, sigmas, inv_sigmas, low, high, log, step, log_mass, log_norm }
 }
 
 impl Sampler for TpeSampler {
@@ -300,7 +329,11 @@ impl Sampler for TpeSampler {
         "tpe"
     }
 
-    fn sample_relative(&self, ctx: &SampleContext<'_>, params: &[(String, Distribution)]) -> Result<BTreeMap<String, f64>> {
+    fn sample_relative(
+        &self,
+        ctx: &SampleContext<'_>,
+        params: &[(String, Distribution)],
+    ) -> Result<BTreeMap<String, f64>> {
         if !self.multivariate || params.is_empty() || Self::n_finished(ctx.trials) < self.n_startup_trials {
             return Ok(BTreeMap::new());
         }
@@ -342,5 +375,46 @@ mod tests {
         };
         assert_eq!(mus, vec![1.0, 2.0, 6.0, 5.0]);
         assert_eq!(sigmas, vec![2.0, 4.0, 4.0, 10.0]);
+    }
+}
+
+#[cfg(test)]
+mod parity {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn log_density_matches_optuna() {
+        // optuna 5.0: _ParzenEstimator({'x1': [1, -3, 7.5], 'x2': [2, 14, 6]},
+        //   {'x1': Float(-5, 10), 'x2': Float(0, 15)}, defaults).log_pdf(
+        //   {'x1': [0, 9.9, -4], 'x2': [3, 0.5, 12]})
+        let want = [-5.122763747710013, -5.66466928537924, -5.34616806986451];
+        let space = vec![
+            ("x1".to_string(), Distribution::float(-5.0, 10.0)),
+            ("x2".to_string(), Distribution::float(0.0, 15.0)),
+        ];
+        let trials: Vec<FrozenTrial> = [(1.0, 2.0), (-3.0, 14.0), (7.5, 6.0)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, b))| FrozenTrial {
+                id: i as u64,
+                number: i as u64,
+                state: TrialState::Complete,
+                params: BTreeMap::from([("x1".into(), a), ("x2".into(), b)]),
+                distributions: space.iter().cloned().collect(),
+                value: Some(0.0),
+                intermediate: BTreeMap::new(),
+                started_ms: 0,
+                finished_ms: None,
+                heartbeat_ms: 0,
+            })
+            .collect();
+        let refs: Vec<&FrozenTrial> = trials.iter().collect();
+        let pe = Parzen::new(&refs, &space, 1.0);
+        for (x, w) in [[0.0, 3.0], [9.9, 0.5], [-4.0, 12.0]].iter().zip(want) {
+            let got = pe.log_pdf(x);
+            assert!((got - w).abs() < 1e-12, "{x:?}: {got} vs {w}");
+        }
     }
 }

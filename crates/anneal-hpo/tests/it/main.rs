@@ -1,1 +1,6 @@
-//! Integration tests of anneal-hpo.
+//! Integration tests of anneal-hpo's public API.
+
+mod pruning;
+mod samplers;
+mod spaces;
+mod study;
