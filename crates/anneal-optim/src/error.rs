@@ -57,6 +57,14 @@ pub enum OptimError {
         /// Steps in the whole run (or in what is left of it after an enclosing warm-up).
         total: usize,
     },
+    /// A saved optimiser state could not be written or read back.
+    #[error("optimizer state in {path}: {message}")]
+    State {
+        /// The folder of the state.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A one-cycle schedule whose warm-up phase would be shorter than one step.
     #[error(
         "one-cycle needs pct_start × total_steps > 1 for a rising phase, got pct_start = {pct_start} and total_steps = {total_steps}"

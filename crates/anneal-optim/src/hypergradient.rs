@@ -20,7 +20,8 @@ use std::collections::HashMap;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
 
 use crate::grads::ParamContext;
 
@@ -42,6 +43,30 @@ struct ParamState {
     moments: Option<(Tensor<1>, Tensor<1>, i32)>,
 }
 
+/// The per-parameter state of a [`Hypergradient`] on the host, exactly (`f32` as bits).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct HypergradientState {
+    params: Vec<SavedParam>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedParam {
+    id: u64,
+    direction: Vec<u32>,
+    moments: Option<(Vec<u32>, Vec<u32>, i32)>,
+}
+
+fn to_bits(t: &Tensor<1>) -> Result<Vec<u32>, String> {
+    let values = t.clone().into_data().convert::<f32>().try_to_vec::<f32>();
+    let values = values.map_err(|e| format!("reading the state back from the device failed: {e:?}"))?;
+    Ok(values.into_iter().map(f32::to_bits).collect())
+}
+
+fn from_bits(bits: &[u32], device: &Device) -> Tensor<1> {
+    let values: Vec<f32> = bits.iter().map(|&b| f32::from_bits(b)).collect();
+    Tensor::from_data(TensorData::new(values, [bits.len()]), device)
+}
+
 /// SGD-HD / Adam-HD.
 pub(crate) struct Hypergradient {
     direction: Direction,
@@ -61,6 +86,32 @@ impl Hypergradient {
 
     pub(crate) fn set_learning_rate(&mut self, learning_rate: f64) {
         self.learning_rate = learning_rate;
+    }
+
+    /// The per-parameter state, read back to the host.
+    pub(crate) fn state(&self) -> Result<HypergradientState, String> {
+        let mut params = Vec::with_capacity(self.states.len());
+        for (id, s) in &self.states {
+            let moments = match &s.moments {
+                Some((m, v, t)) => Some((to_bits(m)?, to_bits(v)?, *t)),
+                None => None,
+            };
+            params.push(SavedParam { id: id.val(), direction: to_bits(&s.direction)?, moments });
+        }
+        params.sort_by_key(|p| p.id);
+        Ok(HypergradientState { params })
+    }
+
+    /// Replaces the per-parameter state with `state`, on `device`.
+    pub(crate) fn restore(&mut self, state: HypergradientState, device: &Device) {
+        self.states = state
+            .params
+            .into_iter()
+            .map(|p| {
+                let moments = p.moments.map(|(m, v, t)| (from_bits(&m, device), from_bits(&v, device), t));
+                (ParamId::from(p.id), ParamState { direction: from_bits(&p.direction, device), moments })
+            })
+            .collect();
     }
 
     pub(crate) fn step<M: Module>(&mut self, module: M, mut grads: GradientsParams) -> M {

@@ -1,10 +1,15 @@
 //! The built optimiser: one object the training loop calls once per update.
 
+use std::path::Path;
+
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
 
 use crate::config::OptimizerConfig;
-use crate::hypergradient::Hypergradient;
+use crate::error::OptimError;
+use crate::hypergradient::{Hypergradient, HypergradientState};
 
 /// What does the updating: burn's module optimiser with a learning rate set
 /// from outside, or our hypergradient optimiser, which owns its learning rate.
@@ -86,5 +91,71 @@ impl Optimizer {
             Inner::Module { inner, learning_rate } => inner.step(*learning_rate, module, grads),
             Inner::Hypergradient(hd) => hd.step(module, grads),
         }
+    }
+}
+
+/// Files of a saved optimiser state, inside the folder given to [`Optimizer::save_state`].
+const HEADER: &str = "optimizer.json";
+const MODULE_STATE: &str = "optimizer.bpk";
+
+/// What `optimizer.json` holds: the scalars, exactly (`f64` as bits), and the
+/// hypergradient optimisers' per-parameter state.
+#[derive(Serialize, Deserialize)]
+struct SavedState {
+    name: String,
+    learning_rate_bits: u64,
+    steps: usize,
+    hypergradient: Option<HypergradientState>,
+}
+
+impl Optimizer {
+    /// Writes the optimiser's whole state into the folder `dir` (created if
+    /// needed): per-parameter moments and step counts (burn-optim's burnpack
+    /// record, keyed by parameter id), the current learning rate and the update
+    /// count. With [`load_state`](Optimizer::load_state) into an optimiser built
+    /// from the same config, and a model whose parameters kept their ids
+    /// (burnpack files keep them), training continues bit for bit.
+    pub fn save_state(&self, dir: &Path) -> Result<(), OptimError> {
+        let fail = |e: &dyn std::fmt::Display| OptimError::State { path: dir.to_path_buf(), message: e.to_string() };
+        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+        let hypergradient = match &self.inner {
+            Inner::Module { inner, .. } => {
+                inner.save(dir.join(MODULE_STATE)).map_err(|e| fail(&e))?;
+                None
+            }
+            Inner::Hypergradient(hd) => Some(hd.state().map_err(|e| fail(&e))?),
+        };
+        let saved = SavedState {
+            name: self.config.name().to_string(),
+            learning_rate_bits: self.learning_rate().to_bits(),
+            steps: self.steps,
+            hypergradient,
+        };
+        let json = serde_json::to_string(&saved).map_err(|e| fail(&e))?;
+        std::fs::write(dir.join(HEADER), json).map_err(|e| fail(&e))
+    }
+
+    /// Restores a state written by [`save_state`](Optimizer::save_state);
+    /// tensors of the hypergradient optimisers are put on `device` (burn-optim's
+    /// state moves to each parameter's device on the next step).
+    ///
+    /// Fails if the folder holds no state or the state of another optimiser.
+    pub fn load_state(&mut self, dir: &Path, device: &Device) -> Result<(), OptimError> {
+        let fail = |e: &dyn std::fmt::Display| OptimError::State { path: dir.to_path_buf(), message: e.to_string() };
+        let text = std::fs::read_to_string(dir.join(HEADER)).map_err(|e| fail(&e))?;
+        let saved: SavedState = serde_json::from_str(&text).map_err(|e| fail(&e))?;
+        if saved.name != self.config.name() {
+            return Err(fail(&format!("the state is of `{}`, not `{}`", saved.name, self.config.name())));
+        }
+        match (&mut self.inner, saved.hypergradient) {
+            (Inner::Module { inner, .. }, None) => {
+                *inner = inner.clone().load(dir.join(MODULE_STATE)).map_err(|e| fail(&e))?;
+            }
+            (Inner::Hypergradient(hd), Some(state)) => hd.restore(state, device),
+            _ => return Err(fail(&"the state does not match the optimizer kind")),
+        }
+        self.set_learning_rate(f64::from_bits(saved.learning_rate_bits));
+        self.steps = saved.steps;
+        Ok(())
     }
 }

@@ -6,3 +6,4 @@ mod golden;
 mod grads;
 mod hypergradient;
 mod schedule;
+mod state;

@@ -1,0 +1,45 @@
+//! The error type of `anneal-regularize`: regularisation settings that cannot work.
+
+/// A regularisation setting that cannot be used; every message names the setting and the value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegularizeError {
+    /// `min_delta` is negative or not finite.
+    #[error("early stopping min_delta must be a finite number >= 0, got {0}")]
+    MinDelta(f64),
+    /// The monitored metric name is empty.
+    #[error("early stopping needs a metric to monitor")]
+    NoMonitor,
+    /// The early-stopping warm-up covers the whole run, so it could never stop.
+    #[error("early stopping warmup_epochs = {warmup} is not shorter than the run's {epochs} epochs")]
+    WarmupTooLong {
+        /// Warm-up epochs asked for.
+        warmup: usize,
+        /// Epochs in the run.
+        epochs: usize,
+    },
+    /// A penalty strength is negative or not finite.
+    #[error("{name} = {value} must be a finite number >= 0")]
+    Strength {
+        /// `l1` or `l2`, with the group when it is one (`groups[1].l2`).
+        name: String,
+        /// The value given.
+        value: f64,
+    },
+    /// A penalty group names no layer.
+    #[error("regularization groups[{index}] has an empty `layers` list")]
+    EmptyGroup {
+        /// 0-based position of the group.
+        index: usize,
+    },
+    /// A penalty group names a layer the model does not have.
+    #[error("regularization groups[{index}] names layer {layer}, but the model has {layers} layers (0-based)")]
+    NoSuchLayer {
+        /// 0-based position of the group.
+        index: usize,
+        /// The layer named.
+        layer: usize,
+        /// Layers in the model.
+        layers: usize,
+    },
+}
