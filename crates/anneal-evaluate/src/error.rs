@@ -117,6 +117,97 @@ pub enum EvalError {
         /// What is allowed.
         expected: &'static str,
     },
+    /// Cross-validation or a learning curve was given no folds.
+    #[error("cross-validation needs at least one fold")]
+    NoFolds,
+    /// A fold whose training or test rows are empty.
+    #[error("fold {fold} has no {part} rows")]
+    EmptyFold {
+        /// The fold (0-based).
+        fold: usize,
+        /// `train` or `test`.
+        part: &'static str,
+    },
+    /// A fold names a row that is not below the number of rows.
+    #[error("fold {fold} {part} row {row} is out of range (the data has {n_rows} rows)")]
+    FoldRowOutOfRange {
+        /// The fold (0-based).
+        fold: usize,
+        /// `train` or `test`.
+        part: &'static str,
+        /// The row named.
+        row: usize,
+        /// The number of rows.
+        n_rows: usize,
+    },
+    /// A row named twice in one fold: twice in one part, or in both its training
+    /// and its test rows (which would score a model on a row it was fitted on).
+    #[error("fold {fold} names row {row} twice ({parts}): train and test rows must be disjoint")]
+    FoldRowRepeated {
+        /// The fold (0-based).
+        fold: usize,
+        /// The row.
+        row: usize,
+        /// Where: `train and test`, `train twice` or `test twice`.
+        parts: &'static str,
+    },
+    /// Two folds test the same row, so it would be scored twice.
+    #[error("row {row} is a test row of folds {first} and {second}: test sets must not overlap")]
+    FoldsOverlap {
+        /// The row.
+        row: usize,
+        /// The first fold testing it.
+        first: usize,
+        /// The second fold testing it.
+        second: usize,
+    },
+    /// A row that no fold tests, where every row must be scored exactly once.
+    #[error("row {row} is in no fold's test rows ({missing} rows are never scored)")]
+    RowNotTested {
+        /// The first such row.
+        row: usize,
+        /// How many rows are never tested.
+        missing: usize,
+    },
+    /// A learning curve was given no training-set sizes.
+    #[error("a learning curve needs at least one training-set size")]
+    EmptySizes,
+    /// A training-set size that is not a fraction in (0, 1], or sizes out of order.
+    #[error("training-set size {value} is invalid: {expected}")]
+    InvalidSize {
+        /// The size given.
+        value: f64,
+        /// What is allowed.
+        expected: &'static str,
+    },
+    /// A fold's scores lack the metric a learning curve follows.
+    #[error("fold {fold} reported no {part} score named `{metric}` (it reported: {available})")]
+    MissingScore {
+        /// The metric.
+        metric: String,
+        /// `train` or `test`.
+        part: &'static str,
+        /// The fold (0-based).
+        fold: usize,
+        /// The names it did report, comma-separated.
+        available: String,
+    },
+    /// The worker thread pool could not be built.
+    #[error("cannot start {workers} worker threads: {message}")]
+    ThreadPool {
+        /// Threads asked for.
+        workers: usize,
+        /// The reason given by rayon.
+        message: String,
+    },
+    /// A figure could not be drawn or written.
+    #[error("plot {path}: {message}")]
+    Plot {
+        /// The output file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl EvalError {

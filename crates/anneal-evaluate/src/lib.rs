@@ -31,11 +31,21 @@
 //! - [`regression`]: MSE, RMSE, MAE, median absolute error, MAPE, R², explained
 //!   variance, max error;
 //! - [`streaming`]: accumulators that take batches and equal the one-shot values;
-//! - [`report`]: scikit-learn's classification report as a struct, text or Markdown.
+//! - [`report`]: scikit-learn's classification report as a struct, text or Markdown;
+//! - [`cv`]: cross-validation over caller-supplied folds, folds in parallel on a
+//!   bounded pool, per-fold scores with mean ± std;
+//! - [`curve`]: learning curves against epochs and against training-set size;
+//! - [`diagnose`](mod@diagnose): the bias/variance verdict from a learning curve, by stated rules;
+//! - [`plot`]: confusion heat maps, ROC and precision-recall curves, learning curves
+//!   and residual plots as PNG or SVG.
 
 mod check;
 pub mod classification;
+pub mod curve;
+pub mod cv;
+pub mod diagnose;
 mod error;
+pub mod plot;
 pub mod ranking;
 pub mod regression;
 pub mod report;
@@ -47,7 +57,11 @@ pub use classification::{
     brier_score, cohen_kappa, confusion_matrix, f1, fbeta, log_loss, macro_f1, matthews_corrcoef, precision,
     precision_recall_fscore, recall, top_k_accuracy,
 };
+pub use curve::{Axis, CurvePoint, LearningCurve, SizeCurveConfig, size_curve};
+pub use cv::{Coverage, CrossValidation, CvReport, Fold, FoldResult, FoldScores, Scores, Summary};
+pub use diagnose::{Diagnosis, DiagnosisConfig, Verdict, diagnose};
 pub use error::EvalError;
+pub use plot::{Figure, Series};
 pub use ranking::{
     MultiClass, PrCurve, RocCurve, average_precision, precision_recall_curve, roc_auc, roc_auc_multiclass, roc_curve,
 };
@@ -61,6 +75,10 @@ pub use streaming::{StreamingAccuracy, StreamingConfusion, StreamingLogLoss, Str
 /// Everything a user of the metrics needs, for one `use anneal_evaluate::prelude::*`.
 pub mod prelude {
     pub use crate::classification::*;
+    pub use crate::curve::*;
+    pub use crate::cv::*;
+    pub use crate::diagnose::*;
+    pub use crate::plot::*;
     pub use crate::ranking::*;
     pub use crate::regression::*;
     pub use crate::report::*;

@@ -1,0 +1,243 @@
+//! The bias/variance verdict: high bias, high variance, good fit or needs more
+//! data, read off a learning curve by stated rules with configurable thresholds.
+//!
+//! Values become errors first (`1 − value` for a metric where higher is better,
+//! such as accuracy; the value itself for a loss). At the curve's last point (the
+//! most data, or the last epoch) let `train` and `valid` be the mean errors and
+//! `gap = valid − train`. On a curve against training-set size, the gap's trend is
+//! the least-squares slope of the gap against log₂(training rows) over the last
+//! [`trend_points`](DiagnosisConfig::trend_points) points — the change in the gap
+//! per doubling of the data — and the projected gap is `gap + min(slope, 0)`, the
+//! gap expected at twice the data if the trend holds. Then, in order:
+//!
+//! 1. `gap ≤ max_gap` (the curves have converged): `valid > max_error` is
+//!    [`Verdict::HighBias`] — both errors are high and more data will not lower
+//!    them; otherwise [`Verdict::GoodFit`].
+//! 2. `gap > max_gap` on a size curve whose projected gap is `≤ max_gap`:
+//!    [`Verdict::NeedsMoreData`] — the gap is still closing at the largest size
+//!    and doubling the data would close it.
+//! 3. Otherwise [`Verdict::HighVariance`]: a large gap that more data is not
+//!    closing (fast enough), or on an epoch curve, a model fitting its training
+//!    rows far better than held-out ones.
+//!
+//! Defaults (`max_error` 0.10, `max_gap` 0.05, `trend_points` 3) suit accuracy-like
+//! metrics; set them for the problem at hand (the error a person or a baseline
+//! reaches, the gap you accept).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::EvalError;
+use crate::curve::{Axis, LearningCurve};
+
+/// What a learning curve says about a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Training and validation errors are both high and close together: the model
+    /// underfits. A bigger model, less regularisation or better features help;
+    /// more data does not.
+    HighBias,
+    /// A large gap between training and validation error that more data is not
+    /// closing: the model overfits. Regularise, simplify, or augment.
+    HighVariance,
+    /// Low validation error, small gap.
+    GoodFit,
+    /// A large gap that is still closing at the largest training set: more data
+    /// is the remedy.
+    NeedsMoreData,
+}
+
+impl Verdict {
+    /// A one-line remedy.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            Verdict::HighBias => "underfitting: use a larger model, less regularisation or better features",
+            Verdict::HighVariance => {
+                "overfitting: regularise (weight decay, dropout, early stopping), simplify the model or augment"
+            }
+            Verdict::GoodFit => "low error and a small gap: nothing to fix",
+            Verdict::NeedsMoreData => "the gap is still closing: collect more training data",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::HighBias => "high bias",
+            Verdict::HighVariance => "high variance",
+            Verdict::GoodFit => "good fit",
+            Verdict::NeedsMoreData => "needs more data",
+        })
+    }
+}
+
+/// Thresholds of the rules (module docs), in error units of the curve's metric.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiagnosisConfig {
+    /// Validation error above which the error counts as high (default 0.10, that is
+    /// accuracy below 90 %).
+    pub max_error: f64,
+    /// Validation − training error above which the gap counts as large (default 0.05).
+    pub max_gap: f64,
+    /// How many of the last points of a size curve fit the gap's trend (default 3,
+    /// at least 2).
+    pub trend_points: usize,
+}
+
+impl Default for DiagnosisConfig {
+    fn default() -> Self {
+        Self { max_error: 0.10, max_gap: 0.05, trend_points: 3 }
+    }
+}
+
+impl DiagnosisConfig {
+    /// Checks the thresholds: finite and non-negative, `trend_points ≥ 2`.
+    pub fn validate(&self) -> Result<(), EvalError> {
+        if !(self.max_error.is_finite() && self.max_error >= 0.0) {
+            return Err(EvalError::invalid("max_error", self.max_error, "a finite error >= 0"));
+        }
+        if !(self.max_gap.is_finite() && self.max_gap >= 0.0) {
+            return Err(EvalError::invalid("max_gap", self.max_gap, "a finite error gap >= 0"));
+        }
+        if self.trend_points < 2 {
+            return Err(EvalError::invalid("trend_points", self.trend_points, "at least 2"));
+        }
+        Ok(())
+    }
+
+    /// The rules with these thresholds, as Markdown list items, for reports.
+    pub fn rules(&self) -> String {
+        format!(
+            "- errors: 1 − score for scores where higher is better, the value itself for losses; \
+             gap = validation error − training error at the largest training set (or last epoch)\n\
+             - gap ≤ {gap} and validation error > {err}: **high bias** (both errors high, converged)\n\
+             - gap ≤ {gap} and validation error ≤ {err}: **good fit**\n\
+             - gap > {gap}, and the gap's trend over the last {n} sizes (least-squares slope against \
+             log₂ training rows) projects a gap ≤ {gap} at twice the data: **needs more data**\n\
+             - otherwise (gap > {gap}, not closing fast enough; always on an epoch curve): **high variance**\n",
+            gap = self.max_gap,
+            err = self.max_error,
+            n = self.trend_points
+        )
+    }
+}
+
+/// A verdict with the numbers behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Mean training error at the last point.
+    pub train_error: f64,
+    /// Mean validation error at the last point.
+    pub valid_error: f64,
+    /// `valid_error − train_error`.
+    pub gap: f64,
+    /// Change of the gap per doubling of the training rows over the last points
+    /// (negative: closing); `None` on an epoch curve or a one-point curve.
+    pub gap_per_doubling: Option<f64>,
+    /// The gap expected at twice the largest training set: `gap + min(slope, 0)`.
+    pub projected_gap: Option<f64>,
+    /// The thresholds used.
+    pub config: DiagnosisConfig,
+}
+
+impl Diagnosis {
+    /// The verdict and why, in one paragraph.
+    pub fn explanation(&self) -> String {
+        let c = &self.config;
+        let mut s = format!(
+            "{}: validation error {:.4}, training error {:.4}, gap {:.4} ({} the {} threshold)",
+            self.verdict,
+            self.valid_error,
+            self.train_error,
+            self.gap,
+            if self.gap > c.max_gap { "above" } else { "within" },
+            c.max_gap
+        );
+        if let (Some(slope), Some(projected)) = (self.gap_per_doubling, self.projected_gap) {
+            s += &format!(
+                "; the gap changes by {slope:+.4} per doubling of the data, {projected:.4} projected at twice the data"
+            );
+        }
+        if self.gap <= c.max_gap {
+            s += &format!(
+                "; validation error {} the {} threshold",
+                if self.valid_error > c.max_error { "above" } else { "within" },
+                c.max_error
+            );
+        }
+        s + ". " + self.verdict.advice()
+    }
+}
+
+/// The verdict on `curve` by the rules in the module docs.
+///
+/// ```
+/// use anneal_evaluate::curve::{Axis, CurvePoint, LearningCurve};
+/// use anneal_evaluate::cv::Summary;
+/// use anneal_evaluate::diagnose::{DiagnosisConfig, Verdict, diagnose};
+///
+/// // Accuracy on training and validation rows at 100, 200 and 400 training rows.
+/// let point = |x: f64, train: f64, valid: f64| CurvePoint { x, train: Summary::of(&[train]), valid: Summary::of(&[valid]) };
+/// let curve = |valid_last: f64| LearningCurve {
+///     axis: Axis::TrainingRows,
+///     metric: "accuracy".into(),
+///     higher_is_better: true,
+///     points: vec![point(100.0, 0.72, 0.68), point(200.0, 0.71, 0.69), point(400.0, 0.71, valid_last)],
+/// };
+/// let d = diagnose(&curve(0.70), &DiagnosisConfig::default())?;
+/// assert_eq!(d.verdict, Verdict::HighBias); // 30 % error, gap 0.01
+/// # Ok::<(), anneal_evaluate::EvalError>(())
+/// ```
+pub fn diagnose(curve: &LearningCurve, config: &DiagnosisConfig) -> Result<Diagnosis, EvalError> {
+    config.validate()?;
+    let last = curve.points.last().ok_or(EvalError::Empty)?;
+    let train_error = curve.error(last.train.mean);
+    let valid_error = curve.error(last.valid.mean);
+    crate::check::finite("train", &[train_error])?;
+    crate::check::finite("valid", &[valid_error])?;
+    let gap = valid_error - train_error;
+    let gap_per_doubling = match curve.axis {
+        Axis::TrainingRows if curve.points.len() >= 2 => {
+            let tail = &curve.points[curve.points.len().saturating_sub(config.trend_points)..];
+            let xs: Vec<f64> = tail.iter().map(|p| p.x.max(f64::MIN_POSITIVE).log2()).collect();
+            let ys: Vec<f64> = tail.iter().map(|p| curve.error(p.valid.mean) - curve.error(p.train.mean)).collect();
+            slope(&xs, &ys)
+        }
+        _ => None,
+    };
+    let projected_gap = gap_per_doubling.map(|s| gap + s.min(0.0));
+    let verdict = if gap <= config.max_gap {
+        if valid_error > config.max_error { Verdict::HighBias } else { Verdict::GoodFit }
+    } else if projected_gap.is_some_and(|p| p <= config.max_gap) {
+        Verdict::NeedsMoreData
+    } else {
+        Verdict::HighVariance
+    };
+    Ok(Diagnosis { verdict, train_error, valid_error, gap, gap_per_doubling, projected_gap, config: *config })
+}
+
+/// Least-squares slope of `ys` against `xs`; `None` when the xs do not vary.
+fn slope(xs: &[f64], ys: &[f64]) -> Option<f64> {
+    let n = xs.len() as f64;
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slope;
+
+    #[test]
+    fn slope_of_a_line() {
+        assert!((slope(&[0.0, 1.0, 2.0], &[1.0, 0.5, 0.0]).unwrap() + 0.5).abs() < 1e-15);
+        assert_eq!(slope(&[1.0, 1.0], &[0.0, 1.0]), None);
+    }
+}
