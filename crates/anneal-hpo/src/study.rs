@@ -278,7 +278,12 @@ impl Study {
     where
         F: Fn(&mut Trial) -> std::result::Result<f64, ObjectiveError> + Sync,
     {
-        self.shared.sampler.check_budget(self.shared.space.as_ref(), n_trials)?;
+        let sampler = &self.shared.sampler;
+        sampler.check_budget(self.shared.space.as_ref(), n_trials)?;
+        let n_trials = match sampler.trial_limit(self.shared.space.as_ref()) {
+            Some(limit) => n_trials.min(usize::try_from(limit).unwrap_or(usize::MAX)),
+            None => n_trials,
+        };
         let claimed = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let finished = Mutex::new(Vec::with_capacity(n_trials));

@@ -13,7 +13,8 @@ use crate::space::{Distribution, SearchSpace};
 /// conditional parameters only multiply the branches where they are active.
 ///
 /// The study refuses to start when the grid is infinite (a continuous float and no
-/// resolution) or larger than its trial budget. Use it for small discrete spaces where
+/// resolution) or larger than its trial budget, and stops once every point has been
+/// visited. Use it for small discrete spaces where
 /// every combination matters.
 #[derive(Debug, Clone)]
 pub struct GridSampler {
@@ -112,6 +113,10 @@ impl Sampler for GridSampler {
             return Err(HpoError::GridTooLarge { size, budget: n_trials });
         }
         Ok(())
+    }
+
+    fn trial_limit(&self, space: Option<&SearchSpace>) -> Option<u128> {
+        self.grid_size(space?).ok()
     }
 
     fn sample_relative(

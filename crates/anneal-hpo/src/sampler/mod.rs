@@ -58,6 +58,12 @@ pub trait Sampler: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// The most trials worth running (grid search: the grid's size); `optimize` stops there.
+    fn trial_limit(&self, space: Option<&SearchSpace>) -> Option<u128> {
+        let _ = space;
+        None
+    }
+
     /// Jointly proposes values for `params` (and may add values of other declared
     /// parameters); parameters it leaves out are sampled independently. The default
     /// proposes nothing.
@@ -80,6 +86,9 @@ impl<S: Sampler + ?Sized> Sampler for Box<S> {
     }
     fn check_budget(&self, space: Option<&SearchSpace>, n_trials: usize) -> Result<()> {
         (**self).check_budget(space, n_trials)
+    }
+    fn trial_limit(&self, space: Option<&SearchSpace>) -> Option<u128> {
+        (**self).trial_limit(space)
     }
     fn sample_relative(
         &self,

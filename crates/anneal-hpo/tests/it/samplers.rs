@@ -63,6 +63,9 @@ fn grid_visits_every_point_once_including_conditional_branches() {
     let trials = study.optimize(8, |t| Ok(t.suggest_space()?.len() as f64)).unwrap();
     let seen: BTreeSet<String> = trials.iter().map(|t| format!("{:?}", t.param_values())).collect();
     assert_eq!(seen.len(), 8, "every grid point exactly once");
+    // A larger budget stops when the grid is exhausted.
+    let study = Study::builder("grid-big").space(space.clone()).sampler(GridSampler::new(0)).build().unwrap();
+    assert_eq!(study.optimize(100, |t| Ok(t.suggest_space()?.len() as f64)).unwrap().len(), 8);
     for t in &trials {
         assert_eq!(t.params.contains_key("momentum"), t.param("opt").unwrap().as_str() == Some("sgd"));
     }
