@@ -40,21 +40,14 @@ fn main() -> anyhow::Result<()> {
         output: labels.classes().len(),
         activation: ActivationKind::Relu,
         dropout: 0.1,
+        layer_dropout: vec![],
     }
     .init(seed, &device.clone().autodiff())?;
     let mut optimizer = OptimizerConfig::adam(0.01).init()?;
     let config = TrainConfig {
-        epochs: 200,
-        batch_size: 16,
         seed,
-        last_batch: LastBatch::Keep,
-        early_stopping: Some(EarlyStoppingConfig {
-            monitor: "val_loss".into(),
-            goal: Goal::Minimize,
-            patience: 25,
-            min_delta: 0.0,
-            restore_best: true,
-        }),
+        early_stopping: Some(EarlyStoppingConfig::new("val_loss", Goal::Minimize, 25)),
+        ..TrainConfig::new(200, 16)
     };
     let fitted = Trainer::new(config, device.clone()).with_progress(Progress::Silent).fit(
         model,

@@ -13,4 +13,12 @@ pub enum ModelError {
     /// Dropout probability outside `[0, 1)`.
     #[error("dropout {0} is outside [0, 1)")]
     Dropout(f64),
+    /// `layer_dropout` does not give one probability per hidden layer.
+    #[error("layer_dropout has {given} values but the model has {hidden} hidden layers")]
+    LayerDropout {
+        /// Values given.
+        given: usize,
+        /// Hidden layers.
+        hidden: usize,
+    },
 }

@@ -10,7 +10,7 @@
 //! use burn::prelude::*;
 //!
 //! let device = Device::flex();
-//! let mlp = MlpConfig { input: 3, hidden: vec![16, 8], output: 2, activation: ActivationKind::Relu, dropout: 0.0 }
+//! let mlp = MlpConfig { input: 3, hidden: vec![16, 8], output: 2, activation: ActivationKind::Relu, dropout: 0.0, layer_dropout: vec![] }
 //!     .init(7, &device)?;
 //! let logits = mlp.forward(Tensor::zeros([5, 3], &device));
 //! assert_eq!(logits.dims(), [5, 2]);

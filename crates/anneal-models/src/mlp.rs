@@ -41,7 +41,7 @@ impl ActivationKind {
 /// use anneal_models::{ActivationKind, MlpConfig};
 /// use burn::module::Module;
 ///
-/// let config = MlpConfig { input: 4, hidden: vec![8], output: 3, activation: ActivationKind::Relu, dropout: 0.1 };
+/// let config = MlpConfig { input: 4, hidden: vec![8], output: 3, activation: ActivationKind::Relu, dropout: 0.1, layer_dropout: vec![] };
 /// let model = config.init(42, &burn::prelude::Device::flex())?;
 /// assert_eq!(model.num_params(), 4 * 8 + 8 + 8 * 3 + 3);
 /// # Ok::<(), anneal_models::ModelError>(())
@@ -61,6 +61,10 @@ pub struct MlpConfig {
     /// Dropout probability after each hidden activation (0 disables it).
     #[serde(default)]
     pub dropout: f64,
+    /// Dropout probability per hidden layer, overriding `dropout` (empty: `dropout`
+    /// everywhere; otherwise one value per hidden layer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_dropout: Vec<f64>,
 }
 
 /// A multi-layer perceptron. Build it with [`MlpConfig::init`].
@@ -68,7 +72,7 @@ pub struct MlpConfig {
 pub struct Mlp {
     layers: Vec<Linear>,
     activation: Activation,
-    dropout: Dropout,
+    dropout: Vec<Dropout>,
 }
 
 impl MlpConfig {
@@ -86,7 +90,18 @@ impl MlpConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(ModelError::Dropout(self.dropout));
         }
+        if !self.layer_dropout.is_empty() && self.layer_dropout.len() != self.hidden.len() {
+            return Err(ModelError::LayerDropout { given: self.layer_dropout.len(), hidden: self.hidden.len() });
+        }
+        if let Some(&p) = self.layer_dropout.iter().find(|p| !(0.0..1.0).contains(*p)) {
+            return Err(ModelError::Dropout(p));
+        }
         Ok(())
+    }
+
+    /// The dropout probability after hidden layer `i` (0-based).
+    pub fn dropout_of(&self, i: usize) -> f64 {
+        self.layer_dropout.get(i).copied().unwrap_or(self.dropout)
     }
 
     /// Builds the model on `device` with weights drawn from `seed`.
@@ -120,7 +135,10 @@ impl MlpConfig {
         Ok(Mlp {
             layers,
             activation: self.activation.config().init(device),
-            dropout: Dropout::new(self.dropout, SeededRng::derive(seed, 2)),
+            // Stream 1 drew the weights; each dropout layer has its own after it.
+            dropout: (0..self.hidden.len())
+                .map(|i| Dropout::new(self.dropout_of(i), SeededRng::derive(seed, 2 + i as u64)))
+                .collect(),
         })
     }
 }
@@ -137,9 +155,27 @@ impl Mlp {
         for (i, layer) in self.layers.iter().enumerate() {
             h = layer.forward(h);
             if i < last {
-                h = self.dropout.forward(self.activation.forward(h));
+                h = self.dropout[i].forward(self.activation.forward(h));
             }
         }
         h
+    }
+
+    /// The dropout generators' states, one per hidden layer, for checkpoints.
+    pub fn rng_state(&self) -> Vec<u64> {
+        self.dropout.iter().map(Dropout::rng_state).collect()
+    }
+
+    /// Restores states read with [`rng_state`](Mlp::rng_state); extra or missing
+    /// entries are ignored.
+    pub fn set_rng_state(&self, state: &[u64]) {
+        for (d, &s) in self.dropout.iter().zip(state) {
+            d.set_rng_state(s);
+        }
+    }
+
+    /// Number of linear layers (hidden layers + 1).
+    pub fn depth(&self) -> usize {
+        self.layers.len()
     }
 }

@@ -79,8 +79,14 @@ fn main() {
     let args = parse();
     let data = synthetic(args.n, 784, 10, 0);
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
-    let mlp =
-        MlpConfig { input: 784, hidden: vec![256, 128], output: 10, activation: ActivationKind::Relu, dropout: 0.0 };
+    let mlp = MlpConfig {
+        input: 784,
+        hidden: vec![256, 128],
+        output: 10,
+        activation: ActivationKind::Relu,
+        dropout: 0.0,
+        layer_dropout: vec![],
+    };
     for &backend in &args.backends {
         let device = backend.device().expect("backend starts");
         let train_device = device.clone().autodiff();
@@ -110,13 +116,7 @@ fn main() {
                             let _ = device.sync();
                         }
                         _ => {
-                            let config = TrainConfig {
-                                epochs: args.epochs,
-                                batch_size: batch,
-                                seed: r as u64,
-                                last_batch: LastBatch::Keep,
-                                early_stopping: None,
-                            };
+                            let config = TrainConfig { seed: r as u64, ..TrainConfig::new(args.epochs, batch) };
                             Trainer::new(config, device.clone())
                                 .with_progress(Progress::Silent)
                                 .fit(model, &mut optimizer, &data, None)

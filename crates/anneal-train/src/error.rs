@@ -58,8 +58,30 @@ pub enum TrainError {
         /// The metrics that exist, comma-separated.
         available: String,
     },
+    /// The batch size is 0 or larger than the training set.
+    #[error("batch_size = {batch_size} is invalid: it must be between 1 and the {rows} training rows")]
+    BatchSize {
+        /// The batch size given.
+        batch_size: usize,
+        /// Training rows.
+        rows: usize,
+    },
+    /// A learning-rate schedule was given to an optimiser that adapts its own rate.
+    #[error(
+        "optimizer `{optimizer}` learns its own learning rate; remove the [schedule] or use its non-hypergradient variant"
+    )]
+    ScheduleWithAdaptiveRate {
+        /// The optimiser's name.
+        optimizer: &'static str,
+    },
     /// The loss became NaN or infinite.
-    #[error("training diverged: the loss is {loss} at epoch {epoch}, iteration {iteration}")]
+    #[error(
+        "training diverged: the loss is {loss} at epoch {epoch}, iteration {iteration}; {}",
+        match last_checkpoint {
+            Some(e) => format!("the last good checkpoint (epoch {e}) is kept"),
+            None => "no checkpoint was written before it".to_string(),
+        }
+    )]
     Diverged {
         /// 1-based epoch.
         epoch: usize,
@@ -67,5 +89,31 @@ pub enum TrainError {
         iteration: usize,
         /// The non-finite loss.
         loss: f64,
+        /// The epoch of the last checkpoint written, if any: it is left as it was.
+        last_checkpoint: Option<usize>,
+    },
+    /// A checkpoint could not be written or read.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The checkpoint folder or file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A history or plot file could not be written.
+    #[error("cannot write {path}: {message}")]
+    Output {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A chart could not be drawn.
+    #[error("cannot draw {path}: {message}")]
+    Plot {
+        /// The image file.
+        path: std::path::PathBuf,
+        /// What plotters reported.
+        message: String,
     },
 }

@@ -1,23 +1,40 @@
 //! The training loop that ties Anneal's crates together.
 //!
-//! [`Trainer::fit`] runs epochs of seeded, shuffled mini-batches. Each step is
-//! explicit — forward → loss → backward → gradients → [`TrainHook::after_backward`]
-//! → optimiser step — so gradient all-reduce, gradient surgery or hypergradients
-//! plug in between backward and step. It validates every epoch, stops early on a
-//! monitored metric and keeps a per-epoch history. The [`Backend`] is chosen at run
-//! time; models never name one.
+//! [`Trainer::fit`] runs epochs of seeded, shuffled mini-batches through one
+//! explicit step ([`Stepper`]): forward → loss → backward → gradients →
+//! accumulation → L1/L2 penalties → [`TrainHook::after_backward`] → clipping →
+//! optimiser step. A learning-rate schedule steps per epoch or per update; the
+//! loop validates every epoch, stops early on a monitored metric, keeps a
+//! per-epoch history ([`history`]: JSON lines, CSV, PNG/SVG curves), writes
+//! [checkpoints](checkpoint) that resume bit for bit, stops with
+//! [`TrainError::Diverged`] on a non-finite loss and estimates the run's energy
+//! ([`energy`]). [`lr_find`] is the learning-rate range test. The [`Backend`] is
+//! chosen at run time; models never name one.
 //!
 //! See [`Trainer`] for a runnable example.
 
 pub mod backend;
+pub mod checkpoint;
+pub mod energy;
 pub mod error;
+pub mod history;
+pub mod lr_find;
+pub mod params;
+pub mod plot;
+pub mod step;
 pub mod trainer;
 
 pub use backend::Backend;
+pub use checkpoint::Checkpoint;
+pub use energy::{EnergyMeter, EnergyModel, EnergyReport, EnergySource};
 pub use error::TrainError;
+pub use history::HistoryWriter;
+pub use lr_find::{LrFindConfig, LrFindResult, lr_find};
+pub use params::{LayerNorms, ParamInfo, ParamLayout, Penalties};
+pub use step::{StepOutput, Stepper, train_step};
 pub use trainer::{
-    Classifier, EpochRecord, Evaluation, Fitted, Progress, StepInfo, TrainConfig, TrainHook, Trainer, evaluate,
-    train_step,
+    Accounting, Classifier, EpochRecord, Evaluation, Fitted, Progress, ScheduleSettings, StepInfo, TrainConfig,
+    TrainHook, Trainer, evaluate, has_checkpoint,
 };
 
 /// One `use` for the common types.

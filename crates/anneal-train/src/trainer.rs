@@ -1,20 +1,26 @@
-//! The training loop: seeded epochs of mini-batches, an explicit step with a
-//! gradient hook, validation every epoch, early stopping and a metrics history.
+//! The training loop: seeded epochs of mini-batches through one explicit step,
+//! a learning-rate schedule, validation every epoch, early stopping,
+//! checkpoints with exact resume, a divergence guard and a metrics history.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anneal_data::{ClassificationData, LastBatch, SeededRng};
 use anneal_evaluate::{ConfusionMatrix, confusion_matrix};
 use anneal_models::Mlp;
-use anneal_optim::Optimizer;
-use anneal_regularize::{EarlyStopping, EarlyStoppingConfig, Verdict};
+use anneal_optim::{GradientClippingConfig, Optimizer, OptimizerConfig, ScheduleConfig, ScheduleUnit, Scheduler};
+use anneal_regularize::{EarlyStopping, EarlyStoppingConfig, PenaltyConfig, Verdict};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{Checkpoint, VERSION};
+use crate::energy::{EnergyMeter, EnergyModel, EnergyReport};
 use crate::error::TrainError;
+use crate::params::{LayerNorms, ParamLayout, Penalties};
+use crate::step::Stepper;
 
 /// A model the loop can train as a classifier: it maps a feature batch to logits.
 pub trait Classifier: Module {
@@ -24,11 +30,27 @@ pub trait Classifier: Module {
     /// - `x`: `[batch, features]`
     /// - output: `[batch, classes]`
     fn logits(&self, x: Tensor<2>) -> Tensor<2>;
+
+    /// The state of the model's own random generators (dropout), for checkpoints.
+    fn rng_state(&self) -> Vec<u64> {
+        Vec::new()
+    }
+
+    /// Restores a state read with [`rng_state`](Classifier::rng_state).
+    fn set_rng_state(&self, _state: &[u64]) {}
 }
 
 impl Classifier for Mlp {
     fn logits(&self, x: Tensor<2>) -> Tensor<2> {
         self.forward(x)
+    }
+
+    fn rng_state(&self) -> Vec<u64> {
+        Mlp::rng_state(self)
+    }
+
+    fn set_rng_state(&self, state: &[u64]) {
+        Mlp::set_rng_state(self, state)
     }
 }
 
@@ -44,22 +66,42 @@ pub struct StepInfo {
 }
 
 /// Code that runs inside the loop. Every method has an empty default.
+///
+/// The order in a run: `on_train_start`, then per epoch `on_epoch_start`, per
+/// batch `on_batch_start` → (`after_backward` when the batch completes an
+/// update) → `on_batch_end`, then `on_epoch_end` after validation, and
+/// `on_train_end` once at the end.
 pub trait TrainHook {
+    /// Once, before the first epoch; `history` holds the epochs a resumed run
+    /// has already done (empty otherwise).
+    fn on_train_start(&mut self, _plan: &Accounting, _history: &[EpochRecord]) {}
     /// Before the first batch of `epoch` (1-based).
     fn on_epoch_start(&mut self, _epoch: usize) {}
+    /// Before the forward pass of a batch.
+    fn on_batch_start(&mut self, _step: &StepInfo) {}
     /// Between backward and the optimiser step: the place to inspect, rescale,
-    /// all-reduce or replace the gradients.
+    /// all-reduce or replace the gradients. With gradient accumulation it runs
+    /// once per update, on the accumulated mean; L2 penalty gradients are
+    /// already added, clipping comes after.
     fn after_backward(&mut self, _step: &StepInfo, _grads: &mut GradientsParams) {}
     /// After the optimiser step of a batch.
     fn on_batch_end(&mut self, _step: &StepInfo) {}
     /// After validation at the end of an epoch.
     fn on_epoch_end(&mut self, _record: &EpochRecord) {}
+    /// Once, after the last epoch.
+    fn on_train_end(&mut self, _history: &[EpochRecord]) {}
 }
 
 /// A borrowed hook is a hook, so a caller can read its state after training.
 impl<H: TrainHook + ?Sized> TrainHook for &mut H {
+    fn on_train_start(&mut self, plan: &Accounting, history: &[EpochRecord]) {
+        (**self).on_train_start(plan, history)
+    }
     fn on_epoch_start(&mut self, epoch: usize) {
         (**self).on_epoch_start(epoch)
+    }
+    fn on_batch_start(&mut self, step: &StepInfo) {
+        (**self).on_batch_start(step)
     }
     fn after_backward(&mut self, step: &StepInfo, grads: &mut GradientsParams) {
         (**self).after_backward(step, grads)
@@ -69,6 +111,9 @@ impl<H: TrainHook + ?Sized> TrainHook for &mut H {
     }
     fn on_epoch_end(&mut self, record: &EpochRecord) {
         (**self).on_epoch_end(record)
+    }
+    fn on_train_end(&mut self, history: &[EpochRecord]) {
+        (**self).on_train_end(history)
     }
 }
 
@@ -85,13 +130,61 @@ pub enum Progress {
     Silent,
 }
 
+/// A learning-rate schedule and how often it steps. In TOML one table:
+/// `unit` beside the schedule's own keys.
+///
+/// ```
+/// use anneal_optim::{ScheduleConfig, ScheduleUnit};
+/// use anneal_train::ScheduleSettings;
+///
+/// let s: ScheduleSettings = toml::from_str("unit = \"iteration\"\nname = \"cosine\"")?;
+/// assert_eq!(s.unit, ScheduleUnit::Iteration);
+/// assert_eq!(s.schedule, ScheduleConfig::Cosine { t_max: None, eta_min: 0.0 });
+/// assert!(toml::from_str::<ScheduleSettings>("unit = \"batch\"\nname = \"cosine\"").is_err());
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleSettings {
+    /// Step the schedule after every update (`iteration`) or after every epoch (`epoch`, the default).
+    pub unit: ScheduleUnit,
+    /// The schedule.
+    pub schedule: ScheduleConfig,
+}
+
+impl Serialize for ScheduleSettings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut value = serde_json::to_value(&self.schedule).map_err(serde::ser::Error::custom)?;
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert("unit".into(), serde_json::to_value(self.unit).map_err(serde::ser::Error::custom)?);
+        }
+        value.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ScheduleSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut value = serde_json::Value::deserialize(deserializer)?;
+        let unit = match value.as_object_mut().and_then(|m| m.remove("unit")) {
+            Some(u) => serde_json::from_value(u).map_err(|e| D::Error::custom(format!("schedule unit: {e}")))?,
+            None => ScheduleUnit::default(),
+        };
+        let schedule = serde_json::from_value(value).map_err(D::Error::custom)?;
+        Ok(Self { unit, schedule })
+    }
+}
+
+fn one() -> usize {
+    1
+}
+
 /// Training-loop settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Passes over the training data.
     pub epochs: usize,
-    /// Rows per mini-batch.
+    /// Rows per mini-batch (ignored by full-batch gradient descent, `gd`).
     pub batch_size: usize,
     /// Seed of the per-epoch shuffles (initial weights and dropout masks take the model's seed).
     #[serde(default)]
@@ -102,28 +195,81 @@ pub struct TrainConfig {
     /// Optional early stopping.
     #[serde(default)]
     pub early_stopping: Option<EarlyStoppingConfig>,
+    /// Optional learning-rate schedule.
+    #[serde(default)]
+    pub schedule: Option<ScheduleSettings>,
+    /// Optional gradient clipping (by global norm or by value).
+    #[serde(default)]
+    pub gradient_clipping: Option<GradientClippingConfig>,
+    /// Mini-batches whose gradients are averaged into one update (1: none).
+    #[serde(default = "one")]
+    pub accumulation: usize,
+    /// L1/L2 penalties on the weights.
+    #[serde(default)]
+    pub regularization: PenaltyConfig,
+    /// Write a checkpoint every this many epochs (0: only at the end); needs
+    /// [`Trainer::with_checkpoints`].
+    #[serde(default)]
+    pub checkpoint_every: usize,
+    /// Record the mean gradient norm of each layer per epoch ([`EpochRecord::gradient_norms`]).
+    #[serde(default)]
+    pub log_gradient_norms: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self::new(10, 32)
+    }
 }
 
 impl TrainConfig {
-    /// Checks the settings against the training set size.
+    /// `epochs` epochs of batches of `batch_size`, everything else off.
+    pub fn new(epochs: usize, batch_size: usize) -> Self {
+        Self {
+            epochs,
+            batch_size,
+            seed: 0,
+            last_batch: LastBatch::Keep,
+            early_stopping: None,
+            schedule: None,
+            gradient_clipping: None,
+            accumulation: 1,
+            regularization: PenaltyConfig::default(),
+            checkpoint_every: 0,
+            log_gradient_norms: false,
+        }
+    }
+
+    /// Checks the settings against the training set size (for mini-batch optimisers).
     pub fn validate(&self, n_train: usize, has_validation: bool) -> Result<(), TrainError> {
+        self.validate_for(n_train, has_validation, None)
+    }
+
+    /// Checks the settings against the training set size and the optimiser:
+    /// epochs and batch size, early stopping (metric, warm-up), the schedule
+    /// (warm-up longer than the run, a schedule on a hypergradient optimiser),
+    /// clipping threshold, accumulation and penalties.
+    pub fn validate_for(
+        &self,
+        n_train: usize,
+        has_validation: bool,
+        optimizer: Option<&OptimizerConfig>,
+    ) -> Result<(), TrainError> {
         if self.epochs == 0 {
             return Err(TrainError::InvalidSetting("epochs must be at least 1".into()));
-        }
-        if self.batch_size == 0 {
-            return Err(TrainError::InvalidSetting("batch_size must be at least 1".into()));
         }
         if n_train == 0 {
             return Err(TrainError::InvalidSetting("the training set is empty".into()));
         }
-        if self.batch_size > n_train && self.last_batch == LastBatch::Drop {
-            return Err(TrainError::InvalidSetting(format!(
-                "batch_size {} is larger than the {n_train} training rows and last_batch = drop leaves no batch",
-                self.batch_size
-            )));
+        let full_batch = optimizer.is_some_and(OptimizerConfig::is_full_batch);
+        if !full_batch && (self.batch_size == 0 || self.batch_size > n_train) {
+            return Err(TrainError::BatchSize { batch_size: self.batch_size, rows: n_train });
+        }
+        if self.accumulation == 0 {
+            return Err(TrainError::InvalidSetting("accumulation must be at least 1 batch per update".into()));
         }
         if let Some(es) = &self.early_stopping {
-            es.validate()?;
+            es.validate_for(self.epochs)?;
             if !EpochRecord::METRICS.contains(&es.monitor.as_str()) {
                 return Err(TrainError::UnknownMetric {
                     name: es.monitor.clone(),
@@ -137,18 +283,38 @@ impl TrainConfig {
                 )));
             }
         }
+        if let Some(c) = &self.gradient_clipping {
+            c.validate()?;
+        }
+        self.regularization.validate()?;
+        if let Some(s) = &self.schedule {
+            if let Some(o) = optimizer.filter(|o| o.adapts_learning_rate()) {
+                return Err(TrainError::ScheduleWithAdaptiveRate { optimizer: o.name() });
+            }
+            let plan = self.plan(n_train, full_batch);
+            let lr = optimizer.map_or(1e-3, OptimizerConfig::learning_rate);
+            s.schedule.build(lr, s.unit.total_steps(self.epochs, plan.updates_per_epoch()))?;
+        }
         Ok(())
+    }
+
+    /// The run's size ([`Accounting`]); `full_batch` for gradient descent on the whole set.
+    pub fn plan(&self, n_train: usize, full_batch: bool) -> Accounting {
+        let batch_size = if full_batch { n_train } else { self.batch_size };
+        let last_batch = if full_batch { LastBatch::Keep } else { self.last_batch };
+        Accounting {
+            samples: n_train,
+            batch_size,
+            iterations_per_epoch: iterations_per_epoch(n_train, batch_size, last_batch),
+            epochs: self.epochs,
+            accumulation: self.accumulation.max(1),
+            full_batch,
+        }
     }
 
     /// The run's size in words: "245 samples, batch 16 → 16 iterations per epoch × 100 epochs = 1600 iterations".
     pub fn accounting(&self, n_train: usize) -> String {
-        let per_epoch = iterations_per_epoch(n_train, self.batch_size, self.last_batch);
-        format!(
-            "{n_train} samples, batch {} → {per_epoch} iterations per epoch × {} epochs = {} iterations",
-            self.batch_size,
-            self.epochs,
-            per_epoch * self.epochs
-        )
+        self.plan(n_train, false).to_string()
     }
 }
 
@@ -159,33 +325,106 @@ fn iterations_per_epoch(n: usize, batch: usize, last: LastBatch) -> usize {
     }
 }
 
+/// The size of a run: samples, batches, iterations and updates. Printed at the
+/// start of training and returned in [`Fitted::accounting`].
+///
+/// ```
+/// use anneal_train::TrainConfig;
+///
+/// let plan = TrainConfig::new(20, 100).plan(1000, false);
+/// assert_eq!(plan.iterations(), 200);
+/// assert_eq!(plan.to_string(), "1000 samples, batch 100 → 10 iterations per epoch × 20 epochs = 200 iterations");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accounting {
+    /// Training rows.
+    pub samples: usize,
+    /// Rows per batch (all of them for full-batch gradient descent).
+    pub batch_size: usize,
+    /// Batches per epoch.
+    pub iterations_per_epoch: usize,
+    /// Epochs asked for.
+    pub epochs: usize,
+    /// Batches per optimiser update (gradient accumulation).
+    pub accumulation: usize,
+    /// Whether the whole training set is one batch (`gd`).
+    pub full_batch: bool,
+}
+
+impl Accounting {
+    /// Batches in the whole run.
+    pub fn iterations(&self) -> usize {
+        self.iterations_per_epoch * self.epochs
+    }
+
+    /// Optimiser updates per epoch (a last, incomplete accumulation group counts).
+    pub fn updates_per_epoch(&self) -> usize {
+        self.iterations_per_epoch.div_ceil(self.accumulation)
+    }
+
+    /// Optimiser updates in the whole run.
+    pub fn updates(&self) -> usize {
+        self.updates_per_epoch() * self.epochs
+    }
+}
+
+impl std::fmt::Display for Accounting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} samples, batch {}{} → {} iterations per epoch × {} epochs = {} iterations",
+            self.samples,
+            self.batch_size,
+            if self.full_batch { " (full batch)" } else { "" },
+            self.iterations_per_epoch,
+            self.epochs,
+            self.iterations()
+        )?;
+        if self.accumulation > 1 {
+            write!(f, "; {} batches per update → {} updates", self.accumulation, self.updates())?;
+        }
+        Ok(())
+    }
+}
+
 /// Metrics of one epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// 1-based epoch.
     pub epoch: usize,
-    /// Mean training loss over the epoch's batches (weighted by batch size).
+    /// Mean training loss over the epoch's batches (weighted by batch size), data
+    /// term only: penalties are not included, so it compares with `val_loss`.
     pub train_loss: f64,
+    /// Fraction of training rows classified correctly during the epoch (while
+    /// the weights were moving, as Keras reports it).
+    #[serde(default)]
+    pub train_accuracy: Option<f64>,
     /// Validation loss, if there is a validation set.
     pub val_loss: Option<f64>,
     /// Validation accuracy.
     pub val_accuracy: Option<f64>,
     /// Validation macro-F1.
     pub val_macro_f1: Option<f64>,
-    /// Learning rate used in the epoch.
+    /// Learning rate of the epoch's last update: the schedule's rate, or the rate
+    /// a hypergradient optimiser has learnt by the end of the epoch.
     pub learning_rate: f64,
     /// Wall-clock seconds of the epoch, validation included.
     pub seconds: f64,
+    /// Mean L2 norm of each layer's gradient over the epoch's updates, when
+    /// [`TrainConfig::log_gradient_norms`] is set (layer 0 is nearest the input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradient_norms: Option<Vec<f64>>,
 }
 
 impl EpochRecord {
     /// Names of the metrics early stopping can monitor.
-    pub const METRICS: [&'static str; 4] = ["train_loss", "val_loss", "val_accuracy", "val_macro_f1"];
+    pub const METRICS: [&'static str; 5] = ["train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1"];
 
     /// The value of a metric by name.
     pub fn metric(&self, name: &str) -> Option<f64> {
         match name {
             "train_loss" => Some(self.train_loss),
+            "train_accuracy" => self.train_accuracy,
             "val_loss" => self.val_loss,
             "val_accuracy" => self.val_accuracy,
             "val_macro_f1" => self.val_macro_f1,
@@ -199,12 +438,18 @@ impl EpochRecord {
 pub struct Fitted<M> {
     /// The trained model (the best epoch's, when early stopping restores it).
     pub model: M,
-    /// One record per completed epoch.
+    /// One record per completed epoch (a resumed run's earlier epochs included).
     pub history: Vec<EpochRecord>,
     /// The epoch whose weights `model` holds.
     pub best_epoch: usize,
     /// Whether early stopping ended the run.
     pub stopped_early: bool,
+    /// The run's size.
+    pub accounting: Accounting,
+    /// The epoch a resumed run continued from.
+    pub resumed_from: Option<usize>,
+    /// Energy and time of this call (not of the epochs before a resume).
+    pub energy: EnergyReport,
 }
 
 /// Predictions of a classifier over a dataset.
@@ -242,10 +487,12 @@ impl Evaluation {
 /// let data = ClassificationData::new(x, 2, y)?;
 ///
 /// let device = Backend::Flex.device()?;
-/// let model = MlpConfig { input: 2, hidden: vec![8], output: 2, activation: Default::default(), dropout: 0.0 }.init(1, &device.clone().autodiff())?;
+/// let model = MlpConfig { input: 2, hidden: vec![8], output: 2, activation: Default::default(), dropout: 0.0, layer_dropout: vec![] }
+///     .init(1, &device.clone().autodiff())?;
 /// let mut optimizer = OptimizerConfig::adam(0.05).init()?;
-/// let config = TrainConfig { epochs: 20, batch_size: 8, seed: 1, last_batch: Default::default(), early_stopping: None };
+/// let config = TrainConfig { seed: 1, ..TrainConfig::new(20, 8) };
 /// let fitted = Trainer::new(config, device.clone()).with_progress(Progress::Silent).fit(model, &mut optimizer, &data, Some(&data))?;
+/// assert_eq!(fitted.accounting.to_string(), "40 samples, batch 8 → 5 iterations per epoch × 20 epochs = 100 iterations");
 /// assert!(fitted.history.last().unwrap().val_accuracy.unwrap() > 0.95);
 /// # Ok::<(), anneal_train::TrainError>(())
 /// ```
@@ -254,12 +501,34 @@ pub struct Trainer<'h> {
     device: Device,
     progress: Progress,
     hooks: Vec<Box<dyn TrainHook + 'h>>,
+    checkpoints: Option<PathBuf>,
+    resume: bool,
+    energy: EnergyModel,
+}
+
+/// Everything a run carries from epoch to epoch besides the model and optimiser.
+struct LoopState<M> {
+    epochs_done: usize,
+    iteration: usize,
+    history: Vec<EpochRecord>,
+    best: Option<(usize, M)>,
+    stopped_early: bool,
+    scheduler_metrics: Vec<u64>,
+    last_checkpoint: Option<usize>,
 }
 
 impl<'h> Trainer<'h> {
     /// A trainer for `config` on `device` (with or without autodiff: the loop adds it).
     pub fn new(config: TrainConfig, device: Device) -> Self {
-        Self { config, device: device.without_autodiff(), progress: Progress::Auto, hooks: Vec::new() }
+        Self {
+            config,
+            device: device.without_autodiff(),
+            progress: Progress::Auto,
+            hooks: Vec::new(),
+            checkpoints: None,
+            resume: false,
+            energy: EnergyModel::default(),
+        }
     }
 
     /// Sets how progress is reported.
@@ -274,7 +543,33 @@ impl<'h> Trainer<'h> {
         self
     }
 
+    /// Writes checkpoints into the folder `dir`: every
+    /// [`checkpoint_every`](TrainConfig::checkpoint_every) epochs and at the end.
+    pub fn with_checkpoints(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.checkpoints = Some(dir.into());
+        self
+    }
+
+    /// Continues from the checkpoint in the [`with_checkpoints`](Trainer::with_checkpoints)
+    /// folder instead of starting afresh. `fit` must get a model of the same shape
+    /// and an optimiser built from the same config; the result equals an
+    /// uninterrupted run's bit for bit on the same backend.
+    pub fn resuming(mut self, resume: bool) -> Self {
+        self.resume = resume;
+        self
+    }
+
+    /// The assumptions of the energy estimate in [`Fitted::energy`].
+    pub fn with_energy_model(mut self, model: EnergyModel) -> Self {
+        self.energy = model;
+        self
+    }
+
     /// Trains `model` (built on this trainer's device with autodiff) with `optimizer`.
+    ///
+    /// Errors: invalid settings (before anything runs), a non-finite loss
+    /// ([`TrainError::Diverged`], naming the epoch and iteration; the last
+    /// checkpoint is left as it was), a checkpoint that cannot be written or read.
     pub fn fit<M: Classifier>(
         &mut self,
         model: M,
@@ -282,45 +577,164 @@ impl<'h> Trainer<'h> {
         train: &ClassificationData,
         valid: Option<&ClassificationData>,
     ) -> Result<Fitted<M>, TrainError> {
+        let meter = EnergyMeter::start(self.energy);
         let valid = valid.filter(|v| !v.is_empty());
-        self.config.validate(train.len(), valid.is_some())?;
         let config = self.config.clone();
+        config.validate_for(train.len(), valid.is_some(), Some(optimizer.config()))?;
+        let plan = config.plan(train.len(), optimizer.config().is_full_batch());
         let train_device = self.device.clone().autodiff();
         let mut model = model.fork(&train_device).train();
+        let checkpoint = match (&self.checkpoints, self.resume) {
+            (Some(dir), true) => {
+                // Weights first: the parameter ids in the checkpoint key the
+                // optimiser state, the penalties and the gradient norms.
+                let ck = Checkpoint::read(dir)?;
+                model = Checkpoint::load_model(dir, model)?;
+                Some((dir.clone(), ck))
+            }
+            (None, true) => {
+                return Err(TrainError::InvalidSetting(
+                    "resuming needs a checkpoint folder (Trainer::with_checkpoints)".into(),
+                ));
+            }
+            _ => None,
+        };
+        let layout = ParamLayout::of(&model);
+        let penalties = Penalties::new(&config.regularization, &layout)?;
+        let clipping = config.gradient_clipping.map(|c| c.init()).transpose()?;
+        let mut stepper = Stepper::plain()
+            .with_accumulation(config.accumulation)?
+            .with_penalties(penalties)
+            .with_clipping(clipping)
+            .with_norms(config.log_gradient_norms.then(|| LayerNorms::new(&layout)))
+            .with_accuracy(true);
+        let mut scheduler: Option<(ScheduleUnit, Scheduler)> = match &config.schedule {
+            Some(s) => {
+                let total = s.unit.total_steps(config.epochs, plan.updates_per_epoch());
+                Some((s.unit, s.schedule.build(optimizer.config().learning_rate(), total)?))
+            }
+            None => None,
+        };
         let mut stopper = config.early_stopping.clone().map(EarlyStopping::new).transpose()?;
         let restore = config.early_stopping.as_ref().is_some_and(|e| e.restore_best);
-        let mut best: Option<(usize, M)> = None;
 
-        let reporter = Reporter::new(self.progress, &config, train.len());
-        let mut history = Vec::with_capacity(config.epochs);
-        let mut iteration = 0;
-        let mut stopped_early = false;
-        for epoch in 1..=config.epochs {
+        let mut state = LoopState {
+            epochs_done: 0,
+            iteration: 0,
+            history: Vec::with_capacity(config.epochs),
+            best: None,
+            stopped_early: false,
+            scheduler_metrics: Vec::new(),
+            last_checkpoint: None,
+        };
+        let mut resumed_from = None;
+        let mut finished = false;
+        if let Some((dir, ck)) = checkpoint {
+            if ck.config != config {
+                return Err(TrainError::Checkpoint {
+                    path: dir,
+                    message: "it was written with other training settings than this run's".into(),
+                });
+            }
+            model.set_rng_state(&ck.rng);
+            Checkpoint::load_optimizer(&dir, optimizer, &self.device)?;
+            if let (Some(s), Some(saved)) = (stopper.as_mut(), ck.early_stopping) {
+                s.restore(saved);
+            }
+            if let Some(e) = ck.best_epoch {
+                state.best = Some((e, Checkpoint::load_best(&dir, model.clone())?));
+            }
+            if let Some((_, s)) = scheduler.as_mut() {
+                if s.is_metric_driven() {
+                    ck.scheduler_metrics.iter().for_each(|&bits| s.step_with_metric(f64::from_bits(bits)));
+                } else {
+                    (0..ck.scheduler_steps).for_each(|_| s.step());
+                }
+            }
+            state.epochs_done = ck.epoch;
+            state.iteration = ck.iteration;
+            state.history = ck.history;
+            state.stopped_early = ck.stopped_early;
+            state.scheduler_metrics = ck.scheduler_metrics;
+            state.last_checkpoint = Some(ck.epoch);
+            resumed_from = Some(ck.epoch);
+            finished = ck.finished;
+        }
+
+        let reporter = Reporter::new(self.progress, &plan, resumed_from);
+        for hook in &mut self.hooks {
+            hook.on_train_start(&plan, &state.history);
+        }
+        let first_epoch = state.epochs_done + 1;
+        for epoch in first_epoch..=config.epochs {
+            if finished {
+                break;
+            }
             let start = Instant::now();
             for hook in &mut self.hooks {
                 hook.on_epoch_start(epoch);
             }
-            let mut rng = SeededRng::derive(config.seed, 1_000 + epoch as u64);
-            let batches = train.batch_indices(config.batch_size, Some(&mut rng), config.last_batch)?;
-            let mut loss_sum = Tensor::<1>::zeros([1], &train_device.clone().without_autodiff());
-            let mut seen = 0usize;
+            if let Some((ScheduleUnit::Epoch, s)) = &scheduler {
+                optimizer.set_learning_rate(s.lr());
+            }
+            let batches = if plan.full_batch {
+                vec![(0..train.len()).collect::<Vec<_>>()]
+            } else {
+                let mut rng = SeededRng::derive(config.seed, 1_000 + epoch as u64);
+                train.batch_indices(config.batch_size, Some(&mut rng), config.last_batch)?
+            };
+            let first_iteration = state.iteration + 1;
+            let mut losses = Vec::with_capacity(batches.len());
+            let mut correct = Vec::with_capacity(batches.len());
+            let mut info = StepInfo { epoch, iteration: state.iteration, batch_len: 0 };
             for indices in &batches {
-                iteration += 1;
-                let (x, y) = train.batch(indices, &train_device);
-                let step = StepInfo { epoch, iteration, batch_len: indices.len() };
-                let loss;
-                (model, loss) = train_step(model, optimizer, x, y, &step, &mut self.hooks);
-                loss_sum = loss_sum + loss.mul_scalar(indices.len() as f64);
-                seen += indices.len();
+                state.iteration += 1;
+                info = StepInfo { epoch, iteration: state.iteration, batch_len: indices.len() };
                 for hook in &mut self.hooks {
-                    hook.on_batch_end(&step);
+                    hook.on_batch_start(&info);
+                }
+                if let Some((ScheduleUnit::Iteration, s)) = &scheduler {
+                    optimizer.set_learning_rate(s.lr());
+                }
+                let (x, y) = train.batch(indices, &train_device);
+                let out;
+                (model, out) = stepper.step(model, optimizer, x, y, &info, &mut self.hooks);
+                losses.push(out.loss);
+                correct.extend(out.correct);
+                if let (true, Some((ScheduleUnit::Iteration, s))) = (out.updated, &mut scheduler) {
+                    s.step();
+                }
+                for hook in &mut self.hooks {
+                    hook.on_batch_end(&info);
                 }
                 reporter.tick();
             }
-            let train_loss = read_scalar(loss_sum)? / seen as f64;
-            if !train_loss.is_finite() {
-                return Err(TrainError::Diverged { epoch, iteration, loss: train_loss });
+            let flushed;
+            (model, flushed) = stepper.flush(model, optimizer, &info, &mut self.hooks);
+            if let (true, Some((ScheduleUnit::Iteration, s))) = (flushed, &mut scheduler) {
+                s.step();
             }
+
+            // One read of the epoch's losses: the divergence guard names the first bad batch.
+            let batch_losses = read_vec(Tensor::cat(losses, 0))?;
+            if let Some(i) = batch_losses.iter().position(|l| !l.is_finite()) {
+                reporter.finish();
+                return Err(TrainError::Diverged {
+                    epoch,
+                    iteration: first_iteration + i,
+                    loss: batch_losses[i] as f64,
+                    last_checkpoint: state.last_checkpoint,
+                });
+            }
+            let seen: usize = batches.iter().map(Vec::len).sum();
+            let train_loss =
+                batch_losses.iter().zip(&batches).map(|(l, b)| *l as f64 * b.len() as f64).sum::<f64>() / seen as f64;
+            let train_accuracy = if correct.is_empty() {
+                None
+            } else {
+                let right = Tensor::cat(correct, 0).sum().into_data().convert::<i64>().try_to_vec::<i64>();
+                right.ok().and_then(|v| v.first().copied()).map(|c| c as f64 / seen as f64)
+            };
             let (val_loss, val_accuracy, val_macro_f1) = match valid {
                 Some(v) => {
                     let eval = evaluate(&model, v, &self.device, 1024)?;
@@ -332,61 +746,82 @@ impl<'h> Trainer<'h> {
             let record = EpochRecord {
                 epoch,
                 train_loss,
+                train_accuracy,
                 val_loss,
                 val_accuracy,
                 val_macro_f1,
                 learning_rate: optimizer.learning_rate(),
                 seconds: start.elapsed().as_secs_f64(),
+                gradient_norms: stepper.take_gradient_norms(),
             };
             reporter.epoch(&record, config.epochs);
             for hook in &mut self.hooks {
                 hook.on_epoch_end(&record);
             }
+            if let Some((ScheduleUnit::Epoch, s)) = &mut scheduler {
+                if s.is_metric_driven() {
+                    let metric = record.val_loss.unwrap_or(record.train_loss);
+                    state.scheduler_metrics.push(metric.to_bits());
+                    s.step_with_metric(metric);
+                } else {
+                    s.step();
+                }
+            }
             let verdict = stopper.as_mut().map(|s| {
                 let value = record.metric(&s.config().monitor).unwrap_or(f64::NAN);
                 s.update(epoch, value)
             });
-            history.push(record);
+            state.history.push(record);
+            state.epochs_done = epoch;
             match verdict {
-                Some(Verdict::Improved) if restore => best = Some((epoch, model.clone())),
-                Some(Verdict::Stop) => {
-                    stopped_early = true;
-                    break;
-                }
+                Some(Verdict::Improved) if restore => state.best = Some((epoch, model.clone())),
+                Some(Verdict::Stop) => state.stopped_early = true,
                 _ => {}
+            }
+            let last = state.stopped_early || epoch == config.epochs;
+            let due = config.checkpoint_every > 0 && epoch % config.checkpoint_every == 0;
+            if let Some(dir) = &self.checkpoints
+                && (due || last)
+            {
+                let ck = Checkpoint {
+                    version: VERSION,
+                    config: config.clone(),
+                    epoch,
+                    iteration: state.iteration,
+                    history: state.history.clone(),
+                    early_stopping: stopper.as_ref().map(EarlyStopping::state),
+                    best_epoch: state.best.as_ref().map(|(e, _)| *e),
+                    scheduler_steps: scheduler.as_ref().map_or(0, |(_, s)| s.steps()),
+                    scheduler_metrics: state.scheduler_metrics.clone(),
+                    rng: model.rng_state(),
+                    stopped_early: state.stopped_early,
+                    finished: last,
+                };
+                ck.write(dir, &model, state.best.as_ref().map(|(_, m)| m), optimizer)?;
+                state.last_checkpoint = Some(epoch);
+            }
+            if state.stopped_early {
+                break;
             }
         }
         reporter.finish();
-        let last_epoch = history.len();
-        let (best_epoch, model) = match best {
+        for hook in &mut self.hooks {
+            hook.on_train_end(&state.history);
+        }
+        let (best_epoch, model) = match state.best {
             Some((epoch, m)) => (epoch, m),
-            None => (last_epoch, model),
+            None => (state.history.len(), model),
         };
-        Ok(Fitted { model, history, best_epoch, stopped_early })
+        Ok(Fitted {
+            model,
+            history: state.history,
+            best_epoch,
+            stopped_early: state.stopped_early,
+            accounting: plan,
+            resumed_from,
+            energy: meter.finish(),
+        })
     }
-}
-
-/// One optimisation step: forward → loss → backward → gradients → hooks → optimiser
-/// step. Returns the updated model and the batch's mean loss (detached, on the
-/// inner device).
-///
-/// `x` and `y` must be on the model's autodiff device.
-pub fn train_step<M: Classifier>(
-    model: M,
-    optimizer: &mut Optimizer,
-    x: Tensor<2>,
-    y: Tensor<1, Int>,
-    step: &StepInfo,
-    hooks: &mut [Box<dyn TrainHook + '_>],
-) -> (M, Tensor<1>) {
-    let logits = model.logits(x);
-    let loss = CrossEntropyLossConfig::new().init(&logits.device()).forward(logits, y);
-    let value = loss.clone().detach().without_autodiff();
-    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-    for hook in hooks.iter_mut() {
-        hook.after_backward(step, &mut grads);
-    }
-    (optimizer.step(model, grads), value)
 }
 
 /// Predicts every row of `data` in batches of `batch_size` on `device` (no autodiff).
@@ -424,11 +859,11 @@ pub fn evaluate<M: Classifier>(
     Ok(Evaluation { loss: loss_sum / data.len().max(1) as f64, predictions, probabilities, n_classes })
 }
 
-fn read_scalar(t: Tensor<1>) -> Result<f64, TrainError> {
+pub(crate) fn read_scalar(t: Tensor<1>) -> Result<f64, TrainError> {
     Ok(read_vec(t)?.first().copied().unwrap_or(f32::NAN) as f64)
 }
 
-fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
+pub(crate) fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
     t.into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
@@ -442,7 +877,7 @@ struct Reporter {
 }
 
 impl Reporter {
-    fn new(progress: Progress, config: &TrainConfig, n_train: usize) -> Self {
+    fn new(progress: Progress, plan: &Accounting, resumed_from: Option<usize>) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let (bar, log) = match progress {
             Progress::Silent => (false, false),
@@ -450,15 +885,18 @@ impl Reporter {
             Progress::Auto => (terminal, !terminal),
         };
         if bar || log {
-            eprintln!("{}", config.accounting(n_train));
+            eprintln!("{plan}");
+            if let Some(e) = resumed_from {
+                eprintln!("resuming after epoch {e}");
+            }
         }
         let bar = bar.then(|| {
-            let total = iterations_per_epoch(n_train, config.batch_size, config.last_batch) * config.epochs;
-            let pb = indicatif::ProgressBar::new(total as u64);
+            let pb = indicatif::ProgressBar::new(plan.iterations() as u64);
             pb.set_style(
                 indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} it  {elapsed_precise}  {msg}")
                     .expect("static template is valid"),
             );
+            pb.set_position((resumed_from.unwrap_or(0) * plan.iterations_per_epoch) as u64);
             pb
         });
         Self { bar, log }
@@ -472,9 +910,13 @@ impl Reporter {
 
     fn epoch(&self, r: &EpochRecord, epochs: usize) {
         let mut line = format!("epoch {}/{epochs}  train_loss {:.4}", r.epoch, r.train_loss);
+        if let Some(a) = r.train_accuracy {
+            line += &format!("  train_accuracy {a:.4}");
+        }
         if let (Some(l), Some(a), Some(f)) = (r.val_loss, r.val_accuracy, r.val_macro_f1) {
             line += &format!("  val_loss {l:.4}  val_accuracy {a:.4}  val_macro_f1 {f:.4}");
         }
+        line += &format!("  lr {:.3e}", r.learning_rate);
         if let Some(bar) = &self.bar {
             bar.set_message(line);
         } else if self.log {
@@ -487,4 +929,9 @@ impl Reporter {
             bar.finish();
         }
     }
+}
+
+/// Whether `dir` holds a checkpoint a run can resume from.
+pub fn has_checkpoint(dir: &Path) -> bool {
+    Checkpoint::locate(dir).is_some()
 }

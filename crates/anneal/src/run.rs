@@ -168,15 +168,15 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
         output: labels.classes().len(),
         activation: config.model.activation,
         dropout: config.model.dropout,
+        layer_dropout: vec![],
     };
     let model = model_config.init(config.seed, &device.clone().autodiff())?;
     let mut optimizer = config.optimizer.init()?;
     let train_config = TrainConfig {
-        epochs: config.training.epochs,
-        batch_size: config.training.batch_size,
         seed: config.seed,
         last_batch: config.training.last_batch,
         early_stopping: config.training.early_stopping.clone(),
+        ..TrainConfig::new(config.training.epochs, config.training.batch_size)
     };
     let fitted = Trainer::new(train_config, device.clone()).with_progress(options.progress).fit(
         model,

@@ -11,12 +11,19 @@ use anneal_train::{
 use burn::optim::GradientsParams;
 
 fn model(seed: u64) -> Mlp {
-    let config = MlpConfig { input: 4, hidden: vec![16], output: 3, activation: ActivationKind::Relu, dropout: 0.2 };
+    let config = MlpConfig {
+        input: 4,
+        hidden: vec![16],
+        output: 3,
+        activation: ActivationKind::Relu,
+        dropout: 0.2,
+        layer_dropout: vec![],
+    };
     config.init(seed, &Backend::Flex.device().unwrap().autodiff()).unwrap()
 }
 
 fn config(epochs: usize) -> TrainConfig {
-    TrainConfig { epochs, batch_size: 16, seed: 3, last_batch: Default::default(), early_stopping: None }
+    TrainConfig { seed: 3, ..TrainConfig::new(epochs, 16) }
 }
 
 fn fit(config: TrainConfig, train: &ClassificationData, valid: &ClassificationData) -> Result<Fitted<Mlp>, TrainError> {
@@ -78,6 +85,7 @@ fn early_stopping_restores_the_best_epoch() {
         patience: 5,
         min_delta: 0.0,
         restore_best: true,
+        warmup_epochs: 0,
     });
     let fitted = fit(c, &train, &valid).unwrap();
     assert!(fitted.stopped_early, "ran all {} epochs", fitted.history.len());
@@ -93,7 +101,11 @@ fn bad_settings_are_typed_errors() {
     let data = super::blobs(30, 4, 1, 1.0);
     let mut c = config(1);
     c.batch_size = 0;
-    assert!(matches!(fit(c, &data, &data), Err(TrainError::InvalidSetting(m)) if m.contains("batch_size")));
+    assert!(matches!(fit(c, &data, &data), Err(TrainError::BatchSize { batch_size: 0, rows: 30 })));
+    let mut c = config(1);
+    c.batch_size = 31;
+    let err = fit(c, &data, &data).unwrap_err();
+    assert_eq!(err.to_string(), "batch_size = 31 is invalid: it must be between 1 and the 30 training rows");
     let mut c = config(1);
     c.early_stopping = Some(EarlyStoppingConfig {
         monitor: "val_acc".into(),
@@ -101,12 +113,13 @@ fn bad_settings_are_typed_errors() {
         patience: 1,
         min_delta: 0.0,
         restore_best: true,
+        warmup_epochs: 0,
     });
     assert!(matches!(fit(c, &data, &data), Err(TrainError::UnknownMetric { name, .. }) if name == "val_acc"));
 }
 
 #[test]
 fn accounting_reads_like_the_seed() {
-    let c = TrainConfig { epochs: 20, batch_size: 100, seed: 0, last_batch: Default::default(), early_stopping: None };
+    let c = TrainConfig::new(20, 100);
     assert_eq!(c.accounting(1000), "1000 samples, batch 100 → 10 iterations per epoch × 20 epochs = 200 iterations");
 }

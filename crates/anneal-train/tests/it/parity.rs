@@ -10,8 +10,14 @@ fn losses(backend: Backend) -> Vec<f32> {
     let device = backend.device().unwrap_or_else(|e| panic!("backend {backend} must start for the parity test: {e}"));
     let train_device = device.clone().autodiff();
     let data = super::blobs(256, 8, 5, 1.0);
-    let config =
-        MlpConfig { input: 8, hidden: vec![32, 16], output: 3, activation: ActivationKind::Relu, dropout: 0.0 };
+    let config = MlpConfig {
+        input: 8,
+        hidden: vec![32, 16],
+        output: 3,
+        activation: ActivationKind::Relu,
+        dropout: 0.0,
+        layer_dropout: vec![],
+    };
     let mut model = config.init(11, &train_device).unwrap();
     let mut optimizer = OptimizerConfig::adam(1e-2).init().unwrap();
     let batches = data.batch_indices(32, None, LastBatch::Keep).unwrap();

@@ -1,0 +1,155 @@
+//! The history of a run on disk: `metrics.jsonl` (one JSON object per epoch),
+//! `history.csv`, and the training curves `curves.png` / `curves.svg`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::error::TrainError;
+use crate::plot::{Chart, PALETTE, Series, save_charts};
+use crate::trainer::{Accounting, EpochRecord, TrainHook};
+
+/// File names in the run folder.
+pub const JSONL: &str = "metrics.jsonl";
+/// The CSV history.
+pub const CSV: &str = "history.csv";
+/// The training curves, without extension (`.png` and `.svg` are written).
+pub const CURVES: &str = "curves";
+
+fn out_err(path: &Path, e: &dyn std::fmt::Display) -> TrainError {
+    TrainError::Output { path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// The history as JSON lines, one epoch per line.
+pub fn to_jsonl(history: &[EpochRecord]) -> String {
+    history.iter().map(|r| serde_json::to_string(r).expect("records serialise") + "\n").collect()
+}
+
+/// The history as CSV: `epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_macro_f1,learning_rate,seconds`
+/// and, when logged, one `grad_norm_<layer>` column per layer. Missing values are empty cells.
+pub fn to_csv(history: &[EpochRecord]) -> String {
+    let layers = history.iter().filter_map(|r| r.gradient_norms.as_ref().map(Vec::len)).max().unwrap_or(0);
+    let mut s =
+        String::from("epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_macro_f1,learning_rate,seconds");
+    for l in 0..layers {
+        let _ = write!(s, ",grad_norm_{l}");
+    }
+    s.push('\n');
+    let cell = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    for r in history {
+        let _ = write!(
+            s,
+            "{},{},{},{},{},{},{},{}",
+            r.epoch,
+            r.train_loss,
+            cell(r.train_accuracy),
+            cell(r.val_loss),
+            cell(r.val_accuracy),
+            cell(r.val_macro_f1),
+            r.learning_rate,
+            r.seconds
+        );
+        for l in 0..layers {
+            let _ = write!(s, ",{}", cell(r.gradient_norms.as_ref().and_then(|g| g.get(l).copied())));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Writes `metrics.jsonl` and `history.csv` into `dir`.
+pub fn write_history(dir: &Path, history: &[EpochRecord]) -> Result<(), TrainError> {
+    for (name, text) in [(JSONL, to_jsonl(history)), (CSV, to_csv(history))] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| out_err(&path, &e))?;
+    }
+    Ok(())
+}
+
+/// The training curves: loss (train and validation) and accuracy (train and
+/// validation) per epoch, with the kept epoch marked.
+pub fn curves(history: &[EpochRecord], best_epoch: Option<usize>) -> [Chart; 2] {
+    let series = |label: &str, f: &dyn Fn(&EpochRecord) -> Option<f64>, color| {
+        let points: Vec<(f64, f64)> = history.iter().filter_map(|r| Some((r.epoch as f64, f(r)?))).collect();
+        (!points.is_empty()).then(|| Series { markers: history.len() <= 30, ..Series::line(label, points, color) })
+    };
+    let marker = best_epoch.map(|e| (e as f64, format!("kept (epoch {e})")));
+    let loss = Chart {
+        title: "Loss".into(),
+        x_label: "epoch".into(),
+        y_label: "cross-entropy".into(),
+        series: [
+            series("train", &|r| Some(r.train_loss), PALETTE[0]),
+            series("validation", &|r| r.val_loss, PALETTE[1]),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        marker: marker.clone(),
+        ..Default::default()
+    };
+    let accuracy = Chart {
+        title: "Accuracy".into(),
+        x_label: "epoch".into(),
+        y_label: "accuracy".into(),
+        series: [
+            series("train", &|r| r.train_accuracy, PALETTE[0]),
+            series("validation", &|r| r.val_accuracy, PALETTE[1]),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        marker,
+        ..Default::default()
+    };
+    [loss, accuracy]
+}
+
+/// Writes `curves.png` and `curves.svg` into `dir`; returns their paths.
+pub fn plot_curves(dir: &Path, history: &[EpochRecord], best_epoch: Option<usize>) -> Result<[PathBuf; 2], TrainError> {
+    save_charts(&curves(history, best_epoch), &dir.join(CURVES))
+}
+
+/// A hook that appends each epoch to `metrics.jsonl` as it ends, so a running
+/// (or crashed) run can be followed with `tail -f`. On a resumed run it first
+/// rewrites the file with the checkpoint's history.
+#[derive(Debug)]
+pub struct HistoryWriter {
+    path: PathBuf,
+    error: Option<TrainError>,
+}
+
+impl HistoryWriter {
+    /// Appends to `metrics.jsonl` in `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self { path: dir.join(JSONL), error: None }
+    }
+
+    /// The first write error, if any (hooks cannot fail the loop).
+    pub fn error(&self) -> Option<&TrainError> {
+        self.error.as_ref()
+    }
+
+    fn keep(&mut self, r: std::io::Result<()>) {
+        if let (Err(e), None) = (r, &self.error) {
+            self.error = Some(out_err(&self.path, &e));
+        }
+    }
+}
+
+impl TrainHook for HistoryWriter {
+    fn on_train_start(&mut self, _plan: &Accounting, history: &[EpochRecord]) {
+        let r = std::fs::write(&self.path, to_jsonl(history));
+        self.keep(r);
+    }
+
+    fn on_epoch_end(&mut self, record: &EpochRecord) {
+        let line = to_jsonl(std::slice::from_ref(record));
+        let r = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        self.keep(r);
+    }
+}

@@ -1,0 +1,256 @@
+//! A model's parameters by layer: which layer each parameter belongs to and
+//! whether it is a bias; the L1/L2 penalties and per-layer gradient norms that
+//! work on that layout.
+
+use std::collections::HashMap;
+
+use anneal_regularize::{L1Method, PenaltyConfig, Strength};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+
+/// Where a parameter sits in its model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamInfo {
+    /// The parameter's id (stable across optimiser steps and burnpack save/load).
+    pub id: ParamId,
+    /// 0-based layer index: layers are the modules that hold parameters directly,
+    /// in the order the model visits them (for an MLP, its linear layers).
+    pub layer: usize,
+    /// The layer's path in the module tree (`layers.0`).
+    pub layer_path: String,
+    /// Whether the parameter is named `bias`.
+    pub is_bias: bool,
+    /// Number of elements.
+    pub len: usize,
+}
+
+/// The parameters of a model, grouped by layer.
+///
+/// ```
+/// use anneal_models::{ActivationKind, MlpConfig};
+/// use anneal_train::ParamLayout;
+///
+/// let config = MlpConfig { input: 4, hidden: vec![8], output: 3, activation: ActivationKind::Relu, dropout: 0.0, layer_dropout: vec![] };
+/// let model = config.init(1, &burn::prelude::Device::flex())?;
+/// let layout = ParamLayout::of(&model);
+/// assert_eq!(layout.layers(), ["layers.0", "layers.1"]);
+/// assert_eq!(layout.params().iter().filter(|p| p.is_bias).count(), 2);
+/// # Ok::<(), anneal_models::ModelError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamLayout {
+    params: Vec<ParamInfo>,
+    layers: Vec<String>,
+}
+
+impl ParamLayout {
+    /// Reads the layout of `model`.
+    pub fn of<M: Module>(model: &M) -> Self {
+        let mut v = LayoutVisitor { path: Vec::new(), layout: ParamLayout { params: Vec::new(), layers: Vec::new() } };
+        model.visit(&mut v);
+        v.layout
+    }
+
+    /// Every float parameter, in visiting order.
+    pub fn params(&self) -> &[ParamInfo] {
+        &self.params
+    }
+
+    /// The layers' paths, by index.
+    pub fn layers(&self) -> &[String] {
+        &self.layers
+    }
+}
+
+struct LayoutVisitor {
+    path: Vec<String>,
+    layout: ParamLayout,
+}
+
+impl ModuleVisitor for LayoutVisitor {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        // The path ends with the parameter's own field name when burn reports it.
+        let (layer_path, name) = match self.path.split_last() {
+            Some((last, parent)) if last == "weight" || last == "bias" => (parent.join("."), last.as_str()),
+            _ => (self.path.join("."), ""),
+        };
+        let layer = match self.layout.layers.iter().position(|l| *l == layer_path) {
+            Some(i) => i,
+            None => {
+                self.layout.layers.push(layer_path.clone());
+                self.layout.layers.len() - 1
+            }
+        };
+        self.layout.params.push(ParamInfo {
+            id: param.id,
+            layer,
+            layer_path,
+            is_bias: name == "bias",
+            len: param.shape().num_elements(),
+        });
+    }
+}
+
+/// L1/L2 penalties resolved for one model: a strength per parameter id.
+#[derive(Debug, Clone)]
+pub struct Penalties {
+    strengths: HashMap<ParamId, Strength>,
+    method: L1Method,
+}
+
+impl Penalties {
+    /// Resolves `config` against `layout`; `None` when nothing is penalised.
+    ///
+    /// Fails when a group names a layer the model does not have.
+    pub fn new(
+        config: &PenaltyConfig,
+        layout: &ParamLayout,
+    ) -> Result<Option<Self>, anneal_regularize::RegularizeError> {
+        config.validate_for_layers(layout.layers().len())?;
+        if !config.is_active() {
+            return Ok(None);
+        }
+        let strengths = layout
+            .params()
+            .iter()
+            .map(|p| (p.id, config.strength(p.layer, p.is_bias)))
+            .filter(|(_, s)| s.is_active())
+            .collect();
+        Ok(Some(Self { strengths, method: config.l1_method }))
+    }
+
+    /// Adds the penalties' gradients to `grads`: `l2·w`, and `l1·sign(w)` with the
+    /// subgradient method.
+    pub fn add_gradients<M: Module>(&self, model: &M, grads: &mut GradientsParams) {
+        model.visit(&mut AddPenaltyGrads { penalties: self, grads });
+    }
+
+    /// The proximal L1 step after an update with learning rate `lr`:
+    /// `w ← sign(w)·max(|w| − lr·l1, 0)`. Does nothing with the subgradient method.
+    pub fn proximal_step<M: Module>(&self, model: M, lr: f64) -> M {
+        if self.method != L1Method::Proximal || !self.strengths.values().any(|s| s.l1 > 0.0) {
+            return model;
+        }
+        model.map(&mut SoftThreshold { penalties: self, lr })
+    }
+}
+
+struct AddPenaltyGrads<'a> {
+    penalties: &'a Penalties,
+    grads: &'a mut GradientsParams,
+}
+
+impl ModuleVisitor for AddPenaltyGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some(s) = self.penalties.strengths.get(&param.id) else { return };
+        let l1 = if self.penalties.method == L1Method::Subgradient { s.l1 } else { 0.0 };
+        if s.l2 == 0.0 && l1 == 0.0 {
+            return;
+        }
+        let Some(grad) = self.grads.remove::<D>(param.id) else { return };
+        let w = param.val().inner().to_device(&grad.device());
+        let mut extra = w.clone().mul_scalar(s.l2);
+        if l1 > 0.0 {
+            extra = extra + w.sign().mul_scalar(l1);
+        }
+        self.grads.register::<D>(param.id, grad + extra);
+    }
+}
+
+struct SoftThreshold<'a> {
+    penalties: &'a Penalties,
+    lr: f64,
+}
+
+impl ModuleMapper for SoftThreshold<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(s) = self.penalties.strengths.get(&param.id).filter(|s| s.l1 > 0.0) else { return param };
+        let t = self.lr * s.l1;
+        let (id, tensor, mapper) = param.consume();
+        let (require_grad, autodiff) = (tensor.is_require_grad(), tensor.is_autodiff());
+        let w = tensor.inner();
+        let shrunk = w.clone().sign() * w.abs().sub_scalar(t).clamp_min(0.0);
+        let mut updated = if autodiff { shrunk.autodiff() } else { shrunk };
+        if require_grad {
+            updated = updated.require_grad();
+        }
+        Param::from_mapped_value(id, updated, mapper)
+    }
+}
+
+/// Per-layer gradient norms, summed over the updates of an epoch on the device
+/// and read back once at its end.
+#[derive(Debug)]
+pub struct LayerNorms {
+    layer_of: HashMap<ParamId, usize>,
+    layers: usize,
+    sum: Option<Tensor<1>>,
+    updates: usize,
+}
+
+impl LayerNorms {
+    /// Norms for the layers of `layout`.
+    pub fn new(layout: &ParamLayout) -> Self {
+        Self {
+            layer_of: layout.params().iter().map(|p| (p.id, p.layer)).collect(),
+            layers: layout.layers().len(),
+            sum: None,
+            updates: 0,
+        }
+    }
+
+    /// Adds the L2 norm of each layer's gradients (weights and biases together) in `grads`.
+    pub fn record<M: Module>(&mut self, model: &M, grads: &GradientsParams) {
+        let mut v = SquaresByLayer { norms: self, grads, squares: vec![None; self.layers] };
+        model.visit(&mut v);
+        let squares = v.squares;
+        let Some(device) = squares.iter().flatten().next().map(Tensor::device) else { return };
+        let parts: Vec<Tensor<1>> = squares
+            .into_iter()
+            .map(|s| s.map_or_else(|| Tensor::zeros([1], &device), |s| s.to_device(&device)))
+            .collect();
+        let norms = Tensor::cat(parts, 0).sqrt();
+        self.sum = Some(match self.sum.take() {
+            Some(sum) => sum + norms,
+            None => norms,
+        });
+        self.updates += 1;
+    }
+
+    /// The mean norm per layer over the updates recorded since the last call, and a reset.
+    pub fn take_means(&mut self) -> Option<Vec<f64>> {
+        let sum = self.sum.take()?;
+        let updates = std::mem::take(&mut self.updates).max(1) as f64;
+        let values = sum.into_data().convert::<f64>().try_to_vec::<f64>().ok()?;
+        Some(values.into_iter().map(|v| v / updates).collect())
+    }
+}
+
+struct SquaresByLayer<'a> {
+    norms: &'a LayerNorms,
+    grads: &'a GradientsParams,
+    squares: Vec<Option<Tensor<1>>>,
+}
+
+impl ModuleVisitor for SquaresByLayer<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let (Some(&layer), Some(grad)) = (self.norms.layer_of.get(&param.id), self.grads.get::<D>(param.id)) else {
+            return;
+        };
+        let sq = grad.square().sum();
+        let slot = &mut self.squares[layer];
+        *slot = Some(match slot.take() {
+            Some(s) => s + sq,
+            None => sq,
+        });
+    }
+}

@@ -1,0 +1,150 @@
+//! Checkpoints: a run interrupted after a checkpoint and resumed ends with the
+//! weights of an uninterrupted run, bit for bit; the LR range test.
+
+use std::panic::AssertUnwindSafe;
+
+use anneal_models::{ActivationKind, Mlp, MlpConfig};
+use anneal_optim::{OptimizerConfig, ScheduleConfig, ScheduleUnit};
+use anneal_regularize::{EarlyStoppingConfig, Goal, PenaltyConfig};
+use anneal_train::{
+    Backend, Checkpoint, LrFindConfig, Progress, ScheduleSettings, StepInfo, TrainConfig, TrainHook, Trainer, lr_find,
+};
+
+fn model() -> Mlp {
+    let config = MlpConfig {
+        input: 4,
+        hidden: vec![16, 8],
+        output: 3,
+        activation: ActivationKind::Relu,
+        dropout: 0.2,
+        layer_dropout: vec![0.3, 0.1],
+    };
+    config.init(5, &Backend::Flex.device().unwrap().autodiff()).unwrap()
+}
+
+fn config() -> TrainConfig {
+    let mut es = EarlyStoppingConfig::new("val_loss", Goal::Minimize, 50);
+    es.warmup_epochs = 1;
+    TrainConfig {
+        seed: 9,
+        checkpoint_every: 2,
+        schedule: Some(ScheduleSettings {
+            unit: ScheduleUnit::Iteration,
+            schedule: ScheduleConfig::Cosine { t_max: None, eta_min: 1e-4 },
+        }),
+        regularization: PenaltyConfig { l2: 1e-3, ..Default::default() },
+        early_stopping: Some(es),
+        ..TrainConfig::new(7, 16)
+    }
+}
+
+/// Panics at the start of an epoch, like a process killed during it.
+struct Crash(usize);
+
+impl TrainHook for Crash {
+    fn on_batch_start(&mut self, step: &StepInfo) {
+        if step.epoch == self.0 && step.iteration % 4 == 2 {
+            panic!("simulated crash in epoch {}", self.0);
+        }
+    }
+}
+
+#[test]
+fn resumed_run_equals_an_uninterrupted_one_bit_for_bit() {
+    let (train, valid) = (super::blobs(64, 4, 1, 1.5), super::blobs(48, 4, 2, 1.5));
+    for backend in [Backend::Flex, Backend::Ndarray] {
+        let device = backend.device().unwrap();
+        let straight = {
+            let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            Trainer::new(config(), device.clone())
+                .with_progress(Progress::Silent)
+                .with_checkpoints(dir.path().join("ck"))
+                .fit(model(), &mut optimizer, &train, Some(&valid))
+                .unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let ck = dir.path().join("ck");
+        let crashed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
+            Trainer::new(config(), device.clone())
+                .with_progress(Progress::Silent)
+                .with_checkpoints(&ck)
+                .with_hook(Crash(5))
+                .fit(model(), &mut optimizer, &train, Some(&valid))
+        }));
+        assert!(crashed.is_err());
+        let saved = Checkpoint::read(&ck).unwrap();
+        assert_eq!((saved.epoch, saved.finished), (4, false));
+        let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
+        let resumed = Trainer::new(config(), device.clone())
+            .with_progress(Progress::Silent)
+            .with_checkpoints(&ck)
+            .resuming(true)
+            .fit(model(), &mut optimizer, &train, Some(&valid))
+            .unwrap();
+        assert_eq!(resumed.resumed_from, Some(4));
+        assert_eq!(super::params(&resumed.model), super::params(&straight.model), "{backend}: weights differ");
+        assert_eq!(resumed.best_epoch, straight.best_epoch);
+        let strip = |h: &[anneal_train::EpochRecord]| {
+            h.iter().map(|r| (r.train_loss, r.val_loss, r.learning_rate)).collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&resumed.history), strip(&straight.history), "{backend}");
+        assert!(Checkpoint::read(&ck).unwrap().finished);
+    }
+}
+
+#[test]
+fn resuming_with_other_settings_is_refused() {
+    let train = super::blobs(64, 4, 1, 1.5);
+    let dir = tempfile::tempdir().unwrap();
+    let device = Backend::Flex.device().unwrap();
+    let c = TrainConfig::new(2, 16);
+    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
+    Trainer::new(c.clone(), device.clone())
+        .with_progress(Progress::Silent)
+        .with_checkpoints(dir.path())
+        .fit(model(), &mut optimizer, &train, None)
+        .unwrap();
+    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
+    let err = Trainer::new(TrainConfig::new(3, 16), device.clone())
+        .with_progress(Progress::Silent)
+        .with_checkpoints(dir.path())
+        .resuming(true)
+        .fit(model(), &mut optimizer, &train, None)
+        .unwrap_err();
+    assert!(err.to_string().contains("other training settings"), "{err}");
+    let empty = tempfile::tempdir().unwrap();
+    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
+    let err = Trainer::new(c, device)
+        .with_progress(Progress::Silent)
+        .with_checkpoints(empty.path())
+        .resuming(true)
+        .fit(model(), &mut optimizer, &train, None)
+        .unwrap_err();
+    assert!(err.to_string().contains("state.json is missing"), "{err}");
+}
+
+#[test]
+fn lr_range_test_sweeps_until_divergence_and_suggests_a_rate() {
+    let data = super::blobs(256, 4, 3, 1.0);
+    let m = MlpConfig {
+        input: 4,
+        hidden: vec![16],
+        output: 3,
+        activation: ActivationKind::Relu,
+        dropout: 0.0,
+        layer_dropout: vec![],
+    }
+    .init(1, &Backend::Flex.device().unwrap().autodiff())
+    .unwrap();
+    let config = LrFindConfig { start_lr: 1e-5, end_lr: 100.0, steps: 120, ..LrFindConfig::new(16) };
+    let r = lr_find(m, &OptimizerConfig::Gd { learning_rate: 0.1 }.clone(), &data, &config).unwrap();
+    let s = r.suggestion.expect("a suggestion");
+    eprintln!("suggested {s:e}, {} steps, diverged {}", r.learning_rates.len(), r.diverged);
+    assert!(r.learning_rates.windows(2).all(|w| w[1] > w[0]));
+    assert!(s > 1e-4 && s < 100.0, "{s}");
+    let dir = tempfile::tempdir().unwrap();
+    let [png, svg] = anneal_train::lr_find::plot_lr_find(&r, &dir.path().join("lr_find")).unwrap();
+    assert!(png.is_file() && svg.is_file() && dir.path().join("lr_find.csv").is_file());
+}
