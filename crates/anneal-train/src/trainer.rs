@@ -141,7 +141,9 @@ pub enum Progress {
 /// assert_eq!(s.unit, ScheduleUnit::Iteration);
 /// assert_eq!(s.schedule, ScheduleConfig::Cosine { t_max: None, eta_min: 0.0 });
 /// assert!(toml::from_str::<ScheduleSettings>("unit = \"batch\"\nname = \"cosine\"").is_err());
-/// # Ok::<(), toml::de::Error>(())
+/// // It writes back to TOML as it was read.
+/// assert_eq!(toml::from_str::<ScheduleSettings>(&toml::to_string(&s)?)?, s);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleSettings {
@@ -154,6 +156,14 @@ pub struct ScheduleSettings {
 impl Serialize for ScheduleSettings {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut value = serde_json::to_value(&self.schedule).map_err(serde::ser::Error::custom)?;
+        // TOML has no null: leave unset options out, as serde does for TOML.
+        fn drop_nulls(v: &mut serde_json::Value) {
+            if let serde_json::Value::Object(map) = v {
+                map.retain(|_, v| !v.is_null());
+                map.values_mut().for_each(drop_nulls);
+            }
+        }
+        drop_nulls(&mut value);
         if let serde_json::Value::Object(map) = &mut value {
             map.insert("unit".into(), serde_json::to_value(self.unit).map_err(serde::ser::Error::custom)?);
         }

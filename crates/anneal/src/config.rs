@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anneal_data::clean::CleanConfig;
 use anneal_data::{ColumnKind, LastBatch, PreprocessConfig, SplitFractions};
-use anneal_models::ActivationKind;
-use anneal_optim::OptimizerConfig;
-use anneal_regularize::EarlyStoppingConfig;
+use anneal_models::{ActivationKind, MlpConfig};
+use anneal_optim::{GradientClippingConfig, OptimizerConfig};
+use anneal_regularize::{EarlyStoppingConfig, PenaltyConfig};
+use anneal_train::energy::EnergyModel;
+use anneal_train::{ScheduleSettings, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -56,8 +58,17 @@ pub struct RunConfig {
     pub model: ModelSection,
     /// The optimiser.
     pub optimizer: OptimizerConfig,
+    /// An optional learning-rate schedule, stepped per epoch or per iteration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSettings>,
+    /// L1/L2 penalties on the weights.
+    #[serde(default)]
+    pub regularization: PenaltyConfig,
     /// The training loop.
     pub training: TrainingSection,
+    /// Assumptions of the energy estimate in the report.
+    #[serde(default)]
+    pub energy: EnergyModel,
 }
 
 /// The `[data]` table.
@@ -136,6 +147,9 @@ pub struct ModelSection {
     /// Dropout after each hidden layer.
     #[serde(default)]
     pub dropout: f64,
+    /// Dropout per hidden layer, overriding `dropout` (one value per hidden layer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_dropout: Vec<f64>,
 }
 
 /// The `[training]` table.
@@ -152,9 +166,55 @@ pub struct TrainingSection {
     /// Optional early stopping on a validation metric.
     #[serde(default)]
     pub early_stopping: Option<EarlyStoppingConfig>,
+    /// Optional gradient clipping: `{ by = "norm", max_norm }` or `{ by = "value", clip_value }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradient_clipping: Option<GradientClippingConfig>,
+    /// Mini-batches whose gradients are averaged into one update.
+    #[serde(default = "one")]
+    pub accumulation: usize,
+    /// Write a checkpoint every this many epochs (0: only at the end).
+    #[serde(default = "one")]
+    pub checkpoint_every: usize,
+    /// Record each layer's mean gradient norm per epoch.
+    #[serde(default)]
+    pub log_gradient_norms: bool,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl RunConfig {
+    /// The training-loop settings of this config.
+    pub fn train_config(&self) -> TrainConfig {
+        let t = &self.training;
+        TrainConfig {
+            epochs: t.epochs,
+            batch_size: t.batch_size,
+            seed: self.seed,
+            last_batch: t.last_batch,
+            early_stopping: t.early_stopping.clone(),
+            schedule: self.schedule.clone(),
+            gradient_clipping: t.gradient_clipping,
+            accumulation: t.accumulation,
+            regularization: self.regularization.clone(),
+            checkpoint_every: t.checkpoint_every,
+            log_gradient_norms: t.log_gradient_norms,
+        }
+    }
+
+    /// The model of this config for `input` features and `output` classes.
+    pub fn model_config(&self, input: usize, output: usize) -> MlpConfig {
+        MlpConfig {
+            input,
+            hidden: self.model.hidden.clone(),
+            output,
+            activation: self.model.activation,
+            dropout: self.model.dropout,
+            layer_dropout: self.model.layer_dropout.clone(),
+        }
+    }
+
     /// Reads a config file; the data path is resolved relative to the file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();

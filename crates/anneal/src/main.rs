@@ -1,4 +1,5 @@
-//! The `anneal` command-line program: `anneal train` and `anneal predict`.
+//! The `anneal` command-line program: `anneal train` (and `--resume`),
+//! `anneal lr-find` and `anneal predict`.
 
 use std::error::Error as _;
 use std::path::PathBuf;
@@ -22,17 +23,44 @@ enum Command {
     /// weights, metrics.json, report.md).
     Train {
         /// The run config (TOML).
-        #[arg(long)]
-        config: PathBuf,
+        #[arg(long, required_unless_present = "resume")]
+        config: Option<PathBuf>,
         /// Run folder to create [default: runs/<config name>-<n>].
-        #[arg(long)]
+        #[arg(long, conflicts_with = "resume")]
         out: Option<PathBuf>,
+        /// Continue the run in this folder from its last checkpoint (its own
+        /// config.toml is used); use the same --device as the first run.
+        #[arg(long, conflicts_with = "config")]
+        resume: Option<PathBuf>,
         /// Compute backend: ndarray, flex or wgpu [default: $BURN_DEVICE, else flex].
         #[arg(long)]
         device: Option<String>,
         /// Print one line per epoch instead of a progress bar, even on a terminal.
         #[arg(long)]
         log: bool,
+    },
+    /// The learning-rate range test (Smith 2017): train briefly while the learning
+    /// rate grows exponentially, plot the loss against it (lr_find.png, .svg, .csv)
+    /// and suggest the rate where the loss falls fastest.
+    LrFind {
+        /// The run config (TOML), as for `anneal train`.
+        #[arg(long)]
+        config: PathBuf,
+        /// Folder to create for the plot [default: runs/<config name>-lr-find-<n>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Compute backend: ndarray, flex or wgpu [default: $BURN_DEVICE, else flex].
+        #[arg(long)]
+        device: Option<String>,
+        /// The first learning rate.
+        #[arg(long, default_value_t = 1e-7)]
+        start_lr: f64,
+        /// The last learning rate.
+        #[arg(long, default_value_t = 10.0)]
+        end_lr: f64,
+        /// Steps (mini-batches) of the sweep.
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
     },
     /// Look at a data file before training on it.
     Data {
@@ -86,12 +114,16 @@ fn main() -> ExitCode {
 
 fn run_cli(cli: Cli) -> anneal::Result<()> {
     match cli.command {
-        Command::Train { config, out, device, log } => {
+        Command::Train { config, out, resume, device, log } => {
             let backend = Backend::resolve(device.as_deref())?;
-            let run_config = RunConfig::load(&config)?;
-            let out = out.unwrap_or_else(|| run::default_out(&config));
+            let (run_config, out) = match (&resume, &config) {
+                (Some(dir), _) => (run::resume_config(dir)?, dir.clone()),
+                (None, Some(config)) => (RunConfig::load(config)?, out.unwrap_or_else(|| run::default_out(config))),
+                (None, None) => unreachable!("clap requires --config or --resume"),
+            };
             let progress = if log { Progress::Log } else { Progress::Auto };
-            let metrics = run::train(&run_config, &run::TrainOptions { out: out.clone(), backend, progress })?;
+            let options = run::TrainOptions { out: out.clone(), backend, progress, resume: resume.is_some() };
+            let metrics = run::train(&run_config, &options)?;
             println!(
                 "test accuracy {:.4}  macro-F1 {:.4}  ({} test rows, {} epochs, device {})",
                 metrics.test.accuracy,
@@ -101,6 +133,24 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
                 metrics.device
             );
             println!("run folder: {}  (report: {})", out.display(), out.join("report.md").display());
+        }
+        Command::LrFind { config, out, device, start_lr, end_lr, steps } => {
+            let backend = Backend::resolve(device.as_deref())?;
+            let run_config = RunConfig::load(&config)?;
+            let out = out.unwrap_or_else(|| run::default_out_named(&config, "lr-find"));
+            let result =
+                run::lr_find(&run_config, &run::LrFindOptions { out: out.clone(), backend, start_lr, end_lr, steps })?;
+            let last = result.learning_rates.last().copied().unwrap_or(start_lr);
+            println!(
+                "swept {} steps from {start_lr:e} to {last:e}{}",
+                result.learning_rates.len(),
+                if result.diverged { " (stopped: the loss diverged)" } else { "" }
+            );
+            match result.suggestion {
+                Some(lr) => println!("suggested learning rate: {lr:.3e} (steepest descent of the smoothed loss)"),
+                None => println!("no suggestion: the loss never fell steadily; widen the range or add steps"),
+            }
+            println!("plot: {}", out.join("lr_find.png").display());
         }
         Command::Data { command: DataCommand::Inspect { file, output } } => {
             let table = anneal::data::Table::read(&file, &anneal::data::CsvOptions::default())?;

@@ -13,7 +13,11 @@ use anneal_data::{
 };
 use anneal_evaluate::ConfusionMatrix;
 use anneal_models::{Mlp, MlpConfig};
-use anneal_train::{Backend, EpochRecord, Progress, TrainConfig, Trainer, evaluate};
+use anneal_train::energy::{EnergyMeter, EnergyReport};
+use anneal_train::history::JSONL;
+use anneal_train::{
+    Accounting, Backend, EpochRecord, HistoryWriter, LrFindConfig, LrFindResult, Progress, Trainer, evaluate,
+};
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +33,7 @@ const METRICS: &str = "metrics.json";
 const TEST_PREDICTIONS: &str = "test_predictions.csv";
 const SPLIT: &str = "split.json";
 const REPORT: &str = "report.md";
+const CHECKPOINT: &str = "checkpoint";
 
 /// How to run a training job.
 #[derive(Debug, Clone)]
@@ -39,6 +44,8 @@ pub struct TrainOptions {
     pub backend: Backend,
     /// Progress output.
     pub progress: Progress,
+    /// Continue the run in `out` from its checkpoint.
+    pub resume: bool,
 }
 
 /// Test-set metrics of a run, as written under `"test"` in `metrics.json`.
@@ -78,6 +85,16 @@ pub struct RunMetrics {
     /// What cleaning removed.
     #[serde(default)]
     pub cleaning: CleanReport,
+    /// The run's size: samples, batches, iterations, updates.
+    #[serde(default)]
+    pub accounting: Option<Accounting>,
+    /// The epoch a resumed run continued from.
+    #[serde(default)]
+    pub resumed_from: Option<usize>,
+    /// Time, CPU time and the estimated energy and emissions of the whole job
+    /// (of its last process, for a resumed run).
+    #[serde(default)]
+    pub energy: Option<EnergyReport>,
     /// Metrics on the held-out test rows.
     pub test: TestMetrics,
 }
@@ -90,15 +107,33 @@ struct SavedPreprocessing {
     preprocessor: Preprocessor,
 }
 
-/// Runs a training job end to end and writes its run folder; returns its metrics.
-pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
-    let start = Instant::now();
-    // Settings first: a bad learning rate should not wait for the data to load.
-    config.optimizer.validate()?;
-    config.split.fractions().validate()?;
-    let out = prepare_out(&options.out)?;
-    let device = options.backend.device()?;
+/// The data of a job, prepared as `anneal train` prepares it: cleaned, split
+/// (seeded), preprocessed with statistics of the training rows only.
+pub struct Prepared {
+    /// The table after cleaning.
+    pub table: Table,
+    /// Each kept row's row in the data file.
+    pub original: Vec<usize>,
+    /// What cleaning removed.
+    pub cleaning: CleanReport,
+    /// Feature columns.
+    pub features: Vec<String>,
+    /// The class labels.
+    pub labels: LabelEncoder,
+    /// Rows (of `table`) of each part.
+    pub split: Split,
+    /// The fitted preprocessing.
+    pub preprocessor: Preprocessor,
+    /// Training rows as tensors-to-be.
+    pub train: ClassificationData,
+    /// Validation rows.
+    pub valid: ClassificationData,
+    /// Test rows.
+    pub test: ClassificationData,
+}
 
+/// Loads, cleans, splits and preprocesses the data of `config`.
+pub fn prepare(config: &RunConfig) -> Result<Prepared> {
     let data_path = &config.data.path;
     let csv = CsvOptions { column_kinds: config.data.column_kinds.clone(), ..CsvOptions::default() };
     let raw = Table::read(data_path, &csv)?;
@@ -159,32 +194,57 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
         let m = preprocessor.transform(&table.take(rows)?)?;
         Ok(ClassificationData::new(m.values, m.n_cols, rows.iter().map(|&i| y[i]).collect())?)
     };
-    let train_data = ClassificationData::new(m_train.values, m_train.n_cols, y_train)?;
-    let (valid_data, test_data) = (part(&split.valid)?, part(&split.test)?);
+    let train = ClassificationData::new(m_train.values, m_train.n_cols, y_train)?;
+    let (valid, test) = (part(&split.valid)?, part(&split.test)?);
+    Ok(Prepared { table, original, cleaning, features, labels, split, preprocessor, train, valid, test })
+}
 
-    let model_config = MlpConfig {
-        input: train_data.n_features(),
-        hidden: config.model.hidden.clone(),
-        output: labels.classes().len(),
-        activation: config.model.activation,
-        dropout: config.model.dropout,
-        layer_dropout: vec![],
+/// Runs a training job end to end and writes its run folder; returns its metrics.
+///
+/// The run folder gets `config.toml` and `checkpoint/` (every
+/// `checkpoint_every` epochs) while training runs, and `metrics.jsonl` line by
+/// line; the rest at the end. With [`TrainOptions::resume`], `options.out` must
+/// be such a folder: training continues from its checkpoint and ends as an
+/// uninterrupted run would have.
+pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
+    let meter = EnergyMeter::start(config.energy);
+    let start = Instant::now();
+    // Settings first: a bad learning rate should not wait for the data to load.
+    config.optimizer.validate()?;
+    config.split.fractions().validate()?;
+    let train_config = config.train_config();
+    if let Some(c) = &train_config.gradient_clipping {
+        c.validate()?;
+    }
+    train_config.regularization.validate().map_err(anneal_train::TrainError::from)?;
+    let out = if options.resume {
+        check_resumable(&options.out)?;
+        options.out.clone()
+    } else {
+        prepare_out(&options.out)?
     };
+    let device = options.backend.device()?;
+    let data = prepare(config)?;
+    if !options.resume {
+        let as_used = toml::to_string_pretty(config).expect("a loaded config serialises");
+        write(&out, CONFIG, as_used)?;
+    }
+
+    let model_config = config.model_config(data.train.n_features(), data.labels.classes().len());
     let model = model_config.init(config.seed, &device.clone().autodiff())?;
     let mut optimizer = config.optimizer.init()?;
-    let train_config = TrainConfig {
-        seed: config.seed,
-        last_batch: config.training.last_batch,
-        early_stopping: config.training.early_stopping.clone(),
-        ..TrainConfig::new(config.training.epochs, config.training.batch_size)
-    };
-    let fitted = Trainer::new(train_config, device.clone()).with_progress(options.progress).fit(
-        model,
-        &mut optimizer,
-        &train_data,
-        Some(&valid_data),
-    )?;
+    let mut history = HistoryWriter::new(&out);
+    let fitted = Trainer::new(train_config, device.clone())
+        .with_progress(options.progress)
+        .with_checkpoints(out.join(CHECKPOINT))
+        .resuming(options.resume)
+        .with_hook(&mut history)
+        .fit(model, &mut optimizer, &data.train, Some(&data.valid))?;
+    if let Some(e) = history.error() {
+        return Err(Error::Train(anneal_train::TrainError::Output { path: out.join(JSONL), message: e.to_string() }));
+    }
 
+    let Prepared { table, original, cleaning, features, labels, split, preprocessor, test: test_data, .. } = data;
     let test_eval = if test_data.is_empty() { None } else { Some(evaluate(&fitted.model, &test_data, &device, 1024)?) };
     let (accuracy, macro_f1, cm, loss) = match &test_eval {
         Some(e) => {
@@ -193,7 +253,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
         }
         None => (f64::NAN, f64::NAN, anneal_evaluate::confusion_matrix(&[0], &[0], 1)?, f64::NAN),
     };
-    let metrics = RunMetrics {
+    let mut metrics = RunMetrics {
         classes: labels.classes().to_vec(),
         history: fitted.history,
         best_epoch: fitted.best_epoch,
@@ -205,12 +265,13 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
         seed: config.seed,
         seconds: start.elapsed().as_secs_f64(),
         cleaning,
+        accounting: Some(fitted.accounting),
+        resumed_from: fitted.resumed_from,
+        energy: None,
         test: TestMetrics { accuracy, macro_f1, loss, rows: split.test.len(), confusion_matrix: cm.counts().to_vec() },
     };
 
     // The run folder.
-    let as_used = toml::to_string_pretty(config).expect("a loaded config serialises");
-    write(&out, CONFIG, as_used)?;
     let kinds = features.iter().map(|f| Ok((f.clone(), table.kind(f)?))).collect::<Result<_>>()?;
     let saved = SavedPreprocessing { labels: labels.clone(), column_kinds: kinds, preprocessor };
     write(&out, PREPROCESSING, to_json(&saved))?;
@@ -226,7 +287,6 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
         .valid()
         .save_file(&weights)
         .map_err(|e| Error::ModelFile { path: weights.clone(), message: e.to_string() })?;
-    write(&out, METRICS, to_json(&metrics))?;
     if let Some(e) = &test_eval {
         write(
             &out,
@@ -234,8 +294,70 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
             predictions_csv(&data_rows.test, labels.classes(), e, Some(&test_data.targets())),
         )?;
     }
+    anneal_train::history::write_history(&out, &metrics.history)?;
+    anneal_train::history::plot_curves(&out, &metrics.history, Some(metrics.best_epoch))?;
+    metrics.seconds = start.elapsed().as_secs_f64();
+    metrics.energy = Some(meter.finish());
+    write(&out, METRICS, to_json(&metrics))?;
     write(&out, REPORT, report(config, &table, &features, &saved, &model_config, &metrics, &cm))?;
     Ok(metrics)
+}
+
+/// `dir` must be a run folder with a checkpoint to resume.
+fn check_resumable(dir: &Path) -> Result<()> {
+    if !dir.join(CONFIG).is_file() {
+        return Err(Error::NotARun { path: dir.to_path_buf(), missing: CONFIG });
+    }
+    if !anneal_train::has_checkpoint(&dir.join(CHECKPOINT)) {
+        return Err(Error::NotARun { path: dir.to_path_buf(), missing: "checkpoint/state.json" });
+    }
+    Ok(())
+}
+
+/// The config of the run folder `dir`, for `anneal train --resume`.
+pub fn resume_config(dir: &Path) -> Result<RunConfig> {
+    check_resumable(dir)?;
+    RunConfig::load(dir.join(CONFIG))
+}
+
+/// Options of `anneal lr-find`.
+#[derive(Debug, Clone)]
+pub struct LrFindOptions {
+    /// The folder to create for the plot and the CSV.
+    pub out: PathBuf,
+    /// The compute backend.
+    pub backend: Backend,
+    /// First learning rate.
+    pub start_lr: f64,
+    /// Last learning rate.
+    pub end_lr: f64,
+    /// Steps of the sweep.
+    pub steps: usize,
+}
+
+/// The learning-rate range test on the training rows of `config` with its model
+/// and optimiser; writes `lr_find.png`, `lr_find.svg`, `lr_find.csv` and
+/// `lr_find.json` into `options.out`.
+pub fn lr_find(config: &RunConfig, options: &LrFindOptions) -> Result<LrFindResult> {
+    config.optimizer.validate()?;
+    config.split.fractions().validate()?;
+    let lr_config = LrFindConfig {
+        start_lr: options.start_lr,
+        end_lr: options.end_lr,
+        steps: options.steps,
+        seed: config.seed,
+        ..LrFindConfig::new(config.training.batch_size)
+    };
+    let out = prepare_out(&options.out)?;
+    let device = options.backend.device()?;
+    let data = prepare(config)?;
+    let model = config
+        .model_config(data.train.n_features(), data.labels.classes().len())
+        .init(config.seed, &device.autodiff())?;
+    let result = anneal_train::lr_find(model, &config.optimizer, &data.train, &lr_config)?;
+    anneal_train::lr_find::plot_lr_find(&result, &out.join("lr_find"))?;
+    write(&out, "lr_find.json", to_json(&result))?;
+    Ok(result)
 }
 
 /// Predictions for new rows.
@@ -294,6 +416,12 @@ pub fn default_out(config_path: &Path) -> PathBuf {
         .map(|n| PathBuf::from("runs").join(format!("{stem}-{n}")))
         .find(|p| !p.exists())
         .expect("an unused name exists")
+}
+
+/// The first `runs/<stem>-<what>-<n>` that does not exist yet.
+pub fn default_out_named(config_path: &Path, what: &str) -> PathBuf {
+    let stem = config_path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+    default_out(Path::new(&format!("{stem}-{what}")))
 }
 
 fn write(dir: &Path, name: &str, contents: String) -> Result<()> {
@@ -484,9 +612,41 @@ fn report(
         m.best_epoch,
         if m.stopped_early { " (early stopping)" } else { "" }
     );
+    if let Some(s) = &config.schedule {
+        let _ = writeln!(r, "- learning-rate schedule (per {:?}): {:?}", s.unit, s.schedule);
+    }
+    if config.regularization.is_active() {
+        let _ = writeln!(r, "- regularization: {:?}", config.regularization);
+    }
+    if let Some(a) = &m.accounting {
+        let _ = writeln!(r, "- accounting: {a}");
+    }
+    if let Some(e) = m.resumed_from {
+        let _ = writeln!(r, "- resumed from the checkpoint after epoch {e}");
+    }
     let _ = writeln!(r, "- device: {}; wall time {:.1} s", m.device, m.seconds);
+    if let Some(e) = &m.energy {
+        let _ = writeln!(r, "\n## Energy (an estimate)\n");
+        let _ = writeln!(r, "| quantity | value |\n|---|---|");
+        let _ = writeln!(r, "| wall time | {:.1} s |", e.wall_seconds);
+        let _ = writeln!(r, "| CPU time (user + system) | {:.1} s |", e.cpu_seconds());
+        let _ = writeln!(r, "| peak memory | {:.0} MB |", e.peak_memory_mb);
+        let _ = writeln!(r, "| energy | {:.4} Wh |", e.energy_wh);
+        let _ = writeln!(r, "| emissions | {:.4} g CO2e |", e.co2_grams);
+        let method = match e.source {
+            anneal_train::EnergySource::Rapl => {
+                "RAPL package counters (the whole CPU package, other processes included)".to_string()
+            }
+            anneal_train::EnergySource::CpuModel => format!(
+                "no readable RAPL counters: CPU time × {} W per core + wall time × peak memory × {} W/GB (Green Algorithms)",
+                e.model.watts_per_core, e.model.watts_per_gb
+            ),
+        };
+        let _ = writeln!(r, "\nSource: {method}; carbon intensity {} g CO2e/kWh.", e.model.grams_co2_per_kwh);
+    }
 
     let _ = writeln!(r, "\n## Training history\n");
+    let _ = writeln!(r, "![training curves](curves.png)\n");
     let _ = writeln!(r, "| epoch | train loss | val loss | val accuracy | val macro-F1 |\n|---|---|---|---|---|");
     let n = m.history.len();
     let stride = n.div_ceil(25).max(1);

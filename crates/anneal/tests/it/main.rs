@@ -2,6 +2,7 @@
 
 mod errors;
 mod penguins;
+mod training;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -17,6 +17,11 @@ fn train(out: &std::path::Path) -> Value {
         "metrics.json",
         "test_predictions.csv",
         "report.md",
+        "metrics.jsonl",
+        "history.csv",
+        "curves.png",
+        "curves.svg",
+        "checkpoint/state.json",
     ] {
         assert!(out.join(file).is_file(), "{file} missing from the run folder");
     }
@@ -42,9 +47,16 @@ fn penguins_reaches_targets_deterministically_and_predict_reproduces_test_predic
         assert_eq!(x["val_loss"], y["val_loss"]);
     }
 
-    // The report a person reads.
+    // The report a person reads, with the run's size and its energy estimate.
     let report = std::fs::read_to_string(a.join("report.md")).unwrap();
     assert!(report.contains("| accuracy |") && report.contains("Confusion matrix"), "{report}");
+    assert!(report.contains("- accounting: 206 samples, batch 16 → 13 iterations per epoch × 200 epochs"), "{report}");
+    assert!(report.contains("## Energy (an estimate)") && report.contains("g CO2e"), "{report}");
+    let energy = &first["energy"];
+    assert!(energy["energy_wh"].as_f64().unwrap() > 0.0 && energy["user_seconds"].as_f64().unwrap() > 0.0, "{energy}");
+    let epochs = first["history"].as_array().unwrap().len();
+    assert_eq!(std::fs::read_to_string(a.join("metrics.jsonl")).unwrap().lines().count(), epochs);
+    assert_eq!(std::fs::read_to_string(a.join("history.csv")).unwrap().lines().count(), epochs + 1);
 
     // predict on the whole bundled CSV gives the run's test predictions for its test rows.
     let preds = tmp.path().join("preds.csv");
