@@ -181,6 +181,14 @@ pub enum HpoError {
         /// The panic message.
         message: String,
     },
+    /// A storage URL that cannot be opened or reached, or a database error.
+    #[error("storage {url}: {message}")]
+    Storage {
+        /// The storage URL (passwords removed).
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// `Result` with [`HpoError`].

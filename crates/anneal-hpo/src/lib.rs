@@ -40,6 +40,11 @@
 //! ```
 
 mod math;
+mod open;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 pub mod error;
 pub mod pruner;
@@ -51,6 +56,7 @@ pub mod storage;
 pub mod study;
 
 pub use error::{HpoError, Result};
+pub use open::open_storage;
 pub use space::{Choice, Condition, Distribution, ParamSpec, ParamValue, SearchSpace};
 pub use storage::{Direction, FrozenTrial, InMemoryStorage, Storage, TrialState};
 pub use study::{ObjectiveError, Study, StudyBuilder, Trial};

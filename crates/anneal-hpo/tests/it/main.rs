@@ -3,4 +3,5 @@
 mod pruning;
 mod samplers;
 mod spaces;
+mod storage;
 mod study;
