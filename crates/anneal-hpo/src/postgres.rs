@@ -236,11 +236,25 @@ impl Storage for PostgresStorage {
     }
 
     fn create_trial(&self, study: StudyId, now: Millis) -> Result<FrozenTrial> {
+        self.create_trial_within(study, u64::MAX, now)?.ok_or(HpoError::UnknownStudy { study: study.to_string() })
+    }
+
+    fn create_trial_within(&self, study: StudyId, limit: u64, now: Millis) -> Result<Option<FrozenTrial>> {
         self.tx(|tx| {
             // Locking the study row serialises number assignment across workers.
             tx.query_opt("SELECT id FROM anneal_studies WHERE id = $1 FOR UPDATE", &[&(study as i64)])
                 .map_err(|e| self.err(e))?
                 .ok_or_else(|| HpoError::UnknownStudy { study: study.to_string() })?;
+            let active: i64 = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM anneal_trials WHERE study = $1 AND state <> 'failed'",
+                    &[&(study as i64)],
+                )
+                .map_err(|e| self.err(e))?
+                .get(0);
+            if u64::try_from(active).unwrap_or(0) >= limit {
+                return Ok(None);
+            }
             let r = tx
                 .query_one(
                     "INSERT INTO anneal_trials (study, number, state, started_ms, heartbeat_ms)
@@ -249,7 +263,7 @@ impl Storage for PostgresStorage {
                     &[&(study as i64), &(now as i64)],
                 )
                 .map_err(|e| self.err(e))?;
-            Ok(FrozenTrial {
+            Ok(Some(FrozenTrial {
                 id: r.get::<_, i64>(0) as TrialId,
                 number: r.get::<_, i64>(1) as u64,
                 state: TrialState::Running,
@@ -260,7 +274,7 @@ impl Storage for PostgresStorage {
                 started_ms: now,
                 finished_ms: None,
                 heartbeat_ms: now,
-            })
+            }))
         })
     }
 

@@ -263,6 +263,10 @@ impl Storage for SqliteStorage {
     }
 
     fn create_trial(&self, study: StudyId, now: Millis) -> Result<FrozenTrial> {
+        self.create_trial_within(study, u64::MAX, now)?.ok_or(HpoError::UnknownStudy { study: study.to_string() })
+    }
+
+    fn create_trial_within(&self, study: StudyId, limit: u64, now: Millis) -> Result<Option<FrozenTrial>> {
         self.try_write(|tx| {
             let e = |e| storage_error(&self.path, e);
             let exists: Option<i64> =
@@ -272,13 +276,23 @@ impl Storage for SqliteStorage {
             }
             let number: i64 = tx
                 .query_row("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study = ?1", [study as i64], |r| r.get(0))
+                .map_err(e)?;            let active: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM trials WHERE study = ?1 AND state != 'failed'",
+                    [study as i64],
+                    |r| r.get(0),
+                )
                 .map_err(e)?;
+            if active as u64 >= limit {
+                return Ok(None);
+            }
+
             tx.execute(
                 "INSERT INTO trials (study, number, state, started_ms, heartbeat_ms) VALUES (?1, ?2, 'running', ?3, ?3)",
                 params![study as i64, number, now as i64],
             )
             .map_err(e)?;
-            Ok(FrozenTrial {
+            Ok(Some(FrozenTrial {
                 id: tx.last_insert_rowid() as TrialId,
                 number: number as u64,
                 state: TrialState::Running,
@@ -289,7 +303,7 @@ impl Storage for SqliteStorage {
                 started_ms: now,
                 finished_ms: None,
                 heartbeat_ms: now,
-            })
+            }))
         })
     }
 

@@ -145,6 +145,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// A new `Running` trial with the study's next number, its heartbeat set to `now`.
     fn create_trial(&self, study: StudyId, now: Millis) -> Result<FrozenTrial>;
 
+    /// As [`create_trial`](Self::create_trial), but only while the study has fewer than
+    /// `limit` trials that are running, complete or pruned: `None` once it has them. The
+    /// check and the creation are one step, so workers sharing a budget of trials never
+    /// overshoot it (failed trials free their slot).
+    fn create_trial_within(&self, study: StudyId, limit: u64, now: Millis) -> Result<Option<FrozenTrial>>;
+
     /// Records a parameter of a running trial.
     fn set_param(&self, trial: TrialId, name: &str, distribution: &Distribution, internal: f64) -> Result<()>;
 
@@ -267,6 +273,32 @@ impl Storage for InMemoryStorage {
         inner.trials.push((study, Arc::new(t.clone())));
         inner.studies[study as usize].trials.push(id);
         Ok(t)
+    }
+
+    fn create_trial_within(&self, study: StudyId, limit: u64, now: Millis) -> Result<Option<FrozenTrial>> {
+        let mut inner = self.lock();
+        let s = inner.study(study)?;
+        let active = s.trials.iter().filter(|&&id| inner.trials[id as usize].1.state != TrialState::Failed).count();
+        if active as u64 >= limit {
+            return Ok(None);
+        }
+        let number = s.trials.len() as u64;
+        let id = inner.trials.len() as TrialId;
+        let t = FrozenTrial {
+            id,
+            number,
+            state: TrialState::Running,
+            params: BTreeMap::new(),
+            distributions: BTreeMap::new(),
+            value: None,
+            intermediate: BTreeMap::new(),
+            started_ms: now,
+            finished_ms: None,
+            heartbeat_ms: now,
+        };
+        inner.trials.push((study, Arc::new(t.clone())));
+        inner.studies[study as usize].trials.push(id);
+        Ok(Some(t))
     }
 
     fn set_param(&self, trial: TrialId, name: &str, distribution: &Distribution, internal: f64) -> Result<()> {

@@ -201,6 +201,20 @@ impl Study {
     /// Starts a trial: creates it in storage and samples the jointly sampled parameters.
     pub fn ask(&self) -> Result<Trial> {
         let sh = &self.shared;
+        self.ask_with(|| sh.storage.create_trial(sh.id, now_ms()).map(Some))?
+            .ok_or_else(|| HpoError::UnknownStudy { study: sh.name.clone() })
+    }
+
+    /// Starts a trial only while the study has fewer than `limit` trials running,
+    /// complete or pruned (across every worker and process sharing its storage);
+    /// `None` once it has them.
+    pub fn ask_within(&self, limit: u64) -> Result<Option<Trial>> {
+        let sh = &self.shared;
+        self.ask_with(|| sh.storage.create_trial_within(sh.id, limit, now_ms()))
+    }
+
+    fn ask_with(&self, create: impl FnOnce() -> Result<Option<FrozenTrial>>) -> Result<Option<Trial>> {
+        let sh = &self.shared;
         let history = sh.storage.trials(sh.id, None)?;
         let relative_space: Vec<(String, Distribution)> = match &sh.space {
             Some(space) => space
@@ -211,7 +225,7 @@ impl Study {
                 .collect(),
             None => intersection_space(&history),
         };
-        let frozen = sh.storage.create_trial(sh.id, now_ms())?;
+        let Some(frozen) = create()? else { return Ok(None) };
         let ctx = SampleContext {
             trials: &history,
             direction: sh.direction,
@@ -223,7 +237,7 @@ impl Study {
         } else {
             sh.sampler.sample_relative(&ctx, &relative_space)?
         };
-        Ok(Trial {
+        Ok(Some(Trial {
             shared: Arc::clone(sh),
             id: frozen.id,
             number: frozen.number,
@@ -232,7 +246,7 @@ impl Study {
             relative_space,
             history,
             intermediate: BTreeMap::new(),
-        })
+        }))
     }
 
     /// Finishes `trial` with `value`: complete, or failed if the value is not finite.
@@ -314,6 +328,104 @@ impl Study {
                 }
             });
         }
+        if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(e);
+        }
+        let mut trials = finished.into_inner().unwrap_or_else(|e| e.into_inner());
+        trials.sort_by_key(|t| t.number);
+        Ok(trials)
+    }
+
+    /// Runs trials until the study holds `target` complete or pruned trials, counting
+    /// those of earlier runs and of other workers or processes sharing its storage: run
+    /// it again after a crash and it resumes where the study stands. `n_threads` workers
+    /// run here. While a trial runs, a ticker refreshes its heartbeat every
+    /// `heartbeat_timeout / 4`; running trials of workers silent for longer than
+    /// `heartbeat_timeout` (a killed process) are failed, and their slots handed out
+    /// again. Returns the trials finished by this call.
+    pub fn optimize_until<F>(
+        &self,
+        target: usize,
+        n_threads: usize,
+        heartbeat_timeout: Duration,
+        objective: F,
+    ) -> Result<Vec<FrozenTrial>>
+    where
+        F: Fn(&mut Trial) -> std::result::Result<f64, ObjectiveError> + Sync,
+    {
+        let sampler = &self.shared.sampler;
+        sampler.check_budget(self.shared.space.as_ref(), target)?;
+        let target = match sampler.trial_limit(self.shared.space.as_ref()) {
+            Some(limit) => target.min(usize::try_from(limit).unwrap_or(usize::MAX)),
+            None => target,
+        } as u64;
+        let tick = (heartbeat_timeout / 4).max(Duration::from_millis(10));
+        let stop = AtomicBool::new(false);
+        let finished = Mutex::new(Vec::new());
+        let first_error: Mutex<Option<HpoError>> = Mutex::new(None);
+        let fail = |e: HpoError| {
+            stop.store(true, Ordering::SeqCst);
+            first_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+        };
+        let worker = || {
+            while !stop.load(Ordering::SeqCst) {
+                if let Err(e) = self.fail_stale_trials(heartbeat_timeout) {
+                    return fail(e);
+                }
+                let trial = match self.ask_within(target) {
+                    Ok(t) => t,
+                    Err(e) => return fail(e),
+                };
+                let Some(mut trial) = trial else {
+                    // Every slot is taken: done once none is running any more (a
+                    // running trial of a dead worker fails and frees its slot).
+                    match self.shared.storage.trials(self.shared.id, Some(&[TrialState::Running])) {
+                        Ok(running) if running.is_empty() => return,
+                        Ok(_) => std::thread::sleep(tick),
+                        Err(e) => return fail(e),
+                    }
+                    continue;
+                };
+                let (storage, id) = (Arc::clone(&self.shared.storage), trial.id);
+                let done = AtomicBool::new(false);
+                let outcome = std::thread::scope(|scope| {
+                    let ticker = scope.spawn(|| {
+                        while !done.load(Ordering::SeqCst) {
+                            std::thread::park_timeout(tick);
+                            if !done.load(Ordering::SeqCst) {
+                                let _ = storage.heartbeat(id, now_ms());
+                            }
+                        }
+                    });
+                    let outcome = catch_unwind(AssertUnwindSafe(|| objective(&mut trial)))
+                        .unwrap_or_else(|panic| Err(ObjectiveError::Failed(panic_message(&panic))));
+                    done.store(true, Ordering::SeqCst);
+                    ticker.thread().unpark();
+                    outcome
+                });
+                let result = match outcome {
+                    Err(ObjectiveError::Hpo(e)) => {
+                        let _ = self.finish(&trial, Err(ObjectiveError::Failed(String::new())));
+                        Err(e)
+                    }
+                    outcome => self.finish(&trial, outcome),
+                };
+                match result {
+                    Ok(t) => finished.lock().unwrap_or_else(|e| e.into_inner()).push(t),
+                    // Failed for staleness meanwhile (a very long pause): not ours to record.
+                    Err(HpoError::TrialNotRunning { .. }) => {}
+                    Err(e) => return fail(e),
+                }
+            }
+        };
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n_threads.max(1)).map(|_| scope.spawn(worker)).collect();
+            for h in handles {
+                if let Err(panic) = h.join() {
+                    fail(HpoError::WorkerPanicked { message: panic_message(&panic) });
+                }
+            }
+        });
         if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
             return Err(e);
         }

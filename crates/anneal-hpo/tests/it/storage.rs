@@ -212,3 +212,83 @@ fn stale_trials_fail_after_the_heartbeat_timeout() {
     let failed = study.fail_stale_trials(Duration::from_millis(10)).unwrap();
     assert_eq!(failed.iter().map(|t| t.number).collect::<Vec<_>>(), [trial.number()]);
 }
+
+/// Set in a child process that runs a study to a target: `url|study|target|seed|mode`,
+/// mode `hang` (its first trial never ends) or `work`.
+const UNTIL_WORKER: &str = "ANNEAL_HPO_TEST_UNTIL_WORKER";
+
+#[test]
+fn until_worker() {
+    let Ok(spec) = std::env::var(UNTIL_WORKER) else { return };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let (url, name, target, seed, mode) =
+        (parts[0], parts[1], parts[2].parse().unwrap(), parts[3].parse().unwrap(), parts[4]);
+    let study = Study::builder(name)
+        .storage(open_storage(url).unwrap())
+        .space(space())
+        .sampler(RandomSampler::new(seed))
+        .build()
+        .unwrap();
+    study
+        .optimize_until(target, 1, Duration::from_millis(1500), |trial| {
+            let x = trial.suggest_float("x", -5.0, 10.0)?;
+            if mode == "hang" {
+                // Killed with SIGKILL by the test while it sleeps here.
+                std::thread::sleep(Duration::from_secs(600));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            Ok(x * x)
+        })
+        .unwrap();
+}
+
+fn spawn_until(url: &str, name: &str, target: usize, seed: u64, mode: &str) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "storage::until_worker", "--nocapture", "--test-threads=1"])
+        .env(UNTIL_WORKER, format!("{url}|{name}|{target}|{seed}|{mode}"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// kill -9 of a worker mid-trial: its trial is failed once its heartbeat is older
+/// than the timeout, its slot is handed out again, and the study still ends with
+/// exactly its target of complete trials. Running the same study again afterwards
+/// resumes it (nothing more to do), it does not restart.
+#[test]
+fn a_killed_worker_fails_its_trial_and_the_study_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("study.db").display());
+    let mut victim = spawn_until(&url, "crash", 12, 1, "hang");
+    let storage = open_storage(&url).unwrap();
+    // Wait until the victim's trial is running and has sent a heartbeat or two.
+    let study = loop {
+        if let Ok(id) = storage.study_id("crash")
+            && !storage.trials(id, Some(&[TrialState::Running])).unwrap().is_empty()
+        {
+            break id;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(800));
+    victim.kill().unwrap(); // SIGKILL: no chance to clean up
+    victim.wait().unwrap();
+    let hung = storage.trials(study, Some(&[TrialState::Running])).unwrap();
+    assert_eq!(hung.len(), 1);
+
+    let status = spawn_until(&url, "crash", 12, 2, "work").wait().unwrap();
+    assert!(status.success());
+    let trials = storage.trials(study, None).unwrap();
+    let complete = trials.iter().filter(|t| t.state == TrialState::Complete).count();
+    assert_eq!(complete, 12, "the study completes its target");
+    assert_eq!(storage.trial(hung[0].id).unwrap().state, TrialState::Failed, "the killed worker's trial failed");
+    assert_eq!(trials.len(), 13);
+
+    // The same command again: already at its target, it adds nothing.
+    assert!(spawn_until(&url, "crash", 12, 3, "work").wait().unwrap().success());
+    assert_eq!(storage.trials(study, None).unwrap().len(), 13);
+    // A larger target resumes from where the study stands.
+    assert!(spawn_until(&url, "crash", 15, 4, "work").wait().unwrap().success());
+    let complete = storage.trials(study, Some(&[TrialState::Complete])).unwrap();
+    assert_eq!(complete.len(), 15);
+}
