@@ -65,6 +65,9 @@ pub enum Error {
     /// A metric could not be computed.
     #[error(transparent)]
     Eval(#[from] anneal_evaluate::EvalError),
+    /// A hyperparameter search failed (bad space, unreachable storage, conflicting study).
+    #[error("tune: {0}")]
+    Tune(String),
 }
 
 impl From<anneal_models::ModelError> for Error {

@@ -1,0 +1,118 @@
+//! `anneal tune` end to end: a search on penguins, killed with SIGKILL and run again
+//! (it resumes), the report, and the typed errors of bad tune configs.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anneal::hpo::{TrialState, open_storage};
+
+use super::{anneal, root, stderr, write};
+
+/// A tune config over a short penguins run (few epochs, so debug builds are quick).
+fn setup(dir: &Path, params: &str, heartbeat_s: f64) -> String {
+    let base = std::fs::read_to_string(root().join("examples/configs/penguins.toml"))
+        .unwrap()
+        .replace("../../data/penguins.csv.gz", root().join("data/penguins.csv.gz").to_str().unwrap())
+        .replace("epochs = 200", "epochs = 12");
+    write(dir, "base.toml", &base);
+    write(
+        dir,
+        "tune.toml",
+        &format!(
+            "base = \"base.toml\"\n[study]\nname = \"t\"\nobjective = \"val_accuracy\"\nsampler = \"random\"\n\
+             heartbeat_timeout_s = {heartbeat_s}\n{params}"
+        ),
+    )
+}
+
+const PARAMS: &str =
+    "[[param]]\nname = \"optimizer.learning_rate\"\ntype = \"float\"\nlow = 1e-3\nhigh = 0.05\nlog = true\n";
+
+fn complete(db: &Path) -> usize {
+    let Ok(storage) = open_storage(&format!("sqlite://{}", db.display())) else { return 0 };
+    let Ok(id) = storage.study_id("t") else { return 0 };
+    storage.trials(id, Some(&[TrialState::Complete])).map_or(0, |t| t.len())
+}
+
+#[test]
+fn tune_killed_and_run_again_resumes_and_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), PARAMS, 2.0);
+    let out = tmp.path().join("study");
+    let args = ["tune", "--config", &config, "--trials", "5", "--out", out.to_str().unwrap()];
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_anneal"))
+        .args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let db = out.join("study.db");
+    let start = Instant::now();
+    while complete(&db) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(300), "no trial finished in 5 minutes");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap(); // SIGKILL, mid-way through the next trial
+    child.wait().unwrap();
+    let before = complete(&db);
+    let first: Vec<String> =
+        (0..2).map(|n| std::fs::read_to_string(out.join(format!("trial-{n}/metrics.json"))).unwrap()).collect();
+
+    let o = anneal(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("{before} of 5 trials complete")), "it resumes: {}", stderr(&o));
+    assert_eq!(complete(&db), 5);
+    for (n, m) in first.iter().enumerate() {
+        let now = std::fs::read_to_string(out.join(format!("trial-{n}/metrics.json"))).unwrap();
+        assert_eq!(&now, m, "trial {n} was not run again");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("## Best trials") && report.contains("optimizer.learning_rate"), "{report}");
+    assert!(out.join("history.png").is_file() && out.join("history.svg").is_file());
+
+    // --report alone only summarises.
+    let o = anneal(&["tune", "--config", &config, "--out", out.to_str().unwrap(), "--report"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(complete(&db), 5);
+}
+
+fn tune_fails(params: &str, storage: Option<&str>) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), params, 60.0);
+    let out = tmp.path().join("study");
+    let mut args = vec!["tune", "--config", &config, "--trials", "1", "--out", out.to_str().unwrap()];
+    if let Some(s) = storage {
+        args.extend(["--storage", s]);
+    }
+    let o = anneal(&args);
+    assert_eq!(o.status.code(), Some(2), "expected a typed error: {}", stderr(&o));
+    stderr(&o)
+}
+
+#[test]
+fn bad_tune_configs_are_typed_errors_naming_the_problem() {
+    let err = tune_fails("", None);
+    assert!(err.contains("param"), "empty space: {err}");
+    let err = tune_fails(
+        "[[param]]\nname = \"optimizer.learning_rate\"\ntype = \"float\"\nlow = 0.0\nhigh = 0.1\nlog = true\n",
+        None,
+    );
+    assert!(err.contains("log range must be positive"), "{err}");
+    let err = tune_fails("[[param]]\nname = \"optimizer.name\"\ntype = \"categorical\"\nchoices = []\n", None);
+    assert!(err.contains("optimizer.name"), "{err}");
+    let err =
+        tune_fails("[[param]]\nname = \"optimizer.learning_rat\"\ntype = \"float\"\nlow = 0.1\nhigh = 0.2\n", None);
+    assert!(err.contains("does not name a setting"), "{err}");
+    let err = tune_fails(PARAMS, Some("postgres://nobody@127.0.0.1:1/none"));
+    assert!(err.contains("postgres://nobody@127.0.0.1:1/none"), "{err}");
+
+    // The same study name with a different space in an existing storage.
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("shared.db").display());
+    let storage = open_storage(&db).unwrap();
+    let other = anneal::hpo::SearchSpace::new().with("model.dropout", anneal::hpo::Distribution::float(0.0, 0.5));
+    storage.create_study("t", anneal::hpo::Direction::Maximize, Some(&other)).unwrap();
+    let err = tune_fails(PARAMS, Some(&db));
+    assert!(err.contains("already exists with a different search space"), "{err}");
+}
