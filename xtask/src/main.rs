@@ -10,6 +10,9 @@
 //! - `cargo xtask bench eval [--reference PYTHON] [--repeats 5] [--n 10000000]`:
 //!   accuracy, macro-F1 and binary ROC-AUC over 10^7 predictions against
 //!   scikit-learn (`crates/anneal-evaluate/benches/metrics.py`).
+//! - `cargo xtask bench hpo [--reference PYTHON] [--trials 100] [--seeds 10]`: the
+//!   TPE, GP, random and Sobol samplers on Branin and Hartmann6 (median regret, overhead
+//!   per trial) side by side with Optuna's `shared/bench/hpo.py`.
 //! - `cargo xtask bench train [--reference PYTHON] [--epochs 2] [--repeats 3]`:
 //!   training throughput on each CPU backend at 1 and 2 threads, side by side with
 //!   PyTorch's `shared/bench/mlp_train.py` when a Python with torch is given.
@@ -33,7 +36,7 @@ fn main() -> Result<()> {
         Some("bench") => bench(&args[1..], &root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | check | bench (train | data | eval) [--reference PYTHON] [--repeats N]>"
+                "usage: cargo xtask <ci | check | bench (train | data | eval | hpo) [--reference PYTHON] [--repeats N]>"
             );
             std::process::exit(2)
         }
@@ -126,7 +129,8 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
         Some("train") => bench_train(args, root),
         Some("data") => bench_data(args, root),
         Some("eval") => bench_eval(args, root),
-        other => bail!("unknown benchmark {other:?}: available: train, data, eval"),
+        Some("hpo") => bench_hpo(args, root),
+        other => bail!("unknown benchmark {other:?}: available: train, data, eval, hpo"),
     }
 }
 
@@ -327,6 +331,84 @@ fn bench_train(args: &[String], root: &Path) -> Result<()> {
             t.map_or("–".into(), |t| format!("{t:.0}")),
             t.map_or("–".into(), |t| format!("{:.2}", step / t)),
         );
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench hpo [--reference PYTHON] [--trials 100] [--seeds 10]`: our samplers
+/// on Branin and Hartmann6, side by side with Optuna's `shared/bench/hpo.py` (run with the
+/// given Python): median simple regret at 25/50/100 trials and overhead per trial.
+fn bench_hpo(args: &[String], root: &Path) -> Result<()> {
+    let flag = |name: &str| flag_value(args, name);
+    let trials = flag("--trials").unwrap_or_else(|| "100".into());
+    let seeds = flag("--seeds").unwrap_or_else(|| "10".into());
+    stage("build the benchmark", cargo(&["bench", "-p", "anneal-hpo", "--bench", "hpo", "--no-run"]))?;
+    let output = cargo(&["bench", "-q", "-p", "anneal-hpo", "--bench", "hpo", "--"])
+        .args(["--samplers", "tpe,gp,random,sobol", "--trials", &trials, "--seeds", &seeds])
+        .output()?;
+    if !output.status.success() {
+        bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    let line =
+        String::from_utf8_lossy(&output.stdout).lines().rfind(|l| l.starts_with('{')).unwrap_or_default().to_string();
+    let ours: serde_json::Value = serde_json::from_str(&line)?;
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    std::fs::write(out_dir.join("hpo.json"), &line)?;
+    let mut reference = serde_json::Value::Null;
+    if let Some(python) = flag("--reference") {
+        let script = root.join("../shared/bench/hpo.py");
+        eprintln!("xtask: Optuna reference ({})", script.display());
+        let output = Command::new(python)
+            .args([script.to_str().unwrap_or_default(), "--samplers", "tpe,gp,random", "--trials", &trials])
+            .args(["--seeds", &seeds])
+            .output()?;
+        if !output.status.success() {
+            bail!("reference failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let line = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_string();
+        std::fs::write(out_dir.join("hpo_optuna.json"), &line)?;
+        reference = serde_json::from_str(&line)?;
+    }
+    let mut checkpoints: Vec<u64> = ours["results"]["tpe/branin"]["median_regret"]
+        .as_object()
+        .map(|m| m.keys().filter_map(|k| k.parse().ok()).collect())
+        .unwrap_or_default();
+    checkpoints.sort_unstable();
+    let cps: Vec<String> = checkpoints.iter().map(u64::to_string).collect();
+    let regret_cols: Vec<String> = cps.iter().map(|c| format!("regret@{c} anneal / Optuna")).collect();
+    println!(
+        "| function | sampler | {} | overhead ms/trial anneal / Optuna | overhead ratio |",
+        regret_cols.join(" | ")
+    );
+    println!("|---|---|{}---|---|", "---|".repeat(cps.len()));
+    let ms = |v: &serde_json::Value| v["overhead_s_per_trial_mean"].as_f64().map(|s| s * 1e3);
+    for func in ["branin", "hartmann6"] {
+        for sampler in ["tpe", "gp", "random", "sobol"] {
+            let key = format!("{sampler}/{func}");
+            let (a, o) = (&ours["results"][&key], &reference["results"][&key]);
+            if a.is_null() {
+                continue;
+            }
+            let regrets: Vec<String> = cps
+                .iter()
+                .map(|c| {
+                    let fmt = |v: &serde_json::Value| {
+                        v["median_regret"][c].as_f64().map_or("–".into(), |x| format!("{x:.3e}"))
+                    };
+                    format!("{} / {}", fmt(a), fmt(o))
+                })
+                .collect();
+            let (am, om) = (ms(a), ms(o));
+            println!(
+                "| {func} | {sampler} | {} | {} / {} | {} |",
+                regrets.join(" | "),
+                am.map_or("–".into(), |v| format!("{v:.3}")),
+                om.map_or("–".into(), |v| format!("{v:.3}")),
+                am.zip(om).map_or("–".into(), |(a, o)| format!("1/{:.0}", o / a)),
+            );
+        }
     }
     Ok(())
 }
