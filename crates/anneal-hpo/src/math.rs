@@ -289,7 +289,9 @@ pub fn solve_upper_t(l: &[f64], n: usize, b: &mut [f64]) {
 }
 
 /// Minimises `f` (which returns the value and writes the gradient) from `x0` with
-/// L-BFGS (memory 10) projected onto the box `bounds` when given. Stops when the
+/// L-BFGS (memory 10) projected onto the box `bounds` when given. The first step has unit
+/// length, or with `full_first_step` is the whole projected steepest-descent step `P(x - g)`
+/// (what L-BFGS-B does on a boxed problem; it may land on the bounds). Stops when the
 /// projected gradient's largest entry is below `gtol`, after `max_iter` iterations, or
 /// when the line search cannot decrease `f`. Returns the best point and value.
 pub fn lbfgs_minimize(
@@ -298,6 +300,7 @@ pub fn lbfgs_minimize(
     bounds: Option<(&[f64], &[f64])>,
     max_iter: usize,
     gtol: f64,
+    full_first_step: bool,
 ) -> (Vec<f64>, f64) {
     let n = x0.len();
     let project = |x: &mut [f64]| {
@@ -318,6 +321,7 @@ pub fn lbfgs_minimize(
     let mut s_hist: Vec<Vec<f64>> = Vec::new();
     let mut y_hist: Vec<Vec<f64>> = Vec::new();
     let mut g_new = vec![0.0; n];
+    let mut restarted = false;
     for iter in 0..max_iter {
         // Variables held at a bound by a gradient pushing outwards are fixed this step.
         let free: Vec<bool> = (0..n)
@@ -371,7 +375,7 @@ pub fn lbfgs_minimize(
             }
             slope = (0..n).map(|i| d[i] * g[i]).sum();
         }
-        let mut step = if iter == 0 && k == 0 {
+        let mut step = if k == 0 && (restarted || (iter == 0 && !full_first_step)) {
             let norm = d.iter().map(|v| v * v).sum::<f64>().sqrt();
             (1.0 / norm.max(1e-12)).min(1.0)
         } else {
@@ -383,13 +387,25 @@ pub fn lbfgs_minimize(
             project(&mut xn);
             let fn_ = f(&xn, &mut g_new);
             let moved: f64 = (0..n).map(|i| (xn[i] - x[i]) * g[i]).sum();
-            if fn_.is_finite() && fn_ <= fx + 1e-4 * moved.min(step * slope).min(0.0) {
+            // Sufficient decrease along the projected path actually travelled.
+            let expected = if bounds.is_some() { moved } else { step * slope };
+            if fn_.is_finite() && fn_ <= fx + 1e-4 * expected.min(0.0) {
                 accepted = Some((xn, fn_));
                 break;
             }
             step *= 0.5;
         }
-        let Some((xn, fn_)) = accepted else { break };
+        let Some((xn, fn_)) = accepted else {
+            if s_hist.is_empty() {
+                break;
+            }
+            // A poor curvature history (say, after a long first step): restart from
+            // steepest descent.
+            s_hist.clear();
+            y_hist.clear();
+            restarted = true;
+            continue;
+        };
         let s: Vec<f64> = (0..n).map(|i| xn[i] - x[i]).collect();
         let y: Vec<f64> = (0..n).map(|i| g_new[i] - g[i]).collect();
         let sy: f64 = s.iter().zip(&y).map(|(a, b)| a * b).sum();
@@ -406,7 +422,14 @@ pub fn lbfgs_minimize(
         fx = fn_;
         g.copy_from_slice(&g_new);
         if decrease.abs() <= 1e-12 * fx.abs().max(1.0) {
-            break;
+            if s_hist.len() <= 1 {
+                break;
+            }
+            // Stalled with a curvature history: one more try from steepest descent.
+            s_hist.clear();
+            y_hist.clear();
+            restarted = true;
+            continue;
         }
     }
     (x, fx)
@@ -483,10 +506,18 @@ mod tests {
             g[1] = 200.0 * (x[1] - x[0] * x[0]);
             (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2)
         };
-        let (x, f) = lbfgs_minimize(rosen, &[-1.2, 1.0], None, 500, 1e-8);
+        let (x, f) = lbfgs_minimize(rosen, &[-1.2, 1.0], None, 500, 1e-8, false);
         assert!(f < 1e-10 && (x[0] - 1.0).abs() < 1e-4, "{x:?} {f}");
-        let (x, _) = lbfgs_minimize(rosen, &[-1.2, 1.0], Some((&[-2.0, -2.0], &[0.5, 2.0])), 500, 1e-8);
+        let (x, _) = lbfgs_minimize(rosen, &[-1.2, 1.0], Some((&[-2.0, -2.0], &[0.5, 2.0])), 500, 1e-8, false);
         assert!((x[0] - 0.5).abs() < 1e-9 && (x[1] - 0.25).abs() < 1e-4, "{x:?}");
+        // A full first step lands on the bound of a boxed quadratic and stays there.
+        let quad = |x: &[f64], g: &mut [f64]| {
+            g[0] = 2.0 * (x[0] - 3.0);
+            g[1] = 2.0 * (x[1] - 0.2);
+            (x[0] - 3.0).powi(2) + (x[1] - 0.2).powi(2)
+        };
+        let (x, _) = lbfgs_minimize(quad, &[0.1, 0.9], Some((&[0.0, 0.0], &[1.0, 1.0])), 100, 1e-10, true);
+        assert!(x[0] == 1.0 && (x[1] - 0.2).abs() < 1e-9, "{x:?}");
     }
 
     #[test]

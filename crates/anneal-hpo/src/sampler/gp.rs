@@ -324,75 +324,7 @@ impl GpSampler {
         let lengths: Vec<f64> = cont.iter().map(|&j| 1.0 / theta[j].sqrt()).collect();
         let mut best: Option<(f64, Vec<f64>)> = None;
         for start in starts {
-            let mut p = start;
-            let mut val = gp.log_ei(&p, best_y, None);
-            for _round in 0..20 {
-                let mut changed = false;
-                if !cont.is_empty() {
-                    let z0: Vec<f64> = cont.iter().zip(&lengths).map(|(&j, l)| p[j] / l).collect();
-                    let hi: Vec<f64> = lengths.iter().map(|l| 1.0 / l).collect();
-                    let lo = vec![0.0; cont.len()];
-                    let base = p.clone();
-                    let (z, neg) = lbfgs_minimize(
-                        |z, g| {
-                            let mut q = base.clone();
-                            for (k, &j) in cont.iter().enumerate() {
-                                q[j] = z[k] * lengths[k];
-                            }
-                            let mut full = vec![0.0; d];
-                            let v = gp.log_ei(&q, best_y, Some(&mut full));
-                            for (k, &j) in cont.iter().enumerate() {
-                                g[k] = -full[j] * lengths[k];
-                            }
-                            -v
-                        },
-                        &z0,
-                        Some((&lo, &hi)),
-                        200,
-                        1e-2,
-                    );
-                    if -neg > val + 1e-12 {
-                        for (k, &j) in cont.iter().enumerate() {
-                            p[j] = (z[k] * lengths[k]).clamp(0.0, 1.0);
-                        }
-                        val = -neg;
-                        changed = true;
-                    }
-                }
-                for (j, (_, dist)) in params.iter().enumerate() {
-                    if cont.contains(&j) {
-                        continue;
-                    }
-                    let choices: Vec<f64> = match dist.grid_values(None) {
-                        Some(v) if v.len() <= 64 => v.iter().map(|&c| dist.to_unit(c)).collect(),
-                        Some(v) => {
-                            // Large integer ranges: a coarse sweep plus the neighbourhood.
-                            let m = v.len();
-                            let here = ((p[j] * m as f64) as usize).min(m - 1);
-                            let mut idx: Vec<usize> = (0..32).map(|i| i * (m - 1) / 31).collect();
-                            idx.extend(here.saturating_sub(8)..(here + 9).min(m));
-                            idx.into_iter().map(|i| dist.to_unit(v[i])).collect()
-                        }
-                        None => continue,
-                    };
-                    for c in choices {
-                        if c == p[j] {
-                            continue;
-                        }
-                        let mut q = p.clone();
-                        q[j] = c;
-                        let v = gp.log_ei(&q, best_y, None);
-                        if v > val + 1e-12 {
-                            val = v;
-                            p = q;
-                            changed = true;
-                        }
-                    }
-                }
-                if !changed {
-                    break;
-                }
-            }
+            let (p, val) = local_search(gp, params, &cont, &lengths, start, best_y);
             if best.as_ref().is_none_or(|(b, _)| val > *b) {
                 best = Some((val, p));
             }
@@ -422,7 +354,7 @@ impl GpSampler {
         let sq = pair_sqd(&x, n, d, &cat);
         let mut fitted = None;
         for start in cached.iter().chain(std::iter::once(&default_raw)) {
-            let (raw, f) = lbfgs_minimize(|r, g| neg_log_posterior(r, g, &sq, &y, n, d), start, None, 200, 1e-2);
+            let (raw, f) = lbfgs_minimize(|r, g| neg_log_posterior(r, g, &sq, &y, n, d), start, None, 200, 1e-2, false);
             if f.is_finite() {
                 fitted = Some(raw);
                 break;
@@ -464,6 +396,91 @@ impl GpSampler {
         let (p, _) = self.maximize_log_ei(&gp, params, &theta, best_x, best_y, &mut rng)?;
         Some(params.iter().zip(p).map(|((n, dist), u)| (n.clone(), dist.snap(dist.from_unit(u)))).collect())
     }
+}
+
+/// Local search for log EI from `start`: L-BFGS on the continuous coordinates
+/// (preconditioned by their lengthscales), then exhaustive search over each discrete
+/// coordinate, until neither improves.
+fn local_search(
+    gp: &Gp<'_>,
+    params: &[(String, Distribution)],
+    cont: &[usize],
+    lengths: &[f64],
+    start: Vec<f64>,
+    best_y: f64,
+) -> (Vec<f64>, f64) {
+    let d = params.len();
+    let mut p = start;
+    let mut val = gp.log_ei(&p, best_y, None);
+    for _round in 0..20 {
+        let mut changed = false;
+        if !cont.is_empty() {
+            let z0: Vec<f64> = cont.iter().zip(lengths).map(|(&j, l)| p[j] / l).collect();
+            let hi: Vec<f64> = lengths.iter().map(|l| 1.0 / l).collect();
+            let lo = vec![0.0; cont.len()];
+            let base = p.clone();
+            let (z, neg) = lbfgs_minimize(
+                |z, g| {
+                    let mut q = base.clone();
+                    for (k, &j) in cont.iter().enumerate() {
+                        q[j] = z[k] * lengths[k];
+                    }
+                    let mut full = vec![0.0; d];
+                    let v = gp.log_ei(&q, best_y, Some(&mut full));
+                    for (k, &j) in cont.iter().enumerate() {
+                        g[k] = -full[j] * lengths[k];
+                    }
+                    -v
+                },
+                &z0,
+                Some((&lo, &hi)),
+                200,
+                1e-2,
+                true,
+            );
+            if -neg > val + 1e-12 {
+                for (k, &j) in cont.iter().enumerate() {
+                    p[j] = (z[k] * lengths[k]).clamp(0.0, 1.0);
+                }
+                val = -neg;
+                changed = true;
+            }
+        }
+        for (j, (_, dist)) in params.iter().enumerate() {
+            if cont.contains(&j) {
+                continue;
+            }
+            let choices: Vec<f64> = match dist.grid_values(None) {
+                Some(v) if v.len() <= 64 => v.iter().map(|&c| dist.to_unit(c)).collect(),
+                Some(v) => {
+                    // Large integer ranges: a coarse sweep plus the neighbourhood.
+                    let m = v.len();
+                    let here = ((p[j] * m as f64) as usize).min(m - 1);
+                    let mut idx: Vec<usize> = (0..32).map(|i| i * (m - 1) / 31).collect();
+                    idx.extend(here.saturating_sub(8)..(here + 9).min(m));
+                    idx.into_iter().map(|i| dist.to_unit(v[i])).collect()
+                }
+                None => continue,
+            };
+            for c in choices {
+                if c == p[j] {
+                    continue;
+                }
+                let mut q = p.clone();
+                q[j] = c;
+                let v = gp.log_ei(&q, best_y, None);
+                if v > val + 1e-12 {
+                    val = v;
+                    p = q;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    (p, val)
 }
 
 impl Sampler for GpSampler {
@@ -540,6 +557,53 @@ mod tests {
             b[j] -= h;
             let fd = (gp.log_ei(&a, 1.0, None) - gp.log_ei(&b, 1.0, None)) / (2.0 * h);
             assert!((fd - g[j]).abs() < 1e-4 * fd.abs().max(1.0), "dim {j}: {fd} vs {}", g[j]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod optuna_parity {
+    use super::*;
+
+    /// Optuna 5.0's fitted model and local-search results on a Hartmann6 history
+    /// (`testdata/gp_snapshot.py` produced them).
+    fn snapshot() -> serde_json::Value {
+        serde_json::from_str(include_str!("testdata/gp_snapshot.json")).expect("valid JSON")
+    }
+
+    fn floats(v: &serde_json::Value) -> Vec<f64> {
+        v.as_array().expect("an array").iter().map(|a| a.as_f64().expect("a number")).collect()
+    }
+
+    #[test]
+    fn fit_and_local_search_match_optuna() {
+        let s = snapshot();
+        let x: Vec<f64> = s["X"].as_array().unwrap().iter().flat_map(floats).collect();
+        let y = floats(&s["y"]);
+        let (n, d) = (y.len(), 6);
+        let cat = vec![false; d];
+        let theta = floats(&s["theta"]);
+        let mut raw: Vec<f64> = theta.iter().map(|t| t.ln()).collect();
+        raw.push(s["scale"].as_f64().unwrap().ln());
+        raw.push((s["noise"].as_f64().unwrap() - MIN_NOISE).ln());
+        // Our fit from the default start reaches Optuna's objective value.
+        let sq = pair_sqd(&x, n, d, &cat);
+        let mut g = vec![0.0; d + 2];
+        let optuna_loss = neg_log_posterior(&raw, &mut g, &sq, &y, n, d);
+        let (_, ours) =
+            lbfgs_minimize(|r, g| neg_log_posterior(r, g, &sq, &y, n, d), &[0.0; 8], None, 200, 1e-2, false);
+        assert!(ours <= optuna_loss + 1e-5, "{ours} vs {optuna_loss}");
+        // From Optuna's start points, our local search ends with the same log EI.
+        let gp = Gp::new(&x, &y, d, &cat, &raw).unwrap();
+        let best_y = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let params: Vec<(String, Distribution)> =
+            (0..d).map(|i| (format!("x{i}"), Distribution::float(0.0, 1.0))).collect();
+        let cont: Vec<usize> = (0..d).collect();
+        let lengths: Vec<f64> = theta.iter().map(|t| 1.0 / t.sqrt()).collect();
+        for st in s["starts"].as_array().unwrap() {
+            let (_, val) = local_search(&gp, &params, &cont, &lengths, floats(&st["start"]), best_y);
+            let want = st["f1"].as_f64().unwrap();
+            assert!((val - want).abs() < 5e-3, "{val} vs Optuna's {want}");
         }
     }
 }
