@@ -418,18 +418,13 @@ pub fn lbfgs_minimize(
             y_hist.push(y);
         }
         let decrease = fx - fn_;
+        let f_prev = fx.abs();
         x = xn;
         fx = fn_;
         g.copy_from_slice(&g_new);
-        if decrease.abs() <= 1e-12 * fx.abs().max(1.0) {
-            if s_hist.len() <= 1 {
-                break;
-            }
-            // Stalled with a curvature history: one more try from steepest descent.
-            s_hist.clear();
-            y_hist.clear();
-            restarted = true;
-            continue;
+        if decrease.abs() <= 2.2e-9 * fx.abs().max(f_prev).max(1.0) {
+            // L-BFGS-B's stopping rule (scipy's factr = 1e7: relative decrease below 1e7 ε).
+            break;
         }
     }
     (x, fx)
