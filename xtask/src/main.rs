@@ -2,8 +2,9 @@
 //!
 //! - `cargo xtask ci`: exactly what `.ci/run` runs — rustfmt check, clippy with
 //!   `-D warnings`, then every test (unit, integration, end-to-end, doc tests), all
-//!   with the `wgpu` backend compiled in; installs Mesa's software Vulkan driver
-//!   first if it is missing and we are root.
+//!   with the `wgpu` backend and PostgreSQL storage compiled in; installs Mesa's
+//!   software Vulkan driver and starts a PostgreSQL server on loopback first (as
+//!   root, from Debian's packages) when they are missing.
 //! - `cargo xtask check`: rustfmt, clippy and rustdoc with warnings as errors.
 //! - `cargo xtask bench data [--reference PYTHON] [--repeats 3]`: the preprocessing
 //!   pipeline (impute, scale, one-hot, PCA) on 200 000 rows against scikit-learn.
@@ -24,7 +25,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 /// The cargo features every CI build uses, so one build serves clippy and tests alike.
-const CI_FEATURES: &str = "anneal/wgpu";
+const CI_FEATURES: &str = "anneal/wgpu,anneal/postgres";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,9 +47,13 @@ fn main() -> Result<()> {
 fn ci() -> Result<()> {
     let start = Instant::now();
     ensure_software_vulkan()?;
+    let postgres = ensure_postgres()?;
     fmt()?;
     clippy()?;
     let mut test = cargo(&["test", "--workspace", "--no-fail-fast", "--features", CI_FEATURES]);
+    if let Some(url) = postgres {
+        test.env("ANNEAL_TEST_POSTGRES_URL", url);
+    }
     // Mesa's Vulkan loader complains on every start when this is unset (CI shells).
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         let dir = std::env::temp_dir().join("anneal-xdg-runtime");
@@ -122,6 +127,44 @@ fn ensure_software_vulkan() -> Result<()> {
         .args(["install", "-y", "-qq", "--no-install-recommends", "mesa-vulkan-drivers"])
         .env("DEBIAN_FRONTEND", "noninteractive");
     stage("install mesa-vulkan-drivers", install)
+}
+
+/// A PostgreSQL server on loopback for the storage tests of `anneal-hpo`: the URL in
+/// `ANNEAL_TEST_POSTGRES_URL` when set; otherwise, as root, Debian's `postgresql`
+/// package is installed if missing, its cluster started, and a role and database
+/// `anneal` / `anneal_test` created. Not root and no URL: `None` (the PostgreSQL
+/// tests then skip locally and fail under `CI`).
+fn ensure_postgres() -> Result<Option<String>> {
+    if let Ok(url) = std::env::var("ANNEAL_TEST_POSTGRES_URL") {
+        return Ok(Some(url));
+    }
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    if !root {
+        eprintln!("xtask: not root and ANNEAL_TEST_POSTGRES_URL unset: the PostgreSQL storage tests will skip");
+        return Ok(None);
+    }
+    if !Path::new("/usr/lib/postgresql").is_dir() {
+        let mut update = Command::new("apt-get");
+        update.args(["update", "-qq"]);
+        stage("apt-get update", update)?;
+        let mut install = Command::new("apt-get");
+        install
+            .args(["install", "-y", "-qq", "--no-install-recommends", "postgresql"])
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        stage("install postgresql", install)?;
+    }
+    let script = r#"set -e
+v=$(ls /usr/lib/postgresql | sort -V | tail -1)
+[ -d /etc/postgresql/$v/main ] || pg_createcluster $v main >/dev/null
+pg_ctlcluster $v main status >/dev/null 2>&1 || pg_ctlcluster $v main start
+for i in $(seq 1 30); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done
+su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='anneal'\" | grep -q 1 || psql -qc \"CREATE ROLE anneal LOGIN PASSWORD 'anneal'\""
+su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='anneal_test'\" | grep -q 1 || createdb -O anneal anneal_test"
+"#;
+    let mut start = Command::new("sh");
+    start.args(["-c", script]);
+    stage("start PostgreSQL on 127.0.0.1", start)?;
+    Ok(Some("postgres://anneal:anneal@127.0.0.1:5432/anneal_test".into()))
 }
 
 fn bench(args: &[String], root: &Path) -> Result<()> {

@@ -14,12 +14,13 @@
 //! | [`regularize`] | early stopping |
 //! | [`evaluate`] | metrics |
 //! | [`train`] | the training loop and backend choice |
-//! | [`hpo`] | hyperparameter search (to come) |
+//! | [`hpo`] | hyperparameter search: spaces, samplers, pruners, storages |
 //! | [`distributed`] | distributed training (to come) |
 
 pub mod config;
 pub mod error;
 pub mod run;
+pub mod tune;
 
 pub use anneal_data as data;
 pub use anneal_distributed as distributed;

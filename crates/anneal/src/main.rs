@@ -82,6 +82,35 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
     },
+    /// Hyperparameter search: every trial is an `anneal train` run of the base config
+    /// with sampled settings, scored on its validation rows. The study lives in a
+    /// storage, so running the command again resumes it.
+    Tune {
+        /// The tune config (TOML): base run config, [study] and [[param]] entries.
+        #[arg(long)]
+        config: PathBuf,
+        /// Complete trials the study should hold when the command ends.
+        #[arg(long, default_value_t = 20)]
+        trials: usize,
+        /// Trials trained at once in this process (more processes or machines may
+        /// share the same --storage).
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Study storage: sqlite://<file> or postgres://<user>@<host>/<db>
+        /// [default: sqlite://<out>/study.db].
+        #[arg(long)]
+        storage: Option<String>,
+        /// Folder of the trial runs and the report [default: runs/tune-<study name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Compute backend: ndarray, flex or wgpu [default: $BURN_DEVICE, else flex].
+        #[arg(long)]
+        device: Option<String>,
+        /// Only summarise the study: best trials, parameter importances and the
+        /// optimisation-history plot (report.md, history.png, history.svg).
+        #[arg(long)]
+        report: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +162,19 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
                 metrics.device
             );
             println!("run folder: {}  (report: {})", out.display(), out.join("report.md").display());
+        }
+        Command::Tune { config, trials, workers, storage, out, device, report } => {
+            let tune_config = anneal::tune::TuneConfig::load(&config)?;
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("tune-{}", tune_config.study.name)));
+            if !report {
+                let backend = Backend::resolve(device.as_deref())?;
+                let options = anneal::tune::TuneOptions { trials, workers, storage: storage.clone(), out: out.clone(), backend };
+                anneal::tune::tune(&tune_config, &options)?;
+            }
+            let summary = anneal::tune::report(&tune_config, &storage, &out)?;
+            let markdown = anneal::tune::write_report(&tune_config, &summary, &out)?;
+            println!("{markdown}");
+            println!("report: {}  (plot: {})", out.join("report.md").display(), out.join("history.png").display());
         }
         Command::LrFind { config, out, device, start_lr, end_lr, steps } => {
             let backend = Backend::resolve(device.as_deref())?;

@@ -469,7 +469,6 @@ pub fn write_report(config: &TuneConfig, report: &TuneReport, out: &Path) -> Res
         x_label: "trial".into(),
         y_label: config.study.objective.name().into(),
         series: vec![each, Series::line("best so far", best, PALETTE[1])],
-        legend_bottom: config.study.objective.direction() == Direction::Maximize,
         ..Chart::default()
     };
     save_charts(&[chart], &out.join("history"))?;

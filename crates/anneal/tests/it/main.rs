@@ -3,6 +3,7 @@
 mod errors;
 mod penguins;
 mod training;
+mod tune;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
