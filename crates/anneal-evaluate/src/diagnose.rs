@@ -4,25 +4,29 @@
 //! Values become errors first (`1 − value` for a metric where higher is better,
 //! such as accuracy; the value itself for a loss). At the curve's last point (the
 //! most data, or the last epoch) let `train` and `valid` be the mean errors and
-//! `gap = valid − train`. On a curve against training-set size, the gap's trend is
-//! the least-squares slope of the gap against log₂(training rows) over the last
-//! [`trend_points`](DiagnosisConfig::trend_points) points — the change in the gap
-//! per doubling of the data — and the projected gap is `gap + min(slope, 0)`, the
-//! gap expected at twice the data if the trend holds. Then, in order:
+//! `gap = valid − train`. On a curve against training-set size the gap's trend is
+//! read as a power law, the form learning curves take (Hestness et al. 2017, "Deep
+//! learning scaling is predictable, empirically"): the exponent `b` is the
+//! least-squares slope of log₂(gap) against log₂(training rows) over the points in
+//! the last [`trend_doublings`](DiagnosisConfig::trend_doublings) doublings of the
+//! data (at least the last two points), and the projected gap is
+//! `gap × 2^min(b, 0)` — the gap at twice the data if the trend holds (the gap
+//! itself when a gap in that window is not positive: it has grown from nothing).
+//! Then, in order:
 //!
 //! 1. `gap ≤ max_gap` (the curves have converged): `valid > max_error` is
 //!    [`Verdict::HighBias`] — both errors are high and more data will not lower
 //!    them; otherwise [`Verdict::GoodFit`].
 //! 2. `gap > max_gap` on a size curve whose projected gap is `≤ max_gap`:
-//!    [`Verdict::NeedsMoreData`] — the gap is still closing at the largest size
-//!    and doubling the data would close it.
+//!    [`Verdict::NeedsMoreData`] — the gap is still closing at the largest size,
+//!    fast enough that doubling the data would close it.
 //! 3. Otherwise [`Verdict::HighVariance`]: a large gap that more data is not
-//!    closing (fast enough), or on an epoch curve, a model fitting its training
-//!    rows far better than held-out ones.
+//!    closing fast enough, or on an epoch curve, a model fitting its training rows
+//!    far better than held-out ones.
 //!
-//! Defaults (`max_error` 0.10, `max_gap` 0.05, `trend_points` 3) suit accuracy-like
-//! metrics; set them for the problem at hand (the error a person or a baseline
-//! reaches, the gap you accept).
+//! Defaults (`max_error` 0.10, `max_gap` 0.05, `trend_doublings` 1) suit
+//! accuracy-like metrics; set them for the problem at hand (the error a person or a
+//! baseline reaches, the gap you accept).
 
 use std::fmt;
 
@@ -83,19 +87,20 @@ pub struct DiagnosisConfig {
     pub max_error: f64,
     /// Validation − training error above which the gap counts as large (default 0.05).
     pub max_gap: f64,
-    /// How many of the last points of a size curve fit the gap's trend (default 3,
-    /// at least 2).
-    pub trend_points: usize,
+    /// How far back from the largest training set, in doublings of the data, the
+    /// gap's trend is fitted (default 1: the points with at least half the largest
+    /// training set's rows; always at least the last two points).
+    pub trend_doublings: f64,
 }
 
 impl Default for DiagnosisConfig {
     fn default() -> Self {
-        Self { max_error: 0.10, max_gap: 0.05, trend_points: 3 }
+        Self { max_error: 0.10, max_gap: 0.05, trend_doublings: 1.0 }
     }
 }
 
 impl DiagnosisConfig {
-    /// Checks the thresholds: finite and non-negative, `trend_points ≥ 2`.
+    /// Checks the thresholds: finite and non-negative, `trend_doublings > 0`.
     pub fn validate(&self) -> Result<(), EvalError> {
         if !(self.max_error.is_finite() && self.max_error >= 0.0) {
             return Err(EvalError::invalid("max_error", self.max_error, "a finite error >= 0"));
@@ -103,8 +108,12 @@ impl DiagnosisConfig {
         if !(self.max_gap.is_finite() && self.max_gap >= 0.0) {
             return Err(EvalError::invalid("max_gap", self.max_gap, "a finite error gap >= 0"));
         }
-        if self.trend_points < 2 {
-            return Err(EvalError::invalid("trend_points", self.trend_points, "at least 2"));
+        if !(self.trend_doublings.is_finite() && self.trend_doublings > 0.0) {
+            return Err(EvalError::invalid(
+                "trend_doublings",
+                self.trend_doublings,
+                "a finite number of doublings > 0",
+            ));
         }
         Ok(())
     }
@@ -116,12 +125,13 @@ impl DiagnosisConfig {
              gap = validation error − training error at the largest training set (or last epoch)\n\
              - gap ≤ {gap} and validation error > {err}: **high bias** (both errors high, converged)\n\
              - gap ≤ {gap} and validation error ≤ {err}: **good fit**\n\
-             - gap > {gap}, and the gap's trend over the last {n} sizes (least-squares slope against \
-             log₂ training rows) projects a gap ≤ {gap} at twice the data: **needs more data**\n\
+             - gap > {gap}, and the gap's power-law trend over the last {d} doubling(s) of the training rows \
+             (least-squares slope b of log₂ gap against log₂ rows) projects gap × 2^min(b, 0) ≤ {gap} \
+             at twice the data: **needs more data**\n\
              - otherwise (gap > {gap}, not closing fast enough; always on an epoch curve): **high variance**\n",
             gap = self.max_gap,
             err = self.max_error,
-            n = self.trend_points
+            d = self.trend_doublings
         )
     }
 }
@@ -137,10 +147,12 @@ pub struct Diagnosis {
     pub valid_error: f64,
     /// `valid_error − train_error`.
     pub gap: f64,
-    /// Change of the gap per doubling of the training rows over the last points
-    /// (negative: closing); `None` on an epoch curve or a one-point curve.
-    pub gap_per_doubling: Option<f64>,
-    /// The gap expected at twice the largest training set: `gap + min(slope, 0)`.
+    /// Exponent `b` of the gap's power-law trend, `gap ∝ rows^b`, over the last
+    /// doublings of the data (negative: closing); `None` on an epoch curve, a
+    /// one-point curve, or when a gap in the window is not positive.
+    pub gap_exponent: Option<f64>,
+    /// The gap expected at twice the largest training set, `gap × 2^min(b, 0)`;
+    /// `None` on an epoch curve or a one-point curve.
     pub projected_gap: Option<f64>,
     /// The thresholds used.
     pub config: DiagnosisConfig,
@@ -159,10 +171,17 @@ impl Diagnosis {
             if self.gap > c.max_gap { "above" } else { "within" },
             c.max_gap
         );
-        if let (Some(slope), Some(projected)) = (self.gap_per_doubling, self.projected_gap) {
-            s += &format!(
-                "; the gap changes by {slope:+.4} per doubling of the data, {projected:.4} projected at twice the data"
-            );
+        if let (Some(projected), true) = (self.projected_gap, self.gap > c.max_gap) {
+            match self.gap_exponent {
+                Some(b) => {
+                    s += &format!(
+                        "; over the last {} doubling(s) of the data the gap goes as rows^{b:.2}",
+                        c.trend_doublings
+                    )
+                }
+                None => s += "; the gap has grown from nothing over the last doubling(s) of the data",
+            }
+            s += &format!(", {projected:.4} projected at twice the data");
         }
         if self.gap <= c.max_gap {
             s += &format!(
@@ -202,16 +221,30 @@ pub fn diagnose(curve: &LearningCurve, config: &DiagnosisConfig) -> Result<Diagn
     crate::check::finite("train", &[train_error])?;
     crate::check::finite("valid", &[valid_error])?;
     let gap = valid_error - train_error;
-    let gap_per_doubling = match curve.axis {
+    let (gap_exponent, projected_gap) = match curve.axis {
         Axis::TrainingRows if curve.points.len() >= 2 => {
-            let tail = &curve.points[curve.points.len().saturating_sub(config.trend_points)..];
-            let xs: Vec<f64> = tail.iter().map(|p| p.x.max(f64::MIN_POSITIVE).log2()).collect();
-            let ys: Vec<f64> = tail.iter().map(|p| curve.error(p.valid.mean) - curve.error(p.train.mean)).collect();
-            slope(&xs, &ys)
+            let log_rows = |p: &crate::curve::CurvePoint| p.x.max(f64::MIN_POSITIVE).log2();
+            let last = log_rows(last);
+            let n = curve.points.len();
+            let start = curve
+                .points
+                .iter()
+                .position(|p| log_rows(p) >= last - config.trend_doublings - 1e-9)
+                .unwrap_or(n - 1)
+                .min(n - 2);
+            let window = &curve.points[start..];
+            let gaps: Vec<f64> = window.iter().map(|p| curve.error(p.valid.mean) - curve.error(p.train.mean)).collect();
+            if gaps.iter().all(|&g| g > 0.0) {
+                let xs: Vec<f64> = window.iter().map(log_rows).collect();
+                let ys: Vec<f64> = gaps.iter().map(|g| g.log2()).collect();
+                let b = slope(&xs, &ys);
+                (b, Some(gap * 2f64.powf(b.unwrap_or(0.0).min(0.0))))
+            } else {
+                (None, Some(gap))
+            }
         }
-        _ => None,
+        _ => (None, None),
     };
-    let projected_gap = gap_per_doubling.map(|s| gap + s.min(0.0));
     let verdict = if gap <= config.max_gap {
         if valid_error > config.max_error { Verdict::HighBias } else { Verdict::GoodFit }
     } else if projected_gap.is_some_and(|p| p <= config.max_gap) {
@@ -219,7 +252,7 @@ pub fn diagnose(curve: &LearningCurve, config: &DiagnosisConfig) -> Result<Diagn
     } else {
         Verdict::HighVariance
     };
-    Ok(Diagnosis { verdict, train_error, valid_error, gap, gap_per_doubling, projected_gap, config: *config })
+    Ok(Diagnosis { verdict, train_error, valid_error, gap, gap_exponent, projected_gap, config: *config })
 }
 
 /// Least-squares slope of `ys` against `xs`; `None` when the xs do not vary.

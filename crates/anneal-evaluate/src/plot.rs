@@ -24,7 +24,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, FontTransform, register_font};
 
-use crate::curve::{Axis, LearningCurve};
+use crate::curve::{Axis, CurvePoint, LearningCurve};
+use crate::cv::Summary;
 use crate::diagnose::Diagnosis;
 use crate::ranking::{PrCurve, RocCurve, average_precision, precision_recall_curve, roc_auc, roc_curve};
 use crate::{ConfusionMatrix, EvalError, check};
@@ -444,13 +445,13 @@ fn draw_confusion<DB: DrawingBackend>(
     for pct in [0, 25, 50, 75, 100] {
         let y = y0 + grid - grid * pct / 100;
         root.draw(&PathElement::new(vec![(bx + bw, y), (bx + bw + 5, y)], BLACK)).map_err(s)?;
-        root.draw(&Text::new(format!("{pct}%"), (bx + bw + 8, y), font(15.0).pos(Pos::new(HPos::Left, VPos::Center))))
+        root.draw(&Text::new(format!("{pct}%"), (bx + bw + 8, y), font(16.0).pos(Pos::new(HPos::Left, VPos::Center))))
             .map_err(s)?;
     }
     root.draw(&Text::new(
         "share of true class",
         (bx + bw + 62, y0 + grid / 2),
-        font(15.0).transform(FontTransform::Rotate90).pos(Pos::new(HPos::Center, VPos::Center)),
+        font(17.0).transform(FontTransform::Rotate90).pos(Pos::new(HPos::Center, VPos::Center)),
     ))
     .map_err(s)?;
     Ok(())
@@ -489,7 +490,7 @@ fn draw_curves<DB: DrawingBackend>(
         .draw()
         .map_err(s)?;
     if let Some((a, b, label)) = baseline {
-        let grey = RGBColor(120, 120, 120);
+        let grey = RGBColor(40, 40, 40);
         chart
             .draw_series(DashedLineSeries::new([a, b], 8, 6, grey.stroke_width(2)))
             .map_err(s)?
@@ -531,6 +532,9 @@ fn range(values: impl Iterator<Item = f64>, extra: &[f64]) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// A named side of a learning curve and how to read it from a point.
+type CurvePart = (&'static str, fn(&CurvePoint) -> Summary);
+
 fn draw_learning<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
@@ -556,9 +560,16 @@ fn draw_learning<DB: DrawingBackend>(
         }),
         &[],
     );
-    // Scores such as accuracy stay within [0, 1].
-    let (y_lo, y_hi) =
-        if curve.higher_is_better && y_lo > -0.1 && y_hi < 1.1 { (y_lo.max(0.0), y_hi.min(1.0)) } else { (y_lo, y_hi) };
+    // Scores such as accuracy stay within [0, 1] and losses above 0: bands do not
+    // stretch the axis past them.
+    let non_negative = p.iter().all(|q| q.train.mean >= 0.0 && q.valid.mean >= 0.0);
+    let (y_lo, y_hi) = if curve.higher_is_better && y_lo > -0.1 && y_hi < 1.1 {
+        (y_lo.max(0.0), y_hi.min(1.01))
+    } else if !curve.higher_is_better && non_negative {
+        (y_lo.max(-0.02 * y_hi), y_hi)
+    } else {
+        (y_lo, y_hi)
+    };
     let (x_lo, x_hi) = range(p.iter().map(|q| q.x), &[0.0]);
     let x_lo = x_lo.max(0.0);
     let mut chart = ChartBuilder::on(&chart_area)
@@ -585,20 +596,18 @@ fn draw_learning<DB: DrawingBackend>(
         .draw()
         .map_err(s)?;
     let many = p.len() > 40;
-    for (i, (name, pick)) in [
-        ("training", (|q: &crate::curve::CurvePoint| q.train) as fn(&crate::curve::CurvePoint) -> crate::cv::Summary),
-        ("validation", |q: &crate::curve::CurvePoint| q.valid),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let c = color(i);
-        let upper = p.iter().map(|q| (q.x, pick(q).mean + pick(q).std));
-        let lower = p.iter().rev().map(|q| (q.x, pick(q).mean - pick(q).std));
-        let band: Vec<(f64, f64)> = upper.chain(lower).collect();
+    let parts: [CurvePart; 2] = [("training", |q| q.train), ("validation", |q| q.valid)];
+    // Bands first, so no band covers a line.
+    for (i, (_, pick)) in parts.iter().enumerate() {
         if p.iter().any(|q| pick(q).std > 0.0) {
-            chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled()))).map_err(s)?;
+            let upper = p.iter().map(|q| (q.x, pick(q).mean + pick(q).std));
+            let lower = p.iter().rev().map(|q| (q.x, pick(q).mean - pick(q).std));
+            let band: Vec<(f64, f64)> = upper.chain(lower).collect();
+            chart.draw_series(std::iter::once(Polygon::new(band, color(i).mix(0.18).filled()))).map_err(s)?;
         }
+    }
+    for (i, (name, pick)) in parts.iter().enumerate() {
+        let c = color(i);
         let line: Vec<(f64, f64)> = p.iter().map(|q| (q.x, pick(q).mean)).collect();
         chart
             .draw_series(LineSeries::new(line.clone(), c.stroke_width(3)))
@@ -625,7 +634,7 @@ fn draw_learning<DB: DrawingBackend>(
     if let Some(d) = diagnosis {
         let mut line1 =
             format!("validation error {:.3}, training error {:.3}, gap {:.3}", d.valid_error, d.train_error, d.gap);
-        if let Some(g) = d.projected_gap {
+        if let (Some(g), true) = (d.projected_gap, d.gap > d.config.max_gap) {
             line1 += &format!("; gap at 2× the data ≈ {g:.3}");
         }
         let line2 = format!(

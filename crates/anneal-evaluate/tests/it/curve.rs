@@ -44,12 +44,13 @@ fn the_numbers_behind_a_verdict() {
             .unwrap();
     assert!((d.valid_error - 0.07).abs() < 1e-12);
     assert_eq!(d.train_error, 0.0);
-    // The last three points: gap 0.15, 0.11, 0.07 at log2 rows 7.64, 8.64, 9.64.
-    assert!((d.gap_per_doubling.unwrap() + 0.04).abs() < 1e-12);
-    assert!((d.projected_gap.unwrap() - 0.03).abs() < 1e-12);
+    // The last doubling of the data holds 400 and 800 rows, gaps 0.11 and 0.07: the
+    // gap goes as rows^b, b = log2(0.07 / 0.11), and at 1600 rows would be 0.07 × 0.07 / 0.11.
+    assert!((d.gap_exponent.unwrap() - (0.07f64 / 0.11).log2()).abs() < 1e-9);
+    assert!((d.projected_gap.unwrap() - 0.07 * 0.07 / 0.11).abs() < 1e-9);
     let text = d.explanation();
     assert!(text.starts_with("needs more data: validation error 0.0700, training error 0.0000, gap 0.0700"), "{text}");
-    assert!(text.contains("-0.0400 per doubling"), "{text}");
+    assert!(text.contains("the gap goes as rows^-0.65, 0.0445 projected at twice the data"), "{text}");
     let rules = d.config.rules();
     assert!(rules.contains("gap ≤ 0.05 and validation error > 0.1: **high bias**"), "{rules}");
 }
@@ -59,16 +60,16 @@ fn thresholds_are_configurable() {
     let curve = accuracy_curve(&[(0.75, 0.66), (0.72, 0.69), (0.71, 0.70), (0.71, 0.70)]);
     let lenient = DiagnosisConfig { max_error: 0.35, ..DiagnosisConfig::default() };
     assert_eq!(diagnose(&curve, &lenient).unwrap().verdict, Verdict::GoodFit);
-    // Gaps 0.09, 0.03, 0.01, 0.01: above a 0.005 threshold, but closing by 0.01 per doubling.
+    // Gaps 0.09, 0.03, 0.01, 0.01: above a 0.005 threshold, and flat over the last doubling.
     let strict_gap = DiagnosisConfig { max_gap: 0.005, ..DiagnosisConfig::default() };
-    assert_eq!(diagnose(&curve, &strict_gap).unwrap().verdict, Verdict::NeedsMoreData);
-    // Over the last two points only, the gap is flat.
-    let short_trend = DiagnosisConfig { max_gap: 0.005, trend_points: 2, ..DiagnosisConfig::default() };
-    assert_eq!(diagnose(&curve, &short_trend).unwrap().verdict, Verdict::HighVariance);
+    assert_eq!(diagnose(&curve, &strict_gap).unwrap().verdict, Verdict::HighVariance);
+    // Over all three doublings the gap falls as rows^-1.1: to 0.0046 at twice the data.
+    let long_trend = DiagnosisConfig { max_gap: 0.005, trend_doublings: 3.0, ..DiagnosisConfig::default() };
+    assert_eq!(diagnose(&curve, &long_trend).unwrap().verdict, Verdict::NeedsMoreData);
     for bad in [
         DiagnosisConfig { max_error: f64::NAN, ..DiagnosisConfig::default() },
         DiagnosisConfig { max_gap: -0.1, ..DiagnosisConfig::default() },
-        DiagnosisConfig { trend_points: 1, ..DiagnosisConfig::default() },
+        DiagnosisConfig { trend_doublings: 0.0, ..DiagnosisConfig::default() },
     ] {
         assert!(matches!(diagnose(&curve, &bad), Err(EvalError::InvalidParameter { .. })), "{bad:?}");
     }
@@ -82,7 +83,7 @@ fn losses_and_epoch_curves() {
     let curve = LearningCurve::from_histories("loss", false, &train, &valid).unwrap();
     let d = diagnose(&curve, &DiagnosisConfig::default()).unwrap();
     assert_eq!(d.verdict, Verdict::HighVariance);
-    assert_eq!(d.gap_per_doubling, None);
+    assert_eq!((d.gap_exponent, d.projected_gap), (None, None));
     assert!((d.gap - 0.55).abs() < 1e-12);
 }
 
