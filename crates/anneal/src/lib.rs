@@ -4,7 +4,8 @@
 //!
 //! This facade re-exports the crates and runs whole jobs from a TOML [`RunConfig`]:
 //! [`run::train`] is what `anneal train` does, [`run::predict`] what `anneal predict`
-//! does.
+//! does, [`cv::cross_validate`] what `anneal cv` does and [`eval::evaluate_run`] what
+//! `anneal eval` does.
 //!
 //! | crate | owns |
 //! |---|---|
@@ -18,7 +19,9 @@
 //! | [`distributed`] | distributed training (to come) |
 
 pub mod config;
+pub mod cv;
 pub mod error;
+pub mod eval;
 pub mod run;
 pub mod tune;
 

@@ -1,5 +1,5 @@
-//! The `anneal` command-line program: `anneal train` (and `--resume`),
-//! `anneal lr-find` and `anneal predict`.
+//! The `anneal` command-line program: `anneal train`, `anneal predict`, `anneal cv`,
+//! `anneal eval`, `anneal lr-find`, `anneal tune` and `anneal data inspect`.
 
 use std::error::Error as _;
 use std::path::PathBuf;
@@ -81,6 +81,59 @@ enum Command {
         /// Compute backend: ndarray, flex or wgpu [default: $BURN_DEVICE, else flex].
         #[arg(long)]
         device: Option<String>,
+    },
+    /// Cross-validate a run config: stratified k-fold over the train and validation
+    /// rows of its split, preprocessing re-fitted in every fold; per-fold and mean ±
+    /// std scores (cv.md, cv.json), optionally a learning curve and a bias/variance verdict.
+    Cv {
+        /// The run config (TOML), as for `anneal train`.
+        #[arg(long)]
+        config: PathBuf,
+        /// Number of folds.
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Folds trained at once [default: the number of CPUs, at most --folds].
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Output folder to create [default: runs/<config name>-cv-<n>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Compute backend: ndarray, flex or wgpu [default: $BURN_DEVICE, else flex].
+        #[arg(long)]
+        device: Option<String>,
+        /// Also compute a learning curve against training-set size and its verdict.
+        #[arg(long)]
+        learning_curve: bool,
+        /// Training-set sizes of the learning curve, as fractions of each fold's
+        /// training rows.
+        #[arg(long, value_delimiter = ',', default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0")]
+        sizes: Vec<f64>,
+        /// Verdict threshold: a validation error (1 − accuracy) above this is high.
+        #[arg(long, default_value_t = 0.10)]
+        max_error: f64,
+        /// Verdict threshold: a validation − training error gap above this is large.
+        #[arg(long, default_value_t = 0.05)]
+        max_gap: f64,
+    },
+    /// Score a finished run on a labelled data file: metrics, per-class report,
+    /// confusion heat map, ROC and precision-recall curves (eval.md, PNG and SVG).
+    Eval {
+        /// The run folder written by `anneal train`.
+        #[arg(long)]
+        run: PathBuf,
+        /// CSV file with the feature columns and the run's target column.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output folder to create [default: runs/<run name>-eval-<n>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Compute backend: ndarray, flex or wgpu [default: $BURN_DEVICE, else flex].
+        #[arg(long)]
+        device: Option<String>,
+        /// Score only this part of the run's split (split.json); --data must be the
+        /// file the run was trained on.
+        #[arg(long, value_enum)]
+        part: Option<anneal::eval::Part>,
     },
     /// Hyperparameter search: every trial is an `anneal train` run of the base config
     /// with sampled settings, scored on its validation rows. The study lives in a
@@ -214,6 +267,42 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
                 }
                 None => print!("{csv}"),
             }
+        }
+        Command::Cv { config, folds, workers, out, device, learning_curve, sizes, max_error, max_gap } => {
+            let backend = Backend::resolve(device.as_deref())?;
+            let run_config = RunConfig::load(&config)?;
+            let out = out.unwrap_or_else(|| anneal::cv::default_out(&config));
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let options = anneal::cv::CvOptions {
+                folds,
+                workers: workers.unwrap_or_else(|| cpus.min(folds).max(1)),
+                backend,
+                out: out.clone(),
+                learning_curve: learning_curve.then_some(sizes),
+                diagnosis: anneal::evaluate::DiagnosisConfig { max_error, max_gap, ..Default::default() },
+            };
+            let outcome = anneal::cv::cross_validate(&run_config, &options)?;
+            print!("{}", outcome.report.to_markdown(4));
+            let acc = &outcome.report.test["accuracy"];
+            println!(
+                "cross-validated accuracy {:.4} ± {:.4}  ({} folds over {} rows, {} held out)",
+                acc.mean, acc.std, outcome.n_folds, outcome.rows, outcome.held_out
+            );
+            if let Some(d) = &outcome.diagnosis {
+                println!("learning curve verdict: {}", d.explanation());
+            }
+            println!("report: {}", out.join("cv.md").display());
+        }
+        Command::Eval { run: run_dir, data, out, device, part } => {
+            let backend = Backend::resolve(device.as_deref())?;
+            let out = out.unwrap_or_else(|| anneal::eval::default_out(&run_dir));
+            let options = anneal::eval::EvalOptions { run: run_dir, data, out: out.clone(), backend, part };
+            let m = anneal::eval::evaluate_run(&options)?;
+            println!(
+                "accuracy {:.4}  macro-F1 {:.4}  log loss {:.4}  ({} rows)",
+                m.accuracy, m.macro_f1, m.log_loss, m.rows
+            );
+            println!("report: {}", out.join("eval.md").display());
         }
     }
     Ok(())

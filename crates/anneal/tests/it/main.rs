@@ -1,5 +1,6 @@
 //! End-to-end tests of the `anneal` program on the bundled data.
 
+mod cv;
 mod errors;
 mod penguins;
 mod training;

@@ -1,0 +1,309 @@
+//! `anneal eval`: score a finished run on a labelled data file and write a
+//! report — metrics table, per-class report, confusion heat map, ROC and
+//! precision-recall curves — as Markdown with PNG and SVG figures.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anneal_data::{CsvOptions, DataError, Split, Table};
+use anneal_evaluate::plot::Figure;
+use anneal_evaluate::{
+    Average, ClassificationReport, EvalError, KappaWeights, MultiClass, ZeroDivision, average_precision, brier_score,
+    confusion_matrix, log_loss, precision_recall_fscore, roc_auc, roc_auc_multiclass,
+};
+use anneal_train::Backend;
+use serde::{Deserialize, Serialize};
+
+use crate::config::RunConfig;
+use crate::cv::{prepare_out, write};
+use crate::error::{Error, Result};
+use crate::run;
+
+/// How to run `anneal eval`.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// The run folder written by `anneal train`.
+    pub run: PathBuf,
+    /// A data file with the feature columns and the run's target column.
+    pub data: PathBuf,
+    /// Output folder to create (must not exist, or be empty).
+    pub out: PathBuf,
+    /// The compute backend.
+    pub backend: Backend,
+    /// Score only the rows of this part of the run's split (`split.json`); the data
+    /// file must then be the one the run was trained on.
+    pub part: Option<Part>,
+}
+
+/// A part of a run's split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    /// The rows the weights were fitted on.
+    Train,
+    /// The early-stopping rows.
+    Valid,
+    /// The held-out test rows.
+    Test,
+}
+
+/// A metric that may have no value on this data, with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaybeMetric {
+    /// The value, when defined.
+    pub value: Option<f64>,
+    /// Why it is undefined.
+    pub note: Option<String>,
+}
+
+impl MaybeMetric {
+    fn of(r: std::result::Result<f64, EvalError>) -> Self {
+        match r {
+            Ok(v) => Self { value: Some(v), note: None },
+            Err(e) => Self { value: None, note: Some(e.to_string()) },
+        }
+    }
+
+    fn cell(&self) -> String {
+        match (self.value, &self.note) {
+            (Some(v), _) => format!("{v:.4}"),
+            (None, Some(n)) => format!("– ({n})"),
+            (None, None) => "–".into(),
+        }
+    }
+}
+
+/// Metrics of a run on a labelled data file, as `eval.json` holds them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalMetrics {
+    /// Class names in code order.
+    pub classes: Vec<String>,
+    /// Rows scored.
+    pub rows: usize,
+    /// The part of the run's split scored, when not every row of the file.
+    pub part: Option<Part>,
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+    /// Mean recall over the classes present.
+    pub balanced_accuracy: f64,
+    /// Unweighted mean F1 over the classes present.
+    pub macro_f1: f64,
+    /// Support-weighted mean F1.
+    pub weighted_f1: f64,
+    /// Matthews correlation coefficient.
+    pub matthews_corrcoef: f64,
+    /// Cohen's kappa (unweighted).
+    pub cohen_kappa: f64,
+    /// Log loss of the predicted probabilities.
+    pub log_loss: f64,
+    /// ROC-AUC: binary on the second class's probability, else one-vs-rest macro.
+    pub roc_auc: MaybeMetric,
+    /// Average precision of the second class (binary problems only).
+    pub average_precision: Option<MaybeMetric>,
+    /// Brier score of the second class's probability (binary problems only).
+    pub brier_score: Option<MaybeMetric>,
+    /// Confusion matrix counts (rows true, columns predicted).
+    pub confusion_matrix: Vec<Vec<u64>>,
+    /// Per-class precision, recall, F1 and support.
+    pub report: ClassificationReport,
+}
+
+/// Scores the run in `options.run` on `options.data` and writes `eval.md`,
+/// `eval.json`, `predictions.csv` and the figures (`confusion`, `roc`, `pr`, each
+/// PNG and SVG) into `options.out`.
+pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
+    let config_path = options.run.join("config.toml");
+    if !config_path.is_file() {
+        return Err(Error::NotARun { path: options.run.clone(), missing: "config.toml" });
+    }
+    let config = RunConfig::load(&config_path)?;
+    let out = prepare_out(&options.out)?;
+    let predictions = run::predict(&options.run, &options.data, options.backend)?;
+    let classes = predictions.classes.clone();
+    let k = classes.len();
+
+    let csv = CsvOptions { column_kinds: config.data.column_kinds.clone(), ..CsvOptions::default() };
+    let table = Table::read(&options.data, &csv)?;
+    let target = &config.data.target;
+    if !table.column_names().contains(target) {
+        return Err(Error::UnknownTarget {
+            column: target.clone(),
+            path: options.data.clone(),
+            available: table.column_names().join(", "),
+        });
+    }
+    let y_true = table
+        .as_strings(target)?
+        .into_iter()
+        .enumerate()
+        .map(|(row, v)| {
+            let v = v.ok_or_else(|| DataError::MissingTarget { column: target.clone(), row })?;
+            classes.iter().position(|c| *c == v).ok_or(DataError::UnknownCategory { column: target.clone(), value: v })
+        })
+        .collect::<std::result::Result<Vec<usize>, DataError>>()?;
+    let e = &predictions.evaluation;
+    // Data rows scored: every row of the file, or one part of the run's split.
+    let rows: Vec<usize> = match options.part {
+        None => (0..y_true.len()).collect(),
+        Some(part) => {
+            let split_path = options.run.join("split.json");
+            if !split_path.is_file() {
+                return Err(Error::NotARun { path: options.run.clone(), missing: "split.json" });
+            }
+            let text = std::fs::read_to_string(&split_path).map_err(crate::error::io(&split_path))?;
+            let split: Split = serde_json::from_str(&text)
+                .map_err(|e| Error::Config { path: split_path.clone(), message: e.to_string() })?;
+            let rows = match part {
+                Part::Train => split.train,
+                Part::Valid => split.valid,
+                Part::Test => split.test,
+            };
+            if let Some(&row) = rows.iter().find(|&&r| r >= y_true.len()) {
+                return Err(Error::Config {
+                    path: split_path,
+                    message: format!(
+                        "row {row} of the {part:?} part is not in {} ({} rows): pass the data file the run was trained on",
+                        options.data.display(),
+                        y_true.len()
+                    ),
+                });
+            }
+            if rows.is_empty() {
+                return Err(EvalError::Empty.into());
+            }
+            rows
+        }
+    };
+    let y_true: Vec<usize> = rows.iter().map(|&r| y_true[r]).collect();
+    let y_pred: &Vec<usize> = &rows.iter().map(|&r| e.predictions[r]).collect();
+    let proba: Vec<f64> =
+        rows.iter().flat_map(|&r| e.probabilities[r * k..(r + 1) * k].iter().map(|&p| f64::from(p))).collect();
+
+    let cm = confusion_matrix(&y_true, y_pred, k)?;
+    let weighted = precision_recall_fscore(&y_true, y_pred, k, 1.0, Average::Weighted, ZeroDivision::Zero)?;
+    let positive: Vec<f64> = proba.chunks_exact(k).map(|r| r[k.min(2) - 1]).collect();
+    let (roc, ap, brier) = if k == 2 {
+        (
+            MaybeMetric::of(roc_auc(&y_true, &positive)),
+            Some(MaybeMetric::of(average_precision(&y_true, &positive))),
+            Some(MaybeMetric::of(brier_score(&y_true, &positive))),
+        )
+    } else {
+        (MaybeMetric::of(roc_auc_multiclass(&y_true, &proba, k, MultiClass::OneVsRest, Average::Macro)), None, None)
+    };
+    let metrics = EvalMetrics {
+        classes: classes.clone(),
+        rows: y_true.len(),
+        part: options.part,
+        accuracy: cm.accuracy(),
+        balanced_accuracy: cm.balanced_accuracy(),
+        macro_f1: cm.macro_f1(),
+        weighted_f1: weighted.f_score,
+        matthews_corrcoef: cm.matthews_corrcoef(),
+        cohen_kappa: cm.cohen_kappa(KappaWeights::Unweighted),
+        log_loss: log_loss(&y_true, &proba, k)?,
+        roc_auc: roc,
+        average_precision: ap,
+        brier_score: brier,
+        confusion_matrix: cm.counts().to_vec(),
+        report: ClassificationReport::from_confusion(&cm, ZeroDivision::Zero).with_names(&classes)?,
+    };
+
+    Figure::confusion(&cm, &classes)?.save_png_svg(&out, "confusion")?;
+    let mut figures = vec!["confusion"];
+    let curves = if k == 2 {
+        Figure::roc_binary(&y_true, &positive, &classes[1])
+            .and_then(|roc| Ok((roc, Figure::pr_binary(&y_true, &positive, &classes[1])?)))
+    } else {
+        Figure::roc_one_vs_rest(&y_true, &proba, &classes)
+            .and_then(|roc| Ok((roc, Figure::pr_one_vs_rest(&y_true, &proba, &classes)?)))
+    };
+    // One class in the data leaves ROC and PR curves undefined: the report says so.
+    if let Ok((roc, pr)) = curves {
+        roc.save_png_svg(&out, "roc")?;
+        pr.save_png_svg(&out, "pr")?;
+        figures.extend(["roc", "pr"]);
+    }
+    write(&out, "predictions.csv", predictions_csv(&rows, &classes, &y_true, y_pred, &proba))?;
+    write(&out, "eval.json", serde_json::to_string_pretty(&metrics).expect("metrics serialise") + "\n")?;
+    write(&out, "eval.md", markdown(options, &config, &metrics, &figures))?;
+    Ok(metrics)
+}
+
+fn markdown(options: &EvalOptions, config: &RunConfig, m: &EvalMetrics, figures: &[&str]) -> String {
+    let mut r = String::new();
+    let _ = writeln!(r, "# Anneal evaluation report\n");
+    let scope = match m.part {
+        Some(part) => format!("the {} rows of the run's {part:?} part", m.rows).to_lowercase(),
+        None => format!("{} rows", m.rows),
+    };
+    let _ = writeln!(
+        r,
+        "- run: `{}`; data: `{}` ({scope}, target `{}`)",
+        options.run.display(),
+        options.data.display(),
+        config.data.target
+    );
+    let _ = writeln!(r, "- classes: {}\n", m.classes.join(", "));
+    let _ = writeln!(r, "## Metrics\n\n| metric | value |\n|---|---|");
+    for (name, v) in [
+        ("accuracy", m.accuracy),
+        ("balanced accuracy", m.balanced_accuracy),
+        ("macro-F1", m.macro_f1),
+        ("weighted F1", m.weighted_f1),
+        ("Matthews correlation", m.matthews_corrcoef),
+        ("Cohen's kappa", m.cohen_kappa),
+        ("log loss", m.log_loss),
+    ] {
+        let _ = writeln!(r, "| {name} | {v:.4} |");
+    }
+    let auc_name = if m.classes.len() == 2 {
+        format!("ROC-AUC ({} positive)", m.classes[1])
+    } else {
+        "ROC-AUC (one-vs-rest, macro)".into()
+    };
+    let _ = writeln!(r, "| {auc_name} | {} |", m.roc_auc.cell());
+    if let Some(ap) = &m.average_precision {
+        let _ = writeln!(r, "| average precision | {} |", ap.cell());
+    }
+    if let Some(b) = &m.brier_score {
+        let _ = writeln!(r, "| Brier score | {} |", b.cell());
+    }
+    let _ = writeln!(r, "\n## Per class\n\n{}", m.report.to_markdown(4));
+    let _ =
+        writeln!(r, "## Confusion matrix\n\nRows: true class; columns: predicted. Colour: share of the true class.\n");
+    let _ = writeln!(r, "![confusion matrix](confusion.png)\n");
+    if figures.contains(&"roc") {
+        let _ = writeln!(r, "## ROC and precision-recall curves\n\n![ROC](roc.png)\n\n![precision-recall](pr.png)");
+    } else {
+        let _ = writeln!(r, "No ROC or precision-recall curves: the data holds one class only.");
+    }
+    r
+}
+
+/// The first `runs/<run name>-eval-<n>` that does not exist yet.
+pub fn default_out(run: &Path) -> PathBuf {
+    let stem = run.file_name().and_then(|s| s.to_str()).unwrap_or("run");
+    (1..)
+        .map(|n| PathBuf::from("runs").join(format!("{stem}-eval-{n}")))
+        .find(|p| !p.exists())
+        .expect("an unused name exists")
+}
+
+/// `row,true,predicted,p_<class>...` for the scored rows (0-based data rows).
+fn predictions_csv(rows: &[usize], classes: &[String], y_true: &[usize], y_pred: &[usize], proba: &[f64]) -> String {
+    let k = classes.len();
+    let mut s = String::from("row,true,predicted");
+    for c in classes {
+        let _ = write!(s, ",p_{c}");
+    }
+    s.push('\n');
+    for (i, row) in rows.iter().enumerate() {
+        let _ = write!(s, "{row},{},{}", classes[y_true[i]], classes[y_pred[i]]);
+        for p in &proba[i * k..(i + 1) * k] {
+            let _ = write!(s, ",{p:.6}");
+        }
+        s.push('\n');
+    }
+    s
+}
