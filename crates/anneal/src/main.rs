@@ -221,7 +221,8 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("tune-{}", tune_config.study.name)));
             if !report {
                 let backend = Backend::resolve(device.as_deref())?;
-                let options = anneal::tune::TuneOptions { trials, workers, storage: storage.clone(), out: out.clone(), backend };
+                let options =
+                    anneal::tune::TuneOptions { trials, workers, storage: storage.clone(), out: out.clone(), backend };
                 anneal::tune::tune(&tune_config, &options)?;
             }
             let summary = anneal::tune::report(&tune_config, &storage, &out)?;
