@@ -222,7 +222,7 @@ pub struct TuneOptions {
     pub trials: usize,
     /// Worker threads in this process.
     pub workers: usize,
-    /// The storage URL [default: `sqlite://<out>/study.db`].
+    /// The storage URL (default: `sqlite://<out>/study.db`).
     pub storage: Option<String>,
     /// Folder of the trial run folders.
     pub out: PathBuf,
