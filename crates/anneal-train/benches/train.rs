@@ -7,6 +7,7 @@
 //! JSON line per measurement: `step` is the bare forward/backward/step loop (data
 //! gathered into batch tensors on the host, as PyTorch's `X[idx]`), `loop` is the
 //! same work through `Trainer::fit` (batching, hooks, metrics, progress off).
+//! The two alternate run by run, so that a change of load hits both alike.
 //!
 //! Arguments: `--backends flex,ndarray --batches 64,256 --epochs 1 --repeats 3 --n 60000`.
 
@@ -91,9 +92,10 @@ fn main() {
         let device = backend.device().expect("backend starts");
         let train_device = device.clone().autodiff();
         for &batch in &args.batches {
-            for mode in ["step", "loop"] {
-                let mut rates = Vec::new();
-                for r in 0..args.repeats {
+            // Step and loop runs alternate, so a change of machine load hits both alike.
+            let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+            for r in 0..args.repeats {
+                for (m, mode) in ["step", "loop"].into_iter().enumerate() {
                     let model = mlp.init(r as u64, &train_device).expect("valid config");
                     let mut optimizer = OptimizerConfig::adam(1e-3).init().expect("valid config");
                     let start = Instant::now();
@@ -123,8 +125,10 @@ fn main() {
                                 .expect("training runs");
                         }
                     }
-                    rates.push((args.n * args.epochs) as f64 / start.elapsed().as_secs_f64());
+                    rates[m].push((args.n * args.epochs) as f64 / start.elapsed().as_secs_f64());
                 }
+            }
+            for (mode, rates) in ["step", "loop"].into_iter().zip(rates) {
                 println!(
                     "{{\"bench\":\"train\",\"backend\":\"{backend}\",\"threads\":\"{threads}\",\"batch\":{batch},\"mode\":\"{mode}\",\"samples_per_s_median\":{:.1},\"runs\":{:?}}}",
                     median(rates.clone()),

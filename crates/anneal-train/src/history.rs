@@ -100,6 +100,7 @@ pub fn curves(history: &[EpochRecord], best_epoch: Option<usize>) -> [Chart; 2] 
         .flatten()
         .collect(),
         marker,
+        legend_bottom: true,
         ..Default::default()
     };
     [loss, accuracy]

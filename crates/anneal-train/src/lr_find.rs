@@ -208,6 +208,17 @@ pub fn plot_lr_find(result: &LrFindResult, stem: &Path) -> Result<[PathBuf; 2], 
             Series::line("smoothed", zip(&result.smoothed), PALETTE[0]),
         ],
         marker: result.suggestion.map(|s| (s, format!("suggested {s:.2e}"))),
+        // The smoothed curve decides the view: up to 1.5 times its start, so the
+        // raw spikes of the diverging end do not flatten everything else.
+        y_range: {
+            let finite = || result.smoothed.iter().chain(&result.losses).copied().filter(|v| v.is_finite());
+            let low = finite().fold(f64::INFINITY, f64::min);
+            let start = result.smoothed.first().copied().filter(|v| v.is_finite());
+            match start {
+                Some(s) if low.is_finite() && s > low => Some((low - 0.05 * (s - low), 1.5 * s - 0.5 * low)),
+                _ => None,
+            }
+        },
         ..Default::default()
     };
     let mut csv = String::from("learning_rate,loss,smoothed\n");

@@ -56,6 +56,11 @@ pub struct Chart {
     pub series: Vec<Series>,
     /// A vertical line at `x` with a label.
     pub marker: Option<(f64, String)>,
+    /// A fixed y range instead of one fitted to the points (points outside are clipped).
+    pub y_range: Option<(f64, f64)>,
+    /// Put the legend in the lower right corner instead of the upper right
+    /// (for curves that rise, such as accuracy).
+    pub legend_bottom: bool,
 }
 
 /// Draws `charts` side by side and writes `<stem>.png` and `<stem>.svg`;
@@ -127,13 +132,27 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     }
 }
 
+/// An axis label: plain decimals from 0.001 to 10 000 (trailing zeros dropped),
+/// `1e-5`-style below and above.
+fn tick(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if (1e-3..1e4).contains(&a) {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.1e}").replace(".0e", "e")
+    }
+}
+
 fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult<DB> {
     let keep = |(x, y): &(f64, f64)| {
         x.is_finite() && y.is_finite() && (!chart.log_x || *x > 0.0) && (!chart.log_y || *y > 0.0)
     };
     let points = || chart.series.iter().flat_map(|s| s.points.iter().copied().filter(keep));
     let (x0, x1) = range(points().map(|p| p.0), chart.log_x);
-    let (y0, y1) = range(points().map(|p| p.1), chart.log_y);
+    let (y0, y1) = chart.y_range.unwrap_or_else(|| range(points().map(|p| p.1), chart.log_y));
     let mut builder = ChartBuilder::on(area);
     builder.caption(&chart.title, ("sans-serif", 22)).margin(12).x_label_area_size(44).y_label_area_size(70);
     // Four axis kinds, one body: a macro keeps the drawing code in one place.
@@ -141,6 +160,8 @@ fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) ->
         ($ctx:expr) => {{
             let mut ctx = $ctx;
             ctx.configure_mesh()
+                .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| tick(*v))
                 .x_desc(chart.x_label.as_str())
                 .y_desc(chart.y_label.as_str())
                 .label_style(("sans-serif", 14))
@@ -167,7 +188,11 @@ fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) ->
                 .background_style(WHITE.mix(0.85))
                 .border_style(RGBColor(180, 180, 180))
                 .label_font(("sans-serif", 14))
-                .position(SeriesLabelPosition::UpperRight)
+                .position(if chart.legend_bottom {
+                    SeriesLabelPosition::LowerRight
+                } else {
+                    SeriesLabelPosition::UpperRight
+                })
                 .draw()?;
         }};
     }
@@ -183,6 +208,12 @@ fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_are_short() {
+        let t: Vec<String> = [0.0, 1.0, 2.5, 0.001, 0.1234, 1e-5, 9.999999e-6, 20000.0, -0.5].map(tick).into();
+        assert_eq!(t, ["0", "1", "2.5", "0.001", "0.123", "1e-5", "1e-5", "2e4", "-0.5"]);
+    }
 
     #[test]
     fn writes_png_and_svg() {
