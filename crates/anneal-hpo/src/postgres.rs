@@ -263,18 +263,7 @@ impl Storage for PostgresStorage {
                     &[&(study as i64), &(now as i64)],
                 )
                 .map_err(|e| self.err(e))?;
-            Ok(Some(FrozenTrial {
-                id: r.get::<_, i64>(0) as TrialId,
-                number: r.get::<_, i64>(1) as u64,
-                state: TrialState::Running,
-                params: BTreeMap::new(),
-                distributions: BTreeMap::new(),
-                value: None,
-                intermediate: BTreeMap::new(),
-                started_ms: now,
-                finished_ms: None,
-                heartbeat_ms: now,
-            }))
+            Ok(Some(FrozenTrial::running(r.get::<_, i64>(0) as TrialId, r.get::<_, i64>(1) as u64, now)))
         })
     }
 

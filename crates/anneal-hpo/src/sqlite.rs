@@ -292,18 +292,7 @@ impl Storage for SqliteStorage {
                 params![study as i64, number, now as i64],
             )
             .map_err(e)?;
-            Ok(Some(FrozenTrial {
-                id: tx.last_insert_rowid() as TrialId,
-                number: number as u64,
-                state: TrialState::Running,
-                params: BTreeMap::new(),
-                distributions: BTreeMap::new(),
-                value: None,
-                intermediate: BTreeMap::new(),
-                started_ms: now,
-                finished_ms: None,
-                heartbeat_ms: now,
-            }))
+            Ok(Some(FrozenTrial::running(tx.last_insert_rowid() as TrialId, number as u64, now)))
         })
     }
 

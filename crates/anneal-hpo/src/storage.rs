@@ -116,6 +116,22 @@ pub struct FrozenTrial {
 }
 
 impl FrozenTrial {
+    /// A new `Running` trial with no parameters, started (and last heard from) at `now`.
+    pub fn running(id: TrialId, number: u64, now: Millis) -> Self {
+        Self {
+            id,
+            number,
+            state: TrialState::Running,
+            params: BTreeMap::new(),
+            distributions: BTreeMap::new(),
+            value: None,
+            intermediate: BTreeMap::new(),
+            started_ms: now,
+            finished_ms: None,
+            heartbeat_ms: now,
+        }
+    }
+
     /// The user-facing value of parameter `name`.
     pub fn param(&self, name: &str) -> Option<ParamValue> {
         Some(self.distributions.get(name)?.to_external(*self.params.get(name)?))
@@ -255,24 +271,8 @@ impl Storage for InMemoryStorage {
     }
 
     fn create_trial(&self, study: StudyId, now: Millis) -> Result<FrozenTrial> {
-        let mut inner = self.lock();
-        let number = inner.study(study)?.trials.len() as u64;
-        let id = inner.trials.len() as TrialId;
-        let t = FrozenTrial {
-            id,
-            number,
-            state: TrialState::Running,
-            params: BTreeMap::new(),
-            distributions: BTreeMap::new(),
-            value: None,
-            intermediate: BTreeMap::new(),
-            started_ms: now,
-            finished_ms: None,
-            heartbeat_ms: now,
-        };
-        inner.trials.push((study, Arc::new(t.clone())));
-        inner.studies[study as usize].trials.push(id);
-        Ok(t)
+        self.create_trial_within(study, u64::MAX, now)?
+            .ok_or_else(|| HpoError::UnknownStudy { study: study.to_string() })
     }
 
     fn create_trial_within(&self, study: StudyId, limit: u64, now: Millis) -> Result<Option<FrozenTrial>> {
@@ -284,18 +284,7 @@ impl Storage for InMemoryStorage {
         }
         let number = s.trials.len() as u64;
         let id = inner.trials.len() as TrialId;
-        let t = FrozenTrial {
-            id,
-            number,
-            state: TrialState::Running,
-            params: BTreeMap::new(),
-            distributions: BTreeMap::new(),
-            value: None,
-            intermediate: BTreeMap::new(),
-            started_ms: now,
-            finished_ms: None,
-            heartbeat_ms: now,
-        };
+        let t = FrozenTrial::running(id, number, now);
         inner.trials.push((study, Arc::new(t.clone())));
         inner.studies[study as usize].trials.push(id);
         Ok(Some(t))
