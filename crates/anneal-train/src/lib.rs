@@ -8,7 +8,7 @@
 //! per-epoch history ([`history`]: JSON lines, CSV, PNG/SVG curves), writes
 //! [checkpoints](checkpoint) that resume bit for bit, stops with
 //! [`TrainError::Diverged`] on a non-finite loss and estimates the run's energy
-//! ([`energy`]). [`lr_find`] is the learning-rate range test. The [`Backend`] is
+//! ([`energy`]). [`lr_find()`] is the learning-rate range test. The [`Backend`] is
 //! chosen at run time; models never name one.
 //!
 //! See [`Trainer`] for a runnable example.

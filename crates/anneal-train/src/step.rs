@@ -1,5 +1,5 @@
 //! One optimisation step, the only way anything trains: forward → loss →
-//! backward → gradients → [accumulate] → penalties → hooks → [norms] → clip →
+//! backward → gradients → (accumulate) → penalties → hooks → (norms) → clip →
 //! optimiser step → proximal L1.
 
 use anneal_optim::{Accumulator, GradientClipping, Optimizer};
