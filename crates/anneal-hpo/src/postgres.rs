@@ -127,7 +127,7 @@ impl PostgresStorage {
             .map(|r| FrozenTrial {
                 id: r.get::<_, i64>(0) as TrialId,
                 number: r.get::<_, i64>(1) as u64,
-                state: state_from(r.get(2)),
+                state: TrialState::from_stored(r.get(2)),
                 params: BTreeMap::new(),
                 distributions: BTreeMap::new(),
                 value: r.get(3),
@@ -174,28 +174,12 @@ impl PostgresStorage {
                 if state != "running" {
                     return Err(HpoError::TrialNotRunning {
                         number: number as u64,
-                        state: state_from(&state).as_str(),
+                        state: TrialState::from_stored(&state).as_str(),
                     });
                 }
                 Ok(number as u64)
             }
         }
-    }
-}
-
-fn state_from(s: &str) -> TrialState {
-    match s {
-        "complete" => TrialState::Complete,
-        "pruned" => TrialState::Pruned,
-        "failed" => TrialState::Failed,
-        _ => TrialState::Running,
-    }
-}
-
-fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::Minimize => "minimize",
-        Direction::Maximize => "maximize",
     }
 }
 
@@ -205,7 +189,7 @@ impl Storage for PostgresStorage {
         self.tx(|tx| {
             tx.execute(
                 "INSERT INTO anneal_studies (name, direction, space) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-                &[&name, &direction_name(direction), &space_json],
+                &[&name, &direction.as_str(), &space_json],
             )
             .map_err(|e| self.err(e))?;
             let r = tx
@@ -219,7 +203,7 @@ impl Storage for PostgresStorage {
             if stored.as_ref() != space {
                 return Err(HpoError::StudyConflict { study: name.into(), what: "search space" });
             }
-            if r.get::<_, String>(1) != direction_name(direction) {
+            if r.get::<_, String>(1) != direction.as_str() {
                 return Err(HpoError::StudyConflict { study: name.into(), what: "direction" });
             }
             Ok(r.get::<_, i64>(0) as StudyId)

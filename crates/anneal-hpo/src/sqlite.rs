@@ -123,22 +123,6 @@ fn json_error(path: &Path, e: serde_json::Error) -> HpoError {
     storage_error(path, format!("stored JSON is invalid: {e}"))
 }
 
-fn state_from(s: &str) -> TrialState {
-    match s {
-        "complete" => TrialState::Complete,
-        "pruned" => TrialState::Pruned,
-        "failed" => TrialState::Failed,
-        _ => TrialState::Running,
-    }
-}
-
-fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::Minimize => "minimize",
-        Direction::Maximize => "maximize",
-    }
-}
-
 /// Trial row columns, in this order, for [`SqliteStorage::load_trials`].
 const TRIAL_COLUMNS: &str = "id, number, state, value, started_ms, finished_ms, heartbeat_ms";
 
@@ -159,7 +143,7 @@ impl SqliteStorage {
                 Ok(FrozenTrial {
                     id: r.get::<_, i64>(0)? as TrialId,
                     number: r.get::<_, i64>(1)? as u64,
-                    state: state_from(&r.get::<_, String>(2)?),
+                    state: TrialState::from_stored(&r.get::<_, String>(2)?),
                     params: BTreeMap::new(),
                     distributions: BTreeMap::new(),
                     value: r.get(3)?,
@@ -211,9 +195,10 @@ impl SqliteStorage {
             .map_err(|e| storage_error(&self.path, e))?;
         match row {
             None => Err(HpoError::UnknownTrial { id: trial }),
-            Some((number, state)) if state != "running" => {
-                Err(HpoError::TrialNotRunning { number: number as u64, state: state_from(&state).as_str() })
-            }
+            Some((number, state)) if state != "running" => Err(HpoError::TrialNotRunning {
+                number: number as u64,
+                state: TrialState::from_stored(&state).as_str(),
+            }),
             Some((number, _)) => Ok(number as u64),
         }
     }
@@ -238,14 +223,14 @@ impl Storage for SqliteStorage {
                 if stored.as_ref() != space {
                     return Err(HpoError::StudyConflict { study: name.into(), what: "search space" });
                 }
-                if stored_direction != direction_name(direction) {
+                if stored_direction != direction.as_str() {
                     return Err(HpoError::StudyConflict { study: name.into(), what: "direction" });
                 }
                 return Ok(id as StudyId);
             }
             tx.execute(
                 "INSERT INTO studies (name, direction, space) VALUES (?1, ?2, ?3)",
-                params![name, direction_name(direction), space_json],
+                params![name, direction.as_str(), space_json],
             )
             .map_err(e)?;
             Ok(tx.last_insert_rowid() as StudyId)

@@ -35,6 +35,14 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// Lower-case name, as used in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Minimize => "minimize",
+            Direction::Maximize => "maximize",
+        }
+    }
+
     /// True if `a` is strictly better than `b`.
     pub fn better(self, a: f64, b: f64) -> bool {
         match self {
@@ -75,6 +83,16 @@ impl TrialState {
             TrialState::Complete => "complete",
             TrialState::Pruned => "pruned",
             TrialState::Failed => "failed",
+        }
+    }
+
+    /// The state [`TrialState::as_str`] wrote (a database backend's column).
+    pub(crate) fn from_stored(s: &str) -> Self {
+        match s {
+            "complete" => TrialState::Complete,
+            "pruned" => TrialState::Pruned,
+            "failed" => TrialState::Failed,
+            _ => TrialState::Running,
         }
     }
 
