@@ -70,7 +70,9 @@ pub struct StepInfo {
 /// The order in a run: `on_train_start`, then per epoch `on_epoch_start`, per
 /// batch `on_batch_start` → (`after_backward` when the batch completes an
 /// update) → `on_batch_end`, then `on_epoch_end` after validation, and
-/// `on_train_end` once at the end.
+/// `on_train_end` once at the end. After `on_epoch_end` the loop asks every
+/// hook [`stop_requested`](Self::stop_requested); one `true` ends the run
+/// there (a pruner stopping a trial, a time budget).
 pub trait TrainHook {
     /// Once, before the first epoch; `history` holds the epochs a resumed run
     /// has already done (empty otherwise).
@@ -88,6 +90,12 @@ pub trait TrainHook {
     fn on_batch_end(&mut self, _step: &StepInfo) {}
     /// After validation at the end of an epoch.
     fn on_epoch_end(&mut self, _record: &EpochRecord) {}
+    /// Asked after `on_epoch_end` of every epoch: `true` stops the run after
+    /// that epoch, as early stopping would (checkpoint written, best weights
+    /// restored), and [`Fitted::stopped_by_hook`] names the epoch.
+    fn stop_requested(&self) -> bool {
+        false
+    }
     /// Once, after the last epoch.
     fn on_train_end(&mut self, _history: &[EpochRecord]) {}
 }
@@ -111,6 +119,9 @@ impl<H: TrainHook + ?Sized> TrainHook for &mut H {
     }
     fn on_epoch_end(&mut self, record: &EpochRecord) {
         (**self).on_epoch_end(record)
+    }
+    fn stop_requested(&self) -> bool {
+        (**self).stop_requested()
     }
     fn on_train_end(&mut self, history: &[EpochRecord]) {
         (**self).on_train_end(history)
@@ -454,6 +465,9 @@ pub struct Fitted<M> {
     pub best_epoch: usize,
     /// Whether early stopping ended the run.
     pub stopped_early: bool,
+    /// The epoch after which a hook's [`TrainHook::stop_requested`] ended the
+    /// run (`None` when no hook asked).
+    pub stopped_by_hook: Option<usize>,
     /// The run's size.
     pub accounting: Accounting,
     /// The epoch a resumed run continued from.
@@ -639,6 +653,7 @@ impl<'h> Trainer<'h> {
         };
         let mut resumed_from = None;
         let mut finished = false;
+        let mut stopped_by_hook = None;
         if let Some((dir, ck)) = checkpoint {
             if ck.config != config {
                 return Err(TrainError::Checkpoint {
@@ -768,6 +783,7 @@ impl<'h> Trainer<'h> {
             for hook in &mut self.hooks {
                 hook.on_epoch_end(&record);
             }
+            let hook_stop = self.hooks.iter().any(|h| h.stop_requested());
             if let Some((ScheduleUnit::Epoch, s)) = &mut scheduler {
                 if s.is_metric_driven() {
                     let metric = record.val_loss.unwrap_or(record.train_loss);
@@ -789,9 +805,12 @@ impl<'h> Trainer<'h> {
                 _ => {}
             }
             let last = state.stopped_early || epoch == config.epochs;
+            if hook_stop && !last {
+                stopped_by_hook = Some(epoch);
+            }
             let due = config.checkpoint_every > 0 && epoch % config.checkpoint_every == 0;
             if let Some(dir) = &self.checkpoints
-                && (due || last)
+                && (due || last || stopped_by_hook.is_some())
             {
                 let ck = Checkpoint {
                     version: VERSION,
@@ -810,7 +829,7 @@ impl<'h> Trainer<'h> {
                 ck.write(dir, &model, state.best.as_ref().map(|(_, m)| m), optimizer)?;
                 state.last_checkpoint = Some(epoch);
             }
-            if state.stopped_early {
+            if state.stopped_early || stopped_by_hook.is_some() {
                 break;
             }
         }
@@ -827,6 +846,7 @@ impl<'h> Trainer<'h> {
             history: state.history,
             best_epoch,
             stopped_early: state.stopped_early,
+            stopped_by_hook,
             accounting: plan,
             resumed_from,
             energy: meter.finish(),

@@ -123,3 +123,48 @@ fn accounting_reads_like_the_seed() {
     let c = TrainConfig::new(20, 100);
     assert_eq!(c.accounting(1000), "1000 samples, batch 100 → 10 iterations per epoch × 20 epochs = 200 iterations");
 }
+
+/// A hook that asks to stop after a given epoch, as a pruner would; it records the
+/// epochs it saw.
+struct StopAfter {
+    epoch: usize,
+    seen: Vec<usize>,
+}
+
+impl TrainHook for StopAfter {
+    fn on_epoch_end(&mut self, record: &EpochRecord) {
+        self.seen.push(record.epoch);
+    }
+    fn stop_requested(&self) -> bool {
+        self.seen.last() == Some(&self.epoch)
+    }
+}
+
+#[test]
+fn a_hook_can_stop_the_run() {
+    let (train, valid) = (super::blobs(64, 4, 1, 1.5), super::blobs(32, 4, 2, 1.5));
+    let device = Backend::Flex.device().unwrap();
+    let run = |stop_at: usize| {
+        let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
+        let mut hook = StopAfter { epoch: stop_at, seen: Vec::new() };
+        let fitted = Trainer::new(config(10), device.clone())
+            .with_progress(Progress::Silent)
+            .with_hook(&mut hook)
+            .fit(model(1), &mut optimizer, &train, Some(&valid))
+            .unwrap();
+        (fitted, hook.seen)
+    };
+    let (stopped, seen) = run(4);
+    assert_eq!(stopped.stopped_by_hook, Some(4));
+    assert!(!stopped.stopped_early);
+    assert_eq!((stopped.history.len(), stopped.best_epoch), (4, 4));
+    assert_eq!(seen, vec![1, 2, 3, 4]);
+    // The same run without the stop: the first four epochs are the same ones.
+    let (full, _) = run(0);
+    assert_eq!(full.stopped_by_hook, None);
+    assert_eq!(full.history.len(), 10);
+    let losses = |h: &[EpochRecord]| h.iter().map(|r| r.val_loss).collect::<Vec<_>>();
+    assert_eq!(losses(&stopped.history), losses(&full.history[..4]));
+    // Asked at the last epoch, the run simply ends: nothing was stopped.
+    assert_eq!(run(10).0.stopped_by_hook, None);
+}
