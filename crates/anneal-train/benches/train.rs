@@ -9,9 +9,14 @@
 //! same work through `Trainer::fit` (batching, hooks, metrics, progress off).
 //! The two alternate run by run, so that a change of load hits both alike.
 //!
-//! Arguments: `--backends flex,ndarray --batches 64,256 --epochs 1 --repeats 3 --n 60000`.
+//! Arguments: `--backends flex,ndarray --batches 64,256 --epochs 1 --repeats 3 --n 60000
+//! --modes step,loop`.
 
 use std::time::Instant;
+
+/// The allocator the `anneal` program uses (see the workspace manifest).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anneal_data::{ClassificationData, LastBatch, SeededRng};
 use anneal_models::{ActivationKind, MlpConfig};
@@ -24,6 +29,7 @@ struct Args {
     epochs: usize,
     repeats: usize,
     n: usize,
+    modes: Vec<String>,
 }
 
 fn parse() -> Args {
@@ -33,6 +39,7 @@ fn parse() -> Args {
         epochs: 1,
         repeats: 3,
         n: 60_000,
+        modes: vec!["step".into(), "loop".into()],
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -44,6 +51,7 @@ fn parse() -> Args {
             "--epochs" => a.epochs = value.parse().expect("epochs"),
             "--repeats" => a.repeats = value.parse().expect("repeats"),
             "--n" => a.n = value.parse().expect("rows"),
+            "--modes" => a.modes = value.split(',').map(String::from).collect(),
             _ => {
                 i += 1; // `--bench` and other harness flags
                 continue;
@@ -96,6 +104,9 @@ fn main() {
             let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
             for r in 0..args.repeats {
                 for (m, mode) in ["step", "loop"].into_iter().enumerate() {
+                    if !args.modes.iter().any(|x| x == mode) {
+                        continue;
+                    }
                     let model = mlp.init(r as u64, &train_device).expect("valid config");
                     let mut optimizer = OptimizerConfig::adam(1e-3).init().expect("valid config");
                     let start = Instant::now();
@@ -128,7 +139,7 @@ fn main() {
                     rates[m].push((args.n * args.epochs) as f64 / start.elapsed().as_secs_f64());
                 }
             }
-            for (mode, rates) in ["step", "loop"].into_iter().zip(rates) {
+            for (mode, rates) in ["step", "loop"].into_iter().zip(rates).filter(|(_, r)| !r.is_empty()) {
                 println!(
                     "{{\"bench\":\"train\",\"backend\":\"{backend}\",\"threads\":\"{threads}\",\"batch\":{batch},\"mode\":\"{mode}\",\"samples_per_s_median\":{:.1},\"runs\":{:?}}}",
                     median(rates.clone()),
