@@ -9,6 +9,11 @@ use anneal::train::{Backend, Progress};
 use anneal::{RunConfig, run};
 use clap::{Parser, Subcommand};
 
+/// mimalloc keeps the training step's large buffers instead of handing them back to the
+/// kernel after every step as glibc's malloc does (see the workspace manifest).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Train, evaluate and apply models from one TOML config.
 #[derive(Parser)]
 #[command(name = "anneal", version, about)]
