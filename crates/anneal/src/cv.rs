@@ -12,6 +12,12 @@
 //! rows; cleaning that looks at single rows or whole columns (duplicates, missing
 //! cells, sparse columns) runs once on the whole table, as in `anneal train`, and
 //! outlier trimming runs on each fold's training rows.
+//!
+//! The folds come from one of `anneal-data`'s splitters ([`Splitter`]): stratified
+//! k-fold (the default), plain k-fold, group k-fold by a column (rows of one group
+//! never straddle folds) and time-series folds by row order (expanding windows).
+//! The early-stopping rows held back inside a fold follow the splitter: whole
+//! groups for group k-fold, the latest rows for time-series folds.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,8 +27,8 @@ use std::time::Instant;
 
 use anneal_data::encode::TargetValues;
 use anneal_data::{
-    ClassificationData, ColumnKind, CsvOptions, DataError, LabelEncoder, Preprocessor, SplitFractions, Table, holdout,
-    stratified_holdout,
+    ClassificationData, ColumnKind, CsvOptions, DataError, LabelEncoder, Preprocessor, SeededRng, SplitFractions,
+    Table, holdout, stratified_holdout,
 };
 use anneal_evaluate::curve::{LearningCurve, SizeCurveConfig, size_curve};
 use anneal_evaluate::cv::{Coverage, CrossValidation, CvReport, Fold, FoldScores, Scores};
@@ -53,6 +59,74 @@ pub struct CvData {
     /// Data row (0-based, in the file) of every table row.
     pub original: Vec<usize>,
     numeric: Vec<String>,
+    splitter: Splitter,
+    /// Group of every table row (group k-fold only; empty otherwise).
+    groups: Vec<String>,
+}
+
+/// How `anneal cv` cuts the cross-validated rows into folds, each a splitter of
+/// `anneal-data`'s [`folds`](anneal_data::folds) module.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Splitter {
+    /// Stratified k-fold, shuffled with the config's seed: every fold keeps the
+    /// class proportions (scikit-learn's `StratifiedKFold(shuffle=True)`).
+    #[default]
+    Stratified,
+    /// K-fold of the rows shuffled with the config's seed, blind to the classes
+    /// (scikit-learn's `KFold(shuffle=True)`).
+    KFold,
+    /// Group k-fold: all rows with one value of `column` land in the same fold, so a
+    /// group is never both trained and tested on. Groups go, largest first, to the
+    /// fold with the fewest rows (scikit-learn's `GroupKFold`); needs at least as
+    /// many groups as folds.
+    Group {
+        /// The column whose values are the groups (numeric or categorical).
+        column: String,
+    },
+    /// Time-series folds by row order: the rows are cut into `folds + 1` blocks;
+    /// fold `i` tests block `i + 1` and trains on every earlier row but the last
+    /// `gap` (scikit-learn's `TimeSeriesSplit`). The first block is only trained on.
+    TimeSeries {
+        /// Rows left out between each fold's training rows and its test rows.
+        gap: usize,
+    },
+}
+
+/// The splitter names of the command line (`--split`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitKind {
+    /// [`Splitter::Stratified`].
+    Stratified,
+    /// [`Splitter::KFold`].
+    KFold,
+    /// [`Splitter::Group`] (with `--group <column>`).
+    Group,
+    /// [`Splitter::TimeSeries`] (with `--gap <rows>`).
+    TimeSeries,
+}
+
+impl Splitter {
+    /// The folds' test sets cover every row once, except time-series folds, whose
+    /// first block is only ever trained on.
+    pub fn coverage(&self) -> Coverage {
+        match self {
+            Splitter::TimeSeries { .. } => Coverage::Disjoint,
+            _ => Coverage::Partition,
+        }
+    }
+
+    /// The splitter in words, for reports.
+    pub fn describe(&self, seed: u64) -> String {
+        match self {
+            Splitter::Stratified => format!("stratified folds (shuffled, seed {seed})"),
+            Splitter::KFold => format!("folds of the shuffled rows (not stratified, seed {seed})"),
+            Splitter::Group { column } => format!("group folds by column `{column}` (no group in two folds)"),
+            Splitter::TimeSeries { gap } => {
+                format!("time-series folds by row order (expanding window, {gap} rows between training and test rows)")
+            }
+        }
+    }
 }
 
 /// What one fold's fit produced.
@@ -119,7 +193,74 @@ impl CvData {
             .filter(|f| !config.preprocess.date_columns.contains(f) && table.kind(f).ok() == Some(ColumnKind::Numeric))
             .cloned()
             .collect();
-        Ok(Self { table, y, classes: labels.classes().to_vec(), features, rows, held_out, original, numeric })
+        Ok(Self {
+            table,
+            y,
+            classes: labels.classes().to_vec(),
+            features,
+            rows,
+            held_out,
+            original,
+            numeric,
+            splitter: Splitter::Stratified,
+            groups: Vec::new(),
+        })
+    }
+
+    /// Cuts folds with `splitter` from now on (the default is
+    /// [`Splitter::Stratified`]). For group k-fold, reads the group column: it must
+    /// exist and have a value in every cross-validated row.
+    pub fn with_splitter(mut self, splitter: Splitter) -> Result<Self> {
+        self.groups = match &splitter {
+            Splitter::Group { column } => {
+                let values = self.table.as_strings(column)?;
+                if let Some(&r) = self.rows.iter().find(|&&r| values[r].is_none()) {
+                    return Err(Error::MissingGroup { column: column.clone(), row: self.original[r] });
+                }
+                values.into_iter().map(Option::unwrap_or_default).collect()
+            }
+            _ => Vec::new(),
+        };
+        self.splitter = splitter;
+        Ok(self)
+    }
+
+    /// The splitter folds are cut with.
+    pub fn splitter(&self) -> &Splitter {
+        &self.splitter
+    }
+
+    /// The number of distinct groups among the cross-validated rows (group k-fold only).
+    pub fn n_groups(&self) -> Option<usize> {
+        let Splitter::Group { .. } = self.splitter else { return None };
+        Some(self.rows.iter().map(|&r| self.group(r)).collect::<std::collections::BTreeSet<_>>().len())
+    }
+
+    /// The group of table row `r` (group k-fold only).
+    fn group(&self, r: usize) -> &str {
+        self.groups.get(r).map_or("", String::as_str)
+    }
+
+    /// `k` folds of the cross-validated rows (positions in [`rows`](Self::rows)) cut
+    /// by the splitter, shuffled with `seed` where it shuffles, and the coverage
+    /// their test sets have.
+    pub fn folds(&self, k: usize, seed: u64) -> Result<(Vec<Fold>, Coverage)> {
+        let n = self.rows.len();
+        let folds = match &self.splitter {
+            Splitter::Stratified => anneal_data::folds::stratified_k_fold(&self.labels(), k, Some(seed))?,
+            Splitter::KFold => anneal_data::folds::k_fold(n, k, Some(seed))?,
+            Splitter::Group { column } => {
+                let of_rows: Vec<&str> = self.rows.iter().map(|&r| self.group(r)).collect();
+                let distinct = self.n_groups().unwrap_or(0);
+                if k >= 2 && distinct < k {
+                    return Err(Error::TooFewGroups { column: column.clone(), groups: distinct, folds: k });
+                }
+                anneal_data::folds::group_k_fold(&of_rows, k)?
+            }
+            Splitter::TimeSeries { gap } => anneal_data::folds::time_series_split(n, k, *gap)?,
+        };
+        let folds = folds.into_iter().map(|f| Fold { train: f.train, test: f.test }).collect();
+        Ok((folds, self.splitter.coverage()))
     }
 
     /// Class codes of the cross-validated rows, in [`rows`](Self::rows) order.
@@ -194,7 +335,13 @@ impl CvData {
         if v <= 0.0 {
             return Ok((train_rows.to_vec(), Vec::new()));
         }
-        let fractions = SplitFractions { train: t / (t + v), valid: v / (t + v), test: 0.0 };
+        let share = v / (t + v);
+        match self.splitter {
+            Splitter::TimeSeries { .. } => return Ok(hold_back_latest(train_rows, share)),
+            Splitter::Group { .. } => return Ok(hold_back_groups(train_rows, |r| self.group(r), share, config.seed)),
+            _ => {}
+        }
+        let fractions = SplitFractions { train: t / (t + v), valid: share, test: 0.0 };
         let labels: Vec<usize> = train_rows.iter().map(|&r| self.y[r]).collect();
         // Small learning-curve subsets can hold a class too rare to stratify: those
         // fall back to a plain seeded hold-out.
@@ -214,6 +361,44 @@ impl CvData {
     }
 }
 
+/// The latest `share` of a fold's training rows (ascending table rows) for early
+/// stopping, the rest for fitting; at least one row stays to fit on.
+fn hold_back_latest(train_rows: &[usize], share: f64) -> (Vec<usize>, Vec<usize>) {
+    let n = train_rows.len();
+    let valid = ((share * n as f64).round() as usize).min(n.saturating_sub(1));
+    let (fit, valid) = train_rows.split_at(n - valid);
+    (fit.to_vec(), valid.to_vec())
+}
+
+/// Whole groups of a fold's training rows, drawn in a seeded order until they hold
+/// `share` of the rows, for early stopping; at least one group stays to fit on, and
+/// nothing is held back when the rows hold one group.
+fn hold_back_groups<'a>(
+    train_rows: &[usize],
+    group: impl Fn(usize) -> &'a str,
+    share: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut distinct: Vec<&str> = train_rows.iter().map(|&r| group(r)).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 2 {
+        return (train_rows.to_vec(), Vec::new());
+    }
+    SeededRng::derive(seed, 11).shuffle(&mut distinct);
+    let target = share * train_rows.len() as f64;
+    let mut held = std::collections::BTreeSet::new();
+    let mut rows = 0usize;
+    for g in &distinct[..distinct.len() - 1] {
+        if rows as f64 >= target {
+            break;
+        }
+        held.insert(*g);
+        rows += train_rows.iter().filter(|&&r| group(r) == *g).count();
+    }
+    train_rows.iter().partition(|&&r| !held.contains(group(r)))
+}
+
 /// Accuracy, macro-F1 and log loss (mean cross-entropy) of an evaluation.
 fn scores(e: &Evaluation, targets: &[usize]) -> Result<Scores> {
     let (accuracy, macro_f1, _) = e.scores(targets)?;
@@ -229,6 +414,8 @@ fn scores(e: &Evaluation, targets: &[usize]) -> Result<Scores> {
 pub struct CvOptions {
     /// Number of folds (at least 2).
     pub folds: usize,
+    /// How the folds are cut.
+    pub splitter: Splitter,
     /// Folds trained at once (at least 1).
     pub workers: usize,
     /// The compute backend.
@@ -255,6 +442,15 @@ pub struct CvOutcome {
     pub classes: Vec<String>,
     /// Number of folds.
     pub n_folds: usize,
+    /// How the folds were cut.
+    #[serde(default)]
+    pub splitter: Splitter,
+    /// Distinct groups among the cross-validated rows (group k-fold only).
+    #[serde(default)]
+    pub n_groups: Option<usize>,
+    /// Each fold's training and test rows, as 0-based data rows of the file.
+    #[serde(default)]
+    pub folds: Vec<Fold>,
     /// Backend the folds ran on.
     pub device: Backend,
     /// Per-fold scores and their mean ± std.
@@ -279,9 +475,9 @@ pub fn cross_validate(config: &RunConfig, options: &CvOptions) -> Result<CvOutco
     let out = prepare_out(&options.out)?;
     // The device is probed once up front, so a missing GPU driver is one error.
     options.backend.device()?;
-    let data = CvData::load(config)?;
-    let folds = data.stratified_folds(options.folds, config.seed)?;
-    let cv = CrossValidation::new(folds, data.rows.len(), Coverage::Partition)?.with_workers(options.workers)?;
+    let data = CvData::load(config)?.with_splitter(options.splitter.clone())?;
+    let (folds, coverage) = data.folds(options.folds, config.seed)?;
+    let cv = CrossValidation::new(folds, data.rows.len(), coverage)?.with_workers(options.workers)?;
 
     // Histories by the fold's first test position (test sets are disjoint and non-empty).
     let histories: Mutex<BTreeMap<usize, Vec<EpochRecord>>> = Mutex::new(BTreeMap::new());
@@ -333,6 +529,16 @@ pub fn cross_validate(config: &RunConfig, options: &CvOptions) -> Result<CvOutco
         held_out: data.held_out.len(),
         classes: data.classes.clone(),
         n_folds: options.folds,
+        splitter: options.splitter.clone(),
+        n_groups: data.n_groups(),
+        folds: cv
+            .folds()
+            .iter()
+            .map(|f| {
+                let data_rows = |positions: &[usize]| positions.iter().map(|&p| data.original[data.rows[p]]).collect();
+                Fold { train: data_rows(&f.train), test: data_rows(&f.test) }
+            })
+            .collect(),
         device: options.backend,
         report,
         epochs,
@@ -361,22 +567,49 @@ fn markdown(config: &RunConfig, o: &CvOutcome, seconds: f64) -> String {
         "- rows: {} cross-validated (the train and validation parts of the seed-{} split); {} test rows held out",
         o.rows, config.seed, o.held_out
     );
+    let held_back = match o.splitter {
+        Splitter::TimeSeries { .. } => " (the latest rows)",
+        Splitter::Group { .. } => " (whole groups)",
+        _ => "",
+    };
     let _ = writeln!(
         r,
-        "- {} stratified folds (seed {}), {} at a time on {}; preprocessing re-fitted on each fold's training rows{}",
+        "- {} {}, {} at a time on {}; preprocessing re-fitted on each fold's training rows{}",
         o.n_folds,
-        config.seed,
+        o.splitter.describe(config.seed),
         o.report.workers,
         o.device,
         if config.split.valid > 0.0 {
             format!(
-                "; {:.0} % of each fold's training rows held back for early stopping",
+                "; {:.0} % of each fold's training rows held back for early stopping{held_back}",
                 100.0 * config.split.valid / (config.split.train + config.split.valid)
             )
         } else {
             String::new()
         }
     );
+    match (&o.splitter, o.n_groups) {
+        (Splitter::Group { column }, Some(groups)) => {
+            let feature = match &config.data.features {
+                Some(f) => f.contains(column),
+                None => *column != config.data.target && !config.data.exclude.contains(column),
+            };
+            let _ = writeln!(
+                r,
+                "- {groups} groups in column `{column}`{}",
+                if feature {
+                    "; the column is also a feature (list it under `[data] exclude` if it only identifies the group)"
+                } else {
+                    ""
+                }
+            );
+        }
+        (Splitter::TimeSeries { .. }, _) => {
+            let tested: usize = o.folds.iter().map(|f| f.test.len()).sum();
+            let _ = writeln!(r, "- the first {} rows in row order are only trained on", o.rows - tested);
+        }
+        _ => {}
+    }
     let _ = writeln!(
         r,
         "- model: MLP hidden {:?} ({:?}, dropout {}), optimizer {:?}, up to {} epochs (ran: {:?})",

@@ -56,6 +56,26 @@ pub enum Error {
         /// What burn reported.
         message: String,
     },
+    /// A cross-validated row has no value in the group column of group k-fold.
+    #[error("group column `{column}` is missing a value in data row {row}")]
+    MissingGroup {
+        /// The group column.
+        column: String,
+        /// The data row (0-based, in the file).
+        row: usize,
+    },
+    /// Group k-fold was asked for more folds than there are groups.
+    #[error(
+        "group column `{column}` has {groups} distinct values in the cross-validated rows, fewer than the {folds} folds asked for"
+    )]
+    TooFewGroups {
+        /// The group column.
+        column: String,
+        /// Distinct groups.
+        groups: usize,
+        /// Folds asked for.
+        folds: usize,
+    },
     /// Data loading or preparation failed.
     #[error(transparent)]
     Data(#[from] anneal_data::DataError),

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anneal_data::{CsvOptions, DataError, Split, Table};
 use anneal_evaluate::plot::Figure;
 use anneal_evaluate::{
-    Average, ClassificationReport, EvalError, KappaWeights, MultiClass, ZeroDivision, average_precision, brier_score,
-    confusion_matrix, log_loss, precision_recall_fscore, roc_auc, roc_auc_multiclass,
+    Average, ClassificationReport, ConfusionMatrix, EvalError, KappaWeights, MultiClass, ZeroDivision,
+    average_precision, brier_score, confusion_matrix, log_loss, precision_recall_fscore, roc_auc, roc_auc_multiclass,
 };
 use anneal_train::Backend;
 use serde::{Deserialize, Serialize};
@@ -209,28 +209,14 @@ pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
         report: ClassificationReport::from_confusion(&cm, ZeroDivision::Zero).with_names(&classes)?,
     };
 
-    Figure::confusion(&cm, &classes)?.save_png_svg(&out, "confusion")?;
-    let mut figures = vec!["confusion"];
-    let curves = if k == 2 {
-        Figure::roc_binary(&y_true, &positive, &classes[1])
-            .and_then(|roc| Ok((roc, Figure::pr_binary(&y_true, &positive, &classes[1])?)))
-    } else {
-        Figure::roc_one_vs_rest(&y_true, &proba, &classes)
-            .and_then(|roc| Ok((roc, Figure::pr_one_vs_rest(&y_true, &proba, &classes)?)))
-    };
-    // One class in the data leaves ROC and PR curves undefined: the report says so.
-    if let Ok((roc, pr)) = curves {
-        roc.save_png_svg(&out, "roc")?;
-        pr.save_png_svg(&out, "pr")?;
-        figures.extend(["roc", "pr"]);
-    }
+    let figures = write_figures(&out, &cm, &y_true, &proba, &classes)?;
     write(&out, "predictions.csv", predictions_csv(&rows, &classes, &y_true, y_pred, &proba))?;
     write(&out, "eval.json", serde_json::to_string_pretty(&metrics).expect("metrics serialise") + "\n")?;
     write(&out, "eval.md", markdown(options, &config, &metrics, &figures))?;
     Ok(metrics)
 }
 
-fn markdown(options: &EvalOptions, config: &RunConfig, m: &EvalMetrics, figures: &[&str]) -> String {
+fn markdown(options: &EvalOptions, config: &RunConfig, m: &EvalMetrics, figures: &Figures) -> String {
     let mut r = String::new();
     let _ = writeln!(r, "# Anneal evaluation report\n");
     let scope = match m.part {
@@ -270,14 +256,7 @@ fn markdown(options: &EvalOptions, config: &RunConfig, m: &EvalMetrics, figures:
         let _ = writeln!(r, "| Brier score | {} |", b.cell());
     }
     let _ = writeln!(r, "\n## Per class\n\n{}", m.report.to_markdown(4));
-    let _ =
-        writeln!(r, "## Confusion matrix\n\nRows: true class; columns: predicted. Colour: share of the true class.\n");
-    let _ = writeln!(r, "![confusion matrix](confusion.png)\n");
-    if figures.contains(&"roc") {
-        let _ = writeln!(r, "## ROC and precision-recall curves\n\n![ROC](roc.png)\n\n![precision-recall](pr.png)");
-    } else {
-        let _ = writeln!(r, "No ROC or precision-recall curves: the data holds one class only.");
-    }
+    let _ = write!(r, "{}", figures.markdown("##"));
     r
 }
 
@@ -306,4 +285,126 @@ fn predictions_csv(rows: &[usize], classes: &[String], y_true: &[usize], y_pred:
         s.push('\n');
     }
     s
+}
+
+/// Which evaluation figures [`write_figures`] drew, for the report that embeds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Figures {
+    /// Whether the ROC and precision-recall curves were drawn (they need rows of
+    /// two classes at least).
+    curves: bool,
+    /// The positive class of a two-class problem.
+    positive: Option<String>,
+    /// Classes without a one-vs-rest curve: absent from the rows, or in every row.
+    without_curve: Vec<String>,
+}
+
+/// Draws the figures of labelled rows into `out`, each as PNG and SVG: the
+/// confusion heat map (`confusion`), and ROC (`roc`) and precision-recall (`pr`)
+/// curves — of the second class against the first for two classes, one-vs-rest per
+/// class otherwise, with AUC and average precision in the legends. `proba` is
+/// row-major, one row of class probabilities per true label. `anneal train` (its
+/// test rows) and `anneal eval` both draw through here.
+pub(crate) fn write_figures(
+    out: &Path,
+    cm: &ConfusionMatrix,
+    y_true: &[usize],
+    proba: &[f64],
+    classes: &[String],
+) -> Result<Figures> {
+    let k = classes.len();
+    Figure::confusion(cm, classes)?.save_png_svg(out, "confusion")?;
+    let present = |c: usize| {
+        let n = y_true.iter().filter(|&&y| y == c).count();
+        n > 0 && n < y_true.len()
+    };
+    // Legends say "class 1 (AUC 0.995)", not a bare "1 (AUC 0.995)".
+    let names: Vec<String> = classes.iter().map(|c| format!("class {c}")).collect();
+    let curves = if k == 2 {
+        let positive: Vec<f64> = proba.chunks_exact(k).map(|r| r[1]).collect();
+        let title = |what: &str| format!("{what} (positive class: {})", classes[1]);
+        Figure::roc_binary(y_true, &positive, &names[1]).and_then(|roc| {
+            let pr = Figure::pr_binary(y_true, &positive, &names[1])?;
+            Ok((roc.with_title(title("ROC curve")), pr.with_title(title("Precision-recall curve"))))
+        })
+    } else {
+        Figure::roc_one_vs_rest(y_true, proba, &names)
+            .and_then(|roc| Ok((roc, Figure::pr_one_vs_rest(y_true, proba, &names)?)))
+    };
+    // Rows of one class leave ROC and PR curves undefined: the report says so.
+    let drawn = match curves {
+        Ok((roc, pr)) => {
+            roc.save_png_svg(out, "roc")?;
+            pr.save_png_svg(out, "pr")?;
+            true
+        }
+        Err(EvalError::SingleClass { .. }) => false,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Figures {
+        curves: drawn,
+        positive: (k == 2).then(|| classes[1].clone()),
+        without_curve: if k == 2 {
+            Vec::new()
+        } else {
+            (0..k).filter(|&c| !present(c)).map(|c| classes[c].clone()).collect()
+        },
+    })
+}
+
+impl Figures {
+    /// The figures as Markdown sections under headings of level `heading` (`"##"`),
+    /// each with a short caption.
+    pub(crate) fn markdown(&self, heading: &str) -> String {
+        let mut r = String::new();
+        let _ = writeln!(r, "{heading} Confusion matrix\n");
+        let _ = writeln!(
+            r,
+            "![confusion matrix](confusion.png)\n\n*Rows: true class; columns: predicted class. Each cell holds \
+             the count and its share of the true class, which also sets the colour, so the diagonal reads as \
+             each class's recall.* ([SVG](confusion.svg))\n"
+        );
+        if !self.curves {
+            let _ = writeln!(r, "No ROC or precision-recall curves: the rows hold one class only.\n");
+            return r;
+        }
+        let (roc, pr) = match &self.positive {
+            Some(p) => (
+                format!(
+                    "*ROC curve of class `{p}` as the positive class, scored by its predicted probability; \
+                     the dashed diagonal is chance, the legend gives the area under the curve (AUC).*"
+                ),
+                format!(
+                    "*Precision-recall curve of class `{p}`; the dashed line is the precision of guessing \
+                     (the share of `{p}` rows), the legend gives the average precision (AP).*"
+                ),
+            ),
+            None => {
+                let missing = if self.without_curve.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " No curve for {}: a class needs rows both in and out of it.",
+                        self.without_curve.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                    )
+                };
+                (
+                    format!(
+                        "*One-vs-rest ROC curves: each class against all others, scored by its predicted \
+                         probability; the dashed diagonal is chance, the legend gives each curve's AUC.{missing}*"
+                    ),
+                    format!(
+                        "*One-vs-rest precision-recall curves, one per class; the legend gives each curve's \
+                         average precision (AP).{missing}*"
+                    ),
+                )
+            }
+        };
+        let _ = writeln!(r, "{heading} ROC curves\n\n![ROC curves](roc.png)\n\n{roc} ([SVG](roc.svg))\n");
+        let _ = writeln!(
+            r,
+            "{heading} Precision-recall curves\n\n![precision-recall curves](pr.png)\n\n{pr} ([SVG](pr.svg))\n"
+        );
+        r
+    }
 }

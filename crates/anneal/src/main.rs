@@ -5,9 +5,10 @@ use std::error::Error as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anneal::cv::{SplitKind, Splitter};
 use anneal::train::{Backend, Progress};
 use anneal::{RunConfig, run};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// mimalloc keeps the training step's large buffers instead of handing them back to the
 /// kernel after every step as glibc's malloc does (see the workspace manifest).
@@ -87,9 +88,10 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
     },
-    /// Cross-validate a run config: stratified k-fold over the train and validation
-    /// rows of its split, preprocessing re-fitted in every fold; per-fold and mean ±
-    /// std scores (cv.md, cv.json), optionally a learning curve and a bias/variance verdict.
+    /// Cross-validate a run config: k-fold (stratified by default; plain, group or
+    /// time-series with --split) over the train and validation rows of its split,
+    /// preprocessing re-fitted in every fold; per-fold and mean ± std scores (cv.md,
+    /// cv.json), optionally a learning curve and a bias/variance verdict.
     Cv {
         /// The run config (TOML), as for `anneal train`.
         #[arg(long)]
@@ -97,6 +99,17 @@ enum Command {
         /// Number of folds.
         #[arg(long, default_value_t = 5)]
         folds: usize,
+        /// How to cut the folds: stratified k-fold, k-fold of the shuffled rows,
+        /// group k-fold (needs --group) or time-series folds by row order
+        /// [default: stratified, or group when --group is given].
+        #[arg(long, value_enum)]
+        split: Option<SplitKind>,
+        /// Group k-fold by this column: rows with one value never straddle folds.
+        #[arg(long, value_name = "COLUMN")]
+        group: Option<String>,
+        /// Time-series folds: rows left out between each fold's training and test rows.
+        #[arg(long, value_name = "ROWS")]
+        gap: Option<usize>,
         /// Folds trained at once [default: the number of CPUs, at most --folds].
         #[arg(long)]
         workers: Option<usize>,
@@ -274,13 +287,28 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
                 None => print!("{csv}"),
             }
         }
-        Command::Cv { config, folds, workers, out, device, learning_curve, sizes, max_error, max_gap } => {
+        Command::Cv {
+            config,
+            folds,
+            split,
+            group,
+            gap,
+            workers,
+            out,
+            device,
+            learning_curve,
+            sizes,
+            max_error,
+            max_gap,
+        } => {
+            let splitter = splitter(split, group, gap);
             let backend = Backend::resolve(device.as_deref())?;
             let run_config = RunConfig::load(&config)?;
             let out = out.unwrap_or_else(|| anneal::cv::default_out(&config));
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
             let options = anneal::cv::CvOptions {
                 folds,
+                splitter,
                 workers: workers.unwrap_or_else(|| cpus.min(folds).max(1)),
                 backend,
                 out: out.clone(),
@@ -312,4 +340,24 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The splitter of `anneal cv`'s --split, --group and --gap; a combination that
+/// does not fit exits as clap's usage errors do.
+fn splitter(split: Option<SplitKind>, group: Option<String>, gap: Option<usize>) -> Splitter {
+    let usage = |message: &str| -> ! {
+        Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
+    };
+    let splitter = match (split, group) {
+        (None | Some(SplitKind::Group), Some(column)) => Splitter::Group { column },
+        (Some(SplitKind::Group), None) => usage("--split group needs --group <COLUMN>"),
+        (Some(_), Some(_)) => usage("--group is only for group k-fold (--split group)"),
+        (None | Some(SplitKind::Stratified), None) => Splitter::Stratified,
+        (Some(SplitKind::KFold), None) => Splitter::KFold,
+        (Some(SplitKind::TimeSeries), None) => Splitter::TimeSeries { gap: gap.unwrap_or(0) },
+    };
+    if gap.is_some() && !matches!(splitter, Splitter::TimeSeries { .. }) {
+        usage("--gap is only for time-series folds (--split time-series)");
+    }
+    splitter
 }

@@ -294,12 +294,20 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
             predictions_csv(&data_rows.test, labels.classes(), e, Some(&test_data.targets())),
         )?;
     }
+    // Figures of the test rows, drawn as `anneal eval` draws them.
+    let figures = match &test_eval {
+        Some(e) => {
+            let proba: Vec<f64> = e.probabilities.iter().map(|&p| f64::from(p)).collect();
+            Some(crate::eval::write_figures(&out, &cm, &test_data.targets(), &proba, labels.classes())?)
+        }
+        None => None,
+    };
     anneal_train::history::write_history(&out, &metrics.history)?;
     anneal_train::history::plot_curves(&out, &metrics.history, Some(metrics.best_epoch))?;
     metrics.seconds = start.elapsed().as_secs_f64();
     metrics.energy = Some(meter.finish());
     write(&out, METRICS, to_json(&metrics))?;
-    write(&out, REPORT, report(config, &table, &features, &saved, &model_config, &metrics, &cm))?;
+    write(&out, REPORT, report(config, &table, &features, &saved, &model_config, &metrics, (&cm, figures.as_ref())))?;
     Ok(metrics)
 }
 
@@ -530,7 +538,7 @@ fn report(
     saved: &SavedPreprocessing,
     model: &MlpConfig,
     m: &RunMetrics,
-    cm: &ConfusionMatrix,
+    (cm, figures): (&ConfusionMatrix, Option<&crate::eval::Figures>),
 ) -> String {
     let classes = saved.labels.classes();
     let mut r = String::new();
@@ -554,6 +562,11 @@ fn report(
     let _ = writeln!(r, "\n### Per class\n\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|");
     for (c, s) in cm.per_class().iter().enumerate() {
         let _ = writeln!(r, "| {} | {:.4} | {:.4} | {:.4} | {} |", classes[c], s.precision, s.recall, s.f1, s.support);
+    }
+
+    if let Some(figures) = figures {
+        let _ = writeln!(r, "\n### Figures of the test rows\n");
+        r += &figures.markdown("####");
     }
 
     let _ = writeln!(r, "\n## Run\n");

@@ -1,7 +1,8 @@
 //! Cross-validation against scikit-learn on the same folds, preprocessing fitted
-//! inside every fold, and `anneal cv` / `anneal eval` end to end.
+//! inside every fold, the splitters of `anneal cv`, and `anneal cv` / `anneal eval`
+//! end to end, with the evaluation figures `anneal train` and `anneal eval` share.
 
-use anneal::cv::CvData;
+use anneal::cv::{CvData, Splitter};
 use anneal::evaluate::cv::{Coverage, CrossValidation, Fold};
 use anneal::train::Backend;
 use anneal::{Result, RunConfig};
@@ -270,10 +271,37 @@ fn anneal_eval_scores_a_run_and_draws_its_figures() {
         "ROC-AUC (one-vs-rest, macro)",
         "| class | precision | recall |",
         "![confusion matrix](confusion.png)",
-        "![ROC](roc.png)",
+        "![ROC curves](roc.png)",
+        "![precision-recall curves](pr.png)",
+        "*One-vs-rest ROC curves",
     ] {
         assert!(md.contains(text), "eval.md lacks {text:?}:\n{md}");
     }
+    // The legend's AUC of each class is that class's one-vs-rest AUC on the scored
+    // rows (recomputed from predictions.csv, whose probabilities have 6 decimals).
+    let svg = std::fs::read_to_string(out.join("roc.svg")).unwrap();
+    let (y, proba) = predictions_file(&out.join("predictions.csv"), 3);
+    for c in 0..3 {
+        let t: Vec<usize> = y.iter().map(|&v| usize::from(v == c)).collect();
+        let score: Vec<f64> = proba.iter().map(|p| p[c]).collect();
+        let auc = anneal::evaluate::roc_auc(&t, &score).unwrap();
+        let shown = legend_value(&svg, &format!("class {c} (AUC "));
+        assert!((shown - auc).abs() < 1.5e-3, "class {c}: legend AUC {shown}, recomputed {auc}");
+    }
+}
+
+/// The true class codes and the probabilities of a `row,true,predicted,p_...`
+/// file whose classes are `0..k` spelled as numbers.
+fn predictions_file(path: &std::path::Path, k: usize) -> (Vec<usize>, Vec<Vec<f64>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            let p: Vec<f64> = cells[3..3 + k].iter().map(|v| v.parse().unwrap()).collect();
+            (cells[1].parse::<usize>().unwrap(), p)
+        })
+        .unzip()
 }
 
 /// Runs the CLI expecting exit status 2; returns standard error.
@@ -296,4 +324,270 @@ fn cv_and_eval_errors_name_the_problem() {
     assert!(e.contains("training-set size 0.2 is invalid: sizes must increase strictly"), "{e}");
     let e = fails(&["eval", "--run", tmp.path().to_str().unwrap(), "--data", c, "--out", &out("d")]);
     assert!(e.contains("is not an anneal run folder: config.toml is missing"), "{e}");
+}
+
+/// A short breast-cancer config (30 features, two classes) for the splitter tests.
+fn breast_cancer_config(dir: &std::path::Path, test: f64) -> (std::path::PathBuf, RunConfig) {
+    let text = format!(
+        r#"
+        seed = 5
+        [data]
+        path = "{}"
+        target = "target"
+        [split]
+        train = {}
+        valid = 0.2
+        test = {test}
+        [preprocess]
+        scaling = "standard"
+        [model]
+        hidden = []
+        [optimizer]
+        name = "adam"
+        learning_rate = 0.05
+        [training]
+        epochs = 5
+        batch_size = 128
+        "#,
+        root().join("data/sklearn_breast_cancer.csv.gz").display(),
+        0.8 - test
+    );
+    let path = dir.join("breast_cancer.toml");
+    std::fs::write(&path, &text).unwrap();
+    let config = RunConfig::load(&path).unwrap();
+    (path, config)
+}
+
+/// Runs `anneal cv` with `extra` arguments into `dir/name`; returns cv.json.
+fn cv_json(config: &std::path::Path, dir: &std::path::Path, name: &str, extra: &[&str]) -> Value {
+    let out = dir.join(name);
+    let mut args = vec!["cv", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--workers", "2"];
+    args.extend_from_slice(extra);
+    let o = anneal(&args);
+    assert!(o.status.success(), "cv {extra:?} failed: {}", stderr(&o));
+    serde_json::from_str(&std::fs::read_to_string(out.join("cv.json")).unwrap()).unwrap()
+}
+
+/// The folds of cv.json as (train, test) data rows.
+fn json_folds(json: &Value) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let rows = |v: &Value| v.as_array().unwrap().iter().map(|r| r.as_u64().unwrap() as usize).collect::<Vec<_>>();
+    json["folds"].as_array().unwrap().iter().map(|f| (rows(&f["train"]), rows(&f["test"]))).collect()
+}
+
+#[test]
+fn k_fold_split_cuts_the_shuffled_rows_blind_to_the_classes() -> Result<()> {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, config) = breast_cancer_config(tmp.path(), 0.2);
+    let json = cv_json(&path, tmp.path(), "kfold", &["--split", "k-fold", "--folds", "4"]);
+    assert_eq!(json["splitter"], serde_json::json!({"kind": "k_fold"}));
+
+    // The folds are anneal-data's seeded k-fold over the cross-validated rows.
+    let data = CvData::load(&config)?;
+    let to_data_rows = |positions: &[usize]| positions.iter().map(|&p| data.original[data.rows[p]]).collect::<Vec<_>>();
+    let expected: Vec<(Vec<usize>, Vec<usize>)> = anneal::data::folds::k_fold(data.rows.len(), 4, Some(config.seed))?
+        .iter()
+        .map(|f| (to_data_rows(&f.train), to_data_rows(&f.test)))
+        .collect();
+    assert_eq!(json_folds(&json), expected);
+    // ... which are not the stratified folds of the default.
+    let stratified: Vec<Vec<usize>> =
+        data.stratified_folds(4, config.seed)?.iter().map(|f| to_data_rows(&f.test)).collect();
+    assert_ne!(json_folds(&json).into_iter().map(|f| f.1).collect::<Vec<_>>(), stratified);
+    let md = std::fs::read_to_string(tmp.path().join("kfold/cv.md")).unwrap();
+    assert!(md.contains("4 folds of the shuffled rows (not stratified, seed 5)"), "{md}");
+    Ok(())
+}
+
+/// A penguins config without cleaning: `island` (3 values) and `sex` (missing cells).
+fn penguins_config(dir: &std::path::Path) -> (std::path::PathBuf, RunConfig) {
+    let text = format!(
+        r#"
+        seed = 2
+        [data]
+        path = "{}"
+        target = "species"
+        [split]
+        train = 0.8
+        valid = 0.2
+        test = 0.0
+        [preprocess]
+        numeric_impute = "median"
+        scaling = "standard"
+        [model]
+        hidden = []
+        [optimizer]
+        name = "adam"
+        learning_rate = 0.05
+        [training]
+        epochs = 5
+        batch_size = 64
+        "#,
+        root().join("data/penguins.csv.gz").display()
+    );
+    let path = dir.join("penguins.toml");
+    std::fs::write(&path, &text).unwrap();
+    let config = RunConfig::load(&path).unwrap();
+    (path, config)
+}
+
+#[test]
+fn group_folds_keep_each_island_in_one_fold() -> Result<()> {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, config) = penguins_config(tmp.path());
+    let json = cv_json(&path, tmp.path(), "group", &["--group", "island", "--folds", "3"]);
+    assert_eq!(json["splitter"], serde_json::json!({"kind": "group", "column": "island"}));
+    assert_eq!(json["n_groups"], 3);
+    let table = anneal::data::Table::read(root().join("data/penguins.csv.gz"), &Default::default())?;
+    let island = table.as_strings("island")?;
+    let islands = |rows: &[usize]| {
+        rows.iter().map(|&r| island[r].clone().unwrap()).collect::<std::collections::BTreeSet<String>>()
+    };
+    let folds = json_folds(&json);
+    let mut tested: Vec<usize> = folds.iter().flat_map(|f| f.1.clone()).collect();
+    tested.sort_unstable();
+    assert_eq!(tested, (0..344).collect::<Vec<_>>(), "every row tested once");
+    let mut seen = std::collections::BTreeSet::new();
+    for (train, test) in &folds {
+        let test_islands = islands(test);
+        assert_eq!(test_islands.len(), 1, "one island per test fold: {test_islands:?}");
+        assert!(islands(train).is_disjoint(&test_islands), "an island is both trained and tested on");
+        assert!(seen.insert(test_islands.into_iter().next().unwrap()), "an island tested in two folds");
+    }
+    let md = std::fs::read_to_string(tmp.path().join("group/cv.md")).unwrap();
+    for text in ["3 group folds by column `island`", "3 groups in column `island`; the column is also a feature"] {
+        assert!(md.contains(text), "cv.md lacks {text:?}:\n{md}");
+    }
+
+    // Inside a fold, the early-stopping rows are whole islands too.
+    let data = CvData::load(&config)?.with_splitter(Splitter::Group { column: "island".into() })?;
+    let (cut, coverage) = data.folds(3, config.seed)?;
+    assert_eq!(coverage, Coverage::Partition);
+    let fold = cut.iter().find(|f| f.train.len() > 250).unwrap();
+    let fit = data.fit_fold(&config, &fold.train, &fold.test, Backend::Flex)?;
+    assert!(!fit.valid_rows.is_empty());
+    assert!(islands(&fit.fit_rows).is_disjoint(&islands(&fit.valid_rows)));
+    Ok(())
+}
+
+#[test]
+fn time_series_folds_train_on_earlier_rows_only() -> Result<()> {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, config) = breast_cancer_config(tmp.path(), 0.0);
+    let json = cv_json(&path, tmp.path(), "ts", &["--split", "time-series", "--folds", "3", "--gap", "5"]);
+    assert_eq!(json["splitter"], serde_json::json!({"kind": "time_series", "gap": 5}));
+    // 569 rows in 4 blocks of 142: the first 143 rows are only trained on.
+    let folds = json_folds(&json);
+    for (f, (train, test)) in folds.iter().enumerate() {
+        let start = 143 + 142 * f;
+        assert_eq!(*test, (start..start + 142).collect::<Vec<_>>(), "fold {f}");
+        assert_eq!(*train, (0..start - 5).collect::<Vec<_>>(), "fold {f}: every earlier row but the gap");
+    }
+    let md = std::fs::read_to_string(tmp.path().join("ts/cv.md")).unwrap();
+    assert!(md.contains("the first 143 rows in row order are only trained on"), "{md}");
+    assert_eq!(json["report"]["folds"].as_array().unwrap().len(), 3);
+
+    // Inside a fold, the early-stopping rows are the latest training rows.
+    let data = CvData::load(&config)?.with_splitter(Splitter::TimeSeries { gap: 5 })?;
+    let (cut, coverage) = data.folds(3, config.seed)?;
+    assert_eq!(coverage, Coverage::Disjoint);
+    let fit = data.fit_fold(&config, &cut[0].train, &cut[0].test, Backend::Flex)?;
+    assert_eq!(fit.valid_rows.len(), 28, "a fifth of the 138 training rows");
+    assert!(fit.fit_rows.iter().max() < fit.valid_rows.iter().min());
+    Ok(())
+}
+
+#[test]
+fn splitter_errors_name_the_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, _) = penguins_config(tmp.path());
+    let c = path.to_str().unwrap();
+    let out = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    let e = fails(&["cv", "--config", c, "--group", "island", "--folds", "5", "--out", &out("a")]);
+    assert!(
+        e.contains("group column `island` has 3 distinct values in the cross-validated rows, fewer than the 5 folds"),
+        "{e}"
+    );
+    let e = fails(&["cv", "--config", c, "--group", "sex", "--out", &out("b")]);
+    assert!(e.contains("group column `sex` is missing a value in data row 3"), "{e}");
+    let e = fails(&["cv", "--config", c, "--group", "colony", "--out", &out("c")]);
+    assert!(e.contains("column `colony` does not exist"), "{e}");
+    let e = fails(&["cv", "--config", c, "--split", "group", "--out", &out("d")]);
+    assert!(e.contains("--split group needs --group <COLUMN>"), "{e}");
+    let e = fails(&["cv", "--config", c, "--split", "k-fold", "--group", "island", "--out", &out("e")]);
+    assert!(e.contains("--group is only for group k-fold"), "{e}");
+    let e = fails(&["cv", "--config", c, "--gap", "3", "--out", &out("f")]);
+    assert!(e.contains("--gap is only for time-series folds"), "{e}");
+    let e = fails(&["cv", "--config", c, "--split", "time-series", "--folds", "3", "--gap", "300", "--out", &out("g")]);
+    assert!(e.contains("needs at least"), "{e}");
+    for name in ["a", "b", "c", "d", "e", "f", "g"] {
+        assert!(!tmp.path().join(name).join("cv.json").exists(), "{name}: a failed cv wrote results");
+    }
+}
+
+/// The number after `label` in an SVG's text (a legend's "AUC 0.995").
+fn legend_value(svg: &str, label: &str) -> f64 {
+    let at = svg.find(label).unwrap_or_else(|| panic!("no legend entry {label:?}"));
+    svg[at + label.len()..at + label.len() + 5].parse().unwrap()
+}
+
+#[test]
+fn train_report_embeds_the_test_set_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, _) = breast_cancer_config(tmp.path(), 0.2);
+    let run = tmp.path().join("run");
+    let o = anneal(&["train", "--config", path.to_str().unwrap(), "--out", run.to_str().unwrap(), "--log"]);
+    assert!(o.status.success(), "train failed: {}", stderr(&o));
+    for stem in ["confusion", "roc", "pr"] {
+        let png = std::fs::read(run.join(format!("{stem}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}.png is a PNG");
+        let svg = std::fs::read_to_string(run.join(format!("{stem}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg"), "{stem}.svg is an SVG");
+    }
+    // Figures sit under the test metrics, before the run's settings, with captions.
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    let at = |text: &str| md.find(text).unwrap_or_else(|| panic!("report.md lacks {text:?}:\n{md}"));
+    assert!(at("## Test metrics") < at("### Figures of the test rows"));
+    assert!(at("### Figures of the test rows") < at("![confusion matrix](confusion.png)"));
+    assert!(at("![confusion matrix](confusion.png)") < at("![ROC curves](roc.png)"));
+    assert!(at("![ROC curves](roc.png)") < at("![precision-recall curves](pr.png)"));
+    assert!(at("![precision-recall curves](pr.png)") < at("## Run"));
+    at("*ROC curve of class `1` as the positive class");
+    at("*Rows: true class; columns: predicted class.");
+
+    // The binary curves are those of class 1 on the test rows: the legends' AUC and
+    // AP are recomputed from test_predictions.csv.
+    let (y, proba) = predictions_file(&run.join("test_predictions.csv"), 2);
+    let metrics: Value = serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(y.len() as u64, metrics["test"]["rows"].as_u64().unwrap());
+    let score: Vec<f64> = proba.iter().map(|p| p[1]).collect();
+    let roc = std::fs::read_to_string(run.join("roc.svg")).unwrap();
+    let pr = std::fs::read_to_string(run.join("pr.svg")).unwrap();
+    let auc = anneal::evaluate::roc_auc(&y, &score).unwrap();
+    let ap = anneal::evaluate::average_precision(&y, &score).unwrap();
+    assert!((legend_value(&roc, "class 1 (AUC ") - auc).abs() < 1.5e-3, "AUC {auc}");
+    assert!((legend_value(&pr, "class 1 (AP ") - ap).abs() < 1.5e-3, "AP {ap}");
+    assert!(roc.contains("ROC curve (positive class: 1)") && roc.contains("false positive rate"));
+    let prevalence = y.iter().sum::<usize>() as f64 / y.len() as f64;
+    assert!(pr.contains(&format!("no skill ({prevalence:.3})")), "the no-skill line is class 1's share");
+
+    // `anneal eval` on the run's test rows draws the same figures.
+    let out = tmp.path().join("eval");
+    let data = root().join("data/sklearn_breast_cancer.csv.gz");
+    let o = anneal(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--part",
+        "test",
+    ]);
+    assert!(o.status.success(), "eval failed: {}", stderr(&o));
+    let eval_roc = std::fs::read_to_string(out.join("roc.svg")).unwrap();
+    assert_eq!(legend_value(&eval_roc, "class 1 (AUC "), legend_value(&roc, "class 1 (AUC "));
+    let eval_md = std::fs::read_to_string(out.join("eval.md")).unwrap();
+    let caption = &md[at("*ROC curve of class")..];
+    assert!(eval_md.contains(&caption[..caption.find('\n').unwrap()]), "eval.md has the same ROC caption");
 }
