@@ -160,7 +160,8 @@ enum Command {
         /// The tune config (TOML): base run config, [study] and [[param]] entries.
         #[arg(long)]
         config: PathBuf,
-        /// Complete trials the study should hold when the command ends.
+        /// Finished (complete or pruned) trials the study should hold when the
+        /// command ends.
         #[arg(long, default_value_t = 20)]
         trials: usize,
         /// Trials trained at once in this process (more processes or machines may

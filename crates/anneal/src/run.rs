@@ -207,6 +207,22 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared> {
 /// be such a folder: training continues from its checkpoint and ends as an
 /// uninterrupted run would have.
 pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
+    train_with_hook(config, options, &mut NoHook)
+}
+
+/// The hook of a plain [`train`]: it does nothing.
+struct NoHook;
+
+impl anneal_train::TrainHook for NoHook {}
+
+/// [`train`] with one more hook in the loop (after the run folder's own): `anneal
+/// tune` reports each epoch's validation metric to its trial through it, and its
+/// [`stop_requested`](anneal_train::TrainHook::stop_requested) prunes the run.
+pub fn train_with_hook(
+    config: &RunConfig,
+    options: &TrainOptions,
+    hook: &mut dyn anneal_train::TrainHook,
+) -> Result<RunMetrics> {
     let meter = EnergyMeter::start(config.energy);
     let start = Instant::now();
     // Settings first: a bad learning rate should not wait for the data to load.
@@ -239,6 +255,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<RunMetrics> {
         .with_checkpoints(out.join(CHECKPOINT))
         .resuming(options.resume)
         .with_hook(&mut history)
+        .with_hook(hook)
         .fit(model, &mut optimizer, &data.train, Some(&data.valid))?;
     if let Some(e) = history.error() {
         return Err(Error::Train(anneal_train::TrainError::Output { path: out.join(JSONL), message: e.to_string() }));

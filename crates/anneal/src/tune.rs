@@ -24,6 +24,31 @@
 //! log = true
 //! ```
 //!
+//! Every epoch's validation metric is reported to the trial, so a pruner can stop
+//! unpromising trials early: `[study] pruner = "median"` (settings in
+//! `[study.median]`), `"asha"` (`[study.asha]`) or `"hyperband"` (`[study.hyperband]`);
+//! a pruned trial's run folder holds the epochs it trained and the storage records it
+//! as pruned.
+//!
+//! `optimizer.name` may be searched over every optimiser, the hypergradient ones
+//! (`sgd_hd`, `adam_hd`) included; a setting only some optimisers have, such as
+//! `optimizer.hypergradient_lr`, is declared conditional on `optimizer.name`:
+//!
+//! ```toml
+//! [[param]]
+//! name = "optimizer.name"
+//! type = "categorical"
+//! choices = ["adam", "adam_hd"]
+//!
+//! [[param]]
+//! name = "optimizer.hypergradient_lr"
+//! type = "float"
+//! low = 1e-6
+//! high = 1e-3
+//! log = true
+//! condition = { parent = "optimizer.name", values = ["adam_hd"] }
+//! ```
+//!
 //! The study lives in a storage (`sqlite://<out>/study.db` by default): run the same
 //! command again and it resumes from the trials already finished; start it on
 //! several machines against one `postgres://` URL and they share the study.
@@ -35,13 +60,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anneal_hpo::prelude::*;
-use anneal_hpo::{Choice, FrozenTrial, HpoError, ObjectiveError, open_storage};
-use anneal_train::{Backend, Progress};
+use anneal_hpo::{Choice, FrozenTrial, HpoError, ObjectiveError, ParamSpec, Trial, open_storage};
+use anneal_optim::OptimizerConfig;
+use anneal_train::{Backend, EpochRecord, Progress, TrainHook};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
 use crate::error::{Error, Result, io};
-use crate::run::{TrainOptions, train};
+use crate::run::{TrainOptions, train_with_hook};
 
 /// Which validation metric scores a trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -88,6 +114,81 @@ pub enum SamplerKind {
     Gp,
 }
 
+/// Which pruner stops unpromising trials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PrunerKind {
+    /// Every trial trains all its epochs.
+    #[default]
+    None,
+    /// The median stopping rule ([`MedianPruner`]), settings in `[study.median]`.
+    Median,
+    /// Asynchronous successive halving ([`AshaPruner`]), settings in `[study.asha]`.
+    Asha,
+    /// Hyperband brackets over ASHA ([`HyperbandPruner`]), settings in `[study.hyperband]`.
+    Hyperband,
+}
+
+/// `[study.median]`: the median pruner's settings (steps are epochs).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MedianSettings {
+    /// No pruning until this many trials have completed.
+    pub n_startup_trials: usize,
+    /// No pruning before this epoch of each trial.
+    pub n_warmup_steps: u64,
+    /// Decide only every this many epochs after warm-up (at least 1).
+    pub interval_steps: u64,
+    /// At least this many completed trials must have reported the epoch.
+    pub n_min_trials: usize,
+}
+
+impl Default for MedianSettings {
+    fn default() -> Self {
+        let d = MedianPruner::default();
+        Self {
+            n_startup_trials: d.n_startup_trials,
+            n_warmup_steps: d.n_warmup_steps,
+            interval_steps: d.interval_steps,
+            n_min_trials: d.n_min_trials,
+        }
+    }
+}
+
+/// `[study.asha]`: asynchronous successive halving's settings (steps are epochs).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AshaSettings {
+    /// Epoch of the first rung.
+    pub min_resource: u64,
+    /// η: a trial goes on past a rung if it is in the best `1/η` there.
+    pub reduction_factor: f64,
+    /// `s`: rungs start at `min_resource · η^s`.
+    pub min_early_stopping_rate: u32,
+}
+
+impl Default for AshaSettings {
+    fn default() -> Self {
+        Self { min_resource: 1, reduction_factor: 3.0, min_early_stopping_rate: 0 }
+    }
+}
+
+/// `[study.hyperband]`: Hyperband's settings (steps are epochs).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HyperbandSettings {
+    /// R, the most epochs a trial trains (default: the base config's `training.epochs`).
+    pub max_resource: Option<u64>,
+    /// η of the brackets.
+    pub reduction_factor: f64,
+}
+
+impl Default for HyperbandSettings {
+    fn default() -> Self {
+        Self { max_resource: None, reduction_factor: 3.0 }
+    }
+}
+
 /// The `[study]` table of a tune config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +207,71 @@ pub struct StudySection {
     /// Seconds without a heartbeat after which another worker fails a running trial.
     #[serde(default = "default_heartbeat")]
     pub heartbeat_timeout_s: f64,
+    /// The pruner.
+    #[serde(default)]
+    pub pruner: PrunerKind,
+    /// Settings of the median pruner (only with `pruner = "median"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median: Option<MedianSettings>,
+    /// Settings of ASHA (only with `pruner = "asha"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asha: Option<AshaSettings>,
+    /// Settings of the Hyperband pruner (only with `pruner = "hyperband"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hyperband: Option<HyperbandSettings>,
+}
+
+/// A pruner built from the `[study]` settings; `epochs` is the base config's.
+enum BuiltPruner {
+    None,
+    Median(MedianPruner),
+    Asha(AshaPruner),
+    Hyperband(HyperbandPruner),
+}
+
+impl StudySection {
+    fn build_pruner(&self, epochs: usize) -> std::result::Result<BuiltPruner, String> {
+        let given = [
+            ("median", self.median.is_some(), PrunerKind::Median),
+            ("asha", self.asha.is_some(), PrunerKind::Asha),
+            ("hyperband", self.hyperband.is_some(), PrunerKind::Hyperband),
+        ];
+        for (table, present, kind) in given {
+            if present && kind != self.pruner {
+                return Err(format!("[study.{table}] is given but the pruner is {:?}", self.pruner));
+            }
+        }
+        Ok(match self.pruner {
+            PrunerKind::None => BuiltPruner::None,
+            PrunerKind::Median => {
+                let m = self.median.unwrap_or_default();
+                if m.interval_steps == 0 {
+                    return Err("[study.median] interval_steps must be at least 1".into());
+                }
+                BuiltPruner::Median(MedianPruner {
+                    n_startup_trials: m.n_startup_trials,
+                    n_warmup_steps: m.n_warmup_steps,
+                    interval_steps: m.interval_steps,
+                    n_min_trials: m.n_min_trials,
+                })
+            }
+            PrunerKind::Asha => {
+                let a = self.asha.unwrap_or_default();
+                let mut p =
+                    AshaPruner::new(a.min_resource, a.reduction_factor).map_err(|e| format!("[study.asha] {e}"))?;
+                p.min_early_stopping_rate = a.min_early_stopping_rate;
+                BuiltPruner::Asha(p)
+            }
+            PrunerKind::Hyperband => {
+                let h = self.hyperband.unwrap_or_default();
+                let max = h.max_resource.unwrap_or(epochs as u64);
+                BuiltPruner::Hyperband(
+                    HyperbandPruner::new(max, h.reduction_factor, self.seed)
+                        .map_err(|e| format!("[study.hyperband] {e}"))?,
+                )
+            }
+        })
+    }
 }
 
 fn default_heartbeat() -> f64 {
@@ -149,10 +315,27 @@ impl TuneConfig {
         }
         let base = path.parent().unwrap_or(Path::new(".")).join(&raw.base);
         let config = Self { base, study: raw.study, space, path: path.to_path_buf() };
-        // Every parameter must name a setting of the base config.
+        config.study.build_pruner(RunConfig::load(&config.base)?.training.epochs).map_err(bad)?;
+        // Every parameter must name a setting of the base config, or a setting of
+        // each optimiser it is active for.
         let base_value = config.base_value()?;
         for p in config.space.params() {
-            if lookup(&base_value, &p.name).is_none() {
+            if let Some(key) = p.name.strip_prefix("optimizer.")
+                && !matches!(key, "name" | "learning_rate")
+                && config.space.get(OPTIMIZER_NAME).is_some()
+            {
+                for name in config.optimizers_for(p, &base_value) {
+                    let fields = optimizer_fields(&name).map_err(bad)?;
+                    if !fields.contains_key(key) {
+                        return Err(bad(format!(
+                            "parameter `{}` is not a setting of optimizer `{name}`: declare it with \
+                             condition = {{ parent = \"{OPTIMIZER_NAME}\", values = [...] }} naming \
+                             the optimisers that have it",
+                            p.name
+                        )));
+                    }
+                }
+            } else if lookup(&base_value, &p.name).is_none() {
                 return Err(bad(format!(
                     "parameter `{}` does not name a setting of {}",
                     p.name,
@@ -163,20 +346,62 @@ impl TuneConfig {
         Ok(config)
     }
 
+    /// The optimiser names parameter `p` can be active with: its condition's values
+    /// when it depends on `optimizer.name`, else every choice of `optimizer.name`.
+    fn optimizers_for(&self, p: &ParamSpec, base: &toml::Value) -> Vec<String> {
+        let names = |choices: &[Choice]| choices.iter().map(choice_text).collect::<Vec<_>>();
+        match (&p.condition, self.space.get(OPTIMIZER_NAME).map(|q| &q.distribution)) {
+            (Some(c), _) if c.parent == OPTIMIZER_NAME => names(&c.values),
+            (_, Some(Distribution::Categorical { choices })) => names(choices),
+            _ => lookup(base, OPTIMIZER_NAME).and_then(|v| v.as_str()).map(String::from).into_iter().collect(),
+        }
+    }
+
     fn base_value(&self) -> Result<toml::Value> {
         let base = RunConfig::load(&self.base)?;
         toml::Value::try_from(&base).map_err(|e| Error::Config { path: self.base.clone(), message: e.to_string() })
     }
 
     /// The base run config with `params` set.
+    ///
+    /// When `optimizer.name` picks another optimiser than the base config's, the
+    /// `[optimizer]` table starts from that optimiser's defaults
+    /// ([`OptimizerConfig::with_defaults`]) and keeps the base values of the settings
+    /// both optimisers have, except `weight_decay` (coupled in Adam and SGD, decoupled
+    /// in AdamW); then the other sampled `optimizer.*` values are set.
     pub fn trial_config(&self, params: &BTreeMap<String, ParamValue>) -> Result<RunConfig> {
         let mut value = self.base_value()?;
+        let bad = |message: String| Error::Config { path: self.path.clone(), message };
+        if let Some(ParamValue::Categorical(Choice::Str(name))) = params.get(OPTIMIZER_NAME) {
+            let base = lookup(&value, "optimizer").and_then(|v| v.as_table()).cloned().unwrap_or_default();
+            if base.get("name").and_then(|v| v.as_str()) != Some(name) {
+                let mut table =
+                    optimizer_fields(name).map_err(|e| bad(format!("parameter `{OPTIMIZER_NAME}`: {e}")))?;
+                for (k, v) in &base {
+                    if k != "name" && k != "weight_decay" && table.contains_key(k) {
+                        table.insert(k.clone(), v.clone());
+                    }
+                }
+                if let Some(slot) = lookup_mut(&mut value, "optimizer") {
+                    *slot = toml::Value::Table(table);
+                }
+            }
+        }
         for (name, v) in params {
-            let slot = lookup_mut(&mut value, name).ok_or_else(|| Error::Config {
-                path: self.path.clone(),
-                message: format!("parameter `{name}` does not name a setting of {}", self.base.display()),
-            })?;
-            *slot = to_toml(v);
+            if let Some(slot) = lookup_mut(&mut value, name) {
+                *slot = to_toml(v);
+                continue;
+            }
+            // A setting the base optimiser lacks (checked against the sampled one by `load`).
+            let (parent, key) = name.rsplit_once('.').unwrap_or(("", name));
+            match lookup_mut(&mut value, parent) {
+                Some(toml::Value::Table(t)) if parent == "optimizer" => {
+                    t.insert(key.to_string(), to_toml(v));
+                }
+                _ => {
+                    return Err(bad(format!("parameter `{name}` does not name a setting of {}", self.base.display())));
+                }
+            }
         }
         let mut config: RunConfig = value.try_into().map_err(|e: toml::de::Error| Error::Config {
             path: self.path.clone(),
@@ -185,6 +410,22 @@ impl TuneConfig {
         // The data path was normalised when the base was loaded; keep it.
         config.data.path = RunConfig::load(&self.base)?.data.path;
         Ok(config)
+    }
+}
+
+/// The parameter that picks the optimiser.
+const OPTIMIZER_NAME: &str = "optimizer.name";
+
+/// The `[optimizer]` table of optimiser `name` with its defaults.
+fn optimizer_fields(name: &str) -> std::result::Result<toml::Table, String> {
+    let config = OptimizerConfig::with_defaults(name, 1e-3).map_err(|e| e.to_string())?;
+    toml::Table::try_from(&config).map_err(|e| e.to_string())
+}
+
+fn choice_text(c: &Choice) -> String {
+    match c {
+        Choice::Str(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -242,6 +483,13 @@ fn study(config: &TuneConfig, storage: &str, seed_offset: u64) -> Result<Study> 
         SamplerKind::Tpe => builder.sampler(TpeSampler::new(seed)),
         SamplerKind::Gp => builder.sampler(GpSampler::new(seed)),
     };
+    let bad = |message: String| Error::Config { path: config.path.clone(), message };
+    let builder = match config.study.build_pruner(RunConfig::load(&config.base)?.training.epochs).map_err(bad)? {
+        BuiltPruner::None => builder,
+        BuiltPruner::Median(p) => builder.pruner(p),
+        BuiltPruner::Asha(p) => builder.pruner(p),
+        BuiltPruner::Hyperband(p) => builder.pruner(p),
+    };
     builder.build().map_err(hpo_error)
 }
 
@@ -261,14 +509,20 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
     // Each worker thread gets its own sampler seed, all share the storage.
     let study = study(config, &url, 0)?;
     let objective = config.study.objective;
-    let done = study.trials().map_err(hpo_error)?.iter().filter(|t| t.state == TrialState::Complete).count();
+    let trials = study.trials().map_err(hpo_error)?;
+    let count = |state| trials.iter().filter(|t| t.state == state).count();
+    let (complete, pruned) = (count(TrialState::Complete), count(TrialState::Pruned));
+    let max_epochs = RunConfig::load(&config.base)?.training.epochs;
     eprintln!(
-        "tune: study `{}` in {url}: {done} of {} trials complete; {} worker(s); objective {} ({:?})",
+        "tune: study `{}` in {url}: {} of {} trials finished ({complete} complete, {pruned} pruned); {} worker(s); \
+         objective {} ({:?}); pruner {:?}",
         config.study.name,
+        complete + pruned,
         options.trials,
         options.workers,
         objective.name(),
-        objective.direction()
+        objective.direction(),
+        config.study.pruner,
     );
     let timeout = Duration::from_secs_f64(config.study.heartbeat_timeout_s);
     study
@@ -278,11 +532,23 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
             let out = options.out.join(format!("trial-{}", trial.number()));
             let train_options =
                 TrainOptions { out, backend: options.backend, progress: Progress::Silent, resume: false };
-            let metrics = train(&run_config, &train_options).map_err(|e| ObjectiveError::Failed(e.to_string()))?;
-            for r in &metrics.history {
-                if let Some(v) = metric(r, objective) {
-                    trial.report(r.epoch as u64, v)?;
-                }
+            let prune = config.study.pruner != PrunerKind::None;
+            let mut reporter = TrialReporter { trial, objective, prune, max_epochs, pruned_at: None, error: None };
+            let metrics = train_with_hook(&run_config, &train_options, &mut reporter)
+                .map_err(|e| ObjectiveError::Failed(e.to_string()))?;
+            let TrialReporter { trial, pruned_at, error, .. } = reporter;
+            if let Some(e) = error {
+                return Err(ObjectiveError::Hpo(e));
+            }
+            if let Some(epoch) = pruned_at {
+                let value = metrics.history.last().and_then(|r| metric(r, objective)).unwrap_or(f64::NAN);
+                eprintln!(
+                    "tune: trial {} pruned after epoch {epoch} of {max_epochs} ({} {value:.4})  {}",
+                    trial.number(),
+                    objective.name(),
+                    describe(&params)
+                );
+                return Err(ObjectiveError::Pruned);
             }
             let kept = metrics.history.iter().find(|r| r.epoch == metrics.best_epoch).or(metrics.history.last());
             let value = kept.and_then(|r| metric(r, objective)).ok_or_else(|| {
@@ -298,7 +564,40 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
     study.best_trial().map_err(hpo_error)
 }
 
-fn metric(r: &anneal_train::EpochRecord, objective: Objective) -> Option<f64> {
+/// The hook that reports each epoch's validation metric to the trial and, with a
+/// pruner, stops the run when the pruner says so (never after the last epoch: a trial
+/// that trained them all completes).
+struct TrialReporter<'t> {
+    trial: &'t mut Trial,
+    objective: Objective,
+    prune: bool,
+    max_epochs: usize,
+    pruned_at: Option<usize>,
+    error: Option<HpoError>,
+}
+
+impl TrainHook for TrialReporter<'_> {
+    fn on_epoch_end(&mut self, record: &EpochRecord) {
+        if self.error.is_some() || self.pruned_at.is_some() {
+            return;
+        }
+        let Some(value) = metric(record, self.objective) else { return };
+        let decided = self.trial.report(record.epoch as u64, value).and_then(|()| {
+            if self.prune && record.epoch < self.max_epochs { self.trial.should_prune() } else { Ok(false) }
+        });
+        match decided {
+            Ok(true) => self.pruned_at = Some(record.epoch),
+            Ok(false) => {}
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.pruned_at.is_some() || self.error.is_some()
+    }
+}
+
+fn metric(r: &EpochRecord, objective: Objective) -> Option<f64> {
     match objective {
         Objective::ValLoss => r.val_loss,
         Objective::ValAccuracy => r.val_accuracy,
@@ -334,6 +633,10 @@ pub struct TuneReport {
     pub importances: Vec<(String, f64)>,
     /// Per complete trial in number order: (number, value, best so far).
     pub history: Vec<(u64, f64, f64)>,
+    /// The pruned trials in number order: number, the last epoch it trained, its value there.
+    pub pruned: Vec<(u64, u64, f64)>,
+    /// Epochs trained by the finished (complete and pruned) trials, as they reported them.
+    pub epochs_trained: u64,
 }
 
 /// Summarises the study `config` names in `storage` (default `sqlite://<out>/study.db`).
@@ -370,7 +673,20 @@ pub fn report(config: &TuneConfig, storage: &Option<String>, out: &Path) -> Resu
         });
         history.push((t.number, v, best_so_far.unwrap_or(v)));
     }
-    Ok(TuneReport { counts, best, importances: importances(&config.space, &complete), history })
+    let pruned = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Pruned)
+        .map(|t| {
+            let (step, value) = t.last_intermediate().unwrap_or((0, f64::NAN));
+            (t.number, step, value)
+        })
+        .collect();
+    let epochs_trained = trials
+        .iter()
+        .filter(|t| matches!(t.state, TrialState::Complete | TrialState::Pruned))
+        .map(|t| t.intermediate.len() as u64)
+        .sum();
+    Ok(TuneReport { counts, best, importances: importances(&config.space, &complete), history, pruned, epochs_trained })
 }
 
 /// Variance-based importance: for each parameter, the trials are grouped (categories,
@@ -424,11 +740,14 @@ impl TuneReport {
         let mut s = format!("# Study `{}`\n\n", config.study.name);
         let _ = writeln!(
             s,
-            "Objective: {} ({:?}), sampler {:?}. Trials: {}.\n",
+            "Objective: {} ({:?}), sampler {:?}, pruner {:?}. Trials: {}. Epochs trained by the finished \
+             trials: {}.\n",
             config.study.objective.name(),
             config.study.objective.direction(),
             config.study.sampler,
-            self.counts.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
+            config.study.pruner,
+            self.counts.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", "),
+            self.epochs_trained
         );
         let _ =
             writeln!(s, "## Best trials\n\n| trial | {} | parameters |\n|---|---|---|", config.study.objective.name());
@@ -444,6 +763,17 @@ impl TuneReport {
         );
         for (k, v) in &self.importances {
             let _ = writeln!(s, "| `{k}` | {v:.3} |");
+        }
+        if !self.pruned.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n## Pruned trials\n\nStopped by the pruner after the epoch shown; their run folders hold \
+                 the epochs they trained.\n\n| trial | last epoch | {} there |\n|---|---|---|",
+                config.study.objective.name()
+            );
+            for (n, epoch, v) in &self.pruned {
+                let _ = writeln!(s, "| {n} | {epoch} | {v:.4} |");
+            }
         }
         let _ = writeln!(s, "\n## Optimisation history\n\n![history](history.png)");
         s

@@ -1,5 +1,6 @@
 //! `anneal tune` end to end: a search on penguins, killed with SIGKILL and run again
-//! (it resumes), the report, and the typed errors of bad tune configs.
+//! (it resumes), the report, pruning inside trials, the hypergradient optimisers as a
+//! search option, and the typed errors of bad tune configs.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -61,7 +62,7 @@ fn tune_killed_and_run_again_resumes_and_reports() {
 
     let o = anneal(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains(&format!("{before} of 5 trials complete")), "it resumes: {}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("{before} of 5 trials finished")), "it resumes: {}", stderr(&o));
     assert_eq!(complete(&db), 5);
     for (n, m) in first.iter().enumerate() {
         let now = std::fs::read_to_string(out.join(format!("trial-{n}/metrics.json"))).unwrap();
@@ -75,6 +76,80 @@ fn tune_killed_and_run_again_resumes_and_reports() {
     let o = anneal(&["tune", "--config", &config, "--out", out.to_str().unwrap(), "--report"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(complete(&db), 5);
+}
+
+fn trials(db: &Path) -> Vec<std::sync::Arc<anneal::hpo::FrozenTrial>> {
+    let storage = open_storage(&format!("sqlite://{}", db.display())).unwrap();
+    storage.trials(storage.study_id("t").unwrap(), None).unwrap()
+}
+
+/// Epochs in a trial's run folder (metrics.json).
+fn epochs_in(dir: &Path) -> usize {
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
+    metrics["history"].as_array().unwrap().len()
+}
+
+#[test]
+fn median_pruner_stops_bad_trials_early() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Learning rates from hopeless to good: the slow ones fall behind the median early.
+    let params = "pruner = \"median\"\n[study.median]\nn_startup_trials = 2\nn_warmup_steps = 1\n\
+                  [[param]]\nname = \"optimizer.learning_rate\"\ntype = \"float\"\nlow = 1e-5\nhigh = 0.05\nlog = true\n";
+    let config = setup(tmp.path(), params, 60.0);
+    let out = tmp.path().join("study");
+    let o = anneal(&["tune", "--config", &config, "--trials", "8", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let all = trials(&out.join("study.db"));
+    assert_eq!(all.len(), 8);
+    let pruned: Vec<_> = all.iter().filter(|t| t.state == TrialState::Pruned).collect();
+    assert!(!pruned.is_empty(), "no trial was pruned: {}", stderr(&o));
+    assert!(all.iter().any(|t| t.state == TrialState::Complete));
+    for t in &all {
+        let epochs = epochs_in(&out.join(format!("trial-{}", t.number)));
+        // Every epoch was reported, and the run folder holds exactly the epochs trained.
+        assert_eq!(t.intermediate.len(), epochs, "trial {}", t.number);
+        match t.state {
+            TrialState::Pruned => {
+                assert!(epochs < 12, "pruned trial {} trained all {epochs} epochs", t.number);
+                assert_eq!(t.value, t.last_intermediate().map(|(_, v)| v));
+            }
+            _ => assert_eq!(epochs, 12, "trial {}", t.number),
+        }
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("## Pruned trials") && report.contains("pruned"), "{report}");
+    assert!(stderr(&o).contains("pruned after epoch"), "{}", stderr(&o));
+}
+
+#[test]
+fn hypergradient_optimisers_are_a_search_option() {
+    let tmp = tempfile::tempdir().unwrap();
+    let params = "[[param]]\nname = \"optimizer.name\"\ntype = \"categorical\"\nchoices = [\"adam\", \"adam_hd\", \"sgd_hd\"]\n\
+                  [[param]]\nname = \"optimizer.hypergradient_lr\"\ntype = \"float\"\nlow = 1e-6\nhigh = 1e-3\nlog = true\n\
+                  condition = { parent = \"optimizer.name\", values = [\"adam_hd\", \"sgd_hd\"] }\n";
+    let config = setup(tmp.path(), &format!("{params}{PARAMS}"), 60.0);
+    let out = tmp.path().join("study");
+    let o = anneal(&["tune", "--config", &config, "--trials", "6", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let all = trials(&out.join("study.db"));
+    assert!(all.iter().all(|t| t.state == TrialState::Complete), "{}", stderr(&o));
+    let mut names = Vec::new();
+    for t in &all {
+        let used: toml::Table =
+            std::fs::read_to_string(out.join(format!("trial-{}/config.toml", t.number))).unwrap().parse().unwrap();
+        let optimizer = used["optimizer"].as_table().unwrap();
+        let name = optimizer["name"].as_str().unwrap().to_string();
+        let sampled = t.param_values();
+        assert_eq!(sampled["optimizer.name"].as_str(), Some(name.as_str()));
+        match sampled.get("optimizer.hypergradient_lr") {
+            Some(beta) => assert_eq!(optimizer["hypergradient_lr"].as_float(), beta.as_f64(), "trial {}", t.number),
+            None => assert!(!optimizer.contains_key("hypergradient_lr"), "trial {}", t.number),
+        }
+        assert_eq!(optimizer["learning_rate"].as_float(), sampled["optimizer.learning_rate"].as_f64());
+        names.push(name);
+    }
+    assert!(names.iter().any(|n| n == "adam_hd") && names.iter().any(|n| n == "adam"), "{names:?}");
 }
 
 fn tune_fails(params: &str, storage: Option<&str>) -> String {
@@ -104,6 +179,16 @@ fn bad_tune_configs_are_typed_errors_naming_the_problem() {
     let err =
         tune_fails("[[param]]\nname = \"optimizer.learning_rat\"\ntype = \"float\"\nlow = 0.1\nhigh = 0.2\n", None);
     assert!(err.contains("does not name a setting"), "{err}");
+    let err = tune_fails(&format!("pruner = \"median\"\n[study.asha]\nmin_resource = 1\n{PARAMS}"), None);
+    assert!(err.contains("[study.asha] is given but the pruner is Median"), "{err}");
+    let err = tune_fails(&format!("pruner = \"asha\"\n[study.asha]\nreduction_factor = 1.0\n{PARAMS}"), None);
+    assert!(err.contains("[study.asha]") && err.contains("reduction_factor"), "{err}");
+    let err = tune_fails(
+        "[[param]]\nname = \"optimizer.name\"\ntype = \"categorical\"\nchoices = [\"adam\", \"adam_hd\"]\n\
+         [[param]]\nname = \"optimizer.hypergradient_lr\"\ntype = \"float\"\nlow = 1e-6\nhigh = 1e-3\n",
+        None,
+    );
+    assert!(err.contains("`optimizer.hypergradient_lr` is not a setting of optimizer `adam`"), "{err}");
     let err = tune_fails(PARAMS, Some("postgres://nobody@127.0.0.1:1/none"));
     assert!(err.contains("postgres://nobody@127.0.0.1:1/none"), "{err}");
 
