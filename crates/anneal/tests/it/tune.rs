@@ -152,6 +152,37 @@ fn hypergradient_optimisers_are_a_search_option() {
     assert!(names.iter().any(|n| n == "adam_hd") && names.iter().any(|n| n == "adam"), "{names:?}");
 }
 
+#[test]
+fn the_example_tune_configs_load() {
+    let dir = root().join("examples/tune");
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Run configs (the bases) sit beside the tune configs.
+        if text.lines().any(|l| l.starts_with("base = ")) {
+            let config = anneal::tune::TuneConfig::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            // The corners of the space (every parameter at its low end, every one at its
+            // high end, conditional ones where active) are valid run configs.
+            for end in [0.0, f64::MAX] {
+                let mut assigned = std::collections::BTreeMap::new();
+                let mut params = std::collections::BTreeMap::new();
+                for p in config.space.params() {
+                    if config.space.is_active(p, &assigned) {
+                        let internal = p.distribution.snap(end);
+                        assigned.insert(p.name.clone(), internal);
+                        params.insert(p.name.clone(), p.distribution.to_external(internal));
+                    }
+                }
+                let run = config.trial_config(&params).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                run.optimizer.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+            loaded += 1;
+        }
+    }
+    assert!(loaded >= 2, "{loaded} tune configs in {}", dir.display());
+}
+
 fn tune_fails(params: &str, storage: Option<&str>) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let config = setup(tmp.path(), params, 60.0);
