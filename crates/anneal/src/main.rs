@@ -35,7 +35,7 @@ enum Command {
         #[arg(long, conflicts_with = "resume")]
         out: Option<PathBuf>,
         /// Continue the run in this folder from its last checkpoint (its own
-        /// config.toml is used); use the same --device as the first run.
+        /// config.toml is used) on the backend it was started on, unless --device says otherwise.
         #[arg(long, conflicts_with = "config")]
         resume: Option<PathBuf>,
         /// Compute backend: ndarray, flex or wgpu [default: $BURN_DEVICE, else flex].
@@ -216,7 +216,15 @@ fn main() -> ExitCode {
 fn run_cli(cli: Cli) -> anneal::Result<()> {
     match cli.command {
         Command::Train { config, out, resume, device, log } => {
-            let backend = Backend::resolve(device.as_deref())?;
+            // Resuming without --device continues on the run's own backend.
+            let recorded = match (&resume, &device) {
+                (Some(dir), None) => run::run_backend(dir)?,
+                _ => None,
+            };
+            let backend = match recorded {
+                Some(backend) => backend,
+                None => Backend::resolve(device.as_deref())?,
+            };
             let (run_config, out) = match (&resume, &config) {
                 (Some(dir), _) => (run::resume_config(dir)?, dir.clone()),
                 (None, Some(config)) => (RunConfig::load(config)?, out.unwrap_or_else(|| run::default_out(config))),

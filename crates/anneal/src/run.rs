@@ -34,6 +34,14 @@ const TEST_PREDICTIONS: &str = "test_predictions.csv";
 const SPLIT: &str = "split.json";
 const REPORT: &str = "report.md";
 const CHECKPOINT: &str = "checkpoint";
+const RUN_INFO: &str = "run.json";
+
+/// What a run folder records about how it was run, beside its config: the backend, so
+/// that `anneal train --resume` continues on the same one.
+#[derive(Debug, Serialize, Deserialize)]
+struct RunInfo {
+    device: Backend,
+}
 
 /// How to run a training job.
 #[derive(Debug, Clone)]
@@ -244,6 +252,7 @@ pub fn train_with_hook(
     if !options.resume {
         let as_used = toml::to_string_pretty(config).expect("a loaded config serialises");
         write(&out, CONFIG, as_used)?;
+        write(&out, RUN_INFO, to_json(&RunInfo { device: options.backend }))?;
     }
 
     let model_config = config.model_config(data.train.n_features(), data.labels.classes().len());
@@ -343,6 +352,17 @@ fn check_resumable(dir: &Path) -> Result<()> {
 pub fn resume_config(dir: &Path) -> Result<RunConfig> {
     check_resumable(dir)?;
     RunConfig::load(dir.join(CONFIG))
+}
+
+/// The backend the run folder `dir` was trained on, so that `anneal train --resume`
+/// without `--device` continues where it started; `None` for a folder that does not
+/// record it (written by an older version).
+pub fn run_backend(dir: &Path) -> Result<Option<Backend>> {
+    let path = dir.join(RUN_INFO);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    Ok(Some(from_json::<RunInfo>(&path)?.device))
 }
 
 /// Options of `anneal lr-find`.

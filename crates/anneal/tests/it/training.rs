@@ -80,7 +80,8 @@ fn history(run: &Path) -> serde_json::Value {
 
 /// The acceptance test: `kill -9` during an epoch after a checkpoint
 /// exists, `--resume`, and the final weights equal an uninterrupted run's bit
-/// for bit, on ndarray and on flex.
+/// for bit, on ndarray and on flex; the resume names no backend, the run folder
+/// remembers it.
 #[test]
 fn killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
@@ -111,9 +112,13 @@ fn killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
         let at = checkpoint_epoch(&run).unwrap();
         assert!(at < 8 && !run.join("model.bpk").exists(), "the run was not killed during training (checkpoint {at})");
 
-        let o = anneal(&["train", "--resume", run.to_str().unwrap(), "--device", device, "--log"]);
+        // No --device: the run folder remembers its backend (the default is flex).
+        let o = anneal(&["train", "--resume", run.to_str().unwrap(), "--log"]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stderr(&o).contains(&format!("resuming after epoch {at}")), "{}", stderr(&o));
+        let metrics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+        assert_eq!(metrics["device"], device, "the resumed run changed backend");
         assert_eq!(weights(&run), weights(&straight), "{device}: resumed weights differ from the uninterrupted run");
         assert_eq!(history(&run), history(&straight), "{device}");
         let jsonl = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
