@@ -34,9 +34,25 @@ impl Bracket {
         self.rungs.first().map_or(0, |r| r.n_configs)
     }
 
-    /// The total resources this bracket spends (`Σ n_i r_i`).
+    /// The total resources this bracket spends (`Σ n_i r_i`) when every rung trains
+    /// its configurations from scratch.
     pub fn total_budget(&self) -> f64 {
         self.rungs.iter().map(|r| r.n_configs as f64 * r.budget).sum()
+    }
+
+    /// The resources this bracket spends when a promoted configuration resumes from
+    /// where its previous rung stopped (`Σ n_i (r_i − r_{i−1})`, `r_{−1} = 0`): what an
+    /// objective that keeps checkpoints between rungs trains.
+    pub fn resumed_budget(&self) -> f64 {
+        let mut previous = 0.0;
+        self.rungs
+            .iter()
+            .map(|r| {
+                let extra = r.n_configs as f64 * (r.budget - previous);
+                previous = r.budget;
+                extra
+            })
+            .sum()
     }
 }
 
@@ -137,6 +153,19 @@ mod tests {
             assert_eq!(got, want.to_vec(), "bracket s = {}", b.s);
         }
         assert_eq!(brackets.iter().map(|b| b.s).collect::<Vec<_>>(), vec![4, 3, 2, 1, 0]);
+    }
+
+    #[test]
+    fn budgets_from_scratch_and_resumed() {
+        // R = 27, η = 3. From scratch: s = 3: 27·1 + 9·3 + 3·9 + 1·27 = 108; s = 2:
+        // 12·3 + 4·9 + 1·27 = 99; s = 1: 6·9 + 2·27 = 108; s = 0: 4·27 = 108.
+        // Resumed: 27·1 + 9·2 + 3·6 + 1·18 = 81; 12·3 + 4·6 + 1·18 = 78; 6·9 + 2·18 = 90; 108.
+        let b = hyperband_brackets(27.0, 3.0).unwrap();
+        let scratch: Vec<f64> = b.iter().map(Bracket::total_budget).collect();
+        let resumed: Vec<f64> = b.iter().map(Bracket::resumed_budget).collect();
+        assert_eq!(scratch, vec![108.0, 99.0, 108.0, 108.0]);
+        assert_eq!(resumed, vec![81.0, 78.0, 90.0, 108.0]);
+        assert_eq!((scratch.iter().sum::<f64>(), resumed.iter().sum::<f64>()), (423.0, 357.0));
     }
 
     #[test]
