@@ -338,7 +338,11 @@ impl CvData {
         let share = v / (t + v);
         match self.splitter {
             Splitter::TimeSeries { .. } => return Ok(hold_back_latest(train_rows, share)),
-            Splitter::Group { .. } => return Ok(hold_back_groups(train_rows, |r| self.group(r), share, config.seed)),
+            Splitter::Group { .. } => {
+                if let Some(parts) = hold_back_groups(train_rows, |r| self.group(r), share, config.seed) {
+                    return Ok(parts);
+                }
+            }
             _ => {}
         }
         let fractions = SplitFractions { train: t / (t + v), valid: share, test: 0.0 };
@@ -370,33 +374,39 @@ fn hold_back_latest(train_rows: &[usize], share: f64) -> (Vec<usize>, Vec<usize>
     (fit.to_vec(), valid.to_vec())
 }
 
-/// Whole groups of a fold's training rows, drawn in a seeded order until they hold
-/// `share` of the rows, for early stopping; at least one group stays to fit on, and
-/// nothing is held back when the rows hold one group.
+/// Whole groups of a fold's training rows for early stopping, the rest for
+/// fitting: groups in a seeded order, each taken while the rows held back are fewer
+/// than `share` of the rows and the group would not bring them above half (with
+/// few groups the share held back is coarse: up to half the rows). `None` when the
+/// rows hold one group: the caller then holds back single rows.
 fn hold_back_groups<'a>(
     train_rows: &[usize],
     group: impl Fn(usize) -> &'a str,
     share: f64,
     seed: u64,
-) -> (Vec<usize>, Vec<usize>) {
-    let mut distinct: Vec<&str> = train_rows.iter().map(|&r| group(r)).collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    if distinct.len() < 2 {
-        return (train_rows.to_vec(), Vec::new());
+) -> Option<(Vec<usize>, Vec<usize>)> {
+    let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
+    for &r in train_rows {
+        *sizes.entry(group(r)).or_default() += 1;
     }
-    SeededRng::derive(seed, 11).shuffle(&mut distinct);
-    let target = share * train_rows.len() as f64;
+    let mut order: Vec<(&str, usize)> = sizes.into_iter().collect();
+    SeededRng::derive(seed, 11).shuffle(&mut order);
+    let (target, half) = (share * train_rows.len() as f64, train_rows.len() / 2);
     let mut held = std::collections::BTreeSet::new();
     let mut rows = 0usize;
-    for g in &distinct[..distinct.len() - 1] {
+    for (g, size) in order {
         if rows as f64 >= target {
             break;
         }
-        held.insert(*g);
-        rows += train_rows.iter().filter(|&&r| group(r) == *g).count();
+        if rows + size <= half {
+            held.insert(g);
+            rows += size;
+        }
     }
-    train_rows.iter().partition(|&&r| !held.contains(group(r)))
+    if held.is_empty() {
+        return None;
+    }
+    Some(train_rows.iter().partition(|&&r| !held.contains(group(r))))
 }
 
 /// Accuracy, macro-F1 and log loss (mean cross-entropy) of an evaluation.
@@ -569,7 +579,7 @@ fn markdown(config: &RunConfig, o: &CvOutcome, seconds: f64) -> String {
     );
     let held_back = match o.splitter {
         Splitter::TimeSeries { .. } => " (the latest rows)",
-        Splitter::Group { .. } => " (whole groups)",
+        Splitter::Group { .. } => " (whole groups, up to half the rows)",
         _ => "",
     };
     let _ = writeln!(
@@ -666,4 +676,37 @@ pub(crate) fn prepare_out(out: &Path) -> Result<PathBuf> {
 pub(crate) fn write(dir: &Path, name: &str, contents: String) -> Result<()> {
     let path = dir.join(name);
     std::fs::write(&path, contents).map_err(io(&path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_back_groups_are_whole_and_at_most_half() {
+        // Groups a (10 rows), b (30), c (60), interleaved.
+        let names = ["a", "b", "c"];
+        let group_of: Vec<&str> =
+            (0..100).map(|r| names[usize::from(r % 10 >= 1) + usize::from(r % 10 >= 4)]).collect();
+        let rows: Vec<usize> = (0..100).collect();
+        for seed in 0..20 {
+            let (fit, valid) = hold_back_groups(&rows, |r| group_of[r], 0.25, seed).unwrap();
+            assert_eq!(fit.len() + valid.len(), 100);
+            assert!(!valid.is_empty() && valid.len() <= 50, "seed {seed}: {} rows held back", valid.len());
+            assert!(valid.iter().all(|&r| group_of[r] != "c"), "the 60-row group is above half");
+            for g in names {
+                let held = valid.iter().filter(|&&r| group_of[r] == g).count();
+                let total = group_of.iter().filter(|&&x| x == g).count();
+                assert!(held == 0 || held == total, "seed {seed}: group {g} split");
+            }
+        }
+        assert_eq!(hold_back_groups(&rows, |_| "one", 0.25, 0), None);
+    }
+
+    #[test]
+    fn latest_rows_are_held_back() {
+        let rows: Vec<usize> = (10..20).collect();
+        assert_eq!(hold_back_latest(&rows, 0.3), ((10..17).collect(), (17..20).collect()));
+        assert_eq!(hold_back_latest(&[4], 0.9), (vec![4], vec![]));
+    }
 }

@@ -357,7 +357,7 @@ impl Figures {
     /// each with a short caption.
     pub(crate) fn markdown(&self, heading: &str) -> String {
         let mut r = String::new();
-        let _ = writeln!(r, "{heading} Confusion matrix\n");
+        let _ = writeln!(r, "{heading} Confusion heat map\n");
         let _ = writeln!(
             r,
             "![confusion matrix](confusion.png)\n\n*Rows: true class; columns: predicted class. Each cell holds \

@@ -603,7 +603,8 @@ fn report(
 
     if let Some(figures) = figures {
         let _ = writeln!(r, "\n### Figures of the test rows\n");
-        r += &figures.markdown("####");
+        r += figures.markdown("####").trim_end();
+        r.push('\n');
     }
 
     let _ = writeln!(r, "\n## Run\n");
