@@ -290,9 +290,9 @@ fn predictions_csv(rows: &[usize], classes: &[String], y_true: &[usize], y_pred:
 /// Which evaluation figures [`write_figures`] drew, for the report that embeds them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Figures {
-    /// Whether the ROC and precision-recall curves were drawn (they need rows of
-    /// two classes at least).
-    curves: bool,
+    /// Why the ROC and precision-recall curves were not drawn (they need rows of
+    /// two classes at least, and finite probabilities).
+    no_curves: Option<String>,
     /// The positive class of a two-class problem.
     positive: Option<String>,
     /// Classes without a one-vs-rest curve: absent from the rows, or in every row.
@@ -331,18 +331,19 @@ pub(crate) fn write_figures(
         Figure::roc_one_vs_rest(y_true, proba, &names)
             .and_then(|roc| Ok((roc, Figure::pr_one_vs_rest(y_true, proba, &names)?)))
     };
-    // Rows of one class leave ROC and PR curves undefined: the report says so.
-    let drawn = match curves {
+    // Rows of one class (or probabilities a diverged model left non-finite) leave
+    // the curves undefined: the report says why instead of failing the run.
+    let no_curves = match curves {
         Ok((roc, pr)) => {
             roc.save_png_svg(out, "roc")?;
             pr.save_png_svg(out, "pr")?;
-            true
+            None
         }
-        Err(EvalError::SingleClass { .. }) => false,
-        Err(e) => return Err(e.into()),
+        Err(EvalError::SingleClass { .. }) => Some("the rows hold one class only".to_string()),
+        Err(e) => Some(e.to_string()),
     };
     Ok(Figures {
-        curves: drawn,
+        no_curves,
         positive: (k == 2).then(|| classes[1].clone()),
         without_curve: if k == 2 {
             Vec::new()
@@ -364,8 +365,8 @@ impl Figures {
              the count and its share of the true class, which also sets the colour, so the diagonal reads as \
              each class's recall.* ([SVG](confusion.svg))\n"
         );
-        if !self.curves {
-            let _ = writeln!(r, "No ROC or precision-recall curves: the rows hold one class only.\n");
+        if let Some(why) = &self.no_curves {
+            let _ = writeln!(r, "No ROC or precision-recall curves: {why}.\n");
             return r;
         }
         let (roc, pr) = match &self.positive {

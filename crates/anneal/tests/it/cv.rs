@@ -277,6 +277,23 @@ fn anneal_eval_scores_a_run_and_draws_its_figures() {
     ] {
         assert!(md.contains(text), "eval.md lacks {text:?}:\n{md}");
     }
+    // Rows of one class: metrics and the heat map, and the report says why there are
+    // no curves.
+    let columns = table.column_names();
+    let cells: Vec<Vec<Option<String>>> = columns.iter().map(|c| table.as_strings(c).unwrap()).collect();
+    let mut csv = columns.join(",") + "\n";
+    for r in (0..150).filter(|&r| truth[r].as_deref() == Some("1")) {
+        csv += &cells.iter().map(|col| col[r].clone().unwrap()).collect::<Vec<_>>().join(",");
+        csv.push('\n');
+    }
+    let one_class = super::write(tmp.path(), "versicolor.csv", &csv);
+    let one_out = tmp.path().join("eval-one-class");
+    let o = anneal(&["eval", "--run", run.to_str().unwrap(), "--data", &one_class, "--out", one_out.to_str().unwrap()]);
+    assert!(o.status.success(), "eval of one class failed: {}", stderr(&o));
+    let one_md = std::fs::read_to_string(one_out.join("eval.md")).unwrap();
+    assert!(one_md.contains("No ROC or precision-recall curves: the rows hold one class only."), "{one_md}");
+    assert!(one_out.join("confusion.png").is_file() && !one_out.join("roc.png").exists());
+
     // The legend's AUC of each class is that class's one-vs-rest AUC on the scored
     // rows (recomputed from predictions.csv, whose probabilities have 6 decimals).
     let svg = std::fs::read_to_string(out.join("roc.svg")).unwrap();
