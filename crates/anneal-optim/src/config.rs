@@ -6,7 +6,7 @@ use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdCo
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimError;
-use crate::hypergradient::{Direction, Hypergradient};
+use crate::hypergradient::{Direction, Hypergradient, HypergradientRule};
 use crate::optimizer::{Inner, Optimizer};
 
 /// Which optimiser to use and its hyperparameters.
@@ -137,26 +137,54 @@ pub enum OptimizerConfig {
     /// SGD with a learning rate learnt by hypergradient descent (SGD-HD,
     /// Baydin et al. 2018, <https://arxiv.org/abs/1703.04782>).
     ///
-    /// Each step `α ← α + β·∇ₜ·∇ₜ₋₁`, then `θ ← θ − α·∇ₜ`. The current α is
+    /// Each step `α ← α + β·∇ₜ·∇ₜ₋₁` (or, with the multiplicative `rule`,
+    /// `α ← α·(1 + β·cos(∇ₜ, ∇ₜ₋₁))`), then `θ ← θ − α·∇ₜ`. The current α is
     /// [`Optimizer::learning_rate`].
     SgdHd {
         /// Initial learning rate α₀.
         learning_rate: f64,
         /// Hypergradient learning rate β (the paper's default for SGD-HD is 0.001).
+        /// With the multiplicative rule it is the largest fraction by which one
+        /// step changes α, in `[0, 1)`, and has no default.
         #[serde(default = "default_sgd_hd_beta")]
         hypergradient_lr: f64,
+        /// How the hypergradient moves α: `additive` (default) or `multiplicative`
+        /// ([`HypergradientRule`]).
+        #[serde(default)]
+        rule: HypergradientRule,
+        /// The largest factor by which one step may raise or lower α:
+        /// `αₜ₋₁/f ≤ αₜ ≤ f·αₜ₋₁`, `f > 1`. Unset (the default), α is not
+        /// limited: the paper's algorithm, as the PyTorch-transcribed golden
+        /// tests check it. `2` makes Adam-HD robust to its initial rate on the
+        /// digits MLP (docs: "Hypergradient descent on digits").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_lr_factor: Option<f64>,
     },
     /// Adam with a learning rate learnt by hypergradient descent (Adam-HD,
     /// Baydin et al. 2018, <https://arxiv.org/abs/1703.04782>).
     ///
-    /// Each step `α ← α + β·∇ₜ·uₜ₋₁` with `u = m̂/(√v̂ + ε)` Adam's direction,
+    /// Each step `α ← α + β·∇ₜ·uₜ₋₁` with `u = m̂/(√v̂ + ε)` Adam's direction
+    /// (or, with the multiplicative `rule`, `α ← α·(1 + β·cos(∇ₜ, uₜ₋₁))`),
     /// then `θ ← θ − α·uₜ`. The current α is [`Optimizer::learning_rate`].
     AdamHd {
         /// Initial learning rate α₀.
         learning_rate: f64,
         /// Hypergradient learning rate β (the paper uses 1e-7 for Adam-HD).
+        /// With the multiplicative rule it is the largest fraction by which one
+        /// step changes α, in `[0, 1)`, and has no default.
         #[serde(default = "default_adam_hd_beta")]
         hypergradient_lr: f64,
+        /// How the hypergradient moves α: `additive` (default) or `multiplicative`
+        /// ([`HypergradientRule`]).
+        #[serde(default)]
+        rule: HypergradientRule,
+        /// The largest factor by which one step may raise or lower α:
+        /// `αₜ₋₁/f ≤ αₜ ≤ f·αₜ₋₁`, `f > 1`. Unset (the default), α is not
+        /// limited: the paper's algorithm, as the PyTorch-transcribed golden
+        /// tests check it. `2` makes Adam-HD robust to its initial rate on the
+        /// digits MLP (docs: "Hypergradient descent on digits").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_lr_factor: Option<f64>,
         /// Decay of the first-moment estimate, in `[0, 1)`.
         #[serde(default = "default_beta1")]
         beta1: f64,
@@ -241,10 +269,17 @@ impl OptimizerConfig {
                 weight_decay: default_adamw_decay(),
                 amsgrad: false,
             },
-            "sgd_hd" => Self::SgdHd { learning_rate, hypergradient_lr: default_sgd_hd_beta() },
+            "sgd_hd" => Self::SgdHd {
+                learning_rate,
+                hypergradient_lr: default_sgd_hd_beta(),
+                rule: HypergradientRule::Additive,
+                max_lr_factor: None,
+            },
             "adam_hd" => Self::AdamHd {
                 learning_rate,
                 hypergradient_lr: default_adam_hd_beta(),
+                rule: HypergradientRule::Additive,
+                max_lr_factor: None,
                 beta1: default_beta1(),
                 beta2: default_beta2(),
                 epsilon: default_epsilon(),
@@ -321,9 +356,13 @@ impl OptimizerConfig {
                 positive("epsilon", epsilon)?;
                 non_negative("weight_decay", weight_decay)
             }
-            Self::SgdHd { hypergradient_lr, .. } => non_negative("hypergradient_lr", hypergradient_lr),
-            Self::AdamHd { hypergradient_lr, beta1, beta2, epsilon, .. } => {
-                non_negative("hypergradient_lr", hypergradient_lr)?;
+            Self::SgdHd { hypergradient_lr, rule, max_lr_factor, .. } => {
+                hypergradient_lr_in_range(hypergradient_lr, rule)?;
+                lr_factor_in_range(max_lr_factor)
+            }
+            Self::AdamHd { hypergradient_lr, rule, max_lr_factor, beta1, beta2, epsilon, .. } => {
+                hypergradient_lr_in_range(hypergradient_lr, rule)?;
+                lr_factor_in_range(max_lr_factor)?;
                 unit("beta1", beta1)?;
                 unit("beta2", beta2)?;
                 positive("epsilon", epsilon)
@@ -373,14 +412,40 @@ impl OptimizerConfig {
                     .with_weight_decay(weight_decay as f32)
                     .init(),
             ),
-            Self::SgdHd { learning_rate, hypergradient_lr } => {
-                Inner::Hypergradient(Hypergradient::new(Direction::Sgd, learning_rate, hypergradient_lr))
-            }
-            Self::AdamHd { learning_rate, hypergradient_lr, beta1, beta2, epsilon } => Inner::Hypergradient(
-                Hypergradient::new(Direction::Adam { beta1, beta2, epsilon }, learning_rate, hypergradient_lr),
+            Self::SgdHd { learning_rate, hypergradient_lr, rule, max_lr_factor } => Inner::Hypergradient(
+                Hypergradient::new(Direction::Sgd, rule, max_lr_factor, learning_rate, hypergradient_lr),
             ),
+            Self::AdamHd { learning_rate, hypergradient_lr, rule, max_lr_factor, beta1, beta2, epsilon } => {
+                Inner::Hypergradient(Hypergradient::new(
+                    Direction::Adam { beta1, beta2, epsilon },
+                    rule,
+                    max_lr_factor,
+                    learning_rate,
+                    hypergradient_lr,
+                ))
+            }
         };
         Ok(Optimizer::new(self.clone(), inner))
+    }
+}
+
+/// β of a hypergradient optimiser: any non-negative value for the additive
+/// rule; a fraction in `[0, 1)` for the multiplicative one, so that α stays positive.
+fn hypergradient_lr_in_range(value: f64, rule: HypergradientRule) -> Result<(), OptimError> {
+    match rule {
+        HypergradientRule::Additive => non_negative("hypergradient_lr", value),
+        HypergradientRule::Multiplicative => unit("hypergradient_lr", value),
+    }
+}
+
+/// The per-step limit on α's change of a hypergradient optimiser: unset, or a
+/// finite factor above 1.
+fn lr_factor_in_range(value: Option<f64>) -> Result<(), OptimError> {
+    match value {
+        Some(f) if !(f > 1.0 && f.is_finite()) => {
+            Err(OptimError::OutOfRange { name: "max_lr_factor", value: f, range: "(1, inf)" })
+        }
+        _ => Ok(()),
     }
 }
 

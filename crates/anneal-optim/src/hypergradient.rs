@@ -12,6 +12,25 @@
 //! θₜ = θₜ₋₁ − αₜ·uₜ
 //! ```
 //!
+//! That is the additive rule ([`HypergradientRule::Additive`], the paper's
+//! algorithms). The paper also gives a multiplicative rule, with the
+//! hypergradient normalised by the norms of the two vectors
+//! ([`HypergradientRule::Multiplicative`]):
+//!
+//! ```text
+//! αₜ = αₜ₋₁·(1 − β·hₜ / (‖gₜ‖·‖uₜ₋₁‖)) = αₜ₋₁·(1 + β·cos(gₜ, uₜ₋₁))
+//! ```
+//!
+//! Its β is a fraction per step: `|ln αₜ − ln αₜ₋₁| ≤ −ln(1 − β)` whatever the
+//! scale of the gradient or the number of parameters, and α stays positive for
+//! β < 1.
+//!
+//! Either rule can be limited to a factor `f > 1` per step (`max_lr_factor`):
+//! `αₜ₋₁/f ≤ αₜ ≤ f·αₜ₋₁`. Near equilibrium, where `|β·hₜ| < (f − 1)·α`, the
+//! limit does nothing; in a transient, where the additive rule would jump by
+//! orders of magnitude or through zero, α halves or doubles (for f = 2) per
+//! step until the hypergradient changes sign.
+//!
 //! The dot product runs over every parameter of the model at once, so the
 //! update cannot be written as burn's per-tensor `SimpleOptimizer`: this module
 //! walks the module twice, once to sum `gₜ·uₜ₋₁` and once to update.
@@ -24,6 +43,37 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::grads::ParamContext;
+
+/// How the hypergradient `hₜ = −gₜ·uₜ₋₁` moves the learning rate α (the
+/// `rule` key of `sgd_hd` and `adam_hd`).
+///
+/// ```
+/// use anneal_optim::{HypergradientRule, OptimizerConfig};
+///
+/// let config: OptimizerConfig = toml::from_str(r#"
+///     name = "adam_hd"
+///     learning_rate = 0.1
+///     rule = "multiplicative"
+///     hypergradient_lr = 0.02
+/// "#)?;
+/// assert!(matches!(config, OptimizerConfig::AdamHd { rule: HypergradientRule::Multiplicative, .. }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HypergradientRule {
+    /// `αₜ = αₜ₋₁ − β·hₜ`: the paper's Algorithms (SGD-HD, SGDN-HD, Adam-HD)
+    /// and its reference implementation. β carries the units of α divided by
+    /// those of `g·u`, so a good β depends on the model's size and gradient
+    /// scale, and too large a β can drive α negative. The default, so that
+    /// existing configs keep their meaning.
+    #[default]
+    Additive,
+    /// `αₜ = αₜ₋₁·(1 + β·cos(gₜ, uₜ₋₁))`, β in `[0, 1)`: each step changes α
+    /// by at most the fraction β, whatever the gradient's scale, so one β
+    /// suits starts orders of magnitude apart and α never changes sign.
+    Multiplicative,
+}
 
 /// The update direction `u` of the underlying optimiser.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,14 +120,22 @@ fn from_bits(bits: &[u32], device: &Device) -> Tensor<1> {
 /// SGD-HD / Adam-HD.
 pub(crate) struct Hypergradient {
     direction: Direction,
+    rule: HypergradientRule,
+    max_lr_factor: Option<f64>,
     learning_rate: f64,
     hypergradient_lr: f64,
     states: HashMap<ParamId, ParamState>,
 }
 
 impl Hypergradient {
-    pub(crate) fn new(direction: Direction, learning_rate: f64, hypergradient_lr: f64) -> Self {
-        Self { direction, learning_rate, hypergradient_lr, states: HashMap::new() }
+    pub(crate) fn new(
+        direction: Direction,
+        rule: HypergradientRule,
+        max_lr_factor: Option<f64>,
+        learning_rate: f64,
+        hypergradient_lr: f64,
+    ) -> Self {
+        Self { direction, rule, max_lr_factor, learning_rate, hypergradient_lr, states: HashMap::new() }
     }
 
     pub(crate) fn learning_rate(&self) -> f64 {
@@ -115,12 +173,34 @@ impl Hypergradient {
     }
 
     pub(crate) fn step<M: Module>(&mut self, module: M, mut grads: GradientsParams) -> M {
-        let mut dot = DotWithLastDirection { grads: &grads, states: &self.states, sum: None };
+        let norms = self.rule == HypergradientRule::Multiplicative;
+        let mut dot = DotWithLastDirection { grads: &grads, states: &self.states, norms, sums: None };
         module.visit(&mut dot);
-        if let Some(sum) = dot.sum {
-            // h = −g·u, α ← α − β·h.
-            let g_dot_u: f64 = sum.into_scalar();
-            self.learning_rate += self.hypergradient_lr * g_dot_u;
+        if let Some(sums) = dot.sums {
+            // One read back: [g·u] or [g·u, ‖g‖², ‖u‖²].
+            let sums: Vec<f64> = sums.into_data().iter::<f64>().collect();
+            let adapted = match self.rule {
+                // h = −g·u, α ← α − β·h.
+                HypergradientRule::Additive => self.learning_rate + self.hypergradient_lr * sums[0],
+                // α ← α·(1 − β·h/(‖g‖‖u‖)); an all-zero g or u leaves α alone.
+                HypergradientRule::Multiplicative => {
+                    let norm = (sums[1] * sums[2]).sqrt();
+                    if norm > 0.0 && norm.is_finite() {
+                        self.learning_rate * (1.0 + self.hypergradient_lr * sums[0] / norm)
+                    } else {
+                        self.learning_rate
+                    }
+                }
+            };
+            // αₜ₋₁/f ≤ αₜ ≤ f·αₜ₋₁, which also keeps an additive step from
+            // crossing zero. min/max rather than clamp: no panic on a NaN rate.
+            self.learning_rate = match self.max_lr_factor {
+                Some(f) => {
+                    let (a, b) = (self.learning_rate / f, self.learning_rate * f);
+                    adapted.max(a.min(b)).min(a.max(b))
+                }
+                None => adapted,
+            };
         }
         let mut update = Update {
             grads: &mut grads,
@@ -132,11 +212,13 @@ impl Hypergradient {
     }
 }
 
-/// Sums `gₜ · uₜ₋₁` over the parameters that have both.
+/// Sums `gₜ · uₜ₋₁` (and with `norms`, `‖gₜ‖²` and `‖uₜ₋₁‖²`) over the
+/// parameters that have both, into one tensor of 1 (or 3) values.
 struct DotWithLastDirection<'a> {
     grads: &'a GradientsParams,
     states: &'a HashMap<ParamId, ParamState>,
-    sum: Option<Tensor<1>>,
+    norms: bool,
+    sums: Option<Tensor<1>>,
 }
 
 impl ModuleVisitor for DotWithLastDirection<'_> {
@@ -145,13 +227,17 @@ impl ModuleVisitor for DotWithLastDirection<'_> {
             return;
         };
         let n = grad.shape().num_elements();
-        let dot = grad.reshape([n]).mul(state.direction.clone()).sum();
-        self.sum = Some(match self.sum.take() {
-            Some(sum) => {
-                let device = sum.device();
-                sum + dot.to_device(&device)
+        let grad = grad.reshape([n]);
+        let direction = state.direction.clone();
+        let dot = grad.clone().mul(direction.clone()).sum();
+        let sums =
+            if self.norms { Tensor::cat(vec![dot, grad.square().sum(), direction.square().sum()], 0) } else { dot };
+        self.sums = Some(match self.sums.take() {
+            Some(total) => {
+                let device = total.device();
+                total + sums.to_device(&device)
             }
-            None => dot,
+            None => sums,
         });
     }
 }

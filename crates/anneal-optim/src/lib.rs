@@ -58,13 +58,14 @@ mod schedule;
 pub use config::OptimizerConfig;
 pub use error::OptimError;
 pub use grads::{Accumulator, GradientClipping, GradientClippingConfig, global_norm};
+pub use hypergradient::HypergradientRule;
 pub use optimizer::Optimizer;
 pub use schedule::{PlateauMode, ScheduleConfig, ScheduleUnit, Scheduler, ThresholdMode};
 
 /// Everything a training loop needs, for one `use`.
 pub mod prelude {
     pub use crate::{
-        Accumulator, GradientClipping, GradientClippingConfig, OptimError, Optimizer, OptimizerConfig, ScheduleConfig,
-        ScheduleUnit, Scheduler,
+        Accumulator, GradientClipping, GradientClippingConfig, HypergradientRule, OptimError, Optimizer,
+        OptimizerConfig, ScheduleConfig, ScheduleUnit, Scheduler,
     };
 }

@@ -1,7 +1,7 @@
 //! A saved optimiser state continues training bit for bit: five steps straight
 //! equal three steps, save, a fresh optimiser loading the state, two more steps.
 
-use anneal_optim::OptimizerConfig;
+use anneal_optim::{HypergradientRule, OptimizerConfig};
 use burn::nn::Linear;
 use burn::prelude::*;
 
@@ -32,11 +32,27 @@ fn saved_state_resumes_bit_for_bit() {
         OptimizerConfig::AdamHd {
             learning_rate: 0.05,
             hypergradient_lr: 1e-3,
+            rule: HypergradientRule::Additive,
+            max_lr_factor: None,
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-8,
         },
-        OptimizerConfig::SgdHd { learning_rate: 0.05, hypergradient_lr: 1e-2 },
+        OptimizerConfig::AdamHd {
+            learning_rate: 0.05,
+            hypergradient_lr: 0.1,
+            rule: HypergradientRule::Multiplicative,
+            max_lr_factor: None,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        },
+        OptimizerConfig::SgdHd {
+            learning_rate: 0.05,
+            hypergradient_lr: 1e-2,
+            rule: HypergradientRule::Additive,
+            max_lr_factor: Some(2.0),
+        },
     ];
     for config in configs {
         let p = problem();

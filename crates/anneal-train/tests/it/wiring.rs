@@ -4,7 +4,9 @@
 
 use anneal_data::ClassificationData;
 use anneal_models::{ActivationKind, Mlp, MlpConfig};
-use anneal_optim::{GradientClippingConfig, OptimError, OptimizerConfig, ScheduleConfig, ScheduleUnit};
+use anneal_optim::{
+    GradientClippingConfig, HypergradientRule, OptimError, OptimizerConfig, ScheduleConfig, ScheduleUnit,
+};
 use anneal_train::{
     Accounting, Backend, EpochRecord, Fitted, Progress, ScheduleSettings, StepInfo, TrainConfig, TrainError, TrainHook,
     Trainer,
@@ -78,6 +80,8 @@ fn hypergradient_rate_is_learnt_and_logged() {
     let hd = OptimizerConfig::AdamHd {
         learning_rate: 1e-3,
         hypergradient_lr: 1e-5,
+        rule: HypergradientRule::Additive,
+        max_lr_factor: None,
         beta1: 0.9,
         beta2: 0.999,
         epsilon: 1e-8,
