@@ -12,6 +12,9 @@
 //!
 //! Run through `cargo xtask bench hpo`, or directly:
 //! `cargo bench -p anneal-hpo --bench hpo -- --samplers tpe,gp --trials 100 --seeds 10`.
+//! `--first-seed k` runs seeds `k, k + 1, …` instead (to check a change on seeds other
+//! than the benchmark's); `tpe_optuna` and `gp_optuna` are the samplers with Optuna 5's
+//! settings ([`TpeSampler::optuna`], [`GpSampler::optuna`]).
 
 use std::time::Instant;
 
@@ -68,8 +71,10 @@ fn objective(name: &str, trial: &mut Trial) -> anneal_hpo::Result<f64> {
 fn sampler(name: &str, seed: u64) -> Box<dyn Sampler> {
     match name {
         "tpe" => Box::new(TpeSampler::new(seed)),
+        "tpe_optuna" => Box::new(TpeSampler::optuna(seed)),
         "tpe_indep" => Box::new(TpeSampler::new(seed).univariate()),
         "gp" => Box::new(GpSampler::new(seed)),
+        "gp_optuna" => Box::new(GpSampler::optuna(seed)),
         "sobol" => Box::new(SobolSampler::new(seed)),
         "random" => Box::new(RandomSampler::new(seed)),
         other => panic!("unknown sampler {other}"),
@@ -115,6 +120,7 @@ fn main() {
     let funcs = flag(&args, "--funcs", "branin,hartmann6");
     let trials: usize = flag(&args, "--trials", "100").parse().expect("--trials is a number");
     let seeds: u64 = flag(&args, "--seeds", "10").parse().expect("--seeds is a number");
+    let first_seed: u64 = flag(&args, "--first-seed", "0").parse().expect("--first-seed is a number");
     let checkpoints: Vec<usize> = flag(&args, "--checkpoints", "25,50,100")
         .split(',')
         .filter_map(|c| c.parse().ok())
@@ -124,7 +130,7 @@ fn main() {
     for s in samplers.split(',') {
         for f in funcs.split(',') {
             let (mut curves, mut overheads, mut walls) = (Vec::new(), Vec::new(), Vec::new());
-            for seed in 0..seeds {
+            for seed in first_seed..first_seed + seeds {
                 let t0 = Instant::now();
                 let (c, o) = run_one(s, f, seed, trials);
                 walls.push(t0.elapsed().as_secs_f64());

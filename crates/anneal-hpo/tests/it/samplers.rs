@@ -1,5 +1,6 @@
-//! Samplers: seeded determinism, grid enumeration and budget checks, and that the
-//! model-based samplers beat random search on a smooth problem.
+//! Samplers: seeded determinism (Optuna-compatible configurations too), setting checks,
+//! grid enumeration and budget checks, and that the model-based samplers beat random
+//! search on a smooth problem.
 
 use std::collections::BTreeSet;
 
@@ -114,4 +115,33 @@ fn suggestions_stay_inside_their_distributions() {
             })
             .unwrap();
     }
+}
+
+#[test]
+fn tpe_settings_out_of_range_are_typed_errors() {
+    for bad in [0.0, -0.1, 1.5, f64::NAN] {
+        let e = TpeSampler::new(0).with_gamma(bad).unwrap_err();
+        assert!(matches!(e, HpoError::InvalidSetting { setting: "gamma", .. }), "{e}");
+    }
+    assert!(TpeSampler::new(0).with_gamma(1.0).is_ok());
+    let e = TpeSampler::new(0).with_ei_candidates(0).unwrap_err();
+    assert!(matches!(e, HpoError::InvalidSetting { setting: "n_ei_candidates", .. }), "{e}");
+}
+
+#[test]
+fn optuna_configurations_are_seeded_too() {
+    assert_eq!(run(TpeSampler::optuna(5), 20), run(TpeSampler::optuna(5), 20));
+    let gp = || GpSampler::optuna(5).with_candidates(256);
+    assert_eq!(run(gp(), 13), run(gp(), 13));
+}
+
+#[test]
+fn gp_lengthscale_priors_are_checked() {
+    use anneal_hpo::sampler::LengthscalePrior;
+    for (shape, rate) in [(0.5, 6.0), (3.0, 0.0), (f64::INFINITY, 1.0), (3.0, f64::NAN)] {
+        let e = GpSampler::new(0).with_lengthscale_prior(LengthscalePrior::Gamma { shape, rate }).unwrap_err();
+        assert!(matches!(e, HpoError::InvalidSetting { setting: "lengthscale_prior", .. }), "{e}");
+    }
+    assert!(GpSampler::new(0).with_lengthscale_prior(LengthscalePrior::Gamma { shape: 1.0, rate: 2.0 }).is_ok());
+    assert!(GpSampler::new(0).with_lengthscale_prior(LengthscalePrior::Optuna).is_ok());
 }
