@@ -116,3 +116,31 @@ fn asha_prunes_in_parallel_studies() {
         assert!([1, 3, 9, 27].contains(&t.last_intermediate().unwrap().0), "pruned only at rungs");
     }
 }
+
+#[test]
+fn hyperband_with_resumed_trials_trains_the_resumed_budget() {
+    // An objective that keeps each trial's progress and trains only the extra budget,
+    // as a checkpointing training run does: it trains Σ n_i (r_i − r_{i−1}) per bracket,
+    // and every survivor's budgets only grow.
+    let study = Study::builder("hb-resume").sampler(RandomSampler::new(5)).build().unwrap();
+    let done: Mutex<std::collections::HashMap<u64, f64>> = Mutex::new(Default::default());
+    let trained = Mutex::new(0.0);
+    // Recorded, not asserted inside: the driver turns an objective's panic into a failed trial.
+    let shrinking = Mutex::new(Vec::new());
+    study
+        .hyperband(27.0, 3.0, |t, budget| {
+            let before = done.lock().unwrap().insert(t.number(), budget).unwrap_or(0.0);
+            if budget <= before {
+                shrinking.lock().unwrap().push((t.number(), before, budget));
+            }
+            *trained.lock().unwrap() += budget - before;
+            let x = t.suggest_float("x", -2.0, 2.0)?;
+            Ok(curve(x, budget as u64))
+        })
+        .unwrap();
+    let brackets = hyperband_brackets(27.0, 3.0).unwrap();
+    let resumed: f64 = brackets.iter().map(|b| b.resumed_budget()).sum();
+    assert_eq!(shrinking.lock().unwrap().as_slice(), &[]);
+    assert_eq!(*trained.lock().unwrap(), resumed);
+    assert_eq!(resumed, 357.0);
+}
