@@ -148,3 +148,49 @@ fn lr_range_test_sweeps_until_divergence_and_suggests_a_rate() {
     let [png, svg] = anneal_train::lr_find::plot_lr_find(&r, &dir.path().join("lr_find")).unwrap();
     assert!(png.is_file() && svg.is_file() && dir.path().join("lr_find.csv").is_file());
 }
+
+/// Asks the loop to stop after epoch `.0`, as a pruner does (`.1`: the last epoch seen).
+struct StopAfter(usize, usize);
+
+impl TrainHook for StopAfter {
+    fn on_epoch_end(&mut self, record: &anneal_train::EpochRecord) {
+        self.1 = record.epoch;
+    }
+    fn stop_requested(&self) -> bool {
+        self.1 == self.0
+    }
+}
+
+#[test]
+fn a_run_stopped_by_a_hook_checkpoints_and_resumes_bit_for_bit() {
+    let (train, valid) = (super::blobs(64, 4, 1, 1.5), super::blobs(48, 4, 2, 1.5));
+    let device = Backend::Flex.device().unwrap();
+    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
+    let straight = Trainer::new(config(), device.clone())
+        .with_progress(Progress::Silent)
+        .fit(model(), &mut optimizer, &train, Some(&valid))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
+    // Epoch 3 is not a checkpoint epoch (every 2): the stop writes one anyway.
+    let stopped = Trainer::new(config(), device.clone())
+        .with_progress(Progress::Silent)
+        .with_checkpoints(&ck)
+        .with_hook(StopAfter(3, 0))
+        .fit(model(), &mut optimizer, &train, Some(&valid))
+        .unwrap();
+    assert_eq!((stopped.stopped_by_hook, stopped.history.len()), (Some(3), 3));
+    let saved = Checkpoint::read(&ck).unwrap();
+    assert_eq!((saved.epoch, saved.finished), (3, false));
+    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
+    let resumed = Trainer::new(config(), device.clone())
+        .with_progress(Progress::Silent)
+        .with_checkpoints(&ck)
+        .resuming(true)
+        .fit(model(), &mut optimizer, &train, Some(&valid))
+        .unwrap();
+    assert_eq!((resumed.resumed_from, resumed.stopped_by_hook), (Some(3), None));
+    assert_eq!(super::params(&resumed.model), super::params(&straight.model));
+    assert_eq!(resumed.history.len(), straight.history.len());
+}
