@@ -316,6 +316,12 @@ impl TuneConfig {
         let base = path.parent().unwrap_or(Path::new(".")).join(&raw.base);
         let config = Self { base, study: raw.study, space, path: path.to_path_buf() };
         config.study.build_pruner(RunConfig::load(&config.base)?.training.epochs).map_err(bad)?;
+        // Every optimiser the space can pick exists.
+        if let Some(Distribution::Categorical { choices }) = config.space.get(OPTIMIZER_NAME).map(|p| &p.distribution) {
+            for c in choices {
+                optimizer_fields(&choice_text(c)).map_err(|e| bad(format!("parameter `{OPTIMIZER_NAME}`: {e}")))?;
+            }
+        }
         // Every parameter must name a setting of the base config, or a setting of
         // each optimiser it is active for.
         let base_value = config.base_value()?;

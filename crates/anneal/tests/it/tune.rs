@@ -220,6 +220,13 @@ fn bad_tune_configs_are_typed_errors_naming_the_problem() {
         None,
     );
     assert!(err.contains("`optimizer.hypergradient_lr` is not a setting of optimizer `adam`"), "{err}");
+    let err = tune_fails(
+        &format!(
+            "[[param]]\nname = \"optimizer.name\"\ntype = \"categorical\"\nchoices = [\"adam\", \"adamx\"]\n{PARAMS}"
+        ),
+        None,
+    );
+    assert!(err.contains("optimizer.name") && err.contains("adamx"), "{err}");
     let err = tune_fails(PARAMS, Some("postgres://nobody@127.0.0.1:1/none"));
     assert!(err.contains("postgres://nobody@127.0.0.1:1/none"), "{err}");
 
