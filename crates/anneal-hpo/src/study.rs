@@ -378,10 +378,11 @@ impl Study {
                 };
                 let Some(mut trial) = trial else {
                     // Every slot is taken: done once none is running any more (a
-                    // running trial of a dead worker fails and frees its slot).
+                    // running trial of a dead worker fails and frees its slot). Polled
+                    // at most a second apart, so the last trial's end is noticed soon.
                     match self.shared.storage.trials(self.shared.id, Some(&[TrialState::Running])) {
                         Ok(running) if running.is_empty() => return,
-                        Ok(_) => std::thread::sleep(tick),
+                        Ok(_) => std::thread::sleep(tick.min(Duration::from_secs(1))),
                         Err(e) => return fail(e),
                     }
                     continue;

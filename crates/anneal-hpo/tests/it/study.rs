@@ -183,3 +183,21 @@ fn stale_running_trials_are_failed_after_the_heartbeat_timeout() {
     assert!(study.tell(alive, 1.0).is_ok());
     assert!(study.fail_stale_trials(Duration::from_secs(3600)).unwrap().is_empty());
 }
+
+#[test]
+fn a_worker_without_a_slot_returns_soon_after_the_last_trial_ends() {
+    // Two workers, three trials, a long heartbeat timeout: the worker that finds every
+    // slot taken waits for the other's last trial, and must notice its end within about
+    // a second, not a quarter of the heartbeat timeout (15 s here).
+    let study = Study::builder("tail").build().unwrap();
+    let start = std::time::Instant::now();
+    let finished = study
+        .optimize_until(3, 2, Duration::from_secs(60), |t| {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(t.suggest_float("x", 0.0, 1.0)?)
+        })
+        .unwrap();
+    assert_eq!(finished.len(), 3);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
