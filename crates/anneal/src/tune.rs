@@ -331,8 +331,7 @@ impl TuneConfig {
                 && config.space.get(OPTIMIZER_NAME).is_some()
             {
                 for name in config.optimizers_for(p, &base_value) {
-                    let fields = optimizer_fields(&name).map_err(bad)?;
-                    if !fields.contains_key(key) {
+                    if !optimizer_has(&name, key, &p.distribution).map_err(bad)? {
                         return Err(bad(format!(
                             "parameter `{}` is not a setting of optimizer `{name}`: declare it with \
                              condition = {{ parent = \"{OPTIMIZER_NAME}\", values = [...] }} naming \
@@ -341,7 +340,9 @@ impl TuneConfig {
                         )));
                     }
                 }
-            } else if lookup(&base_value, &p.name).is_none() {
+            } else if lookup(&base_value, &p.name).is_none()
+                && !base_optimizer_has(&base_value, &p.name, &p.distribution).map_err(bad)?
+            {
                 return Err(bad(format!(
                     "parameter `{}` does not name a setting of {}",
                     p.name,
@@ -426,6 +427,38 @@ const OPTIMIZER_NAME: &str = "optimizer.name";
 fn optimizer_fields(name: &str) -> std::result::Result<toml::Table, String> {
     let config = OptimizerConfig::with_defaults(name, 1e-3).map_err(|e| e.to_string())?;
     toml::Table::try_from(&config).map_err(|e| e.to_string())
+}
+
+/// Whether optimiser `name` has setting `key`, tried with a value of the parameter's
+/// type; this also finds optional settings its defaults leave out (`max_lr_factor`).
+fn optimizer_has(name: &str, key: &str, distribution: &Distribution) -> std::result::Result<bool, String> {
+    let mut table = optimizer_fields(name)?;
+    if table.contains_key(key) {
+        return Ok(true);
+    }
+    let sample = match distribution {
+        Distribution::Float { low, .. } => toml::Value::Float(*low),
+        Distribution::Int { low, .. } => toml::Value::Integer(*low),
+        Distribution::Categorical { choices } => match choices.first() {
+            Some(c) => to_toml(&ParamValue::Categorical(c.clone())),
+            None => return Ok(false),
+        },
+    };
+    table.insert(key.to_string(), sample);
+    Ok(toml::Value::Table(table).try_into::<OptimizerConfig>().is_ok())
+}
+
+/// Whether `path` (`optimizer.<key>`) is a setting of the base config's optimiser that
+/// the base leaves unset.
+fn base_optimizer_has(
+    base: &toml::Value,
+    path: &str,
+    distribution: &Distribution,
+) -> std::result::Result<bool, String> {
+    match (path.strip_prefix("optimizer."), lookup(base, OPTIMIZER_NAME).and_then(|v| v.as_str())) {
+        (Some(key), Some(name)) if !key.contains('.') => optimizer_has(name, key, distribution),
+        _ => Ok(false),
+    }
 }
 
 fn choice_text(c: &Choice) -> String {

@@ -127,6 +127,8 @@ fn hypergradient_optimisers_are_a_search_option() {
     let tmp = tempfile::tempdir().unwrap();
     let params = "[[param]]\nname = \"optimizer.name\"\ntype = \"categorical\"\nchoices = [\"adam\", \"adam_hd\", \"sgd_hd\"]\n\
                   [[param]]\nname = \"optimizer.hypergradient_lr\"\ntype = \"float\"\nlow = 1e-6\nhigh = 1e-3\nlog = true\n\
+                  condition = { parent = \"optimizer.name\", values = [\"adam_hd\", \"sgd_hd\"] }\n\
+                  [[param]]\nname = \"optimizer.max_lr_factor\"\ntype = \"float\"\nlow = 1.5\nhigh = 4.0\n\
                   condition = { parent = \"optimizer.name\", values = [\"adam_hd\", \"sgd_hd\"] }\n";
     let config = setup(tmp.path(), &format!("{params}{PARAMS}"), 60.0);
     let out = tmp.path().join("study");
@@ -145,6 +147,11 @@ fn hypergradient_optimisers_are_a_search_option() {
         match sampled.get("optimizer.hypergradient_lr") {
             Some(beta) => assert_eq!(optimizer["hypergradient_lr"].as_float(), beta.as_f64(), "trial {}", t.number),
             None => assert!(!optimizer.contains_key("hypergradient_lr"), "trial {}", t.number),
+        }
+        // An optional setting (absent from the optimiser's defaults) is set when sampled.
+        match sampled.get("optimizer.max_lr_factor") {
+            Some(f) => assert_eq!(optimizer["max_lr_factor"].as_float(), f.as_f64(), "trial {}", t.number),
+            None => assert!(!optimizer.contains_key("max_lr_factor"), "trial {}", t.number),
         }
         assert_eq!(optimizer["learning_rate"].as_float(), sampled["optimizer.learning_rate"].as_f64());
         names.push(name);
