@@ -343,21 +343,30 @@ fn bench_train(args: &[String], root: &Path) -> Result<()> {
     std::fs::write(out_dir.join("train.json"), lines.iter().map(|l| l.to_string() + "\n").collect::<String>())?;
 
     println!(
-        "| backend | threads | batch | anneal step (samples/s) | anneal loop (samples/s) | PyTorch (samples/s) | step / PyTorch |"
+        "| backend | threads | batch | anneal step (samples/s) | anneal loop (samples/s) | loop / step (paired) | PyTorch (samples/s) | step / PyTorch |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for l in lines.iter().filter(|l| l["mode"] == "step") {
-        let find = |mode: &str| {
-            lines
-                .iter()
-                .find(|o| {
-                    o["mode"] == mode
-                        && o["backend"] == l["backend"]
-                        && o["threads"] == l["threads"]
-                        && o["batch"] == l["batch"]
-                })
-                .and_then(|o| o["samples_per_s_median"].as_f64())
+        let line = |mode: &str| {
+            lines.iter().find(|o| {
+                o["mode"] == mode
+                    && o["backend"] == l["backend"]
+                    && o["threads"] == l["threads"]
+                    && o["batch"] == l["batch"]
+            })
         };
+        let find = |mode: &str| line(mode).and_then(|o| o["samples_per_s_median"].as_f64());
+        // Step and loop runs alternate, so run i of each saw the same load: the median
+        // of the per-pair ratios is steadier than the ratio of the medians.
+        let runs = |mode: &str| -> Vec<f64> {
+            line(mode)
+                .and_then(|o| o["runs"].as_array())
+                .map(|r| r.iter().filter_map(|v| v.as_f64()).collect())
+                .unwrap_or_default()
+        };
+        let mut pairs: Vec<f64> = runs("step").iter().zip(runs("loop")).map(|(s, l)| l / s).collect();
+        pairs.sort_by(f64::total_cmp);
+        let paired = pairs.get(pairs.len() / 2).copied().unwrap_or(f64::NAN);
         let threads: u64 = l["threads"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0);
         let t = torch
             .iter()
@@ -365,12 +374,13 @@ fn bench_train(args: &[String], root: &Path) -> Result<()> {
             .and_then(|t| t["samples_per_s_median"].as_f64());
         let step = find("step").unwrap_or(f64::NAN);
         println!(
-            "| {} | {} | {} | {:.0} | {:.0} | {} | {} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {} | {} |",
             l["backend"].as_str().unwrap_or("?"),
             threads,
             l["batch"],
             step,
             find("loop").unwrap_or(f64::NAN),
+            paired,
             t.map_or("–".into(), |t| format!("{t:.0}")),
             t.map_or("–".into(), |t| format!("{:.2}", step / t)),
         );
