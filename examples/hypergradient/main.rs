@@ -78,7 +78,7 @@ impl SeedResult {
     /// (a diverged run counts as behind).
     fn extremes_behind(&self) -> bool {
         let best = self.best_fixed();
-        let behind = |o: &Outcome| !(o.accuracy >= best - 0.02);
+        let behind = |o: &Outcome| o.accuracy.is_nan() || o.accuracy < best - 0.02;
         behind(&self.fixed[0]) && behind(&self.fixed[STARTS.len() - 1])
     }
 }
