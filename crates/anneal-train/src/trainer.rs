@@ -805,7 +805,9 @@ impl<'h> Trainer<'h> {
                 _ => {}
             }
             let last = state.stopped_early || epoch == config.epochs;
-            if hook_stop && !last {
+            // A stop asked before the last epoch is recorded even when early stopping
+            // ends the run at the same epoch: both are reasons it ended there.
+            if hook_stop && epoch < config.epochs {
                 stopped_by_hook = Some(epoch);
             }
             let due = config.checkpoint_every > 0 && epoch % config.checkpoint_every == 0;

@@ -82,6 +82,10 @@ pub struct RunMetrics {
     pub best_epoch: usize,
     /// Whether early stopping ended training.
     pub stopped_early: bool,
+    /// The epoch after which a training hook stopped the run (`anneal tune`'s pruner
+    /// pruning a trial); absent when none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by_hook: Option<usize>,
     /// Rows in each part of the split.
     pub split: BTreeMap<String, usize>,
     /// Backend the run used.
@@ -284,6 +288,7 @@ pub fn train_with_hook(
         history: fitted.history,
         best_epoch: fitted.best_epoch,
         stopped_early: fitted.stopped_early,
+        stopped_by_hook: fitted.stopped_by_hook,
         split: [("train", split.train.len()), ("valid", split.valid.len()), ("test", split.test.len())]
             .map(|(k, v)| (k.to_string(), v))
             .into(),
@@ -661,7 +666,11 @@ fn report(
         config.training.batch_size,
         m.history.len(),
         m.best_epoch,
-        if m.stopped_early { " (early stopping)" } else { "" }
+        match (m.stopped_early, m.stopped_by_hook) {
+            (true, _) => " (early stopping)".to_string(),
+            (false, Some(e)) => format!(" (stopped by a training hook after epoch {e}: pruned by anneal tune)"),
+            (false, None) => String::new(),
+        }
     );
     if let Some(s) = &config.schedule {
         let _ = writeln!(r, "- learning-rate schedule (per {:?}): {:?}", s.unit, s.schedule);

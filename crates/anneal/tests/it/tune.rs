@@ -116,6 +116,18 @@ fn median_pruner_stops_bad_trials_early() {
             }
             _ => assert_eq!(epochs, 12, "trial {}", t.number),
         }
+        // The run folder says so too.
+        let dir = out.join(format!("trial-{}", t.number));
+        let metrics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
+        let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        match t.state {
+            TrialState::Pruned => {
+                assert_eq!(metrics["stopped_by_hook"].as_u64(), Some(epochs as u64), "trial {}", t.number);
+                assert!(report.contains("pruned by anneal tune"), "trial {}", t.number);
+            }
+            _ => assert!(metrics.get("stopped_by_hook").is_none(), "trial {}", t.number),
+        }
     }
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("## Pruned trials") && report.contains("pruned"), "{report}");
