@@ -385,7 +385,11 @@ impl TuneConfig {
                 let mut table =
                     optimizer_fields(name).map_err(|e| bad(format!("parameter `{OPTIMIZER_NAME}`: {e}")))?;
                 for (k, v) in &base {
-                    if k != "name" && k != "weight_decay" && table.contains_key(k) {
+                    if k != "name"
+                        && k != "weight_decay"
+                        && optimizer_accepts(name, k, v)
+                            .map_err(|e| bad(format!("parameter `{OPTIMIZER_NAME}`: {e}")))?
+                    {
                         table.insert(k.clone(), v.clone());
                     }
                 }
@@ -432,10 +436,6 @@ fn optimizer_fields(name: &str) -> std::result::Result<toml::Table, String> {
 /// Whether optimiser `name` has setting `key`, tried with a value of the parameter's
 /// type; this also finds optional settings its defaults leave out (`max_lr_factor`).
 fn optimizer_has(name: &str, key: &str, distribution: &Distribution) -> std::result::Result<bool, String> {
-    let mut table = optimizer_fields(name)?;
-    if table.contains_key(key) {
-        return Ok(true);
-    }
     let sample = match distribution {
         Distribution::Float { low, .. } => toml::Value::Float(*low),
         Distribution::Int { low, .. } => toml::Value::Integer(*low),
@@ -444,7 +444,17 @@ fn optimizer_has(name: &str, key: &str, distribution: &Distribution) -> std::res
             None => return Ok(false),
         },
     };
-    table.insert(key.to_string(), sample);
+    optimizer_accepts(name, key, &sample)
+}
+
+/// Whether optimiser `name` has setting `key` taking `value`'s type: its defaults name
+/// it, or (an optional setting such as `max_lr_factor`) its config reads it.
+fn optimizer_accepts(name: &str, key: &str, value: &toml::Value) -> std::result::Result<bool, String> {
+    let mut table = optimizer_fields(name)?;
+    if table.contains_key(key) {
+        return Ok(true);
+    }
+    table.insert(key.to_string(), value.clone());
     Ok(toml::Value::Table(table).try_into::<OptimizerConfig>().is_ok())
 }
 

@@ -171,6 +171,34 @@ fn hypergradient_optimisers_are_a_search_option() {
     assert!(names.iter().any(|n| n == "adam_hd") && names.iter().any(|n| n == "adam"), "{names:?}");
 }
 
+/// Switching optimiser keeps the base's settings the sampled optimiser also has,
+/// optional ones (absent from its defaults) included, and drops the others.
+#[test]
+fn a_switched_optimiser_keeps_the_base_settings_it_has() {
+    let tmp = tempfile::tempdir().unwrap();
+    let params =
+        "[[param]]\nname = \"optimizer.name\"\ntype = \"categorical\"\nchoices = [\"adam_hd\", \"sgd_hd\", \"adam\"]\n";
+    let config = setup(tmp.path(), params, 60.0);
+    let base = tmp.path().join("base.toml");
+    let text = std::fs::read_to_string(&base).unwrap().replace(
+        "name = \"adam\"\nlearning_rate = 0.01",
+        "name = \"adam_hd\"\nlearning_rate = 0.01\nmax_lr_factor = 2.0\nbeta1 = 0.8",
+    );
+    assert!(text.contains("max_lr_factor"), "the base config's optimizer table changed shape");
+    std::fs::write(&base, text).unwrap();
+    let config = anneal::tune::TuneConfig::load(&config).unwrap();
+    let table = |name: &str| {
+        let params = [("optimizer.name".to_string(), anneal::hpo::ParamValue::Categorical(name.into()))].into();
+        toml::Value::try_from(config.trial_config(&params).unwrap().optimizer).unwrap()
+    };
+    let sgd_hd = table("sgd_hd");
+    assert_eq!(sgd_hd["max_lr_factor"].as_float(), Some(2.0), "{sgd_hd}");
+    assert!(sgd_hd.get("beta1").is_none(), "{sgd_hd}");
+    let adam = table("adam");
+    assert_eq!(adam["beta1"].as_float(), Some(0.8), "{adam}");
+    assert!(adam.get("max_lr_factor").is_none(), "{adam}");
+}
+
 #[test]
 fn the_example_tune_configs_load() {
     let dir = root().join("examples/tune");
