@@ -13,7 +13,8 @@
 //! Run through `cargo xtask bench hpo`, or directly:
 //! `cargo bench -p anneal-hpo --bench hpo -- --samplers tpe,gp --trials 100 --seeds 10`.
 //! `--first-seed k` runs seeds `k, k + 1, …` instead (to check a change on seeds other
-//! than the benchmark's); `tpe_optuna` and `gp_optuna` are the samplers with Optuna 5's
+//! than the benchmark's); `regret_per_seed` in the JSON has every seed's regret at the
+//! checkpoints, in seed order; `tpe_optuna` and `gp_optuna` are the samplers with Optuna 5's
 //! settings ([`TpeSampler::optuna`], [`GpSampler::optuna`]).
 
 use std::time::Instant;
@@ -148,6 +149,10 @@ fn main() {
                 "median_regret": per_cp(0.5),
                 "q25_regret": per_cp(0.25),
                 "q75_regret": per_cp(0.75),
+                "regret_per_seed": checkpoints
+                    .iter()
+                    .map(|&k| (k.to_string(), serde_json::json!(curves.iter().map(|c| c[k - 1]).collect::<Vec<_>>())))
+                    .collect::<serde_json::Map<_, _>>(),
                 "overhead_s_per_trial_mean": mean(&all),
                 "overhead_s_per_trial_median": quantile(&all, 0.5),
                 "overhead_s_per_trial_last10_mean": mean(&last10),
@@ -167,7 +172,7 @@ fn main() {
     let out = serde_json::json!({
         "bench": "hpo",
         "framework": "anneal-hpo",
-        "config": {"samplers": samplers, "funcs": funcs, "trials": trials, "seeds": seeds},
+        "config": {"samplers": samplers, "funcs": funcs, "trials": trials, "seeds": seeds, "first_seed": first_seed},
         "f_min": {"branin": BRANIN_MIN, "hartmann6": HARTMANN6_MIN},
         "results": results,
     });

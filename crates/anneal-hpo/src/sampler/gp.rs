@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use super::{RandomSampler, SampleContext, Sampler, SobolSampler, trials_with};
 use crate::error::{HpoError, Result};
-use crate::math::{cholesky, lbfgs_minimize, log_ei, solve_lower, solve_upper_t};
+use crate::math::{cholesky, dot, lbfgs_minimize, log_ei, solve_lower, solve_upper_t};
 use crate::rng::Rng;
 use crate::space::Distribution;
 use crate::storage::{FrozenTrial, TrialState};
@@ -179,6 +179,7 @@ struct Gp<'a> {
     theta: Vec<f64>,
     scale: f64,
     alpha: Vec<f64>,
+    linv: Vec<f64>,
     c_inv: Vec<f64>,
 }
 
@@ -200,28 +201,32 @@ fn pair_sqd(x: &[f64], n: usize, d: usize, cat: &[bool]) -> Vec<f64> {
     out
 }
 
-/// `C⁻¹` from its Cholesky factor.
-fn inverse_from_cholesky(l: &[f64], n: usize) -> Vec<f64> {
-    // L⁻¹ column by column, then C⁻¹ = L⁻ᵀ L⁻¹.
-    let mut linv = vec![0.0; n * n];
+/// `L⁻¹` (row-major, lower triangular) and `C⁻¹ = L⁻ᵀ L⁻¹` from the Cholesky factor `L`.
+fn inverse_from_cholesky(l: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+    // Column c of L⁻¹ solves L x = e_c; store it as row c of `cols` (that is, L⁻ᵀ) so
+    // both products below read contiguous memory.
+    let mut cols = vec![0.0; n * n];
     for c in 0..n {
-        let mut e = vec![0.0; n];
-        e[c] = 1.0;
-        solve_lower(l, n, &mut e);
-        for r in 0..n {
-            linv[r * n + c] = e[r];
+        let col = &mut cols[c * n..(c + 1) * n];
+        col[c] = 1.0;
+        solve_lower(l, n, col);
+    }
+    let mut linv = vec![0.0; n * n];
+    for r in 0..n {
+        for c in 0..=r {
+            linv[r * n + c] = cols[c * n + r];
         }
     }
-    let mut out = vec![0.0; n * n];
+    // C⁻¹[a][b] = Σ_k L⁻¹[k][a] L⁻¹[k][b], non-zero terms from k = max(a, b).
+    let mut c_inv = vec![0.0; n * n];
     for a in 0..n {
         for b in 0..=a {
-            let start = a.max(b);
-            let s: f64 = (start..n).map(|k| linv[k * n + a] * linv[k * n + b]).sum();
-            out[a * n + b] = s;
-            out[b * n + a] = s;
+            let v = dot(&cols[a * n + a..(a + 1) * n], &cols[b * n + a..(b + 1) * n]);
+            c_inv[a * n + b] = v;
+            c_inv[b * n + a] = v;
         }
     }
-    out
+    (linv, c_inv)
 }
 
 /// Builds `C = K + σ² I` and factors it; returns `L`, `C` and `s · f'(r²)` per pair.
@@ -266,7 +271,7 @@ fn neg_log_posterior(
     let quad: f64 = alpha.iter().map(|a| a * a).sum();
     solve_upper_t(&l, n, &mut alpha);
     let logdet_half: f64 = (0..n).map(|i| l[i * n + i].ln()).sum();
-    let c_inv = inverse_from_cholesky(&l, n);
+    let (_, c_inv) = inverse_from_cholesky(&l, n);
     // W = ααᵀ - C⁻¹; d mll / dθ = ½ tr(W dC/dθ).
     let w = |a: usize, b: usize| alpha[a] * alpha[b] - c_inv[a * n + b];
     let mut g_theta = vec![0.0; d];
@@ -308,8 +313,8 @@ impl<'a> Gp<'a> {
         let mut alpha = y.to_vec();
         solve_lower(&l, n, &mut alpha);
         solve_upper_t(&l, n, &mut alpha);
-        let c_inv = inverse_from_cholesky(&l, n);
-        Some(Self { x, n, d, cat, theta, scale, alpha, c_inv })
+        let (linv, c_inv) = inverse_from_cholesky(&l, n);
+        Some(Self { x, n, d, cat, theta, scale, alpha, linv, c_inv })
     }
 
     /// Posterior mean and variance of `f(p)`, with their gradients in the continuous
@@ -325,25 +330,33 @@ impl<'a> Gp<'a> {
             k[i] = self.scale * f;
             dfs[i] = self.scale * df;
         }
-        let mean: f64 = k.iter().zip(&self.alpha).map(|(a, b)| a * b).sum();
-        let v: Vec<f64> = (0..n).map(|a| (0..n).map(|b| self.c_inv[a * n + b] * k[b]).sum()).collect();
-        let var = (self.scale - k.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>()).max(0.0);
-        if let Some((dmean, dvar)) = grad {
-            for j in 0..d {
-                if self.cat[j] {
-                    dmean[j] = 0.0;
-                    dvar[j] = 0.0;
-                    continue;
-                }
-                let (mut gm, mut gv) = (0.0, 0.0);
-                for i in 0..n {
-                    let dk = dfs[i] * self.theta[j] * 2.0 * (p[j] - self.x[i * d + j]);
-                    gm += self.alpha[i] * dk;
-                    gv -= 2.0 * v[i] * dk;
-                }
-                dmean[j] = gm;
-                dvar[j] = gv;
+        let mean = dot(&k, &self.alpha);
+        let Some((dmean, dvar)) = grad else {
+            // kᵀ C⁻¹ k = |L⁻¹ k|², half the work of C⁻¹ k.
+            let quad: f64 = (0..n)
+                .map(|r| {
+                    let w = dot(&self.linv[r * n..r * n + r + 1], &k[..=r]);
+                    w * w
+                })
+                .sum();
+            return (mean, (self.scale - quad).max(0.0));
+        };
+        let v: Vec<f64> = (0..n).map(|a| dot(&self.c_inv[a * n..(a + 1) * n], &k)).collect();
+        let var = (self.scale - dot(&k, &v)).max(0.0);
+        for j in 0..d {
+            if self.cat[j] {
+                dmean[j] = 0.0;
+                dvar[j] = 0.0;
+                continue;
             }
+            let (mut gm, mut gv) = (0.0, 0.0);
+            for i in 0..n {
+                let dk = dfs[i] * self.theta[j] * 2.0 * (p[j] - self.x[i * d + j]);
+                gm += self.alpha[i] * dk;
+                gv -= 2.0 * v[i] * dk;
+            }
+            dmean[j] = gm;
+            dvar[j] = gv;
         }
         (mean, var)
     }
@@ -638,6 +651,24 @@ mod tests {
                     / (2.0 * h);
                 assert!((fd - g[k]).abs() < 1e-5 * fd.abs().max(1.0), "{prior:?} param {k}: {fd} vs {}", g[k]);
             }
+        }
+    }
+
+    #[test]
+    fn both_variance_paths_agree() {
+        // The variance without gradients goes through L⁻¹ k, with gradients through C⁻¹ k.
+        let (n, d) = (9, 3);
+        let cat = [false, false, true];
+        let mut rng = Rng::new(11);
+        let x: Vec<f64> =
+            (0..n * d).map(|i| if i % 3 == 2 { rng.below(2) as f64 } else { rng.uniform() }).collect();
+        let y: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let gp = Gp::new(&x, &y, d, &cat, &[0.5, 1.0, 0.0, 0.2, -4.0]).unwrap();
+        for p in [[0.1, 0.9, 1.0], [0.5, 0.5, 0.0], [x[0], x[1], x[2]]] {
+            let (m1, v1) = gp.posterior(&p, None);
+            let (mut dm, mut dv) = ([0.0; 3], [0.0; 3]);
+            let (m2, v2) = gp.posterior(&p, Some((&mut dm, &mut dv)));
+            assert!((m1 - m2).abs() < 1e-12 && (v1 - v2).abs() < 1e-10, "{p:?}: ({m1}, {v1}) vs ({m2}, {v2})");
         }
     }
 
