@@ -660,8 +660,7 @@ mod tests {
         let (n, d) = (9, 3);
         let cat = [false, false, true];
         let mut rng = Rng::new(11);
-        let x: Vec<f64> =
-            (0..n * d).map(|i| if i % 3 == 2 { rng.below(2) as f64 } else { rng.uniform() }).collect();
+        let x: Vec<f64> = (0..n * d).map(|i| if i % 3 == 2 { rng.below(2) as f64 } else { rng.uniform() }).collect();
         let y: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
         let gp = Gp::new(&x, &y, d, &cat, &[0.5, 1.0, 0.0, 0.2, -4.0]).unwrap();
         for p in [[0.1, 0.9, 1.0], [0.5, 0.5, 0.0], [x[0], x[1], x[2]]] {

@@ -184,7 +184,10 @@ fn default_weights(n: usize) -> Vec<f64> {
 /// smallest weight of the others; without a split point the weights are equal.
 fn improvement_weights(below: &[&FrozenTrial], above: &[&FrozenTrial], direction: Direction) -> Vec<f64> {
     let loss = |t: &FrozenTrial| {
-        (t.state == TrialState::Complete).then(|| t.value.map(|v| direction.to_loss(v))).flatten().filter(|v| v.is_finite())
+        (t.state == TrialState::Complete)
+            .then(|| t.value.map(|v| direction.to_loss(v)))
+            .flatten()
+            .filter(|v| v.is_finite())
     };
     let worst_below = below.iter().filter_map(|t| loss(t)).fold(f64::NEG_INFINITY, f64::max);
     let best_above = above.iter().filter_map(|t| loss(t)).fold(f64::INFINITY, f64::min);
