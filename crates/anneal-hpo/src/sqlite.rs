@@ -72,12 +72,19 @@ impl SqliteStorage {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         // WAL lets readers and one writer work at once; NORMAL sync is durable across
         // process crashes (a power cut may lose the last transactions, never corrupt).
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        // Switching a new file to WAL needs its exclusive lock, and SQLite answers "database
+        // is locked" at once, without the busy handler, when processes opening it together
+        // would otherwise deadlock: so the switch and the schema are retried here.
+        retry_while_busy(|| conn.pragma_update(None, "journal_mode", "WAL")).map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
-        let storage = Self { path, conn: Mutex::new(conn) };
-        storage.write(|tx| tx.execute_batch(SCHEMA))?;
-        Ok(storage)
+        retry_while_busy(|| {
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;")).inspect_err(|_| {
+                let _ = conn.execute_batch("ROLLBACK");
+            })
+        })
+        .map_err(err)?;
+        Ok(Self { path, conn: Mutex::new(conn) })
     }
 
     /// The database file.
@@ -92,10 +99,6 @@ impl SqliteStorage {
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction.
-    fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
-        self.try_write(|tx| f(tx).map_err(|e| storage_error(&self.path, e)))
-    }
-
     fn try_write<T>(&self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.lock();
         let tx =
@@ -112,6 +115,25 @@ impl SqliteStorage {
         let value = f(&tx)?;
         tx.commit().map_err(|e| storage_error(&self.path, e))?;
         Ok(value)
+    }
+}
+
+/// Runs `f` again while SQLite answers "busy" or "locked", backing off up to 100 ms
+/// between tries, for at most [`BUSY_TIMEOUT`].
+fn retry_while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                    && start.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
     }
 }
 
