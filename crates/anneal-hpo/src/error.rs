@@ -9,6 +9,19 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HpoError {
+    /// [`Study::optimize_until`](crate::Study::optimize_until) stopped because the objective
+    /// failed on every one of the last `count` trials: a broken objective (a missing data
+    /// file, a bad base config) rather than a bad configuration.
+    #[error(
+        "the objective failed on {count} trials in a row, the last with: {last} \
+         (the study stops rather than fail every trial; `max_failures_in_a_row` sets the limit)"
+    )]
+    FailingObjective {
+        /// Failures in a row when the study stopped.
+        count: usize,
+        /// The last failure's message.
+        last: String,
+    },
     /// A search space declares no parameter at all.
     #[error("the search space is empty: declare at least one parameter")]
     EmptySpace,

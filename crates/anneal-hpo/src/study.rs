@@ -46,6 +46,7 @@ struct Shared {
     storage: Arc<dyn Storage>,
     sampler: Box<dyn Sampler>,
     pruner: Box<dyn Pruner>,
+    max_failures_in_a_row: usize,
 }
 
 /// Settings of a [`Study`]; [`build`](Self::build) validates them and creates (or loads)
@@ -58,6 +59,7 @@ pub struct StudyBuilder {
     storage: Option<Arc<dyn Storage>>,
     sampler: Option<Box<dyn Sampler>>,
     pruner: Option<Box<dyn Pruner>>,
+    max_failures_in_a_row: usize,
 }
 
 impl StudyBuilder {
@@ -92,6 +94,15 @@ impl StudyBuilder {
         self
     }
 
+    /// How many trials in a row may fail in [`Study::optimize_until`] before it stops with
+    /// [`HpoError::FailingObjective`] (default 10; at least 1). `optimize_until` hands a
+    /// failed trial's slot out again, so an objective that always fails would otherwise run
+    /// forever.
+    pub fn max_failures_in_a_row(mut self, n: usize) -> Self {
+        self.max_failures_in_a_row = n.max(1);
+        self
+    }
+
     /// Validates the space and creates the study, or loads it if the storage already has a
     /// study of this name with the same space and direction.
     pub fn build(self) -> Result<Study> {
@@ -109,6 +120,7 @@ impl StudyBuilder {
                 storage,
                 sampler: self.sampler.unwrap_or_else(|| Box::new(RandomSampler::new(0))),
                 pruner: self.pruner.unwrap_or_else(|| Box::new(NopPruner)),
+                max_failures_in_a_row: self.max_failures_in_a_row,
             }),
         })
     }
@@ -146,6 +158,7 @@ impl Study {
             storage: None,
             sampler: None,
             pruner: None,
+            max_failures_in_a_row: 10,
         }
     }
 
@@ -342,7 +355,10 @@ impl Study {
     /// run here. While a trial runs, a ticker refreshes its heartbeat every
     /// `heartbeat_timeout / 4`; running trials of workers silent for longer than
     /// `heartbeat_timeout` (a killed process) are failed, and their slots handed out
-    /// again. Returns the trials finished by this call.
+    /// again. A trial whose objective fails is recorded as failed and its slot handed out
+    /// again too, but when [`max_failures_in_a_row`](StudyBuilder::max_failures_in_a_row)
+    /// trials of this call fail one after another the call stops with
+    /// [`HpoError::FailingObjective`]. Returns the trials finished by this call.
     pub fn optimize_until<F>(
         &self,
         target: usize,
@@ -367,6 +383,8 @@ impl Study {
             stop.store(true, Ordering::SeqCst);
             first_error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
         };
+        // Objective failures since the last trial that completed or was pruned.
+        let failures_in_a_row = Mutex::new(0usize);
         let worker = || {
             while !stop.load(Ordering::SeqCst) {
                 if let Err(e) = self.fail_stale_trials(heartbeat_timeout) {
@@ -404,6 +422,10 @@ impl Study {
                     ticker.thread().unpark();
                     outcome
                 });
+                let failure = match &outcome {
+                    Err(ObjectiveError::Failed(message)) => Some(message.clone()),
+                    _ => None,
+                };
                 let result = match outcome {
                     Err(ObjectiveError::Hpo(e)) => {
                         let _ = self.finish(&trial, Err(ObjectiveError::Failed(String::new())));
@@ -411,6 +433,18 @@ impl Study {
                     }
                     outcome => self.finish(&trial, outcome),
                 };
+                if result.is_ok() {
+                    let mut count = failures_in_a_row.lock().unwrap_or_else(|e| e.into_inner());
+                    match failure {
+                        Some(last) => {
+                            *count += 1;
+                            if *count >= self.shared.max_failures_in_a_row {
+                                return fail(HpoError::FailingObjective { count: *count, last });
+                            }
+                        }
+                        None => *count = 0,
+                    }
+                }
                 match result {
                     Ok(t) => finished.lock().unwrap_or_else(|e| e.into_inner()).push(t),
                     // Failed for staleness meanwhile (a very long pause): not ours to record.

@@ -51,7 +51,10 @@
 //!
 //! The study lives in a storage (`sqlite://<out>/study.db` by default): run the same
 //! command again and it resumes from the trials already finished; start it on
-//! several machines against one `postgres://` URL and they share the study.
+//! several machines against one `postgres://` URL and they share the study. A trial
+//! whose run fails is recorded as failed and its slot handed out again; after
+//! `max_failures_in_a_row` (`[study]`, default 10) failures one after another the
+//! search stops with the last failure's message.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -207,6 +210,11 @@ pub struct StudySection {
     /// Seconds without a heartbeat after which another worker fails a running trial.
     #[serde(default = "default_heartbeat")]
     pub heartbeat_timeout_s: f64,
+    /// Trials that may fail one after another before the search stops with the last
+    /// failure's message (default 10): a failed trial's slot is handed out again, so an
+    /// objective that always fails (a missing data file) would otherwise never end.
+    #[serde(default = "default_max_failures")]
+    pub max_failures_in_a_row: usize,
     /// The pruner.
     #[serde(default)]
     pub pruner: PrunerKind,
@@ -274,6 +282,10 @@ impl StudySection {
     }
 }
 
+fn default_max_failures() -> usize {
+    10
+}
+
 fn default_heartbeat() -> f64 {
     120.0
 }
@@ -312,6 +324,9 @@ impl TuneConfig {
             .map_err(|e| bad(e.to_string()))?;
         if !(raw.study.heartbeat_timeout_s.is_finite() && raw.study.heartbeat_timeout_s > 0.0) {
             return Err(bad(format!("heartbeat_timeout_s must be > 0, got {}", raw.study.heartbeat_timeout_s)));
+        }
+        if raw.study.max_failures_in_a_row == 0 {
+            return Err(bad("max_failures_in_a_row must be at least 1, got 0".into()));
         }
         let base = path.parent().unwrap_or(Path::new(".")).join(&raw.base);
         let config = Self { base, study: raw.study, space, path: path.to_path_buf() };
@@ -525,7 +540,8 @@ fn study(config: &TuneConfig, storage: &str, seed_offset: u64) -> Result<Study> 
     let builder = Study::builder(&config.study.name)
         .storage(open_storage(storage).map_err(hpo_error)?)
         .space(config.space.clone())
-        .direction(config.study.objective.direction());
+        .direction(config.study.objective.direction())
+        .max_failures_in_a_row(config.study.max_failures_in_a_row);
     let builder = match config.study.sampler {
         SamplerKind::Random => builder.sampler(RandomSampler::new(seed)),
         SamplerKind::Sobol => builder.sampler(SobolSampler::new(seed)),
@@ -577,14 +593,18 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
     study
         .optimize_until(options.trials, options.workers.max(1), timeout, |trial| {
             let params = trial.suggest_space()?;
-            let run_config = config.trial_config(&params).map_err(|e| ObjectiveError::Failed(e.to_string()))?;
+            let number = trial.number();
+            let failed = |e: &dyn std::fmt::Display| {
+                eprintln!("tune: trial {number} failed: {e}  {}", describe(&params));
+                ObjectiveError::Failed(e.to_string())
+            };
+            let run_config = config.trial_config(&params).map_err(|e| failed(&e))?;
             let out = options.out.join(format!("trial-{}", trial.number()));
             let train_options =
                 TrainOptions { out, backend: options.backend, progress: Progress::Silent, resume: false };
             let prune = config.study.pruner != PrunerKind::None;
             let mut reporter = TrialReporter { trial, objective, prune, max_epochs, pruned_at: None, error: None };
-            let metrics = train_with_hook(&run_config, &train_options, &mut reporter)
-                .map_err(|e| ObjectiveError::Failed(e.to_string()))?;
+            let metrics = train_with_hook(&run_config, &train_options, &mut reporter).map_err(|e| failed(&e))?;
             let TrialReporter { trial, pruned_at, error, .. } = reporter;
             if let Some(e) = error {
                 return Err(ObjectiveError::Hpo(e));
@@ -601,10 +621,7 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
             }
             let kept = metrics.history.iter().find(|r| r.epoch == metrics.best_epoch).or(metrics.history.last());
             let value = kept.and_then(|r| metric(r, objective)).ok_or_else(|| {
-                ObjectiveError::Failed(format!(
-                    "no {} in the history (is the validation split empty?)",
-                    objective.name()
-                ))
+                failed(&format!("no {} in the history (is the validation split empty?)", objective.name()))
             })?;
             eprintln!("tune: trial {} → {} {value:.4}  {}", trial.number(), objective.name(), describe(&params));
             Ok(value)

@@ -201,3 +201,46 @@ fn a_worker_without_a_slot_returns_soon_after_the_last_trial_ends() {
     let took = start.elapsed();
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
+
+#[test]
+fn an_objective_that_always_fails_stops_the_study_instead_of_looping() {
+    // optimize_until hands a failed trial's slot out again; without a limit an objective
+    // that cannot succeed (a missing data file) would create trials forever.
+    let study = Study::builder("broken").max_failures_in_a_row(4).build().unwrap();
+    let calls = AtomicUsize::new(0);
+    let err = study
+        .optimize_until(20, 1, Duration::from_secs(60), |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(ObjectiveError::failed("data/missing.csv: no such file"))
+        })
+        .unwrap_err();
+    match &err {
+        HpoError::FailingObjective { count, last } => {
+            assert_eq!(*count, 4);
+            assert!(last.contains("data/missing.csv"), "{last}");
+        }
+        other => panic!("expected FailingObjective, got {other:?}"),
+    }
+    assert!(err.to_string().contains("4 trials in a row"), "{err}");
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    let trials = study.trials().unwrap();
+    assert_eq!(trials.len(), 4);
+    assert!(trials.iter().all(|t| t.state == TrialState::Failed));
+}
+
+#[test]
+fn occasional_failures_do_not_stop_the_study() {
+    // Every other trial fails: never two in a row, so the target is reached.
+    let study = Study::builder("flaky").max_failures_in_a_row(2).build().unwrap();
+    let finished = study
+        .optimize_until(6, 1, Duration::from_secs(60), |t| {
+            if t.number() % 2 == 1 {
+                return Err(ObjectiveError::failed("diverged"));
+            }
+            Ok(t.suggest_float("x", 0.0, 1.0)?)
+        })
+        .unwrap();
+    let complete = finished.iter().filter(|t| t.state == TrialState::Complete).count();
+    assert_eq!(complete, 6);
+    assert_eq!(finished.iter().filter(|t| t.state == TrialState::Failed).count(), 5);
+}

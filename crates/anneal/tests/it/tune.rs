@@ -286,3 +286,27 @@ fn bad_tune_configs_are_typed_errors_naming_the_problem() {
     let err = tune_fails(PARAMS, Some(&db));
     assert!(err.contains("already exists with a different search space"), "{err}");
 }
+
+#[test]
+fn a_tune_whose_every_trial_fails_stops_with_the_reason() {
+    // The base config's data file is missing: every trial fails the same way. The search
+    // must stop after `max_failures_in_a_row` trials and say why, not create trials forever.
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), &format!("max_failures_in_a_row = 3\n{PARAMS}"), 60.0);
+    let base = std::fs::read_to_string(tmp.path().join("base.toml")).unwrap();
+    let gone = tmp.path().join("moved-away.csv.gz");
+    write(
+        tmp.path(),
+        "base.toml",
+        &base.replace(root().join("data/penguins.csv.gz").to_str().unwrap(), gone.to_str().unwrap()),
+    );
+    let out = tmp.path().join("study");
+    let o = anneal(&["tune", "--config", &config, "--trials", "5", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("3 trials in a row") && err.contains("moved-away.csv.gz"), "{err}");
+    assert!(err.contains("tune: trial 0 failed:"), "each failure is shown: {err}");
+    let all = trials(&out.join("study.db"));
+    assert_eq!(all.len(), 3, "{err}");
+    assert!(all.iter().all(|t| t.state == TrialState::Failed));
+}
