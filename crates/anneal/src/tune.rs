@@ -5,7 +5,9 @@
 //! setting it replaces (`optimizer.learning_rate`, `model.hidden.0`,
 //! `model.dropout`). A trial loads the base config, sets the sampled values, trains
 //! with `anneal train` into `<out>/trial-<n>` and is scored by its **validation**
-//! metric at the kept epoch — the test rows never steer the search.
+//! metric at the kept epoch — the test rows never steer the search. With
+//! `[study] cv_folds = k` a trial is instead an `anneal cv` run scored by the mean of
+//! its k held-out folds.
 //!
 //! ```toml
 //! base = "../configs/penguins.toml"
@@ -68,7 +70,10 @@ use anneal_optim::OptimizerConfig;
 use anneal_train::{Backend, EpochRecord, Progress, TrainHook};
 use serde::{Deserialize, Serialize};
 
+use anneal_evaluate::diagnose::DiagnosisConfig;
+
 use crate::config::RunConfig;
+use crate::cv::{CvOptions, Splitter, cross_validate};
 use crate::error::{Error, Result, io};
 use crate::run::{TrainOptions, train_with_hook};
 
@@ -98,6 +103,15 @@ impl Objective {
             Objective::ValLoss => "val_loss",
             Objective::ValAccuracy => "val_accuracy",
             Objective::ValMacroF1 => "val_macro_f1",
+        }
+    }
+
+    /// The fold test score it reads under cross-validation (`anneal cv`'s names).
+    fn cv_score(self) -> &'static str {
+        match self {
+            Objective::ValLoss => "log_loss",
+            Objective::ValAccuracy => "accuracy",
+            Objective::ValMacroF1 => "macro_f1",
         }
     }
 }
@@ -215,6 +229,13 @@ pub struct StudySection {
     /// objective that always fails (a missing data file) would otherwise never end.
     #[serde(default = "default_max_failures")]
     pub max_failures_in_a_row: usize,
+    /// Score each trial by stratified k-fold cross-validation with this many folds
+    /// (`anneal cv` over the base config's training and validation rows) instead of by
+    /// its validation rows: the objective is then the mean over the held-out folds
+    /// (`val_loss` → log-loss, `val_accuracy` → accuracy, `val_macro_f1` → macro-F1).
+    /// Not with a pruner: pruning stops one run between epochs, a trial here is several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cv_folds: Option<usize>,
     /// The pruner.
     #[serde(default)]
     pub pruner: PrunerKind,
@@ -327,6 +348,18 @@ impl TuneConfig {
         }
         if raw.study.max_failures_in_a_row == 0 {
             return Err(bad("max_failures_in_a_row must be at least 1, got 0".into()));
+        }
+        if let Some(k) = raw.study.cv_folds {
+            if k < 2 {
+                return Err(bad(format!("cv_folds must be at least 2, got {k}")));
+            }
+            if raw.study.pruner != PrunerKind::None {
+                return Err(bad(format!(
+                    "cv_folds = {k} cannot go with pruner = {:?}: pruning stops one run between epochs, and a \
+                     cross-validated trial is {k} runs; set pruner = \"none\" or drop cv_folds",
+                    raw.study.pruner
+                )));
+            }
         }
         let base = path.parent().unwrap_or(Path::new(".")).join(&raw.base);
         let config = Self { base, study: raw.study, space, path: path.to_path_buf() };
@@ -600,6 +633,27 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
             };
             let run_config = config.trial_config(&params).map_err(|e| failed(&e))?;
             let out = options.out.join(format!("trial-{}", trial.number()));
+            if let Some(folds) = config.study.cv_folds {
+                let cv_options = CvOptions {
+                    folds,
+                    splitter: Splitter::Stratified,
+                    workers: 1,
+                    backend: options.backend,
+                    out,
+                    learning_curve: None,
+                    diagnosis: DiagnosisConfig::default(),
+                };
+                let outcome = cross_validate(&run_config, &cv_options).map_err(|e| failed(&e))?;
+                let value = outcome.report.test.get(objective.cv_score()).map(|s| s.mean).filter(|v| v.is_finite());
+                let value =
+                    value.ok_or_else(|| failed(&format!("no finite {} over the folds", objective.cv_score())))?;
+                eprintln!(
+                    "tune: trial {number} → {} {value:.4} (mean of {folds} folds)  {}",
+                    objective.name(),
+                    describe(&params)
+                );
+                return Ok(value);
+            }
             let train_options =
                 TrainOptions { out, backend: options.backend, progress: Progress::Silent, resume: false };
             let prune = config.study.pruner != PrunerKind::None;
@@ -806,14 +860,19 @@ impl TuneReport {
         let mut s = format!("# Study `{}`\n\n", config.study.name);
         let _ = writeln!(
             s,
-            "Objective: {} ({:?}), sampler {:?}, pruner {:?}. Trials: {}. Epochs trained by the finished \
-             trials: {}.\n",
+            "Objective: {} ({:?}), sampler {:?}, pruner {:?}. Trials: {}. {}\n",
             config.study.objective.name(),
             config.study.objective.direction(),
             config.study.sampler,
             config.study.pruner,
             self.counts.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", "),
-            self.epochs_trained
+            match config.study.cv_folds {
+                Some(k) => format!(
+                    "Each trial scored by stratified {k}-fold cross-validation (the mean over the held-out folds; \
+                     each trial folder holds its cv.md)."
+                ),
+                None => format!("Epochs trained by the finished trials: {}.", self.epochs_trained),
+            }
         );
         let _ =
             writeln!(s, "## Best trials\n\n| trial | {} | parameters |\n|---|---|---|", config.study.objective.name());

@@ -310,3 +310,35 @@ fn a_tune_whose_every_trial_fails_stops_with_the_reason() {
     assert_eq!(all.len(), 3, "{err}");
     assert!(all.iter().all(|t| t.state == TrialState::Failed));
 }
+
+#[test]
+fn trials_can_be_scored_by_cross_validation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), &format!("cv_folds = 3\n{PARAMS}"), 60.0);
+    let out = tmp.path().join("study");
+    let o = anneal(&["tune", "--config", &config, "--trials", "2", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("(mean of 3 folds)"), "{}", stderr(&o));
+    let all = trials(&out.join("study.db"));
+    assert_eq!(all.len(), 2);
+    for t in &all {
+        assert_eq!(t.state, TrialState::Complete);
+        // The trial's value is the mean held-out-fold accuracy of its own cv.json.
+        let cv: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join(format!("trial-{}/cv.json", t.number))).unwrap())
+                .unwrap();
+        assert_eq!(cv["n_folds"].as_u64(), Some(3));
+        let mean = cv["report"]["test"]["accuracy"]["mean"].as_f64().unwrap();
+        // (serde_json parses the last digit of a float to within an ulp.)
+        assert!((t.value.unwrap() - mean).abs() < 1e-12, "trial {}: {:?} vs {mean}", t.number, t.value);
+        assert!(mean > 0.5, "trial {}: {mean}", t.number);
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("3-fold cross-validation"), "{report}");
+
+    // Pruning works between epochs of one run: not with cross-validated trials.
+    let err = tune_fails(&format!("cv_folds = 3\npruner = \"median\"\n{PARAMS}"), None);
+    assert!(err.contains("cv_folds = 3 cannot go with pruner"), "{err}");
+    let err = tune_fails(&format!("cv_folds = 1\n{PARAMS}"), None);
+    assert!(err.contains("cv_folds must be at least 2"), "{err}");
+}
