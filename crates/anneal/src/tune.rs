@@ -610,7 +610,10 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
     let trials = study.trials().map_err(hpo_error)?;
     let count = |state| trials.iter().filter(|t| t.state == state).count();
     let (complete, pruned) = (count(TrialState::Complete), count(TrialState::Pruned));
-    let max_epochs = RunConfig::load(&config.base)?.training.epochs;
+    let base = RunConfig::load(&config.base)?;
+    // A missing data file would fail every trial: say so before the first one.
+    std::fs::metadata(&base.data.path).map_err(io(&base.data.path))?;
+    let max_epochs = base.training.epochs;
     eprintln!(
         "tune: study `{}` in {url}: {} of {} trials finished ({complete} complete, {pruned} pruned); {} worker(s); \
          objective {} ({:?}); pruner {:?}",

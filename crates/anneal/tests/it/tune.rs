@@ -289,22 +289,23 @@ fn bad_tune_configs_are_typed_errors_naming_the_problem() {
 
 #[test]
 fn a_tune_whose_every_trial_fails_stops_with_the_reason() {
-    // The base config's data file is missing: every trial fails the same way. The search
-    // must stop after `max_failures_in_a_row` trials and say why, not create trials forever.
+    // Every trial fails the same way (here: the data file is not a CSV). The search must
+    // stop after `max_failures_in_a_row` trials and say why, not create trials forever.
     let tmp = tempfile::tempdir().unwrap();
     let config = setup(tmp.path(), &format!("max_failures_in_a_row = 3\n{PARAMS}"), 60.0);
     let base = std::fs::read_to_string(tmp.path().join("base.toml")).unwrap();
-    let gone = tmp.path().join("moved-away.csv.gz");
+    let broken = tmp.path().join("broken.csv.gz");
+    std::fs::write(&broken, b"not gzip").unwrap();
     write(
         tmp.path(),
         "base.toml",
-        &base.replace(root().join("data/penguins.csv.gz").to_str().unwrap(), gone.to_str().unwrap()),
+        &base.replace(root().join("data/penguins.csv.gz").to_str().unwrap(), broken.to_str().unwrap()),
     );
     let out = tmp.path().join("study");
     let o = anneal(&["tune", "--config", &config, "--trials", "5", "--out", out.to_str().unwrap()]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("3 trials in a row") && err.contains("moved-away.csv.gz"), "{err}");
+    assert!(err.contains("3 trials in a row") && err.contains("broken.csv.gz"), "{err}");
     assert!(err.contains("tune: trial 0 failed:"), "each failure is shown: {err}");
     let all = trials(&out.join("study.db"));
     assert_eq!(all.len(), 3, "{err}");
@@ -341,4 +342,22 @@ fn trials_can_be_scored_by_cross_validation() {
     assert!(err.contains("cv_folds = 3 cannot go with pruner"), "{err}");
     let err = tune_fails(&format!("cv_folds = 1\n{PARAMS}"), None);
     assert!(err.contains("cv_folds must be at least 2"), "{err}");
+}
+
+#[test]
+fn a_missing_data_file_is_reported_before_the_first_trial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), PARAMS, 60.0);
+    let base = std::fs::read_to_string(tmp.path().join("base.toml")).unwrap();
+    let gone = tmp.path().join("moved-away.csv.gz");
+    write(
+        tmp.path(),
+        "base.toml",
+        &base.replace(root().join("data/penguins.csv.gz").to_str().unwrap(), gone.to_str().unwrap()),
+    );
+    let out = tmp.path().join("study");
+    let o = anneal(&["tune", "--config", &config, "--trials", "5", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("moved-away.csv.gz"), "{}", stderr(&o));
+    assert!(!out.join("trial-0").exists(), "no trial should have started");
 }
