@@ -226,7 +226,7 @@ pub struct StudySection {
     pub heartbeat_timeout_s: f64,
     /// Trials that may fail one after another before the search stops with the last
     /// failure's message (default 10): a failed trial's slot is handed out again, so an
-    /// objective that always fails (a missing data file) would otherwise never end.
+    /// objective that always fails (a data file that cannot be parsed) would otherwise never end.
     #[serde(default = "default_max_failures")]
     pub max_failures_in_a_row: usize,
     /// Score each trial by stratified k-fold cross-validation with this many folds
