@@ -11,9 +11,14 @@ use super::{anneal, root, stderr, write};
 
 /// A tune config over a short penguins run (few epochs, so debug builds are quick).
 fn setup(dir: &Path, params: &str, heartbeat_s: f64) -> String {
+    setup_with_data(dir, params, heartbeat_s, &root().join("data/penguins.csv.gz"))
+}
+
+/// As [`setup`], with the base config reading `data` instead of the penguins file.
+fn setup_with_data(dir: &Path, params: &str, heartbeat_s: f64, data: &Path) -> String {
     let base = std::fs::read_to_string(root().join("examples/configs/penguins.toml"))
         .unwrap()
-        .replace("../../data/penguins.csv.gz", root().join("data/penguins.csv.gz").to_str().unwrap())
+        .replace("../../data/penguins.csv.gz", data.to_str().unwrap())
         .replace("epochs = 200", "epochs = 12");
     write(dir, "base.toml", &base);
     write(
@@ -292,15 +297,9 @@ fn a_tune_whose_every_trial_fails_stops_with_the_reason() {
     // Every trial fails the same way (here: the data file is not a CSV). The search must
     // stop after `max_failures_in_a_row` trials and say why, not create trials forever.
     let tmp = tempfile::tempdir().unwrap();
-    let config = setup(tmp.path(), &format!("max_failures_in_a_row = 3\n{PARAMS}"), 60.0);
-    let base = std::fs::read_to_string(tmp.path().join("base.toml")).unwrap();
     let broken = tmp.path().join("broken.csv.gz");
     std::fs::write(&broken, b"not gzip").unwrap();
-    write(
-        tmp.path(),
-        "base.toml",
-        &base.replace(root().join("data/penguins.csv.gz").to_str().unwrap(), broken.to_str().unwrap()),
-    );
+    let config = setup_with_data(tmp.path(), &format!("max_failures_in_a_row = 3\n{PARAMS}"), 60.0, &broken);
     let out = tmp.path().join("study");
     let o = anneal(&["tune", "--config", &config, "--trials", "5", "--out", out.to_str().unwrap()]);
     assert!(!o.status.success());
@@ -347,14 +346,7 @@ fn trials_can_be_scored_by_cross_validation() {
 #[test]
 fn a_missing_data_file_is_reported_before_the_first_trial() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = setup(tmp.path(), PARAMS, 60.0);
-    let base = std::fs::read_to_string(tmp.path().join("base.toml")).unwrap();
-    let gone = tmp.path().join("moved-away.csv.gz");
-    write(
-        tmp.path(),
-        "base.toml",
-        &base.replace(root().join("data/penguins.csv.gz").to_str().unwrap(), gone.to_str().unwrap()),
-    );
+    let config = setup_with_data(tmp.path(), PARAMS, 60.0, &tmp.path().join("moved-away.csv.gz"));
     let out = tmp.path().join("study");
     let o = anneal(&["tune", "--config", &config, "--trials", "5", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
