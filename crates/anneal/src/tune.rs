@@ -64,13 +64,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use anneal_evaluate::diagnose::DiagnosisConfig;
 use anneal_hpo::prelude::*;
 use anneal_hpo::{Choice, FrozenTrial, HpoError, ObjectiveError, ParamSpec, Trial, open_storage};
 use anneal_optim::OptimizerConfig;
 use anneal_train::{Backend, EpochRecord, Progress, TrainHook};
 use serde::{Deserialize, Serialize};
-
-use anneal_evaluate::diagnose::DiagnosisConfig;
 
 use crate::config::RunConfig;
 use crate::cv::{CvOptions, Splitter, cross_validate};
@@ -635,7 +634,7 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
                 ObjectiveError::Failed(e.to_string())
             };
             let run_config = config.trial_config(&params).map_err(|e| failed(&e))?;
-            let out = options.out.join(format!("trial-{}", trial.number()));
+            let out = options.out.join(format!("trial-{number}"));
             if let Some(folds) = config.study.cv_folds {
                 let cv_options = CvOptions {
                     folds,
