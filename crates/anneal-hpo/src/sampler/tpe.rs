@@ -38,8 +38,9 @@ use crate::storage::{Direction, FrozenTrial, TrialState};
 /// settings: 0.030 and 0.264 against 0.157 and 0.413 with Optuna's settings; after 100
 /// trials 0.0042 and 0.090 against 0.023 and 0.165. The costs: about 1.6 times the time per
 /// suggestion (still a fraction of a millisecond), and on a space of many parameters the
-/// narrower kernels could settle sooner on a local optimum (on 6-parameter Hartmann6 an
-/// exponent of 1.1–1.3 measured as well as 1.5; on 2-parameter Branin 1.5 beat 1.3).
+/// narrower kernels could settle sooner on a local optimum (on 6-parameter Hartmann6
+/// exponents 1.1–1.3 measured slightly better than 1.5, on 2-parameter Branin 1.5 clearly
+/// better than 1.3).
 ///
 /// A good default for most tuning jobs: it handles every parameter kind, conditional
 /// parameters (sampled by one-dimensional TPE over the trials where they were active) and
