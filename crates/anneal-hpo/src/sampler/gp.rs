@@ -201,21 +201,16 @@ fn pair_sqd(x: &[f64], n: usize, d: usize, cat: &[bool]) -> Vec<f64> {
     out
 }
 
-/// `L⁻¹` (row-major, lower triangular) and `C⁻¹ = L⁻ᵀ L⁻¹` from the Cholesky factor `L`.
+/// `L⁻ᵀ` (row-major: row c is column c of `L⁻¹`, non-zero from entry c) and
+/// `C⁻¹ = L⁻ᵀ L⁻¹` from the Cholesky factor `L`.
 fn inverse_from_cholesky(l: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
-    // Column c of L⁻¹ solves L x = e_c; store it as row c of `cols` (that is, L⁻ᵀ) so
-    // both products below read contiguous memory.
+    // Column c of L⁻¹ solves L x = e_c; stored as a row so the products below read
+    // contiguous memory.
     let mut cols = vec![0.0; n * n];
     for c in 0..n {
         let col = &mut cols[c * n..(c + 1) * n];
         col[c] = 1.0;
         solve_lower(l, n, col);
-    }
-    let mut linv = vec![0.0; n * n];
-    for r in 0..n {
-        for c in 0..=r {
-            linv[r * n + c] = cols[c * n + r];
-        }
     }
     // C⁻¹[a][b] = Σ_k L⁻¹[k][a] L⁻¹[k][b], non-zero terms from k = max(a, b).
     let mut c_inv = vec![0.0; n * n];
@@ -226,7 +221,7 @@ fn inverse_from_cholesky(l: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
             c_inv[b * n + a] = v;
         }
     }
-    (linv, c_inv)
+    (cols, c_inv)
 }
 
 /// Builds `C = K + σ² I` and factors it; returns `L`, `C` and `s · f'(r²)` per pair.
@@ -313,7 +308,14 @@ impl<'a> Gp<'a> {
         let mut alpha = y.to_vec();
         solve_lower(&l, n, &mut alpha);
         solve_upper_t(&l, n, &mut alpha);
-        let (linv, c_inv) = inverse_from_cholesky(&l, n);
+        let (linv_t, c_inv) = inverse_from_cholesky(&l, n);
+        // L⁻¹ row by row, for the variance without gradients.
+        let mut linv = vec![0.0; n * n];
+        for r in 0..n {
+            for c in 0..=r {
+                linv[r * n + c] = linv_t[c * n + r];
+            }
+        }
         Some(Self { x, n, d, cat, theta, scale, alpha, linv, c_inv })
     }
 
