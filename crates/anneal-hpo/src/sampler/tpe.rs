@@ -140,8 +140,9 @@ impl TpeSampler {
         let g = Parzen::new(&above, default_weights(above.len()), space, self.prior_weight, self.clip_exponent);
         let mut rng = Rng::derive(self.seed, ctx.number, stream);
         let mut best: Option<(f64, Vec<f64>)> = None;
+        let cdf = l.cdf_bounds();
         for _ in 0..self.n_ei_candidates {
-            let x = l.sample(&mut rng);
+            let x = l.sample(&mut rng, &cdf);
             let score = l.log_pdf(&x) - g.log_pdf(&x);
             if best.as_ref().is_none_or(|(b, _)| score > *b) {
                 best = Some((score, x));
@@ -291,15 +292,33 @@ impl Parzen {
         Self { log_weights: weights.iter().map(|w| w.ln()).collect(), weights, dims }
     }
 
-    fn sample(&self, rng: &mut Rng) -> Vec<f64> {
+    /// `Φ` at the bounds of every numeric kernel, `[dim][kernel]` (empty for categorical
+    /// dimensions): what [`Parzen::sample`] needs, computed once for all its draws.
+    fn cdf_bounds(&self) -> Vec<Vec<(f64, f64)>> {
+        self.dims
+            .iter()
+            .map(|(_, kern)| match kern {
+                Kernels::Categorical { .. } => Vec::new(),
+                Kernels::Numeric { mus, sigmas, low, high, .. } => mus
+                    .iter()
+                    .zip(sigmas)
+                    .map(|(&mu, &sigma)| (ndtr((low - mu) / sigma), ndtr((high - mu) / sigma)))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// One draw from the mixture; `cdf` is [`Parzen::cdf_bounds`].
+    fn sample(&self, rng: &mut Rng, cdf: &[Vec<(f64, f64)>]) -> Vec<f64> {
         let k = rng.weighted(&self.weights);
         self.dims
             .iter()
-            .map(|(d, kern)| match kern {
+            .zip(cdf)
+            .map(|((d, kern), cdf)| match kern {
                 Kernels::Categorical { probs, .. } => rng.weighted(&probs[k]) as f64,
                 Kernels::Numeric { mus, sigmas, low, high, log, step, .. } => {
                     let (mu, sigma) = (mus[k], sigmas[k]);
-                    let (a, b) = (ndtr((low - mu) / sigma), ndtr((high - mu) / sigma));
+                    let (a, b) = cdf[k];
                     let u = a + rng.uniform() * (b - a);
                     let mut x = (mu + sigma * ndtri(u)).clamp(*low, *high);
                     if *log {
