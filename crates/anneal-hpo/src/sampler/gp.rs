@@ -1,7 +1,7 @@
 //! Gaussian-process Bayesian optimisation, as Optuna's `GPSampler`: a Matérn 5/2 ARD
 //! kernel with hyperparameters fitted by maximum a posteriori marginal likelihood, a
-//! fitted constant prior mean, and log expected improvement (Ament et al. 2023) maximised by quasi-random candidates and
-//! L-BFGS local search.
+//! fitted constant prior mean, and log expected improvement (Ament et al. 2023) maximised
+//! by quasi-random candidates and L-BFGS local search.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -43,8 +43,9 @@ impl Model {
 /// centre of their cell); categorical parameters are compared by Hamming distance, which
 /// is one-hot encoding with one lengthscale per parameter. Objective values are
 /// standardised, and the prior mean is the constant that best explains them for the fitted
-/// kernel (see [`GpSampler::with_fitted_mean`]). The kernel is Matérn 5/2 with one lengthscale per dimension (ARD), a
-/// signal variance and a noise variance, fitted by L-BFGS on the log marginal likelihood
+/// kernel (see [`GpSampler::with_fitted_mean`]). The kernel is Matérn 5/2 with one
+/// lengthscale per dimension (ARD), a signal variance and a noise variance (at least 1e-8
+/// of the objective's variance), fitted by L-BFGS on the log marginal likelihood
 /// plus priors (Optuna's Gamma(2, 1) on the signal variance and Gamma(1.1, 30) on the
 /// noise; a Gamma(3, 6) prior on each lengthscale, see [`LengthscalePrior`]), warm-started
 /// from the previous fit. The next point maximises log expected improvement over the best value
@@ -276,7 +277,8 @@ fn inverse_from_cholesky(l: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
 
 /// The data minus the constant prior mean, and that mean: `m̂ = 1ᵀC⁻¹y / 1ᵀC⁻¹1` (the
 /// generalised-least-squares estimate, which maximises the marginal likelihood for fixed
-/// kernel hyperparameters) when `fit`, else zero. With `C = LLᵀ`, `m̂ = (L⁻¹1)·(L⁻¹y) / |L⁻¹1|²`.
+/// kernel hyperparameters) when `fit`, else zero. With `C = LLᵀ`,
+/// `m̂ = (L⁻¹1)·(L⁻¹y) / |L⁻¹1|²`.
 fn centre(l: &[f64], n: usize, y: &[f64], fit: bool) -> (Vec<f64>, f64) {
     if !fit {
         return (y.to_vec(), 0.0);
