@@ -679,7 +679,7 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
             let value = kept.and_then(|r| metric(r, objective)).ok_or_else(|| {
                 failed(&format!("no {} in the history (is the validation split empty?)", objective.name()))
             })?;
-            eprintln!("tune: trial {} → {} {value:.4}  {}", trial.number(), objective.name(), describe(&params));
+            eprintln!("tune: trial {number} → {} {value:.4}  {}", objective.name(), describe(&params));
             Ok(value)
         })
         .map_err(hpo_error)?;
