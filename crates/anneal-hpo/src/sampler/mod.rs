@@ -26,7 +26,7 @@ pub mod sobol;
 mod sobol_table;
 pub mod tpe;
 
-pub use gp::{GpSampler, LengthscalePrior};
+pub use gp::{GpSampler, LengthscalePrior, PriorMean};
 pub use grid::GridSampler;
 pub use random::RandomSampler;
 pub use sobol::SobolSampler;
