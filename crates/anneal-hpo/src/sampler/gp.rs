@@ -111,6 +111,14 @@ impl GpSampler {
 
     /// The GP's prior mean: [`PriorMean::Quadratic`] (the default), a fitted constant, or
     /// zero (Optuna's model).
+    ///
+    /// ```
+    /// use anneal_hpo::sampler::{GpSampler, PriorMean};
+    ///
+    /// // Expected improvement with a constant prior mean, as BoTorch's `SingleTaskGP`.
+    /// let sampler = GpSampler::new(7).with_prior_mean(PriorMean::Constant);
+    /// # let _ = sampler;
+    /// ```
     pub fn with_prior_mean(mut self, mean: PriorMean) -> Self {
         self.model.mean = mean;
         self
