@@ -53,6 +53,34 @@ fn model_based_samplers_beat_random_search() {
 }
 
 #[test]
+fn gp_finds_a_noisy_optimum_in_a_corner() {
+    // The best point is a corner of the space and every value carries noise (a hash of the
+    // trial number, so runs repeat). The prior mean's quadratic trend is fitted to the data,
+    // which say the edge is better here; a trend forced to say the opposite strongly enough
+    // (β₁ = -20 on the standardised values) holds the search away from the corner and fails.
+    let corner = |seed: u64, n: usize| {
+        let study = Study::builder("corner").sampler(GpSampler::new(seed).with_candidates(512)).build().unwrap();
+        let trials = study
+            .optimize(n, |t| {
+                let x = t.suggest_float("x", -5.0, 5.0)?;
+                let y = t.suggest_float("y", -5.0, 5.0)?;
+                let h = (t.number().wrapping_add(seed << 8)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
+                let noise = 0.2 * (h as f64 / (1u64 << 53) as f64 - 0.5);
+                Ok((x - 5.0).powi(2) + (y + 5.0).powi(2) + noise)
+            })
+            .unwrap();
+        let best = trials.iter().min_by(|a, b| a.value.unwrap().total_cmp(&b.value.unwrap())).unwrap();
+        let p = best.param_values();
+        let at = |k: &str| p[k].as_f64().unwrap();
+        (at("x"), at("y"))
+    };
+    for seed in 0..3 {
+        let (x, y) = corner(seed, 25);
+        assert!(x > 4.7 && y < -4.7, "seed {seed}: best trial at ({x}, {y}), the minimum is at (5, -5)");
+    }
+}
+
+#[test]
 fn grid_visits_every_point_once_including_conditional_branches() {
     let space = SearchSpace::new()
         .with("opt", Distribution::categorical(["sgd", "adam"]))
