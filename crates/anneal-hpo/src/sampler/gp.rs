@@ -172,8 +172,8 @@ pub enum PriorMean {
     /// Branin from 5.1e-5 to 4.2e-5.
     Constant,
     /// A fitted constant plus a fitted multiple of the squared distance from the centre of
-    /// the search space (continuous parameters on their unit scale; categorical ones do not
-    /// count): `β₀ + β₁ Σⱼ (uⱼ − ½)²`. The default.
+    /// the search space (numeric parameters on their unit scale, log ones on the log scale;
+    /// categorical ones do not count): `β₀ + β₁ Σⱼ (uⱼ − ½)²`. The default.
     ///
     /// The posterior variance is largest at the edges and corners of the space, so with a
     /// constant mean expected improvement is drawn there, the "boundary over-exploration" of
@@ -199,13 +199,27 @@ impl PriorMean {
         }
     }
 
+    /// The squared distance of `p` (unit coordinates) from the centre of the space, over
+    /// the numeric parameters.
+    fn centre_sqd(p: &[f64], cat: &[bool]) -> f64 {
+        p.iter().zip(cat).filter(|(_, c)| !**c).map(|(u, _)| (u - 0.5) * (u - 0.5)).sum()
+    }
+
     /// Appends the basis functions' values at `p` (unit coordinates) to `out`.
     fn basis(self, p: &[f64], cat: &[bool], out: &mut Vec<f64>) {
-        if self != Self::Zero {
-            out.push(1.0);
+        match self {
+            Self::Zero => {}
+            Self::Constant => out.push(1.0),
+            Self::Quadratic => out.extend([1.0, Self::centre_sqd(p, cat)]),
         }
-        if self == Self::Quadratic {
-            out.push(p.iter().zip(cat).filter(|(_, c)| !**c).map(|(u, _)| (u - 0.5) * (u - 0.5)).sum());
+    }
+
+    /// The mean with coefficients `beta` at `p`.
+    fn value(self, beta: &[f64], p: &[f64], cat: &[bool]) -> f64 {
+        match self {
+            Self::Zero => 0.0,
+            Self::Constant => beta[0],
+            Self::Quadratic => beta[0] + beta[1] * Self::centre_sqd(p, cat),
         }
     }
 
@@ -501,9 +515,7 @@ impl<'a> Gp<'a> {
             k[i] = self.scale * f;
             dfs[i] = self.scale * df;
         }
-        let mut h = Vec::with_capacity(self.beta.len());
-        self.mean.basis(p, self.cat, &mut h);
-        let mean = dot(&h, &self.beta) + dot(&k, &self.alpha);
+        let mean = self.mean.value(&self.beta, p, self.cat) + dot(&k, &self.alpha);
         // The quadratic trend's slope: β₁ d/du Σ (u − ½)².
         let slope = if self.mean == PriorMean::Quadratic { 2.0 * self.beta[1] } else { 0.0 };
         let Some((dmean, dvar)) = grad else {
