@@ -183,7 +183,7 @@ pub enum PriorMean {
     /// unexplored edges to be worse too and expected improvement stays inside; where the
     /// good region is at an edge, `β₁` takes the other sign. On Hartmann6 (seeds 100–299,
     /// 50 trials), against [`PriorMean::Constant`]: model-based trials on a bound 15 % →
-    /// 10 %, runs reaching the global optimum's basin 63 % → 68 %, median regret 1.0e-5 →
+    /// 10 %, runs reaching the global optimum's basin 63 % → 67.5 %, median regret 1.0e-5 →
     /// 6.4e-6; on Branin, whose three minima lie near its edges, 6.7e-6 → 4.1e-6.
     #[default]
     Quadratic,
