@@ -226,6 +226,14 @@ impl PriorMean {
         }
     }
 
+    /// The derivative of [`PriorMean::value`] in a numeric coordinate that is at `u`.
+    fn derivative(self, beta: &[f64], u: f64) -> f64 {
+        match self {
+            Self::Zero | Self::Constant => 0.0,
+            Self::Quadratic => 2.0 * beta[1] * (u - 0.5),
+        }
+    }
+
     /// The basis functions' values at `n` points, row-major `n × len`.
     fn design(self, x: &[f64], n: usize, d: usize, cat: &[bool]) -> Vec<f64> {
         let mut h = Vec::with_capacity(n * self.len());
@@ -519,8 +527,6 @@ impl<'a> Gp<'a> {
             dfs[i] = self.scale * df;
         }
         let mean = self.mean.value(&self.beta, p, self.cat) + dot(&k, &self.alpha);
-        // The quadratic trend's slope: β₁ d/du Σ (u − ½)².
-        let slope = if self.mean == PriorMean::Quadratic { 2.0 * self.beta[1] } else { 0.0 };
         let Some((dmean, dvar)) = grad else {
             // kᵀ C⁻¹ k = |L⁻¹ k|², half the work of C⁻¹ k.
             let quad: f64 = (0..n)
@@ -545,7 +551,7 @@ impl<'a> Gp<'a> {
                 gm += self.alpha[i] * dk;
                 gv -= 2.0 * v[i] * dk;
             }
-            dmean[j] = gm + slope * (p[j] - 0.5);
+            dmean[j] = gm + self.mean.derivative(&self.beta, p[j]);
             dvar[j] = gv;
         }
         (mean, var)
