@@ -30,9 +30,9 @@ use std::sync::Mutex;
 
 use anneal::RunConfig;
 use anneal::hpo::prelude::*;
-use anneal::models::Mlp;
+use anneal::models::{ActivationKind, Mlp, MlpConfig};
 use anneal::optim::{Optimizer, OptimizerConfig};
-use anneal::train::{Backend, Progress, Trainer, evaluate};
+use anneal::train::{Backend, Loss, Progress, Trainer, evaluate};
 use burn::prelude::Device;
 
 const CONFIG: &str = r#"
@@ -115,9 +115,15 @@ impl Experiment {
         let width = trial.suggest_int_log("width", 16, 256)? as usize;
         let layers = trial.suggest_int("layers", 1, 3)? as usize;
         let dropout = trial.suggest_float("dropout", 0.0, 0.5)?;
-        let mut model_config = self.config.model_config(self.data.train.n_features(), self.data.labels.classes().len());
-        model_config.hidden = vec![width; layers];
-        model_config.dropout = dropout;
+        let outputs = self.data.loaded.target.n_outputs();
+        let model_config = MlpConfig {
+            input: self.data.train.n_features(),
+            hidden: vec![width; layers],
+            output: outputs,
+            activation: ActivationKind::Relu,
+            dropout,
+            layer_dropout: Vec::new(),
+        };
         let model = model_config.init(model_seed, &self.device.clone().autodiff()).map_err(ObjectiveError::failed)?;
         let learning_rate = trial.suggest_float_log("learning_rate", 1e-4, 1e-1)?;
         let weight_decay = trial.suggest_float_log("weight_decay", 1e-6, 1e-2)?;
@@ -144,12 +150,13 @@ impl Experiment {
             .fit(model, &mut optimizer, &self.data.train, Some(&self.data.valid))
             .map_err(ObjectiveError::failed)?;
         let last = fitted.history.last().ok_or_else(|| ObjectiveError::failed("no epoch was trained"))?;
-        let test = evaluate(&fitted.model, &self.data.test, &self.device, 1024).map_err(ObjectiveError::failed)?;
+        let test = evaluate(&fitted.model, &self.data.test, &Loss::CrossEntropy, &self.device, 1024)
+            .map_err(ObjectiveError::failed)?;
         let eval = Eval {
             epochs,
-            val_accuracy: last.val_accuracy.unwrap_or(f64::NAN),
-            val_loss: last.val_loss.unwrap_or(f64::NAN),
-            test_accuracy: test.scores(&self.data.test.targets()).map_err(ObjectiveError::failed)?.0,
+            val_accuracy: last.metric("val_accuracy").unwrap_or(f64::NAN),
+            val_loss: last.metric("val_loss").unwrap_or(f64::NAN),
+            test_accuracy: test.scores().map_err(ObjectiveError::failed)?.0,
         };
         Ok((Run { model: fitted.model, optimizer, epochs }, eval))
     }
@@ -235,9 +242,9 @@ fn main() -> anyhow::Result<()> {
         "digits: {} train / {} validation / {} test rows (split seed 0); random search {n_random} × {max_epochs} \
          epochs; Hyperband R = {max_epochs}, eta = {eta}: its brackets plan {resumed} epochs with resumed rungs \
          ({scratch} from scratch)\n",
-        data.train.len(),
-        data.valid.len(),
-        data.test.len()
+        data.split.train.len(),
+        data.split.valid.len(),
+        data.split.test.len()
     );
     let experiment = Experiment { config, data, device };
     println!("| seed | arm | configurations | epochs | best val acc | its test acc | chosen after epoch |");

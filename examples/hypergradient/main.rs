@@ -18,7 +18,7 @@
 
 use anneal::RunConfig;
 use anneal::optim::{HypergradientRule, OptimizerConfig};
-use anneal::train::{Backend, Progress, TrainError, Trainer, evaluate};
+use anneal::train::{Backend, Loss, Progress, TrainError, Trainer, evaluate};
 
 const CONFIG: &str = r#"
 seed = 11
@@ -106,9 +106,13 @@ fn main() -> anyhow::Result<()> {
         Some(f) => Some(f.parse()?),
     };
     config.training.epochs = arg("--epochs").unwrap_or(config.training.epochs);
+    let anneal::models::ModelConfig::Mlp(mlp) = &mut config.model else {
+        anyhow::bail!("this example compares optimisers on an MLP config");
+    };
     if let Some(h) = arg::<String>("--hidden") {
-        config.model.hidden = h.split(',').map(str::parse).collect::<Result<_, _>>()?;
+        mlp.hidden = h.split(',').map(str::parse).collect::<Result<_, _>>()?;
     }
+    let hidden = mlp.hidden.clone();
     let seeds: Vec<u64> = match arg::<String>("--seeds") {
         Some(s) => s.split(',').map(str::parse).collect::<Result<_, _>>()?,
         None => vec![1, 2, 3, 11, 23, 42],
@@ -118,7 +122,7 @@ fn main() -> anyhow::Result<()> {
 
     println!(
         "digits, MLP 64-{:?}-10, Adam, {} epochs of batch 32; Adam-HD: {rule:?} rule, beta = {beta:e}, max_lr_factor = {}",
-        config.model.hidden,
+        hidden,
         config.training.epochs,
         max_lr_factor.map_or("none".to_string(), |f| f.to_string()),
     );
@@ -126,16 +130,16 @@ fn main() -> anyhow::Result<()> {
     for &seed in &seeds {
         config.seed = seed;
         let data = anneal::run::prepare(&config)?;
-        let model_config = config.model_config(data.train.n_features(), data.labels.classes().len());
+        let model_config = config.model_config(data.train.n_features(), data.loaded.target.n_outputs());
         let run = |optimizer: OptimizerConfig| -> anyhow::Result<Outcome> {
             let model = model_config.init(config.seed, &device.clone().autodiff())?;
             let mut optimizer = optimizer.init()?;
             let mut trainer = Trainer::new(config.train_config(), device.clone()).with_progress(Progress::Silent);
             match trainer.fit(model, &mut optimizer, &data.train, Some(&data.valid)) {
                 Ok(fitted) => {
-                    let test = evaluate(&fitted.model, &data.test, &device, 1024)?;
+                    let test = evaluate(&fitted.model, &data.test, &Loss::CrossEntropy, &device, 1024)?;
                     let rates = fitted.history.iter().map(|r| r.learning_rate).collect();
-                    Ok(Outcome { accuracy: test.scores(&data.test.targets())?.0, rates })
+                    Ok(Outcome { accuracy: test.scores()?.0, rates })
                 }
                 Err(TrainError::Diverged { .. }) => Ok(Outcome { accuracy: f64::NAN, rates: Vec::new() }),
                 Err(e) => Err(e.into()),

@@ -5,11 +5,10 @@
 //! Run: `cargo run --release --example penguins`
 
 use anneal::data::prelude::*;
-use anneal::evaluate::confusion_matrix;
 use anneal::models::{ActivationKind, MlpConfig};
 use anneal::optim::OptimizerConfig;
 use anneal::regularize::{EarlyStoppingConfig, Goal};
-use anneal::train::{Backend, Progress, TrainConfig, Trainer, evaluate};
+use anneal::train::{Backend, Loss, Progress, TrainConfig, Trainer, evaluate};
 
 fn main() -> anyhow::Result<()> {
     let seed = 42;
@@ -57,10 +56,9 @@ fn main() -> anyhow::Result<()> {
     )?;
     println!("trained {} epochs on {backend}, kept epoch {}", fitted.history.len(), fitted.best_epoch);
 
-    let result = evaluate(&fitted.model, &test, &device, 256)?;
-    let (accuracy, macro_f1, _) = result.scores(&test.targets())?;
+    let result = evaluate(&fitted.model, &test, &Loss::CrossEntropy, &device, 256)?;
+    let (accuracy, macro_f1, cm) = result.scores()?;
     println!("test accuracy {accuracy:.4}, macro-F1 {macro_f1:.4} on {} rows", test.len());
-    let cm = confusion_matrix(&test.targets(), &result.predictions, labels.classes().len())?;
     println!("confusion matrix (rows true, columns predicted; {}):", labels.classes().join(", "));
     for row in cm.counts() {
         println!("  {row:?}");

@@ -6,9 +6,9 @@
 //! (default `runs/vanishing_gradients`).
 
 use anneal::RunConfig;
-use anneal::models::ActivationKind;
+use anneal::models::{ActivationKind, ModelConfig};
 use anneal::train::plot::{Chart, PALETTE, Series, save_charts};
-use anneal::train::{Backend, Progress, Trainer, evaluate};
+use anneal::train::{Backend, Loss, Progress, Trainer, evaluate};
 
 const CONFIG: &str = r#"
 seed = 5
@@ -48,9 +48,11 @@ fn main() -> anyhow::Result<()> {
     let mut series = Vec::new();
     println!("digits, 10 linear layers (9 hidden of 32), Adam lr 0.001, batch 32\n");
     for (i, activation) in [ActivationKind::Sigmoid, ActivationKind::Relu].into_iter().enumerate() {
-        config.model.activation = activation;
+        if let ModelConfig::Mlp(mlp) = &mut config.model {
+            mlp.activation = activation;
+        }
         let model = config
-            .model_config(data.train.n_features(), data.labels.classes().len())
+            .model_config(data.train.n_features(), data.loaded.target.n_outputs())
             .init(config.seed, &device.clone().autodiff())?;
         let mut optimizer = config.optimizer.init()?;
         let fitted = Trainer::new(config.train_config(), device.clone()).with_progress(Progress::Silent).fit(
@@ -60,7 +62,7 @@ fn main() -> anyhow::Result<()> {
             None,
         )?;
         let norms = fitted.history[0].gradient_norms.clone().unwrap_or_default();
-        let accuracy = evaluate(&fitted.model, &data.test, &device, 1024)?.scores(&data.test.targets())?.0;
+        let accuracy = evaluate(&fitted.model, &data.test, &Loss::CrossEntropy, &device, 1024)?.scores()?.0;
         let name = format!("{activation:?}").to_lowercase();
         println!("{name}: test accuracy after {} epochs {accuracy:.4}", fitted.history.len());
         println!("  mean gradient norm per layer in epoch 1 (layer 1 = input side):");

@@ -6,6 +6,7 @@ use burn::prelude::*;
 
 use crate::error::{DataError, Result};
 use crate::rng::SeededRng;
+use crate::target::TargetTransform;
 
 /// What to do with the last batch when the batch size does not divide the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -137,6 +138,7 @@ pub struct RegressionData {
     targets: Vec<f32>,
     n_features: usize,
     n_targets: usize,
+    transform: Option<TargetTransform>,
 }
 
 impl RegressionData {
@@ -159,7 +161,20 @@ impl RegressionData {
         if let Some(i) = targets.iter().position(|t| !t.is_finite()) {
             return Err(DataError::NotFinite { column: "target".into(), row: i / n_targets, what: "regression" });
         }
-        Ok(Self { features, targets, n_features, n_targets })
+        Ok(Self { features, targets, n_features, n_targets, transform: None })
+    }
+
+    /// Records the transform the targets were put through, so that predictions
+    /// and [`Dataset::all_targets`](crate::dataset::Dataset::all_targets) come back
+    /// in the user's units.
+    pub fn with_transform(mut self, transform: TargetTransform) -> Self {
+        self.transform = Some(transform);
+        self
+    }
+
+    /// The transform the targets were put through, if any.
+    pub fn transform(&self) -> Option<&TargetTransform> {
+        self.transform.as_ref()
     }
 
     /// Number of rows.
@@ -177,12 +192,17 @@ impl RegressionData {
         self.n_features
     }
 
+    /// The row-major features.
+    pub fn features(&self) -> &[f32] {
+        &self.features
+    }
+
     /// Number of targets per row.
     pub fn n_targets(&self) -> usize {
         self.n_targets
     }
 
-    /// The row-major targets.
+    /// The row-major targets, in the units the model is trained on.
     pub fn targets(&self) -> &[f32] {
         &self.targets
     }

@@ -33,6 +33,7 @@
 
 pub mod batch;
 pub mod clean;
+pub mod dataset;
 pub mod dates;
 pub mod dense;
 pub mod encode;
@@ -50,18 +51,22 @@ pub mod rng;
 pub mod scale;
 pub mod split;
 pub mod table;
+pub mod target;
 
 pub use batch::{ClassificationData, LastBatch, RegressionData, epoch_batches, sqrt_batch_size};
+pub use dataset::{Batch, BatchSampler, Dataset, TabularData, Target, Targets};
 pub use dense::Dense;
 pub use error::{DataError, Result};
 pub use preprocess::{LabelEncoder, Matrix, PreprocessConfig, Preprocessor};
 pub use rng::SeededRng;
 pub use split::{Split, SplitFractions, holdout, stratified_holdout};
 pub use table::{Column, ColumnKind, CsvOptions, Table};
+pub use target::{TargetTransform, TargetTransformKind};
 
 /// One `use` for the common types.
 pub mod prelude {
-    pub use crate::batch::{ClassificationData, LastBatch};
+    pub use crate::batch::{ClassificationData, LastBatch, RegressionData};
+    pub use crate::dataset::{BatchSampler, Dataset, TabularData};
     pub use crate::error::DataError;
     pub use crate::preprocess::{LabelEncoder, PreprocessConfig, Preprocessor};
     pub use crate::rng::SeededRng;

@@ -127,6 +127,8 @@ enum Kind {
     Pr { series: Vec<Series>, prevalence: Option<f64> },
     Learning { curve: LearningCurve, diagnosis: Option<Diagnosis> },
     Residuals { predicted: Vec<f64>, residuals: Vec<f64> },
+    PredictedActual { actual: Vec<f64>, predicted: Vec<f64> },
+    ResidualHistogram { residuals: Vec<f64> },
 }
 
 /// A figure ready to be written as PNG or SVG.
@@ -229,6 +231,27 @@ impl Figure {
         Ok(Self::new(Kind::Residuals { predicted: y_pred.to_vec(), residuals }, &title))
     }
 
+    /// Predicted against true values, one point per row, with the identity line
+    /// `predicted = true` on which a perfect model's points lie.
+    pub fn predicted_vs_actual(y_true: &[f64], y_pred: &[f64]) -> Result<Self, EvalError> {
+        check::lengths(y_true.len(), y_pred.len())?;
+        check::finite("y_true", y_true)?;
+        check::finite("y_pred", y_pred)?;
+        let title = format!("Predicted against true values ({} samples)", y_true.len());
+        Ok(Self::new(Kind::PredictedActual { actual: y_true.to_vec(), predicted: y_pred.to_vec() }, &title))
+    }
+
+    /// A histogram of the residuals `y_true − y_pred` (Freedman–Diaconis bins,
+    /// between 5 and 60), with the zero line.
+    pub fn residual_histogram(y_true: &[f64], y_pred: &[f64]) -> Result<Self, EvalError> {
+        check::lengths(y_true.len(), y_pred.len())?;
+        check::finite("y_true", y_true)?;
+        check::finite("y_pred", y_pred)?;
+        let residuals = y_true.iter().zip(y_pred).map(|(t, p)| t - p).collect();
+        let title = format!("Residuals (true − predicted, {} samples)", y_true.len());
+        Ok(Self::new(Kind::ResidualHistogram { residuals }, &title))
+    }
+
     /// Replaces the title.
     pub fn with_title(mut self, title: impl Into<String>) -> Self {
         self.title = title.into();
@@ -310,6 +333,8 @@ impl Figure {
             ),
             Kind::Learning { curve, diagnosis } => draw_learning(root, &self.title, curve, diagnosis.as_ref()),
             Kind::Residuals { predicted, residuals } => draw_residuals(root, &self.title, predicted, residuals),
+            Kind::PredictedActual { actual, predicted } => draw_predicted_actual(root, &self.title, actual, predicted),
+            Kind::ResidualHistogram { residuals } => draw_histogram(root, &self.title, residuals),
         }
     }
 }
@@ -682,9 +707,125 @@ fn draw_residuals<DB: DrawingBackend>(
     Ok(())
 }
 
+fn draw_predicted_actual<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    actual: &[f64],
+    predicted: &[f64],
+) -> Result<(), String> {
+    // One range for both axes, so the identity line is the diagonal.
+    let (lo, hi) = range(actual.iter().chain(predicted).copied(), &[]);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, font(26.0))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(lo..hi, lo..hi)
+        .map_err(s)?;
+    chart
+        .configure_mesh()
+        .x_desc("true value")
+        .y_desc("predicted value")
+        .label_style(font(16.0))
+        .axis_desc_style(font(19.0))
+        .light_line_style(RGBColor(244, 244, 244))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(s)?;
+    let c = color(0);
+    let radius = if actual.len() > 2000 { 2 } else { 3 };
+    chart
+        .draw_series(actual.iter().zip(predicted).map(|(&x, &y)| Circle::new((x, y), radius, c.mix(0.55).filled())))
+        .map_err(s)?
+        .label("rows")
+        .legend(move |(x, y)| Circle::new((x + 10, y), 4, c.filled()));
+    let identity = color(3);
+    chart
+        .draw_series(LineSeries::new([(lo, lo), (hi, hi)], identity.stroke_width(2)))
+        .map_err(s)?
+        .label("predicted = true")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], identity.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(font(17.0))
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(160, 160, 160))
+        .draw()
+        .map_err(s)?;
+    Ok(())
+}
+
+/// Freedman–Diaconis bin count for `values`, clamped to `5..=60`.
+fn bins(values: &[f64]) -> usize {
+    let mut v: Vec<f64> = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    let (iqr, span) = (q(0.75) - q(0.25), v[v.len() - 1] - v[0]);
+    if v.len() < 2 || iqr <= 0.0 || span <= 0.0 {
+        return 5;
+    }
+    let width = 2.0 * iqr / (v.len() as f64).cbrt();
+    ((span / width).ceil() as usize).clamp(5, 60)
+}
+
+fn draw_histogram<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    values: &[f64],
+) -> Result<(), String> {
+    if values.is_empty() {
+        return Err("no values to draw".into());
+    }
+    let n_bins = bins(values);
+    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 0.5, hi + 0.5) };
+    let width = (hi - lo) / n_bins as f64;
+    let mut counts = vec![0usize; n_bins];
+    for &v in values {
+        counts[(((v - lo) / width) as usize).min(n_bins - 1)] += 1;
+    }
+    let top = *counts.iter().max().unwrap_or(&1) as f64 * 1.08;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, font(26.0))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(lo..hi, 0.0..top)
+        .map_err(s)?;
+    chart
+        .configure_mesh()
+        .x_desc("residual (true − predicted)")
+        .y_desc("rows")
+        .label_style(font(16.0))
+        .axis_desc_style(font(19.0))
+        .light_line_style(RGBColor(244, 244, 244))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(s)?;
+    let c = color(0);
+    chart
+        .draw_series(counts.iter().enumerate().map(|(i, &n)| {
+            let x0 = lo + i as f64 * width;
+            Rectangle::new([(x0, 0.0), (x0 + width, n as f64)], c.mix(0.7).filled())
+        }))
+        .map_err(s)?;
+    if lo < 0.0 && hi > 0.0 {
+        chart.draw_series(LineSeries::new([(0.0, 0.0), (0.0, top)], color(3).stroke_width(2))).map_err(s)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_bins_stay_in_range() {
+        assert_eq!(bins(&[1.0, 1.0, 1.0]), 5);
+        let many: Vec<f64> = (0..10_000).map(|i| (i as f64).sin()).collect();
+        assert!((5..=60).contains(&bins(&many)));
+    }
 
     #[test]
     fn blues_runs_light_to_dark() {

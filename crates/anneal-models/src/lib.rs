@@ -17,19 +17,30 @@
 //! # Ok::<(), anneal_models::ModelError>(())
 //! ```
 //!
-//! Later: linear/logistic models, CNN, transformer encoder, multi-task heads,
-//! distillation and transfer learning.
+//! Every model implements [`Model`] (what the training loop trains); [`ModelConfig`]
+//! is the enum over kinds a run config names (`linear`, `mlp`; next: CNN,
+//! transformer encoder, multi-task heads), and [`AnyModel`] the model it builds.
+//! A new kind is a module here plus a variant of both; the training loop does not change.
 
+pub mod config;
 pub mod dropout;
 pub mod error;
+pub mod linear;
 pub mod mlp;
+pub mod model;
 
+pub use config::{AnyModel, ModelConfig};
 pub use dropout::Dropout;
 pub use error::ModelError;
+pub use linear::{LinearConfig, LinearModel};
 pub use mlp::{ActivationKind, Mlp, MlpConfig};
+pub use model::Model;
 
 /// One `use` for the common types.
 pub mod prelude {
+    pub use crate::config::{AnyModel, ModelConfig};
     pub use crate::error::ModelError;
+    pub use crate::linear::{LinearConfig, LinearModel};
     pub use crate::mlp::{ActivationKind, Mlp, MlpConfig};
+    pub use crate::model::Model;
 }

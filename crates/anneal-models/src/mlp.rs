@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dropout::Dropout;
 use crate::error::ModelError;
+use crate::model::Model;
 
 /// The non-linearity between layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -49,11 +50,13 @@ impl ActivationKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MlpConfig {
-    /// Number of input features.
+    /// Number of input features (0 in a run config: taken from the data).
+    #[serde(default, skip_serializing_if = "crate::config::is_zero")]
     pub input: usize,
     /// Units of each hidden layer.
     pub hidden: Vec<usize>,
-    /// Number of outputs (classes, for a classifier).
+    /// Number of outputs: classes, or regression targets (0 in a run config: from the data).
+    #[serde(default, skip_serializing_if = "crate::config::is_zero")]
     pub output: usize,
     /// Activation after each hidden layer.
     #[serde(default)]
@@ -117,21 +120,7 @@ impl MlpConfig {
             .chain(self.hidden.iter().copied())
             .chain(std::iter::once(self.output))
             .collect();
-        let layers = sizes
-            .windows(2)
-            .map(|w| {
-                let (fan_in, fan_out) = (w[0], w[1]);
-                let bound = 1.0 / (fan_in as f64).sqrt();
-                let mut draw =
-                    |n: usize| -> Vec<f32> { (0..n).map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32).collect() };
-                let weight = draw(fan_in * fan_out);
-                let bias = draw(fan_out);
-                Linear {
-                    weight: burn::module::Param::from_data(TensorData::new(weight, [fan_in, fan_out]), device),
-                    bias: Some(burn::module::Param::from_data(TensorData::new(bias, [fan_out]), device)),
-                }
-            })
-            .collect();
+        let layers = sizes.windows(2).map(|w| linear_layer(&mut rng, w[0], w[1], device)).collect();
         Ok(Mlp {
             layers,
             activation: self.activation.config().init(device),
@@ -177,5 +166,34 @@ impl Mlp {
     /// Number of linear layers (hidden layers + 1).
     pub fn depth(&self) -> usize {
         self.layers.len()
+    }
+}
+
+/// A linear layer with weights and bias drawn on the host from
+/// U(−1/√fan_in, 1/√fan_in) (PyTorch's `nn.Linear` default), weights first.
+pub(crate) fn linear_layer(rng: &mut SeededRng, fan_in: usize, fan_out: usize, device: &Device) -> Linear {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32).collect() };
+    let weight = draw(fan_in * fan_out);
+    let bias = draw(fan_out);
+    Linear {
+        weight: burn::module::Param::from_data(TensorData::new(weight, [fan_in, fan_out]), device),
+        bias: Some(burn::module::Param::from_data(TensorData::new(bias, [fan_out]), device)),
+    }
+}
+
+impl Model for Mlp {
+    type Input = Tensor<2>;
+
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        Mlp::forward(self, x)
+    }
+
+    fn rng_state(&self) -> Vec<u64> {
+        Mlp::rng_state(self)
+    }
+
+    fn set_rng_state(&self, state: &[u64]) {
+        Mlp::set_rng_state(self, state)
     }
 }

@@ -18,10 +18,10 @@ use std::time::Instant;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use anneal_data::{ClassificationData, LastBatch, SeededRng};
+use anneal_data::{ClassificationData, Dataset, LastBatch, SeededRng};
 use anneal_models::{ActivationKind, MlpConfig};
 use anneal_optim::OptimizerConfig;
-use anneal_train::{Backend, Progress, StepInfo, TrainConfig, Trainer, train_step};
+use anneal_train::{Backend, Loss, Progress, StepInfo, TrainConfig, Trainer, train_step};
 
 struct Args {
     backends: Vec<Backend>,
@@ -120,9 +120,11 @@ fn main() {
                                     data.batch_indices(batch, Some(&mut rng), LastBatch::Keep).expect("batch > 0")
                                 {
                                     it += 1;
-                                    let (x, y) = data.batch(&idx, &train_device);
+                                    let batch = Dataset::batch(&data, &idx, &train_device);
                                     let step = StepInfo { epoch, iteration: it, batch_len: idx.len() };
-                                    (model, _) = train_step(model, &mut optimizer, x, y, &step, &mut []);
+                                    (model, _) =
+                                        train_step(model, &mut optimizer, batch, &Loss::CrossEntropy, &step, &mut [])
+                                            .expect("cross-entropy fits class targets");
                                 }
                             }
                             // Wait for queued work (matters on GPU backends).

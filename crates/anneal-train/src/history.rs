@@ -25,30 +25,44 @@ pub fn to_jsonl(history: &[EpochRecord]) -> String {
     history.iter().map(|r| serde_json::to_string(r).expect("records serialise") + "\n").collect()
 }
 
-/// The history as CSV: `epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_macro_f1,learning_rate,seconds`
-/// and, when logged, one `grad_norm_<layer>` column per layer. Missing values are empty cells.
+/// The metric columns of a history, in CSV order: `train_*` metrics, then
+/// `val_loss`, then the other `val_*` metrics, each group by name.
+pub fn metric_columns(history: &[EpochRecord]) -> Vec<String> {
+    let names: std::collections::BTreeSet<&String> = history.iter().flat_map(|r| r.metrics.keys()).collect();
+    let rank = |n: &str| match n {
+        _ if n.starts_with("train_") => 0,
+        "val_loss" => 1,
+        _ if n.starts_with("val_") => 2,
+        _ => 3,
+    };
+    let mut columns: Vec<String> = names.into_iter().cloned().collect();
+    columns.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+    columns
+}
+
+/// The history as CSV: `epoch,train_loss`, the metric columns
+/// ([`metric_columns`]: for a classifier `train_accuracy,val_loss,val_accuracy,val_macro_f1`),
+/// `learning_rate,seconds` and, when logged, one `grad_norm_<layer>` column per
+/// layer. Missing values are empty cells.
 pub fn to_csv(history: &[EpochRecord]) -> String {
     let layers = history.iter().filter_map(|r| r.gradient_norms.as_ref().map(Vec::len)).max().unwrap_or(0);
-    let mut s =
-        String::from("epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_macro_f1,learning_rate,seconds");
+    let columns = metric_columns(history);
+    let mut s = String::from("epoch,train_loss");
+    for c in &columns {
+        let _ = write!(s, ",{c}");
+    }
+    s += ",learning_rate,seconds";
     for l in 0..layers {
         let _ = write!(s, ",grad_norm_{l}");
     }
     s.push('\n');
     let cell = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     for r in history {
-        let _ = write!(
-            s,
-            "{},{},{},{},{},{},{},{}",
-            r.epoch,
-            r.train_loss,
-            cell(r.train_accuracy),
-            cell(r.val_loss),
-            cell(r.val_accuracy),
-            cell(r.val_macro_f1),
-            r.learning_rate,
-            r.seconds
-        );
+        let _ = write!(s, "{},{}", r.epoch, r.train_loss);
+        for c in &columns {
+            let _ = write!(s, ",{}", cell(r.metrics.get(c).copied()));
+        }
+        let _ = write!(s, ",{},{}", r.learning_rate, r.seconds);
         for l in 0..layers {
             let _ = write!(s, ",{}", cell(r.gradient_norms.as_ref().and_then(|g| g.get(l).copied())));
         }
@@ -66,35 +80,45 @@ pub fn write_history(dir: &Path, history: &[EpochRecord]) -> Result<(), TrainErr
     Ok(())
 }
 
-/// The training curves: loss (train and validation) and accuracy (train and
-/// validation) per epoch, with the kept epoch marked.
+/// The training curves: loss (train and validation) per epoch, and beside it
+/// accuracy for a classifier, R² for a regression, else the first other
+/// validation metric, with the kept epoch marked.
 pub fn curves(history: &[EpochRecord], best_epoch: Option<usize>) -> [Chart; 2] {
-    let series = |label: &str, f: &dyn Fn(&EpochRecord) -> Option<f64>, color| {
-        let points: Vec<(f64, f64)> = history.iter().filter_map(|r| Some((r.epoch as f64, f(r)?))).collect();
+    let series = |label: &str, key: &str, color| {
+        let points: Vec<(f64, f64)> = history.iter().filter_map(|r| Some((r.epoch as f64, r.metric(key)?))).collect();
         (!points.is_empty()).then(|| Series { markers: history.len() <= 30, ..Series::line(label, points, color) })
     };
     let marker = best_epoch.map(|e| (e as f64, format!("kept (epoch {e})")));
     let loss = Chart {
         title: "Loss".into(),
         x_label: "epoch".into(),
-        y_label: "cross-entropy".into(),
-        series: [
-            series("train", &|r| Some(r.train_loss), PALETTE[0]),
-            series("validation", &|r| r.val_loss, PALETTE[1]),
-        ]
-        .into_iter()
-        .flatten()
-        .collect(),
+        y_label: "loss".into(),
+        series: [series("train", "train_loss", PALETTE[0]), series("validation", "val_loss", PALETTE[1])]
+            .into_iter()
+            .flatten()
+            .collect(),
         marker: marker.clone(),
         ..Default::default()
     };
-    let accuracy = Chart {
-        title: "Accuracy".into(),
+    let columns = metric_columns(history);
+    let second = ["accuracy", "r2"]
+        .into_iter()
+        .find(|m| columns.iter().any(|c| c == &format!("val_{m}") || c == &format!("train_{m}")))
+        .map(str::to_string)
+        .or_else(|| columns.iter().find(|c| c.starts_with("val_") && *c != "val_loss").map(|c| c[4..].to_string()))
+        .unwrap_or_else(|| "accuracy".into());
+    let (title, label) = match second.as_str() {
+        "accuracy" => ("Accuracy".to_string(), "accuracy".to_string()),
+        "r2" => ("R²".to_string(), "R²".to_string()),
+        other => (other.to_string(), other.to_string()),
+    };
+    let metric = Chart {
+        title,
         x_label: "epoch".into(),
-        y_label: "accuracy".into(),
+        y_label: label,
         series: [
-            series("train", &|r| r.train_accuracy, PALETTE[0]),
-            series("validation", &|r| r.val_accuracy, PALETTE[1]),
+            series("train", &format!("train_{second}"), PALETTE[0]),
+            series("validation", &format!("val_{second}"), PALETTE[1]),
         ]
         .into_iter()
         .flatten()
@@ -103,7 +127,7 @@ pub fn curves(history: &[EpochRecord], best_epoch: Option<usize>) -> [Chart; 2] 
         legend_bottom: true,
         ..Default::default()
     };
-    [loss, accuracy]
+    [loss, metric]
 }
 
 /// Writes `curves.png` and `curves.svg` into `dir`; returns their paths.

@@ -1,7 +1,11 @@
 //! The training loop that ties Anneal's crates together.
 //!
-//! [`Trainer::fit`] runs epochs of seeded, shuffled mini-batches through one
-//! explicit step ([`Stepper`]): forward → loss → backward → gradients →
+//! [`Trainer::fit`] trains any [`Model`](anneal_models::Model) on any
+//! [`Dataset`](anneal_data::Dataset) whose batches it reads, towards an
+//! [`Objective`] of named loss terms ([`Loss`]: cross-entropy, MSE, MAE, Huber,
+//! Poisson), recording [`Metric`]s by name every epoch. It runs epochs of
+//! batches chosen by a [`BatchSampler`](anneal_data::BatchSampler) (seeded
+//! shuffles by default) through one explicit step ([`Stepper`]): forward → loss → backward → gradients →
 //! accumulation → L1/L2 penalties → [`TrainHook::after_backward`] → clipping →
 //! optimiser step. A learning-rate schedule steps per epoch or per update; the
 //! loop validates every epoch, stops early on a monitored metric, keeps a
@@ -19,6 +23,8 @@ pub mod energy;
 pub mod error;
 pub mod history;
 pub mod lr_find;
+pub mod metric;
+pub mod objective;
 pub mod params;
 pub mod plot;
 pub mod step;
@@ -30,16 +36,20 @@ pub use energy::{EnergyMeter, EnergyModel, EnergyReport, EnergySource};
 pub use error::TrainError;
 pub use history::HistoryWriter;
 pub use lr_find::{LrFindConfig, LrFindResult, lr_find};
+pub use metric::{BuiltinMetric, Metric};
+pub use objective::{Loss, LossTerm, Objective};
 pub use params::{LayerNorms, ParamInfo, ParamLayout, Penalties};
 pub use step::{StepOutput, Stepper, train_step};
 pub use trainer::{
-    Accounting, Classifier, EpochRecord, Evaluation, Fitted, Progress, ScheduleSettings, StepInfo, TrainConfig,
-    TrainHook, Trainer, evaluate, has_checkpoint,
+    Accounting, EpochRecord, Evaluation, Fitted, Progress, ScheduleSettings, StepInfo, TrainConfig, TrainHook, Trainer,
+    default_objective, evaluate, has_checkpoint,
 };
 
 /// One `use` for the common types.
 pub mod prelude {
     pub use crate::backend::Backend;
     pub use crate::error::TrainError;
-    pub use crate::trainer::{Classifier, Progress, TrainConfig, TrainHook, Trainer};
+    pub use crate::metric::{BuiltinMetric, Metric};
+    pub use crate::objective::{Loss, Objective};
+    pub use crate::trainer::{Progress, TrainConfig, TrainHook, Trainer};
 }

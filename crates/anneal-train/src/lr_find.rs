@@ -5,14 +5,17 @@
 
 use std::path::{Path, PathBuf};
 
-use anneal_data::{ClassificationData, SeededRng};
+use anneal_data::Dataset;
+use anneal_data::dataset::{BatchSampler, FullBatch, ShuffledBatches};
+use anneal_models::Model;
 use anneal_optim::OptimizerConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+use crate::objective::Objective;
 use crate::plot::{Chart, PALETTE, Series, save_charts};
 use crate::step::Stepper;
-use crate::trainer::{Classifier, StepInfo, read_scalar};
+use crate::trainer::{StepInfo, read_scalar};
 
 /// Settings of the range test.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,13 +117,19 @@ pub struct LrFindResult {
 }
 
 /// Runs the range test on a fresh `model` (on an autodiff device) with the
-/// optimiser of `optimizer` (its learning rate is overridden each step).
-pub fn lr_find<M: Classifier>(
+/// optimiser of `optimizer` (its learning rate is overridden each step),
+/// minimising `objective`.
+pub fn lr_find<M, D>(
     model: M,
     optimizer: &OptimizerConfig,
-    data: &ClassificationData,
+    data: &D,
+    objective: &dyn Objective,
     config: &LrFindConfig,
-) -> Result<LrFindResult, TrainError> {
+) -> Result<LrFindResult, TrainError>
+where
+    M: Model,
+    D: Dataset<Input = M::Input>,
+{
     let full_batch = optimizer.is_full_batch();
     config.validate(data.len(), full_batch)?;
     let mut optimizer = optimizer.init()?;
@@ -146,18 +155,23 @@ pub fn lr_find<M: Classifier>(
             Some(b) => b,
             None => {
                 epoch += 1;
-                let mut rng = SeededRng::derive(config.seed, 1_000 + epoch as u64);
-                let size = if full_batch { data.len() } else { config.batch_size };
-                batches = data.batch_indices(size, Some(&mut rng), anneal_data::LastBatch::Drop)?.into_iter();
+                let epoch_batches = if full_batch {
+                    FullBatch.batches(data.len(), epoch)?
+                } else {
+                    let last = anneal_data::LastBatch::Drop;
+                    ShuffledBatches { batch_size: config.batch_size, seed: config.seed, last }
+                        .batches(data.len(), epoch)?
+                };
+                batches = epoch_batches.into_iter();
                 batches.next().expect("batch_size <= rows gives a batch")
             }
         };
         let lr = config.lr_at(i);
         optimizer.set_learning_rate(lr);
-        let (x, y) = data.batch(&indices, &device);
+        let batch = data.batch(&indices, &device);
         let info = StepInfo { epoch, iteration: i + 1, batch_len: indices.len() };
         let out;
-        (model, out) = stepper.step(model, &mut optimizer, x, y, &info, &mut []);
+        (model, out) = stepper.step(model, &mut optimizer, batch, objective, &info, &mut [])?;
         let loss = read_scalar(out.loss)?;
         average = config.smoothing * average + (1.0 - config.smoothing) * loss;
         let smoothed = average / (1.0 - config.smoothing.powi(i as i32 + 1));

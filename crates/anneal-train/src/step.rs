@@ -2,20 +2,27 @@
 //! backward → gradients → (accumulate) → penalties → hooks → (norms) → clip →
 //! optimiser step → proximal L1.
 
+use anneal_data::{Batch, Target};
+use anneal_models::Model;
 use anneal_optim::{Accumulator, GradientClipping, Optimizer};
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
+use crate::error::TrainError;
+use crate::objective::{Objective, total};
 use crate::params::{LayerNorms, Penalties};
-use crate::trainer::{Classifier, StepInfo, TrainHook};
+use crate::trainer::{StepInfo, TrainHook};
 
 /// What one call of [`Stepper::step`] produced.
 #[derive(Debug, Clone)]
 pub struct StepOutput {
-    /// The batch's mean loss, detached, on the inner (non-autodiff) device.
+    /// The batch's mean loss (the sum of the objective's terms), detached, on the
+    /// inner (non-autodiff) device.
     pub loss: Tensor<1>,
-    /// Correctly classified rows of the batch (when the stepper tracks accuracy).
+    /// Each term of the objective by name, detached, when it has more than one.
+    pub terms: Vec<(String, Tensor<1>)>,
+    /// Correctly classified rows of the batch (when the stepper tracks accuracy
+    /// and the targets are classes).
     pub correct: Option<Tensor<1, Int>>,
     /// Whether the optimiser updated the weights (false while gradients accumulate).
     pub updated: bool,
@@ -51,7 +58,7 @@ impl<M> std::fmt::Debug for Stepper<M> {
     }
 }
 
-impl<M: Classifier> Stepper<M> {
+impl<M: Model> Stepper<M> {
     /// Forward, backward and optimiser step, nothing else.
     pub fn plain() -> Self {
         Self { accumulator: None, penalties: None, clipping: None, norms: None, track_accuracy: false }
@@ -92,22 +99,34 @@ impl<M: Classifier> Stepper<M> {
         self.norms.as_mut().and_then(LayerNorms::take_means)
     }
 
-    /// One step on the batch `x`, `y` (on the model's autodiff device).
+    /// One step on `batch` (on the model's autodiff device) towards `objective`.
+    ///
+    /// Errors when the objective does not fit the batch's targets (a regression
+    /// loss on classes).
     pub fn step(
         &mut self,
         model: M,
         optimizer: &mut Optimizer,
-        x: Tensor<2>,
-        y: Tensor<1, Int>,
+        batch: Batch<M::Input>,
+        objective: &dyn Objective,
         info: &StepInfo,
         hooks: &mut [Box<dyn TrainHook + '_>],
-    ) -> (M, StepOutput) {
-        let logits = model.logits(x);
-        let correct = self.track_accuracy.then(|| {
-            let predicted = logits.clone().inner().argmax(1).flatten::<1>(0, 1);
-            predicted.equal(y.clone().inner()).int().sum()
-        });
-        let loss = CrossEntropyLossConfig::new().init(&logits.device()).forward(logits, y);
+    ) -> Result<(M, StepOutput), TrainError> {
+        let output = model.forward(batch.input);
+        let correct = match (&batch.target, self.track_accuracy) {
+            (Target::Classes(y), true) => {
+                let predicted = output.clone().inner().argmax(1).flatten::<1>(0, 1);
+                Some(predicted.equal(y.clone().inner()).int().sum())
+            }
+            _ => None,
+        };
+        let terms = objective.terms(output, &batch.target)?;
+        let loss = total(&terms)?;
+        let named = if terms.len() > 1 {
+            terms.into_iter().map(|t| (t.name, t.value.detach().inner())).collect()
+        } else {
+            Vec::new()
+        };
         let value = loss.clone().detach().inner();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let grads = match &mut self.accumulator {
@@ -119,7 +138,7 @@ impl<M: Classifier> Stepper<M> {
             Some(grads) => self.update(model, optimizer, grads, info, hooks),
             None => model,
         };
-        (model, StepOutput { loss: value, correct, updated })
+        Ok((model, StepOutput { loss: value, terms: named, correct, updated }))
     }
 
     /// Applies an update from the gradients still accumulated (the last,
@@ -170,15 +189,15 @@ impl<M: Classifier> Stepper<M> {
 /// on the inner device). The full loop adds accumulation, penalties and clipping
 /// through a configured [`Stepper`]; this is [`Stepper::plain`].
 ///
-/// `x` and `y` must be on the model's autodiff device.
-pub fn train_step<M: Classifier>(
+/// `batch` must be on the model's autodiff device.
+pub fn train_step<M: Model>(
     model: M,
     optimizer: &mut Optimizer,
-    x: Tensor<2>,
-    y: Tensor<1, Int>,
+    batch: Batch<M::Input>,
+    objective: &dyn Objective,
     step: &StepInfo,
     hooks: &mut [Box<dyn TrainHook + '_>],
-) -> (M, Tensor<1>) {
-    let (model, out) = Stepper::plain().step(model, optimizer, x, y, step, hooks);
-    (model, out.loss)
+) -> Result<(M, Tensor<1>), TrainError> {
+    let (model, out) = Stepper::plain().step(model, optimizer, batch, objective, step, hooks)?;
+    Ok((model, out.loss))
 }

@@ -6,12 +6,15 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anneal_data::{ClassificationData, LastBatch, SeededRng};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anneal_data::dataset::{BatchSampler, FullBatch, SequentialBatches, ShuffledBatches};
+use anneal_data::{Dataset, LastBatch, Targets};
 use anneal_evaluate::{ConfusionMatrix, confusion_matrix};
-use anneal_models::Mlp;
+use anneal_models::Model;
 use anneal_optim::{GradientClippingConfig, Optimizer, OptimizerConfig, ScheduleConfig, ScheduleUnit, Scheduler};
 use anneal_regularize::{EarlyStopping, EarlyStoppingConfig, PenaltyConfig, Verdict};
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -19,40 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{Checkpoint, VERSION};
 use crate::energy::{EnergyMeter, EnergyModel, EnergyReport};
 use crate::error::TrainError;
+use crate::metric::{BuiltinMetric, Metric, argmax_rows};
+use crate::objective::{Loss, Objective, total};
 use crate::params::{LayerNorms, ParamLayout, Penalties};
 use crate::step::Stepper;
-
-/// A model the loop can train as a classifier: it maps a feature batch to logits.
-pub trait Classifier: Module {
-    /// Unnormalised class scores.
-    ///
-    /// # Shapes
-    /// - `x`: `[batch, features]`
-    /// - output: `[batch, classes]`
-    fn logits(&self, x: Tensor<2>) -> Tensor<2>;
-
-    /// The state of the model's own random generators (dropout), for checkpoints.
-    fn rng_state(&self) -> Vec<u64> {
-        Vec::new()
-    }
-
-    /// Restores a state read with [`rng_state`](Classifier::rng_state).
-    fn set_rng_state(&self, _state: &[u64]) {}
-}
-
-impl Classifier for Mlp {
-    fn logits(&self, x: Tensor<2>) -> Tensor<2> {
-        self.forward(x)
-    }
-
-    fn rng_state(&self) -> Vec<u64> {
-        Mlp::rng_state(self)
-    }
-
-    fn set_rng_state(&self, state: &[u64]) {
-        Mlp::set_rng_state(self, state)
-    }
-}
 
 /// Where the loop is, passed to hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,7 +240,9 @@ impl TrainConfig {
     }
 
     /// Checks the settings against the training set size and the optimiser:
-    /// epochs and batch size, early stopping (metric, warm-up), the schedule
+    /// epochs and batch size, early stopping (warm-up, a validation metric
+    /// without validation rows; [`Trainer::fit`] checks the metric's name against
+    /// the metrics it records), the schedule
     /// (warm-up longer than the run, a schedule on a hypergradient optimiser),
     /// clipping threshold, accumulation and penalties.
     pub fn validate_for(
@@ -291,12 +266,6 @@ impl TrainConfig {
         }
         if let Some(es) = &self.early_stopping {
             es.validate_for(self.epochs)?;
-            if !EpochRecord::METRICS.contains(&es.monitor.as_str()) {
-                return Err(TrainError::UnknownMetric {
-                    name: es.monitor.clone(),
-                    available: EpochRecord::METRICS.join(", "),
-                });
-            }
             if es.monitor.starts_with("val_") && !has_validation {
                 return Err(TrainError::InvalidSetting(format!(
                     "early stopping monitors `{}` but there is no validation set",
@@ -409,6 +378,13 @@ impl std::fmt::Display for Accounting {
 }
 
 /// Metrics of one epoch.
+///
+/// Besides the fixed fields, [`metrics`](EpochRecord::metrics) maps names to
+/// values: `val_loss` and `val_<metric>` for every metric the loop records
+/// (`val_accuracy`, `val_macro_f1` for classes; `val_r2`, `val_rmse`, ... for
+/// values; any [`Metric`] added with [`Trainer::with_metric`]), `train_accuracy`
+/// for class targets, and `train_<term>` for an objective of several terms. In
+/// JSON they sit beside the fixed fields, one flat object per epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// 1-based epoch.
@@ -416,16 +392,6 @@ pub struct EpochRecord {
     /// Mean training loss over the epoch's batches (weighted by batch size), data
     /// term only: penalties are not included, so it compares with `val_loss`.
     pub train_loss: f64,
-    /// Fraction of training rows classified correctly during the epoch (while
-    /// the weights were moving, as Keras reports it).
-    #[serde(default)]
-    pub train_accuracy: Option<f64>,
-    /// Validation loss, if there is a validation set.
-    pub val_loss: Option<f64>,
-    /// Validation accuracy.
-    pub val_accuracy: Option<f64>,
-    /// Validation macro-F1.
-    pub val_macro_f1: Option<f64>,
     /// Learning rate of the epoch's last update: the schedule's rate, or the rate
     /// a hypergradient optimiser has learnt by the end of the epoch.
     pub learning_rate: f64,
@@ -435,22 +401,24 @@ pub struct EpochRecord {
     /// [`TrainConfig::log_gradient_norms`] is set (layer 0 is nearest the input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gradient_norms: Option<Vec<f64>>,
+    /// Every other metric of the epoch by name.
+    #[serde(flatten)]
+    pub metrics: BTreeMap<String, f64>,
 }
 
 impl EpochRecord {
-    /// Names of the metrics early stopping can monitor.
-    pub const METRICS: [&'static str; 5] = ["train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1"];
-
-    /// The value of a metric by name.
+    /// The value of a metric by name (`train_loss` or a key of
+    /// [`metrics`](EpochRecord::metrics)).
     pub fn metric(&self, name: &str) -> Option<f64> {
         match name {
             "train_loss" => Some(self.train_loss),
-            "train_accuracy" => self.train_accuracy,
-            "val_loss" => self.val_loss,
-            "val_accuracy" => self.val_accuracy,
-            "val_macro_f1" => self.val_macro_f1,
-            _ => None,
+            _ => self.metrics.get(name).copied(),
         }
+    }
+
+    /// Every metric name the record holds, `train_loss` first.
+    pub fn names(&self) -> Vec<String> {
+        std::iter::once("train_loss".to_string()).chain(self.metrics.keys().cloned()).collect()
     }
 }
 
@@ -476,24 +444,54 @@ pub struct Fitted<M> {
     pub energy: EnergyReport,
 }
 
-/// Predictions of a classifier over a dataset.
+/// A model's predictions over a dataset, with the dataset's targets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
-    /// Mean cross-entropy loss.
+    /// Mean loss of the objective (in the units the model was trained on).
     pub loss: f64,
-    /// Predicted class per row.
-    pub predictions: Vec<usize>,
-    /// Row-major class probabilities, `rows × classes`.
-    pub probabilities: Vec<f32>,
-    /// Number of classes.
-    pub n_classes: usize,
+    /// Row-major predictions, `n_outputs` per row, in the user's units: class
+    /// probabilities for class targets, values (a target transform inverted)
+    /// for numeric ones.
+    pub predictions: Vec<f32>,
+    /// Outputs per row (classes, or targets).
+    pub n_outputs: usize,
+    /// The dataset's targets in the user's units.
+    pub targets: Targets,
 }
 
 impl Evaluation {
-    /// Accuracy, macro-F1 and the confusion matrix against `targets`.
-    pub fn scores(&self, targets: &[usize]) -> Result<(f64, f64, ConfusionMatrix), TrainError> {
-        let cm = confusion_matrix(targets, &self.predictions, self.n_classes)?;
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.predictions.len() / self.n_outputs.max(1)
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.predictions.is_empty()
+    }
+
+    /// The most probable class of each row (class targets).
+    pub fn predicted_classes(&self) -> Vec<usize> {
+        argmax_rows(&self.predictions, self.n_outputs)
+    }
+
+    /// Accuracy, macro-F1 and the confusion matrix (class targets).
+    pub fn scores(&self) -> Result<(f64, f64, ConfusionMatrix), TrainError> {
+        let Targets::Classes(y) = &self.targets else {
+            return Err(TrainError::InvalidSetting("accuracy and F1 need class targets".into()));
+        };
+        let cm = confusion_matrix(y, &self.predicted_classes(), self.n_outputs)?;
         Ok((cm.accuracy(), cm.macro_f1(), cm))
+    }
+
+    /// Prediction `j` of every row as `f64` (value targets: target `j`).
+    pub fn column(&self, j: usize) -> Vec<f64> {
+        self.predictions.iter().skip(j).step_by(self.n_outputs.max(1)).map(|&v| f64::from(v)).collect()
+    }
+
+    /// The value of `metric` on these predictions.
+    pub fn metric(&self, metric: &dyn Metric) -> Result<Option<f64>, TrainError> {
+        metric.compute(&self.predictions, self.n_outputs, &self.targets)
     }
 }
 
@@ -517,13 +515,16 @@ impl Evaluation {
 /// let config = TrainConfig { seed: 1, ..TrainConfig::new(20, 8) };
 /// let fitted = Trainer::new(config, device.clone()).with_progress(Progress::Silent).fit(model, &mut optimizer, &data, Some(&data))?;
 /// assert_eq!(fitted.accounting.to_string(), "40 samples, batch 8 → 5 iterations per epoch × 20 epochs = 100 iterations");
-/// assert!(fitted.history.last().unwrap().val_accuracy.unwrap() > 0.95);
+/// assert!(fitted.history.last().unwrap().metric("val_accuracy").unwrap() > 0.95);
 /// # Ok::<(), anneal_train::TrainError>(())
 /// ```
 pub struct Trainer<'h> {
     config: TrainConfig,
     device: Device,
     progress: Progress,
+    objective: Option<Arc<dyn Objective>>,
+    metrics: Vec<Arc<dyn Metric>>,
+    sampler: Option<Box<dyn BatchSampler + 'h>>,
     hooks: Vec<Box<dyn TrainHook + 'h>>,
     checkpoints: Option<PathBuf>,
     resume: bool,
@@ -548,6 +549,9 @@ impl<'h> Trainer<'h> {
             config,
             device: device.without_autodiff(),
             progress: Progress::Auto,
+            objective: None,
+            metrics: Vec::new(),
+            sampler: None,
             hooks: Vec::new(),
             checkpoints: None,
             resume: false,
@@ -558,6 +562,30 @@ impl<'h> Trainer<'h> {
     /// Sets how progress is reported.
     pub fn with_progress(mut self, progress: Progress) -> Self {
         self.progress = progress;
+        self
+    }
+
+    /// What to minimise; by default cross-entropy for class targets and mean
+    /// squared error for values ([`Loss`]).
+    pub fn with_objective(mut self, objective: impl Objective + 'static) -> Self {
+        self.objective = Some(Arc::new(objective));
+        self
+    }
+
+    /// Records one more metric on the validation rows every epoch, as
+    /// `val_<name>`, beside the built-in ones for the targets
+    /// ([`BuiltinMetric::defaults_for`]); early stopping can monitor it.
+    pub fn with_metric(mut self, metric: impl Metric + 'static) -> Self {
+        self.metrics.push(Arc::new(metric));
+        self
+    }
+
+    /// Decides each epoch's batches; by default the rows shuffled anew each epoch
+    /// from the config's seed ([`ShuffledBatches`]), or the whole set for
+    /// full-batch gradient descent ([`FullBatch`]). The run's
+    /// [`Accounting`] still counts batches as the config's batch size cuts them.
+    pub fn with_sampler(mut self, sampler: impl BatchSampler + 'h) -> Self {
+        self.sampler = Some(Box::new(sampler));
         self
     }
 
@@ -594,17 +622,47 @@ impl<'h> Trainer<'h> {
     /// Errors: invalid settings (before anything runs), a non-finite loss
     /// ([`TrainError::Diverged`], naming the epoch and iteration; the last
     /// checkpoint is left as it was), a checkpoint that cannot be written or read.
-    pub fn fit<M: Classifier>(
+    pub fn fit<M, D>(
         &mut self,
         model: M,
         optimizer: &mut Optimizer,
-        train: &ClassificationData,
-        valid: Option<&ClassificationData>,
-    ) -> Result<Fitted<M>, TrainError> {
+        train: &D,
+        valid: Option<&D>,
+    ) -> Result<Fitted<M>, TrainError>
+    where
+        M: Model,
+        D: Dataset<Input = M::Input>,
+    {
         let meter = EnergyMeter::start(self.energy);
         let valid = valid.filter(|v| !v.is_empty());
         let config = self.config.clone();
         config.validate_for(train.len(), valid.is_some(), Some(optimizer.config()))?;
+        let train_targets = train.all_targets();
+        let classes = matches!(train_targets, Targets::Classes(_));
+        let objective = self.objective.clone().unwrap_or_else(|| default_objective(&train_targets));
+        let metrics: Vec<Arc<dyn Metric>> = BuiltinMetric::defaults_for(&train_targets)
+            .iter()
+            .map(|m| Arc::new(*m) as Arc<dyn Metric>)
+            .chain(self.metrics.iter().cloned())
+            .collect();
+        if let Some(es) = &config.early_stopping {
+            let mut known = vec!["train_loss".to_string()];
+            if classes {
+                known.push("train_accuracy".into());
+            }
+            if valid.is_some() {
+                known.push("val_loss".into());
+                known.extend(metrics.iter().map(|m| format!("val_{}", m.name())));
+            }
+            if !known.contains(&es.monitor) {
+                return Err(TrainError::UnknownMetric { name: es.monitor.clone(), available: known.join(", ") });
+            }
+        }
+        let default_sampler: Box<dyn BatchSampler> = if optimizer.config().is_full_batch() {
+            Box::new(FullBatch)
+        } else {
+            Box::new(ShuffledBatches { batch_size: config.batch_size, seed: config.seed, last: config.last_batch })
+        };
         let plan = config.plan(train.len(), optimizer.config().is_full_batch());
         let train_device = self.device.clone().autodiff();
         let mut model = model.fork(&train_device).train();
@@ -631,7 +689,7 @@ impl<'h> Trainer<'h> {
             .with_penalties(penalties)
             .with_clipping(clipping)
             .with_norms(config.log_gradient_norms.then(|| LayerNorms::new(&layout)))
-            .with_accuracy(true);
+            .with_accuracy(classes);
         let mut scheduler: Option<(ScheduleUnit, Scheduler)> = match &config.schedule {
             Some(s) => {
                 let total = s.unit.total_steps(config.epochs, plan.updates_per_epoch());
@@ -702,14 +760,10 @@ impl<'h> Trainer<'h> {
             if let Some((ScheduleUnit::Epoch, s)) = &scheduler {
                 optimizer.set_learning_rate(s.lr());
             }
-            let batches = if plan.full_batch {
-                vec![(0..train.len()).collect::<Vec<_>>()]
-            } else {
-                let mut rng = SeededRng::derive(config.seed, 1_000 + epoch as u64);
-                train.batch_indices(config.batch_size, Some(&mut rng), config.last_batch)?
-            };
+            let batches = self.sampler.as_deref().unwrap_or(default_sampler.as_ref()).batches(train.len(), epoch)?;
             let first_iteration = state.iteration + 1;
             let mut losses = Vec::with_capacity(batches.len());
+            let mut terms: BTreeMap<String, Vec<Tensor<1>>> = BTreeMap::new();
             let mut correct = Vec::with_capacity(batches.len());
             let mut info = StepInfo { epoch, iteration: state.iteration, batch_len: 0 };
             for indices in &batches {
@@ -721,10 +775,13 @@ impl<'h> Trainer<'h> {
                 if let Some((ScheduleUnit::Iteration, s)) = &scheduler {
                     optimizer.set_learning_rate(s.lr());
                 }
-                let (x, y) = train.batch(indices, &train_device);
+                let batch = train.batch(indices, &train_device);
                 let out;
-                (model, out) = stepper.step(model, optimizer, x, y, &info, &mut self.hooks);
+                (model, out) = stepper.step(model, optimizer, batch, objective.as_ref(), &info, &mut self.hooks)?;
                 losses.push(out.loss);
+                for (name, value) in out.terms {
+                    terms.entry(name).or_default().push(value);
+                }
                 correct.extend(out.correct);
                 if let (true, Some((ScheduleUnit::Iteration, s))) = (out.updated, &mut scheduler) {
                     s.step();
@@ -754,30 +811,35 @@ impl<'h> Trainer<'h> {
             let seen: usize = batches.iter().map(Vec::len).sum();
             let train_loss =
                 batch_losses.iter().zip(&batches).map(|(l, b)| *l as f64 * b.len() as f64).sum::<f64>() / seen as f64;
-            let train_accuracy = if correct.is_empty() {
-                None
-            } else {
+            let weighted = |values: &[f32]| -> f64 {
+                values.iter().zip(&batches).map(|(l, b)| *l as f64 * b.len() as f64).sum::<f64>() / seen as f64
+            };
+            let mut metrics_of_epoch = BTreeMap::new();
+            if !correct.is_empty() {
                 let right = Tensor::cat(correct, 0).sum().into_data().convert::<i64>().try_to_vec::<i64>();
-                right.ok().and_then(|v| v.first().copied()).map(|c| c as f64 / seen as f64)
-            };
-            let (val_loss, val_accuracy, val_macro_f1) = match valid {
-                Some(v) => {
-                    let eval = evaluate(&model, v, &self.device, 1024)?;
-                    let (acc, f1, _) = eval.scores(&v.targets())?;
-                    (Some(eval.loss), Some(acc), Some(f1))
+                if let Some(c) = right.ok().and_then(|v| v.first().copied()) {
+                    metrics_of_epoch.insert("train_accuracy".to_string(), c as f64 / seen as f64);
                 }
-                None => (None, None, None),
-            };
+            }
+            for (name, values) in terms {
+                metrics_of_epoch.insert(format!("train_{name}"), weighted(&read_vec(Tensor::cat(values, 0))?));
+            }
+            if let Some(v) = valid {
+                let eval = evaluate(&model, v, objective.as_ref(), &self.device, 1024)?;
+                metrics_of_epoch.insert("val_loss".to_string(), eval.loss);
+                for m in &metrics {
+                    if let Some(value) = eval.metric(m.as_ref())? {
+                        metrics_of_epoch.insert(format!("val_{}", m.name()), value);
+                    }
+                }
+            }
             let record = EpochRecord {
                 epoch,
                 train_loss,
-                train_accuracy,
-                val_loss,
-                val_accuracy,
-                val_macro_f1,
                 learning_rate: optimizer.learning_rate(),
                 seconds: start.elapsed().as_secs_f64(),
                 gradient_norms: stepper.take_gradient_norms(),
+                metrics: metrics_of_epoch,
             };
             reporter.epoch(&record, config.epochs);
             for hook in &mut self.hooks {
@@ -786,7 +848,7 @@ impl<'h> Trainer<'h> {
             let hook_stop = self.hooks.iter().any(|h| h.stop_requested());
             if let Some((ScheduleUnit::Epoch, s)) = &mut scheduler {
                 if s.is_metric_driven() {
-                    let metric = record.val_loss.unwrap_or(record.train_loss);
+                    let metric = record.metric("val_loss").unwrap_or(record.train_loss);
                     state.scheduler_metrics.push(metric.to_bits());
                     s.step_with_metric(metric);
                 } else {
@@ -856,39 +918,45 @@ impl<'h> Trainer<'h> {
     }
 }
 
-/// Predicts every row of `data` in batches of `batch_size` on `device` (no autodiff).
-pub fn evaluate<M: Classifier>(
+/// The objective a run gets when none is given: cross-entropy for class
+/// targets, mean squared error for values.
+pub fn default_objective(targets: &Targets) -> Arc<dyn Objective> {
+    match targets {
+        Targets::Classes(_) => Arc::new(Loss::CrossEntropy),
+        Targets::Values { .. } => Arc::new(Loss::Mse),
+    }
+}
+
+/// Predicts every row of `data` in batches of `batch_size` on `device` (no
+/// autodiff): the objective's mean loss, and its predictions in the user's
+/// units ([`Objective::predict`], then [`Dataset::decode_predictions`]).
+pub fn evaluate<M, D>(
     model: &M,
-    data: &ClassificationData,
+    data: &D,
+    objective: &dyn Objective,
     device: &Device,
     batch_size: usize,
-) -> Result<Evaluation, TrainError> {
+) -> Result<Evaluation, TrainError>
+where
+    M: Model,
+    D: Dataset<Input = M::Input>,
+{
     let device = device.clone().without_autodiff();
     let model = model.valid().fork(&device);
     let mut loss_sum = 0.0;
-    let mut predictions = Vec::with_capacity(data.len());
-    let mut probabilities = Vec::new();
-    let mut n_classes = 0;
-    let indices = data.batch_indices(batch_size.max(1), None, LastBatch::Keep)?;
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    for idx in &indices {
-        let (x, y) = data.batch(idx, &device);
-        let logits = model.logits(x);
-        n_classes = logits.dims()[1];
-        loss_sum += read_scalar(loss_fn.forward(logits.clone(), y))? * idx.len() as f64;
-        let probs = burn::tensor::activation::softmax(logits, 1);
-        let values = read_vec(probs)?;
-        for row in values.chunks(n_classes) {
-            // First maximum wins, as numpy's argmax.
-            let (arg, _) = row
-                .iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |acc, (i, &p)| if p > acc.1 { (i, p) } else { acc });
-            predictions.push(arg);
-        }
-        probabilities.extend(values);
+    let mut predictions = Vec::new();
+    let mut n_outputs = 0;
+    let batches = SequentialBatches { batch_size: batch_size.max(1), last: LastBatch::Keep }.batches(data.len(), 0)?;
+    for rows in &batches {
+        let batch = data.batch(rows, &device);
+        let output = model.forward(batch.input);
+        n_outputs = output.dims()[1];
+        let loss = total(&objective.terms(output.clone(), &batch.target)?)?;
+        loss_sum += read_scalar(loss)? * rows.len() as f64;
+        predictions.extend(read_vec(objective.predict(output))?);
     }
-    Ok(Evaluation { loss: loss_sum / data.len().max(1) as f64, predictions, probabilities, n_classes })
+    data.decode_predictions(&mut predictions);
+    Ok(Evaluation { loss: loss_sum / data.len().max(1) as f64, predictions, n_outputs, targets: data.all_targets() })
 }
 
 pub(crate) fn read_scalar(t: Tensor<1>) -> Result<f64, TrainError> {
@@ -942,11 +1010,13 @@ impl Reporter {
 
     fn epoch(&self, r: &EpochRecord, epochs: usize) {
         let mut line = format!("epoch {}/{epochs}  train_loss {:.4}", r.epoch, r.train_loss);
-        if let Some(a) = r.train_accuracy {
-            line += &format!("  train_accuracy {a:.4}");
-        }
-        if let (Some(l), Some(a), Some(f)) = (r.val_loss, r.val_accuracy, r.val_macro_f1) {
-            line += &format!("  val_loss {l:.4}  val_accuracy {a:.4}  val_macro_f1 {f:.4}");
+        // Training metrics, the validation loss and at most three validation
+        // metrics after it, to keep one line.
+        let train = r.metrics.iter().filter(|(k, _)| k.starts_with("train_"));
+        let val_loss = r.metrics.get_key_value("val_loss");
+        let val = r.metrics.iter().filter(|(k, _)| k.starts_with("val_") && *k != "val_loss").take(3);
+        for (name, value) in train.chain(val_loss).chain(val) {
+            line += &format!("  {name} {value:.4}");
         }
         line += &format!("  lr {:.3e}", r.learning_rate);
         if let Some(bar) = &self.bar {

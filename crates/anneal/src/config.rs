@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anneal_data::clean::CleanConfig;
-use anneal_data::{ColumnKind, LastBatch, PreprocessConfig, SplitFractions};
-use anneal_models::{ActivationKind, MlpConfig};
+use anneal_data::{ColumnKind, LastBatch, PreprocessConfig, SplitFractions, TargetTransformKind};
+use anneal_models::ModelConfig;
 use anneal_optim::{GradientClippingConfig, OptimizerConfig};
 use anneal_regularize::{EarlyStoppingConfig, PenaltyConfig};
 use anneal_train::energy::EnergyModel;
-use anneal_train::{ScheduleSettings, TrainConfig};
+use anneal_train::{Loss, ScheduleSettings, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 ///     epochs = 10
 ///     batch_size = 8
 /// "#)?;
-/// assert_eq!(config.model.hidden, [16]);
+/// assert!(matches!(config.model, anneal::models::ModelConfig::Mlp(ref m) if m.hidden == [16]));
 /// assert!(toml::from_str::<anneal::RunConfig>("seed = 1\nsede = 2").is_err());
 /// # Ok::<(), toml::de::Error>(())
 /// ```
@@ -54,8 +54,9 @@ pub struct RunConfig {
     /// Imputation, scaling and encoding.
     #[serde(default)]
     pub preprocess: PreprocessConfig,
-    /// The model.
-    pub model: ModelSection,
+    /// The model: `kind = "mlp"` (the default) or `"linear"`, with that kind's
+    /// settings; its input and output sizes come from the data.
+    pub model: ModelConfig,
     /// The optimiser.
     pub optimizer: OptimizerConfig,
     /// An optional learning-rate schedule, stepped per epoch or per iteration.
@@ -75,10 +76,21 @@ pub struct RunConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSection {
-    /// CSV file (plain or gzip), relative to the config file.
+    /// CSV or Parquet file (plain or gzip), relative to the config file.
     pub path: PathBuf,
-    /// Column to predict (a classification target).
-    pub target: String,
+    /// Column to predict, or several numeric columns (`["a", "b"]`) for
+    /// multi-output regression.
+    pub target: TargetColumns,
+    /// `classification` or `regression`; inferred from the target when absent
+    /// (see [`Task`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<Task>,
+    /// How regression targets are transformed for training (fitted on the
+    /// training rows, inverted for every reported number and prediction):
+    /// `standard` (the default), `log1p` or `none`; the Poisson loss needs `none`,
+    /// its default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_transform: Option<TargetTransformKind>,
     /// Feature columns; default: every column but the target and `exclude`.
     #[serde(default)]
     pub features: Option<Vec<String>>,
@@ -100,19 +112,16 @@ pub struct SplitSection {
     pub valid: f64,
     /// Fraction for the final, untouched test.
     pub test: f64,
-    /// Keep class proportions in every part.
-    #[serde(default = "yes")]
-    pub stratify: bool,
-}
-
-fn yes() -> bool {
-    true
+    /// Keep class proportions in every part: the default for classification;
+    /// refused for regression, whose default is a plain seeded split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stratify: Option<bool>,
 }
 
 impl Default for SplitSection {
     fn default() -> Self {
         let f = SplitFractions::default();
-        Self { train: f.train, valid: f.valid, test: f.test, stratify: true }
+        Self { train: f.train, valid: f.valid, test: f.test, stratify: None }
     }
 }
 
@@ -123,33 +132,76 @@ impl SplitSection {
     }
 }
 
-/// The kinds of model a run can train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ModelKind {
-    /// A multi-layer perceptron.
-    #[default]
-    Mlp,
+/// The column (or columns) a run predicts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TargetColumns {
+    /// One column.
+    One(String),
+    /// Several numeric columns (multi-output regression).
+    Many(Vec<String>),
 }
 
-/// The `[model]` table; input and output sizes come from the data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSection {
-    /// Which model.
-    #[serde(default)]
-    pub kind: ModelKind,
-    /// Units of each hidden layer.
-    pub hidden: Vec<usize>,
-    /// Activation between layers.
-    #[serde(default)]
-    pub activation: ActivationKind,
-    /// Dropout after each hidden layer.
-    #[serde(default)]
-    pub dropout: f64,
-    /// Dropout per hidden layer, overriding `dropout` (one value per hidden layer).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub layer_dropout: Vec<f64>,
+impl TargetColumns {
+    /// The column names.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            TargetColumns::One(c) => vec![c.clone()],
+            TargetColumns::Many(c) => c.clone(),
+        }
+    }
+
+    /// The names joined for messages and reports (`price` or `a, b`).
+    pub fn joined(&self) -> String {
+        self.names().join(", ")
+    }
+}
+
+impl std::fmt::Display for TargetColumns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.joined())
+    }
+}
+
+/// What a run predicts.
+///
+/// When `[data] task` is absent it is inferred: several targets, or one numeric
+/// target with more than 20 distinct values or with non-integer values, make a
+/// regression; a text target, or a numeric one with at most 20 distinct integer
+/// values, a classification. A run says which it inferred from a numeric target
+/// and how to override it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Predict a class.
+    Classification,
+    /// Predict one or more numbers.
+    Regression,
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Task::Classification => "classification",
+            Task::Regression => "regression",
+        })
+    }
+}
+
+/// The losses `[training] loss` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossName {
+    /// Cross-entropy (classification; the only classification loss).
+    CrossEntropy,
+    /// Mean squared error (the regression default).
+    Mse,
+    /// Mean absolute error.
+    Mae,
+    /// Huber, with `huber_delta` (default 1.0).
+    Huber,
+    /// Poisson negative log-likelihood, for count targets.
+    Poisson,
 }
 
 /// The `[training]` table.
@@ -178,6 +230,14 @@ pub struct TrainingSection {
     /// Record each layer's mean gradient norm per epoch.
     #[serde(default)]
     pub log_gradient_norms: bool,
+    /// The loss: `cross_entropy` for classification; `mse` (default), `mae`,
+    /// `huber` or `poisson` for regression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<LossName>,
+    /// Where the Huber loss turns from squared to linear, in the units the model
+    /// is trained on (standard deviations with the default target transform).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub huber_delta: Option<f64>,
 }
 
 fn one() -> usize {
@@ -203,15 +263,59 @@ impl RunConfig {
         }
     }
 
-    /// The model of this config for `input` features and `output` classes.
-    pub fn model_config(&self, input: usize, output: usize) -> MlpConfig {
-        MlpConfig {
-            input,
-            hidden: self.model.hidden.clone(),
-            output,
-            activation: self.model.activation,
-            dropout: self.model.dropout,
-            layer_dropout: self.model.layer_dropout.clone(),
+    /// The model of this config for `input` features and `output` outputs.
+    pub fn model_config(&self, input: usize, output: usize) -> ModelConfig {
+        self.model.with_shape(input, output)
+    }
+
+    /// The loss of this config for `task`: the `[training] loss` (checked against
+    /// the task), else cross-entropy for classification and MSE for regression.
+    pub fn loss(&self, task: Task) -> Result<Loss> {
+        let delta = self.training.huber_delta;
+        if delta.is_some() && self.training.loss != Some(LossName::Huber) {
+            return Err(Error::Setting("`huber_delta` is a setting of loss = \"huber\"".into()));
+        }
+        let loss = match (task, self.training.loss) {
+            (Task::Classification, None | Some(LossName::CrossEntropy)) => Loss::CrossEntropy,
+            (Task::Classification, Some(other)) => {
+                return Err(Error::Setting(format!(
+                    "loss = \"{}\" is a regression loss, but the task is classification (use cross_entropy, \
+                     or set [data] task = \"regression\")",
+                    config_key(&other)
+                )));
+            }
+            (Task::Regression, Some(LossName::CrossEntropy)) => {
+                return Err(Error::Setting(
+                    "loss = \"cross_entropy\" needs classes, but the task is regression (use mse, mae, huber or \
+                     poisson, or set [data] task = \"classification\")"
+                        .into(),
+                ));
+            }
+            (Task::Regression, None | Some(LossName::Mse)) => Loss::Mse,
+            (Task::Regression, Some(LossName::Mae)) => Loss::Mae,
+            (Task::Regression, Some(LossName::Huber)) => Loss::Huber { delta: delta.unwrap_or(1.0) },
+            (Task::Regression, Some(LossName::Poisson)) => Loss::Poisson,
+        };
+        loss.validate()?;
+        Ok(loss)
+    }
+
+    /// The target transform of a regression run: the configured one, else `none`
+    /// for the Poisson loss (it models the counts themselves) and `standard`
+    /// otherwise. The Poisson loss refuses any other.
+    pub fn target_transform(&self) -> Result<TargetTransformKind> {
+        let poisson = self.training.loss == Some(LossName::Poisson);
+        match (self.data.target_transform, poisson) {
+            (None, true) => Ok(TargetTransformKind::None),
+            (None, false) => Ok(TargetTransformKind::Standard),
+            (Some(TargetTransformKind::None), _) | (Some(_), false) => {
+                Ok(self.data.target_transform.unwrap_or_default())
+            }
+            (Some(other), true) => Err(Error::Setting(format!(
+                "loss = \"poisson\" models the counts themselves: target_transform = \"{}\" cannot go with it \
+                 (leave it out, or set it to \"none\")",
+                config_key(&other)
+            ))),
         }
     }
 
@@ -226,6 +330,15 @@ impl RunConfig {
             config.data.path = normalize(&base.join(&config.data.path));
         }
         Ok(config)
+    }
+}
+
+/// How a unit-like value is spelled in TOML (`log1p`, `mae`).
+pub(crate) fn config_key<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".into(),
     }
 }
 

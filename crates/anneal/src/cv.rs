@@ -25,43 +25,42 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anneal_data::encode::TargetValues;
-use anneal_data::{
-    ClassificationData, ColumnKind, CsvOptions, DataError, LabelEncoder, Preprocessor, SeededRng, SplitFractions,
-    Table, holdout, stratified_holdout,
-};
+use anneal_data::{DataError, Dataset, Preprocessor, SeededRng, SplitFractions, holdout, stratified_holdout};
 use anneal_evaluate::curve::{LearningCurve, SizeCurveConfig, size_curve};
 use anneal_evaluate::cv::{Coverage, CrossValidation, CvReport, Fold, FoldScores, Scores};
 use anneal_evaluate::diagnose::{Diagnosis, DiagnosisConfig, diagnose};
 use anneal_evaluate::plot::Figure;
-use anneal_train::{Backend, EpochRecord, Evaluation, Progress, Trainer, evaluate};
+use anneal_train::{Backend, BuiltinMetric, EpochRecord, Evaluation, Progress, Trainer, evaluate};
 use serde::{Deserialize, Serialize};
 
-use crate::config::RunConfig;
+use crate::config::{RunConfig, Task};
 use crate::error::{Error, Result, io};
+use crate::pipeline::{Loaded, TargetData};
 
-/// The data of a run config, loaded and cleaned once, ready to be cut into folds.
+/// The data of a run config, loaded and cleaned once (through the same
+/// [`Loaded`] pipeline as `anneal train`), ready to be cut into folds. It
+/// dereferences to the [`Loaded`] data (table, targets, features, data rows).
 #[derive(Debug, Clone)]
 pub struct CvData {
-    /// The cleaned table.
-    pub table: Table,
-    /// Class code of every table row.
-    pub y: Vec<usize>,
-    /// Class names in code order.
+    loaded: Loaded,
+    /// Class names in code order (empty for regression).
     pub classes: Vec<String>,
-    /// Feature columns.
-    pub features: Vec<String>,
     /// Table rows that take part in cross-validation (ascending): the training and
     /// validation parts of the config's split. Folds index this list.
     pub rows: Vec<usize>,
     /// Rows of the config's test part, held out.
     pub held_out: Vec<usize>,
-    /// Data row (0-based, in the file) of every table row.
-    pub original: Vec<usize>,
-    numeric: Vec<String>,
     splitter: Splitter,
     /// Group of every table row (group k-fold only; empty otherwise).
     groups: Vec<String>,
+}
+
+impl std::ops::Deref for CvData {
+    type Target = Loaded;
+
+    fn deref(&self) -> &Loaded {
+        &self.loaded
+    }
 }
 
 /// How `anneal cv` cuts the cross-validated rows into folds, each a splitter of
@@ -143,79 +142,45 @@ pub struct FoldFit {
     /// Predictions for the fold's test rows.
     pub test: Evaluation,
     /// Scores on the fit rows (`train`) and on the test rows (`test`):
-    /// `accuracy`, `macro_f1`, `log_loss`.
+    /// `accuracy`, `macro_f1`, `log_loss` for a classification; `r2`, `rmse`,
+    /// `mae` for a regression.
     pub scores: FoldScores,
 }
 
 impl CvData {
     /// Loads, cleans and encodes the config's data and makes its seeded split.
     pub fn load(config: &RunConfig) -> Result<Self> {
-        config.split.fractions().validate()?;
-        let data_path = &config.data.path;
-        let csv = CsvOptions { column_kinds: config.data.column_kinds.clone(), ..CsvOptions::default() };
-        let raw = Table::read(data_path, &csv)?;
-        let unknown_target = |table: &Table| Error::UnknownTarget {
-            column: config.data.target.clone(),
-            path: data_path.clone(),
-            available: table.column_names().join(", "),
-        };
-        if !raw.column_names().contains(&config.data.target) {
-            return Err(unknown_target(&raw));
-        }
-        let (table, original, cleaning) = config.clean.apply(&raw, std::slice::from_ref(&config.data.target))?;
-        if !table.column_names().contains(&config.data.target) {
-            return Err(unknown_target(&table));
-        }
-        let features: Vec<String> = match &config.data.features {
-            Some(f) => f.iter().filter(|c| !cleaning.dropped_columns.contains(c)).cloned().collect(),
-            None => table
-                .column_names()
-                .into_iter()
-                .filter(|c| *c != config.data.target && !config.data.exclude.contains(c))
-                .collect(),
-        };
-        for f in &features {
-            table.kind(f)?;
-        }
-        let labels = LabelEncoder::fit(&table, &config.data.target)?;
-        let y = labels.encode(&table)?;
-        let split = if config.split.stratify {
-            stratified_holdout(&y, labels.classes(), config.split.fractions(), config.seed)?
-        } else {
-            holdout(y.len(), config.split.fractions(), config.seed)?
-        };
+        let loaded = Loaded::load(config)?;
+        let split = loaded.split(config)?;
         let mut rows: Vec<usize> = split.train.iter().chain(&split.valid).copied().collect();
         rows.sort_unstable();
         let mut held_out = split.test;
         held_out.sort_unstable();
-        let numeric = features
-            .iter()
-            .filter(|f| !config.preprocess.date_columns.contains(f) && table.kind(f).ok() == Some(ColumnKind::Numeric))
-            .cloned()
-            .collect();
-        Ok(Self {
-            table,
-            y,
-            classes: labels.classes().to_vec(),
-            features,
-            rows,
-            held_out,
-            original,
-            numeric,
-            splitter: Splitter::Stratified,
-            groups: Vec::new(),
-        })
+        let splitter = match loaded.task() {
+            Task::Classification => Splitter::Stratified,
+            Task::Regression => Splitter::KFold,
+        };
+        let classes = loaded.target.classes().to_vec();
+        Ok(Self { loaded, classes, rows, held_out, splitter, groups: Vec::new() })
     }
 
     /// Cuts folds with `splitter` from now on (the default is
-    /// [`Splitter::Stratified`]). For group k-fold, reads the group column: it must
-    /// exist and have a value in every cross-validated row.
+    /// [`Splitter::Stratified`] for a classification, [`Splitter::KFold`] for a
+    /// regression, which refuses stratified folds). For group k-fold, reads the
+    /// group column: it must exist and have a value in every cross-validated row.
     pub fn with_splitter(mut self, splitter: Splitter) -> Result<Self> {
+        if splitter == Splitter::Stratified && self.task() == Task::Regression {
+            return Err(Error::Setting(
+                "stratified folds need classes, but the target is continuous (regression): use --split k-fold \
+                 (or group / time-series)"
+                    .into(),
+            ));
+        }
         self.groups = match &splitter {
             Splitter::Group { column } => {
-                let values = self.table.as_strings(column)?;
+                let values = self.loaded.table.as_strings(column)?;
                 if let Some(&r) = self.rows.iter().find(|&&r| values[r].is_none()) {
-                    return Err(Error::MissingGroup { column: column.clone(), row: self.original[r] });
+                    return Err(Error::MissingGroup { column: column.clone(), row: self.loaded.original[r] });
                 }
                 values.into_iter().map(Option::unwrap_or_default).collect()
             }
@@ -263,9 +228,13 @@ impl CvData {
         Ok((folds, self.splitter.coverage()))
     }
 
-    /// Class codes of the cross-validated rows, in [`rows`](Self::rows) order.
+    /// Class codes of the cross-validated rows, in [`rows`](Self::rows) order
+    /// (empty for a regression).
     pub fn labels(&self) -> Vec<usize> {
-        self.rows.iter().map(|&r| self.y[r]).collect()
+        match &self.loaded.target {
+            TargetData::Classes { codes, .. } => self.rows.iter().map(|&r| codes[r]).collect(),
+            TargetData::Values { .. } => Vec::new(),
+        }
     }
 
     /// Stratified k-fold over the cross-validated rows (positions in
@@ -285,28 +254,15 @@ impl CvData {
     pub fn fit_fold(&self, config: &RunConfig, train: &[usize], test: &[usize], backend: Backend) -> Result<FoldFit> {
         let at = |positions: &[usize]| positions.iter().map(|&p| self.rows[p]).collect::<Vec<_>>();
         let (train_rows, test_rows) = (at(train), at(test));
-        let (mut fit_rows, valid_rows) = self.hold_back(config, &train_rows)?;
-        let kept = config.clean.trim(&self.table.take(&fit_rows)?, &self.numeric)?;
-        fit_rows = kept.into_iter().map(|i| fit_rows[i]).collect();
-
-        let y_fit: Vec<usize> = fit_rows.iter().map(|&r| self.y[r]).collect();
-        let target = TargetValues::Classes { codes: &y_fit, classes: &self.classes };
-        let (preprocessor, m_fit) = config.preprocess.fit_transform_with_target(
-            &self.table.take(&fit_rows)?,
-            &self.features,
-            Some(target),
-            config.seed,
-        )?;
-        let part = |rows: &[usize]| -> Result<ClassificationData> {
-            let m = preprocessor.transform(&self.table.take(rows)?)?;
-            Ok(ClassificationData::new(m.values, m.n_cols, rows.iter().map(|&r| self.y[r]).collect())?)
-        };
-        let fit_data = ClassificationData::new(m_fit.values, m_fit.n_cols, y_fit)?;
-        let valid_data = if valid_rows.is_empty() { None } else { Some(part(&valid_rows)?) };
-        let test_data = part(&test_rows)?;
+        let (fit_rows, valid_rows) = self.hold_back(config, &train_rows)?;
+        let fit_rows = self.loaded.trim(config, &fit_rows)?;
+        let (fitted, fit_data) = self.loaded.fit(config, &fit_rows)?;
+        let valid_data = if valid_rows.is_empty() { None } else { Some(self.loaded.data(&fitted, &valid_rows)?) };
+        let test_data = self.loaded.data(&fitted, &test_rows)?;
 
         let device = backend.device()?;
-        let model_config = config.model_config(fit_data.n_features(), self.classes.len());
+        let loss = config.loss(self.task())?;
+        let model_config = config.model_config(fit_data.n_features(), self.loaded.target.n_outputs());
         let model = model_config.init(config.seed, &device.clone().autodiff())?;
         let mut optimizer = config.optimizer.init()?;
         // The config's loop settings (schedule, clipping, accumulation, penalties,
@@ -314,19 +270,21 @@ impl CvData {
         // subset's) rows becomes one full batch.
         let mut train_config = config.train_config();
         train_config.batch_size = train_config.batch_size.min(fit_data.len());
-        let fitted = Trainer::new(train_config, device.clone()).with_progress(Progress::Silent).fit(
-            model,
-            &mut optimizer,
-            &fit_data,
-            valid_data.as_ref(),
-        )?;
-        let test_eval = evaluate(&fitted.model, &test_data, &device, 1024)?;
-        let fit_eval = evaluate(&fitted.model, &fit_data, &device, 1024)?;
-        let scores = FoldScores {
-            train: scores(&fit_eval, &fit_data.targets())?,
-            test: scores(&test_eval, &test_data.targets())?,
-        };
-        Ok(FoldFit { preprocessor, fit_rows, valid_rows, history: fitted.history, test: test_eval, scores })
+        let fitted_model = Trainer::new(train_config, device.clone())
+            .with_progress(Progress::Silent)
+            .with_objective(loss)
+            .fit(model, &mut optimizer, &fit_data, valid_data.as_ref())?;
+        let test_eval = evaluate(&fitted_model.model, &test_data, &loss, &device, 1024)?;
+        let fit_eval = evaluate(&fitted_model.model, &fit_data, &loss, &device, 1024)?;
+        let scores = FoldScores { train: scores(&fit_eval)?, test: scores(&test_eval)? };
+        Ok(FoldFit {
+            preprocessor: fitted.preprocessor,
+            fit_rows,
+            valid_rows,
+            history: fitted_model.history,
+            test: test_eval,
+            scores,
+        })
     }
 
     /// Splits a fold's training rows into fit rows and early-stopping rows.
@@ -346,15 +304,18 @@ impl CvData {
             _ => {}
         }
         let fractions = SplitFractions { train: t / (t + v), valid: share, test: 0.0 };
-        let labels: Vec<usize> = train_rows.iter().map(|&r| self.y[r]).collect();
         // Small learning-curve subsets can hold a class too rare to stratify: those
         // fall back to a plain seeded hold-out.
-        let inner = match config.split.stratify {
-            true => match stratified_holdout(&labels, &self.classes, fractions, config.seed) {
-                Err(DataError::ClassTooSmall { .. }) => holdout(labels.len(), fractions, config.seed)?,
-                other => other?,
-            },
-            false => holdout(labels.len(), fractions, config.seed)?,
+        let n = train_rows.len();
+        let inner = match (&self.loaded.target, self.loaded.stratify(config)?) {
+            (TargetData::Classes { codes, .. }, true) => {
+                let labels: Vec<usize> = train_rows.iter().map(|&r| codes[r]).collect();
+                match stratified_holdout(&labels, &self.classes, fractions, config.seed) {
+                    Err(DataError::ClassTooSmall { .. }) => holdout(n, fractions, config.seed)?,
+                    other => other?,
+                }
+            }
+            _ => holdout(n, fractions, config.seed)?,
         };
         let pick = |idx: &[usize]| {
             let mut rows: Vec<usize> = idx.iter().map(|&i| train_rows[i]).collect();
@@ -409,14 +370,29 @@ fn hold_back_groups<'a>(
     Some(train_rows.iter().partition(|&&r| !held.contains(group(r))))
 }
 
-/// Accuracy, macro-F1 and log loss (mean cross-entropy) of an evaluation.
-fn scores(e: &Evaluation, targets: &[usize]) -> Result<Scores> {
-    let (accuracy, macro_f1, _) = e.scores(targets)?;
-    Ok(Scores::from([
-        ("accuracy".to_string(), accuracy),
-        ("macro_f1".to_string(), macro_f1),
-        ("log_loss".to_string(), e.loss),
-    ]))
+/// Accuracy, macro-F1 and log loss (mean cross-entropy) of a classification;
+/// R², RMSE and MAE (in the target's units) of a regression.
+fn scores(e: &Evaluation) -> Result<Scores> {
+    if e.targets.classes().is_some() {
+        let (accuracy, macro_f1, _) = e.scores()?;
+        return Ok(Scores::from([
+            ("accuracy".to_string(), accuracy),
+            ("macro_f1".to_string(), macro_f1),
+            ("log_loss".to_string(), e.loss),
+        ]));
+    }
+    [BuiltinMetric::R2, BuiltinMetric::Rmse, BuiltinMetric::Mae]
+        .into_iter()
+        .map(|m| Ok((m.key().to_string(), e.metric(&m)?.unwrap_or(f64::NAN))))
+        .collect()
+}
+
+/// The score `anneal cv` leads with: accuracy, or R² for a regression.
+fn headline(task: Task) -> &'static str {
+    match task {
+        Task::Classification => "accuracy",
+        Task::Regression => "r2",
+    }
 }
 
 /// How to run `anneal cv`.
@@ -424,8 +400,9 @@ fn scores(e: &Evaluation, targets: &[usize]) -> Result<Scores> {
 pub struct CvOptions {
     /// Number of folds (at least 2).
     pub folds: usize,
-    /// How the folds are cut.
-    pub splitter: Splitter,
+    /// How the folds are cut; `None`: stratified for a classification, k-fold
+    /// for a regression.
+    pub splitter: Option<Splitter>,
     /// Folds trained at once (at least 1).
     pub workers: usize,
     /// The compute backend.
@@ -448,7 +425,10 @@ pub struct CvOutcome {
     pub rows: usize,
     /// Rows of the config's test part, left out.
     pub held_out: usize,
-    /// Class names in code order.
+    /// What the run predicts.
+    #[serde(default = "classification")]
+    pub task: Task,
+    /// Class names in code order (empty for regression).
     pub classes: Vec<String>,
     /// Number of folds.
     pub n_folds: usize,
@@ -473,6 +453,10 @@ pub struct CvOutcome {
     pub diagnosis: Option<Diagnosis>,
 }
 
+fn classification() -> Task {
+    Task::Classification
+}
+
 /// Files of a cross-validation folder.
 const CV_MARKDOWN: &str = "cv.md";
 const CV_JSON: &str = "cv.json";
@@ -485,7 +469,14 @@ pub fn cross_validate(config: &RunConfig, options: &CvOptions) -> Result<CvOutco
     let out = prepare_out(&options.out)?;
     // The device is probed once up front, so a missing GPU driver is one error.
     options.backend.device()?;
-    let data = CvData::load(config)?.with_splitter(options.splitter.clone())?;
+    let mut data = CvData::load(config)?;
+    if let Some(splitter) = &options.splitter {
+        data = data.with_splitter(splitter.clone())?;
+    }
+    if let Some(note) = &data.task_note {
+        eprintln!("{note}");
+    }
+    let headline = headline(data.task());
     let (folds, coverage) = data.folds(options.folds, config.seed)?;
     let cv = CrossValidation::new(folds, data.rows.len(), coverage)?.with_workers(options.workers)?;
 
@@ -494,9 +485,9 @@ pub fn cross_validate(config: &RunConfig, options: &CvOptions) -> Result<CvOutco
     let report = cv.run(|train, test| -> Result<FoldScores> {
         let fit = data.fit_fold(config, train, test, options.backend)?;
         eprintln!(
-            "fold with {} test rows: accuracy {:.4}  ({} epochs)",
+            "fold with {} test rows: {headline} {:.4}  ({} epochs)",
             test.len(),
-            fit.scores.test["accuracy"],
+            fit.scores.test[headline],
             fit.history.len()
         );
         histories.lock().unwrap_or_else(|e| e.into_inner()).insert(test[0], fit.history);
@@ -505,11 +496,12 @@ pub fn cross_validate(config: &RunConfig, options: &CvOptions) -> Result<CvOutco
     let histories = histories.into_inner().unwrap_or_else(|e| e.into_inner());
     let ordered: Vec<&Vec<EpochRecord>> = cv.folds().iter().filter_map(|f| histories.get(&f.test[0])).collect();
     let epochs = ordered.iter().map(|h| h.len()).collect();
-    if ordered.iter().all(|h| h.iter().all(|r| r.val_loss.is_some())) {
+    if ordered.iter().all(|h| h.iter().all(|r| r.metric("val_loss").is_some())) {
         let train: Vec<Vec<f64>> = ordered.iter().map(|h| h.iter().map(|r| r.train_loss).collect()).collect();
         let valid: Vec<Vec<f64>> =
-            ordered.iter().map(|h| h.iter().map(|r| r.val_loss.unwrap_or(f64::NAN)).collect()).collect();
-        let curve = LearningCurve::from_histories("cross-entropy loss", false, &train, &valid)?;
+            ordered.iter().map(|h| h.iter().map(|r| r.metric("val_loss").unwrap_or(f64::NAN)).collect()).collect();
+        let curve =
+            LearningCurve::from_histories(&format!("{} loss", config.loss(data.task())?.key()), false, &train, &valid)?;
         Figure::learning_curve(&curve, None)?
             .with_title("Loss per epoch (mean ± std over folds)")
             .save_png_svg(&out, "epochs")?;
@@ -520,7 +512,7 @@ pub fn cross_validate(config: &RunConfig, options: &CvOptions) -> Result<CvOutco
             let size_config = SizeCurveConfig {
                 sizes: sizes.clone(),
                 seed: config.seed,
-                metric: "accuracy".into(),
+                metric: headline.into(),
                 higher_is_better: true,
             };
             let curve = size_curve(&cv, &size_config, |train, test| -> Result<FoldScores> {
@@ -537,9 +529,10 @@ pub fn cross_validate(config: &RunConfig, options: &CvOptions) -> Result<CvOutco
         data: config.data.path.clone(),
         rows: data.rows.len(),
         held_out: data.held_out.len(),
+        task: data.task(),
         classes: data.classes.clone(),
         n_folds: options.folds,
-        splitter: options.splitter.clone(),
+        splitter: data.splitter().clone(),
         n_groups: data.n_groups(),
         folds: cv
             .folds()
@@ -564,14 +557,21 @@ pub fn cross_validate(config: &RunConfig, options: &CvOptions) -> Result<CvOutco
 fn markdown(config: &RunConfig, o: &CvOutcome, seconds: f64) -> String {
     let mut r = String::new();
     let _ = writeln!(r, "# Anneal cross-validation report\n");
-    let _ = writeln!(
-        r,
-        "- data: `{}`, target `{}` ({} classes: {})",
-        o.data.display(),
-        config.data.target,
-        o.classes.len(),
-        o.classes.join(", ")
-    );
+    match o.task {
+        Task::Classification => {
+            let _ = writeln!(
+                r,
+                "- data: `{}`, target `{}` ({} classes: {})",
+                o.data.display(),
+                config.data.target,
+                o.classes.len(),
+                o.classes.join(", ")
+            );
+        }
+        Task::Regression => {
+            let _ = writeln!(r, "- data: `{}`, regression of `{}`", o.data.display(), config.data.target);
+        }
+    }
     let _ = writeln!(
         r,
         "- rows: {} cross-validated (the train and validation parts of the seed-{} split); {} test rows held out",
@@ -602,7 +602,7 @@ fn markdown(config: &RunConfig, o: &CvOutcome, seconds: f64) -> String {
         (Splitter::Group { column }, Some(groups)) => {
             let feature = match &config.data.features {
                 Some(f) => f.contains(column),
-                None => *column != config.data.target && !config.data.exclude.contains(column),
+                None => !config.data.target.names().contains(column) && !config.data.exclude.contains(column),
             };
             let _ = writeln!(
                 r,
@@ -622,10 +622,8 @@ fn markdown(config: &RunConfig, o: &CvOutcome, seconds: f64) -> String {
     }
     let _ = writeln!(
         r,
-        "- model: MLP hidden {:?} ({:?}, dropout {}), optimizer {:?}, up to {} epochs (ran: {:?})",
-        config.model.hidden,
-        config.model.activation,
-        config.model.dropout,
+        "- model: {}, optimizer {:?}, up to {} epochs (ran: {:?})",
+        config.model.describe(),
         config.optimizer,
         config.training.epochs,
         o.epochs
@@ -634,8 +632,9 @@ fn markdown(config: &RunConfig, o: &CvOutcome, seconds: f64) -> String {
     let _ = writeln!(r, "## Test scores per fold\n");
     let _ = writeln!(r, "Training columns are scores on the rows each fold was fitted on.\n");
     r += &o.report.to_markdown(4);
-    let acc = &o.report.test["accuracy"];
-    let _ = writeln!(r, "\nMean accuracy {:.4} ± {:.4} (population std over folds).", acc.mean, acc.std);
+    let name = headline(o.task);
+    let acc = &o.report.test[name];
+    let _ = writeln!(r, "\nMean {name} {:.4} ± {:.4} (population std over folds).", acc.mean, acc.std);
     if o.epochs.iter().all(|&e| e > 0) && config.split.valid > 0.0 {
         let _ = writeln!(r, "\n![loss per epoch](epochs.png)");
     }
@@ -643,7 +642,7 @@ fn markdown(config: &RunConfig, o: &CvOutcome, seconds: f64) -> String {
         let _ = writeln!(r, "\n## Learning curve\n\n![learning curve](learning_curve.png)\n");
         let _ = writeln!(r, "**Verdict: {}.** {}\n", d.verdict, d.explanation());
         let _ = writeln!(r, "Rules:\n\n{}", d.config.rules());
-        let _ = writeln!(r, "| training rows | training accuracy | validation accuracy |\n|---|---|---|");
+        let _ = writeln!(r, "| training rows | training {name} | validation {name} |\n|---|---|---|");
         for p in &curve.points {
             let _ = writeln!(
                 r,

@@ -34,6 +34,19 @@ pub enum Error {
         /// The columns that exist.
         available: String,
     },
+    /// A setting of the run config that cannot work with the others or with the
+    /// data (a regression loss on a classification, stratifying a continuous target).
+    #[error("{0}")]
+    Setting(String),
+    /// The target is not what the task needs (text for a regression, several
+    /// columns for a classification).
+    #[error("target column `{column}`: {message}")]
+    Target {
+        /// The target column.
+        column: String,
+        /// What is wrong, and what to do.
+        message: String,
+    },
     /// A folder given to `--run` is not a finished run.
     #[error("{path} is not an anneal run folder: {missing} is missing")]
     NotARun {

@@ -12,12 +12,14 @@ use anneal_evaluate::{
     average_precision, brier_score, confusion_matrix, log_loss, precision_recall_fscore, roc_auc, roc_auc_multiclass,
 };
 use anneal_train::Backend;
+use anneal_train::Evaluation;
 use serde::{Deserialize, Serialize};
 
-use crate::config::RunConfig;
+use crate::config::{RunConfig, Task};
 use crate::cv::{prepare_out, write};
 use crate::error::{Error, Result};
-use crate::run;
+use crate::pipeline::TargetData;
+use crate::run::{self, LoadedRun, RegressionTest, TestMetrics};
 
 /// How to run `anneal eval`.
 #[derive(Debug, Clone)]
@@ -75,7 +77,50 @@ impl MaybeMetric {
 
 /// Metrics of a run on a labelled data file, as `eval.json` holds them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EvalMetrics {
+#[serde(untagged)]
+pub enum EvalMetrics {
+    /// A classifier's.
+    Classification(ClassificationEval),
+    /// A regression's.
+    Regression(RegressionEval),
+}
+
+impl EvalMetrics {
+    /// The main metrics in one line, as `anneal eval` prints them.
+    pub fn summary(&self) -> String {
+        match self {
+            EvalMetrics::Classification(m) => format!(
+                "accuracy {:.4}  macro-F1 {:.4}  log loss {:.4}  ({} rows)",
+                m.accuracy, m.macro_f1, m.log_loss, m.rows
+            ),
+            EvalMetrics::Regression(m) => format!(
+                "R² {:.4}  RMSE {}  MAE {}  ({} rows)",
+                m.metrics.r2,
+                run::significant(m.metrics.rmse),
+                run::significant(m.metrics.mae),
+                m.rows
+            ),
+        }
+    }
+}
+
+/// A regression run's metrics on a labelled data file, in the targets' units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionEval {
+    /// The target columns.
+    pub targets: Vec<String>,
+    /// Rows scored.
+    pub rows: usize,
+    /// The part of the run's split scored, when not every row of the file.
+    pub part: Option<Part>,
+    /// R², RMSE, MAE, MAPE, explained variance, max error (averaged over
+    /// targets, each target's under `per_target`).
+    pub metrics: RegressionTest,
+}
+
+/// A classifier's metrics on a labelled data file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassificationEval {
     /// Class names in code order.
     pub classes: Vec<String>,
     /// Rows scored.
@@ -109,8 +154,9 @@ pub struct EvalMetrics {
 }
 
 /// Scores the run in `options.run` on `options.data` and writes `eval.md`,
-/// `eval.json`, `predictions.csv` and the figures (`confusion`, `roc`, `pr`, each
-/// PNG and SVG) into `options.out`.
+/// `eval.json`, `predictions.csv` and the figures into `options.out`: for a
+/// classifier `confusion`, `roc` and `pr`; for a regression
+/// `predicted_vs_actual`, `residuals` and `residual_histogram` (each PNG and SVG).
 pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
     let config_path = options.run.join("config.toml");
     if !config_path.is_file() {
@@ -118,81 +164,131 @@ pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
     }
     let config = RunConfig::load(&config_path)?;
     let out = prepare_out(&options.out)?;
-    let predictions = run::predict(&options.run, &options.data, options.backend)?;
-    let classes = predictions.classes.clone();
-    let k = classes.len();
+    let run = LoadedRun::open(&options.run, options.backend)?;
+    let names = run.saved.output_names();
 
     let csv = CsvOptions { column_kinds: config.data.column_kinds.clone(), ..CsvOptions::default() };
     let table = Table::read(&options.data, &csv)?;
-    let target = &config.data.target;
-    if !table.column_names().contains(target) {
-        return Err(Error::UnknownTarget {
-            column: target.clone(),
-            path: options.data.clone(),
-            available: table.column_names().join(", "),
+    for target in config.data.target.names() {
+        if !table.column_names().contains(&target) {
+            return Err(Error::UnknownTarget {
+                column: target,
+                path: options.data.clone(),
+                available: table.column_names().join(", "),
+            });
+        }
+    }
+    let rows = scored_rows(options, table.n_rows())?;
+    let table = table.take(&rows)?;
+    let data_row = |i: usize| rows[i];
+    match run.saved.task() {
+        Task::Classification => {
+            let target = config.data.target.joined();
+            let codes = table
+                .as_strings(&target)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let v = v.ok_or_else(|| DataError::MissingTarget { column: target.clone(), row: data_row(i) })?;
+                    names
+                        .iter()
+                        .position(|c| *c == v)
+                        .ok_or(DataError::UnknownCategory { column: target.clone(), value: v })
+                })
+                .collect::<std::result::Result<Vec<usize>, DataError>>()?;
+            let labels = run.saved.labels.clone().ok_or_else(|| Error::NotARun {
+                path: options.run.clone(),
+                missing: "class labels in preprocessing.json",
+            })?;
+            let e = run.evaluate(&table, Some(&TargetData::Classes { labels, codes }))?;
+            let metrics = classification_metrics(options, &names, &e)?;
+            let EvalMetrics::Classification(m) = &metrics else { unreachable!("a classification's metrics") };
+            let cm = confusion_matrix(e.targets.classes().unwrap_or_default(), &e.predicted_classes(), names.len())?;
+            let proba: Vec<f64> = e.predictions.iter().map(|&p| f64::from(p)).collect();
+            let figures = write_figures(&out, &cm, e.targets.classes().unwrap_or_default(), &proba, &names)?;
+            write(&out, "predictions.csv", run::predictions_csv(&rows, &names, Task::Classification, &e, true))?;
+            write(&out, "eval.json", serde_json::to_string_pretty(&metrics).expect("metrics serialise") + "\n")?;
+            write(&out, "eval.md", markdown(options, &config, m, &figures))?;
+            Ok(metrics)
+        }
+        Task::Regression => {
+            let mut columns = Vec::new();
+            for t in &names {
+                let values = anneal_data::preprocess::numeric_target(&table, t).map_err(|e| match e {
+                    DataError::MissingTarget { column, row } => DataError::MissingTarget { column, row: data_row(row) },
+                    other => other,
+                })?;
+                columns.push(values);
+            }
+            let values = (0..table.n_rows()).flat_map(|r| columns.iter().map(move |c| c[r])).collect();
+            let e = run.evaluate(&table, Some(&TargetData::Values { columns: names.clone(), values }))?;
+            let m = RegressionEval {
+                targets: names.clone(),
+                rows: e.len(),
+                part: options.part,
+                metrics: TestMetrics::regression(&e, &names)?,
+            };
+            let drawn = run::write_regression_figures(&out, &e, &names)?;
+            write(&out, "predictions.csv", run::predictions_csv(&rows, &names, Task::Regression, &e, true))?;
+            let metrics = EvalMetrics::Regression(m);
+            write(&out, "eval.json", serde_json::to_string_pretty(&metrics).expect("metrics serialise") + "\n")?;
+            let EvalMetrics::Regression(m) = &metrics else { unreachable!("a regression's metrics") };
+            write(&out, "eval.md", regression_markdown(options, &config, m, &drawn))?;
+            Ok(metrics)
+        }
+    }
+}
+
+/// The data rows scored: every row of the file, or one part of the run's split.
+fn scored_rows(options: &EvalOptions, n: usize) -> Result<Vec<usize>> {
+    let Some(part) = options.part else { return Ok((0..n).collect()) };
+    let split_path = options.run.join("split.json");
+    if !split_path.is_file() {
+        return Err(Error::NotARun { path: options.run.clone(), missing: "split.json" });
+    }
+    let text = std::fs::read_to_string(&split_path).map_err(crate::error::io(&split_path))?;
+    let split: Split =
+        serde_json::from_str(&text).map_err(|e| Error::Config { path: split_path.clone(), message: e.to_string() })?;
+    let rows = match part {
+        Part::Train => split.train,
+        Part::Valid => split.valid,
+        Part::Test => split.test,
+    };
+    if let Some(&row) = rows.iter().find(|&&r| r >= n) {
+        return Err(Error::Config {
+            path: split_path,
+            message: format!(
+                "row {row} of the {part:?} part is not in {} ({n} rows): pass the data file the run was trained on",
+                options.data.display(),
+            ),
         });
     }
-    let y_true = table
-        .as_strings(target)?
-        .into_iter()
-        .enumerate()
-        .map(|(row, v)| {
-            let v = v.ok_or_else(|| DataError::MissingTarget { column: target.clone(), row })?;
-            classes.iter().position(|c| *c == v).ok_or(DataError::UnknownCategory { column: target.clone(), value: v })
-        })
-        .collect::<std::result::Result<Vec<usize>, DataError>>()?;
-    let e = &predictions.evaluation;
-    // Data rows scored: every row of the file, or one part of the run's split.
-    let rows: Vec<usize> = match options.part {
-        None => (0..y_true.len()).collect(),
-        Some(part) => {
-            let split_path = options.run.join("split.json");
-            if !split_path.is_file() {
-                return Err(Error::NotARun { path: options.run.clone(), missing: "split.json" });
-            }
-            let text = std::fs::read_to_string(&split_path).map_err(crate::error::io(&split_path))?;
-            let split: Split = serde_json::from_str(&text)
-                .map_err(|e| Error::Config { path: split_path.clone(), message: e.to_string() })?;
-            let rows = match part {
-                Part::Train => split.train,
-                Part::Valid => split.valid,
-                Part::Test => split.test,
-            };
-            if let Some(&row) = rows.iter().find(|&&r| r >= y_true.len()) {
-                return Err(Error::Config {
-                    path: split_path,
-                    message: format!(
-                        "row {row} of the {part:?} part is not in {} ({} rows): pass the data file the run was trained on",
-                        options.data.display(),
-                        y_true.len()
-                    ),
-                });
-            }
-            if rows.is_empty() {
-                return Err(EvalError::Empty.into());
-            }
-            rows
-        }
-    };
-    let y_true: Vec<usize> = rows.iter().map(|&r| y_true[r]).collect();
-    let y_pred: &Vec<usize> = &rows.iter().map(|&r| e.predictions[r]).collect();
-    let proba: Vec<f64> =
-        rows.iter().flat_map(|&r| e.probabilities[r * k..(r + 1) * k].iter().map(|&p| f64::from(p))).collect();
+    if rows.is_empty() {
+        return Err(EvalError::Empty.into());
+    }
+    Ok(rows)
+}
 
-    let cm = confusion_matrix(&y_true, y_pred, k)?;
-    let weighted = precision_recall_fscore(&y_true, y_pred, k, 1.0, Average::Weighted, ZeroDivision::Zero)?;
+/// A classifier's metrics on its evaluation.
+fn classification_metrics(options: &EvalOptions, classes: &[String], e: &Evaluation) -> Result<EvalMetrics> {
+    let k = classes.len();
+    let y_true = e.targets.classes().unwrap_or_default();
+    let y_pred = &e.predicted_classes();
+    let proba: Vec<f64> = e.predictions.iter().map(|&p| f64::from(p)).collect();
+    let cm = confusion_matrix(y_true, y_pred, k)?;
+    let weighted = precision_recall_fscore(y_true, y_pred, k, 1.0, Average::Weighted, ZeroDivision::Zero)?;
     let positive: Vec<f64> = proba.chunks_exact(k).map(|r| r[k.min(2) - 1]).collect();
     let (roc, ap, brier) = if k == 2 {
         (
-            MaybeMetric::of(roc_auc(&y_true, &positive)),
-            Some(MaybeMetric::of(average_precision(&y_true, &positive))),
-            Some(MaybeMetric::of(brier_score(&y_true, &positive))),
+            MaybeMetric::of(roc_auc(y_true, &positive)),
+            Some(MaybeMetric::of(average_precision(y_true, &positive))),
+            Some(MaybeMetric::of(brier_score(y_true, &positive))),
         )
     } else {
-        (MaybeMetric::of(roc_auc_multiclass(&y_true, &proba, k, MultiClass::OneVsRest, Average::Macro)), None, None)
+        (MaybeMetric::of(roc_auc_multiclass(y_true, &proba, k, MultiClass::OneVsRest, Average::Macro)), None, None)
     };
-    let metrics = EvalMetrics {
-        classes: classes.clone(),
+    Ok(EvalMetrics::Classification(ClassificationEval {
+        classes: classes.to_vec(),
         rows: y_true.len(),
         part: options.part,
         accuracy: cm.accuracy(),
@@ -201,22 +297,59 @@ pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
         weighted_f1: weighted.f_score,
         matthews_corrcoef: cm.matthews_corrcoef(),
         cohen_kappa: cm.cohen_kappa(KappaWeights::Unweighted),
-        log_loss: log_loss(&y_true, &proba, k)?,
+        log_loss: log_loss(y_true, &proba, k)?,
         roc_auc: roc,
         average_precision: ap,
         brier_score: brier,
         confusion_matrix: cm.counts().to_vec(),
-        report: ClassificationReport::from_confusion(&cm, ZeroDivision::Zero).with_names(&classes)?,
-    };
-
-    let figures = write_figures(&out, &cm, &y_true, &proba, &classes)?;
-    write(&out, "predictions.csv", predictions_csv(&rows, &classes, &y_true, y_pred, &proba))?;
-    write(&out, "eval.json", serde_json::to_string_pretty(&metrics).expect("metrics serialise") + "\n")?;
-    write(&out, "eval.md", markdown(options, &config, &metrics, &figures))?;
-    Ok(metrics)
+        report: ClassificationReport::from_confusion(&cm, ZeroDivision::Zero).with_names(classes)?,
+    }))
 }
 
-fn markdown(options: &EvalOptions, config: &RunConfig, m: &EvalMetrics, figures: &Figures) -> String {
+fn regression_markdown(
+    options: &EvalOptions,
+    config: &RunConfig,
+    m: &RegressionEval,
+    drawn: &[(String, String)],
+) -> String {
+    let mut r = String::new();
+    let _ = writeln!(r, "# Anneal evaluation report\n");
+    let scope = match m.part {
+        Some(part) => format!("the {} rows of the run's {part:?} part", m.rows).to_lowercase(),
+        None => format!("{} rows", m.rows),
+    };
+    let _ = writeln!(
+        r,
+        "- run: `{}`; data: `{}` ({scope}, regression of `{}`)\n",
+        options.run.display(),
+        options.data.display(),
+        config.data.target
+    );
+    let t = &m.metrics;
+    let _ = writeln!(r, "## Metrics (in the target's units)\n\n| metric | value |\n|---|---|");
+    for (name, v) in [
+        ("R²", t.r2),
+        ("RMSE", t.rmse),
+        ("MAE", t.mae),
+        ("MAPE (fraction)", t.mape),
+        ("explained variance", t.explained_variance),
+        ("max error", t.max_error),
+    ] {
+        let _ = writeln!(r, "| {name} | {} |", run::significant(v));
+    }
+    if !t.per_target.is_empty() {
+        let _ = writeln!(r, "\n## Per target\n\n| target | R² | RMSE | MAE |\n|---|---|---|---|");
+        for (name, v) in &t.per_target {
+            let g = |k: &str| v.get(k).map_or("–".to_string(), |x| run::significant(*x));
+            let _ = writeln!(r, "| {name} | {} | {} | {} |", g("r2"), g("rmse"), g("mae"));
+        }
+    }
+    r.push('\n');
+    r += &run::regression_figures_markdown(drawn, "##");
+    r
+}
+
+fn markdown(options: &EvalOptions, config: &RunConfig, m: &ClassificationEval, figures: &Figures) -> String {
     let mut r = String::new();
     let _ = writeln!(r, "# Anneal evaluation report\n");
     let scope = match m.part {
@@ -267,24 +400,6 @@ pub fn default_out(run: &Path) -> PathBuf {
         .map(|n| PathBuf::from("runs").join(format!("{stem}-eval-{n}")))
         .find(|p| !p.exists())
         .expect("an unused name exists")
-}
-
-/// `row,true,predicted,p_<class>...` for the scored rows (0-based data rows).
-fn predictions_csv(rows: &[usize], classes: &[String], y_true: &[usize], y_pred: &[usize], proba: &[f64]) -> String {
-    let k = classes.len();
-    let mut s = String::from("row,true,predicted");
-    for c in classes {
-        let _ = write!(s, ",p_{c}");
-    }
-    s.push('\n');
-    for (i, row) in rows.iter().enumerate() {
-        let _ = write!(s, "{row},{},{}", classes[y_true[i]], classes[y_pred[i]]);
-        for p in &proba[i * k..(i + 1) * k] {
-            let _ = write!(s, ",{p:.6}");
-        }
-        s.push('\n');
-    }
-    s
 }
 
 /// Which evaluation figures [`write_figures`] drew, for the report that embeds them.

@@ -73,7 +73,8 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
-    /// Predict classes for the rows of a CSV file with a finished run.
+    /// Predict classes (with probabilities) or values for the rows of a CSV file
+    /// with a finished run.
     Predict {
         /// The run folder written by `anneal train`.
         #[arg(long)]
@@ -101,7 +102,8 @@ enum Command {
         folds: usize,
         /// How to cut the folds: stratified k-fold, k-fold of the shuffled rows,
         /// group k-fold (needs --group) or time-series folds by row order
-        /// [default: stratified, or group when --group is given].
+        /// [default: stratified for a classification, k-fold for a regression, or
+        /// group when --group is given].
         #[arg(long, value_enum)]
         split: Option<SplitKind>,
         /// Group k-fold by this column: rows with one value never straddle folds.
@@ -234,10 +236,9 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
             let options = run::TrainOptions { out: out.clone(), backend, progress, resume: resume.is_some() };
             let metrics = run::train(&run_config, &options)?;
             println!(
-                "test accuracy {:.4}  macro-F1 {:.4}  ({} test rows, {} epochs, device {})",
-                metrics.test.accuracy,
-                metrics.test.macro_f1,
-                metrics.test.rows,
+                "{}  ({} test rows, {} epochs, device {})",
+                metrics.test.summary(),
+                metrics.test.rows(),
                 metrics.history.len(),
                 metrics.device
             );
@@ -291,7 +292,7 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
             match output {
                 Some(path) => {
                     std::fs::write(&path, csv).map_err(|source| anneal::Error::Io { path: path.clone(), source })?;
-                    eprintln!("wrote {} predictions to {}", predictions.evaluation.predictions.len(), path.display());
+                    eprintln!("wrote {} predictions to {}", predictions.len(), path.display());
                 }
                 None => print!("{csv}"),
             }
@@ -326,9 +327,13 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
             };
             let outcome = anneal::cv::cross_validate(&run_config, &options)?;
             print!("{}", outcome.report.to_markdown(4));
-            let acc = &outcome.report.test["accuracy"];
+            let name = match outcome.task {
+                anneal::config::Task::Classification => "accuracy",
+                anneal::config::Task::Regression => "r2",
+            };
+            let acc = &outcome.report.test[name];
             println!(
-                "cross-validated accuracy {:.4} ± {:.4}  ({} folds over {} rows, {} held out)",
+                "cross-validated {name} {:.4} ± {:.4}  ({} folds over {} rows, {} held out)",
                 acc.mean, acc.std, outcome.n_folds, outcome.rows, outcome.held_out
             );
             if let Some(d) = &outcome.diagnosis {
@@ -341,19 +346,16 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
             let out = out.unwrap_or_else(|| anneal::eval::default_out(&run_dir));
             let options = anneal::eval::EvalOptions { run: run_dir, data, out: out.clone(), backend, part };
             let m = anneal::eval::evaluate_run(&options)?;
-            println!(
-                "accuracy {:.4}  macro-F1 {:.4}  log loss {:.4}  ({} rows)",
-                m.accuracy, m.macro_f1, m.log_loss, m.rows
-            );
+            println!("{}", m.summary());
             println!("report: {}", out.join("eval.md").display());
         }
     }
     Ok(())
 }
 
-/// The splitter of `anneal cv`'s --split, --group and --gap; a combination that
-/// does not fit exits as clap's usage errors do.
-fn splitter(split: Option<SplitKind>, group: Option<String>, gap: Option<usize>) -> Splitter {
+/// The splitter of `anneal cv`'s --split, --group and --gap (`None`: the task's
+/// default); a combination that does not fit exits as clap's usage errors do.
+fn splitter(split: Option<SplitKind>, group: Option<String>, gap: Option<usize>) -> Option<Splitter> {
     let usage = |message: &str| -> ! {
         Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
     };
@@ -361,12 +363,18 @@ fn splitter(split: Option<SplitKind>, group: Option<String>, gap: Option<usize>)
         (None | Some(SplitKind::Group), Some(column)) => Splitter::Group { column },
         (Some(SplitKind::Group), None) => usage("--split group needs --group <COLUMN>"),
         (Some(_), Some(_)) => usage("--group is only for group k-fold (--split group)"),
-        (None | Some(SplitKind::Stratified), None) => Splitter::Stratified,
+        (None, None) => {
+            if gap.is_some() {
+                usage("--gap is only for time-series folds (--split time-series)");
+            }
+            return None;
+        }
+        (Some(SplitKind::Stratified), None) => Splitter::Stratified,
         (Some(SplitKind::KFold), None) => Splitter::KFold,
         (Some(SplitKind::TimeSeries), None) => Splitter::TimeSeries { gap: gap.unwrap_or(0) },
     };
     if gap.is_some() && !matches!(splitter, Splitter::TimeSeries { .. }) {
         usage("--gap is only for time-series folds (--split time-series)");
     }
-    splitter
+    Some(splitter)
 }

@@ -7,22 +7,25 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anneal_data::clean::CleanReport;
-use anneal_data::encode::TargetValues;
 use anneal_data::{
-    ClassificationData, ColumnKind, CsvOptions, LabelEncoder, Preprocessor, Split, Table, holdout, stratified_holdout,
+    ClassificationData, ColumnKind, CsvOptions, LabelEncoder, RegressionData, Split, Table, TabularData,
 };
 use anneal_evaluate::ConfusionMatrix;
-use anneal_models::{Mlp, MlpConfig};
+use anneal_evaluate::plot::Figure;
+use anneal_models::{AnyModel, ModelConfig};
 use anneal_train::energy::{EnergyMeter, EnergyReport};
 use anneal_train::history::JSONL;
 use anneal_train::{
-    Accounting, Backend, EpochRecord, HistoryWriter, LrFindConfig, LrFindResult, Progress, Trainer, evaluate,
+    Accounting, Backend, BuiltinMetric, EpochRecord, Evaluation, HistoryWriter, Loss, LrFindConfig, LrFindResult,
+    Progress, Trainer, evaluate,
 };
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
-use crate::config::RunConfig;
+use crate::config::{RunConfig, Task};
 use crate::error::{Error, Result, io};
+use crate::pipeline::{Fitted, TargetData};
+pub use crate::pipeline::{Prepared, prepare};
 
 /// Files of a run folder.
 const CONFIG: &str = "config.toml";
@@ -58,7 +61,17 @@ pub struct TrainOptions {
 
 /// Test-set metrics of a run, as written under `"test"` in `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TestMetrics {
+#[serde(untagged)]
+pub enum TestMetrics {
+    /// A classification run's.
+    Classification(ClassificationTest),
+    /// A regression run's.
+    Regression(RegressionTest),
+}
+
+/// Test metrics of a classification run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassificationTest {
     /// Fraction of test rows classified correctly.
     pub accuracy: f64,
     /// Macro-averaged F1 over the classes.
@@ -71,10 +84,110 @@ pub struct TestMetrics {
     pub confusion_matrix: Vec<Vec<u64>>,
 }
 
+/// Test metrics of a regression run, in the target's own units (a target
+/// transform inverted), equal to scikit-learn's; for several targets the
+/// uniform average over them, with each target's under `per_target`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionTest {
+    /// Coefficient of determination.
+    pub r2: f64,
+    /// Root mean squared error.
+    pub rmse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Mean absolute percentage error, as a fraction.
+    pub mape: f64,
+    /// Explained variance.
+    pub explained_variance: f64,
+    /// Largest absolute error.
+    pub max_error: f64,
+    /// Mean loss on the test rows, in the units the model was trained on.
+    pub loss: f64,
+    /// Number of test rows.
+    pub rows: usize,
+    /// Each target's metrics (several targets only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_target: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+impl TestMetrics {
+    /// A metric by name (`accuracy`, `macro_f1`, `r2`, `rmse`, `loss`, ...).
+    pub fn get(&self, name: &str) -> Option<f64> {
+        let value = match self {
+            TestMetrics::Classification(c) => serde_json::to_value(c),
+            TestMetrics::Regression(r) => serde_json::to_value(r),
+        };
+        value.ok()?.get(name)?.as_f64()
+    }
+
+    /// Number of test rows.
+    pub fn rows(&self) -> usize {
+        match self {
+            TestMetrics::Classification(c) => c.rows,
+            TestMetrics::Regression(r) => r.rows,
+        }
+    }
+
+    /// The metrics in one line, as `anneal train` prints them.
+    pub fn summary(&self) -> String {
+        match self {
+            TestMetrics::Classification(c) => format!("test accuracy {:.4}  macro-F1 {:.4}", c.accuracy, c.macro_f1),
+            TestMetrics::Regression(r) => {
+                format!("test R² {:.4}  RMSE {}  MAE {}", r.r2, significant(r.rmse), significant(r.mae))
+            }
+        }
+    }
+
+    /// The regression metrics of `evaluation` (value targets named `columns`).
+    pub fn regression(e: &Evaluation, columns: &[String]) -> Result<RegressionTest> {
+        let mut averaged = BTreeMap::new();
+        let mut per_target: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+        for m in BuiltinMetric::REGRESSION {
+            let values = m.per_target(&e.predictions, e.n_outputs, &e.targets)?.unwrap_or_default();
+            averaged.insert(m.key(), values.iter().sum::<f64>() / values.len().max(1) as f64);
+            if columns.len() > 1 {
+                for (c, v) in columns.iter().zip(values) {
+                    per_target.entry(c.clone()).or_default().insert(m.key().to_string(), v);
+                }
+            }
+        }
+        Ok(RegressionTest {
+            r2: averaged["r2"],
+            rmse: averaged["rmse"],
+            mae: averaged["mae"],
+            mape: averaged["mape"],
+            explained_variance: averaged["explained_variance"],
+            max_error: averaged["max_error"],
+            loss: e.loss,
+            rows: e.len(),
+            per_target,
+        })
+    }
+}
+
+/// A number with four significant digits, for values of any scale.
+pub(crate) fn significant(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let digits = (3 - v.abs().log10().floor() as i32).max(0) as usize;
+    format!("{v:.digits$}")
+}
+
+fn classification() -> Task {
+    Task::Classification
+}
+
 /// Everything `metrics.json` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunMetrics {
-    /// Class names in code order.
+    /// What the run predicts.
+    #[serde(default = "classification")]
+    pub task: Task,
+    /// The target columns.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Class names in code order (empty for regression).
     pub classes: Vec<String>,
     /// Per-epoch history.
     pub history: Vec<EpochRecord>,
@@ -111,104 +224,48 @@ pub struct RunMetrics {
     pub test: TestMetrics,
 }
 
-/// What the run folder keeps to re-apply preprocessing.
+/// What the run folder keeps to re-apply preprocessing and read targets.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct SavedPreprocessing {
-    labels: LabelEncoder,
-    column_kinds: BTreeMap<String, ColumnKind>,
-    preprocessor: Preprocessor,
+pub(crate) struct SavedPreprocessing {
+    /// The class labels (classification runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<LabelEncoder>,
+    /// The target columns of a regression run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// The loss the model was trained with (it decides how outputs become predictions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<Loss>,
+    pub column_kinds: BTreeMap<String, ColumnKind>,
+    #[serde(flatten)]
+    pub fitted: Fitted,
 }
 
-/// The data of a job, prepared as `anneal train` prepares it: cleaned, split
-/// (seeded), preprocessed with statistics of the training rows only.
-pub struct Prepared {
-    /// The table after cleaning.
-    pub table: Table,
-    /// Each kept row's row in the data file.
-    pub original: Vec<usize>,
-    /// What cleaning removed.
-    pub cleaning: CleanReport,
-    /// Feature columns.
-    pub features: Vec<String>,
-    /// The class labels.
-    pub labels: LabelEncoder,
-    /// Rows (of `table`) of each part.
-    pub split: Split,
-    /// The fitted preprocessing.
-    pub preprocessor: Preprocessor,
-    /// Training rows as tensors-to-be.
-    pub train: ClassificationData,
-    /// Validation rows.
-    pub valid: ClassificationData,
-    /// Test rows.
-    pub test: ClassificationData,
-}
+impl SavedPreprocessing {
+    pub(crate) fn task(&self) -> Task {
+        if self.labels.is_some() { Task::Classification } else { Task::Regression }
+    }
 
-/// Loads, cleans, splits and preprocesses the data of `config`.
-pub fn prepare(config: &RunConfig) -> Result<Prepared> {
-    let data_path = &config.data.path;
-    let csv = CsvOptions { column_kinds: config.data.column_kinds.clone(), ..CsvOptions::default() };
-    let raw = Table::read(data_path, &csv)?;
-    if !raw.column_names().contains(&config.data.target) {
-        return Err(Error::UnknownTarget {
-            column: config.data.target.clone(),
-            path: data_path.clone(),
-            available: raw.column_names().join(", "),
-        });
+    pub(crate) fn loss(&self) -> Loss {
+        self.loss.unwrap_or(if self.labels.is_some() { Loss::CrossEntropy } else { Loss::Mse })
     }
-    // Whole-table cleaning; `original` maps each kept row to its data row.
-    let (table, original, mut cleaning) = config.clean.apply(&raw, std::slice::from_ref(&config.data.target))?;
-    let columns = table.column_names();
-    if !columns.contains(&config.data.target) {
-        return Err(Error::UnknownTarget {
-            column: config.data.target.clone(),
-            path: data_path.clone(),
-            available: columns.join(", "),
-        });
-    }
-    let features: Vec<String> = match &config.data.features {
-        Some(f) => f.iter().filter(|c| !cleaning.dropped_columns.contains(c)).cloned().collect(),
-        None => {
-            columns.iter().filter(|c| **c != config.data.target && !config.data.exclude.contains(c)).cloned().collect()
-        }
-    };
-    for f in features.iter().chain(&config.data.exclude) {
-        if !cleaning.dropped_columns.contains(f) {
-            table.kind(f)?;
+
+    /// The names of the model's outputs: class names, or target columns.
+    pub(crate) fn output_names(&self) -> Vec<String> {
+        match &self.labels {
+            Some(l) => l.classes().to_vec(),
+            None => self.targets.clone(),
         }
     }
-    let labels = LabelEncoder::fit(&table, &config.data.target)?;
-    let y = labels.encode(&table)?;
-    let mut split = if config.split.stratify {
-        stratified_holdout(&y, labels.classes(), config.split.fractions(), config.seed)?
-    } else {
-        holdout(y.len(), config.split.fractions(), config.seed)?
-    };
 
-    // Outliers are trimmed from the training rows only, with fences fitted on them.
-    let numeric: Vec<String> = features
-        .iter()
-        .filter(|f| !config.preprocess.date_columns.contains(f) && table.kind(f).ok() == Some(ColumnKind::Numeric))
-        .cloned()
-        .collect();
-    let kept = config.clean.trim(&table.take(&split.train)?, &numeric)?;
-    cleaning.outliers_trimmed = split.train.len() - kept.len();
-    split.train = kept.into_iter().map(|i| split.train[i]).collect();
-
-    // Preprocessing is fitted on the training rows only; target encodings of the
-    // training rows are cross-fitted.
-    let train_table = table.take(&split.train)?;
-    let y_train: Vec<usize> = split.train.iter().map(|&i| y[i]).collect();
-    let target = TargetValues::Classes { codes: &y_train, classes: labels.classes() };
-    let (preprocessor, m_train) =
-        config.preprocess.fit_transform_with_target(&train_table, &features, Some(target), config.seed)?;
-    let part = |rows: &[usize]| -> Result<ClassificationData> {
-        let m = preprocessor.transform(&table.take(rows)?)?;
-        Ok(ClassificationData::new(m.values, m.n_cols, rows.iter().map(|&i| y[i]).collect())?)
-    };
-    let train = ClassificationData::new(m_train.values, m_train.n_cols, y_train)?;
-    let (valid, test) = (part(&split.valid)?, part(&split.test)?);
-    Ok(Prepared { table, original, cleaning, features, labels, split, preprocessor, train, valid, test })
+    pub(crate) fn load(run: &Path) -> Result<(Self, ModelConfig)> {
+        for file in [PREPROCESSING, MODEL_CONFIG, WEIGHTS] {
+            if !run.join(file).is_file() {
+                return Err(Error::NotARun { path: run.to_path_buf(), missing: file });
+            }
+        }
+        Ok((from_json(&run.join(PREPROCESSING))?, from_json(&run.join(MODEL_CONFIG))?))
+    }
 }
 
 /// Runs a training job end to end and writes its run folder; returns its metrics.
@@ -253,18 +310,24 @@ pub fn train_with_hook(
     };
     let device = options.backend.device()?;
     let data = prepare(config)?;
+    let task = data.loaded.task();
+    let loss = config.loss(task)?;
+    if let (Some(note), false) = (&data.loaded.task_note, options.progress == Progress::Silent) {
+        eprintln!("{note}");
+    }
     if !options.resume {
         let as_used = toml::to_string_pretty(config).expect("a loaded config serialises");
         write(&out, CONFIG, as_used)?;
         write(&out, RUN_INFO, to_json(&RunInfo { device: options.backend }))?;
     }
 
-    let model_config = config.model_config(data.train.n_features(), data.labels.classes().len());
+    let model_config = config.model_config(data.train.n_features(), data.loaded.target.n_outputs());
     let model = model_config.init(config.seed, &device.clone().autodiff())?;
     let mut optimizer = config.optimizer.init()?;
     let mut history = HistoryWriter::new(&out);
     let fitted = Trainer::new(train_config, device.clone())
         .with_progress(options.progress)
+        .with_objective(loss)
         .with_checkpoints(out.join(CHECKPOINT))
         .resuming(options.resume)
         .with_hook(&mut history)
@@ -274,17 +337,17 @@ pub fn train_with_hook(
         return Err(Error::Train(anneal_train::TrainError::Output { path: out.join(JSONL), message: e.to_string() }));
     }
 
-    let Prepared { table, original, cleaning, features, labels, split, preprocessor, test: test_data, .. } = data;
-    let test_eval = if test_data.is_empty() { None } else { Some(evaluate(&fitted.model, &test_data, &device, 1024)?) };
-    let (accuracy, macro_f1, cm, loss) = match &test_eval {
-        Some(e) => {
-            let (a, f, cm) = e.scores(&test_data.targets())?;
-            (a, f, cm, e.loss)
-        }
-        None => (f64::NAN, f64::NAN, anneal_evaluate::confusion_matrix(&[0], &[0], 1)?, f64::NAN),
+    let Prepared { loaded, split, cleaning, fitted: prep, test: test_data, .. } = data;
+    let test_eval = if anneal_data::Dataset::is_empty(&test_data) {
+        None
+    } else {
+        Some(evaluate(&fitted.model, &test_data, &loss, &device, 1024)?)
     };
+    let (test, cm) = test_metrics(&loaded.target, test_eval.as_ref())?;
     let mut metrics = RunMetrics {
-        classes: labels.classes().to_vec(),
+        task,
+        targets: config.data.target.names(),
+        classes: loaded.target.classes().to_vec(),
         history: fitted.history,
         best_epoch: fitted.best_epoch,
         stopped_early: fitted.stopped_early,
@@ -299,15 +362,27 @@ pub fn train_with_hook(
         accounting: Some(fitted.accounting),
         resumed_from: fitted.resumed_from,
         energy: None,
-        test: TestMetrics { accuracy, macro_f1, loss, rows: split.test.len(), confusion_matrix: cm.counts().to_vec() },
+        test,
     };
 
     // The run folder.
+    let table = &loaded.table;
+    let features = &loaded.features;
     let kinds = features.iter().map(|f| Ok((f.clone(), table.kind(f)?))).collect::<Result<_>>()?;
-    let saved = SavedPreprocessing { labels: labels.clone(), column_kinds: kinds, preprocessor };
+    let saved = SavedPreprocessing {
+        labels: match &loaded.target {
+            TargetData::Classes { labels, .. } => Some(labels.clone()),
+            TargetData::Values { .. } => None,
+        },
+        targets: if task == Task::Regression { config.data.target.names() } else { Vec::new() },
+        loss: Some(loss),
+        column_kinds: kinds,
+        fitted: prep,
+    };
     write(&out, PREPROCESSING, to_json(&saved))?;
     write(&out, MODEL_CONFIG, to_json(&model_config))?;
     // Row numbers in the run folder are data rows of the file, before cleaning.
+    let original = &loaded.original;
     let to_data_rows = |rows: &[usize]| rows.iter().map(|&r| original[r]).collect::<Vec<_>>();
     let data_rows =
         Split { train: to_data_rows(&split.train), valid: to_data_rows(&split.valid), test: to_data_rows(&split.test) };
@@ -318,18 +393,19 @@ pub fn train_with_hook(
         .valid()
         .save_file(&weights)
         .map_err(|e| Error::ModelFile { path: weights.clone(), message: e.to_string() })?;
-    if let Some(e) = &test_eval {
-        write(
-            &out,
-            TEST_PREDICTIONS,
-            predictions_csv(&data_rows.test, labels.classes(), e, Some(&test_data.targets())),
-        )?;
-    }
-    // Figures of the test rows, drawn as `anneal eval` draws them.
     let figures = match &test_eval {
         Some(e) => {
-            let proba: Vec<f64> = e.probabilities.iter().map(|&p| f64::from(p)).collect();
-            Some(crate::eval::write_figures(&out, &cm, &test_data.targets(), &proba, labels.classes())?)
+            let names = saved.output_names();
+            write(&out, TEST_PREDICTIONS, predictions_csv(&data_rows.test, &names, task, e, true))?;
+            // Figures of the test rows, drawn as `anneal eval` draws them.
+            Some(match (task, &cm) {
+                (Task::Classification, Some(cm)) => {
+                    let proba: Vec<f64> = e.predictions.iter().map(|&p| f64::from(p)).collect();
+                    let y = e.targets.classes().unwrap_or_default();
+                    Figures::Classification(crate::eval::write_figures(&out, cm, y, &proba, &names)?)
+                }
+                _ => Figures::Regression(write_regression_figures(&out, e, &names)?),
+            })
         }
         None => None,
     };
@@ -338,8 +414,116 @@ pub fn train_with_hook(
     metrics.seconds = start.elapsed().as_secs_f64();
     metrics.energy = Some(meter.finish());
     write(&out, METRICS, to_json(&metrics))?;
-    write(&out, REPORT, report(config, &table, &features, &saved, &model_config, &metrics, (&cm, figures.as_ref())))?;
+    let context =
+        ReportContext { config, table, features, model: &model_config, loss: &loss, note: loaded.task_note.as_deref() };
+    write(&out, REPORT, report(&context, &saved, &metrics, cm.as_ref(), figures.as_ref()))?;
     Ok(metrics)
+}
+
+/// The test metrics of a run (and, for classification, its confusion matrix);
+/// not-a-number metrics when there are no test rows.
+fn test_metrics(target: &TargetData, e: Option<&Evaluation>) -> Result<(TestMetrics, Option<ConfusionMatrix>)> {
+    match (target, e) {
+        (TargetData::Classes { .. }, Some(e)) => {
+            let (accuracy, macro_f1, cm) = e.scores()?;
+            let test = ClassificationTest {
+                accuracy,
+                macro_f1,
+                loss: e.loss,
+                rows: e.len(),
+                confusion_matrix: cm.counts().to_vec(),
+            };
+            Ok((TestMetrics::Classification(test), Some(cm)))
+        }
+        (TargetData::Classes { .. }, None) => {
+            let nan = f64::NAN;
+            let test =
+                ClassificationTest { accuracy: nan, macro_f1: nan, loss: nan, rows: 0, confusion_matrix: Vec::new() };
+            Ok((TestMetrics::Classification(test), None))
+        }
+        (TargetData::Values { columns, .. }, Some(e)) => {
+            Ok((TestMetrics::Regression(TestMetrics::regression(e, columns)?), None))
+        }
+        (TargetData::Values { .. }, None) => {
+            let nan = f64::NAN;
+            let test = RegressionTest {
+                r2: nan,
+                rmse: nan,
+                mae: nan,
+                mape: nan,
+                explained_variance: nan,
+                max_error: nan,
+                loss: nan,
+                rows: 0,
+                per_target: BTreeMap::new(),
+            };
+            Ok((TestMetrics::Regression(test), None))
+        }
+    }
+}
+
+/// The figures a run folder (or `anneal eval`) drew, for its report.
+pub(crate) enum Figures {
+    /// Confusion heat map, ROC and precision-recall curves.
+    Classification(crate::eval::Figures),
+    /// The file stems of the regression figures, per target.
+    Regression(Vec<(String, String)>),
+}
+
+/// Draws, for each target of a regression evaluation, predicted against true
+/// values with the identity line (`predicted_vs_actual`), residuals against
+/// predictions (`residuals`) and the residual histogram (`residual_histogram`),
+/// each PNG and SVG; with several targets each stem ends in `_<target>`.
+/// Returns the (target, suffix) pairs drawn.
+pub(crate) fn write_regression_figures(out: &Path, e: &Evaluation, names: &[String]) -> Result<Vec<(String, String)>> {
+    let mut drawn = Vec::new();
+    for (j, name) in names.iter().enumerate() {
+        let suffix = if names.len() > 1 { format!("_{}", file_safe(name)) } else { String::new() };
+        let (y_true, y_pred) = (e.targets.column(j).unwrap_or_default(), e.column(j));
+        let of = |t: String| if names.len() > 1 { format!("{t}: {name}") } else { t };
+        let scatter = Figure::predicted_vs_actual(&y_true, &y_pred)?;
+        let title = of(scatter.title().to_string());
+        scatter.with_title(title).save_png_svg(out, &format!("predicted_vs_actual{suffix}"))?;
+        let residuals = Figure::residuals(&y_true, &y_pred)?;
+        let title = of(residuals.title().to_string());
+        residuals.with_title(title).save_png_svg(out, &format!("residuals{suffix}"))?;
+        let histogram = Figure::residual_histogram(&y_true, &y_pred)?;
+        let title = of(histogram.title().to_string());
+        histogram.with_title(title).save_png_svg(out, &format!("residual_histogram{suffix}"))?;
+        drawn.push((name.clone(), suffix));
+    }
+    Ok(drawn)
+}
+
+/// The regression figures as Markdown sections under headings of level `heading`.
+pub(crate) fn regression_figures_markdown(drawn: &[(String, String)], heading: &str) -> String {
+    let mut r = String::new();
+    for (name, suffix) in drawn {
+        let of = if drawn.len() > 1 { format!(" of `{name}`") } else { String::new() };
+        let _ = writeln!(
+            r,
+            "{heading} Predicted against true values{of}\n\n![predicted against true](predicted_vs_actual{suffix}.png)\n\n\
+             *One point per row; a perfect model's points lie on the identity line.* ([SVG](predicted_vs_actual{suffix}.svg))\n"
+        );
+        let _ = writeln!(
+            r,
+            "{heading} Residuals against predictions{of}\n\n![residuals](residuals{suffix}.png)\n\n\
+             *Residual = true − predicted. A pattern (a curve, a funnel) is structure the model missed.* \
+             ([SVG](residuals{suffix}.svg))\n"
+        );
+        let _ = writeln!(
+            r,
+            "{heading} Residual histogram{of}\n\n![residual histogram](residual_histogram{suffix}.png)\n\n\
+             *Centred on zero for an unbiased model; long tails are rows it predicts badly.* \
+             ([SVG](residual_histogram{suffix}.svg))\n"
+        );
+    }
+    r
+}
+
+/// A column name as a piece of a file name.
+fn file_safe(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 /// `dir` must be a run folder with a checkpoint to resume.
@@ -401,10 +585,11 @@ pub fn lr_find(config: &RunConfig, options: &LrFindOptions) -> Result<LrFindResu
     let out = prepare_out(&options.out)?;
     let device = options.backend.device()?;
     let data = prepare(config)?;
+    let loss = config.loss(data.loaded.task())?;
     let model = config
-        .model_config(data.train.n_features(), data.labels.classes().len())
+        .model_config(data.train.n_features(), data.loaded.target.n_outputs())
         .init(config.seed, &device.autodiff())?;
-    let result = anneal_train::lr_find(model, &config.optimizer, &data.train, &lr_config)?;
+    let result = anneal_train::lr_find(model, &config.optimizer, &data.train, &loss, &lr_config)?;
     anneal_train::lr_find::plot_lr_find(&result, &out.join("lr_find"))?;
     write(&out, "lr_find.json", to_json(&result))?;
     Ok(result)
@@ -413,42 +598,87 @@ pub fn lr_find(config: &RunConfig, options: &LrFindOptions) -> Result<LrFindResu
 /// Predictions for new rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Predictions {
-    /// Class names in code order.
-    pub classes: Vec<String>,
-    /// The evaluation (predicted codes and probabilities).
-    pub evaluation: anneal_train::Evaluation,
+    /// What the run predicts.
+    pub task: Task,
+    /// The outputs' names: class names in code order, or the target columns.
+    pub names: Vec<String>,
+    /// The evaluation: class probabilities, or predicted values in the
+    /// targets' units (its targets are placeholders: new rows have none).
+    pub evaluation: Evaluation,
 }
 
 impl Predictions {
-    /// The predictions as CSV: `row,predicted,p_<class>...` (row is the 0-based data row).
+    /// Number of rows predicted.
+    pub fn len(&self) -> usize {
+        self.evaluation.len()
+    }
+
+    /// Whether no row was predicted.
+    pub fn is_empty(&self) -> bool {
+        self.evaluation.is_empty()
+    }
+
+    /// The predictions as CSV (row is the 0-based data row): `row,predicted,p_<class>...`
+    /// for a classifier, `row,<target>...` with the predicted values for a regression.
     pub fn to_csv(&self) -> String {
-        let rows: Vec<usize> = (0..self.evaluation.predictions.len()).collect();
-        predictions_csv(&rows, &self.classes, &self.evaluation, None)
+        let rows: Vec<usize> = (0..self.len()).collect();
+        predictions_csv(&rows, &self.names, self.task, &self.evaluation, false)
+    }
+}
+
+/// A finished run's model, fitted state and settings, ready to predict.
+pub(crate) struct LoadedRun {
+    pub saved: SavedPreprocessing,
+    pub model: AnyModel,
+    pub device: burn::prelude::Device,
+}
+
+impl LoadedRun {
+    pub(crate) fn open(run: &Path, backend: Backend) -> Result<Self> {
+        let (saved, model_config) = SavedPreprocessing::load(run)?;
+        let device = backend.device()?;
+        let weights = run.join(WEIGHTS);
+        let model = model_config
+            .init(0, &device)?
+            .try_load_file(&weights)
+            .map_err(|e| Error::ModelFile { path: weights.clone(), message: e.to_string() })?;
+        Ok(Self { saved, model, device })
+    }
+
+    /// The run's predictions for the rows of `table`, whose targets (when
+    /// `targets` is given, in the run's units) are scored too.
+    pub(crate) fn evaluate(&self, table: &Table, targets: Option<&TargetData>) -> Result<Evaluation> {
+        let x = self.saved.fitted.preprocessor.transform(table)?;
+        let data = match (self.saved.task(), targets) {
+            (Task::Classification, Some(TargetData::Classes { codes, .. })) => {
+                TabularData::Classification(ClassificationData::new(x.values, x.n_cols, codes.clone())?)
+            }
+            // Targets are unknown for new rows: class 0 or the value 0 stands in.
+            (Task::Classification, _) => {
+                TabularData::Classification(ClassificationData::new(x.values, x.n_cols, vec![0; x.n_rows])?)
+            }
+            (Task::Regression, known) => {
+                let k = self.saved.targets.len().max(1);
+                let transform =
+                    self.saved.fitted.target_transform.clone().unwrap_or_else(anneal_data::TargetTransform::identity);
+                let y = match known {
+                    Some(TargetData::Values { values, .. }) => transform.transform(values)?,
+                    _ => vec![0.0; x.n_rows * k],
+                };
+                TabularData::Regression(RegressionData::new(x.values, x.n_cols, y, k)?.with_transform(transform))
+            }
+        };
+        Ok(evaluate(&self.model, &data, &self.saved.loss(), &self.device, 1024)?)
     }
 }
 
 /// Applies a finished run's preprocessing and model to the rows of `input`.
 pub fn predict(run: &Path, input: &Path, backend: Backend) -> Result<Predictions> {
-    for file in [PREPROCESSING, MODEL_CONFIG, WEIGHTS] {
-        if !run.join(file).is_file() {
-            return Err(Error::NotARun { path: run.to_path_buf(), missing: file });
-        }
-    }
-    let saved: SavedPreprocessing = from_json(&run.join(PREPROCESSING))?;
-    let model_config: MlpConfig = from_json(&run.join(MODEL_CONFIG))?;
-    let device = backend.device()?;
-    let csv = CsvOptions { column_kinds: saved.column_kinds.clone(), ..CsvOptions::default() };
+    let loaded = LoadedRun::open(run, backend)?;
+    let csv = CsvOptions { column_kinds: loaded.saved.column_kinds.clone(), ..CsvOptions::default() };
     let table = Table::read(input, &csv)?;
-    let x = saved.preprocessor.transform(&table)?;
-    let weights = run.join(WEIGHTS);
-    let model: Mlp = model_config
-        .init(0, &device)?
-        .try_load_file(&weights)
-        .map_err(|e| Error::ModelFile { path: weights.clone(), message: e.to_string() })?;
-    // Targets are unknown for new rows; class 0 stands in so the batcher has a column.
-    let data = ClassificationData::new(x.values, x.n_cols, vec![0; x.n_rows])?;
-    let evaluation = evaluate(&model, &data, &device, 1024)?;
-    Ok(Predictions { classes: saved.labels.classes().to_vec(), evaluation })
+    let evaluation = loaded.evaluate(&table, None)?;
+    Ok(Predictions { task: loaded.saved.task(), names: loaded.saved.output_names(), evaluation })
 }
 
 fn prepare_out(out: &Path) -> Result<PathBuf> {
@@ -488,42 +718,71 @@ fn from_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).map_err(|e| Error::Config { path: path.to_path_buf(), message: e.to_string() })
 }
 
-fn predictions_csv(
+/// Predictions as CSV: `row[,true],predicted,p_<class>...` for a classifier
+/// (probabilities of each class), `row[,true_<target>...],<target>...` for a
+/// regression (values in the targets' units). `with_truth` adds the true values.
+pub(crate) fn predictions_csv(
     rows: &[usize],
-    classes: &[String],
-    e: &anneal_train::Evaluation,
-    truth: Option<&[usize]>,
+    names: &[String],
+    task: Task,
+    e: &Evaluation,
+    with_truth: bool,
 ) -> String {
     let mut s = String::from("row");
-    if truth.is_some() {
-        s += ",true";
-    }
-    s += ",predicted";
-    for c in classes {
-        let _ = write!(s, ",p_{c}");
-    }
-    s.push('\n');
-    for (i, row) in rows.iter().enumerate() {
-        let _ = write!(s, "{row}");
-        if let Some(t) = truth {
-            let _ = write!(s, ",{}", classes[t[i]]);
+    let k = e.n_outputs.max(1);
+    match task {
+        Task::Classification => {
+            if with_truth {
+                s += ",true";
+            }
+            s += ",predicted";
+            for c in names {
+                let _ = write!(s, ",p_{c}");
+            }
+            s.push('\n');
+            let predicted = e.predicted_classes();
+            let truth = e.targets.classes().unwrap_or_default();
+            for (i, row) in rows.iter().enumerate() {
+                let _ = write!(s, "{row}");
+                if with_truth {
+                    let _ = write!(s, ",{}", names[truth[i]]);
+                }
+                let _ = write!(s, ",{}", names[predicted[i]]);
+                for p in &e.predictions[i * k..(i + 1) * k] {
+                    let _ = write!(s, ",{p:.6}");
+                }
+                s.push('\n');
+            }
         }
-        let _ = write!(s, ",{}", classes[e.predictions[i]]);
-        for p in &e.probabilities[i * e.n_classes..(i + 1) * e.n_classes] {
-            let _ = write!(s, ",{p:.6}");
+        Task::Regression => {
+            if with_truth {
+                for t in names {
+                    let _ = write!(s, ",true_{t}");
+                }
+            }
+            for t in names {
+                let _ = write!(s, ",{t}");
+            }
+            s.push('\n');
+            let truth = match &e.targets {
+                anneal_data::Targets::Values { values, .. } => values.as_slice(),
+                _ => &[],
+            };
+            for (i, row) in rows.iter().enumerate() {
+                let _ = write!(s, "{row}");
+                if with_truth {
+                    for v in &truth[i * k..(i + 1) * k] {
+                        let _ = write!(s, ",{v}");
+                    }
+                }
+                for v in &e.predictions[i * k..(i + 1) * k] {
+                    let _ = write!(s, ",{v}");
+                }
+                s.push('\n');
+            }
         }
-        s.push('\n');
     }
     s
-}
-
-/// How a unit-like config value is spelled in TOML (`month_cyclical`, `one_hot`).
-fn config_name<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => "?".into(),
-    }
 }
 
 /// The preprocessing pipeline in words, for the report.
@@ -557,15 +816,15 @@ fn describe_preprocessing(p: &anneal_data::PreprocessConfig) -> String {
     }
     let mut parts = vec![format!("numeric: {}", numeric.join(", "))];
     if !p.date_columns.is_empty() {
-        let date_parts = p.date_parts.iter().map(config_name).collect::<Vec<_>>().join(", ");
+        let date_parts = p.date_parts.iter().map(crate::config::config_key).collect::<Vec<_>>().join(", ");
         parts.push(format!("dates ({}): {date_parts}", p.date_columns.join(", ")));
     }
-    let mut encodings = vec![config_name(&p.encoding)];
-    encodings.extend(p.encoders.iter().map(|(c, e)| format!("{} for {c}", config_name(e))));
+    let mut encodings = vec![crate::config::config_key(&p.encoding)];
+    encodings.extend(p.encoders.iter().map(|(c, e)| format!("{} for {c}", crate::config::config_key(e))));
     parts.push(format!(
         "categorical: most-frequent imputation, {} (one-hot unknown categories: {})",
         encodings.join(", "),
-        config_name(&p.one_hot.unknown)
+        crate::config::config_key(&p.one_hot.unknown)
     ));
     if let Some(pca) = p.pca {
         parts.push(format!("then PCA ({:?}{})", pca.components, if pca.whiten { ", whitened" } else { "" }));
@@ -573,43 +832,114 @@ fn describe_preprocessing(p: &anneal_data::PreprocessConfig) -> String {
     parts.join("; ")
 }
 
+/// What the report says about how a run was set up.
+struct ReportContext<'a> {
+    config: &'a RunConfig,
+    table: &'a Table,
+    features: &'a [String],
+    model: &'a ModelConfig,
+    loss: &'a Loss,
+    note: Option<&'a str>,
+}
+
 fn report(
-    config: &RunConfig,
-    table: &Table,
-    features: &[String],
+    ctx: &ReportContext<'_>,
     saved: &SavedPreprocessing,
-    model: &MlpConfig,
     m: &RunMetrics,
-    (cm, figures): (&ConfusionMatrix, Option<&crate::eval::Figures>),
+    cm: Option<&ConfusionMatrix>,
+    figures: Option<&Figures>,
 ) -> String {
-    let classes = saved.labels.classes();
+    let ReportContext { config, table, features, model, .. } = *ctx;
     let mut r = String::new();
     let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.4}"));
     let _ = writeln!(r, "# Anneal run report\n");
     let _ = writeln!(r, "## Test metrics\n");
     let _ = writeln!(r, "| metric | value |\n|---|---|");
-    let _ = writeln!(r, "| accuracy | {:.4} |", m.test.accuracy);
-    let _ = writeln!(r, "| macro-F1 | {:.4} |", m.test.macro_f1);
-    let _ = writeln!(r, "| cross-entropy | {:.4} |", m.test.loss);
-    let _ = writeln!(r, "| test rows | {} |\n", m.test.rows);
+    match &m.test {
+        TestMetrics::Classification(t) => {
+            let _ = writeln!(r, "| accuracy | {:.4} |", t.accuracy);
+            let _ = writeln!(r, "| macro-F1 | {:.4} |", t.macro_f1);
+            let _ = writeln!(r, "| cross-entropy | {:.4} |", t.loss);
+            let _ = writeln!(r, "| test rows | {} |\n", t.rows);
+        }
+        TestMetrics::Regression(t) => {
+            for (name, v) in [
+                ("R²", t.r2),
+                ("RMSE", t.rmse),
+                ("MAE", t.mae),
+                ("MAPE (fraction)", t.mape),
+                ("explained variance", t.explained_variance),
+                ("max error", t.max_error),
+            ] {
+                let _ = writeln!(r, "| {name} | {} |", significant(v));
+            }
+            let _ = writeln!(r, "| {} loss (training units) | {:.4} |", ctx.loss.key(), t.loss);
+            let _ = writeln!(r, "| test rows | {} |\n", t.rows);
+            let _ = writeln!(
+                r,
+                "In the target's own units{}.\n",
+                match &saved.fitted.target_transform {
+                    Some(tr) if tr.kind != anneal_data::TargetTransformKind::None => {
+                        format!(
+                            " (the model was trained on a `{}` transform of it, inverted here)",
+                            crate::config::config_key(&tr.kind)
+                        )
+                    }
+                    _ => String::new(),
+                }
+            );
+            if !t.per_target.is_empty() {
+                let _ = writeln!(
+                    r,
+                    "### Per target\n\n| target | R² | RMSE | MAE | MAPE | explained variance | max error |\n|---|---|---|---|---|---|---|"
+                );
+                for (name, v) in &t.per_target {
+                    let g = |k: &str| v.get(k).map_or("–".to_string(), |x| significant(*x));
+                    let _ = writeln!(
+                        r,
+                        "| {name} | {} | {} | {} | {} | {} | {} |",
+                        g("r2"),
+                        g("rmse"),
+                        g("mae"),
+                        g("mape"),
+                        g("explained_variance"),
+                        g("max_error")
+                    );
+                }
+                r.push('\n');
+            }
+        }
+    }
     let _ = writeln!(r, "Held out before preprocessing was fitted and never used for training or early stopping.\n");
 
-    let _ = writeln!(r, "### Confusion matrix (rows: true class, columns: predicted)\n");
-    let _ = writeln!(r, "| | {} |", classes.join(" | "));
-    let _ = writeln!(r, "|---|{}", "---|".repeat(classes.len()));
-    for (c, row) in cm.counts().iter().enumerate() {
-        let cells: Vec<String> = row.iter().map(u64::to_string).collect();
-        let _ = writeln!(r, "| **{}** | {} |", classes.get(c).map_or("?", String::as_str), cells.join(" | "));
-    }
-    let _ = writeln!(r, "\n### Per class\n\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|");
-    for (c, s) in cm.per_class().iter().enumerate() {
-        let _ = writeln!(r, "| {} | {:.4} | {:.4} | {:.4} | {} |", classes[c], s.precision, s.recall, s.f1, s.support);
+    if let Some(cm) = cm {
+        let classes = saved.output_names();
+        let _ = writeln!(r, "### Confusion matrix (rows: true class, columns: predicted)\n");
+        let _ = writeln!(r, "| | {} |", classes.join(" | "));
+        let _ = writeln!(r, "|---|{}", "---|".repeat(classes.len()));
+        for (c, row) in cm.counts().iter().enumerate() {
+            let cells: Vec<String> = row.iter().map(u64::to_string).collect();
+            let _ = writeln!(r, "| **{}** | {} |", classes.get(c).map_or("?", String::as_str), cells.join(" | "));
+        }
+        let _ = writeln!(r, "\n### Per class\n\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|");
+        for (c, s) in cm.per_class().iter().enumerate() {
+            let _ =
+                writeln!(r, "| {} | {:.4} | {:.4} | {:.4} | {} |", classes[c], s.precision, s.recall, s.f1, s.support);
+        }
     }
 
-    if let Some(figures) = figures {
-        let _ = writeln!(r, "\n### Figures of the test rows\n");
-        r += figures.markdown("####").trim_end();
-        r.push('\n');
+    match figures {
+        Some(Figures::Classification(figures)) => {
+            let _ = writeln!(r, "\n### Figures of the test rows\n");
+            r += figures.markdown("####").trim_end();
+            r.push('\n');
+        }
+        Some(Figures::Regression(drawn)) => {
+            let _ = writeln!(r, "\n### Figures of the test rows\n");
+            r += regression_figures_markdown(drawn, "####").trim_end();
+            r.push('\n');
+        }
+        None => {}
     }
 
     let _ = writeln!(r, "\n## Run\n");
@@ -630,12 +960,38 @@ fn report(
             c.duplicates_removed, c.missing_removed, c.outliers_trimmed
         );
     }
-    let _ = writeln!(r, "- target: `{}` ({} classes: {})", config.data.target, classes.len(), classes.join(", "));
+    match m.task {
+        Task::Classification => {
+            let classes = &m.classes;
+            let _ = writeln!(
+                r,
+                "- task: classification of `{}` ({} classes: {})",
+                config.data.target,
+                classes.len(),
+                classes.join(", ")
+            );
+        }
+        Task::Regression => {
+            let transform = saved
+                .fitted
+                .target_transform
+                .as_ref()
+                .map_or("none".to_string(), |t| crate::config::config_key(&t.kind));
+            let _ = writeln!(
+                r,
+                "- task: regression of `{}` (target transform `{transform}`, fitted on the training rows)",
+                config.data.target
+            );
+        }
+    }
+    if let Some(note) = ctx.note {
+        let _ = writeln!(r, "- {note}");
+    }
     let _ = writeln!(
         r,
         "- split (seed {}, {}): {} train / {} validation / {} test",
         m.seed,
-        if config.split.stratify { "stratified" } else { "random" },
+        if m.task == Task::Classification && config.split.stratify != Some(false) { "stratified" } else { "random" },
         m.split["train"],
         m.split["valid"],
         m.split["test"]
@@ -644,7 +1000,10 @@ fn report(
         r,
         "- features ({} columns → {} after preprocessing): {}",
         features.len(),
-        model.input,
+        match model {
+            ModelConfig::Linear(c) => c.input,
+            ModelConfig::Mlp(c) => c.input,
+        },
         features.join(", ")
     );
     let _ = writeln!(
@@ -652,12 +1011,7 @@ fn report(
         "- preprocessing (fitted on the training rows only): {}",
         describe_preprocessing(&config.preprocess)
     );
-    let sizes: Vec<String> = std::iter::once(model.input)
-        .chain(model.hidden.iter().copied())
-        .chain([model.output])
-        .map(|n| n.to_string())
-        .collect();
-    let _ = writeln!(r, "- model: MLP {} ({:?}, dropout {})", sizes.join("-"), model.activation, model.dropout);
+    let _ = writeln!(r, "- model: {}; loss: {}", model.describe(), ctx.loss.key());
     let _ = writeln!(r, "- optimizer: {:?}", config.optimizer);
     let _ = writeln!(
         r,
@@ -707,21 +1061,24 @@ fn report(
 
     let _ = writeln!(r, "\n## Training history\n");
     let _ = writeln!(r, "![training curves](curves.png)\n");
-    let _ = writeln!(r, "| epoch | train loss | val loss | val accuracy | val macro-F1 |\n|---|---|---|---|---|");
+    // The validation loss and up to three validation metrics: accuracy and
+    // macro-F1 for a classifier, R², RMSE and MAE for a regression.
+    let preferred = ["val_loss", "val_accuracy", "val_macro_f1", "val_r2", "val_rmse", "val_mae"];
+    let columns: Vec<&str> =
+        preferred.into_iter().filter(|c| m.history.iter().any(|h| h.metrics.contains_key(*c))).collect();
+    let _ = writeln!(
+        r,
+        "| epoch | train loss |{}\n|---|---|{}",
+        columns.iter().map(|c| format!(" {} |", c.replace('_', " "))).collect::<String>(),
+        "---|".repeat(columns.len())
+    );
     let n = m.history.len();
     let stride = n.div_ceil(25).max(1);
     for h in &m.history {
         if h.epoch % stride == 0 || h.epoch == 1 || h.epoch == n || h.epoch == m.best_epoch {
             let mark = if h.epoch == m.best_epoch { " (kept)" } else { "" };
-            let _ = writeln!(
-                r,
-                "| {}{mark} | {:.4} | {} | {} | {} |",
-                h.epoch,
-                h.train_loss,
-                f(h.val_loss),
-                f(h.val_accuracy),
-                f(h.val_macro_f1)
-            );
+            let cells: String = columns.iter().map(|c| format!(" {} |", f(h.metric(c)))).collect();
+            let _ = writeln!(r, "| {}{mark} | {:.4} |{cells}", h.epoch, h.train_loss);
         }
     }
     r

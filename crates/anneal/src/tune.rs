@@ -14,7 +14,7 @@
 //!
 //! [study]
 //! name = "penguins-mlp"
-//! objective = "val_loss"   # or val_accuracy, val_macro_f1
+//! objective = "val_loss"   # or val_accuracy, val_macro_f1; val_rmse, val_r2, ... for regression
 //! sampler = "tpe"          # random, sobol, tpe, gp
 //! seed = 0
 //!
@@ -72,45 +72,63 @@ use anneal_train::{Backend, EpochRecord, Progress, TrainHook};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
-use crate::cv::{CvOptions, Splitter, cross_validate};
+use crate::cv::{CvOptions, cross_validate};
 use crate::error::{Error, Result, io};
 use crate::run::{TrainOptions, train_with_hook};
 
-/// Which validation metric scores a trial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Objective {
-    /// Validation cross-entropy at the kept epoch (minimised).
-    #[default]
-    ValLoss,
-    /// Validation accuracy at the kept epoch (maximised).
-    ValAccuracy,
-    /// Validation macro-F1 at the kept epoch (maximised).
-    ValMacroF1,
+/// Which validation metric scores a trial: `val_loss` (the default, minimised) or
+/// `val_<metric>` for any metric the run records (`val_accuracy`, `val_macro_f1`
+/// for a classification; `val_r2`, `val_rmse`, `val_mae`, `val_mape`,
+/// `val_explained_variance`, `val_max_error` for a regression), minimised or
+/// maximised as the metric says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Objective(String);
+
+impl Default for Objective {
+    fn default() -> Self {
+        Objective("val_loss".into())
+    }
+}
+
+impl TryFrom<String> for Objective {
+    type Error = String;
+
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        match (name.starts_with("val_"), anneal_train::metric::higher_is_better(&name)) {
+            (true, Some(_)) => Ok(Objective(name)),
+            _ => Err(format!(
+                "unknown objective `{name}`: use val_loss, val_accuracy or val_macro_f1 (classification), \
+                 or val_r2, val_rmse, val_mae, val_mape, val_explained_variance or val_max_error (regression)"
+            )),
+        }
+    }
+}
+
+impl From<Objective> for String {
+    fn from(o: Objective) -> String {
+        o.0
+    }
 }
 
 impl Objective {
-    fn direction(self) -> Direction {
-        match self {
-            Objective::ValLoss => Direction::Minimize,
-            Objective::ValAccuracy | Objective::ValMacroF1 => Direction::Maximize,
+    fn direction(&self) -> Direction {
+        match anneal_train::metric::higher_is_better(&self.0) {
+            Some(true) => Direction::Maximize,
+            _ => Direction::Minimize,
         }
     }
 
-    fn name(self) -> &'static str {
-        match self {
-            Objective::ValLoss => "val_loss",
-            Objective::ValAccuracy => "val_accuracy",
-            Objective::ValMacroF1 => "val_macro_f1",
-        }
+    fn name(&self) -> &str {
+        &self.0
     }
 
-    /// The fold test score it reads under cross-validation (`anneal cv`'s names).
-    fn cv_score(self) -> &'static str {
-        match self {
-            Objective::ValLoss => "log_loss",
-            Objective::ValAccuracy => "accuracy",
-            Objective::ValMacroF1 => "macro_f1",
+    /// The fold test score it reads under cross-validation (`anneal cv`'s names:
+    /// `log_loss` for a classifier's loss).
+    fn cv_score(&self) -> &str {
+        match self.0.as_str() {
+            "val_loss" => "log_loss",
+            other => &other[4..],
         }
     }
 }
@@ -605,7 +623,7 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
     let url = storage_url(&options.storage, &options.out);
     // Each worker thread gets its own sampler seed, all share the storage.
     let study = study(config, &url, 0)?;
-    let objective = config.study.objective;
+    let objective = config.study.objective.clone();
     let trials = study.trials().map_err(hpo_error)?;
     let count = |state| trials.iter().filter(|t| t.state == state).count();
     let (complete, pruned) = (count(TrialState::Complete), count(TrialState::Pruned));
@@ -638,7 +656,7 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
             if let Some(folds) = config.study.cv_folds {
                 let cv_options = CvOptions {
                     folds,
-                    splitter: Splitter::Stratified,
+                    splitter: None,
                     workers: 1,
                     backend: options.backend,
                     out,
@@ -659,14 +677,15 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
             let train_options =
                 TrainOptions { out, backend: options.backend, progress: Progress::Silent, resume: false };
             let prune = config.study.pruner != PrunerKind::None;
-            let mut reporter = TrialReporter { trial, objective, prune, max_epochs, pruned_at: None, error: None };
+            let mut reporter =
+                TrialReporter { trial, objective: objective.clone(), prune, max_epochs, pruned_at: None, error: None };
             let metrics = train_with_hook(&run_config, &train_options, &mut reporter).map_err(|e| failed(&e))?;
             let TrialReporter { trial, pruned_at, error, .. } = reporter;
             if let Some(e) = error {
                 return Err(ObjectiveError::Hpo(e));
             }
             if let Some(epoch) = pruned_at {
-                let value = metrics.history.last().and_then(|r| metric(r, objective)).unwrap_or(f64::NAN);
+                let value = metrics.history.last().and_then(|r| metric(r, &objective)).unwrap_or(f64::NAN);
                 eprintln!(
                     "tune: trial {} pruned after epoch {epoch} of {max_epochs} ({} {value:.4})  {}",
                     trial.number(),
@@ -676,7 +695,7 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
                 return Err(ObjectiveError::Pruned);
             }
             let kept = metrics.history.iter().find(|r| r.epoch == metrics.best_epoch).or(metrics.history.last());
-            let value = kept.and_then(|r| metric(r, objective)).ok_or_else(|| {
+            let value = kept.and_then(|r| metric(r, &objective)).ok_or_else(|| {
                 failed(&format!("no {} in the history (is the validation split empty?)", objective.name()))
             })?;
             eprintln!("tune: trial {number} → {} {value:.4}  {}", objective.name(), describe(&params));
@@ -703,7 +722,7 @@ impl TrainHook for TrialReporter<'_> {
         if self.error.is_some() || self.pruned_at.is_some() {
             return;
         }
-        let Some(value) = metric(record, self.objective) else { return };
+        let Some(value) = metric(record, &self.objective) else { return };
         let decided = self.trial.report(record.epoch as u64, value).and_then(|()| {
             if self.prune && record.epoch < self.max_epochs { self.trial.should_prune() } else { Ok(false) }
         });
@@ -719,12 +738,8 @@ impl TrainHook for TrialReporter<'_> {
     }
 }
 
-fn metric(r: &EpochRecord, objective: Objective) -> Option<f64> {
-    match objective {
-        Objective::ValLoss => r.val_loss,
-        Objective::ValAccuracy => r.val_accuracy,
-        Objective::ValMacroF1 => r.val_macro_f1,
-    }
+fn metric(r: &EpochRecord, objective: &Objective) -> Option<f64> {
+    r.metric(objective.name())
 }
 
 fn describe(params: &BTreeMap<String, ParamValue>) -> String {

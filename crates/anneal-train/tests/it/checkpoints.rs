@@ -7,7 +7,8 @@ use anneal_models::{ActivationKind, Mlp, MlpConfig};
 use anneal_optim::{OptimizerConfig, ScheduleConfig, ScheduleUnit};
 use anneal_regularize::{EarlyStoppingConfig, Goal, PenaltyConfig};
 use anneal_train::{
-    Backend, Checkpoint, LrFindConfig, Progress, ScheduleSettings, StepInfo, TrainConfig, TrainHook, Trainer, lr_find,
+    Backend, Checkpoint, Loss, LrFindConfig, Progress, ScheduleSettings, StepInfo, TrainConfig, TrainHook, Trainer,
+    lr_find,
 };
 
 fn model() -> Mlp {
@@ -87,7 +88,7 @@ fn resumed_run_equals_an_uninterrupted_one_bit_for_bit() {
         assert_eq!(super::params(&resumed.model), super::params(&straight.model), "{backend}: weights differ");
         assert_eq!(resumed.best_epoch, straight.best_epoch);
         let strip = |h: &[anneal_train::EpochRecord]| {
-            h.iter().map(|r| (r.train_loss, r.val_loss, r.learning_rate)).collect::<Vec<_>>()
+            h.iter().map(|r| (r.train_loss, r.metric("val_loss"), r.learning_rate)).collect::<Vec<_>>()
         };
         assert_eq!(strip(&resumed.history), strip(&straight.history), "{backend}");
         assert!(Checkpoint::read(&ck).unwrap().finished);
@@ -139,7 +140,8 @@ fn lr_range_test_sweeps_until_divergence_and_suggests_a_rate() {
     .init(1, &Backend::Flex.device().unwrap().autodiff())
     .unwrap();
     let config = LrFindConfig { start_lr: 1e-5, end_lr: 100.0, steps: 120, ..LrFindConfig::new(16) };
-    let r = lr_find(m, &OptimizerConfig::Gd { learning_rate: 0.1 }.clone(), &data, &config).unwrap();
+    let r =
+        lr_find(m, &OptimizerConfig::Gd { learning_rate: 0.1 }.clone(), &data, &Loss::CrossEntropy, &config).unwrap();
     let s = r.suggestion.expect("a suggestion");
     eprintln!("suggested {s:e}, {} steps, diverged {}", r.learning_rates.len(), r.diverged);
     assert!(r.learning_rates.windows(2).all(|w| w[1] > w[0]));

@@ -6,7 +6,7 @@ use anneal_models::{ActivationKind, Mlp, MlpConfig};
 use anneal_optim::OptimizerConfig;
 use anneal_regularize::{EarlyStoppingConfig, Goal};
 use anneal_train::{
-    Backend, EpochRecord, Fitted, Progress, StepInfo, TrainConfig, TrainError, TrainHook, Trainer, evaluate,
+    Backend, EpochRecord, Fitted, Loss, Progress, StepInfo, TrainConfig, TrainError, TrainHook, Trainer, evaluate,
 };
 use burn::optim::GradientsParams;
 
@@ -41,7 +41,7 @@ fn same_seed_same_history() {
     let (train, valid) = (super::blobs(120, 4, 1, 1.5), super::blobs(60, 4, 2, 1.5));
     let a = fit(config(5), &train, &valid).unwrap();
     let b = fit(config(5), &train, &valid).unwrap();
-    let strip = |h: &[EpochRecord]| h.iter().map(|r| (r.train_loss, r.val_loss)).collect::<Vec<_>>();
+    let strip = |h: &[EpochRecord]| h.iter().map(|r| (r.train_loss, r.metric("val_loss"))).collect::<Vec<_>>();
     assert_eq!(strip(&a.history), strip(&b.history));
 }
 
@@ -61,7 +61,7 @@ impl TrainHook for DropGradients {
 fn gradient_hook_runs_between_backward_and_step() {
     let data = super::blobs(64, 4, 1, 1.0);
     let device = Backend::Flex.device().unwrap();
-    let before = evaluate(&model(1), &data, &device, 64).unwrap();
+    let before = evaluate(&model(1), &data, &Loss::CrossEntropy, &device, 64).unwrap();
     let mut optimizer = OptimizerConfig::adam(0.1).init().unwrap();
     let mut hook = DropGradients(0);
     let fitted = Trainer::new(config(3), device.clone())
@@ -69,8 +69,8 @@ fn gradient_hook_runs_between_backward_and_step() {
         .with_hook(&mut hook)
         .fit(model(1), &mut optimizer, &data, None)
         .unwrap();
-    let after = evaluate(&fitted.model, &data, &device, 64).unwrap();
-    assert_eq!(before.probabilities, after.probabilities);
+    let after = evaluate(&fitted.model, &data, &Loss::CrossEntropy, &device, 64).unwrap();
+    assert_eq!(before.predictions, after.predictions);
     assert_eq!(hook.0, 3 * 4);
 }
 
@@ -89,11 +89,17 @@ fn early_stopping_restores_the_best_epoch() {
     });
     let fitted = fit(c, &train, &valid).unwrap();
     assert!(fitted.stopped_early, "ran all {} epochs", fitted.history.len());
-    let best = fitted.history.iter().min_by(|a, b| a.val_loss.partial_cmp(&b.val_loss).unwrap()).unwrap();
+    let best =
+        fitted.history.iter().min_by(|a, b| a.metric("val_loss").partial_cmp(&b.metric("val_loss")).unwrap()).unwrap();
     assert_eq!(fitted.best_epoch, best.epoch);
     assert_eq!(fitted.history.len(), best.epoch + 5);
-    let now = evaluate(&fitted.model, &valid, &Backend::Flex.device().unwrap(), 1024).unwrap();
-    assert!((now.loss - best.val_loss.unwrap()).abs() < 1e-6, "{} vs {:?}", now.loss, best.val_loss);
+    let now = evaluate(&fitted.model, &valid, &Loss::CrossEntropy, &Backend::Flex.device().unwrap(), 1024).unwrap();
+    assert!(
+        (now.loss - best.metric("val_loss").unwrap()).abs() < 1e-6,
+        "{} vs {:?}",
+        now.loss,
+        best.metric("val_loss")
+    );
 }
 
 #[test]
@@ -163,7 +169,7 @@ fn a_hook_can_stop_the_run() {
     let (full, _) = run(0);
     assert_eq!(full.stopped_by_hook, None);
     assert_eq!(full.history.len(), 10);
-    let losses = |h: &[EpochRecord]| h.iter().map(|r| r.val_loss).collect::<Vec<_>>();
+    let losses = |h: &[EpochRecord]| h.iter().map(|r| r.metric("val_loss")).collect::<Vec<_>>();
     assert_eq!(losses(&stopped.history), losses(&full.history[..4]));
     // Asked at the last epoch, the run simply ends: nothing was stopped.
     assert_eq!(run(10).0.stopped_by_hook, None);

@@ -1,10 +1,10 @@
 //! Backend parity: the same MLP from the same initial weights, trained for 100 steps
 //! on every compiled backend, has the same losses within 1e-4.
 
-use anneal_data::LastBatch;
+use anneal_data::{Dataset, LastBatch};
 use anneal_models::{ActivationKind, MlpConfig};
 use anneal_optim::OptimizerConfig;
-use anneal_train::{Backend, StepInfo, train_step};
+use anneal_train::{Backend, Loss, StepInfo, train_step};
 
 fn losses(backend: Backend) -> Vec<f32> {
     let device = backend.device().unwrap_or_else(|e| panic!("backend {backend} must start for the parity test: {e}"));
@@ -23,10 +23,10 @@ fn losses(backend: Backend) -> Vec<f32> {
     let batches = data.batch_indices(32, None, LastBatch::Keep).unwrap();
     let mut out = Vec::new();
     for i in 0..100 {
-        let (x, y) = data.batch(&batches[i % batches.len()], &train_device);
-        let step = StepInfo { epoch: 1, iteration: i + 1, batch_len: x.dims()[0] };
+        let batch = Dataset::batch(&data, &batches[i % batches.len()], &train_device);
+        let step = StepInfo { epoch: 1, iteration: i + 1, batch_len: batch.input.dims()[0] };
         let loss;
-        (model, loss) = train_step(model, &mut optimizer, x, y, &step, &mut []);
+        (model, loss) = train_step(model, &mut optimizer, batch, &Loss::CrossEntropy, &step, &mut []).unwrap();
         out.push(loss.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0]);
     }
     out

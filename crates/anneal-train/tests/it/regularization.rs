@@ -4,7 +4,7 @@
 use anneal_models::{ActivationKind, Mlp, MlpConfig};
 use anneal_optim::OptimizerConfig;
 use anneal_regularize::{EarlyStoppingConfig, Goal, PenaltyConfig};
-use anneal_train::{Backend, Progress, TrainConfig, Trainer, evaluate};
+use anneal_train::{Backend, Loss, Progress, TrainConfig, Trainer, evaluate};
 
 /// Logistic regression as an MLP without hidden layers.
 fn linear(input: usize, output: usize) -> Mlp {
@@ -28,8 +28,8 @@ pub fn train_linear(penalty: PenaltyConfig, epochs: usize, optimizer: OptimizerC
         .with_progress(Progress::Silent)
         .fit(linear(train.n_features(), 2), &mut optimizer, &train, None)
         .unwrap();
-    let eval = evaluate(&fitted.model, &test, &device, 1024).unwrap();
-    let accuracy = eval.scores(&test.targets()).unwrap().0;
+    let eval = evaluate(&fitted.model, &test, &Loss::CrossEntropy, &device, 1024).unwrap();
+    let accuracy = eval.scores().unwrap().0;
     (fitted.model, accuracy)
 }
 
@@ -99,7 +99,10 @@ fn early_stopping_never_stops_or_keeps_an_epoch_inside_its_warm_up() {
         .unwrap();
     assert!(fitted.stopped_early);
     assert!(fitted.best_epoch > 40, "best epoch {} is inside the warm-up", fitted.best_epoch);
-    let best = fitted.history[40..].iter().min_by(|a, b| a.val_loss.partial_cmp(&b.val_loss).unwrap()).unwrap();
+    let best = fitted.history[40..]
+        .iter()
+        .min_by(|a, b| a.metric("val_loss").partial_cmp(&b.metric("val_loss")).unwrap())
+        .unwrap();
     assert_eq!(fitted.best_epoch, best.epoch);
     assert_eq!(fitted.history.len(), best.epoch + 3);
 }

@@ -1,0 +1,307 @@
+//! What the training loop iterates over, split in three parts:
+//!
+//! - a [`Dataset`] knows its rows and turns any set of them into a [`Batch`] of
+//!   tensors (the batcher): tabular rows today ([`ClassificationData`],
+//!   [`RegressionData`], [`TabularData`]), image, token and audio batches next;
+//! - a [`BatchSampler`] decides which rows go into each batch of an epoch, and in
+//!   what order ([`ShuffledBatches`], [`SequentialBatches`], [`FullBatch`]; later
+//!   curriculum pacing, class balancing or a data-parallel shard);
+//! - [`Targets`] are a dataset's targets on the host, in the units the user gave
+//!   them, for metrics.
+//!
+//! ```
+//! use anneal_data::dataset::{BatchSampler, Dataset, ShuffledBatches, Target};
+//! use anneal_data::{LastBatch, RegressionData};
+//! use burn::prelude::*;
+//!
+//! let data = RegressionData::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, vec![0.5, 1.5, 2.5], 1)?;
+//! let sampler = ShuffledBatches { batch_size: 2, seed: 7, last: LastBatch::Keep };
+//! let epoch = sampler.batches(data.len(), 1)?;
+//! assert_eq!(epoch.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+//! let batch = data.batch(&epoch[0], &Device::flex());
+//! assert_eq!(batch.input.dims(), [2, 2]);
+//! assert!(matches!(batch.target, Target::Values(ref y) if y.dims() == [2, 1]));
+//! # Ok::<(), anneal_data::DataError>(())
+//! ```
+
+use burn::prelude::*;
+
+use crate::batch::{ClassificationData, LastBatch, RegressionData, epoch_batches};
+use crate::error::Result;
+use crate::rng::SeededRng;
+
+/// The targets of a batch, as tensors on the batch's device.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// One class code per row: `[batch]`.
+    Classes(Tensor<1, Int>),
+    /// `n_targets` values per row: `[batch, n_targets]`.
+    Values(Tensor<2>),
+}
+
+/// A batch: the model's input and the targets it is trained towards.
+#[derive(Debug, Clone)]
+pub struct Batch<I> {
+    /// What the model reads (for tabular rows a `[batch, features]` tensor).
+    pub input: I,
+    /// What the model should predict.
+    pub target: Target,
+}
+
+/// A dataset's targets on the host, in the units the user gave them (a target
+/// transform used for training already inverted).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Targets {
+    /// One class code per row.
+    Classes(Vec<usize>),
+    /// Row-major values, `n_targets` per row.
+    Values {
+        /// The values.
+        values: Vec<f32>,
+        /// Targets per row.
+        n_targets: usize,
+    },
+}
+
+impl Targets {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Targets::Classes(c) => c.len(),
+            Targets::Values { values, n_targets } => values.len() / (*n_targets).max(1),
+        }
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The class codes, for class targets.
+    pub fn classes(&self) -> Option<&[usize]> {
+        match self {
+            Targets::Classes(c) => Some(c),
+            Targets::Values { .. } => None,
+        }
+    }
+
+    /// Target `j` of every row as `f64`, for value targets.
+    pub fn column(&self, j: usize) -> Option<Vec<f64>> {
+        match self {
+            Targets::Values { values, n_targets } if j < *n_targets => {
+                Some(values.iter().skip(j).step_by(*n_targets).map(|&v| f64::from(v)).collect())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Rows that can be cut into batches of tensors: the batcher half of a dataset.
+///
+/// A new kind of data (images, token sequences, audio) implements this with its
+/// own [`Input`](Dataset::Input); the training loop needs nothing else from it.
+pub trait Dataset {
+    /// What a model reads from one batch (a `[batch, features]` tensor for tabular rows).
+    type Input;
+
+    /// Number of rows.
+    fn len(&self) -> usize;
+
+    /// Whether there are no rows.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows `rows` as a batch on `device`. Rows come from a [`BatchSampler`]
+    /// over `0..len()`.
+    fn batch(&self, rows: &[usize], device: &Device) -> Batch<Self::Input>;
+
+    /// Every row's target in the user's units.
+    fn all_targets(&self) -> Targets;
+
+    /// Maps model predictions in the units the model was trained on (row-major,
+    /// one value per target) back to the user's units: the inverse of a target
+    /// transform. The default changes nothing.
+    fn decode_predictions(&self, _values: &mut [f32]) {}
+}
+
+/// Decides the rows of each batch of an epoch.
+pub trait BatchSampler {
+    /// The batches of epoch `epoch` (1-based) over `n` rows.
+    fn batches(&self, n: usize, epoch: usize) -> Result<Vec<Vec<usize>>>;
+}
+
+/// Mini-batches of the rows shuffled anew each epoch, from a generator seeded by
+/// `seed` and the epoch alone (so a resumed run sees the same order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShuffledBatches {
+    /// Rows per batch.
+    pub batch_size: usize,
+    /// The run's seed.
+    pub seed: u64,
+    /// What to do with a last, smaller batch.
+    pub last: LastBatch,
+}
+
+impl BatchSampler for ShuffledBatches {
+    fn batches(&self, n: usize, epoch: usize) -> Result<Vec<Vec<usize>>> {
+        let mut rng = SeededRng::derive(self.seed, 1_000 + epoch as u64);
+        epoch_batches(n, self.batch_size, Some(&mut rng), self.last)
+    }
+}
+
+/// Mini-batches of the rows in order (evaluation, or data already in a meaningful order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SequentialBatches {
+    /// Rows per batch.
+    pub batch_size: usize,
+    /// What to do with a last, smaller batch.
+    pub last: LastBatch,
+}
+
+impl BatchSampler for SequentialBatches {
+    fn batches(&self, n: usize, _epoch: usize) -> Result<Vec<Vec<usize>>> {
+        epoch_batches(n, self.batch_size, None, self.last)
+    }
+}
+
+/// The whole set as one batch, in order (full-batch gradient descent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FullBatch;
+
+impl BatchSampler for FullBatch {
+    fn batches(&self, n: usize, _epoch: usize) -> Result<Vec<Vec<usize>>> {
+        Ok(vec![(0..n).collect()])
+    }
+}
+
+impl Dataset for ClassificationData {
+    type Input = Tensor<2>;
+
+    fn len(&self) -> usize {
+        ClassificationData::len(self)
+    }
+
+    fn batch(&self, rows: &[usize], device: &Device) -> Batch<Tensor<2>> {
+        let (input, y) = ClassificationData::batch(self, rows, device);
+        Batch { input, target: Target::Classes(y) }
+    }
+
+    fn all_targets(&self) -> Targets {
+        Targets::Classes(self.targets())
+    }
+}
+
+impl Dataset for RegressionData {
+    type Input = Tensor<2>;
+
+    fn len(&self) -> usize {
+        RegressionData::len(self)
+    }
+
+    fn batch(&self, rows: &[usize], device: &Device) -> Batch<Tensor<2>> {
+        let (input, y) = RegressionData::batch(self, rows, device);
+        Batch { input, target: Target::Values(y) }
+    }
+
+    fn all_targets(&self) -> Targets {
+        let mut values = self.targets().to_vec();
+        self.decode_predictions(&mut values);
+        Targets::Values { values, n_targets: self.n_targets() }
+    }
+
+    fn decode_predictions(&self, values: &mut [f32]) {
+        if let Some(t) = self.transform() {
+            t.inverse(values);
+        }
+    }
+}
+
+/// Tabular rows with either kind of target: what a run config's pipeline makes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TabularData {
+    /// Class targets.
+    Classification(ClassificationData),
+    /// Numeric targets.
+    Regression(RegressionData),
+}
+
+impl TabularData {
+    /// Number of features per row.
+    pub fn n_features(&self) -> usize {
+        match self {
+            TabularData::Classification(d) => d.n_features(),
+            TabularData::Regression(d) => d.n_features(),
+        }
+    }
+
+    /// The row-major features.
+    pub fn features(&self) -> &[f32] {
+        match self {
+            TabularData::Classification(d) => d.features(),
+            TabularData::Regression(d) => d.features(),
+        }
+    }
+}
+
+impl Dataset for TabularData {
+    type Input = Tensor<2>;
+
+    fn len(&self) -> usize {
+        match self {
+            TabularData::Classification(d) => Dataset::len(d),
+            TabularData::Regression(d) => Dataset::len(d),
+        }
+    }
+
+    fn batch(&self, rows: &[usize], device: &Device) -> Batch<Tensor<2>> {
+        match self {
+            TabularData::Classification(d) => Dataset::batch(d, rows, device),
+            TabularData::Regression(d) => Dataset::batch(d, rows, device),
+        }
+    }
+
+    fn all_targets(&self) -> Targets {
+        match self {
+            TabularData::Classification(d) => d.all_targets(),
+            TabularData::Regression(d) => d.all_targets(),
+        }
+    }
+
+    fn decode_predictions(&self, values: &mut [f32]) {
+        if let TabularData::Regression(d) = self {
+            d.decode_predictions(values)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samplers_cover_every_row_once() {
+        let shuffled = ShuffledBatches { batch_size: 3, seed: 5, last: LastBatch::Keep };
+        let a = shuffled.batches(10, 1).unwrap();
+        assert_eq!(a, shuffled.batches(10, 1).unwrap(), "same seed and epoch, same order");
+        assert_ne!(a, shuffled.batches(10, 2).unwrap(), "each epoch is shuffled anew");
+        let mut all = a.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        assert_eq!(SequentialBatches { batch_size: 4, last: LastBatch::Drop }.batches(10, 1).unwrap().len(), 2);
+        assert_eq!(FullBatch.batches(4, 3).unwrap(), [vec![0, 1, 2, 3]]);
+    }
+
+    #[test]
+    fn value_targets_come_back_in_user_units() {
+        use crate::target::{TargetTransform, TargetTransformKind};
+        let y = [10.0, 20.0, 30.0, 40.0];
+        let t = TargetTransform::fit(TargetTransformKind::Standard, &y, 1).unwrap();
+        let data = RegressionData::new(vec![0.0; 4], 1, t.transform(&y).unwrap(), 1).unwrap().with_transform(t);
+        let Targets::Values { values, .. } = data.all_targets() else { panic!("value targets") };
+        for (v, want) in values.iter().zip(y) {
+            assert!((f64::from(*v) - want).abs() < 1e-4, "{v} vs {want}");
+        }
+        assert_eq!(data.all_targets().column(0).map(|c| c.len()), Some(4));
+    }
+}

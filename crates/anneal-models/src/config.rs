@@ -1,0 +1,191 @@
+//! [`ModelConfig`]: every model kind a run can train, as one config, and
+//! [`AnyModel`], the model it builds.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+use crate::linear::{LinearConfig, LinearModel};
+use crate::mlp::{ActivationKind, Mlp, MlpConfig};
+use crate::model::Model;
+
+pub(crate) fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// A model of any kind, as the `[model]` table of a run config spells it:
+/// `kind = "linear"` or `kind = "mlp"` (the default) beside that kind's own keys.
+/// The input and output sizes are left out there and come from the data
+/// ([`with_shape`](ModelConfig::with_shape)).
+///
+/// ```
+/// use anneal_models::{ModelConfig, Model};
+/// use burn::prelude::*;
+///
+/// let config: ModelConfig = toml::from_str("kind = \"mlp\"\nhidden = [8]\ndropout = 0.1")?;
+/// let model = config.with_shape(4, 3).init(1, &Device::flex())?;
+/// assert_eq!(model.forward(Tensor::zeros([2, 4], &Device::flex())).dims(), [2, 3]);
+///
+/// let linear: ModelConfig = toml::from_str("kind = \"linear\"")?;
+/// assert_eq!(linear, ModelConfig::Linear(Default::default()));
+/// // A key of another kind is an error, not silently ignored.
+/// assert!(toml::from_str::<ModelConfig>("kind = \"linear\"\nhidden = [8]").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelConfig {
+    /// A linear model: linear regression, logistic / softmax regression.
+    Linear(LinearConfig),
+    /// A multi-layer perceptron.
+    Mlp(MlpConfig),
+}
+
+/// The kinds, as spelled in `kind = "..."`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Linear,
+    #[default]
+    Mlp,
+}
+
+/// Every key any kind takes, so that one table can be read and then checked
+/// against the kind it names (serde's tagged enums cannot default the tag).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default)]
+    kind: Kind,
+    #[serde(default)]
+    input: usize,
+    #[serde(default)]
+    output: usize,
+    hidden: Option<Vec<usize>>,
+    activation: Option<ActivationKind>,
+    dropout: Option<f64>,
+    layer_dropout: Option<Vec<f64>>,
+}
+
+impl<'de> Deserialize<'de> for ModelConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let raw = Raw::deserialize(deserializer)?;
+        match raw.kind {
+            Kind::Linear => {
+                let foreign = [
+                    ("hidden", raw.hidden.is_some()),
+                    ("activation", raw.activation.is_some()),
+                    ("dropout", raw.dropout.is_some()),
+                    ("layer_dropout", raw.layer_dropout.is_some()),
+                ];
+                if let Some((key, _)) = foreign.iter().find(|(_, given)| *given) {
+                    return Err(D::Error::custom(format!(
+                        "`{key}` is a setting of kind = \"mlp\"; a kind = \"linear\" model has no hidden layers"
+                    )));
+                }
+                Ok(ModelConfig::Linear(LinearConfig { input: raw.input, output: raw.output }))
+            }
+            Kind::Mlp => Ok(ModelConfig::Mlp(MlpConfig {
+                input: raw.input,
+                hidden: raw.hidden.ok_or_else(|| {
+                    D::Error::custom("kind = \"mlp\" needs `hidden`, the units of each hidden layer (e.g. [32, 16])")
+                })?,
+                output: raw.output,
+                activation: raw.activation.unwrap_or_default(),
+                dropout: raw.dropout.unwrap_or(0.0),
+                layer_dropout: raw.layer_dropout.unwrap_or_default(),
+            })),
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The same config with `input` features and `output` outputs.
+    pub fn with_shape(&self, input: usize, output: usize) -> Self {
+        match self {
+            ModelConfig::Linear(_) => ModelConfig::Linear(LinearConfig { input, output }),
+            ModelConfig::Mlp(c) => ModelConfig::Mlp(MlpConfig { input, output, ..c.clone() }),
+        }
+    }
+
+    /// The kind's name (`linear`, `mlp`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelConfig::Linear(_) => "linear",
+            ModelConfig::Mlp(_) => "mlp",
+        }
+    }
+
+    /// Checks the settings that do not depend on the data (sizes of 0 are
+    /// allowed here: the data fills them in).
+    pub fn validate_settings(&self) -> Result<(), ModelError> {
+        match self {
+            ModelConfig::Linear(_) => Ok(()),
+            ModelConfig::Mlp(c) => MlpConfig { input: 1, output: 1, ..c.clone() }.validate(),
+        }
+    }
+
+    /// The model in words, for reports: `MLP 10-32-16-1 (Relu, dropout 0.1)`,
+    /// or `MLP with hidden layers [32, 16] (Relu, dropout 0.1)` before the data
+    /// has set its sizes.
+    pub fn describe(&self) -> String {
+        match self {
+            ModelConfig::Linear(c) if c.input == 0 => "linear".to_string(),
+            ModelConfig::Linear(c) => format!("linear {}-{}", c.input, c.output),
+            ModelConfig::Mlp(c) if c.input == 0 => {
+                format!("MLP with hidden layers {:?} ({:?}, dropout {})", c.hidden, c.activation, c.dropout)
+            }
+            ModelConfig::Mlp(c) => {
+                let sizes: Vec<String> = std::iter::once(c.input)
+                    .chain(c.hidden.iter().copied())
+                    .chain([c.output])
+                    .map(|n| n.to_string())
+                    .collect();
+                format!("MLP {} ({:?}, dropout {})", sizes.join("-"), c.activation, c.dropout)
+            }
+        }
+    }
+
+    /// Builds the model on `device` with weights drawn from `seed`.
+    pub fn init(&self, seed: u64, device: &Device) -> Result<AnyModel, ModelError> {
+        Ok(match self {
+            ModelConfig::Linear(c) => AnyModel::Linear(c.init(seed, device)?),
+            ModelConfig::Mlp(c) => AnyModel::Mlp(c.init(seed, device)?),
+        })
+    }
+}
+
+/// A model of any kind [`ModelConfig`] builds.
+#[derive(Module, Debug)]
+pub enum AnyModel {
+    /// A linear model.
+    Linear(LinearModel),
+    /// A multi-layer perceptron.
+    Mlp(Mlp),
+}
+
+impl Model for AnyModel {
+    type Input = Tensor<2>;
+
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            AnyModel::Linear(m) => Model::forward(m, x),
+            AnyModel::Mlp(m) => Model::forward(m, x),
+        }
+    }
+
+    fn rng_state(&self) -> Vec<u64> {
+        match self {
+            AnyModel::Linear(m) => m.rng_state(),
+            AnyModel::Mlp(m) => Model::rng_state(m),
+        }
+    }
+
+    fn set_rng_state(&self, state: &[u64]) {
+        match self {
+            AnyModel::Linear(m) => m.set_rng_state(state),
+            AnyModel::Mlp(m) => Model::set_rng_state(m, state),
+        }
+    }
+}

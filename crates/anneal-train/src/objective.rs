@@ -1,0 +1,152 @@
+//! What training minimises: an [`Objective`] turns a batch's outputs and targets
+//! into named loss terms, whose sum is what back-propagates. [`Loss`] holds the
+//! built-in ones (cross-entropy, MSE, MAE, Huber, Poisson); a distillation term,
+//! per-task losses or a preference loss are further objectives, each term logged
+//! on its own (`train_<term>`) beside the total `train_loss`.
+
+use anneal_data::Target;
+use burn::nn::loss::{CrossEntropyLossConfig, HuberLossConfig, MseLoss, Reduction};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+
+/// One named term of an objective: a scalar tensor `[1]` on the batch's device.
+#[derive(Debug, Clone)]
+pub struct LossTerm {
+    /// The term's name (`cross_entropy`, `mse`, `distillation`): recorded per
+    /// epoch as `train_<name>` when an objective has more than one term.
+    pub name: String,
+    /// The term's value, a mean over the batch.
+    pub value: Tensor<1>,
+}
+
+/// What the loop minimises.
+///
+/// ```
+/// use anneal_data::Target;
+/// use anneal_train::{Loss, Objective};
+/// use burn::prelude::*;
+///
+/// let device = Device::flex();
+/// let output = Tensor::<2>::from_data([[1.0f32], [3.0]], &device);
+/// let target = Target::Values(Tensor::from_data([[0.0f32], [1.0]], &device));
+/// let terms = Loss::Mse.terms(output, &target)?;
+/// assert_eq!(terms[0].name, "mse");
+/// assert_eq!(terms[0].value.clone().into_scalar(), 2.5); // (1 + 4) / 2
+/// # Ok::<(), anneal_train::TrainError>(())
+/// ```
+pub trait Objective: Send + Sync {
+    /// The objective's name, for reports (`cross_entropy`, `huber`).
+    fn name(&self) -> String;
+
+    /// The loss terms of a batch: `output` is the model's `[batch, outputs]`,
+    /// `target` the batch's targets. The loop back-propagates their sum.
+    fn terms(&self, output: Tensor<2>, target: &Target) -> Result<Vec<LossTerm>, TrainError>;
+
+    /// Turns raw outputs into predictions in the target's training units: class
+    /// probabilities for a classifier (softmax), the rate `exp(output)` for a
+    /// Poisson model, the outputs themselves for the other regression losses.
+    fn predict(&self, output: Tensor<2>) -> Tensor<2> {
+        output
+    }
+}
+
+/// The built-in losses, as `[training] loss = "..."` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Softmax cross-entropy of class targets (the classification default).
+    CrossEntropy,
+    /// Mean squared error (the regression default).
+    Mse,
+    /// Mean absolute error: robust to outliers, predicts the conditional median.
+    Mae,
+    /// Huber: squared below `delta`, linear above (PyTorch's `HuberLoss(delta)`).
+    Huber {
+        /// Where the loss turns from squared to linear (in training units: for
+        /// the default standardised target, standard deviations).
+        delta: f64,
+    },
+    /// Poisson negative log-likelihood for counts, with the output as the log
+    /// rate: `exp(output) − y·output` (PyTorch's `PoissonNLLLoss(log_input=True)`
+    /// without the constant Stirling term). Predictions are `exp(output)`.
+    Poisson,
+}
+
+impl Loss {
+    /// The term's name (`cross_entropy`, `mse`, `mae`, `huber`, `poisson`).
+    pub fn key(&self) -> &'static str {
+        match self {
+            Loss::CrossEntropy => "cross_entropy",
+            Loss::Mse => "mse",
+            Loss::Mae => "mae",
+            Loss::Huber { .. } => "huber",
+            Loss::Poisson => "poisson",
+        }
+    }
+
+    /// Whether the loss trains on class targets (else on values).
+    pub fn is_classification(&self) -> bool {
+        matches!(self, Loss::CrossEntropy)
+    }
+
+    /// Checks the loss's own settings.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        match self {
+            Loss::Huber { delta } if !(delta.is_finite() && *delta > 0.0) => {
+                Err(TrainError::InvalidSetting(format!("huber_delta must be a positive number, not {delta}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Objective for Loss {
+    fn name(&self) -> String {
+        self.key().to_string()
+    }
+
+    fn terms(&self, output: Tensor<2>, target: &Target) -> Result<Vec<LossTerm>, TrainError> {
+        let value = match (self, target) {
+            (Loss::CrossEntropy, Target::Classes(y)) => {
+                CrossEntropyLossConfig::new().init(&output.device()).forward(output, y.clone())
+            }
+            (Loss::Mse, Target::Values(y)) => MseLoss::new().forward(output, y.clone(), Reduction::Mean),
+            (Loss::Mae, Target::Values(y)) => (output - y.clone()).abs().mean(),
+            (Loss::Huber { delta }, Target::Values(y)) => {
+                HuberLossConfig::new(*delta as f32).init().forward(output, y.clone(), Reduction::Mean)
+            }
+            (Loss::Poisson, Target::Values(y)) => (output.clone().exp() - y.clone() * output).mean(),
+            (loss, Target::Classes(_)) => {
+                return Err(TrainError::InvalidSetting(format!(
+                    "loss `{}` is a regression loss, but the targets are classes (use cross_entropy)",
+                    loss.key()
+                )));
+            }
+            (Loss::CrossEntropy, Target::Values(_)) => {
+                return Err(TrainError::InvalidSetting(
+                    "loss `cross_entropy` needs class targets, but the targets are numeric values".into(),
+                ));
+            }
+        };
+        Ok(vec![LossTerm { name: self.key().to_string(), value }])
+    }
+
+    fn predict(&self, output: Tensor<2>) -> Tensor<2> {
+        match self {
+            Loss::CrossEntropy => burn::tensor::activation::softmax(output, 1),
+            Loss::Poisson => output.exp(),
+            _ => output,
+        }
+    }
+}
+
+/// The sum of the terms: what back-propagates.
+pub(crate) fn total(terms: &[LossTerm]) -> Result<Tensor<1>, TrainError> {
+    terms
+        .iter()
+        .map(|t| t.value.clone())
+        .reduce(|a, b| a + b)
+        .ok_or_else(|| TrainError::InvalidSetting("the objective returned no loss term".into()))
+}

@@ -1,0 +1,366 @@
+//! The one data pipeline of every command: load → clean → targets (task) →
+//! split → fit preprocessing (and a target transform) on the fitting rows →
+//! datasets. `anneal train`, `lr-find` and `tune` prepare a run with
+//! [`prepare`]; `anneal cv` fits each fold through the same [`Loaded::fit`];
+//! `anneal predict` and `eval` re-apply a run's [`Fitted`] state.
+
+use anneal_data::clean::CleanReport;
+use anneal_data::encode::TargetValues;
+use anneal_data::{
+    ClassificationData, ColumnKind, CsvOptions, LabelEncoder, Preprocessor, RegressionData, Split, Table, TabularData,
+    TargetTransform, holdout, stratified_holdout,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{RunConfig, Task};
+use crate::error::{Error, Result};
+
+/// Above this many distinct values a numeric target is inferred to be a regression target.
+pub const MAX_INFERRED_CLASSES: usize = 20;
+
+/// The targets of the loaded rows.
+#[derive(Debug, Clone)]
+pub enum TargetData {
+    /// Class targets: the encoder and each row's code.
+    Classes {
+        /// Class names in code order.
+        labels: LabelEncoder,
+        /// Each table row's class code.
+        codes: Vec<usize>,
+    },
+    /// Numeric targets: row-major, one value per target column.
+    Values {
+        /// The target columns.
+        columns: Vec<String>,
+        /// Each table row's values.
+        values: Vec<f64>,
+    },
+}
+
+impl TargetData {
+    /// The task these targets make.
+    pub fn task(&self) -> Task {
+        match self {
+            TargetData::Classes { .. } => Task::Classification,
+            TargetData::Values { .. } => Task::Regression,
+        }
+    }
+
+    /// Outputs a model needs: classes, or target columns.
+    pub fn n_outputs(&self) -> usize {
+        match self {
+            TargetData::Classes { labels, .. } => labels.classes().len(),
+            TargetData::Values { columns, .. } => columns.len(),
+        }
+    }
+
+    /// The class names (empty for numeric targets).
+    pub fn classes(&self) -> &[String] {
+        match self {
+            TargetData::Classes { labels, .. } => labels.classes(),
+            TargetData::Values { .. } => &[],
+        }
+    }
+}
+
+/// A run's data, loaded, cleaned and with its targets read, before any split.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The table after cleaning.
+    pub table: Table,
+    /// Each kept row's row in the data file.
+    pub original: Vec<usize>,
+    /// What cleaning removed (outlier trimming is counted by whoever trims).
+    pub cleaning: CleanReport,
+    /// Feature columns.
+    pub features: Vec<String>,
+    /// The targets.
+    pub target: TargetData,
+    /// How the task was decided, when it was inferred from a numeric target: one
+    /// line for the user, with how to override it.
+    pub task_note: Option<String>,
+    numeric: Vec<String>,
+}
+
+/// The state fitted on a run's (or a fold's) fitting rows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fitted {
+    /// The preprocessing of the features.
+    pub preprocessor: Preprocessor,
+    /// The regression target transform (absent for classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_transform: Option<TargetTransform>,
+}
+
+impl Loaded {
+    /// Reads the config's data file, checks the target columns, cleans the table
+    /// and reads the targets for the config's task (inferred when not given).
+    pub fn load(config: &RunConfig) -> Result<Self> {
+        let data_path = &config.data.path;
+        let csv = CsvOptions { column_kinds: config.data.column_kinds.clone(), ..CsvOptions::default() };
+        let raw = Table::read(data_path, &csv)?;
+        let targets = config.data.target.names();
+        let check_targets = |table: &Table| -> Result<()> {
+            let columns = table.column_names();
+            match targets.iter().find(|t| !columns.contains(t)) {
+                Some(t) => Err(Error::UnknownTarget {
+                    column: t.clone(),
+                    path: data_path.clone(),
+                    available: columns.join(", "),
+                }),
+                None => Ok(()),
+            }
+        };
+        check_targets(&raw)?;
+        if targets.is_empty() {
+            return Err(Error::Setting("[data] target names no column".into()));
+        }
+        // Whole-table cleaning; `original` maps each kept row to its data row.
+        let (table, original, cleaning) = config.clean.apply(&raw, &targets)?;
+        check_targets(&table)?;
+        let columns = table.column_names();
+        let features: Vec<String> = match &config.data.features {
+            Some(f) => f.iter().filter(|c| !cleaning.dropped_columns.contains(c)).cloned().collect(),
+            None => {
+                columns.iter().filter(|c| !targets.contains(c) && !config.data.exclude.contains(c)).cloned().collect()
+            }
+        };
+        if let Some(t) = features.iter().find(|f| targets.contains(f)) {
+            return Err(Error::Target { column: t.clone(), message: "it is both a target and a feature".into() });
+        }
+        for f in features.iter().chain(&config.data.exclude) {
+            if !cleaning.dropped_columns.contains(f) {
+                table.kind(f)?;
+            }
+        }
+        let (task, task_note) = infer_task(config, &table, &targets)?;
+        let data_row = |row: usize| original.get(row).copied().unwrap_or(row);
+        let target = match task {
+            Task::Classification => {
+                let labels = LabelEncoder::fit(&table, &targets[0]).map_err(|e| remap_row(e, data_row))?;
+                let codes = labels.encode(&table)?;
+                TargetData::Classes { labels, codes }
+            }
+            Task::Regression => {
+                let mut per_column = Vec::with_capacity(targets.len());
+                for t in &targets {
+                    if table.kind(t)? != ColumnKind::Numeric {
+                        return Err(Error::Target {
+                            column: t.clone(),
+                            message: "a regression target must be numeric, but the column holds text \
+                                      (set [data] task = \"classification\" to predict it as classes)"
+                                .into(),
+                        });
+                    }
+                    let values =
+                        anneal_data::preprocess::numeric_target(&table, t).map_err(|e| remap_row(e, data_row))?;
+                    if let Some(row) = values.iter().position(|v| !v.is_finite()) {
+                        return Err(Error::Target {
+                            column: t.clone(),
+                            message: format!("data row {} holds {}, not a finite number", data_row(row), values[row]),
+                        });
+                    }
+                    per_column.push(values);
+                }
+                let n = table.n_rows();
+                let values = (0..n).flat_map(|r| per_column.iter().map(move |c| c[r])).collect();
+                TargetData::Values { columns: targets.clone(), values }
+            }
+        };
+        let numeric = features
+            .iter()
+            .filter(|f| !config.preprocess.date_columns.contains(f) && table.kind(f).ok() == Some(ColumnKind::Numeric))
+            .cloned()
+            .collect();
+        Ok(Self { table, original, cleaning, features, target, task_note, numeric })
+    }
+
+    /// The task of the run.
+    pub fn task(&self) -> Task {
+        self.target.task()
+    }
+
+    /// Whether splits and folds are stratified: the config's `[split] stratify`,
+    /// else yes for classification and no for regression. Stratifying a
+    /// continuous target is refused.
+    pub fn stratify(&self, config: &RunConfig) -> Result<bool> {
+        match (self.task(), config.split.stratify) {
+            (Task::Regression, Some(true)) => Err(Error::Setting(format!(
+                "[split] stratify = true needs classes, but `{}` is a continuous (regression) target: \
+                 leave stratify out or set it to false",
+                config.data.target
+            ))),
+            (Task::Regression, _) => Ok(false),
+            (Task::Classification, s) => Ok(s.unwrap_or(true)),
+        }
+    }
+
+    /// The seeded train / validation / test split of the config (table rows).
+    pub fn split(&self, config: &RunConfig) -> Result<Split> {
+        config.split.fractions().validate()?;
+        let n = self.table.n_rows();
+        Ok(match &self.target {
+            TargetData::Classes { labels, codes } if self.stratify(config)? => {
+                stratified_holdout(codes, labels.classes(), config.split.fractions(), config.seed)?
+            }
+            _ => {
+                self.stratify(config)?;
+                holdout(n, config.split.fractions(), config.seed)?
+            }
+        })
+    }
+
+    /// The rows of `rows` kept after the config's outlier trimming, fitted on
+    /// those rows (`[clean] outliers`); the others are dropped from fitting only.
+    pub fn trim(&self, config: &RunConfig, rows: &[usize]) -> Result<Vec<usize>> {
+        let kept = config.clean.trim(&self.table.take(rows)?, &self.numeric)?;
+        Ok(kept.into_iter().map(|i| rows[i]).collect())
+    }
+
+    /// Fits preprocessing (and, for regression, the target transform) on the
+    /// table rows `rows` only; returns the fitted state and those rows as a
+    /// dataset. Target encodings of these rows are cross-fitted.
+    pub fn fit(&self, config: &RunConfig, rows: &[usize]) -> Result<(Fitted, TabularData)> {
+        let fit_table = self.table.take(rows)?;
+        match &self.target {
+            TargetData::Classes { labels, codes } => {
+                let y: Vec<usize> = rows.iter().map(|&r| codes[r]).collect();
+                let target = TargetValues::Classes { codes: &y, classes: labels.classes() };
+                let (preprocessor, m) = config.preprocess.fit_transform_with_target(
+                    &fit_table,
+                    &self.features,
+                    Some(target),
+                    config.seed,
+                )?;
+                let data = ClassificationData::new(m.values, m.n_cols, y)?;
+                Ok((Fitted { preprocessor, target_transform: None }, TabularData::Classification(data)))
+            }
+            TargetData::Values { columns, values } => {
+                let k = columns.len();
+                let y: Vec<f64> = rows.iter().flat_map(|&r| values[r * k..(r + 1) * k].iter().copied()).collect();
+                let transform = TargetTransform::fit(config.target_transform()?, &y, k)?;
+                // Target encoding of a regression run learns from the first target.
+                let first: Vec<f64> = y.iter().step_by(k).copied().collect();
+                let target = TargetValues::Continuous(&first);
+                let (preprocessor, m) = config.preprocess.fit_transform_with_target(
+                    &fit_table,
+                    &self.features,
+                    Some(target),
+                    config.seed,
+                )?;
+                let data = RegressionData::new(m.values, m.n_cols, transform.transform(&y)?, k)?
+                    .with_transform(transform.clone());
+                Ok((Fitted { preprocessor, target_transform: Some(transform) }, TabularData::Regression(data)))
+            }
+        }
+    }
+
+    /// The table rows `rows` as a dataset, with preprocessing fitted elsewhere.
+    pub fn data(&self, fitted: &Fitted, rows: &[usize]) -> Result<TabularData> {
+        let m = fitted.preprocessor.transform(&self.table.take(rows)?)?;
+        Ok(match (&self.target, &fitted.target_transform) {
+            (TargetData::Classes { codes, .. }, _) => TabularData::Classification(ClassificationData::new(
+                m.values,
+                m.n_cols,
+                rows.iter().map(|&r| codes[r]).collect(),
+            )?),
+            (TargetData::Values { columns, values }, transform) => {
+                let k = columns.len();
+                let y: Vec<f64> = rows.iter().flat_map(|&r| values[r * k..(r + 1) * k].iter().copied()).collect();
+                let transform = transform.clone().unwrap_or_else(TargetTransform::identity);
+                TabularData::Regression(
+                    RegressionData::new(m.values, m.n_cols, transform.transform(&y)?, k)?.with_transform(transform),
+                )
+            }
+        })
+    }
+}
+
+/// The task of `config` on `table`: `[data] task` when given, else inferred
+/// from the targets (see [`Task`]), with a note when a numeric target decided it.
+fn infer_task(config: &RunConfig, table: &Table, targets: &[String]) -> Result<(Task, Option<String>)> {
+    if targets.len() > 1 {
+        if config.data.task == Some(Task::Classification) {
+            return Err(Error::Target {
+                column: targets.join(", "),
+                message: "several targets make a multi-output regression; classification takes one target column"
+                    .into(),
+            });
+        }
+        return Ok((Task::Regression, None));
+    }
+    let column = &targets[0];
+    if let Some(task) = config.data.task {
+        return Ok((task, None));
+    }
+    if table.kind(column)? != ColumnKind::Numeric {
+        return Ok((Task::Classification, None));
+    }
+    let values: Vec<f64> = table.numeric(column)?.into_iter().flatten().collect();
+    let integers = values.iter().all(|v| v.fract() == 0.0);
+    let mut distinct: Vec<u64> = values.iter().map(|v| v.to_bits()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let n = distinct.len();
+    if integers && n <= MAX_INFERRED_CLASSES {
+        let note = format!(
+            "target `{column}` is numeric with {n} distinct integer values: treated as classification \
+             (set [data] task = \"regression\" to predict it as a number)"
+        );
+        Ok((Task::Classification, Some(note)))
+    } else {
+        let why = if integers {
+            format!("{n} distinct values (more than {MAX_INFERRED_CLASSES})")
+        } else {
+            "non-integer values".to_string()
+        };
+        let note = format!(
+            "target `{column}` is numeric with {why}: treated as regression \
+             (set [data] task = \"classification\" to predict it as classes)"
+        );
+        Ok((Task::Regression, Some(note)))
+    }
+}
+
+/// A missing-target error names the row of the data file, not of the cleaned table.
+fn remap_row(e: anneal_data::DataError, data_row: impl Fn(usize) -> usize) -> Error {
+    match e {
+        anneal_data::DataError::MissingTarget { column, row } => {
+            anneal_data::DataError::MissingTarget { column, row: data_row(row) }.into()
+        }
+        other => other.into(),
+    }
+}
+
+/// The data of a job, prepared as `anneal train` prepares it: cleaned, split
+/// (seeded), preprocessed with statistics of the training rows only.
+pub struct Prepared {
+    /// The loaded data (the table after cleaning, targets, features).
+    pub loaded: Loaded,
+    /// Rows (of the table) of each part; outliers trimmed from the training rows.
+    pub split: Split,
+    /// What cleaning removed, outlier trimming included.
+    pub cleaning: CleanReport,
+    /// The state fitted on the training rows.
+    pub fitted: Fitted,
+    /// Training rows as a dataset.
+    pub train: TabularData,
+    /// Validation rows.
+    pub valid: TabularData,
+    /// Test rows.
+    pub test: TabularData,
+}
+
+/// Loads, cleans, splits and preprocesses the data of `config`.
+pub fn prepare(config: &RunConfig) -> Result<Prepared> {
+    let loaded = Loaded::load(config)?;
+    let mut split = loaded.split(config)?;
+    // Outliers are trimmed from the training rows only, with fences fitted on them.
+    let kept = loaded.trim(config, &split.train)?;
+    let mut cleaning = loaded.cleaning.clone();
+    cleaning.outliers_trimmed = split.train.len() - kept.len();
+    split.train = kept;
+    let (fitted, train) = loaded.fit(config, &split.train)?;
+    let (valid, test) = (loaded.data(&fitted, &split.valid)?, loaded.data(&fitted, &split.test)?);
+    Ok(Prepared { loaded, split, cleaning, fitted, train, valid, test })
+}
