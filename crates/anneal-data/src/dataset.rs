@@ -18,7 +18,7 @@
 //! let sampler = ShuffledBatches { batch_size: 2, seed: 7, last: LastBatch::Keep };
 //! let epoch = sampler.batches(data.len(), 1)?;
 //! assert_eq!(epoch.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
-//! let batch = data.batch(&epoch[0], &Device::flex());
+//! let batch = Dataset::batch(&data, &epoch[0], &Device::flex());
 //! assert_eq!(batch.input.dims(), [2, 2]);
 //! assert!(matches!(batch.target, Target::Values(ref y) if y.dims() == [2, 1]));
 //! # Ok::<(), anneal_data::DataError>(())

@@ -806,8 +806,9 @@ fn draw_histogram<DB: DrawingBackend>(
     let c = color(0);
     chart
         .draw_series(counts.iter().enumerate().map(|(i, &n)| {
+            // A sliver of space between bars, so neighbours of equal height read as two.
             let x0 = lo + i as f64 * width;
-            Rectangle::new([(x0, 0.0), (x0 + width, n as f64)], c.mix(0.7).filled())
+            Rectangle::new([(x0 + 0.03 * width, 0.0), (x0 + 0.97 * width, n as f64)], c.mix(0.7).filled())
         }))
         .map_err(s)?;
     if lo < 0.0 && hi > 0.0 {

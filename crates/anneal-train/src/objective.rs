@@ -33,7 +33,7 @@ pub struct LossTerm {
 /// let target = Target::Values(Tensor::from_data([[0.0f32], [1.0]], &device));
 /// let terms = Loss::Mse.terms(output, &target)?;
 /// assert_eq!(terms[0].name, "mse");
-/// assert_eq!(terms[0].value.clone().into_scalar(), 2.5); // (1 + 4) / 2
+/// assert_eq!(terms[0].value.clone().into_scalar::<f32>(), 2.5); // (1 + 4) / 2
 /// # Ok::<(), anneal_train::TrainError>(())
 /// ```
 pub trait Objective: Send + Sync {

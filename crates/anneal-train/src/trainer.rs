@@ -1011,11 +1011,14 @@ impl Reporter {
     fn epoch(&self, r: &EpochRecord, epochs: usize) {
         let mut line = format!("epoch {}/{epochs}  train_loss {:.4}", r.epoch, r.train_loss);
         // Training metrics, the validation loss and at most three validation
-        // metrics after it, to keep one line.
+        // metrics after it (the headline ones first), to keep one line.
+        const FIRST: [&str; 5] = ["val_accuracy", "val_macro_f1", "val_r2", "val_rmse", "val_mae"];
         let train = r.metrics.iter().filter(|(k, _)| k.starts_with("train_"));
         let val_loss = r.metrics.get_key_value("val_loss");
-        let val = r.metrics.iter().filter(|(k, _)| k.starts_with("val_") && *k != "val_loss").take(3);
-        for (name, value) in train.chain(val_loss).chain(val) {
+        let headline = FIRST.iter().filter_map(|k| r.metrics.get_key_value(*k));
+        let others =
+            r.metrics.iter().filter(|(k, _)| k.starts_with("val_") && !FIRST.contains(&k.as_str()) && *k != "val_loss");
+        for (name, value) in train.chain(val_loss).chain(headline.chain(others).take(3)) {
             line += &format!("  {name} {value:.4}");
         }
         line += &format!("  lr {:.3e}", r.learning_rate);

@@ -2,7 +2,10 @@
 
 mod cv;
 mod errors;
+mod extension;
+mod linear;
 mod penguins;
+mod regression;
 mod training;
 mod tune;
 

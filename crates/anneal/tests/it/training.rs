@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anneal::models::{Mlp, MlpConfig};
+use anneal::models::{AnyModel, ModelConfig};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 
@@ -55,8 +55,8 @@ fn weights(run: &Path) -> Vec<Vec<f32>> {
             self.0.push(param.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
         }
     }
-    let config: MlpConfig = serde_json::from_str(&std::fs::read_to_string(run.join("model.json")).unwrap()).unwrap();
-    let model: Mlp = config.init(0, &Device::flex()).unwrap().load_file(run.join("model.bpk"));
+    let config: ModelConfig = serde_json::from_str(&std::fs::read_to_string(run.join("model.json")).unwrap()).unwrap();
+    let model: AnyModel = config.init(0, &Device::flex()).unwrap().load_file(run.join("model.bpk"));
     let mut c = Collect(Vec::new());
     model.visit(&mut c);
     c.0
