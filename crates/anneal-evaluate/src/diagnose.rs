@@ -14,9 +14,14 @@
 //! itself when a gap in that window is not positive: it has grown from nothing).
 //! Then, in order:
 //!
-//! 1. `gap ≤ max_gap` (the curves have converged): `valid > max_error` is
-//!    [`Verdict::HighBias`] — both errors are high and more data will not lower
-//!    them; otherwise [`Verdict::GoodFit`].
+//! 1. `gap ≤ max_gap` (the curves have converged): `valid` above the error
+//!    threshold is [`Verdict::HighBias`] — both errors are high and more data
+//!    will not lower them; otherwise [`Verdict::GoodFit`]. The threshold is
+//!    relative to the data when its noise is known: `noise_floor + max_gap`,
+//!    where [`noise_floor`](DiagnosisConfig::noise_floor) is the error no model
+//!    can beat (estimated by nearest neighbours, [`crate::noise`]), so a noisy
+//!    problem is not called underfit for an error its noise explains; without
+//!    one it is the fixed `max_error`.
 //! 2. `gap > max_gap` on a size curve whose projected gap is `≤ max_gap`:
 //!    [`Verdict::NeedsMoreData`] — the gap is still closing at the largest size,
 //!    fast enough that doubling the data would close it.
@@ -24,9 +29,9 @@
 //!    closing fast enough, or on an epoch curve, a model fitting its training rows
 //!    far better than held-out ones.
 //!
-//! Defaults (`max_error` 0.10, `max_gap` 0.05, `trend_doublings` 1) suit
-//! accuracy-like metrics; set them for the problem at hand (the error a person or a
-//! baseline reaches, the gap you accept).
+//! Defaults (`max_error` 0.10 when no noise floor is known, `max_gap` 0.05,
+//! `trend_doublings` 1) suit accuracy-like metrics; `anneal cv --learning-curve`
+//! estimates the noise floor from the data.
 
 use std::fmt;
 
@@ -82,8 +87,9 @@ impl fmt::Display for Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DiagnosisConfig {
-    /// Validation error above which the error counts as high (default 0.10, that is
-    /// accuracy below 90 %).
+    /// Validation error above which the error counts as high when no
+    /// [`noise_floor`](Self::noise_floor) is known (default 0.10, that is accuracy
+    /// below 90 %).
     pub max_error: f64,
     /// Validation − training error above which the gap counts as large (default 0.05).
     pub max_gap: f64,
@@ -91,11 +97,16 @@ pub struct DiagnosisConfig {
     /// gap's trend is fitted (default 1: the points with at least half the largest
     /// training set's rows; always at least the last two points).
     pub trend_doublings: f64,
+    /// The error no model can beat on this data, in the curve's error units
+    /// (`1 − accuracy`, `1 − R²`): when given, the error counts as high above
+    /// `noise_floor + max_gap` instead of `max_error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise_floor: Option<f64>,
 }
 
 impl Default for DiagnosisConfig {
     fn default() -> Self {
-        Self { max_error: 0.10, max_gap: 0.05, trend_doublings: 1.0 }
+        Self { max_error: 0.10, max_gap: 0.05, trend_doublings: 1.0, noise_floor: None }
     }
 }
 
@@ -108,6 +119,9 @@ impl DiagnosisConfig {
         if !(self.max_gap.is_finite() && self.max_gap >= 0.0) {
             return Err(EvalError::invalid("max_gap", self.max_gap, "a finite error gap >= 0"));
         }
+        if let Some(f) = self.noise_floor.filter(|f| !(f.is_finite() && *f >= 0.0)) {
+            return Err(EvalError::invalid("noise_floor", f, "a finite error >= 0"));
+        }
         if !(self.trend_doublings.is_finite() && self.trend_doublings > 0.0) {
             return Err(EvalError::invalid(
                 "trend_doublings",
@@ -118,8 +132,18 @@ impl DiagnosisConfig {
         Ok(())
     }
 
+    /// The validation error above which a converged curve is high bias:
+    /// `noise_floor + max_gap` when the noise floor is known, else `max_error`.
+    pub fn error_threshold(&self) -> f64 {
+        self.noise_floor.map_or(self.max_error, |f| f + self.max_gap)
+    }
+
     /// The rules with these thresholds, as Markdown list items, for reports.
     pub fn rules(&self) -> String {
+        let threshold = match self.noise_floor {
+            Some(f) => format!("{:.4} (the data's noise floor {f:.4} + {})", self.error_threshold(), self.max_gap),
+            None => format!("{}", self.max_error),
+        };
         format!(
             "- errors: 1 − score for scores where higher is better, the value itself for losses; \
              gap = validation error − training error at the largest training set (or last epoch)\n\
@@ -130,7 +154,7 @@ impl DiagnosisConfig {
              at twice the data: **needs more data**\n\
              - otherwise (gap > {gap}, not closing fast enough; always on an epoch curve): **high variance**\n",
             gap = self.max_gap,
-            err = self.max_error,
+            err = threshold,
             d = self.trend_doublings
         )
     }
@@ -185,10 +209,13 @@ impl Diagnosis {
         }
         if self.gap <= c.max_gap {
             s += &format!(
-                "; validation error {} the {} threshold",
-                if self.valid_error > c.max_error { "above" } else { "within" },
-                c.max_error
+                "; validation error {} the {:.4} threshold",
+                if self.valid_error > c.error_threshold() { "above" } else { "within" },
+                c.error_threshold()
             );
+            if let Some(f) = c.noise_floor {
+                s += &format!(" (noise floor {f:.4} + gap tolerance {})", c.max_gap);
+            }
         }
         s + ". " + self.verdict.advice()
     }
@@ -211,6 +238,9 @@ impl Diagnosis {
 /// };
 /// let d = diagnose(&curve(0.70), &DiagnosisConfig::default())?;
 /// assert_eq!(d.verdict, Verdict::HighBias); // 30 % error, gap 0.01
+/// // The same curve on data whose noise alone costs 28 % error: nothing to fix.
+/// let noisy = DiagnosisConfig { noise_floor: Some(0.28), ..DiagnosisConfig::default() };
+/// assert_eq!(diagnose(&curve(0.70), &noisy)?.verdict, Verdict::GoodFit);
 /// # Ok::<(), anneal_evaluate::EvalError>(())
 /// ```
 pub fn diagnose(curve: &LearningCurve, config: &DiagnosisConfig) -> Result<Diagnosis, EvalError> {
@@ -246,7 +276,7 @@ pub fn diagnose(curve: &LearningCurve, config: &DiagnosisConfig) -> Result<Diagn
         _ => (None, None),
     };
     let verdict = if gap <= config.max_gap {
-        if valid_error > config.max_error { Verdict::HighBias } else { Verdict::GoodFit }
+        if valid_error > config.error_threshold() { Verdict::HighBias } else { Verdict::GoodFit }
     } else if projected_gap.is_some_and(|p| p <= config.max_gap) {
         Verdict::NeedsMoreData
     } else {

@@ -45,6 +45,7 @@ pub mod curve;
 pub mod cv;
 pub mod diagnose;
 mod error;
+pub mod noise;
 pub mod plot;
 pub mod ranking;
 pub mod regression;

@@ -287,6 +287,60 @@ impl CvData {
         })
     }
 
+    /// The error no model can beat on these rows, in the learning curve's error
+    /// units (`1 − accuracy`, `1 − R²`), estimated by nearest neighbours on the
+    /// preprocessed features of each fold (preprocessing fitted on its training
+    /// rows, neighbours of its test rows among them; [`anneal_evaluate::noise`])
+    /// and averaged over the folds. At most 4 000 training and 500 test rows of a
+    /// fold are used (a seeded sample), which bounds the cost on large files.
+    pub fn noise_floor(&self, config: &RunConfig, folds: &[Fold]) -> Result<f64> {
+        let sample = |positions: &[usize], cap: usize, stream: u64| -> Vec<usize> {
+            let mut rows: Vec<usize> = positions.iter().map(|&p| self.rows[p]).collect();
+            if rows.len() > cap {
+                SeededRng::derive(config.seed, stream).shuffle(&mut rows);
+                rows.truncate(cap);
+                rows.sort_unstable();
+            }
+            rows
+        };
+        let mut floors = Vec::with_capacity(folds.len());
+        for (i, fold) in folds.iter().enumerate() {
+            let (fit_rows, test_rows) = (sample(&fold.train, 4000, 40 + i as u64), sample(&fold.test, 500, 80 + i as u64));
+            let (fitted, fit_data) = self.loaded.fit(config, &fit_rows)?;
+            let test_data = self.loaded.data(&fitted, &test_rows)?;
+            let d = fit_data.n_features();
+            let floor = match (fit_data.all_targets(), test_data.all_targets()) {
+                (anneal_data::Targets::Classes(y_fit), anneal_data::Targets::Classes(y_test)) => {
+                    anneal_evaluate::noise::classification_noise_floor(
+                        fit_data.features(),
+                        &y_fit,
+                        test_data.features(),
+                        &y_test,
+                        d,
+                        self.classes.len(),
+                    )?
+                }
+                (fit_targets, test_targets) => {
+                    let k = self.loaded.target.n_outputs();
+                    let per_target = (0..k)
+                        .map(|j| {
+                            anneal_evaluate::noise::regression_noise_floor(
+                                fit_data.features(),
+                                &fit_targets.column(j).unwrap_or_default(),
+                                test_data.features(),
+                                &test_targets.column(j).unwrap_or_default(),
+                                d,
+                            )
+                        })
+                        .collect::<std::result::Result<Vec<f64>, _>>()?;
+                    per_target.iter().sum::<f64>() / k.max(1) as f64
+                }
+            };
+            floors.push(floor);
+        }
+        Ok(floors.iter().sum::<f64>() / floors.len().max(1) as f64)
+    }
+
     /// Splits a fold's training rows into fit rows and early-stopping rows.
     fn hold_back(&self, config: &RunConfig, train_rows: &[usize]) -> Result<(Vec<usize>, Vec<usize>)> {
         let (t, v) = (config.split.train, config.split.valid);
@@ -414,6 +468,10 @@ pub struct CvOptions {
     pub learning_curve: Option<Vec<f64>>,
     /// Thresholds of the verdict.
     pub diagnosis: DiagnosisConfig,
+    /// Estimate the data's noise floor for the verdict ([`CvData::noise_floor`])
+    /// when `diagnosis` has none: the error counts as high above floor + gap
+    /// tolerance instead of the fixed `max_error`.
+    pub estimate_noise_floor: bool,
 }
 
 /// What `anneal cv` found.
@@ -518,7 +576,11 @@ pub fn cross_validate(config: &RunConfig, options: &CvOptions) -> Result<CvOutco
             let curve = size_curve(&cv, &size_config, |train, test| -> Result<FoldScores> {
                 Ok(data.fit_fold(config, train, test, options.backend)?.scores)
             })?;
-            let d = diagnose(&curve, &options.diagnosis)?;
+            let mut diagnosis = options.diagnosis;
+            if options.estimate_noise_floor && diagnosis.noise_floor.is_none() {
+                diagnosis.noise_floor = Some(data.noise_floor(config, cv.folds())?);
+            }
+            let d = diagnose(&curve, &diagnosis)?;
             Figure::learning_curve(&curve, Some(&d))?.save_png_svg(&out, "learning_curve")?;
             (Some(curve), Some(d))
         }

@@ -128,9 +128,11 @@ enum Command {
         /// training rows.
         #[arg(long, value_delimiter = ',', default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0")]
         sizes: Vec<f64>,
-        /// Verdict threshold: a validation error (1 − accuracy) above this is high.
-        #[arg(long, default_value_t = 0.10)]
-        max_error: f64,
+        /// Verdict threshold: a validation error (1 − accuracy, 1 − R²) above this is
+        /// high [default: the data's noise floor, estimated by nearest neighbours, +
+        /// --max-gap].
+        #[arg(long)]
+        max_error: Option<f64>,
         /// Verdict threshold: a validation − training error gap above this is large.
         #[arg(long, default_value_t = 0.05)]
         max_gap: f64,
@@ -323,7 +325,12 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
                 backend,
                 out: out.clone(),
                 learning_curve: learning_curve.then_some(sizes),
-                diagnosis: anneal::evaluate::DiagnosisConfig { max_error, max_gap, ..Default::default() },
+                diagnosis: anneal::evaluate::DiagnosisConfig {
+                    max_error: max_error.unwrap_or(anneal::evaluate::DiagnosisConfig::default().max_error),
+                    max_gap,
+                    ..Default::default()
+                },
+                estimate_noise_floor: max_error.is_none(),
             };
             let outcome = anneal::cv::cross_validate(&run_config, &options)?;
             print!("{}", outcome.report.to_markdown(4));

@@ -662,6 +662,7 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
                     out,
                     learning_curve: None,
                     diagnosis: DiagnosisConfig::default(),
+                    estimate_noise_floor: false,
                 };
                 let outcome = cross_validate(&run_config, &cv_options).map_err(|e| failed(&e))?;
                 let value = outcome.report.test.get(objective.cv_score()).map(|s| s.mean).filter(|v| v.is_finite());

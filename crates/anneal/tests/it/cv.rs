@@ -8,7 +8,7 @@ use anneal::train::Backend;
 use anneal::{Result, RunConfig};
 use serde_json::Value;
 
-use super::{anneal, root, stderr};
+use super::{anneal, root, stderr, write};
 
 /// The fixture written by `tests/it/breast_cancer_cv.py`.
 fn sklearn_reference() -> Value {
@@ -607,4 +607,46 @@ fn train_report_embeds_the_test_set_figures() {
     let eval_md = std::fs::read_to_string(out.join("eval.md")).unwrap();
     let caption = &md[at("*ROC curve of class")..];
     assert!(eval_md.contains(&caption[..caption.find('\n').unwrap()]), "eval.md has the same ROC caption");
+}
+
+/// Two well-separated blobs with 30 % of the labels flipped: no model does better
+/// than 70 % accuracy, so a converged curve there is not underfitting.
+#[test]
+fn a_noisy_problem_is_not_called_high_bias_for_the_error_its_noise_explains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = anneal::data::SeededRng::new(17);
+    let mut csv = String::from("x1,x2,label\n");
+    for i in 0..600 {
+        let class = i % 2;
+        let centre = if class == 0 { -3.0 } else { 3.0 };
+        let label = if rng.next_f64() < 0.3 { 1 - class } else { class };
+        csv += &format!("{:.4},{:.4},{}\n", centre + rng.normal(), rng.normal(), ["a", "b"][label]);
+    }
+    let data = write(tmp.path(), "noisy.csv", &csv);
+    let config = format!(
+        "seed = 1\n[data]\npath = \"{data}\"\ntarget = \"label\"\n[split]\ntrain = 0.8\nvalid = 0.0\ntest = 0.2\n\
+         [preprocess]\nscaling = \"standard\"\n[model]\nkind = \"linear\"\n\
+         [optimizer]\nname = \"adam\"\nlearning_rate = 0.05\n[training]\nepochs = 15\nbatch_size = 32\n"
+    );
+    let config = write(tmp.path(), "noisy.toml", &config);
+    let run = |out: &str, extra: &[&str]| -> Value {
+        let out = tmp.path().join(out);
+        let mut args = vec!["cv", "--config", &config, "--folds", "3", "--learning-curve", "--sizes", "0.5,1.0"];
+        let out_arg = out.to_str().unwrap().to_string();
+        args.extend(["--out", &out_arg]);
+        args.extend(extra);
+        let o = anneal(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str(&std::fs::read_to_string(out.join("cv.json")).unwrap()).unwrap()
+    };
+    let relative = run("relative", &[]);
+    let d = &relative["diagnosis"];
+    let floor = d["config"]["noise_floor"].as_f64().unwrap();
+    let valid_error = d["valid_error"].as_f64().unwrap();
+    assert!((0.2..0.4).contains(&floor), "estimated noise floor {floor}");
+    assert!(valid_error > 0.2, "the labels are 30 % noise: validation error {valid_error}");
+    assert_ne!(d["verdict"], "high_bias", "{d}");
+    // The old fixed threshold (0.10) calls the same curve underfit.
+    let fixed = run("fixed", &["--max-error", "0.1"]);
+    assert_eq!(fixed["diagnosis"]["verdict"], "high_bias", "{}", fixed["diagnosis"]);
 }
