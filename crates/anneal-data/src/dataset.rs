@@ -28,7 +28,7 @@ use burn::prelude::*;
 
 use crate::batch::{ClassificationData, LastBatch, RegressionData, epoch_batches};
 use crate::error::Result;
-use crate::rng::SeededRng;
+use crate::rng::{SeededRng, Stream};
 
 /// The targets of a batch, as tensors on the batch's device.
 #[derive(Debug, Clone)]
@@ -131,8 +131,8 @@ pub trait BatchSampler {
     fn batches(&self, n: usize, epoch: usize) -> Result<Vec<Vec<usize>>>;
 }
 
-/// Mini-batches of the rows shuffled anew each epoch, from a generator seeded by
-/// `seed` and the epoch alone (so a resumed run sees the same order).
+/// Mini-batches of the rows shuffled anew each epoch, from the stream
+/// [`Stream::Shuffle`]`(epoch)` of `seed` alone (so a resumed run sees the same order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShuffledBatches {
     /// Rows per batch.
@@ -145,7 +145,7 @@ pub struct ShuffledBatches {
 
 impl BatchSampler for ShuffledBatches {
     fn batches(&self, n: usize, epoch: usize) -> Result<Vec<Vec<usize>>> {
-        let mut rng = SeededRng::derive(self.seed, 1_000 + epoch as u64);
+        let mut rng = SeededRng::stream(self.seed, Stream::Shuffle(epoch as u64));
         epoch_batches(n, self.batch_size, Some(&mut rng), self.last)
     }
 }

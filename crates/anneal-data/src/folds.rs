@@ -4,20 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{DataError, Result};
-use crate::rng::SeededRng;
+use crate::rng::{SeededRng, Stream};
 use crate::split::rows_by_class;
 
-/// One fold: training rows and test rows, each sorted ascending.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fold {
-    /// Rows to fit on.
-    pub train: Vec<usize>,
-    /// Rows to score on.
-    pub test: Vec<usize>,
-}
+pub use anneal_core::Fold;
 
 fn check_splits(n_splits: usize, n: usize) -> Result<()> {
     if n_splits < 2 {
@@ -50,7 +41,7 @@ pub fn k_fold(n: usize, n_splits: usize, seed: Option<u64>) -> Result<Vec<Fold>>
     check_splits(n_splits, n)?;
     let mut order: Vec<usize> = (0..n).collect();
     if let Some(seed) = seed {
-        SeededRng::derive(seed, 2).shuffle(&mut order);
+        SeededRng::stream(seed, Stream::KFold).shuffle(&mut order);
     }
     let mut assignment = vec![0; n];
     let mut start = 0;
@@ -99,7 +90,7 @@ pub fn stratified_k_fold(labels: &[usize], n_splits: usize, seed: Option<u64>) -
     for (pos, &r) in sorted.iter().enumerate() {
         allocation[pos % n_splits][by_rank[r]] += 1;
     }
-    let mut rng = seed.map(|s| SeededRng::derive(s, 3));
+    let mut rng = seed.map(|s| SeededRng::stream(s, Stream::StratifiedKFold));
     let mut assignment = vec![0; labels.len()];
     for (c, rows) in by_class.iter_mut().enumerate() {
         if let Some(rng) = rng.as_mut() {

@@ -31,6 +31,8 @@
 //! # Ok::<(), anneal_data::DataError>(())
 //! ```
 
+pub use anneal_core::rng;
+
 pub mod batch;
 pub mod clean;
 pub mod dataset;
@@ -47,18 +49,17 @@ pub mod pca;
 pub mod poly;
 pub mod power;
 pub mod preprocess;
-pub mod rng;
 pub mod scale;
 pub mod split;
 pub mod table;
 pub mod target;
 
+pub use anneal_core::{Fold, SeededRng, Stream};
 pub use batch::{ClassificationData, LastBatch, RegressionData, epoch_batches, sqrt_batch_size};
 pub use dataset::{Batch, BatchSampler, Dataset, TabularData, Target, Targets};
 pub use dense::Dense;
 pub use error::{DataError, Result};
 pub use preprocess::{LabelEncoder, Matrix, PreprocessConfig, Preprocessor};
-pub use rng::SeededRng;
 pub use split::{Split, SplitFractions, holdout, stratified_holdout};
 pub use table::{Column, ColumnKind, CsvOptions, Table};
 pub use target::{TargetTransform, TargetTransformKind};

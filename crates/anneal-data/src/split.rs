@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
-use crate::rng::SeededRng;
+use crate::rng::{SeededRng, Stream};
 
 /// Fractions of the rows that go to each part of a hold-out split.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -64,7 +64,7 @@ pub fn holdout(n: usize, fractions: SplitFractions, seed: u64) -> Result<Split> 
         return Err(DataError::InvalidSplit(format!("{n} rows cannot fill {} parts", fractions.parts())));
     }
     let mut rows: Vec<usize> = (0..n).collect();
-    SeededRng::derive(seed, 1).shuffle(&mut rows);
+    SeededRng::stream(seed, Stream::Split).shuffle(&mut rows);
     let mut split = Split { train: Vec::new(), valid: Vec::new(), test: Vec::new() };
     assign(&rows, fractions, &mut split);
     sort(&mut split);
@@ -93,7 +93,7 @@ pub fn stratified_holdout(
 ) -> Result<Split> {
     fractions.validate()?;
     let mut by_class = rows_by_class(labels);
-    let mut rng = SeededRng::derive(seed, 1);
+    let mut rng = SeededRng::stream(seed, Stream::Split);
     let mut split = Split { train: Vec::new(), valid: Vec::new(), test: Vec::new() };
     for (c, rows) in by_class.iter_mut().enumerate() {
         if rows.is_empty() {

@@ -7,28 +7,10 @@
 
 use anneal_evaluate::prelude::*;
 
-/// SplitMix64 in [0, 1).
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform().max(1e-300), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
-
 fn main() -> Result<(), EvalError> {
     let out = std::path::PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "figures".into()));
     std::fs::create_dir_all(&out).map_err(|e| EvalError::Plot { path: out.clone(), message: e.to_string() })?;
-    let mut rng = Rng(7);
+    let mut rng = anneal_core::SeededRng::new(7);
 
     // Three classes; the model's logits are the true class's indicator plus noise.
     let names = ["Adelie", "Chinstrap", "Gentoo"];
@@ -75,7 +57,7 @@ fn main() -> Result<(), EvalError> {
     Figure::learning_curve(&curve, Some(&d))?.save_png_svg(&out, "learning_curve")?;
 
     // Regression residuals: a model that misses a curvature.
-    let x: Vec<f64> = (0..200).map(|_| 10.0 * rng.uniform()).collect();
+    let x: Vec<f64> = (0..200).map(|_| 10.0 * rng.next_f64()).collect();
     let y: Vec<f64> = x.iter().map(|x| 2.0 * x + 0.15 * x * x + rng.normal()).collect();
     let fit: Vec<f64> = x.iter().map(|x| 3.5 * x - 2.3).collect();
     Figure::residuals(&y, &fit)?.save_png_svg(&out, "residuals")?;

@@ -2,6 +2,7 @@
 //! epoch (from training histories) or against the size of the training set
 //! (cross-validated at each size), as mean ± standard deviation over folds.
 
+use anneal_core::{SeededRng, Stream};
 use serde::{Deserialize, Serialize};
 
 use crate::EvalError;
@@ -138,29 +139,11 @@ impl SizeCurveConfig {
 /// (at least 1) of a seeded shuffle of `train`.
 pub fn subset(train: &[usize], size: f64, seed: u64, fold: usize) -> Vec<usize> {
     let mut order = train.to_vec();
-    let mut rng = SplitMix64(seed ^ (fold as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    // Fisher-Yates.
-    for i in (1..order.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
-        order.swap(i, j);
-    }
+    SeededRng::stream(seed, Stream::Named("learning_curve_subset", fold as u64)).shuffle(&mut order);
     let k = ((size * train.len() as f64).round() as usize).clamp(1, train.len());
     order.truncate(k);
     order.sort_unstable();
     order
-}
-
-/// SplitMix64 (Steele, Lea & Flood 2014), the generator `anneal-data` uses too.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 /// A learning curve against training-set size: for every size and every fold of

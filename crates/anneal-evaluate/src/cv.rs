@@ -21,14 +21,7 @@ use crate::EvalError;
 /// Named scores of one fit, e.g. `{"accuracy": 0.97, "log_loss": 0.08}`.
 pub type Scores = BTreeMap<String, f64>;
 
-/// One fold: the rows to fit on and the rows to score on (0-based row indices).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fold {
-    /// Rows to fit on.
-    pub train: Vec<usize>,
-    /// Rows to score on.
-    pub test: Vec<usize>,
-}
+pub use anneal_core::Fold;
 
 /// Which rows the folds' test sets must cover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -85,12 +85,9 @@ pub fn regression_noise_floor(
     check::finite("y_fit", y_fit)?;
     check::finite("y_test", y_test)?;
     let n = y_test.len() as f64;
-    let sigma2 = test
-        .chunks_exact(d)
-        .zip(y_test)
-        .map(|(row, y)| (y - y_fit[nearest(fit, d, row)]).powi(2))
-        .sum::<f64>()
-        / (2.0 * n);
+    let sigma2 =
+        test.chunks_exact(d).zip(y_test).map(|(row, y)| (y - y_fit[nearest(fit, d, row)]).powi(2)).sum::<f64>()
+            / (2.0 * n);
     let mean = y_test.iter().sum::<f64>() / n;
     let var = y_test.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / n;
     Ok(if var > 0.0 { (sigma2 / var).clamp(0.0, 1.0) } else { 0.0 })
@@ -99,27 +96,18 @@ pub fn regression_noise_floor(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A small portable generator for the tests (PCG-style LCG output).
-    fn uniform(state: &mut u64) -> f64 {
-        *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (*state >> 11) as f64 / (1u64 << 53) as f64
-    }
+    use anneal_core::SeededRng;
 
     /// `n` rows of two unit-variance blobs at (−3, 0) and (3, 0), labels flipped with probability `flip`.
     fn noisy_blobs(n: usize, flip: f64, seed: u64) -> (Vec<f32>, Vec<usize>) {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut rng = SeededRng::new(seed);
         let (mut x, mut y) = (Vec::new(), Vec::new());
         for i in 0..n {
             let class = i % 2;
-            let mut normal = || {
-                let (u1, u2) = (1.0 - uniform(&mut state), uniform(&mut state));
-                (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-            };
             let centre = if class == 0 { -3.0 } else { 3.0 };
-            x.push((centre + normal()) as f32);
-            x.push(normal() as f32);
-            y.push(if uniform(&mut state) < flip { 1 - class } else { class });
+            x.push((centre + rng.normal()) as f32);
+            x.push(rng.normal() as f32);
+            y.push(if rng.next_f64() < flip { 1 - class } else { class });
         }
         (x, y)
     }
@@ -139,17 +127,10 @@ mod tests {
     #[test]
     fn value_noise_is_found() {
         // y = sin(3x) + N(0, 0.5²) on x ∈ [0, 2]: noise share 0.25 / (0.25 + Var(sin 3x)).
-        let mut rng = 12345u64;
-        let mut next = || uniform(&mut rng);
+        let mut rng = SeededRng::new(12345);
         let mut draw = |n: usize| {
-            let x: Vec<f64> = (0..n).map(|_| 2.0 * next()).collect();
-            let y: Vec<f64> = x
-                .iter()
-                .map(|x| {
-                    let z = (-2.0 * (1.0 - next()).ln()).sqrt() * (std::f64::consts::TAU * next()).cos();
-                    (3.0 * x).sin() + 0.5 * z
-                })
-                .collect();
+            let x: Vec<f64> = (0..n).map(|_| 2.0 * rng.next_f64()).collect();
+            let y: Vec<f64> = x.iter().map(|x| (3.0 * x).sin() + 0.5 * rng.normal()).collect();
             (x.iter().map(|&v| v as f32).collect::<Vec<_>>(), y)
         };
         let (fit, y_fit) = draw(4000);

@@ -48,7 +48,7 @@ pub mod sqlite;
 
 pub mod error;
 pub mod pruner;
-pub mod rng;
+
 pub mod sampler;
 pub mod schedule;
 pub mod space;

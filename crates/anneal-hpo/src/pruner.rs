@@ -9,9 +9,9 @@
 use std::sync::Arc;
 
 use crate::error::{HpoError, Result};
-use crate::rng::Rng;
 use crate::schedule::{floor_log, hyperband_brackets};
 use crate::storage::{Direction, FrozenTrial, TrialState};
+use anneal_core::SeededRng;
 
 /// What a pruner sees.
 #[derive(Debug, Clone, Copy)]
@@ -215,7 +215,7 @@ impl HyperbandPruner {
     /// The bracket index `s` of trial `number`.
     pub fn bracket_of(&self, number: u64) -> usize {
         let weights: Vec<f64> = self.brackets.iter().map(|b| b.1 as f64).collect();
-        self.brackets[Rng::derive(self.seed, number, 0x0068_0062).weighted(&weights)].0
+        self.brackets[SeededRng::derive_pair(self.seed, number, 0x0068_0062).weighted(&weights)].0
     }
 
     /// `⌊log_η R⌋ + 1`, the number of brackets.

@@ -2,7 +2,7 @@
 //! mean-squared-error loss it is linear regression (with L2 / L1 penalties:
 //! ridge / lasso), with cross-entropy logistic or softmax regression.
 
-use anneal_data::SeededRng;
+use anneal_core::{SeededRng, Stream};
 use burn::nn::Linear;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -54,7 +54,7 @@ impl LinearConfig {
     /// layers are: U(−1/√fan_in, 1/√fan_in) on the host, the same on every backend).
     pub fn init(&self, seed: u64, device: &Device) -> Result<LinearModel, ModelError> {
         self.validate()?;
-        let mut rng = SeededRng::derive(seed, 1);
+        let mut rng = SeededRng::stream(seed, Stream::Init);
         Ok(LinearModel { linear: crate::mlp::linear_layer(&mut rng, self.input, self.output, device) })
     }
 }

@@ -1,6 +1,6 @@
 //! A multi-layer perceptron: linear layers with an activation and dropout between them.
 
-use anneal_data::SeededRng;
+use anneal_core::{SeededRng, Stream};
 use burn::nn::Linear;
 use burn::nn::activation::{Activation, ActivationConfig};
 use burn::prelude::*;
@@ -115,7 +115,7 @@ impl MlpConfig {
     /// the model's own generator, also seeded from `seed`.
     pub fn init(&self, seed: u64, device: &Device) -> Result<Mlp, ModelError> {
         self.validate()?;
-        let mut rng = SeededRng::derive(seed, 1);
+        let mut rng = SeededRng::stream(seed, Stream::Init);
         let sizes: Vec<usize> = std::iter::once(self.input)
             .chain(self.hidden.iter().copied())
             .chain(std::iter::once(self.output))
@@ -124,9 +124,9 @@ impl MlpConfig {
         Ok(Mlp {
             layers,
             activation: self.activation.config().init(device),
-            // Stream 1 drew the weights; each dropout layer has its own after it.
+            // Each dropout layer has a stream of its own.
             dropout: (0..self.hidden.len())
-                .map(|i| Dropout::new(self.dropout_of(i), SeededRng::derive(seed, 2 + i as u64)))
+                .map(|i| Dropout::new(self.dropout_of(i), SeededRng::stream(seed, Stream::Dropout(i as u64))))
                 .collect(),
         })
     }

@@ -13,7 +13,7 @@
 //! writing leaves the previous checkpoint (or `<folder>.old`) whole; reading
 //! falls back to `<folder>.old` when `<folder>` is missing.
 //!
-//! Shuffles need no state: epoch `e` shuffles with `SeededRng::derive(seed, 1000 + e)`.
+//! Shuffles need no state: epoch `e` shuffles with `SeededRng::stream(seed, Stream::Shuffle(e))`.
 
 use std::path::{Path, PathBuf};
 
@@ -26,7 +26,7 @@ use crate::error::TrainError;
 use crate::trainer::{EpochRecord, TrainConfig};
 
 /// The format version written in `state.json`.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// What `state.json` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,7 +39,9 @@ pub struct Checkpoint {
     pub epoch: usize,
     /// Iterations (batches) run so far.
     pub iteration: usize,
-    /// Per-epoch history so far.
+    /// Per-epoch history so far (stored as `f64` bit patterns, so a resumed
+    /// run's history equals an uninterrupted one's bit for bit).
+    #[serde(with = "exact_history")]
     pub history: Vec<EpochRecord>,
     /// Early-stopping state.
     pub early_stopping: Option<EarlyStoppingState>,
@@ -55,6 +57,57 @@ pub struct Checkpoint {
     pub stopped_early: bool,
     /// Whether the run is over (all epochs done or stopped early).
     pub finished: bool,
+}
+
+/// The history with every number as its `f64` bits: JSON text would round some
+/// values on the way back.
+mod exact_history {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::trainer::EpochRecord;
+
+    #[derive(Serialize, Deserialize)]
+    struct Exact {
+        epoch: usize,
+        train_loss: u64,
+        learning_rate: u64,
+        seconds: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gradient_norms: Option<Vec<u64>>,
+        metrics: BTreeMap<String, u64>,
+    }
+
+    pub fn serialize<S: Serializer>(history: &[EpochRecord], serializer: S) -> Result<S::Ok, S::Error> {
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        history
+            .iter()
+            .map(|r| Exact {
+                epoch: r.epoch,
+                train_loss: r.train_loss.to_bits(),
+                learning_rate: r.learning_rate.to_bits(),
+                seconds: r.seconds.to_bits(),
+                gradient_norms: r.gradient_norms.as_deref().map(bits),
+                metrics: r.metrics.iter().map(|(k, v)| (k.clone(), v.to_bits())).collect(),
+            })
+            .collect::<Vec<_>>()
+            .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<EpochRecord>, D::Error> {
+        Ok(Vec::<Exact>::deserialize(deserializer)?
+            .into_iter()
+            .map(|e| EpochRecord {
+                epoch: e.epoch,
+                train_loss: f64::from_bits(e.train_loss),
+                learning_rate: f64::from_bits(e.learning_rate),
+                seconds: f64::from_bits(e.seconds),
+                gradient_norms: e.gradient_norms.map(|g| g.into_iter().map(f64::from_bits).collect()),
+                metrics: e.metrics.into_iter().map(|(k, v)| (k, f64::from_bits(v))).collect(),
+            })
+            .collect())
+    }
 }
 
 const STATE: &str = "state.json";

@@ -325,6 +325,16 @@ impl RunConfig {
         let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
         let mut config: RunConfig = toml::from_str(&text)
             .map_err(|e| Error::Config { path: path.to_path_buf(), message: e.to_string().trim().to_string() })?;
+        let (input, output) = match &config.model {
+            ModelConfig::Linear(m) => (m.input, m.output),
+            ModelConfig::Mlp(m) => (m.input, m.output),
+        };
+        if input != 0 || output != 0 {
+            return Err(Error::Config {
+                path: path.to_path_buf(),
+                message: "[model] input and output sizes come from the data; leave them out".into(),
+            });
+        }
         if config.data.path.is_relative() {
             let base = path.parent().unwrap_or(Path::new("."));
             config.data.path = normalize(&base.join(&config.data.path));

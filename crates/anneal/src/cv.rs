@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anneal_data::{DataError, Dataset, Preprocessor, SeededRng, SplitFractions, holdout, stratified_holdout};
+use anneal_data::{DataError, Dataset, Preprocessor, SeededRng, SplitFractions, Stream, holdout, stratified_holdout};
 use anneal_evaluate::curve::{LearningCurve, SizeCurveConfig, size_curve};
 use anneal_evaluate::cv::{Coverage, CrossValidation, CvReport, Fold, FoldScores, Scores};
 use anneal_evaluate::diagnose::{Diagnosis, DiagnosisConfig, diagnose};
@@ -294,10 +294,10 @@ impl CvData {
     /// and averaged over the folds. At most 4 000 training and 500 test rows of a
     /// fold are used (a seeded sample), which bounds the cost on large files.
     pub fn noise_floor(&self, config: &RunConfig, folds: &[Fold]) -> Result<f64> {
-        let sample = |positions: &[usize], cap: usize, stream: u64| -> Vec<usize> {
+        let sample = |positions: &[usize], cap: usize, stream: Stream| -> Vec<usize> {
             let mut rows: Vec<usize> = positions.iter().map(|&p| self.rows[p]).collect();
             if rows.len() > cap {
-                SeededRng::derive(config.seed, stream).shuffle(&mut rows);
+                SeededRng::stream(config.seed, stream).shuffle(&mut rows);
                 rows.truncate(cap);
                 rows.sort_unstable();
             }
@@ -305,7 +305,8 @@ impl CvData {
         };
         let mut floors = Vec::with_capacity(folds.len());
         for (i, fold) in folds.iter().enumerate() {
-            let (fit_rows, test_rows) = (sample(&fold.train, 4000, 40 + i as u64), sample(&fold.test, 500, 80 + i as u64));
+            let fit_rows = sample(&fold.train, 4000, Stream::Named("noise_floor_fit", i as u64));
+            let test_rows = sample(&fold.test, 500, Stream::Named("noise_floor_test", i as u64));
             let (fitted, fit_data) = self.loaded.fit(config, &fit_rows)?;
             let test_data = self.loaded.data(&fitted, &test_rows)?;
             let d = fit_data.n_features();
@@ -405,7 +406,7 @@ fn hold_back_groups<'a>(
         *sizes.entry(group(r)).or_default() += 1;
     }
     let mut order: Vec<(&str, usize)> = sizes.into_iter().collect();
-    SeededRng::derive(seed, 11).shuffle(&mut order);
+    SeededRng::stream(seed, Stream::Named("hold_back_groups", 0)).shuffle(&mut order);
     let (target, half) = (share * train_rows.len() as f64, train_rows.len() / 2);
     let mut held = std::collections::BTreeSet::new();
     let mut rows = 0usize;
@@ -425,7 +426,8 @@ fn hold_back_groups<'a>(
 }
 
 /// Accuracy, macro-F1 and log loss (mean cross-entropy) of a classification;
-/// R², RMSE and MAE (in the target's units) of a regression.
+/// the regression metrics (in the target's units) and the mean `loss` (in the
+/// units the model trained on) of a regression.
 fn scores(e: &Evaluation) -> Result<Scores> {
     if e.targets.classes().is_some() {
         let (accuracy, macro_f1, _) = e.scores()?;
@@ -435,10 +437,12 @@ fn scores(e: &Evaluation) -> Result<Scores> {
             ("log_loss".to_string(), e.loss),
         ]));
     }
-    [BuiltinMetric::R2, BuiltinMetric::Rmse, BuiltinMetric::Mae]
+    let mut scores: Scores = BuiltinMetric::REGRESSION
         .into_iter()
         .map(|m| Ok((m.key().to_string(), e.metric(&m)?.unwrap_or(f64::NAN))))
-        .collect()
+        .collect::<Result<_>>()?;
+    scores.insert("loss".into(), e.loss);
+    Ok(scores)
 }
 
 /// The score `anneal cv` leads with: accuracy, or R² for a regression.

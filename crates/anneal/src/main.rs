@@ -137,13 +137,15 @@ enum Command {
         #[arg(long, default_value_t = 0.05)]
         max_gap: f64,
     },
-    /// Score a finished run on a labelled data file: metrics, per-class report,
-    /// confusion heat map, ROC and precision-recall curves (eval.md, PNG and SVG).
+    /// Score a finished run on a labelled data file: for a classifier metrics,
+    /// per-class report, confusion heat map, ROC and precision-recall curves; for
+    /// a regression R², RMSE, MAE, ... with predicted-vs-true, residual and
+    /// residual-histogram figures (eval.md, PNG and SVG).
     Eval {
         /// The run folder written by `anneal train`.
         #[arg(long)]
         run: PathBuf,
-        /// CSV file with the feature columns and the run's target column.
+        /// CSV or Parquet file with the feature columns and the run's target column(s).
         #[arg(long)]
         data: PathBuf,
         /// Output folder to create [default: runs/<run name>-eval-<n>].

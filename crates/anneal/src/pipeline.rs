@@ -238,6 +238,18 @@ impl Loaded {
             TargetData::Values { columns, values } => {
                 let k = columns.len();
                 let y: Vec<f64> = rows.iter().flat_map(|&r| values[r * k..(r + 1) * k].iter().copied()).collect();
+                if config.training.loss == Some(crate::config::LossName::Poisson)
+                    && let Some(i) = y.iter().position(|v| *v < 0.0)
+                {
+                    return Err(Error::Target {
+                        column: columns[i % k].clone(),
+                        message: format!(
+                            "loss = \"poisson\" models counts, but data row {} holds {} (negative)",
+                            self.original.get(rows[i / k]).copied().unwrap_or(rows[i / k]),
+                            y[i]
+                        ),
+                    });
+                }
                 let transform = TargetTransform::fit(config.target_transform()?, &y, k)?;
                 // Target encoding of a regression run learns from the first target.
                 let first: Vec<f64> = y.iter().step_by(k).copied().collect();

@@ -124,12 +124,13 @@ impl Objective {
     }
 
     /// The fold test score it reads under cross-validation (`anneal cv`'s names:
-    /// `log_loss` for a classifier's loss).
-    fn cv_score(&self) -> &str {
-        match self.0.as_str() {
-            "val_loss" => "log_loss",
-            other => &other[4..],
-        }
+    /// a classifier's loss is `log_loss`, a regression's `loss`).
+    fn cv_score(&self, scores: &BTreeMap<String, anneal_evaluate::Summary>) -> Option<f64> {
+        let names: &[&str] = match self.0.as_str() {
+            "val_loss" => &["log_loss", "loss"],
+            other => &[&other[4..]],
+        };
+        names.iter().find_map(|n| scores.get(*n)).map(|s| s.mean)
     }
 }
 
@@ -665,9 +666,8 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
                     estimate_noise_floor: false,
                 };
                 let outcome = cross_validate(&run_config, &cv_options).map_err(|e| failed(&e))?;
-                let value = outcome.report.test.get(objective.cv_score()).map(|s| s.mean).filter(|v| v.is_finite());
-                let value =
-                    value.ok_or_else(|| failed(&format!("no finite {} over the folds", objective.cv_score())))?;
+                let value = objective.cv_score(&outcome.report.test).filter(|v| v.is_finite());
+                let value = value.ok_or_else(|| failed(&format!("no finite {} over the folds", objective.name())))?;
                 eprintln!(
                     "tune: trial {number} → {} {value:.4} (mean of {folds} folds)  {}",
                     objective.name(),

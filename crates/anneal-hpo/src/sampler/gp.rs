@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use super::{RandomSampler, SampleContext, Sampler, SobolSampler, trials_with};
 use crate::error::{HpoError, Result};
 use crate::math::{cholesky, dot, lbfgs_minimize, log_ei, solve_lower, solve_upper_t};
-use crate::rng::Rng;
 use crate::space::Distribution;
 use crate::storage::{FrozenTrial, TrialState};
+use anneal_core::SeededRng;
 
 /// Optuna's noise variance floor (`DEFAULT_MINIMUM_NOISE_VAR`), on standardised values.
 const OPTUNA_MIN_NOISE: f64 = 1e-6;
@@ -589,7 +589,7 @@ impl GpSampler {
         theta: &[f64],
         best_x: Vec<f64>,
         best_y: f64,
-        rng: &mut Rng,
+        rng: &mut SeededRng,
     ) -> Option<(Vec<f64>, f64)> {
         let d = params.len();
         // Candidates: scrambled Sobol points snapped onto discrete values.
@@ -694,7 +694,7 @@ impl GpSampler {
         let gp = Gp::new(&x, &y, d, &cat, &raw, self.model)?;
 
         let theta = unpack(&raw, d, self.model.min_noise).0;
-        let mut rng = Rng::derive(self.seed, ctx.number, 0x0072_006F);
+        let mut rng = SeededRng::derive_pair(self.seed, ctx.number, 0x0072_006F);
         let (p, _) = self.maximize_log_ei(&gp, params, &theta, best_x, best_y, &mut rng)?;
         Some(params.iter().zip(p).map(|((n, dist), u)| (n.clone(), dist.snap(dist.from_unit(u)))).collect())
     }
@@ -821,9 +821,9 @@ mod tests {
     fn marginal_likelihood_gradient_matches_finite_differences() {
         let (n, d) = (7, 2);
         let cat = [false, true];
-        let mut rng = Rng::new(3);
+        let mut rng = SeededRng::new(3);
         let x: Vec<f64> =
-            (0..n * d).map(|i| if i % 2 == 1 { (rng.below(3)) as f64 / 3.0 } else { rng.uniform() }).collect();
+            (0..n * d).map(|i| if i % 2 == 1 { (rng.below(3)) as f64 / 3.0 } else { rng.next_f64() }).collect();
         let y: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
         let raw = [0.3, -0.2, 0.1, -3.0];
         let ours = GpSampler::new(0).model;
@@ -893,8 +893,8 @@ mod tests {
         // trend recovers the curvature, and where no trial is near (a corner) the model
         // expects the bowl's value, not the trials' level.
         let (n, d, cat) = (24, 2, [false, false]);
-        let mut rng = Rng::new(19);
-        let x: Vec<f64> = (0..n * d).map(|_| 0.2 + 0.6 * rng.uniform()).collect();
+        let mut rng = SeededRng::new(19);
+        let x: Vec<f64> = (0..n * d).map(|_| 0.2 + 0.6 * rng.next_f64()).collect();
         let bowl = |p: &[f64]| 1.0 - 4.0 * ((p[0] - 0.5).powi(2) + (p[1] - 0.5).powi(2));
         let y: Vec<f64> = (0..n).map(|i| bowl(&x[i * d..i * d + 2]) + 0.05 * (9.0 * x[i * d]).sin()).collect();
         let raw = [2.0, 2.0, -2.0, -8.0]; // lengthscales e^-1 ≈ 0.37
@@ -950,13 +950,13 @@ mod tests {
         // (integer parameters, or a converged search): the fit and the model stay finite.
         let (n, d) = (30, 2);
         let cat = [false, false];
-        let mut rng = Rng::new(7);
+        let mut rng = SeededRng::new(7);
         let mut x = Vec::new();
         for i in 0..n {
             match i % 3 {
                 0 => x.extend([0.25, 0.75]),
                 1 => x.extend([0.25 + 1e-9 * i as f64, 0.75]),
-                _ => x.extend([rng.uniform(), rng.uniform()]),
+                _ => x.extend([rng.next_f64(), rng.next_f64()]),
             }
         }
         let y: Vec<f64> = (0..n).map(|i| if i % 3 == 2 { rng.normal() } else { -1.0 }).collect();
@@ -974,8 +974,8 @@ mod tests {
         // The variance without gradients goes through L⁻¹ k, with gradients through C⁻¹ k.
         let (n, d) = (9, 3);
         let cat = [false, false, true];
-        let mut rng = Rng::new(11);
-        let x: Vec<f64> = (0..n * d).map(|i| if i % 3 == 2 { rng.below(2) as f64 } else { rng.uniform() }).collect();
+        let mut rng = SeededRng::new(11);
+        let x: Vec<f64> = (0..n * d).map(|i| if i % 3 == 2 { rng.below(2) as f64 } else { rng.next_f64() }).collect();
         let y: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
         let gp = Gp::new(&x, &y, d, &cat, &[0.5, 1.0, 0.0, 0.2, -4.0], GpSampler::new(0).model).unwrap();
         for p in [[0.1, 0.9, 1.0], [0.5, 0.5, 0.0], [x[0], x[1], x[2]]] {
@@ -990,8 +990,8 @@ mod tests {
     fn acquisition_gradient_matches_finite_differences() {
         let (n, d) = (6, 2);
         let cat = [false, false];
-        let mut rng = Rng::new(5);
-        let x: Vec<f64> = (0..n * d).map(|_| rng.uniform()).collect();
+        let mut rng = SeededRng::new(5);
+        let x: Vec<f64> = (0..n * d).map(|_| rng.next_f64()).collect();
         let y: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
         let gp = Gp::new(&x, &y, d, &cat, &[1.0, 0.5, 0.0, -5.0], GpSampler::new(0).model).unwrap();
         let p = [0.3, 0.6];

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use super::{SampleContext, Sampler};
 use crate::error::{HpoError, Result};
-use crate::rng::Rng;
 use crate::space::{Distribution, SearchSpace};
+use anneal_core::SeededRng;
 
 /// Visits every point of the grid spanned by the declared space, in a seeded shuffled
 /// order: trial `n` gets point `n`. Discrete parameters contribute all their values,
@@ -96,7 +96,7 @@ impl GridSampler {
 
     fn order(&self, n: usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..n).collect();
-        Rng::derive(self.seed, 0x6772_6964, 0).shuffle(&mut order);
+        SeededRng::derive_pair(self.seed, 0x6772_6964, 0).shuffle(&mut order);
         order
     }
 }

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use super::{SampleContext, Sampler};
 use crate::error::Result;
-use crate::rng::{Rng, hash_str};
 use crate::space::Distribution;
+use anneal_core::{SeededRng, hash_str};
 
 /// Draws every parameter uniformly on its scale (log parameters log-uniformly), independently
 /// of the history. The right choice for a first look, for many parallel workers, and as the
@@ -23,7 +23,7 @@ impl RandomSampler {
 
     /// One uniform draw for parameter `name` of trial `number`.
     pub(crate) fn draw(seed: u64, number: u64, name: &str, distribution: &Distribution) -> f64 {
-        distribution.from_unit(Rng::derive(seed, number, hash_str(name)).uniform())
+        distribution.from_unit(SeededRng::derive_pair(seed, number, hash_str(name)).next_f64())
     }
 }
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use super::sobol_table::{MAX_DIMS, POLY, VINIT};
 use super::{SampleContext, Sampler};
 use crate::error::{HpoError, Result};
-use crate::rng::Rng;
 use crate::space::Distribution;
+use anneal_core::SeededRng;
 
 const BITS: usize = 32;
 
@@ -46,7 +46,7 @@ impl SobolSampler {
         if dims > MAX_DIMS {
             return Err(HpoError::TooManyDimensions { dims, max: MAX_DIMS });
         }
-        let mut rng = Rng::derive(self.seed, 0x0073_6F62_6F6C, 0);
+        let mut rng = SeededRng::derive_pair(self.seed, 0x0073_6F62_6F6C, 0);
         let table: Vec<([u32; BITS], u32)> = (0..dims)
             .map(|d| {
                 let mut v = directions(d);

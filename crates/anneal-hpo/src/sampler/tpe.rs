@@ -8,9 +8,9 @@ use std::sync::Arc;
 use super::{RandomSampler, SampleContext, Sampler};
 use crate::error::{HpoError, Result};
 use crate::math::{log_gauss_mass, ndtr, ndtri, norm_log_pdf};
-use crate::rng::{Rng, hash_str};
 use crate::space::Distribution;
 use crate::storage::{Direction, FrozenTrial, TrialState};
+use anneal_core::{SeededRng, hash_str};
 
 /// Multivariate TPE as Optuna 5's default `TPESampler`, made greedier in three settings
 /// ([`TpeSampler::optuna`] has Optuna's).
@@ -138,7 +138,7 @@ impl TpeSampler {
         };
         let l = Parzen::new(&below, below_weights, space, self.prior_weight, self.clip_exponent);
         let g = Parzen::new(&above, default_weights(above.len()), space, self.prior_weight, self.clip_exponent);
-        let mut rng = Rng::derive(self.seed, ctx.number, stream);
+        let mut rng = SeededRng::derive_pair(self.seed, ctx.number, stream);
         let mut best: Option<(f64, Vec<f64>)> = None;
         let cdf = l.cdf_bounds();
         for _ in 0..self.n_ei_candidates {
@@ -309,7 +309,7 @@ impl Parzen {
     }
 
     /// One draw from the mixture; `cdf` is [`Parzen::cdf_bounds`].
-    fn sample(&self, rng: &mut Rng, cdf: &[Vec<(f64, f64)>]) -> Vec<f64> {
+    fn sample(&self, rng: &mut SeededRng, cdf: &[Vec<(f64, f64)>]) -> Vec<f64> {
         let k = rng.weighted(&self.weights);
         self.dims
             .iter()
@@ -319,7 +319,7 @@ impl Parzen {
                 Kernels::Numeric { mus, sigmas, low, high, log, step, .. } => {
                     let (mu, sigma) = (mus[k], sigmas[k]);
                     let (a, b) = cdf[k];
-                    let u = a + rng.uniform() * (b - a);
+                    let u = a + rng.next_f64() * (b - a);
                     let mut x = (mu + sigma * ndtri(u)).clamp(*low, *high);
                     if *log {
                         x = x.exp();

@@ -203,6 +203,22 @@ fn settings_a_regression_cannot_take_are_refused_with_a_reason() {
 }
 
 #[test]
+fn poisson_loss_refuses_a_negative_target_naming_its_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows: String = (0..60).map(|i| format!("{i},{}\n", if i == 41 { -2 } else { i % 7 })).collect();
+    let data = write(tmp.path(), "counts.csv", &format!("x,visits\n{rows}"));
+    let config = format!(
+        "[data]\npath = \"{data}\"\ntarget = \"visits\"\ntask = \"regression\"\n[model]\nkind = \"linear\"\n\
+         [optimizer]\nname = \"adam\"\nlearning_rate = 0.01\n[training]\nepochs = 2\nbatch_size = 8\nloss = \"poisson\"\n\
+         [split]\ntrain = 1.0\nvalid = 0.0\ntest = 0.0\n"
+    );
+    let config = write(tmp.path(), "p.toml", &config);
+    let o = anneal(&["train", "--config", &config, "--out", tmp.path().join("run").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("data row 41 holds -2 (negative)"), "{}", stderr(&o));
+}
+
+#[test]
 fn poisson_loss_predicts_non_negative_counts() {
     let tmp = tempfile::tempdir().unwrap();
     // The first 2 000 rows of the RAND health insurance data: visits to a doctor.
