@@ -39,6 +39,7 @@
 //! - [`plot`]: confusion heat maps, ROC and precision-recall curves, learning curves
 //!   and residual plots as PNG or SVG.
 
+pub mod chart;
 mod check;
 pub mod classification;
 pub mod curve;

@@ -73,12 +73,13 @@ fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-fn register() {
+pub(crate) fn register() {
     static FONTS: Once = Once::new();
     FONTS.call_once(|| {
         // The bundled file is a valid TrueType font; a failure would leave text
         // undrawn and surface as a drawing error, never a panic.
         let _ = register_font(FAMILY, FontStyle::Normal, FONT);
+        let _ = register_font(FAMILY, FontStyle::Bold, FONT);
     });
 }
 

@@ -94,6 +94,24 @@ impl Optimizer {
     }
 }
 
+impl Optimizer {
+    /// One update from gradients split into parameter groups, each `(factor,
+    /// gradients)` stepped at the learning rate times its factor; counts as one
+    /// update. Per-parameter state (moments, step counts) is keyed by parameter,
+    /// so groups do not disturb each other. The hypergradient optimisers learn one
+    /// rate for the whole model: they step every group at it.
+    pub fn step_groups<M: Module>(&mut self, mut module: M, groups: Vec<(f64, GradientsParams)>) -> M {
+        self.steps += 1;
+        for (factor, grads) in groups {
+            module = match &mut self.inner {
+                Inner::Module { inner, learning_rate } => inner.step(*learning_rate * factor, module, grads),
+                Inner::Hypergradient(hd) => hd.step(module, grads),
+            };
+        }
+        module
+    }
+}
+
 /// Files of a saved optimiser state, inside the folder given to [`Optimizer::save_state`].
 const HEADER: &str = "optimizer.json";
 const MODULE_STATE: &str = "optimizer.bpk";

@@ -132,7 +132,7 @@ pub fn curves(history: &[EpochRecord], best_epoch: Option<usize>) -> [Chart; 2] 
 
 /// Writes `curves.png` and `curves.svg` into `dir`; returns their paths.
 pub fn plot_curves(dir: &Path, history: &[EpochRecord], best_epoch: Option<usize>) -> Result<[PathBuf; 2], TrainError> {
-    save_charts(&curves(history, best_epoch), &dir.join(CURVES))
+    Ok(save_charts(&curves(history, best_epoch), &dir.join(CURVES))?)
 }
 
 /// A hook that appends each epoch to `metrics.jsonl` as it ends, so a running

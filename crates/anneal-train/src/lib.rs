@@ -26,7 +26,9 @@ pub mod lr_find;
 pub mod metric;
 pub mod objective;
 pub mod params;
-pub mod plot;
+/// Line charts (training curves, the LR range test): `anneal-evaluate`'s chart
+/// module, the workspace's one plot module.
+pub use anneal_evaluate::chart as plot;
 pub mod step;
 pub mod trainer;
 
@@ -38,7 +40,7 @@ pub use history::HistoryWriter;
 pub use lr_find::{LrFindConfig, LrFindResult, lr_find};
 pub use metric::{BuiltinMetric, Metric};
 pub use objective::{Loss, LossTerm, Objective};
-pub use params::{LayerNorms, ParamInfo, ParamLayout, Penalties};
+pub use params::{LayerNorms, ParamGroupConfig, ParamGroups, ParamInfo, ParamLayout, Penalties};
 pub use step::{StepOutput, Stepper, train_step};
 pub use trainer::{
     Accounting, EpochRecord, Evaluation, Fitted, Progress, ScheduleSettings, StepInfo, TrainConfig, TrainHook, Trainer,

@@ -241,7 +241,7 @@ pub fn plot_lr_find(result: &LrFindResult, stem: &Path) -> Result<[PathBuf; 2], 
     }
     let path = stem.with_extension("csv");
     std::fs::write(&path, csv).map_err(|e| TrainError::Output { path: path.clone(), message: e.to_string() })?;
-    save_charts(&[chart], stem)
+    Ok(save_charts(&[chart], stem)?)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! whether it is a bias; the L1/L2 penalties and per-layer gradient norms that
 //! work on that layout.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anneal_regularize::{L1Method, PenaltyConfig, Strength};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
@@ -23,6 +23,8 @@ pub struct ParamInfo {
     pub is_bias: bool,
     /// Number of elements.
     pub len: usize,
+    /// The shape (its length is the tensor's rank).
+    pub shape: Vec<usize>,
 }
 
 /// The parameters of a model, grouped by layer.
@@ -61,6 +63,185 @@ impl ParamLayout {
     pub fn layers(&self) -> &[String] {
         &self.layers
     }
+
+    /// Passes each parameter's gradient in `grads`, flattened to one dimension,
+    /// with its place in the model ([`ParamInfo`]: layer path, bias or not) to
+    /// `f`, and puts back what `f` returns, reshaped (it must keep the number of
+    /// elements): what an all-reduce, gradient surgery or a per-layer rescaling
+    /// needs. Parameters without a gradient are skipped, and so are parameters
+    /// of more than 6 dimensions.
+    ///
+    /// ```
+    /// use anneal_models::{ActivationKind, MlpConfig, Model};
+    /// use anneal_train::ParamLayout;
+    /// use burn::optim::GradientsParams;
+    /// use burn::prelude::*;
+    ///
+    /// let device = Device::flex().autodiff();
+    /// let config = MlpConfig { input: 3, hidden: vec![4], output: 2, activation: ActivationKind::Relu, dropout: 0.0, layer_dropout: vec![] };
+    /// let model = config.init(1, &device)?;
+    /// let loss = Model::forward(&model, Tensor::ones([5, 3], &device)).sum();
+    /// let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    /// let layout = ParamLayout::of(&model);
+    /// let mut seen = Vec::new();
+    /// // Halve every gradient of the output layer, by path.
+    /// layout.map_gradients(&mut grads, |p, g| {
+    ///     seen.push((p.layer_path.clone(), p.is_bias, g.dims()[0]));
+    ///     if p.layer_path == "layers.1" { g.mul_scalar(0.5) } else { g }
+    /// });
+    /// assert_eq!(seen, [("layers.0".into(), false, 12), ("layers.0".into(), true, 4), ("layers.1".into(), false, 8), ("layers.1".into(), true, 2)]);
+    /// # Ok::<(), anneal_models::ModelError>(())
+    /// ```
+    pub fn map_gradients(&self, grads: &mut GradientsParams, mut f: impl FnMut(&ParamInfo, Tensor<1>) -> Tensor<1>) {
+        for p in &self.params {
+            macro_rules! rank {
+                ($d:literal) => {{
+                    if let Some(g) = grads.remove::<$d>(p.id) {
+                        let dims: [usize; $d] = g.dims();
+                        let flat = f(p, g.reshape([p.len]));
+                        grads.register::<$d>(p.id, flat.reshape(dims));
+                    }
+                }};
+            }
+            match p.shape.len() {
+                1 => rank!(1),
+                2 => rank!(2),
+                3 => rank!(3),
+                4 => rank!(4),
+                5 => rank!(5),
+                6 => rank!(6),
+                _ => {}
+            }
+        }
+    }
+
+    /// Moves the gradients of `ids` out of `grads` into a set of their own.
+    pub fn take_gradients(&self, grads: &mut GradientsParams, ids: &HashSet<ParamId>) -> GradientsParams {
+        let mut taken = GradientsParams::new();
+        for p in self.params.iter().filter(|p| ids.contains(&p.id)) {
+            macro_rules! rank {
+                ($d:literal) => {{
+                    if let Some(g) = grads.remove::<$d>(p.id) {
+                        taken.register::<$d>(p.id, g);
+                    }
+                }};
+            }
+            match p.shape.len() {
+                1 => rank!(1),
+                2 => rank!(2),
+                3 => rank!(3),
+                4 => rank!(4),
+                5 => rank!(5),
+                6 => rank!(6),
+                _ => {}
+            }
+        }
+        taken
+    }
+}
+
+/// Optimiser parameter groups resolved for one model: frozen parameters (no
+/// update, no penalty) and groups whose learning rate is the optimiser's times
+/// a factor.
+#[derive(Debug, Clone)]
+pub struct ParamGroups {
+    layout: ParamLayout,
+    frozen: HashSet<ParamId>,
+    scaled: Vec<(f64, HashSet<ParamId>)>,
+}
+
+impl ParamGroups {
+    /// Resolves `groups` against `layout`; `None` when there are none. Fails when
+    /// a group names a layer the model does not have or a factor is not positive.
+    pub fn new(groups: &[ParamGroupConfig], layout: &ParamLayout) -> Result<Option<Self>, crate::TrainError> {
+        if groups.is_empty() {
+            return Ok(None);
+        }
+        let n = layout.layers().len();
+        let mut frozen = HashSet::new();
+        let mut scale_of: HashMap<ParamId, f64> = HashMap::new();
+        for (i, g) in groups.iter().enumerate() {
+            if let Some(&l) = g.layers.iter().find(|&&l| l >= n) {
+                return Err(crate::TrainError::InvalidSetting(format!(
+                    "param_groups[{i}] names layer {l}, but the model has {n} layers (0 to {})",
+                    n.saturating_sub(1)
+                )));
+            }
+            if !(g.lr_scale.is_finite() && g.lr_scale > 0.0) {
+                return Err(crate::TrainError::InvalidSetting(format!(
+                    "param_groups[{i}] lr_scale must be a positive number, not {} (use frozen = true to stop updates)",
+                    g.lr_scale
+                )));
+            }
+            for p in layout.params().iter().filter(|p| g.layers.contains(&p.layer)) {
+                // A later group wins over an earlier one, as penalty groups do.
+                frozen.remove(&p.id);
+                scale_of.remove(&p.id);
+                if g.frozen {
+                    frozen.insert(p.id);
+                } else if g.lr_scale != 1.0 {
+                    scale_of.insert(p.id, g.lr_scale);
+                }
+            }
+        }
+        let mut scaled: Vec<(f64, HashSet<ParamId>)> = Vec::new();
+        for (id, scale) in scale_of {
+            match scaled.iter_mut().find(|(s, _)| s.to_bits() == scale.to_bits()) {
+                Some((_, ids)) => {
+                    ids.insert(id);
+                }
+                None => scaled.push((scale, HashSet::from([id]))),
+            }
+        }
+        scaled.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(Some(Self { layout: layout.clone(), frozen, scaled }))
+    }
+
+    /// The frozen parameters.
+    pub fn frozen(&self) -> &HashSet<ParamId> {
+        &self.frozen
+    }
+
+    /// Drops the frozen parameters' gradients.
+    pub fn drop_frozen(&self, grads: &mut GradientsParams) {
+        drop(self.layout.take_gradients(grads, &self.frozen));
+    }
+
+    /// Splits `grads` into the optimiser's own group (factor 1) and one set per
+    /// other learning-rate factor.
+    pub fn split(&self, mut grads: GradientsParams) -> Vec<(f64, GradientsParams)> {
+        let mut parts: Vec<(f64, GradientsParams)> =
+            self.scaled.iter().map(|(scale, ids)| (*scale, self.layout.take_gradients(&mut grads, ids))).collect();
+        parts.insert(0, (1.0, grads));
+        parts
+    }
+}
+
+/// An optimiser parameter group: layers (indices of [`ParamLayout::layers`]) that
+/// are frozen, or learn at the optimiser's rate times `lr_scale` — what
+/// fine-tuning needs (a frozen body, a new head at a larger rate). A later group
+/// wins over an earlier one for a layer in both.
+///
+/// ```
+/// let g: anneal_train::ParamGroupConfig = toml::from_str("layers = [0, 1]\nfrozen = true")?;
+/// assert!(g.frozen && g.lr_scale == 1.0);
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamGroupConfig {
+    /// 0-based layer indices (for an MLP, 0 is the layer after the input).
+    pub layers: Vec<usize>,
+    /// No updates (and no penalties) for these layers.
+    #[serde(default)]
+    pub frozen: bool,
+    /// Learning-rate factor for these layers (default 1).
+    #[serde(default = "one")]
+    pub lr_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 struct LayoutVisitor {
@@ -96,6 +277,7 @@ impl ModuleVisitor for LayoutVisitor {
             layer_path,
             is_bias: name == "bias",
             len: param.shape().num_elements(),
+            shape: param.shape().to_vec(),
         });
     }
 }
@@ -132,6 +314,11 @@ impl Penalties {
     /// subgradient method.
     pub fn add_gradients<M: Module>(&self, model: &M, grads: &mut GradientsParams) {
         model.visit(&mut AddPenaltyGrads { penalties: self, grads });
+    }
+
+    /// Leaves the parameters `ids` unpenalised (frozen parameters).
+    pub fn exclude(&mut self, ids: &HashSet<ParamId>) {
+        self.strengths.retain(|id, _| !ids.contains(id));
     }
 
     /// The proximal L1 step after an update with learning rate `lr`:

@@ -10,7 +10,7 @@ use burn::prelude::*;
 
 use crate::error::TrainError;
 use crate::objective::{Objective, total};
-use crate::params::{LayerNorms, Penalties};
+use crate::params::{LayerNorms, ParamGroups, Penalties};
 use crate::trainer::{StepInfo, TrainHook};
 
 /// What one call of [`Stepper::step`] produced.
@@ -34,7 +34,7 @@ pub struct StepOutput {
 /// (what [`train_step`] uses).
 ///
 /// The order inside a step: gradients of the batch → accumulated (an update
-/// happens on every `k`-th micro-batch) → penalty gradients added →
+/// happens on every `k`-th micro-batch) → frozen parameters' gradients dropped → penalty gradients added →
 /// [`TrainHook::after_backward`] → per-layer norms recorded → clipped →
 /// [`Optimizer::step`] → proximal L1 step. Hooks therefore see the gradients the
 /// optimiser will use, before clipping (as an all-reduce must).
@@ -43,6 +43,7 @@ pub struct Stepper<M> {
     penalties: Option<Penalties>,
     clipping: Option<GradientClipping>,
     norms: Option<LayerNorms>,
+    groups: Option<ParamGroups>,
     track_accuracy: bool,
 }
 
@@ -53,6 +54,7 @@ impl<M> std::fmt::Debug for Stepper<M> {
             .field("penalties", &self.penalties.is_some())
             .field("clipping", &self.clipping)
             .field("norms", &self.norms.is_some())
+            .field("groups", &self.groups.is_some())
             .field("track_accuracy", &self.track_accuracy)
             .finish()
     }
@@ -61,7 +63,7 @@ impl<M> std::fmt::Debug for Stepper<M> {
 impl<M: Model> Stepper<M> {
     /// Forward, backward and optimiser step, nothing else.
     pub fn plain() -> Self {
-        Self { accumulator: None, penalties: None, clipping: None, norms: None, track_accuracy: false }
+        Self { accumulator: None, penalties: None, clipping: None, norms: None, groups: None, track_accuracy: false }
     }
 
     /// Accumulates the gradients of `micro_batches` batches per update (1: none).
@@ -85,6 +87,13 @@ impl<M: Model> Stepper<M> {
     /// Records per-layer gradient norms of each update.
     pub fn with_norms(mut self, norms: Option<LayerNorms>) -> Self {
         self.norms = norms;
+        self
+    }
+
+    /// Optimiser parameter groups: frozen parameters get no update, scaled ones
+    /// their own learning rate.
+    pub fn with_groups(mut self, groups: Option<ParamGroups>) -> Self {
+        self.groups = groups;
         self
     }
 
@@ -164,6 +173,9 @@ impl<M: Model> Stepper<M> {
         info: &StepInfo,
         hooks: &mut [Box<dyn TrainHook + '_>],
     ) -> M {
+        if let Some(g) = &self.groups {
+            g.drop_frozen(&mut grads);
+        }
         if let Some(p) = &self.penalties {
             p.add_gradients(&model, &mut grads);
         }
@@ -176,7 +188,10 @@ impl<M: Model> Stepper<M> {
         if let Some(clip) = &self.clipping {
             clip.clip(&model, &mut grads);
         }
-        let model = optimizer.step(model, grads);
+        let model = match &self.groups {
+            Some(g) => optimizer.step_groups(model, g.split(grads)),
+            None => optimizer.step(model, grads),
+        };
         match &self.penalties {
             Some(p) => p.proximal_step(model, optimizer.learning_rate()),
             None => model,

@@ -24,7 +24,7 @@ use crate::energy::{EnergyMeter, EnergyModel, EnergyReport};
 use crate::error::TrainError;
 use crate::metric::{BuiltinMetric, Metric, argmax_rows};
 use crate::objective::{Loss, Objective, total};
-use crate::params::{LayerNorms, ParamLayout, Penalties};
+use crate::params::{LayerNorms, ParamGroupConfig, ParamGroups, ParamLayout, Penalties};
 use crate::step::Stepper;
 
 /// Where the loop is, passed to hooks.
@@ -47,6 +47,10 @@ pub struct StepInfo {
 /// hook [`stop_requested`](Self::stop_requested); one `true` ends the run
 /// there (a pruner stopping a trial, a time budget).
 pub trait TrainHook {
+    /// Once, before training starts: where every parameter sits in the model
+    /// (layer path, bias or not), for hooks that work on gradients by name
+    /// ([`ParamLayout::map_gradients`] in [`after_backward`](Self::after_backward)).
+    fn on_layout(&mut self, _layout: &ParamLayout) {}
     /// Once, before the first epoch; `history` holds the epochs a resumed run
     /// has already done (empty otherwise).
     fn on_train_start(&mut self, _plan: &Accounting, _history: &[EpochRecord]) {}
@@ -75,6 +79,9 @@ pub trait TrainHook {
 
 /// A borrowed hook is a hook, so a caller can read its state after training.
 impl<H: TrainHook + ?Sized> TrainHook for &mut H {
+    fn on_layout(&mut self, layout: &ParamLayout) {
+        (**self).on_layout(layout)
+    }
     fn on_train_start(&mut self, plan: &Accounting, history: &[EpochRecord]) {
         (**self).on_train_start(plan, history)
     }
@@ -208,6 +215,10 @@ pub struct TrainConfig {
     /// Record the mean gradient norm of each layer per epoch ([`EpochRecord::gradient_norms`]).
     #[serde(default)]
     pub log_gradient_norms: bool,
+    /// Optimiser parameter groups: frozen layers, layers with their own
+    /// learning-rate factor (fine-tuning).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub param_groups: Vec<ParamGroupConfig>,
 }
 
 impl Default for TrainConfig {
@@ -231,6 +242,7 @@ impl TrainConfig {
             regularization: PenaltyConfig::default(),
             checkpoint_every: 0,
             log_gradient_norms: false,
+            param_groups: Vec::new(),
         }
     }
 
@@ -682,13 +694,29 @@ impl<'h> Trainer<'h> {
             _ => None,
         };
         let layout = ParamLayout::of(&model);
-        let penalties = Penalties::new(&config.regularization, &layout)?;
+        let groups = ParamGroups::new(&config.param_groups, &layout)?;
+        if config.param_groups.iter().any(|g| !g.frozen && g.lr_scale != 1.0)
+            && optimizer.config().adapts_learning_rate()
+        {
+            return Err(TrainError::InvalidSetting(format!(
+                "param_groups with lr_scale need an optimiser with a set learning rate; {} learns one rate for the whole model",
+                optimizer.config().name()
+            )));
+        }
+        let mut penalties = Penalties::new(&config.regularization, &layout)?;
+        if let (Some(p), Some(g)) = (penalties.as_mut(), groups.as_ref()) {
+            p.exclude(g.frozen());
+        }
+        for hook in &mut self.hooks {
+            hook.on_layout(&layout);
+        }
         let clipping = config.gradient_clipping.map(|c| c.init()).transpose()?;
         let mut stepper = Stepper::plain()
             .with_accumulation(config.accumulation)?
             .with_penalties(penalties)
             .with_clipping(clipping)
             .with_norms(config.log_gradient_norms.then(|| LayerNorms::new(&layout)))
+            .with_groups(groups)
             .with_accuracy(classes);
         let mut scheduler: Option<(ScheduleUnit, Scheduler)> = match &config.schedule {
             Some(s) => {

@@ -230,6 +230,10 @@ pub struct TrainingSection {
     /// Record each layer's mean gradient norm per epoch.
     #[serde(default)]
     pub log_gradient_norms: bool,
+    /// Optimiser parameter groups by layer: `{ layers = [0], frozen = true }`,
+    /// `{ layers = [2], lr_scale = 10.0 }`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub param_groups: Vec<anneal_train::ParamGroupConfig>,
     /// The loss: `cross_entropy` for classification; `mse` (default), `mae`,
     /// `huber` or `poisson` for regression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,6 +264,7 @@ impl RunConfig {
             regularization: self.regularization.clone(),
             checkpoint_every: t.checkpoint_every,
             log_gradient_norms: t.log_gradient_norms,
+            param_groups: t.param_groups.clone(),
         }
     }
 

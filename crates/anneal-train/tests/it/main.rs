@@ -1,6 +1,7 @@
 //! Integration tests of the training loop's public API.
 
 mod checkpoints;
+mod groups;
 mod loop_behaviour;
 mod parity;
 mod regularization;

@@ -1,19 +1,14 @@
 //! Line charts as PNG and SVG (plotters, pure Rust): training curves, the LR
-//! range test and gradient-norm profiles.
-//!
-//! Text is drawn with DejaVu Sans, bundled in `assets/` (Bitstream Vera licence,
-//! `assets/DejaVuSans.LICENSE`), so no system font library is needed.
+//! range test and gradient-norm profiles — several panels side by side. The
+//! figures of [`plot`](crate::plot) and these charts are the workspace's one plot
+//! module, with its one bundled font (DejaVu Sans, `assets/`).
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 
-use crate::error::TrainError;
-
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+use crate::EvalError;
 
 /// One line of a chart.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,13 +60,13 @@ pub struct Chart {
 
 /// Draws `charts` side by side and writes `<stem>.png` and `<stem>.svg`;
 /// returns both paths.
-pub fn save_charts(charts: &[Chart], stem: &Path) -> Result<[PathBuf; 2], TrainError> {
-    register_font()?;
+pub fn save_charts(charts: &[Chart], stem: &Path) -> Result<[PathBuf; 2], EvalError> {
+    crate::plot::register();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
     let size = (640 * charts.len().max(1) as u32, 440);
     let fail =
-        |path: &Path, e: &dyn std::fmt::Display| TrainError::Plot { path: path.to_path_buf(), message: e.to_string() };
+        |path: &Path, e: &dyn std::fmt::Display| EvalError::Plot { path: path.to_path_buf(), message: e.to_string() };
     {
         let root = BitMapBackend::new(&png, size).into_drawing_area();
         draw(&root, charts).map_err(|e| fail(&png, &e))?;
@@ -83,22 +78,6 @@ pub fn save_charts(charts: &[Chart], stem: &Path) -> Result<[PathBuf; 2], TrainE
         root.present().map_err(|e| fail(&svg, &e))?;
     }
     Ok([png, svg])
-}
-
-fn register_font() -> Result<(), TrainError> {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED.get_or_init(|| {
-        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
-            && plotters::style::register_font("sans-serif", FontStyle::Bold, FONT).is_ok()
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(TrainError::Plot {
-            path: PathBuf::from("assets/DejaVuSans.ttf"),
-            message: "the bundled font is invalid".into(),
-        })
-    }
 }
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
