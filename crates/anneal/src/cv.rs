@@ -92,19 +92,6 @@ pub enum Splitter {
     },
 }
 
-/// The splitter names of the command line (`--split`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SplitKind {
-    /// [`Splitter::Stratified`].
-    Stratified,
-    /// [`Splitter::KFold`].
-    KFold,
-    /// [`Splitter::Group`] (with `--group <column>`).
-    Group,
-    /// [`Splitter::TimeSeries`] (with `--gap <rows>`).
-    TimeSeries,
-}
-
 impl Splitter {
     /// The folds' test sets cover every row once, except time-series folds, whose
     /// first block is only ever trained on.

@@ -19,7 +19,7 @@ use crate::config::{RunConfig, Task};
 use crate::cv::{prepare_out, write};
 use crate::error::{Error, Result};
 use crate::pipeline::TargetData;
-use crate::run::{self, LoadedRun, RegressionTest, TestMetrics};
+use crate::run::{self, LoadedRun, RegressionTest, RunFolder, TestMetrics};
 
 /// How to run `anneal eval`.
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ pub struct EvalOptions {
 }
 
 /// A part of a run's split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
     /// The rows the weights were fitted on.
@@ -158,11 +158,7 @@ pub struct ClassificationEval {
 /// classifier `confusion`, `roc` and `pr`; for a regression
 /// `predicted_vs_actual`, `residuals` and `residual_histogram` (each PNG and SVG).
 pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
-    let config_path = options.run.join("config.toml");
-    if !config_path.is_file() {
-        return Err(Error::NotARun { path: options.run.clone(), missing: "config.toml" });
-    }
-    let config = RunConfig::load(&config_path)?;
+    let config = RunConfig::load(RunFolder::new(&options.run).require(run::CONFIG)?)?;
     let out = prepare_out(&options.out)?;
     let run = LoadedRun::open(&options.run, options.backend)?;
     let names = run.saved.output_names();
@@ -242,10 +238,7 @@ pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
 /// The data rows scored: every row of the file, or one part of the run's split.
 fn scored_rows(options: &EvalOptions, n: usize) -> Result<Vec<usize>> {
     let Some(part) = options.part else { return Ok((0..n).collect()) };
-    let split_path = options.run.join("split.json");
-    if !split_path.is_file() {
-        return Err(Error::NotARun { path: options.run.clone(), missing: "split.json" });
-    }
+    let split_path = RunFolder::new(&options.run).require(run::SPLIT)?;
     let text = std::fs::read_to_string(&split_path).map_err(crate::error::io(&split_path))?;
     let split: Split =
         serde_json::from_str(&text).map_err(|e| Error::Config { path: split_path.clone(), message: e.to_string() })?;

@@ -5,7 +5,8 @@ use std::error::Error as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anneal::cv::{SplitKind, Splitter};
+use anneal::cv::Splitter;
+use anneal::eval::Part;
 use anneal::train::{Backend, Progress};
 use anneal::{RunConfig, run};
 use clap::{CommandFactory, Parser, Subcommand};
@@ -157,7 +158,7 @@ enum Command {
         /// Score only this part of the run's split (split.json); --data must be the
         /// file the run was trained on.
         #[arg(long, value_enum)]
-        part: Option<anneal::eval::Part>,
+        part: Option<PartArg>,
     },
     /// Hyperparameter search: every trial is an `anneal train` run of the base config
     /// with sampled settings, scored on its validation rows. The study lives in a
@@ -246,7 +247,7 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
                 metrics.history.len(),
                 metrics.device
             );
-            println!("run folder: {}  (report: {})", out.display(), out.join("report.md").display());
+            println!("run folder: {}  (report: {})", out.display(), run::RunFolder::new(&out).report().display());
         }
         Command::Tune { config, trials, workers, storage, out, device, report } => {
             let tune_config = anneal::tune::TuneConfig::load(&config)?;
@@ -353,13 +354,49 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
         Command::Eval { run: run_dir, data, out, device, part } => {
             let backend = Backend::resolve(device.as_deref())?;
             let out = out.unwrap_or_else(|| anneal::eval::default_out(&run_dir));
-            let options = anneal::eval::EvalOptions { run: run_dir, data, out: out.clone(), backend, part };
+            let options =
+                anneal::eval::EvalOptions { run: run_dir, data, out: out.clone(), backend, part: part.map(Part::from) };
             let m = anneal::eval::evaluate_run(&options)?;
             println!("{}", m.summary());
             println!("report: {}", out.join("eval.md").display());
         }
     }
     Ok(())
+}
+
+/// The splitter names of the command line (`--split`); the library's type is
+/// [`Splitter`] (clap's types stay in the program).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SplitKind {
+    /// Stratified k-fold.
+    Stratified,
+    /// Plain shuffled k-fold.
+    KFold,
+    /// Group k-fold (with `--group <column>`).
+    Group,
+    /// Time-series folds (with `--gap <rows>`).
+    TimeSeries,
+}
+
+/// The parts of a run's split on the command line (`anneal eval --part`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PartArg {
+    /// The rows the weights were fitted on.
+    Train,
+    /// The early-stopping rows.
+    Valid,
+    /// The held-out test rows.
+    Test,
+}
+
+impl From<PartArg> for Part {
+    fn from(p: PartArg) -> Part {
+        match p {
+            PartArg::Train => Part::Train,
+            PartArg::Valid => Part::Valid,
+            PartArg::Test => Part::Test,
+        }
+    }
 }
 
 /// The splitter of `anneal cv`'s --split, --group and --gap (`None`: the task's

@@ -28,16 +28,64 @@ use crate::pipeline::{Fitted, TargetData};
 pub use crate::pipeline::{Prepared, prepare};
 
 /// Files of a run folder.
-const CONFIG: &str = "config.toml";
-const PREPROCESSING: &str = "preprocessing.json";
-const MODEL_CONFIG: &str = "model.json";
-const WEIGHTS: &str = "model.bpk";
-const METRICS: &str = "metrics.json";
-const TEST_PREDICTIONS: &str = "test_predictions.csv";
-const SPLIT: &str = "split.json";
-const REPORT: &str = "report.md";
-const CHECKPOINT: &str = "checkpoint";
-const RUN_INFO: &str = "run.json";
+pub(crate) const CONFIG: &str = "config.toml";
+pub(crate) const PREPROCESSING: &str = "preprocessing.json";
+pub(crate) const MODEL_CONFIG: &str = "model.json";
+pub(crate) const WEIGHTS: &str = "model.bpk";
+pub(crate) const METRICS: &str = "metrics.json";
+pub(crate) const TEST_PREDICTIONS: &str = "test_predictions.csv";
+pub(crate) const SPLIT: &str = "split.json";
+pub(crate) const REPORT: &str = "report.md";
+pub(crate) const CHECKPOINT: &str = "checkpoint";
+pub(crate) const RUN_INFO: &str = "run.json";
+
+/// A run folder written by `anneal train`: the one place that knows the names of
+/// its files (the constants above; README's table lists them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunFolder(PathBuf);
+
+impl RunFolder {
+    /// The run folder `dir` (it need not exist yet).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self(dir.into())
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.0
+    }
+
+    /// `config.toml`: the config as used.
+    pub fn config(&self) -> PathBuf {
+        self.0.join(CONFIG)
+    }
+
+    /// `split.json`: the data rows of each part.
+    pub fn split(&self) -> PathBuf {
+        self.0.join(SPLIT)
+    }
+
+    /// `metrics.json`.
+    pub fn metrics(&self) -> PathBuf {
+        self.0.join(METRICS)
+    }
+
+    /// `report.md`.
+    pub fn report(&self) -> PathBuf {
+        self.0.join(REPORT)
+    }
+
+    /// `checkpoint/`.
+    pub fn checkpoint(&self) -> PathBuf {
+        self.0.join(CHECKPOINT)
+    }
+
+    /// The path of `file` in the folder, and an error naming it when it is missing.
+    pub(crate) fn require(&self, file: &'static str) -> Result<PathBuf> {
+        let path = self.0.join(file);
+        if path.exists() { Ok(path) } else { Err(Error::NotARun { path: self.0.clone(), missing: file }) }
+    }
+}
 
 /// What a run folder records about how it was run, beside its config: the backend, so
 /// that `anneal train --resume` continues on the same one.

@@ -39,12 +39,14 @@ fn diabetes_example_trains_reports_and_predicts_in_the_targets_units() {
     }
     let r2 = m["test"]["r2"].as_f64().unwrap();
     // scikit-learn's Ridge with the same penalty on the same split
-    // (examples/reference/diabetes_ridge.py → diabetes_ridge.json): within 0.02.
+    // (examples/reference/diabetes_ridge.py → diabetes_ridge.json): the example
+    // trains to convergence on the same objective, so the R² agrees to 0.002 (the
+    // issue asks for 0.02).
     let reference = json(&root().join("examples/reference/diabetes_ridge.json"));
     let split = json(&out.join("split.json"));
     assert_eq!(split["test"], reference["test_rows"], "the reference was computed on this split");
     let ridge = reference["models"]["ridge"]["test"]["r2"].as_f64().unwrap();
-    assert!((r2 - ridge).abs() <= 0.02, "test R² {r2} vs scikit-learn Ridge {ridge}");
+    assert!((r2 - ridge).abs() <= 0.002, "test R² {r2} vs scikit-learn Ridge {ridge}");
     // RMSE in the target's units (disease progression, 25..346), not standardised ones.
     assert!(m["test"]["rmse"].as_f64().unwrap() > 30.0, "{}", m["test"]);
     let epoch = &m["history"][0];
@@ -261,4 +263,40 @@ fn flate2_lines(path: &Path) -> impl Iterator<Item = String> {
     let mut text = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text).unwrap();
     text.lines().map(str::to_string).collect::<Vec<_>>().into_iter()
+}
+
+#[test]
+fn lr_find_and_the_learning_curve_work_for_a_regression() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = diabetes(tmp.path(), "c.toml", "target = \"target\"", LINEAR);
+    let out = tmp.path().join("lr");
+    let o = anneal(&["lr-find", "--config", &config, "--steps", "40", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("lr_find.png").is_file());
+    let result = json(&out.join("lr_find.json"));
+    assert!(result["losses"].as_array().unwrap().iter().all(|l| l.as_f64().is_some_and(f64::is_finite) || l.is_null()));
+
+    let out = tmp.path().join("cv");
+    let o = anneal(&[
+        "cv",
+        "--config",
+        &config,
+        "--folds",
+        "3",
+        "--learning-curve",
+        "--sizes",
+        "0.3,0.6,1.0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cv = json(&out.join("cv.json"));
+    assert_eq!(cv["learning_curve"]["metric"], "r2");
+    let d = &cv["diagnosis"];
+    // The error is 1 − R²; diabetes is noisy (scikit-learn's best linear R² ≈ 0.5),
+    // and the noise floor estimated from the data says how much of it is noise.
+    let floor = d["config"]["noise_floor"].as_f64().unwrap();
+    assert!((0.2..0.9).contains(&floor), "noise floor {floor}");
+    assert!(d["valid_error"].as_f64().unwrap() > 0.3, "{d}");
+    assert!(out.join("learning_curve.png").is_file());
 }
