@@ -157,6 +157,9 @@ impl ModelConfig {
 }
 
 /// A model of any kind [`ModelConfig`] builds.
+// Boxing a variant is not something burn's Module derive takes, and a model is
+// moved once per step: a few hundred bytes against a step's megabytes of tensors.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum AnyModel {
     /// A linear model.

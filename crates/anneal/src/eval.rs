@@ -79,8 +79,8 @@ impl MaybeMetric {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum EvalMetrics {
-    /// A classifier's.
-    Classification(ClassificationEval),
+    /// A classifier's (boxed: it is much larger than a regression's).
+    Classification(Box<ClassificationEval>),
     /// A regression's.
     Regression(RegressionEval),
 }
@@ -280,7 +280,7 @@ fn classification_metrics(options: &EvalOptions, classes: &[String], e: &Evaluat
     } else {
         (MaybeMetric::of(roc_auc_multiclass(y_true, &proba, k, MultiClass::OneVsRest, Average::Macro)), None, None)
     };
-    Ok(EvalMetrics::Classification(ClassificationEval {
+    Ok(EvalMetrics::Classification(Box::new(ClassificationEval {
         classes: classes.to_vec(),
         rows: y_true.len(),
         part: options.part,
@@ -296,7 +296,7 @@ fn classification_metrics(options: &EvalOptions, classes: &[String], e: &Evaluat
         brier_score: brier,
         confusion_matrix: cm.counts().to_vec(),
         report: ClassificationReport::from_confusion(&cm, ZeroDivision::Zero).with_names(classes)?,
-    }))
+    })))
 }
 
 fn regression_markdown(
