@@ -300,3 +300,27 @@ fn lr_find_and_the_learning_curve_work_for_a_regression() {
     assert!(d["valid_error"].as_f64().unwrap() > 0.3, "{d}");
     assert!(out.join("learning_curve.png").is_file());
 }
+
+#[test]
+fn tune_scores_a_regression_by_any_validation_metric_and_by_cross_validation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = diabetes(tmp.path(), "base.toml", "target = \"target\"", &LINEAR.replace("epochs = 60", "epochs = 10"));
+    let space =
+        "[[param]]\nname = \"optimizer.learning_rate\"\ntype = \"float\"\nlow = 0.001\nhigh = 0.1\nlog = true\n";
+    for (name, study) in [
+        ("r2", "objective = \"val_r2\"\nsampler = \"random\""),
+        // Folds of a regression report `loss`, not a classifier's `log_loss`.
+        ("cv", "objective = \"val_loss\"\nsampler = \"random\"\ncv_folds = 2"),
+    ] {
+        let text = format!("base = \"{base}\"\n[study]\nname = \"{name}\"\n{study}\n{space}");
+        let config = write(tmp.path(), &format!("{name}.toml"), &text);
+        let out = tmp.path().join(name);
+        let o = anneal(&["tune", "--config", &config, "--trials", "3", "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+        assert!(report.contains("Trials: 3 complete"), "{name}: {report}");
+        if name == "r2" {
+            assert!(report.contains("Objective: val_r2 (Maximize)"), "{report}");
+        }
+    }
+}
