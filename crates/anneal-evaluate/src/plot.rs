@@ -16,10 +16,13 @@
 //! # Ok::<(), anneal_evaluate::EvalError>(())
 //! ```
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::cartesian::Cartesian2d;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, FontTransform, register_font};
@@ -674,6 +677,35 @@ fn draw_learning<DB: DrawingBackend>(
     Ok(())
 }
 
+/// Cartesian axes with a caption, grid and axis labels `(x, y)`: the frame of
+/// the scatter and histogram figures.
+fn axes<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    x: Range<f64>,
+    y: Range<f64>,
+    (x_desc, y_desc): (&str, &str),
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, font(26.0))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x, y)
+        .map_err(s)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(font(16.0))
+        .axis_desc_style(font(19.0))
+        .light_line_style(RGBColor(244, 244, 244))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(s)?;
+    Ok(chart)
+}
+
 fn draw_residuals<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
@@ -682,23 +714,7 @@ fn draw_residuals<DB: DrawingBackend>(
 ) -> Result<(), String> {
     let (x_lo, x_hi) = range(predicted.iter().copied(), &[]);
     let bound = residuals.iter().fold(0.0f64, |m, r| m.max(r.abs())).max(f64::MIN_POSITIVE) * 1.08;
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, font(26.0))
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(80)
-        .build_cartesian_2d(x_lo..x_hi, -bound..bound)
-        .map_err(s)?;
-    chart
-        .configure_mesh()
-        .x_desc("predicted value")
-        .y_desc("residual (true − predicted)")
-        .label_style(font(16.0))
-        .axis_desc_style(font(19.0))
-        .light_line_style(RGBColor(244, 244, 244))
-        .bold_line_style(RGBColor(215, 215, 215))
-        .draw()
-        .map_err(s)?;
+    let mut chart = axes(root, title, x_lo..x_hi, -bound..bound, ("predicted value", "residual (true − predicted)"))?;
     let c = color(0);
     let radius = if predicted.len() > 2000 { 2 } else { 3 };
     chart
@@ -716,23 +732,7 @@ fn draw_predicted_actual<DB: DrawingBackend>(
 ) -> Result<(), String> {
     // One range for both axes, so the identity line is the diagonal.
     let (lo, hi) = range(actual.iter().chain(predicted).copied(), &[]);
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, font(26.0))
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(80)
-        .build_cartesian_2d(lo..hi, lo..hi)
-        .map_err(s)?;
-    chart
-        .configure_mesh()
-        .x_desc("true value")
-        .y_desc("predicted value")
-        .label_style(font(16.0))
-        .axis_desc_style(font(19.0))
-        .light_line_style(RGBColor(244, 244, 244))
-        .bold_line_style(RGBColor(215, 215, 215))
-        .draw()
-        .map_err(s)?;
+    let mut chart = axes(root, title, lo..hi, lo..hi, ("true value", "predicted value"))?;
     let c = color(0);
     let radius = if actual.len() > 2000 { 2 } else { 3 };
     chart
@@ -787,23 +787,7 @@ fn draw_histogram<DB: DrawingBackend>(
         counts[(((v - lo) / width) as usize).min(n_bins - 1)] += 1;
     }
     let top = *counts.iter().max().unwrap_or(&1) as f64 * 1.08;
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, font(26.0))
-        .margin(20)
-        .x_label_area_size(60)
-        .y_label_area_size(80)
-        .build_cartesian_2d(lo..hi, 0.0..top)
-        .map_err(s)?;
-    chart
-        .configure_mesh()
-        .x_desc("residual (true − predicted)")
-        .y_desc("rows")
-        .label_style(font(16.0))
-        .axis_desc_style(font(19.0))
-        .light_line_style(RGBColor(244, 244, 244))
-        .bold_line_style(RGBColor(215, 215, 215))
-        .draw()
-        .map_err(s)?;
+    let mut chart = axes(root, title, lo..hi, 0.0..top, ("residual (true − predicted)", "rows"))?;
     let c = color(0);
     chart
         .draw_series(counts.iter().enumerate().map(|(i, &n)| {

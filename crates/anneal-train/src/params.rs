@@ -27,6 +27,41 @@ pub struct ParamInfo {
     pub shape: Vec<usize>,
 }
 
+/// Runs `$body` with the const `$d` set to `$rank` (1 to 6; other ranks do
+/// nothing): gradients are stored per rank, and a parameter's rank is known only
+/// at run time.
+macro_rules! by_rank {
+    ($rank:expr, $d:ident => $body:block) => {
+        match $rank {
+            1 => {
+                const $d: usize = 1;
+                $body
+            }
+            2 => {
+                const $d: usize = 2;
+                $body
+            }
+            3 => {
+                const $d: usize = 3;
+                $body
+            }
+            4 => {
+                const $d: usize = 4;
+                $body
+            }
+            5 => {
+                const $d: usize = 5;
+                $body
+            }
+            6 => {
+                const $d: usize = 6;
+                $body
+            }
+            _ => {}
+        }
+    };
+}
+
 /// The parameters of a model, grouped by layer.
 ///
 /// ```
@@ -94,24 +129,13 @@ impl ParamLayout {
     /// ```
     pub fn map_gradients(&self, grads: &mut GradientsParams, mut f: impl FnMut(&ParamInfo, Tensor<1>) -> Tensor<1>) {
         for p in &self.params {
-            macro_rules! rank {
-                ($d:literal) => {{
-                    if let Some(g) = grads.remove::<$d>(p.id) {
-                        let dims: [usize; $d] = g.dims();
-                        let flat = f(p, g.reshape([p.len]));
-                        grads.register::<$d>(p.id, flat.reshape(dims));
-                    }
-                }};
-            }
-            match p.shape.len() {
-                1 => rank!(1),
-                2 => rank!(2),
-                3 => rank!(3),
-                4 => rank!(4),
-                5 => rank!(5),
-                6 => rank!(6),
-                _ => {}
-            }
+            by_rank!(p.shape.len(), D => {
+                if let Some(g) = grads.remove::<D>(p.id) {
+                    let dims: [usize; D] = g.dims();
+                    let flat = f(p, g.reshape([p.len]));
+                    grads.register::<D>(p.id, flat.reshape(dims));
+                }
+            });
         }
     }
 
@@ -119,22 +143,11 @@ impl ParamLayout {
     pub fn take_gradients(&self, grads: &mut GradientsParams, ids: &HashSet<ParamId>) -> GradientsParams {
         let mut taken = GradientsParams::new();
         for p in self.params.iter().filter(|p| ids.contains(&p.id)) {
-            macro_rules! rank {
-                ($d:literal) => {{
-                    if let Some(g) = grads.remove::<$d>(p.id) {
-                        taken.register::<$d>(p.id, g);
-                    }
-                }};
-            }
-            match p.shape.len() {
-                1 => rank!(1),
-                2 => rank!(2),
-                3 => rank!(3),
-                4 => rank!(4),
-                5 => rank!(5),
-                6 => rank!(6),
-                _ => {}
-            }
+            by_rank!(p.shape.len(), D => {
+                if let Some(g) = grads.remove::<D>(p.id) {
+                    taken.register::<D>(p.id, g);
+                }
+            });
         }
         taken
     }

@@ -669,6 +669,23 @@ impl<'h> Trainer<'h> {
             if !known.contains(&es.monitor) {
                 return Err(TrainError::UnknownMetric { name: es.monitor.clone(), available: known.join(", ") });
             }
+            // A goal against the metric's direction would keep the worst epoch.
+            let higher_is_better = match es.monitor.as_str() {
+                "train_loss" | "val_loss" => false,
+                "train_accuracy" => true,
+                name => {
+                    metrics.iter().find(|m| format!("val_{}", m.name()) == name).is_some_and(|m| m.higher_is_better())
+                }
+            };
+            let goal_says_higher = es.goal == anneal_regularize::Goal::Maximize;
+            if goal_says_higher != higher_is_better {
+                return Err(TrainError::InvalidSetting(format!(
+                    "early stopping monitors `{}`, which is better when {}: set goal = \"{}\"",
+                    es.monitor,
+                    if higher_is_better { "larger" } else { "smaller" },
+                    if higher_is_better { "maximize" } else { "minimize" }
+                )));
+            }
         }
         let default_sampler: Box<dyn BatchSampler> = if optimizer.config().is_full_batch() {
             Box::new(FullBatch)

@@ -320,16 +320,7 @@ fn regression_markdown(
     );
     let t = &m.metrics;
     let _ = writeln!(r, "## Metrics (in the target's units)\n\n| metric | value |\n|---|---|");
-    for (name, v) in [
-        ("R²", t.r2),
-        ("RMSE", t.rmse),
-        ("MAE", t.mae),
-        ("MAPE (fraction)", t.mape),
-        ("explained variance", t.explained_variance),
-        ("max error", t.max_error),
-    ] {
-        let _ = writeln!(r, "| {name} | {} |", run::significant(v));
-    }
+    r += &t.metric_rows();
     if !t.per_target.is_empty() {
         let _ = writeln!(r, "\n## Per target\n\n| target | R² | RMSE | MAE |\n|---|---|---|---|");
         for (name, v) in &t.per_target {

@@ -237,7 +237,7 @@ impl Loaded {
             }
             TargetData::Values { columns, values } => {
                 let k = columns.len();
-                let y: Vec<f64> = rows.iter().flat_map(|&r| values[r * k..(r + 1) * k].iter().copied()).collect();
+                let y = rows_of(values, k, rows);
                 if config.training.loss == Some(crate::config::LossName::Poisson)
                     && let Some(i) = y.iter().position(|v| *v < 0.0)
                 {
@@ -278,7 +278,7 @@ impl Loaded {
             )?),
             (TargetData::Values { columns, values }, transform) => {
                 let k = columns.len();
-                let y: Vec<f64> = rows.iter().flat_map(|&r| values[r * k..(r + 1) * k].iter().copied()).collect();
+                let y = rows_of(values, k, rows);
                 let transform = transform.clone().unwrap_or_else(TargetTransform::identity);
                 TabularData::Regression(
                     RegressionData::new(m.values, m.n_cols, transform.transform(&y)?, k)?.with_transform(transform),
@@ -286,6 +286,11 @@ impl Loaded {
             }
         })
     }
+}
+
+/// The rows `rows` of a row-major matrix with `k` values per row.
+fn rows_of(values: &[f64], k: usize, rows: &[usize]) -> Vec<f64> {
+    rows.iter().flat_map(|&r| values[r * k..(r + 1) * k].iter().copied()).collect()
 }
 
 /// The task of `config` on `table`: `[data] task` when given, else inferred

@@ -158,6 +158,23 @@ pub struct RegressionTest {
     pub per_target: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
+impl RegressionTest {
+    /// The averaged metrics as Markdown table rows `| R² | 0.5505 |`, for reports.
+    pub(crate) fn metric_rows(&self) -> String {
+        [
+            ("R²", self.r2),
+            ("RMSE", self.rmse),
+            ("MAE", self.mae),
+            ("MAPE (fraction)", self.mape),
+            ("explained variance", self.explained_variance),
+            ("max error", self.max_error),
+        ]
+        .iter()
+        .map(|(name, v)| format!("| {name} | {} |\n", significant(*v)))
+        .collect()
+    }
+}
+
 impl TestMetrics {
     /// A metric by name (`accuracy`, `macro_f1`, `r2`, `rmse`, `loss`, ...).
     pub fn get(&self, name: &str) -> Option<f64> {
@@ -911,16 +928,7 @@ fn report(
             let _ = writeln!(r, "| test rows | {} |\n", t.rows);
         }
         TestMetrics::Regression(t) => {
-            for (name, v) in [
-                ("R²", t.r2),
-                ("RMSE", t.rmse),
-                ("MAE", t.mae),
-                ("MAPE (fraction)", t.mape),
-                ("explained variance", t.explained_variance),
-                ("max error", t.max_error),
-            ] {
-                let _ = writeln!(r, "| {name} | {} |", significant(v));
-            }
+            r += &t.metric_rows();
             let _ = writeln!(r, "| {} loss (training units) | {:.4} |", ctx.loss.key(), t.loss);
             let _ = writeln!(r, "| test rows | {} |\n", t.rows);
             let _ = writeln!(

@@ -90,4 +90,8 @@ fn monitoring_a_metric_nobody_records_names_the_ones_recorded() {
     let err = trainer(early).fit(model(), &mut optimizer, &train, Some(&valid)).unwrap_err();
     let message = err.to_string();
     assert!(message.contains("val_within_tolerance") && message.contains("val_r2"), "{message}");
+    // The new metric's direction is checked too: it is better when larger.
+    let early = EarlyStoppingConfig::new("val_within_tolerance", Goal::Minimize, 10);
+    let err = trainer(early).fit(model(), &mut optimizer, &train, Some(&valid)).unwrap_err();
+    assert!(err.to_string().contains("set goal = \"maximize\""), "{err}");
 }
