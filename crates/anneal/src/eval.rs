@@ -305,19 +305,8 @@ fn regression_markdown(
     m: &RegressionEval,
     drawn: &[(String, String)],
 ) -> String {
-    let mut r = String::new();
-    let _ = writeln!(r, "# Anneal evaluation report\n");
-    let scope = match m.part {
-        Some(part) => format!("the {} rows of the run's {part:?} part", m.rows).to_lowercase(),
-        None => format!("{} rows", m.rows),
-    };
-    let _ = writeln!(
-        r,
-        "- run: `{}`; data: `{}` ({scope}, regression of `{}`)\n",
-        options.run.display(),
-        options.data.display(),
-        config.data.target
-    );
+    let mut r = header(options, m.part, m.rows, &format!("regression of `{}`", config.data.target));
+    r.push('\n');
     let t = &m.metrics;
     let _ = writeln!(r, "## Metrics (in the target's units)\n\n| metric | value |\n|---|---|");
     r += &t.metric_rows();
@@ -333,20 +322,21 @@ fn regression_markdown(
     r
 }
 
-fn markdown(options: &EvalOptions, config: &RunConfig, m: &ClassificationEval, figures: &Figures) -> String {
-    let mut r = String::new();
-    let _ = writeln!(r, "# Anneal evaluation report\n");
-    let scope = match m.part {
-        Some(part) => format!("the {} rows of the run's {part:?} part", m.rows).to_lowercase(),
-        None => format!("{} rows", m.rows),
+/// The title and the run / data line every evaluation report starts with.
+fn header(options: &EvalOptions, part: Option<Part>, rows: usize, subject: &str) -> String {
+    let scope = match part {
+        Some(part) => format!("the {rows} rows of the run's {part:?} part").to_lowercase(),
+        None => format!("{rows} rows"),
     };
-    let _ = writeln!(
-        r,
-        "- run: `{}`; data: `{}` ({scope}, target `{}`)",
+    format!(
+        "# Anneal evaluation report\n\n- run: `{}`; data: `{}` ({scope}, {subject})\n",
         options.run.display(),
-        options.data.display(),
-        config.data.target
-    );
+        options.data.display()
+    )
+}
+
+fn markdown(options: &EvalOptions, config: &RunConfig, m: &ClassificationEval, figures: &Figures) -> String {
+    let mut r = header(options, m.part, m.rows, &format!("target `{}`", config.data.target));
     let _ = writeln!(r, "- classes: {}\n", m.classes.join(", "));
     let _ = writeln!(r, "## Metrics\n\n| metric | value |\n|---|---|");
     for (name, v) in [
