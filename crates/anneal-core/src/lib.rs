@@ -3,6 +3,9 @@
 //! random choices of one seed never share draws) and the cross-validation
 //! [`Fold`]. `anneal-data`, `anneal-models`, `anneal-evaluate` and `anneal-hpo`
 //! all use these, so there is one generator and one fold type in the workspace.
+//! Beside them, the file [`integrity`] checks (SHA-256 manifests) and the
+//! [`lock`] that keeps two processes out of one folder, used by run folders and
+//! checkpoints.
 //!
 //! ```
 //! use anneal_core::{SeededRng, Stream};
@@ -15,8 +18,14 @@
 //! assert_eq!(SeededRng::stream(7, Stream::Shuffle(3)).next_u64(), SeededRng::stream(7, Stream::Shuffle(3)).next_u64());
 //! ```
 
+pub mod error;
 pub mod fold;
+pub mod integrity;
+pub mod lock;
+pub mod markdown;
 pub mod rng;
+
+pub use error::CoreError;
 
 pub use fold::Fold;
 pub use rng::{SeededRng, Stream, hash_str};
