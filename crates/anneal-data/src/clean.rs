@@ -267,6 +267,15 @@ pub struct CleanConfig {
     /// Drop training rows with a numeric feature outside the rule's fences, fitted
     /// on the training rows (validation and test rows are never trimmed).
     pub trim_outliers: Option<OutlierRule>,
+    /// Infinite numbers in the data (`inf`, `1e400`): `reject` (the default,
+    /// an error naming file, line and column) or `missing`. The same policy
+    /// applies to every file the run reads later (`predict`, `eval`).
+    #[serde(skip_serializing_if = "is_reject")]
+    pub non_finite: crate::NonFinite,
+}
+
+fn is_reject(p: &crate::NonFinite) -> bool {
+    *p == crate::NonFinite::Reject
 }
 
 /// What [`CleanConfig::apply`] did.

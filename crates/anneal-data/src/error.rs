@@ -57,6 +57,22 @@ pub enum DataError {
         /// The offending cell.
         value: String,
     },
+    /// A numeric cell holds an infinite value (`inf`, `-Infinity`, `1e400`):
+    /// rejected unless [`CsvOptions::non_finite`](crate::CsvOptions::non_finite)
+    /// reads such cells as missing.
+    #[error(
+        "{path}: {place}, column `{column}`: `{value}` is not a finite number (fix the cell, or read such cells as missing with non_finite = \"missing\" under [clean])"
+    )]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// `line N` of a CSV file (1-based), `row N` of a Parquet file (0-based data row).
+        place: String,
+        /// The column.
+        column: String,
+        /// The cell as written (or as stored).
+        value: String,
+    },
     /// A column named by the user does not exist.
     #[error("column `{column}` does not exist (available: {available})")]
     UnknownColumn {

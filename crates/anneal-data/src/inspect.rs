@@ -100,7 +100,7 @@ impl Inspection {
     /// The summary as a Markdown report titled with `source`.
     pub fn to_markdown(&self, source: &str) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# Data quality: {source}\n");
+        let _ = writeln!(s, "# Data quality: {}\n", anneal_core::markdown::escape(source));
         let _ = writeln!(
             s,
             "{} rows, {} columns, {} exact duplicate row(s), {} missing cell(s).\n",
@@ -120,7 +120,7 @@ impl Inspection {
             let _ = writeln!(
                 s,
                 "| {} | {kind} | {} ({:.1} %) | {} | {} | {} | {} | {} | {} |",
-                c.name,
+                anneal_core::markdown::escape(&c.name),
                 c.missing,
                 100.0 * c.missing_fraction,
                 c.distinct,

@@ -61,7 +61,7 @@ pub use dense::Dense;
 pub use error::{DataError, Result};
 pub use preprocess::{LabelEncoder, Matrix, PreprocessConfig, Preprocessor};
 pub use split::{Split, SplitFractions, holdout, stratified_holdout};
-pub use table::{Column, ColumnKind, CsvOptions, Table};
+pub use table::{Column, ColumnKind, CsvOptions, NonFinite, Table};
 pub use target::{TargetTransform, TargetTransformKind};
 
 /// One `use` for the common types.

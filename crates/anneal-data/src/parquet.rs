@@ -84,6 +84,25 @@ impl Table {
                 ),
                 (_, Cells::Empty) => Column::Numeric(Vec::new()),
             };
+            let column = match column {
+                Column::Numeric(values) => Column::Numeric(
+                    values
+                        .into_iter()
+                        .enumerate()
+                        .map(|(row, x)| match x.map(|x| options.non_finite.apply(x)) {
+                            None => Ok(None),
+                            Some(Ok(x)) => Ok(x),
+                            Some(Err(())) => Err(DataError::NonFinite {
+                                path: path.to_path_buf(),
+                                place: format!("row {row}"),
+                                column: name.clone(),
+                                value: x.map_or_else(String::new, |x| x.to_string()),
+                            }),
+                        })
+                        .collect::<Result<_>>()?,
+                ),
+                other => other,
+            };
             columns.push((name.clone(), column));
         }
         if columns.is_empty() {
@@ -224,6 +243,23 @@ mod tests {
     use parquet::arrow::ArrowWriter;
 
     use super::*;
+
+    #[test]
+    fn infinities_are_rejected_by_row_or_read_as_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inf.parquet");
+        let fields = vec![Field::new("x", DataType::Float64, true)];
+        let values = vec![Some(1.0), Some(f64::NAN), None, Some(f64::NEG_INFINITY)];
+        let arrays: Vec<ArrayRef> = vec![Arc::new(arrow_array::Float64Array::from(values))];
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap();
+        let mut writer = ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let err = Table::read_parquet(&path, &CsvOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("row 3, column `x`: `-inf` is not a finite number"), "{err}");
+        let lenient = CsvOptions { non_finite: crate::NonFinite::Missing, ..CsvOptions::default() };
+        assert_eq!(Table::read_parquet(&path, &lenient).unwrap().numeric("x").unwrap(), [Some(1.0), None, None, None]);
+    }
 
     #[test]
     fn round_trip_maps_types_onto_numeric_and_categorical() {

@@ -48,6 +48,35 @@ pub struct CsvOptions {
     pub null_values: Vec<String>,
     /// Per-column kinds that override inference.
     pub column_kinds: BTreeMap<String, ColumnKind>,
+    /// What an infinite number in a numeric column (`inf`, `-inf`, `Infinity`,
+    /// `1e400`, which overflows) becomes: an error naming file, line and column
+    /// (the default) or a missing cell. A `NaN` in any spelling is always missing.
+    pub non_finite: NonFinite,
+}
+
+/// The policy for infinite numbers in numeric columns ([`CsvOptions::non_finite`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NonFinite {
+    /// Refuse the file with [`DataError::NonFinite`] (the default): an infinite
+    /// feature would make the loss or the predictions NaN far from the cause.
+    #[default]
+    Reject,
+    /// Read the cell as missing (imputed or dropped like any other missing cell).
+    Missing,
+}
+
+impl NonFinite {
+    /// Applies the policy to a parsed number: `Ok(Some(x))` for a finite one,
+    /// `Ok(None)` for NaN (and for infinity under [`NonFinite::Missing`]), and
+    /// `Err(())` for an infinity that is rejected.
+    pub(crate) fn apply(self, x: f64) -> std::result::Result<Option<f64>, ()> {
+        match (x.is_finite(), x.is_nan(), self) {
+            (true, _, _) => Ok(Some(x)),
+            (false, true, _) | (false, false, NonFinite::Missing) => Ok(None),
+            (false, false, NonFinite::Reject) => Err(()),
+        }
+    }
 }
 
 impl Default for CsvOptions {
@@ -57,6 +86,7 @@ impl Default for CsvOptions {
             has_header: true,
             null_values: ["", "NA", "N/A", "NaN", "nan", "null", "NULL"].map(String::from).to_vec(),
             column_kinds: BTreeMap::new(),
+            non_finite: NonFinite::Reject,
         }
     }
 }
@@ -168,7 +198,17 @@ impl Table {
                             values.push(None);
                         } else {
                             match v.parse::<f64>() {
-                                Ok(x) => values.push(Some(x)),
+                                Ok(x) => match options.non_finite.apply(x) {
+                                    Ok(x) => values.push(x),
+                                    Err(()) => {
+                                        return Err(DataError::NonFinite {
+                                            path,
+                                            place: format!("line {}", line_of(i, r)),
+                                            column: name.clone(),
+                                            value: v,
+                                        });
+                                    }
+                                },
                                 Err(_) => {
                                     return Err(DataError::NonNumeric {
                                         path,

@@ -79,6 +79,7 @@ fn clean_config_counts_what_it_removes_and_maps_rows_back() {
         drop_missing: vec!["b".into()],
         max_missing_fraction: Some(0.5),
         trim_outliers: Some(OutlierRule::Iqr { k: 1.5 }),
+        ..CleanConfig::default()
     };
     let (cleaned, rows, report) = config.apply(&t, &["c".into()]).unwrap();
     // Row 1 duplicates row 0; row 2 misses b; c is all missing but protected.

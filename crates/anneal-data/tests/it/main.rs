@@ -1,6 +1,7 @@
 //! Integration tests of anneal-data's public API.
 
 mod clean;
+mod fuzz;
 mod golden;
 mod props;
 
