@@ -26,7 +26,7 @@ use crate::error::TrainError;
 use crate::trainer::{EpochRecord, TrainConfig};
 
 /// The format version written in `state.json`.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// What `state.json` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +57,9 @@ pub struct Checkpoint {
     pub stopped_early: bool,
     /// Whether the run is over (all epochs done or stopped early).
     pub finished: bool,
+    /// The first batch's loss (`f64` bits), the divergence guard's yardstick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_loss: Option<u64>,
 }
 
 /// The history with every number as its `f64` bits: JSON text would round some
@@ -110,6 +113,8 @@ mod exact_history {
     }
 }
 
+use anneal_core::integrity::{MANIFEST, Manifest};
+
 const STATE: &str = "state.json";
 const MODEL: &str = "model.bpk";
 const BEST: &str = "best.bpk";
@@ -135,6 +140,13 @@ impl Checkpoint {
     /// Reads `state.json` of the checkpoint in `dir` (see [`locate`](Checkpoint::locate)).
     pub fn read(dir: &Path) -> Result<Self, TrainError> {
         let dir = Self::locate(dir).ok_or_else(|| fail(dir, &"no checkpoint here (state.json is missing)"))?;
+        if !dir.join(MANIFEST).is_file() {
+            return Err(fail(&dir, &"manifest.json is missing, so its files cannot be verified"));
+        }
+        Manifest::verify(&dir).map_err(|e| match e {
+            anneal_core::CoreError::Integrity { path, message } => TrainError::Checkpoint { path, message },
+            other => fail(&dir, &other),
+        })?;
         let path = dir.join(STATE);
         let text = std::fs::read_to_string(&path).map_err(|e| fail(&path, &e))?;
         let state: Checkpoint = serde_json::from_str(&text).map_err(|e| fail(&path, &e))?;
@@ -170,6 +182,8 @@ impl Checkpoint {
         optimizer.save_state(&tmp.join(OPTIMIZER))?;
         let json = serde_json::to_string_pretty(self).map_err(|e| fail(&tmp, &e))?;
         std::fs::write(tmp.join(STATE), json).map_err(|e| fail(&tmp, &e))?;
+        // Every file's SHA-256: a resume verifies them before trusting the bytes.
+        Manifest::of_folder(&tmp, &[]).and_then(|m| m.write(&tmp)).map_err(|e| fail(&tmp, &e))?;
         if old.exists() {
             std::fs::remove_dir_all(&old).map_err(|e| fail(&old, &e))?;
         }

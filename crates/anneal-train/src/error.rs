@@ -74,9 +74,11 @@ pub enum TrainError {
         /// The optimiser's name.
         optimizer: &'static str,
     },
-    /// The loss became NaN or infinite.
+    /// Training diverged: a loss or a weight became NaN or infinite, or the
+    /// loss grew above [`DIVERGENCE_FACTOR`](crate::DIVERGENCE_FACTOR) times the
+    /// first batch's. Nothing of the diverged state is checkpointed.
     #[error(
-        "training diverged: the loss is {loss} at epoch {epoch}, iteration {iteration}; {}",
+        "training diverged at epoch {epoch}, iteration {iteration}: {reason}; {}",
         match last_checkpoint {
             Some(e) => format!("the last good checkpoint (epoch {e}) is kept"),
             None => "no checkpoint was written before it".to_string(),
@@ -85,10 +87,11 @@ pub enum TrainError {
     Diverged {
         /// 1-based epoch.
         epoch: usize,
-        /// 1-based iteration within the run.
+        /// 1-based iteration within the run (the epoch's last one for the checks
+        /// made once an epoch: weights and validation loss).
         iteration: usize,
-        /// The non-finite loss.
-        loss: f64,
+        /// What was found (`the loss is NaN`, `the loss 1.6e19 is above 1000 × ...`).
+        reason: String,
         /// The epoch of the last checkpoint written, if any: it is left as it was.
         last_checkpoint: Option<usize>,
     },

@@ -1,7 +1,6 @@
 //! The history of a run on disk: `metrics.jsonl` (one JSON object per epoch),
 //! `history.csv`, and the training curves `curves.png` / `curves.svg`.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -47,28 +46,22 @@ pub fn metric_columns(history: &[EpochRecord]) -> Vec<String> {
 pub fn to_csv(history: &[EpochRecord]) -> String {
     let layers = history.iter().filter_map(|r| r.gradient_norms.as_ref().map(Vec::len)).max().unwrap_or(0);
     let columns = metric_columns(history);
-    let mut s = String::from("epoch,train_loss");
-    for c in &columns {
-        let _ = write!(s, ",{c}");
-    }
-    s += ",learning_rate,seconds";
-    for l in 0..layers {
-        let _ = write!(s, ",grad_norm_{l}");
-    }
-    s.push('\n');
+    let mut header: Vec<String> = vec!["epoch".into(), "train_loss".into()];
+    header.extend(columns.iter().cloned());
+    header.extend(["learning_rate".to_string(), "seconds".to_string()]);
+    header.extend((0..layers).map(|l| format!("grad_norm_{l}")));
     let cell = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    // Writing to memory cannot fail; a metric name with a comma is quoted.
+    let _ = w.write_record(&header);
     for r in history {
-        let _ = write!(s, "{},{}", r.epoch, r.train_loss);
-        for c in &columns {
-            let _ = write!(s, ",{}", cell(r.metrics.get(c).copied()));
-        }
-        let _ = write!(s, ",{},{}", r.learning_rate, r.seconds);
-        for l in 0..layers {
-            let _ = write!(s, ",{}", cell(r.gradient_norms.as_ref().and_then(|g| g.get(l).copied())));
-        }
-        s.push('\n');
+        let mut record = vec![r.epoch.to_string(), r.train_loss.to_string()];
+        record.extend(columns.iter().map(|c| cell(r.metrics.get(c).copied())));
+        record.extend([r.learning_rate.to_string(), r.seconds.to_string()]);
+        record.extend((0..layers).map(|l| cell(r.gradient_norms.as_ref().and_then(|g| g.get(l).copied()))));
+        let _ = w.write_record(&record);
     }
-    s
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 /// Writes `metrics.jsonl` and `history.csv` into `dir`.

@@ -454,3 +454,35 @@ impl ModuleVisitor for SquaresByLayer<'_> {
         });
     }
 }
+
+/// The first layer (by [`ParamLayout`] order) with a NaN or infinite weight, if
+/// any: one device read for the whole model.
+pub(crate) fn non_finite_layer<M: Module>(
+    model: &M,
+    layout: &ParamLayout,
+) -> Result<Option<String>, crate::TrainError> {
+    let mut visitor = NonFiniteSums { sums: Vec::new(), ids: Vec::new() };
+    model.visit(&mut visitor);
+    if visitor.sums.is_empty() {
+        return Ok(None);
+    }
+    let sums = crate::trainer::read_vec(Tensor::cat(visitor.sums, 0))?;
+    Ok(sums.iter().position(|s| !s.is_finite()).map(|i| {
+        let id = visitor.ids[i];
+        layout.params().iter().find(|p| p.id == id).map_or_else(|| format!("{id}"), |p| p.layer_path.clone())
+    }))
+}
+
+/// Per parameter, the sum of `w - w`: zero when every weight is finite, NaN otherwise.
+struct NonFiniteSums {
+    sums: Vec<Tensor<1>>,
+    ids: Vec<ParamId>,
+}
+
+impl ModuleVisitor for NonFiniteSums {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let w = param.val().detach();
+        self.sums.push((w.clone() - w).sum());
+        self.ids.push(param.id);
+    }
+}

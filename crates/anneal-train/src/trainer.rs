@@ -552,6 +552,28 @@ struct LoopState<M> {
     stopped_early: bool,
     scheduler_metrics: Vec<u64>,
     last_checkpoint: Option<usize>,
+    /// The first batch's loss, before any update: the divergence guard's yardstick.
+    reference_loss: Option<f64>,
+}
+
+/// The divergence guard stops a run whose batch loss grows above this many times
+/// the first batch's loss (measured before any update; at least 1 is used as the
+/// yardstick, so a near-zero first loss does not make every wobble a divergence).
+pub const DIVERGENCE_FACTOR: f64 = 1e3;
+
+/// Why a batch loss means the run diverged, if it does.
+fn divergence(loss: f64, reference: f64) -> Option<String> {
+    let limit = DIVERGENCE_FACTOR * reference.abs().max(1.0);
+    if !loss.is_finite() {
+        Some(format!("the loss is {loss}"))
+    } else if loss > limit {
+        Some(format!(
+            "the loss {loss:.4e} is above {DIVERGENCE_FACTOR} × the first batch's loss ({reference:.4}); lower the \
+             learning rate or clip gradients"
+        ))
+    } else {
+        None
+    }
 }
 
 impl<'h> Trainer<'h> {
@@ -631,9 +653,13 @@ impl<'h> Trainer<'h> {
 
     /// Trains `model` (built on this trainer's device with autodiff) with `optimizer`.
     ///
-    /// Errors: invalid settings (before anything runs), a non-finite loss
-    /// ([`TrainError::Diverged`], naming the epoch and iteration; the last
-    /// checkpoint is left as it was), a checkpoint that cannot be written or read.
+    /// Errors: invalid settings (before anything runs), a diverged run
+    /// ([`TrainError::Diverged`], naming the epoch and iteration: a NaN or
+    /// infinite loss, checked every step; a loss above [`DIVERGENCE_FACTOR`] ×
+    /// the first batch's; non-finite weights or validation loss, checked every
+    /// epoch before its checkpoint, so only finite states are checkpointed; the
+    /// last checkpoint is left as it was), a checkpoint that cannot be written,
+    /// or read and verified.
     pub fn fit<M, D>(
         &mut self,
         model: M,
@@ -753,6 +779,7 @@ impl<'h> Trainer<'h> {
             stopped_early: false,
             scheduler_metrics: Vec::new(),
             last_checkpoint: None,
+            reference_loss: None,
         };
         let mut resumed_from = None;
         let mut finished = false;
@@ -785,6 +812,7 @@ impl<'h> Trainer<'h> {
             state.stopped_early = ck.stopped_early;
             state.scheduler_metrics = ck.scheduler_metrics;
             state.last_checkpoint = Some(ck.epoch);
+            state.reference_loss = ck.reference_loss.map(f64::from_bits);
             resumed_from = Some(ck.epoch);
             finished = ck.finished;
         }
@@ -806,7 +834,6 @@ impl<'h> Trainer<'h> {
                 optimizer.set_learning_rate(s.lr());
             }
             let batches = self.sampler.as_deref().unwrap_or(default_sampler.as_ref()).batches(train.len(), epoch)?;
-            let first_iteration = state.iteration + 1;
             let mut losses = Vec::with_capacity(batches.len());
             let mut terms: BTreeMap<String, Vec<Tensor<1>>> = BTreeMap::new();
             let mut correct = Vec::with_capacity(batches.len());
@@ -823,6 +850,18 @@ impl<'h> Trainer<'h> {
                 let batch = train.batch(indices, &train_device);
                 let out;
                 (model, out) = stepper.step(model, optimizer, batch, objective.as_ref(), &info, &mut self.hooks)?;
+                // The divergence guard, every step: one scalar read back.
+                let value = read_scalar(out.loss.clone())?;
+                let reference = *state.reference_loss.get_or_insert(value);
+                if let Some(reason) = divergence(value, reference) {
+                    reporter.finish();
+                    return Err(TrainError::Diverged {
+                        epoch,
+                        iteration: state.iteration,
+                        reason,
+                        last_checkpoint: state.last_checkpoint,
+                    });
+                }
                 losses.push(out.loss);
                 for (name, value) in out.terms {
                     terms.entry(name).or_default().push(value);
@@ -842,16 +881,17 @@ impl<'h> Trainer<'h> {
                 s.step();
             }
 
-            // One read of the epoch's losses: the divergence guard names the first bad batch.
             let batch_losses = read_vec(Tensor::cat(losses, 0))?;
-            if let Some(i) = batch_losses.iter().position(|l| !l.is_finite()) {
+            let diverged = |reason: String| TrainError::Diverged {
+                epoch,
+                iteration: state.iteration,
+                reason,
+                last_checkpoint: state.last_checkpoint,
+            };
+            // The last update of the epoch has no loss after it yet: look at the weights.
+            if let Some(layer) = crate::params::non_finite_layer(&model, &layout)? {
                 reporter.finish();
-                return Err(TrainError::Diverged {
-                    epoch,
-                    iteration: first_iteration + i,
-                    loss: batch_losses[i] as f64,
-                    last_checkpoint: state.last_checkpoint,
-                });
+                return Err(diverged(format!("layer `{layer}` has NaN or infinite weights")));
             }
             let seen: usize = batches.iter().map(Vec::len).sum();
             let train_loss =
@@ -871,6 +911,10 @@ impl<'h> Trainer<'h> {
             }
             if let Some(v) = valid {
                 let eval = evaluate(&model, v, objective.as_ref(), &self.device, 1024)?;
+                if !eval.loss.is_finite() {
+                    reporter.finish();
+                    return Err(diverged(format!("the validation loss is {}", eval.loss)));
+                }
                 metrics_of_epoch.insert("val_loss".to_string(), eval.loss);
                 for m in &metrics {
                     if let Some(value) = eval.metric(m.as_ref())? {
@@ -934,6 +978,7 @@ impl<'h> Trainer<'h> {
                     rng: model.rng_state(),
                     stopped_early: state.stopped_early,
                     finished: last,
+                    reference_loss: state.reference_loss.map(f64::to_bits),
                 };
                 ck.write(dir, &model, state.best.as_ref().map(|(_, m)| m), optimizer)?;
                 state.last_checkpoint = Some(epoch);

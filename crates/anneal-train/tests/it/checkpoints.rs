@@ -196,3 +196,32 @@ fn a_run_stopped_by_a_hook_checkpoints_and_resumes_bit_for_bit() {
     assert_eq!(super::params(&resumed.model), super::params(&straight.model));
     assert_eq!(resumed.history.len(), straight.history.len());
 }
+
+#[test]
+fn a_corrupted_checkpoint_file_is_refused_on_resume() {
+    let train = super::blobs(64, 4, 1, 1.5);
+    let dir = tempfile::tempdir().unwrap();
+    let device = Backend::Flex.device().unwrap();
+    let c = TrainConfig::new(2, 16);
+    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
+    Trainer::new(c.clone(), device.clone())
+        .with_progress(Progress::Silent)
+        .with_checkpoints(dir.path())
+        .fit(model(), &mut optimizer, &train, None)
+        .unwrap();
+    // One flipped byte near the end of the weights.
+    let weights = dir.path().join("model.bpk");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 0x40;
+    std::fs::write(&weights, bytes).unwrap();
+    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
+    let err = Trainer::new(c, device)
+        .with_progress(Progress::Silent)
+        .with_checkpoints(dir.path())
+        .resuming(true)
+        .fit(model(), &mut optimizer, &train, None)
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("model.bpk") && message.contains("integrity") || message.contains("changed"), "{message}");
+}

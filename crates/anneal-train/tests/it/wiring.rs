@@ -194,13 +194,36 @@ fn a_non_finite_loss_names_epoch_and_iteration() {
     let data = ClassificationData::new(x, 4, (0..16).map(|i| i % 3).collect()).unwrap();
     let err = fit(TrainConfig::new(3, 4), sgd(1e10), &data).unwrap_err();
     match &err {
-        TrainError::Diverged { epoch: 1, iteration, loss, last_checkpoint: None } => {
-            assert!(*iteration <= 4 && !loss.is_finite(), "{err}");
+        TrainError::Diverged { epoch: 1, iteration, reason, last_checkpoint: None } => {
+            assert!(*iteration <= 4, "{err}");
+            assert!(reason.starts_with("the loss"), "{err}");
         }
         other => panic!("expected a divergence, got {other:?}"),
     }
-    assert!(err.to_string().starts_with("training diverged: the loss is"), "{err}");
+    assert!(err.to_string().starts_with("training diverged at epoch 1, iteration"), "{err}");
     assert!(err.to_string().contains("no checkpoint was written before it"), "{err}");
+}
+
+#[test]
+fn an_exploding_finite_loss_is_a_divergence_and_nothing_of_it_is_checkpointed() {
+    // Adam at 1e6 (the hardening trial's case): the loss stays finite but grows
+    // by orders of magnitude within the first epoch.
+    let data = super::blobs(96, 4, 3, 1.0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut optimizer = OptimizerConfig::adam(1e6).init().unwrap();
+    let err = Trainer::new(TrainConfig::new(5, 8), Backend::Flex.device().unwrap())
+        .with_progress(Progress::Silent)
+        .with_checkpoints(dir.path().join("ck"))
+        .fit(model(vec![8]), &mut optimizer, &data, Some(&data))
+        .unwrap_err();
+    match &err {
+        TrainError::Diverged { epoch: 1, iteration, reason, last_checkpoint: None } => {
+            assert!(*iteration >= 2 && *iteration <= 12, "{err}");
+            assert!(reason.contains("above 1000 × the first batch's loss") || reason.contains("NaN"), "{err}");
+        }
+        other => panic!("expected a divergence, got {other:?}"),
+    }
+    assert!(!anneal_train::has_checkpoint(&dir.path().join("ck")), "a diverged epoch was checkpointed");
 }
 
 #[test]
