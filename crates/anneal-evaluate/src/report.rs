@@ -118,12 +118,13 @@ impl ClassificationReport {
         s
     }
 
-    /// A Markdown table with `digits` decimals (`|` in names escaped).
+    /// A Markdown table with `digits` decimals (class names escaped: no HTML,
+    /// no extra cells).
     pub fn to_markdown(&self, digits: usize) -> String {
         let f = |x: f64| if x.is_nan() { "nan".to_string() } else { format!("{x:.digits$}") };
         let mut s = String::from("| class | precision | recall | f1-score | support |\n|---|---:|---:|---:|---:|\n");
         let line = |s: &mut String, name: &str, p: &Prf| {
-            let name = name.replace('|', "\\|");
+            let name = anneal_core::markdown::escape(name);
             let _ = writeln!(s, "| {name} | {} | {} | {} | {} |", f(p.precision), f(p.recall), f(p.f_score), p.support);
         };
         for r in &self.rows {

@@ -40,7 +40,7 @@
 //! ```
 
 mod math;
-mod open;
+pub mod open;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]

@@ -23,7 +23,7 @@ use crate::storage::{InMemoryStorage, Storage};
 /// # Ok::<(), anneal_hpo::HpoError>(())
 /// ```
 pub fn open_storage(url: &str) -> Result<Arc<dyn Storage>> {
-    let unsupported = |what: &str| HpoError::Storage { url: url.to_string(), message: what.to_string() };
+    let unsupported = |what: &str| HpoError::Storage { url: redact_url(url), message: what.to_string() };
     if url == "memory" || url == "memory://" {
         return Ok(Arc::new(InMemoryStorage::new()));
     }
@@ -48,4 +48,75 @@ pub fn open_storage(url: &str) -> Result<Arc<dyn Storage>> {
         return Err(unsupported("anneal-hpo was built without its `postgres` feature (cargo feature anneal/postgres)"));
     }
     Err(unsupported("unknown storage; expected memory, sqlite://<file> or postgres://<user>@<host>/<database>"))
+}
+
+/// A storage URL fit for a message or a log line: the password of
+/// `scheme://user:password@host/...` and any `password=...` parameter
+/// (`?password=...`, `&password=...`, key-value `password=... host=...`) are
+/// replaced by `***`.
+///
+/// ```
+/// use anneal_hpo::open::redact_url;
+///
+/// assert_eq!(redact_url("postgres://me:s3cret@db:5432/hpo"), "postgres://me:***@db:5432/hpo");
+/// assert_eq!(redact_url("postgres://db/hpo?user=me&password=s3cret"), "postgres://db/hpo?user=me&password=***");
+/// assert_eq!(redact_url("sqlite://runs/study.db"), "sqlite://runs/study.db");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let mut out = match url.find("://") {
+        Some(scheme) => {
+            let rest = &url[scheme + 3..];
+            // The user information ends at the last `@` before any query string.
+            let head = &rest[..rest.find('?').unwrap_or(rest.len())];
+            match head.rfind('@') {
+                Some(at) => {
+                    let credentials = &head[..at];
+                    let user = match credentials.split_once(':') {
+                        Some((user, _)) => format!("{user}:***"),
+                        None => credentials.to_string(),
+                    };
+                    format!("{}{user}{}", &url[..scheme + 3], &rest[at..])
+                }
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    };
+    // `password=<value>` up to the next `&`, space or end.
+    let mut from = 0;
+    while let Some(i) = out[from..].to_ascii_lowercase().find("password=").map(|i| i + from) {
+        let start = i + "password=".len();
+        let end = out[start..].find(['&', ' ']).map_or(out.len(), |e| start + e);
+        out.replace_range(start..end, "***");
+        from = start + 3;
+    }
+    out
+}
+
+/// `message` with the password of `url` (if it has one, and it is not trivially
+/// short) replaced by `***`: a driver's error text may quote its connection string.
+pub fn redact_message(message: &str, url: &str) -> String {
+    let mut passwords = Vec::new();
+    if let Some(scheme) = url.find("://") {
+        let rest = &url[scheme + 3..];
+        let head = &rest[..rest.find('?').unwrap_or(rest.len())];
+        if let Some(at) = head.rfind('@')
+            && let Some((_, password)) = head[..at].split_once(':')
+        {
+            passwords.push(password.to_string());
+        }
+    }
+    let lower = url.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("password=").map(|i| i + from) {
+        let start = i + "password=".len();
+        let end = url[start..].find(['&', ' ']).map_or(url.len(), |e| start + e);
+        passwords.push(url[start..end].to_string());
+        from = end;
+    }
+    let mut out = message.to_string();
+    for p in passwords.into_iter().filter(|p| p.len() >= 2) {
+        out = out.replace(&p, "***");
+    }
+    out
 }

@@ -61,17 +61,7 @@ impl std::fmt::Debug for PostgresStorage {
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user@host/db`.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            let user = credentials.split(':').next().unwrap_or_default();
-            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
+use crate::open::{redact_message, redact_url as redact};
 
 impl PostgresStorage {
     /// Connects to `url` (`postgres://user:password@host:port/database`) and creates
@@ -79,7 +69,7 @@ impl PostgresStorage {
     pub fn connect(url: &str) -> Result<Self> {
         let redacted = redact(url);
         let mut client = Client::connect(url, NoTls)
-            .map_err(|e| HpoError::Storage { url: redacted.clone(), message: e.to_string() })?;
+            .map_err(|e| HpoError::Storage { url: redacted.clone(), message: redact_message(&e.to_string(), url) })?;
         // Concurrent CREATE TABLE IF NOT EXISTS can race on the catalog; one advisory
         // lock around the schema makes workers starting together safe.
         let mut tx =
@@ -368,7 +358,16 @@ impl Storage for PostgresStorage {
 mod tests {
     #[test]
     fn passwords_never_reach_messages() {
-        assert_eq!(super::redact("postgres://me:s3cret@db:5432/hpo"), "postgres://me@db:5432/hpo");
+        assert_eq!(super::redact("postgres://me:s3cret@db:5432/hpo"), "postgres://me:***@db:5432/hpo");
+        assert_eq!(super::redact("postgres://me:p@ss/w@db/hpo"), "postgres://me:***@db/hpo");
+        assert_eq!(
+            super::redact("postgresql://db/hpo?sslmode=off&password=s3cret&user=me"),
+            "postgresql://db/hpo?sslmode=off&password=***&user=me"
+        );
+        assert_eq!(
+            super::redact_message("connect to me:s3cret failed", "postgres://me:s3cret@db/x"),
+            "connect to me:*** failed"
+        );
         assert_eq!(super::redact("postgres://db/hpo"), "postgres://db/hpo");
     }
 }
