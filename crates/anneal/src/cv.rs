@@ -107,7 +107,9 @@ impl Splitter {
         match self {
             Splitter::Stratified => format!("stratified folds (shuffled, seed {seed})"),
             Splitter::KFold => format!("folds of the shuffled rows (not stratified, seed {seed})"),
-            Splitter::Group { column } => format!("group folds by column `{column}` (no group in two folds)"),
+            Splitter::Group { column } => {
+                format!("group folds by column {} (no group in two folds)", anneal_core::markdown::code(column))
+            }
             Splitter::TimeSeries { gap } => {
                 format!("time-series folds by row order (expanding window, {gap} rows between training and test rows)")
             }
@@ -515,7 +517,8 @@ const CV_JSON: &str = "cv.json";
 pub fn cross_validate(config: &RunConfig, options: &CvOptions) -> Result<CvOutcome> {
     config.optimizer.validate()?;
     let start = Instant::now();
-    let out = prepare_out(&options.out)?;
+    let lock = crate::run::claim_out(&options.out)?;
+    let out = lock.dir().to_path_buf();
     // The device is probed once up front, so a missing GPU driver is one error.
     options.backend.device()?;
     let mut data = CvData::load(config)?;
@@ -614,15 +617,20 @@ fn markdown(config: &RunConfig, o: &CvOutcome, seconds: f64) -> String {
         Task::Classification => {
             let _ = writeln!(
                 r,
-                "- data: `{}`, target `{}` ({} classes: {})",
-                o.data.display(),
-                config.data.target,
+                "- data: {}, target {} ({} classes: {})",
+                anneal_core::markdown::code(&o.data.display().to_string()),
+                anneal_core::markdown::code(&config.data.target.joined()),
                 o.classes.len(),
-                o.classes.join(", ")
+                crate::run::escaped_list(&o.classes)
             );
         }
         Task::Regression => {
-            let _ = writeln!(r, "- data: `{}`, regression of `{}`", o.data.display(), config.data.target);
+            let _ = writeln!(
+                r,
+                "- data: {}, regression of {}",
+                anneal_core::markdown::code(&o.data.display().to_string()),
+                anneal_core::markdown::code(&config.data.target.joined())
+            );
         }
     }
     let _ = writeln!(
@@ -659,7 +667,8 @@ fn markdown(config: &RunConfig, o: &CvOutcome, seconds: f64) -> String {
             };
             let _ = writeln!(
                 r,
-                "- {groups} groups in column `{column}`{}",
+                "- {groups} groups in column {}{}",
+                anneal_core::markdown::code(column),
                 if feature {
                     "; the column is also a feature (list it under `[data] exclude` if it only identifies the group)"
                 } else {
@@ -714,15 +723,6 @@ pub fn default_out(config_path: &Path) -> PathBuf {
         .map(|n| PathBuf::from("runs").join(format!("{stem}-cv-{n}")))
         .find(|p| !p.exists())
         .expect("an unused name exists")
-}
-
-/// Creates `out`, which must not exist or be empty.
-pub(crate) fn prepare_out(out: &Path) -> Result<PathBuf> {
-    if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
-        return Err(Error::OutExists { path: out.to_path_buf() });
-    }
-    std::fs::create_dir_all(out).map_err(io(out))?;
-    Ok(out.to_path_buf())
 }
 
 pub(crate) fn write(dir: &Path, name: &str, contents: String) -> Result<()> {

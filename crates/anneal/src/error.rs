@@ -89,6 +89,43 @@ pub enum Error {
         /// Folds asked for.
         folds: usize,
     },
+    /// A file failed its integrity check, or a folder is in use by another process.
+    #[error(transparent)]
+    Core(#[from] anneal_core::CoreError),
+    /// `anneal eval --part` was given another data file than the run's.
+    #[error(
+        "{path} is not the file the run was trained on ({actual}; the run recorded {recorded}, {expected}): --part \
+         picks rows of the run's own file by position, so it needs that file unchanged (leave out --part to score \
+         every row of another file)"
+    )]
+    DataChanged {
+        /// The file given.
+        path: PathBuf,
+        /// Its size and hash.
+        actual: anneal_core::integrity::FileDigest,
+        /// The data file the run recorded.
+        recorded: PathBuf,
+        /// The recorded size and hash.
+        expected: anneal_core::integrity::FileDigest,
+    },
+    /// An output path would overwrite an input of the same command.
+    #[error("{path} is {what}; write the output somewhere else")]
+    OverwritesInput {
+        /// The output path.
+        path: PathBuf,
+        /// What it would overwrite (`the input file`).
+        what: String,
+    },
+    /// The model produced a NaN or infinite output for a row.
+    #[error(
+        "the model's output for data row {row} is not finite ({value}); its weights or that row's features are not usable"
+    )]
+    NonFinitePrediction {
+        /// The data row (0-based).
+        row: usize,
+        /// The output value.
+        value: f32,
+    },
     /// Data loading or preparation failed.
     #[error(transparent)]
     Data(#[from] anneal_data::DataError),

@@ -16,10 +16,11 @@ use anneal_train::Evaluation;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{RunConfig, Task};
-use crate::cv::{prepare_out, write};
+use crate::cv::write;
 use crate::error::{Error, Result};
 use crate::pipeline::TargetData;
 use crate::run::{self, LoadedRun, RegressionTest, RunFolder, TestMetrics};
+use anneal_core::markdown::{code, escape};
 
 /// How to run `anneal eval`.
 #[derive(Debug, Clone)]
@@ -158,12 +159,13 @@ pub struct ClassificationEval {
 /// classifier `confusion`, `roc` and `pr`; for a regression
 /// `predicted_vs_actual`, `residuals` and `residual_histogram` (each PNG and SVG).
 pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
-    let config = RunConfig::load(RunFolder::new(&options.run).require(run::CONFIG)?)?;
-    let out = prepare_out(&options.out)?;
     let run = LoadedRun::open(&options.run, options.backend)?;
+    let config = run.config.clone();
+    let lock = crate::run::claim_out(&options.out)?;
+    let out = lock.dir().to_path_buf();
     let names = run.saved.output_names();
 
-    let csv = CsvOptions { column_kinds: config.data.column_kinds.clone(), ..CsvOptions::default() };
+    let csv = CsvOptions { column_kinds: config.data.column_kinds.clone(), ..run.csv_options() };
     let table = Table::read(&options.data, &csv)?;
     for target in config.data.target.names() {
         if !table.column_names().contains(&target) {
@@ -196,7 +198,7 @@ pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
                 path: options.run.clone(),
                 missing: "class labels in preprocessing.json",
             })?;
-            let e = run.evaluate(&table, Some(&TargetData::Classes { labels, codes }))?;
+            let e = run.evaluate(&table, Some(&TargetData::Classes { labels, codes }), data_row)?;
             let metrics = classification_metrics(options, &names, &e)?;
             let EvalMetrics::Classification(m) = &metrics else { unreachable!("a classification's metrics") };
             let cm = confusion_matrix(e.targets.classes().unwrap_or_default(), &e.predicted_classes(), names.len())?;
@@ -217,7 +219,7 @@ pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
                 columns.push(values);
             }
             let values = (0..table.n_rows()).flat_map(|r| columns.iter().map(move |c| c[r])).collect();
-            let e = run.evaluate(&table, Some(&TargetData::Values { columns: names.clone(), values }))?;
+            let e = run.evaluate(&table, Some(&TargetData::Values { columns: names.clone(), values }), data_row)?;
             let m = RegressionEval {
                 targets: names.clone(),
                 rows: e.len(),
@@ -238,6 +240,24 @@ pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
 /// The data rows scored: every row of the file, or one part of the run's split.
 fn scored_rows(options: &EvalOptions, n: usize) -> Result<Vec<usize>> {
     let Some(part) = options.part else { return Ok((0..n).collect()) };
+    // The split holds row positions of the run's file: only that file, byte for
+    // byte, gives them meaning (reordered rows would score the wrong ones).
+    let recorded = run::RunInfo::load(&options.run)?.data.ok_or_else(|| {
+        Error::Setting(format!(
+            "{} does not record the fingerprint of its data file (it was written by an older anneal), so --part \
+             cannot check that --data is that file",
+            options.run.display()
+        ))
+    })?;
+    let actual = anneal_core::integrity::FileDigest::of_file(&options.data)?;
+    if actual != recorded.digest {
+        return Err(Error::DataChanged {
+            path: options.data.clone(),
+            actual,
+            recorded: recorded.path,
+            expected: recorded.digest,
+        });
+    }
     let split_path = RunFolder::new(&options.run).require(run::SPLIT)?;
     let text = std::fs::read_to_string(&split_path).map_err(crate::error::io(&split_path))?;
     let split: Split =
@@ -305,7 +325,7 @@ fn regression_markdown(
     m: &RegressionEval,
     drawn: &[(String, String)],
 ) -> String {
-    let mut r = header(options, m.part, m.rows, &format!("regression of `{}`", config.data.target));
+    let mut r = header(options, m.part, m.rows, &format!("regression of {}", code(&config.data.target.joined())));
     r.push('\n');
     let t = &m.metrics;
     let _ = writeln!(r, "## Metrics (in the target's units)\n\n| metric | value |\n|---|---|");
@@ -314,7 +334,7 @@ fn regression_markdown(
         let _ = writeln!(r, "\n## Per target\n\n| target | R² | RMSE | MAE |\n|---|---|---|---|");
         for (name, v) in &t.per_target {
             let g = |k: &str| v.get(k).map_or("–".to_string(), |x| run::significant(*x));
-            let _ = writeln!(r, "| {name} | {} | {} | {} |", g("r2"), g("rmse"), g("mae"));
+            let _ = writeln!(r, "| {} | {} | {} | {} |", escape(name), g("r2"), g("rmse"), g("mae"));
         }
     }
     r.push('\n');
@@ -329,15 +349,15 @@ fn header(options: &EvalOptions, part: Option<Part>, rows: usize, subject: &str)
         None => format!("{rows} rows"),
     };
     format!(
-        "# Anneal evaluation report\n\n- run: `{}`; data: `{}` ({scope}, {subject})\n",
-        options.run.display(),
-        options.data.display()
+        "# Anneal evaluation report\n\n- run: {}; data: {} ({scope}, {subject})\n",
+        code(&options.run.display().to_string()),
+        code(&options.data.display().to_string())
     )
 }
 
 fn markdown(options: &EvalOptions, config: &RunConfig, m: &ClassificationEval, figures: &Figures) -> String {
-    let mut r = header(options, m.part, m.rows, &format!("target `{}`", config.data.target));
-    let _ = writeln!(r, "- classes: {}\n", m.classes.join(", "));
+    let mut r = header(options, m.part, m.rows, &format!("target {}", code(&config.data.target.joined())));
+    let _ = writeln!(r, "- classes: {}\n", crate::run::escaped_list(&m.classes));
     let _ = writeln!(r, "## Metrics\n\n| metric | value |\n|---|---|");
     for (name, v) in [
         ("accuracy", m.accuracy),
@@ -351,7 +371,7 @@ fn markdown(options: &EvalOptions, config: &RunConfig, m: &ClassificationEval, f
         let _ = writeln!(r, "| {name} | {v:.4} |");
     }
     let auc_name = if m.classes.len() == 2 {
-        format!("ROC-AUC ({} positive)", m.classes[1])
+        format!("ROC-AUC ({} positive)", escape(&m.classes[1]))
     } else {
         "ROC-AUC (one-vs-rest, macro)".into()
     };
@@ -455,18 +475,18 @@ impl Figures {
              each class's recall.* ([SVG](confusion.svg))\n"
         );
         if let Some(why) = &self.no_curves {
-            let _ = writeln!(r, "No ROC or precision-recall curves: {why}.\n");
+            let _ = writeln!(r, "No ROC or precision-recall curves: {}.\n", escape(why));
             return r;
         }
-        let (roc, pr) = match &self.positive {
+        let (roc, pr) = match self.positive.as_deref().map(code) {
             Some(p) => (
                 format!(
-                    "*ROC curve of class `{p}` as the positive class, scored by its predicted probability; \
+                    "*ROC curve of class {p} as the positive class, scored by its predicted probability; \
                      the dashed diagonal is chance, the legend gives the area under the curve (AUC).*"
                 ),
                 format!(
-                    "*Precision-recall curve of class `{p}`; the dashed line is the precision of guessing \
-                     (the share of `{p}` rows), the legend gives the average precision (AP).*"
+                    "*Precision-recall curve of class {p}; the dashed line is the precision of guessing \
+                     (the share of {p} rows), the legend gives the average precision (AP).*"
                 ),
             ),
             None => {
@@ -475,7 +495,7 @@ impl Figures {
                 } else {
                     format!(
                         " No curve for {}: a class needs rows both in and out of it.",
-                        self.without_curve.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                        self.without_curve.iter().map(|c| code(c)).collect::<Vec<_>>().join(", ")
                     )
                 };
                 (

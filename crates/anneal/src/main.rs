@@ -205,22 +205,67 @@ enum DataCommand {
     },
 }
 
-fn main() -> ExitCode {
-    match run_cli(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            let mut source = e.source();
-            while let Some(s) = source {
-                eprintln!("  caused by: {s}");
-                source = s.source();
-            }
-            ExitCode::from(2)
-        }
+/// Why the program stops early: an error of the library, or standard output
+/// that cannot be written (a closed pipe ends the program quietly, as `head`
+/// expects; any other write failure is an error).
+#[derive(Debug)]
+enum Failure {
+    Anneal(anneal::Error),
+    BrokenPipe,
+    Stdout(std::io::Error),
+}
+
+impl<E: Into<anneal::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Anneal(e.into())
     }
 }
 
-fn run_cli(cli: Cli) -> anneal::Result<()> {
+/// Writes to standard output without panicking: `print!` panics on a closed pipe.
+fn emit(args: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args).and_then(|()| out.flush()).map_err(|e| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => Failure::BrokenPipe,
+        _ => Failure::Stdout(e),
+    })
+}
+
+macro_rules! out {
+    ($($arg:tt)*) => { emit(format_args!($($arg)*))? };
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => { emit(format_args!("{}\n", format_args!($($arg)*)))? };
+}
+
+fn main() -> ExitCode {
+    use std::io::Write;
+    let failure = match run_cli(Cli::parse()) {
+        Ok(()) => return ExitCode::SUCCESS,
+        Err(Failure::BrokenPipe) => return ExitCode::SUCCESS,
+        Err(f) => f,
+    };
+    // Standard error may be closed too: report what can be reported, never panic.
+    let mut err = std::io::stderr().lock();
+    match failure {
+        Failure::Anneal(e) => {
+            let _ = writeln!(err, "error: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                let _ = writeln!(err, "  caused by: {s}");
+                source = s.source();
+            }
+        }
+        Failure::Stdout(e) => {
+            let _ = writeln!(err, "error: cannot write to standard output: {e}");
+        }
+        Failure::BrokenPipe => {}
+    }
+    ExitCode::from(2)
+}
+
+fn run_cli(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Train { config, out, resume, device, log } => {
             // Resuming without --device continues on the run's own backend.
@@ -240,14 +285,14 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
             let progress = if log { Progress::Log } else { Progress::Auto };
             let options = run::TrainOptions { out: out.clone(), backend, progress, resume: resume.is_some() };
             let metrics = run::train(&run_config, &options)?;
-            println!(
+            outln!(
                 "{}  ({} test rows, {} epochs, device {})",
                 metrics.test.summary(),
                 metrics.test.rows(),
                 metrics.history.len(),
                 metrics.device
             );
-            println!("run folder: {}  (report: {})", out.display(), run::RunFolder::new(&out).report().display());
+            outln!("run folder: {}  (report: {})", out.display(), run::RunFolder::new(&out).report().display());
         }
         Command::Tune { config, trials, workers, storage, out, device, report } => {
             let tune_config = anneal::tune::TuneConfig::load(&config)?;
@@ -260,8 +305,8 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
             }
             let summary = anneal::tune::report(&tune_config, &storage, &out)?;
             let markdown = anneal::tune::write_report(&tune_config, &summary, &out)?;
-            println!("{markdown}");
-            println!("report: {}  (plot: {})", out.join("report.md").display(), out.join("history.png").display());
+            outln!("{markdown}");
+            outln!("report: {}  (plot: {})", out.join("report.md").display(), out.join("history.png").display());
         }
         Command::LrFind { config, out, device, start_lr, end_lr, steps } => {
             let backend = Backend::resolve(device.as_deref())?;
@@ -270,27 +315,32 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
             let result =
                 run::lr_find(&run_config, &run::LrFindOptions { out: out.clone(), backend, start_lr, end_lr, steps })?;
             let last = result.learning_rates.last().copied().unwrap_or(start_lr);
-            println!(
+            outln!(
                 "swept {} steps from {start_lr:e} to {last:e}{}",
                 result.learning_rates.len(),
                 if result.diverged { " (stopped: the loss diverged)" } else { "" }
             );
             match result.suggestion {
-                Some(lr) => println!("suggested learning rate: {lr:.3e} (steepest descent of the smoothed loss)"),
-                None => println!("no suggestion: the loss never fell steadily; widen the range or add steps"),
+                Some(lr) => outln!("suggested learning rate: {lr:.3e} (steepest descent of the smoothed loss)"),
+                None => outln!("no suggestion: the loss never fell steadily; widen the range or add steps"),
             }
-            println!("plot: {}", out.join("lr_find.png").display());
+            outln!("plot: {}", out.join("lr_find.png").display());
         }
         Command::Data { command: DataCommand::Inspect { file, output } } => {
-            let table = anneal::data::Table::read(&file, &anneal::data::CsvOptions::default())?;
-            let report = anneal::data::inspect::inspect(&table)?.to_markdown(&file.display().to_string());
-            print!("{report}");
             let name = file.file_name().map_or("data".into(), |n| n.to_string_lossy().into_owned());
             let output = output.unwrap_or_else(|| PathBuf::from(format!("{name}.inspect.md")));
+            run::refuse_overwrite(&output, &file)?;
+            let table = anneal::data::Table::read(&file, &anneal::data::CsvOptions::default())?;
+            let report = anneal::data::inspect::inspect(&table)?.to_markdown(&file.display().to_string());
+            out!("{report}");
             std::fs::write(&output, report).map_err(|source| anneal::Error::Io { path: output.clone(), source })?;
             eprintln!("wrote {}", output.display());
         }
         Command::Predict { run: run_dir, input, output, device } => {
+            if let Some(path) = &output {
+                run::refuse_overwrite(path, &input)?;
+                run::refuse_overwrite(path, &run_dir)?;
+            }
             let backend = Backend::resolve(device.as_deref())?;
             let predictions = run::predict(&run_dir, &input, backend)?;
             let csv = predictions.to_csv();
@@ -299,7 +349,7 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
                     std::fs::write(&path, csv).map_err(|source| anneal::Error::Io { path: path.clone(), source })?;
                     eprintln!("wrote {} predictions to {}", predictions.len(), path.display());
                 }
-                None => print!("{csv}"),
+                None => out!("{csv}"),
             }
         }
         Command::Cv {
@@ -336,20 +386,24 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
                 estimate_noise_floor: max_error.is_none(),
             };
             let outcome = anneal::cv::cross_validate(&run_config, &options)?;
-            print!("{}", outcome.report.to_markdown(4));
+            out!("{}", outcome.report.to_markdown(4));
             let name = match outcome.task {
                 anneal::config::Task::Classification => "accuracy",
                 anneal::config::Task::Regression => "r2",
             };
             let acc = &outcome.report.test[name];
-            println!(
+            outln!(
                 "cross-validated {name} {:.4} ± {:.4}  ({} folds over {} rows, {} held out)",
-                acc.mean, acc.std, outcome.n_folds, outcome.rows, outcome.held_out
+                acc.mean,
+                acc.std,
+                outcome.n_folds,
+                outcome.rows,
+                outcome.held_out
             );
             if let Some(d) = &outcome.diagnosis {
-                println!("learning curve verdict: {}", d.explanation());
+                outln!("learning curve verdict: {}", d.explanation());
             }
-            println!("report: {}", out.join("cv.md").display());
+            outln!("report: {}", out.join("cv.md").display());
         }
         Command::Eval { run: run_dir, data, out, device, part } => {
             let backend = Backend::resolve(device.as_deref())?;
@@ -357,8 +411,8 @@ fn run_cli(cli: Cli) -> anneal::Result<()> {
             let options =
                 anneal::eval::EvalOptions { run: run_dir, data, out: out.clone(), backend, part: part.map(Part::from) };
             let m = anneal::eval::evaluate_run(&options)?;
-            println!("{}", m.summary());
-            println!("report: {}", out.join("eval.md").display());
+            outln!("{}", m.summary());
+            outln!("report: {}", out.join("eval.md").display());
         }
     }
     Ok(())

@@ -97,9 +97,29 @@ impl Loaded {
     /// and reads the targets for the config's task (inferred when not given).
     pub fn load(config: &RunConfig) -> Result<Self> {
         let data_path = &config.data.path;
-        let csv = CsvOptions { column_kinds: config.data.column_kinds.clone(), ..CsvOptions::default() };
-        let raw = Table::read(data_path, &csv)?;
+        let csv = CsvOptions {
+            column_kinds: config.data.column_kinds.clone(),
+            non_finite: config.clean.non_finite,
+            ..CsvOptions::default()
+        };
         let targets = config.data.target.names();
+        // The target is never an input: listed as a feature or as excluded, the
+        // config says two things at once (a feature target would score 1.0).
+        for t in &targets {
+            if config.data.features.as_ref().is_some_and(|f| f.contains(t)) {
+                return Err(Error::Target {
+                    column: t.clone(),
+                    message: "it is both the target and listed in [data] features; remove it from features".into(),
+                });
+            }
+            if config.data.exclude.contains(t) {
+                return Err(Error::Target {
+                    column: t.clone(),
+                    message: "it is the target and also listed in [data] exclude; remove it from exclude".into(),
+                });
+            }
+        }
+        let raw = Table::read(data_path, &csv)?;
         let check_targets = |table: &Table| -> Result<()> {
             let columns = table.column_names();
             match targets.iter().find(|t| !columns.contains(t)) {

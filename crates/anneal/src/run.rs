@@ -6,6 +6,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use anneal_core::integrity::{FileDigest, MANIFEST, Manifest};
+use anneal_core::lock::{FolderLock, LOCK_FILE, is_empty_folder};
+use anneal_core::markdown::{code, escape};
 use anneal_data::clean::CleanReport;
 use anneal_data::{
     ClassificationData, ColumnKind, CsvOptions, LabelEncoder, RegressionData, Split, Table, TabularData,
@@ -38,6 +41,8 @@ pub(crate) const SPLIT: &str = "split.json";
 pub(crate) const REPORT: &str = "report.md";
 pub(crate) const CHECKPOINT: &str = "checkpoint";
 pub(crate) const RUN_INFO: &str = "run.json";
+/// The checkpoint folders, which carry their own manifest (rewritten every checkpoint).
+const CHECKPOINT_DIRS: [&str; 3] = ["checkpoint", "checkpoint.old", "checkpoint.tmp"];
 
 /// A run folder written by `anneal train`: the one place that knows the names of
 /// its files (the constants above; README's table lists them).
@@ -88,10 +93,43 @@ impl RunFolder {
 }
 
 /// What a run folder records about how it was run, beside its config: the backend, so
-/// that `anneal train --resume` continues on the same one.
+/// that `anneal train --resume` continues on the same one, and the data file's
+/// fingerprint, so that `anneal eval --part` refuses another file.
 #[derive(Debug, Serialize, Deserialize)]
-struct RunInfo {
-    device: Backend,
+pub(crate) struct RunInfo {
+    pub device: Backend,
+    /// The data file as the config named it, and its size and SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataFile>,
+}
+
+/// A data file and its fingerprint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DataFile {
+    pub path: PathBuf,
+    #[serde(flatten)]
+    pub digest: FileDigest,
+}
+
+impl RunInfo {
+    pub(crate) fn load(run: &Path) -> Result<Self> {
+        from_json(&RunFolder::new(run).require(RUN_INFO)?)
+    }
+}
+
+/// Writes the run folder's `manifest.json`: the SHA-256 of every file but the
+/// checkpoint's (which carries its own) and the lock file.
+fn seal(out: &Path) -> Result<()> {
+    Manifest::of_folder(out, &CHECKPOINT_DIRS)?.write(out)?;
+    Ok(())
+}
+
+/// Checks every file of the run folder against its `manifest.json`: a changed
+/// byte is an error naming the file, never a silently different model.
+pub(crate) fn verify_run(run: &Path) -> Result<()> {
+    RunFolder::new(run).require(MANIFEST)?;
+    Manifest::verify(run)?;
+    Ok(())
 }
 
 /// How to run a training job.
@@ -367,12 +405,16 @@ pub fn train_with_hook(
         c.validate()?;
     }
     train_config.regularization.validate().map_err(anneal_train::TrainError::from)?;
-    let out = if options.resume {
+    // One process at a time in a run folder: the lock is held until this returns.
+    let lock = if options.resume {
         check_resumable(&options.out)?;
-        options.out.clone()
+        let lock = FolderLock::acquire(&options.out)?;
+        verify_run(&options.out)?;
+        lock
     } else {
-        prepare_out(&options.out)?
+        claim_out(&options.out)?
     };
+    let out = lock.dir().to_path_buf();
     let device = options.backend.device()?;
     let data = prepare(config)?;
     let task = data.loaded.task();
@@ -383,7 +425,9 @@ pub fn train_with_hook(
     if !options.resume {
         let as_used = toml::to_string_pretty(config).expect("a loaded config serialises");
         write(&out, CONFIG, as_used)?;
-        write(&out, RUN_INFO, to_json(&RunInfo { device: options.backend }))?;
+        let data = DataFile { path: config.data.path.clone(), digest: FileDigest::of_file(&config.data.path)? };
+        write(&out, RUN_INFO, to_json(&RunInfo { device: options.backend, data: Some(data) }))?;
+        seal(&out)?;
     }
 
     let model_config = config.model_config(data.train.n_features(), data.loaded.target.n_outputs());
@@ -482,6 +526,8 @@ pub fn train_with_hook(
     let context =
         ReportContext { config, table, features, model: &model_config, loss: &loss, note: loaded.task_note.as_deref() };
     write(&out, REPORT, report(&context, &saved, &metrics, cm.as_ref(), figures.as_ref()))?;
+    seal(&out)?;
+    drop(lock);
     Ok(metrics)
 }
 
@@ -564,7 +610,7 @@ pub(crate) fn write_regression_figures(out: &Path, e: &Evaluation, names: &[Stri
 pub(crate) fn regression_figures_markdown(drawn: &[(String, String)], heading: &str) -> String {
     let mut r = String::new();
     for (name, suffix) in drawn {
-        let of = if drawn.len() > 1 { format!(" of `{name}`") } else { String::new() };
+        let of = if drawn.len() > 1 { format!(" of {}", code(name)) } else { String::new() };
         let _ = writeln!(
             r,
             "{heading} Predicted against true values{of}\n\n![predicted against true](predicted_vs_actual{suffix}.png)\n\n\
@@ -647,7 +693,8 @@ pub fn lr_find(config: &RunConfig, options: &LrFindOptions) -> Result<LrFindResu
         seed: config.seed,
         ..LrFindConfig::new(config.training.batch_size)
     };
-    let out = prepare_out(&options.out)?;
+    let lock = claim_out(&options.out)?;
+    let out = lock.dir();
     let device = options.backend.device()?;
     let data = prepare(config)?;
     let loss = config.loss(data.loaded.task())?;
@@ -656,7 +703,7 @@ pub fn lr_find(config: &RunConfig, options: &LrFindOptions) -> Result<LrFindResu
         .init(config.seed, &device.autodiff())?;
     let result = anneal_train::lr_find(model, &config.optimizer, &data.train, &loss, &lr_config)?;
     anneal_train::lr_find::plot_lr_find(&result, &out.join("lr_find"))?;
-    write(&out, "lr_find.json", to_json(&result))?;
+    write(out, "lr_find.json", to_json(&result))?;
     Ok(result)
 }
 
@@ -693,26 +740,50 @@ impl Predictions {
 
 /// A finished run's model, fitted state and settings, ready to predict.
 pub(crate) struct LoadedRun {
+    pub config: RunConfig,
     pub saved: SavedPreprocessing,
     pub model: AnyModel,
     pub device: burn::prelude::Device,
 }
 
 impl LoadedRun {
+    /// Verifies the run folder's files against its manifest, then loads them.
     pub(crate) fn open(run: &Path, backend: Backend) -> Result<Self> {
+        // Every file is checked against the manifest before any is parsed.
+        for file in [PREPROCESSING, MODEL_CONFIG, WEIGHTS, CONFIG] {
+            RunFolder::new(run).require(file)?;
+        }
+        verify_run(run)?;
         let (saved, model_config) = SavedPreprocessing::load(run)?;
+        let config = RunConfig::load(RunFolder::new(run).config())?;
         let device = backend.device()?;
         let weights = run.join(WEIGHTS);
         let model = model_config
             .init(0, &device)?
             .try_load_file(&weights)
             .map_err(|e| Error::ModelFile { path: weights.clone(), message: e.to_string() })?;
-        Ok(Self { saved, model, device })
+        Ok(Self { config, saved, model, device })
+    }
+
+    /// How to read a data file for this run: its column kinds and its policy
+    /// for infinite numbers.
+    pub(crate) fn csv_options(&self) -> CsvOptions {
+        CsvOptions {
+            column_kinds: self.saved.column_kinds.clone(),
+            non_finite: self.config.clean.non_finite,
+            ..CsvOptions::default()
+        }
     }
 
     /// The run's predictions for the rows of `table`, whose targets (when
-    /// `targets` is given, in the run's units) are scored too.
-    pub(crate) fn evaluate(&self, table: &Table, targets: Option<&TargetData>) -> Result<Evaluation> {
+    /// `targets` is given, in the run's units) are scored too; `data_row` maps a
+    /// table row to the file's data row for the error of a non-finite output.
+    pub(crate) fn evaluate(
+        &self,
+        table: &Table,
+        targets: Option<&TargetData>,
+        data_row: impl Fn(usize) -> usize,
+    ) -> Result<Evaluation> {
         let x = self.saved.fitted.preprocessor.transform(table)?;
         let data = match (self.saved.task(), targets) {
             (Task::Classification, Some(TargetData::Classes { codes, .. })) => {
@@ -733,25 +804,70 @@ impl LoadedRun {
                 TabularData::Regression(RegressionData::new(x.values, x.n_cols, y, k)?.with_transform(transform))
             }
         };
-        Ok(evaluate(&self.model, &data, &self.saved.loss(), &self.device, 1024)?)
+        let e = evaluate(&self.model, &data, &self.saved.loss(), &self.device, 1024)?;
+        let k = e.n_outputs.max(1);
+        if let Some(i) = e.predictions.iter().position(|p| !p.is_finite()) {
+            return Err(Error::NonFinitePrediction { row: data_row(i / k), value: e.predictions[i] });
+        }
+        Ok(e)
     }
 }
 
 /// Applies a finished run's preprocessing and model to the rows of `input`.
 pub fn predict(run: &Path, input: &Path, backend: Backend) -> Result<Predictions> {
     let loaded = LoadedRun::open(run, backend)?;
-    let csv = CsvOptions { column_kinds: loaded.saved.column_kinds.clone(), ..CsvOptions::default() };
-    let table = Table::read(input, &csv)?;
-    let evaluation = loaded.evaluate(&table, None)?;
+    let table = Table::read(input, &loaded.csv_options())?;
+    let evaluation = loaded.evaluate(&table, None, |r| r)?;
     Ok(Predictions { task: loaded.saved.task(), names: loaded.saved.output_names(), evaluation })
 }
 
-fn prepare_out(out: &Path) -> Result<PathBuf> {
-    if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
+/// Creates the output folder `out` (which must not exist, or be empty) and
+/// locks it for this process until the lock is dropped: two commands never write
+/// one folder, and a folder in use is named with the process that holds it.
+pub(crate) fn claim_out(out: &Path) -> Result<FolderLock> {
+    if !is_empty_folder(out)? {
+        if out.join(LOCK_FILE).is_file() {
+            // A run in progress says so rather than "not empty".
+            drop(FolderLock::acquire(out)?);
+        }
         return Err(Error::OutExists { path: out.to_path_buf() });
     }
-    std::fs::create_dir_all(out).map_err(io(out))?;
-    Ok(out.to_path_buf())
+    let lock = FolderLock::acquire(out)?;
+    // Another process may have written between the check and the lock.
+    if !is_empty_folder(out)? {
+        return Err(Error::OutExists { path: out.to_path_buf() });
+    }
+    Ok(lock)
+}
+
+/// Refuses an output file that is one of the command's inputs: `output` must
+/// not be the file `input`, nor a file inside the folder `input`.
+pub fn refuse_overwrite(output: &Path, input: &Path) -> Result<()> {
+    let (Ok(input), Ok(parent)) = (
+        input.canonicalize(),
+        output
+            .parent()
+            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .unwrap_or(Path::new("."))
+            .canonicalize(),
+    ) else {
+        return Ok(());
+    };
+    let output_path = match output.file_name() {
+        Some(name) => parent.join(name),
+        None => return Ok(()),
+    };
+    let output_path = output_path.canonicalize().unwrap_or(output_path);
+    if output_path == input {
+        return Err(Error::OverwritesInput { path: output.to_path_buf(), what: "the input file".into() });
+    }
+    if input.is_dir() && output_path.starts_with(&input) {
+        return Err(Error::OverwritesInput {
+            path: output.to_path_buf(),
+            what: format!("inside the run folder {}", input.display()),
+        });
+    }
+    Ok(())
 }
 
 /// The first `runs/<stem>-<n>` that does not exist yet.
@@ -786,6 +902,7 @@ fn from_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 /// Predictions as CSV: `row[,true],predicted,p_<class>...` for a classifier
 /// (probabilities of each class), `row[,true_<target>...],<target>...` for a
 /// regression (values in the targets' units). `with_truth` adds the true values.
+/// Written by a CSV writer: a label with a comma or a quote is quoted.
 pub(crate) fn predictions_csv(
     rows: &[usize],
     names: &[String],
@@ -793,61 +910,58 @@ pub(crate) fn predictions_csv(
     e: &Evaluation,
     with_truth: bool,
 ) -> String {
-    let mut s = String::from("row");
     let k = e.n_outputs.max(1);
+    let mut header = vec!["row".to_string()];
+    let mut records: Vec<Vec<String>> = Vec::with_capacity(rows.len());
     match task {
         Task::Classification => {
             if with_truth {
-                s += ",true";
+                header.push("true".into());
             }
-            s += ",predicted";
-            for c in names {
-                let _ = write!(s, ",p_{c}");
-            }
-            s.push('\n');
+            header.push("predicted".into());
+            header.extend(names.iter().map(|c| format!("p_{c}")));
             let predicted = e.predicted_classes();
             let truth = e.targets.classes().unwrap_or_default();
             for (i, row) in rows.iter().enumerate() {
-                let _ = write!(s, "{row}");
+                let mut r = vec![row.to_string()];
                 if with_truth {
-                    let _ = write!(s, ",{}", names[truth[i]]);
+                    r.push(names[truth[i]].clone());
                 }
-                let _ = write!(s, ",{}", names[predicted[i]]);
-                for p in &e.predictions[i * k..(i + 1) * k] {
-                    let _ = write!(s, ",{p:.6}");
-                }
-                s.push('\n');
+                r.push(names[predicted[i]].clone());
+                r.extend(e.predictions[i * k..(i + 1) * k].iter().map(|p| format!("{p:.6}")));
+                records.push(r);
             }
         }
         Task::Regression => {
             if with_truth {
-                for t in names {
-                    let _ = write!(s, ",true_{t}");
-                }
+                header.extend(names.iter().map(|t| format!("true_{t}")));
             }
-            for t in names {
-                let _ = write!(s, ",{t}");
-            }
-            s.push('\n');
+            header.extend(names.iter().cloned());
             let truth = match &e.targets {
                 anneal_data::Targets::Values { values, .. } => values.as_slice(),
                 _ => &[],
             };
             for (i, row) in rows.iter().enumerate() {
-                let _ = write!(s, "{row}");
+                let mut r = vec![row.to_string()];
                 if with_truth {
-                    for v in &truth[i * k..(i + 1) * k] {
-                        let _ = write!(s, ",{v}");
-                    }
+                    r.extend(truth[i * k..(i + 1) * k].iter().map(f32::to_string));
                 }
-                for v in &e.predictions[i * k..(i + 1) * k] {
-                    let _ = write!(s, ",{v}");
-                }
-                s.push('\n');
+                r.extend(e.predictions[i * k..(i + 1) * k].iter().map(f32::to_string));
+                records.push(r);
             }
         }
     }
-    s
+    csv_text(std::iter::once(header).chain(records))
+}
+
+/// Records as CSV text, quoted where a field needs it (comma, quote, newline).
+pub(crate) fn csv_text(records: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut w = csv::WriterBuilder::new().flexible(false).from_writer(Vec::new());
+    for r in records {
+        w.write_record(&r).expect("writing CSV to memory cannot fail");
+    }
+    let bytes = w.into_inner().expect("writing CSV to memory cannot fail");
+    String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8")
 }
 
 /// The preprocessing pipeline in words, for the report.
@@ -895,6 +1009,11 @@ fn describe_preprocessing(p: &anneal_data::PreprocessConfig) -> String {
         parts.push(format!("then PCA ({:?}{})", pca.components, if pca.whiten { ", whitened" } else { "" }));
     }
     parts.join("; ")
+}
+
+/// Names from the data, escaped for Markdown and joined by commas.
+pub(crate) fn escaped_list(names: &[String]) -> String {
+    names.iter().map(|n| escape(n)).collect::<Vec<_>>().join(", ")
 }
 
 /// What the report says about how a run was set up.
@@ -953,7 +1072,8 @@ fn report(
                     let g = |k: &str| v.get(k).map_or("–".to_string(), |x| significant(*x));
                     let _ = writeln!(
                         r,
-                        "| {name} | {} | {} | {} | {} | {} | {} |",
+                        "| {} | {} | {} | {} | {} | {} | {} |",
+                        escape(name),
                         g("r2"),
                         g("rmse"),
                         g("mae"),
@@ -969,7 +1089,7 @@ fn report(
     let _ = writeln!(r, "Held out before preprocessing was fitted and never used for training or early stopping.\n");
 
     if let Some(cm) = cm {
-        let classes = saved.output_names();
+        let classes: Vec<String> = saved.output_names().iter().map(|c| escape(c)).collect();
         let _ = writeln!(r, "### Confusion matrix (rows: true class, columns: predicted)\n");
         let _ = writeln!(r, "| | {} |", classes.join(" | "));
         let _ = writeln!(r, "|---|{}", "---|".repeat(classes.len()));
@@ -1001,14 +1121,14 @@ fn report(
     let _ = writeln!(r, "\n## Run\n");
     let _ = writeln!(
         r,
-        "- data: `{}` ({} rows, {} columns)",
-        config.data.path.display(),
+        "- data: {} ({} rows, {} columns)",
+        code(&config.data.path.display().to_string()),
         table.n_rows(),
         table.column_names().len()
     );
     if config.clean != anneal_data::clean::CleanConfig::default() {
         let c = &m.cleaning;
-        let dropped = if c.dropped_columns.is_empty() { "none".to_string() } else { c.dropped_columns.join(", ") };
+        let dropped = if c.dropped_columns.is_empty() { "none".to_string() } else { escaped_list(&c.dropped_columns) };
         let _ = writeln!(
             r,
             "- cleaning: {} duplicate rows and {} rows with missing cells removed before the split; \
@@ -1021,10 +1141,10 @@ fn report(
             let classes = &m.classes;
             let _ = writeln!(
                 r,
-                "- task: classification of `{}` ({} classes: {})",
-                config.data.target,
+                "- task: classification of {} ({} classes: {})",
+                code(&config.data.target.joined()),
                 classes.len(),
-                classes.join(", ")
+                escaped_list(classes)
             );
         }
         Task::Regression => {
@@ -1035,13 +1155,13 @@ fn report(
                 .map_or("none".to_string(), |t| crate::config::config_key(&t.kind));
             let _ = writeln!(
                 r,
-                "- task: regression of `{}` (target transform `{transform}`, fitted on the training rows)",
-                config.data.target
+                "- task: regression of {} (target transform `{transform}`, fitted on the training rows)",
+                code(&config.data.target.joined())
             );
         }
     }
     if let Some(note) = ctx.note {
-        let _ = writeln!(r, "- {note}");
+        let _ = writeln!(r, "- {}", escape(note));
     }
     let _ = writeln!(
         r,
@@ -1060,12 +1180,12 @@ fn report(
             ModelConfig::Linear(c) => c.input,
             ModelConfig::Mlp(c) => c.input,
         },
-        features.join(", ")
+        escaped_list(features)
     );
     let _ = writeln!(
         r,
         "- preprocessing (fitted on the training rows only): {}",
-        describe_preprocessing(&config.preprocess)
+        escape(&describe_preprocessing(&config.preprocess))
     );
     let _ = writeln!(r, "- model: {}; loss: {}", model.describe(), ctx.loss.key());
     let _ = writeln!(r, "- optimizer: {:?}", config.optimizer);

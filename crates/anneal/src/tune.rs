@@ -379,6 +379,18 @@ impl TuneConfig {
                 )));
             }
         }
+        check_study_name(&raw.study.name).map_err(bad)?;
+        for p in space.params() {
+            let section = p.name.split('.').next().unwrap_or_default();
+            if !TUNABLE.contains(&section) {
+                return Err(bad(format!(
+                    "parameter `{}` is not tunable: a search space may set `seed` and settings under [{}] \
+                     (not [data], [split] or [energy], which define the problem and its evaluation)",
+                    p.name,
+                    TUNABLE[1..].join("], [")
+                )));
+            }
+        }
         let base = path.parent().unwrap_or(Path::new(".")).join(&raw.base);
         let config = Self { base, study: raw.study, space, path: path.to_path_buf() };
         config.study.build_pruner(RunConfig::load(&config.base)?.training.epochs).map_err(bad)?;
@@ -492,6 +504,58 @@ impl TuneConfig {
 
 /// The parameter that picks the optimiser.
 const OPTIMIZER_NAME: &str = "optimizer.name";
+
+/// What a search space may set: `seed` and the settings of these run-config
+/// sections. `[data]`, `[split]` and `[energy]` define the problem and how it is
+/// scored, so a trial never changes them.
+pub const TUNABLE: [&str; 8] =
+    ["seed", "model", "optimizer", "schedule", "regularization", "training", "preprocess", "clean"];
+
+/// A study name becomes a folder name (`runs/tune-<name>`): letters, digits,
+/// `.`, `_` and `-` only, not starting with a dot, at most 100 characters.
+fn check_study_name(name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "study name {name:?} must be 1 to 100 letters, digits, `.`, `_` or `-`, not starting with `.` \
+             (it names the study's folder)"
+        ))
+    }
+}
+
+/// The file that marks a folder as the study's own (`{"study": "<name>"}`).
+const TUNE_MARKER: &str = "tune.json";
+
+/// Creates the study's folder `out`, or checks that an existing one is this
+/// study's (it holds `tune.json` naming it): a folder of anything else is never
+/// written into.
+pub fn claim_out(config: &TuneConfig, out: &Path) -> Result<()> {
+    let marker = out.join(TUNE_MARKER);
+    if anneal_core::lock::is_empty_folder(out)? {
+        std::fs::create_dir_all(out).map_err(io(out))?;
+        let json = serde_json::json!({ "study": config.study.name });
+        std::fs::write(&marker, json.to_string() + "\n").map_err(io(&marker))?;
+        return Ok(());
+    }
+    let recorded = std::fs::read_to_string(&marker)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("study").and_then(|s| s.as_str()).map(String::from));
+    match recorded {
+        Some(name) if name == config.study.name => Ok(()),
+        Some(name) => Err(Error::Tune(format!(
+            "{} holds study `{name}`, not `{}`; choose another --out",
+            out.display(),
+            config.study.name
+        ))),
+        None => Err(Error::OutExists { path: out.to_path_buf() }),
+    }
+}
 
 /// The `[optimizer]` table of optimiser `name` with its defaults.
 fn optimizer_fields(name: &str) -> std::result::Result<toml::Table, String> {
@@ -620,7 +684,7 @@ fn storage_url(options_storage: &Option<String>, out: &Path) -> String {
 /// Runs the search until the study holds `options.trials` complete trials (resuming
 /// whatever is already in its storage) and returns the best trial.
 pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<FrozenTrial>>> {
-    std::fs::create_dir_all(&options.out).map_err(io(&options.out))?;
+    claim_out(config, &options.out)?;
     let url = storage_url(&options.storage, &options.out);
     // Each worker thread gets its own sampler seed, all share the storage.
     let study = study(config, &url, 0)?;
@@ -633,9 +697,10 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
     std::fs::metadata(&base.data.path).map_err(io(&base.data.path))?;
     let max_epochs = base.training.epochs;
     eprintln!(
-        "tune: study `{}` in {url}: {} of {} trials finished ({complete} complete, {pruned} pruned); {} worker(s); \
+        "tune: study `{}` in {}: {} of {} trials finished ({complete} complete, {pruned} pruned); {} worker(s); \
          objective {} ({:?}); pruner {:?}",
         config.study.name,
+        anneal_hpo::open::redact_url(&url),
         complete + pruned,
         options.trials,
         options.workers,
@@ -875,7 +940,7 @@ fn importances(space: &SearchSpace, trials: &[&Arc<FrozenTrial>]) -> Vec<(String
 impl TuneReport {
     /// The report as Markdown.
     pub fn to_markdown(&self, config: &TuneConfig) -> String {
-        let mut s = format!("# Study `{}`\n\n", config.study.name);
+        let mut s = format!("# Study {}\n\n", anneal_core::markdown::code(&config.study.name));
         let _ = writeln!(
             s,
             "Objective: {} ({:?}), sampler {:?}, pruner {:?}. Trials: {}. {}\n",
@@ -895,7 +960,13 @@ impl TuneReport {
         let _ =
             writeln!(s, "## Best trials\n\n| trial | {} | parameters |\n|---|---|---|", config.study.objective.name());
         for (n, v, params) in &self.best {
-            let p = params.iter().map(|(k, v)| format!("`{k}` = {v}")).collect::<Vec<_>>().join(", ");
+            let p = params
+                .iter()
+                .map(|(k, v)| {
+                    format!("{} = {}", anneal_core::markdown::code(k), anneal_core::markdown::escape(&v.to_string()))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
             let _ = writeln!(s, "| {n} | {v:.4} | {p} |");
         }
         let _ = writeln!(
@@ -905,7 +976,7 @@ impl TuneReport {
              interactions.\n\n| parameter | importance |\n|---|---|"
         );
         for (k, v) in &self.importances {
-            let _ = writeln!(s, "| `{k}` | {v:.3} |");
+            let _ = writeln!(s, "| {} | {v:.3} |", anneal_core::markdown::code(k));
         }
         if !self.pruned.is_empty() {
             let _ = writeln!(
@@ -927,7 +998,7 @@ impl TuneReport {
 /// (`history.png`, `history.svg`) into `out`; returns the Markdown.
 pub fn write_report(config: &TuneConfig, report: &TuneReport, out: &Path) -> Result<String> {
     use anneal_train::plot::{Chart, PALETTE, Series, save_charts};
-    std::fs::create_dir_all(out).map_err(io(out))?;
+    claim_out(config, out)?;
     let markdown = report.to_markdown(config);
     let path = out.join("report.md");
     std::fs::write(&path, &markdown).map_err(io(&path))?;

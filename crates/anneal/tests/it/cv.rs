@@ -340,7 +340,7 @@ fn cv_and_eval_errors_name_the_problem() {
     let e = fails(&["cv", "--config", c, "--learning-curve", "--sizes", "0.5,0.2", "--out", &out("c")]);
     assert!(e.contains("training-set size 0.2 is invalid: sizes must increase strictly"), "{e}");
     let e = fails(&["eval", "--run", tmp.path().to_str().unwrap(), "--data", c, "--out", &out("d")]);
-    assert!(e.contains("is not an anneal run folder: config.toml is missing"), "{e}");
+    assert!(e.contains("is not an anneal run folder: preprocessing.json is missing"), "{e}");
 }
 
 /// A short breast-cancer config (30 features, two classes) for the splitter tests.

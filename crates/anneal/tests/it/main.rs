@@ -1,8 +1,10 @@
 //! End-to-end tests of the `anneal` program on the bundled data.
 
+mod config_fuzz;
 mod cv;
 mod errors;
 mod extension;
+mod hardening;
 mod linear;
 mod penguins;
 mod regression;
