@@ -4,9 +4,11 @@
 //! dictionary-encoded strings (`Dictionary<Int32, Utf8>`); missing cells are nulls in
 //! the validity bitmap, never sentinel values.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufReader, Read};
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use arrow_array::types::Int32Type;
@@ -130,12 +132,17 @@ impl Table {
         let path = name.as_ref().to_path_buf();
         let delimiter = u8::try_from(options.delimiter)
             .map_err(|_| DataError::InvalidSplit(format!("delimiter `{}` is not a single byte", options.delimiter)))?;
+        let crlf = Rc::new(Cell::new(false));
+        let reader = CrlfSniffer { inner: reader, last: 0, crlf: Rc::clone(&crlf) };
         let mut rdr =
             csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(false).from_reader(reader);
         let mut records = rdr.records();
+        // The csv crate starts a record after a `\r\n` at its `\n`, one line early:
+        // with Windows line endings a position past the first line is one more.
+        let line = |p: &csv::Position| if crlf.get() && p.byte() > 0 { p.line() + 1 } else { p.line() };
         let csv_err = |e: csv::Error, path: &Path| DataError::Csv {
             path: path.to_path_buf(),
-            line: e.position().map_or(0, |p| p.line()),
+            line: e.position().map_or(0, line),
             message: csv_message(&e),
         };
 
@@ -143,7 +150,13 @@ impl Table {
         let header: Vec<String> = if options.has_header {
             match records.next() {
                 None => return Err(DataError::EmptyCsv { path, what: "no header line" }),
-                Some(r) => r.map_err(|e| csv_err(e, &path))?.iter().map(|s| s.trim().to_string()).collect(),
+                // A UTF-8 byte-order mark (Excel writes one) is not part of the first name.
+                Some(r) => r
+                    .map_err(|e| csv_err(e, &path))?
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| if i == 0 { s.trim_start_matches('\u{feff}') } else { s }.trim().to_string())
+                    .collect(),
             }
         } else {
             Vec::new()
@@ -169,7 +182,7 @@ impl Table {
         }
 
         let is_null = |s: &str| options.null_values.iter().any(|n| n == s.trim());
-        let line_of = |row: usize, rec: &csv::StringRecord| rec.position().map_or(row as u64 + 2, |p| p.line());
+        let line_of = |row: usize, rec: &csv::StringRecord| rec.position().map_or(row as u64 + 2, line);
         let mut fields = Vec::with_capacity(header.len());
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(header.len());
         for (c, name) in header.iter().enumerate() {
@@ -448,6 +461,25 @@ fn read_prefix(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// A reader that notes whether the text it passes on has Windows (`\r\n`) line endings.
+struct CrlfSniffer<R> {
+    inner: R,
+    last: u8,
+    crlf: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for CrlfSniffer<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if !self.crlf.get() && n > 0 {
+            let seen = (self.last == b'\r' && buf[0] == b'\n') || buf[..n].windows(2).any(|w| w == b"\r\n");
+            self.crlf.set(seen);
+            self.last = buf[n - 1];
+        }
+        Ok(n)
+    }
+}
+
 fn csv_message(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
@@ -460,6 +492,22 @@ fn csv_message(e: &csv::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn line_numbers_are_the_same_with_windows_line_endings() {
+        for newline in ["\n", "\r\n"] {
+            let text = ["x,y", "1,2", "3,4", "foo,5", "6,7", "8,9", "10,11", "12,13", "14,15", "16,17"].join(newline);
+            let err = super::Table::from_csv_reader(text.as_bytes(), "t.csv", &super::CsvOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("line 4, column `x`"), "{newline:?}: {err}");
+            let ragged = format!("x,y{newline}1,2{newline}3{newline}");
+            let err = super::Table::from_csv_reader(ragged.as_bytes(), "t.csv", &super::CsvOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("line 3"), "{newline:?}: {err}");
+        }
+    }
+
     use super::*;
 
     fn read(s: &str) -> Result<Table> {

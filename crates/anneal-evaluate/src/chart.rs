@@ -21,12 +21,20 @@ pub struct Series {
     pub color: (u8, u8, u8),
     /// Draw a marker on every point.
     pub markers: bool,
+    /// Join the points with a line (false: markers only, for points that are
+    /// not a sequence, such as independent trials).
+    pub joined: bool,
 }
 
 impl Series {
     /// A line without markers.
     pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>, color: (u8, u8, u8)) -> Self {
-        Self { label: label.into(), points, color, markers: false }
+        Self { label: label.into(), points, color, markers: false, joined: true }
+    }
+
+    /// Markers only, not joined.
+    pub fn points(label: impl Into<String>, points: Vec<(f64, f64)>, color: (u8, u8, u8)) -> Self {
+        Self { label: label.into(), points, color, markers: true, joined: false }
     }
 }
 
@@ -150,9 +158,16 @@ fn draw_one<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) ->
             for s in &chart.series {
                 let color = RGBColor(s.color.0, s.color.1, s.color.2);
                 let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(keep).collect();
-                ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
-                    .label(s.label.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                if s.joined {
+                    ctx.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
+                        .label(s.label.as_str())
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                } else {
+                    ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 4, color.filled())))?
+                        .label(s.label.as_str())
+                        .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+                    continue;
+                }
                 if s.markers {
                     ctx.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
                 }

@@ -100,6 +100,14 @@ pub struct DataSection {
     /// Column kinds that override inference.
     #[serde(default)]
     pub column_kinds: BTreeMap<String, ColumnKind>,
+    /// The field separator of a CSV file (default `,`; `";"`, `"\t"`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<char>,
+    /// The most classes a classification target may have (default 1000,
+    /// [`DEFAULT_MAX_CLASSES`](crate::pipeline::DEFAULT_MAX_CLASSES)): more is
+    /// an error that points at `task = "regression"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_classes: Option<usize>,
 }
 
 /// The `[split]` table.
@@ -265,6 +273,17 @@ impl RunConfig {
             checkpoint_every: t.checkpoint_every,
             log_gradient_norms: t.log_gradient_norms,
             param_groups: t.param_groups.clone(),
+        }
+    }
+
+    /// How this config's data files are read: delimiter, column kinds and the
+    /// policy for infinite numbers.
+    pub fn csv_options(&self) -> anneal_data::CsvOptions {
+        anneal_data::CsvOptions {
+            delimiter: self.data.delimiter.unwrap_or(','),
+            column_kinds: self.data.column_kinds.clone(),
+            non_finite: self.clean.non_finite,
+            ..anneal_data::CsvOptions::default()
         }
     }
 

@@ -92,22 +92,11 @@ pub enum Error {
     /// A file failed its integrity check, or a folder is in use by another process.
     #[error(transparent)]
     Core(#[from] anneal_core::CoreError),
-    /// `anneal eval --part` was given another data file than the run's.
-    #[error(
-        "{path} is not the file the run was trained on ({actual}; the run recorded {recorded}, {expected}): --part \
-         picks rows of the run's own file by position, so it needs that file unchanged (leave out --part to score \
-         every row of another file)"
-    )]
-    DataChanged {
-        /// The file given.
-        path: PathBuf,
-        /// Its size and hash.
-        actual: anneal_core::integrity::FileDigest,
-        /// The data file the run recorded.
-        recorded: PathBuf,
-        /// The recorded size and hash.
-        expected: anneal_core::integrity::FileDigest,
-    },
+    /// A data file is not byte for byte the one the run was trained on, where
+    /// it must be: `anneal eval --part` (the split holds row positions) and
+    /// `anneal train --resume` (the split and preprocessing were fitted on it).
+    #[error("{0}")]
+    DataChanged(Box<DataChange>),
     /// An output path would overwrite an input of the same command.
     #[error("{path} is {what}; write the output somewhere else")]
     OverwritesInput {
@@ -149,6 +138,41 @@ impl From<anneal_models::ModelError> for Error {
 impl From<anneal_optim::OptimError> for Error {
     fn from(e: anneal_optim::OptimError) -> Self {
         Error::Train(e.into())
+    }
+}
+
+/// The details of [`Error::DataChanged`].
+#[derive(Debug)]
+pub struct DataChange {
+    /// The file given.
+    pub path: PathBuf,
+    /// Its size and hash.
+    pub actual: anneal_core::integrity::FileDigest,
+    /// The data file the run recorded.
+    pub recorded: PathBuf,
+    /// The recorded size and hash.
+    pub expected: anneal_core::integrity::FileDigest,
+    /// What was refused (`resumed`, `scored by --part`).
+    pub during: &'static str,
+}
+
+impl std::fmt::Display for DataChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is not the file the run was trained on ({}; the run recorded {}, {}), so it cannot be {}: the \
+             run's split holds row positions of that file{}",
+            self.path.display(),
+            self.actual,
+            self.recorded.display(),
+            self.expected,
+            self.during,
+            if self.during == "resumed" {
+                "; restore the file or start a new run"
+            } else {
+                " (leave out --part to score every row of another file)"
+            }
+        )
     }
 }
 

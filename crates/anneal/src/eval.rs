@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anneal_data::{CsvOptions, DataError, Split, Table};
+use anneal_data::{DataError, Split, Table};
 use anneal_evaluate::plot::Figure;
 use anneal_evaluate::{
     Average, ClassificationReport, ConfusionMatrix, EvalError, KappaWeights, MultiClass, ZeroDivision,
@@ -165,7 +165,7 @@ pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
     let out = lock.dir().to_path_buf();
     let names = run.saved.output_names();
 
-    let csv = CsvOptions { column_kinds: config.data.column_kinds.clone(), ..run.csv_options() };
+    let csv = config.csv_options();
     let table = Table::read(&options.data, &csv)?;
     for target in config.data.target.names() {
         if !table.column_names().contains(&target) {
@@ -251,12 +251,13 @@ fn scored_rows(options: &EvalOptions, n: usize) -> Result<Vec<usize>> {
     })?;
     let actual = anneal_core::integrity::FileDigest::of_file(&options.data)?;
     if actual != recorded.digest {
-        return Err(Error::DataChanged {
+        return Err(Error::DataChanged(Box::new(crate::error::DataChange {
             path: options.data.clone(),
             actual,
             recorded: recorded.path,
             expected: recorded.digest,
-        });
+            during: "scored by --part",
+        })));
     }
     let split_path = RunFolder::new(&options.run).require(run::SPLIT)?;
     let text = std::fs::read_to_string(&split_path).map_err(crate::error::io(&split_path))?;
@@ -396,9 +397,16 @@ pub fn default_out(run: &Path) -> PathBuf {
         .expect("an unused name exists")
 }
 
+/// Above this many classes no confusion heat map, ROC or PR figure is drawn, and
+/// reports show the confusion matrix as a table only up to it: a figure of
+/// thousands of classes is megabytes that nobody can read.
+pub(crate) const MAX_DRAWN_CLASSES: usize = 50;
+
 /// Which evaluation figures [`write_figures`] drew, for the report that embeds them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Figures {
+    /// The number of classes, when it is above [`MAX_DRAWN_CLASSES`] and no figure was drawn.
+    too_many: Option<usize>,
     /// Why the ROC and precision-recall curves were not drawn (they need rows of
     /// two classes at least, and finite probabilities).
     no_curves: Option<String>,
@@ -422,6 +430,9 @@ pub(crate) fn write_figures(
     classes: &[String],
 ) -> Result<Figures> {
     let k = classes.len();
+    if k > MAX_DRAWN_CLASSES {
+        return Ok(Figures { too_many: Some(k), no_curves: None, positive: None, without_curve: Vec::new() });
+    }
     Figure::confusion(cm, classes)?.save_png_svg(out, "confusion")?;
     let present = |c: usize| {
         let n = y_true.iter().filter(|&&y| y == c).count();
@@ -452,6 +463,7 @@ pub(crate) fn write_figures(
         Err(e) => Some(e.to_string()),
     };
     Ok(Figures {
+        too_many: None,
         no_curves,
         positive: (k == 2).then(|| classes[1].clone()),
         without_curve: if k == 2 {
@@ -467,6 +479,14 @@ impl Figures {
     /// each with a short caption.
     pub(crate) fn markdown(&self, heading: &str) -> String {
         let mut r = String::new();
+        if let Some(k) = self.too_many {
+            let _ = writeln!(
+                r,
+                "No figures: {k} classes are more than the {MAX_DRAWN_CLASSES} a readable confusion heat map or \
+                 set of curves holds; the scores of every class are in the per-class table and the JSON.\n"
+            );
+            return r;
+        }
         let _ = writeln!(r, "{heading} Confusion heat map\n");
         let _ = writeln!(
             r,

@@ -173,7 +173,7 @@ enum Command {
         trials: usize,
         /// Trials trained at once in this process (more processes or machines may
         /// share the same --storage).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         workers: usize,
         /// Study storage: sqlite://<file> or postgres://<user>@<host>/<db>
         /// [default: sqlite://<out>/study.db].

@@ -7,7 +7,7 @@
 use anneal_data::clean::CleanReport;
 use anneal_data::encode::TargetValues;
 use anneal_data::{
-    ClassificationData, ColumnKind, CsvOptions, LabelEncoder, Preprocessor, RegressionData, Split, Table, TabularData,
+    ClassificationData, ColumnKind, LabelEncoder, Preprocessor, RegressionData, Split, Table, TabularData,
     TargetTransform, holdout, stratified_holdout,
 };
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,11 @@ use crate::error::{Error, Result};
 
 /// Above this many distinct values a numeric target is inferred to be a regression target.
 pub const MAX_INFERRED_CLASSES: usize = 20;
+
+/// The most classes a classification may have unless `[data] max_classes` says
+/// otherwise: a target with more distinct values is almost always a quantity or
+/// an identifier, and would train a huge output layer and unreadable reports.
+pub const DEFAULT_MAX_CLASSES: usize = 1000;
 
 /// The targets of the loaded rows.
 #[derive(Debug, Clone)]
@@ -97,11 +102,7 @@ impl Loaded {
     /// and reads the targets for the config's task (inferred when not given).
     pub fn load(config: &RunConfig) -> Result<Self> {
         let data_path = &config.data.path;
-        let csv = CsvOptions {
-            column_kinds: config.data.column_kinds.clone(),
-            non_finite: config.clean.non_finite,
-            ..CsvOptions::default()
-        };
+        let csv = config.csv_options();
         let targets = config.data.target.names();
         // The target is never an input: listed as a feature or as excluded, the
         // config says two things at once (a feature target would score 1.0).
@@ -122,6 +123,18 @@ impl Loaded {
         let raw = Table::read(data_path, &csv)?;
         let check_targets = |table: &Table| -> Result<()> {
             let columns = table.column_names();
+            // One column whose name holds another separator: the file is not comma-separated.
+            if let [only] = columns.as_slice()
+                && let Some(sep) = [';', '\t', '|'].into_iter().find(|c| only.contains(*c))
+            {
+                let shown = if sep == '\t' { "\\t".to_string() } else { sep.to_string() };
+                return Err(Error::Setting(format!(
+                    "{} reads as one column, and its name `{}` holds `{shown}`: the fields seem separated by \
+                     `{shown}`, so set [data] delimiter = \"{shown}\"",
+                    data_path.display(),
+                    only.chars().take(60).collect::<String>()
+                )));
+            }
             match targets.iter().find(|t| !columns.contains(t)) {
                 Some(t) => Err(Error::UnknownTarget {
                     column: t.clone(),
@@ -145,6 +158,14 @@ impl Loaded {
                 columns.iter().filter(|c| !targets.contains(c) && !config.data.exclude.contains(c)).cloned().collect()
             }
         };
+        if features.is_empty() {
+            return Err(Error::Setting(match &config.data.features {
+                Some(_) => "[data] features lists no column (or only columns cleaning dropped): a model needs at \
+                            least one input"
+                    .into(),
+                None => "every column is the target or excluded: a model needs at least one input column".into(),
+            }));
+        }
         if let Some(t) = features.iter().find(|f| targets.contains(f)) {
             return Err(Error::Target { column: t.clone(), message: "it is both a target and a feature".into() });
         }
@@ -158,6 +179,27 @@ impl Loaded {
         let target = match task {
             Task::Classification => {
                 let labels = LabelEncoder::fit(&table, &targets[0]).map_err(|e| remap_row(e, data_row))?;
+                if let [only] = labels.classes() {
+                    return Err(Error::Target {
+                        column: targets[0].clone(),
+                        message: format!(
+                            "every row holds the one class `{only}`: there is nothing to tell apart (a \
+                             classification needs at least two classes)"
+                        ),
+                    });
+                }
+                let max = config.data.max_classes.unwrap_or(DEFAULT_MAX_CLASSES);
+                if labels.classes().len() > max {
+                    return Err(Error::Target {
+                        column: targets[0].clone(),
+                        message: format!(
+                            "its {} distinct values would make as many classes, more than max_classes = {max}: \
+                             a quantity is a regression (set [data] task = \"regression\"), an identifier is not \
+                             a target; if it really has that many classes, raise [data] max_classes",
+                            labels.classes().len()
+                        ),
+                    });
+                }
                 let codes = labels.encode(&table)?;
                 TargetData::Classes { labels, codes }
             }

@@ -233,6 +233,9 @@ impl TestMetrics {
 
     /// The metrics in one line, as `anneal train` prints them.
     pub fn summary(&self) -> String {
+        if self.rows() == 0 {
+            return "no test rows ([split] test = 0): nothing held out to score".to_string();
+        }
         match self {
             TestMetrics::Classification(c) => format!("test accuracy {:.4}  macro-F1 {:.4}", c.accuracy, c.macro_f1),
             TestMetrics::Regression(r) => {
@@ -405,17 +408,31 @@ pub fn train_with_hook(
         c.validate()?;
     }
     train_config.regularization.validate().map_err(anneal_train::TrainError::from)?;
+    // The device first: an unavailable backend must not leave an empty run folder.
+    let device = options.backend.device()?;
     // One process at a time in a run folder: the lock is held until this returns.
     let lock = if options.resume {
         check_resumable(&options.out)?;
         let lock = FolderLock::acquire(&options.out)?;
         verify_run(&options.out)?;
+        // The split and the fitted preprocessing belong to the data the run started on.
+        if let Some(recorded) = RunInfo::load(&options.out)?.data {
+            let actual = FileDigest::of_file(&config.data.path)?;
+            if actual != recorded.digest {
+                return Err(Error::DataChanged(Box::new(crate::error::DataChange {
+                    path: config.data.path.clone(),
+                    actual,
+                    recorded: recorded.path,
+                    expected: recorded.digest,
+                    during: "resumed",
+                })));
+            }
+        }
         lock
     } else {
         claim_out(&options.out)?
     };
     let out = lock.dir().to_path_buf();
-    let device = options.backend.device()?;
     let data = prepare(config)?;
     let task = data.loaded.task();
     let loss = config.loss(task)?;
@@ -423,8 +440,12 @@ pub fn train_with_hook(
         eprintln!("{note}");
     }
     if !options.resume {
-        let as_used = toml::to_string_pretty(config).expect("a loaded config serialises");
-        write(&out, CONFIG, as_used)?;
+        // The data path is stored absolute: the run folder's config.toml is read
+        // relative to the run folder (resume, retraining a tuned trial), which
+        // may have been moved since.
+        let mut as_used = config.clone();
+        as_used.data.path = std::path::absolute(&config.data.path).map_err(io(&config.data.path))?;
+        write(&out, CONFIG, toml::to_string_pretty(&as_used).expect("a loaded config serialises"))?;
         let data = DataFile { path: config.data.path.clone(), digest: FileDigest::of_file(&config.data.path)? };
         write(&out, RUN_INFO, to_json(&RunInfo { device: options.backend, data: Some(data) }))?;
         seal(&out)?;
@@ -693,9 +714,9 @@ pub fn lr_find(config: &RunConfig, options: &LrFindOptions) -> Result<LrFindResu
         seed: config.seed,
         ..LrFindConfig::new(config.training.batch_size)
     };
+    let device = options.backend.device()?;
     let lock = claim_out(&options.out)?;
     let out = lock.dir();
-    let device = options.backend.device()?;
     let data = prepare(config)?;
     let loss = config.loss(data.loaded.task())?;
     let model = config
@@ -768,11 +789,7 @@ impl LoadedRun {
     /// How to read a data file for this run: its column kinds and its policy
     /// for infinite numbers.
     pub(crate) fn csv_options(&self) -> CsvOptions {
-        CsvOptions {
-            column_kinds: self.saved.column_kinds.clone(),
-            non_finite: self.config.clean.non_finite,
-            ..CsvOptions::default()
-        }
+        CsvOptions { column_kinds: self.saved.column_kinds.clone(), ..self.config.csv_options() }
     }
 
     /// The run's predictions for the rows of `table`, whose targets (when
@@ -816,7 +833,15 @@ impl LoadedRun {
 /// Applies a finished run's preprocessing and model to the rows of `input`.
 pub fn predict(run: &Path, input: &Path, backend: Backend) -> Result<Predictions> {
     let loaded = LoadedRun::open(run, backend)?;
-    let table = Table::read(input, &loaded.csv_options())?;
+    let table = Table::read(input, &loaded.csv_options()).map_err(|e| match e {
+        // The run's columns are fixed: the advice for training data does not apply.
+        anneal_data::DataError::NonNumeric { path, line, column, value } => Error::Setting(format!(
+            "{}: line {line}, column `{column}`: `{value}` is not a number, and the run was trained with \
+             `{column}` numeric: fix the cell, or leave it empty to have it imputed",
+            path.display()
+        )),
+        other => other.into(),
+    })?;
     let evaluation = loaded.evaluate(&table, None, |r| r)?;
     Ok(Predictions { task: loaded.saved.task(), names: loaded.saved.output_names(), evaluation })
 }
@@ -1033,11 +1058,27 @@ fn report(
     cm: Option<&ConfusionMatrix>,
     figures: Option<&Figures>,
 ) -> String {
-    let ReportContext { config, table, features, model, .. } = *ctx;
     let mut r = String::new();
-    let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.4}"));
     let _ = writeln!(r, "# Anneal run report\n");
     let _ = writeln!(r, "## Test metrics\n");
+    if m.test.rows() == 0 {
+        let _ = writeln!(
+            r,
+            "No test rows: `[split] test = 0` holds none back, so there is nothing to score here (use \
+             `anneal cv` for a cross-validated estimate, or `anneal eval` on a labelled file).\n"
+        );
+    } else {
+        r += &test_section(ctx, saved, m);
+    }
+    // The figures of the test rows.
+    figures_and_matrix(&mut r, saved, cm, figures);
+    run_section(&mut r, ctx, saved, m);
+    r
+}
+
+/// The test metrics tables of a run with test rows.
+fn test_section(ctx: &ReportContext<'_>, saved: &SavedPreprocessing, m: &RunMetrics) -> String {
+    let mut r = String::new();
     let _ = writeln!(r, "| metric | value |\n|---|---|");
     match &m.test {
         TestMetrics::Classification(t) => {
@@ -1087,8 +1128,18 @@ fn report(
         }
     }
     let _ = writeln!(r, "Held out before preprocessing was fitted and never used for training or early stopping.\n");
+    r
+}
 
-    if let Some(cm) = cm {
+/// The confusion matrix, per-class scores and figures of the test rows (nothing
+/// when there are none).
+fn figures_and_matrix(
+    r: &mut String,
+    saved: &SavedPreprocessing,
+    cm: Option<&ConfusionMatrix>,
+    figures: Option<&Figures>,
+) {
+    if let Some(cm) = cm.filter(|cm| cm.counts().len() <= crate::eval::MAX_DRAWN_CLASSES) {
         let classes: Vec<String> = saved.output_names().iter().map(|c| escape(c)).collect();
         let _ = writeln!(r, "### Confusion matrix (rows: true class, columns: predicted)\n");
         let _ = writeln!(r, "| | {} |", classes.join(" | "));
@@ -1107,17 +1158,22 @@ fn report(
     match figures {
         Some(Figures::Classification(figures)) => {
             let _ = writeln!(r, "\n### Figures of the test rows\n");
-            r += figures.markdown("####").trim_end();
+            *r += figures.markdown("####").trim_end();
             r.push('\n');
         }
         Some(Figures::Regression(drawn)) => {
             let _ = writeln!(r, "\n### Figures of the test rows\n");
-            r += regression_figures_markdown(drawn, "####").trim_end();
+            *r += regression_figures_markdown(drawn, "####").trim_end();
             r.push('\n');
         }
         None => {}
     }
+}
 
+/// How the run was set up, its energy and its training history.
+fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessing, m: &RunMetrics) {
+    let ReportContext { config, table, features, model, .. } = *ctx;
+    let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.4}"));
     let _ = writeln!(r, "\n## Run\n");
     let _ = writeln!(
         r,
@@ -1257,5 +1313,4 @@ fn report(
             let _ = writeln!(r, "| {}{mark} | {:.4} |{cells}", h.epoch, h.train_loss);
         }
     }
-    r
 }

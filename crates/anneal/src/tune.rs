@@ -709,6 +709,18 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
         config.study.pruner,
     );
     let timeout = Duration::from_secs_f64(config.study.heartbeat_timeout_s);
+    // Trials left running by a killed process hold their slots until their
+    // heartbeat is older than the timeout: say so rather than wait in silence.
+    let running: Vec<String> =
+        trials.iter().filter(|t| t.state == TrialState::Running).map(|t| t.number.to_string()).collect();
+    if !running.is_empty() {
+        eprintln!(
+            "tune: trial(s) {} are marked running (by another process, or by one that was killed); a trial whose \
+             heartbeat is older than {} s is failed and its slot handed out again, so this may wait up to that long",
+            running.join(", "),
+            config.study.heartbeat_timeout_s
+        );
+    }
     study
         .optimize_until(options.trials, options.workers.max(1), timeout, |trial| {
             let params = trial.suggest_space()?;
@@ -1006,13 +1018,19 @@ pub fn write_report(config: &TuneConfig, report: &TuneReport, out: &Path) -> Res
     std::fs::write(&path, serde_json::to_string_pretty(report).unwrap_or_default() + "\n").map_err(io(&path))?;
     let trials = report.history.iter().map(|&(n, v, _)| (n as f64, v)).collect();
     let best = report.history.iter().map(|&(n, _, b)| (n as f64, b)).collect();
-    let mut each = Series::line("trial", trials, PALETTE[0]);
-    each.markers = true;
+    // Trials are independent: points, not a line; pruned ones apart, at the
+    // value they last reported.
+    let pruned: Vec<(f64, f64)> = report.pruned.iter().map(|&(n, _, v)| (n as f64, v)).collect();
+    let mut series = vec![Series::points("complete trial", trials, PALETTE[0])];
+    if !pruned.is_empty() {
+        series.push(Series::points("pruned trial (last reported value)", pruned, PALETTE[4]));
+    }
+    series.push(Series::line("best so far", best, PALETTE[1]));
     let chart = Chart {
         title: format!("Optimisation history of `{}`", config.study.name),
         x_label: "trial".into(),
         y_label: config.study.objective.name().into(),
-        series: vec![each, Series::line("best so far", best, PALETTE[1])],
+        series,
         ..Chart::default()
     };
     save_charts(&[chart], &out.join("history"))?;

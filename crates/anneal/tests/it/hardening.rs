@@ -165,7 +165,7 @@ fn eval_part_refuses_another_data_file() {
         path(&tmp.path().join("e1")),
     ]);
     let err = fails(&o);
-    assert!(err.contains("is not the file the run was trained on"), "{err}");
+    assert!(err.contains("is not the file the run was trained on") && err.contains("--part"), "{err}");
     succeeds(&anneal(&[
         "eval",
         "--run",
@@ -177,6 +177,22 @@ fn eval_part_refuses_another_data_file() {
         "--out",
         path(&tmp.path().join("e2")),
     ]));
+}
+
+#[test]
+fn resume_refuses_a_data_file_that_changed_since_the_run_started() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("p.csv");
+    std::fs::write(&data, penguins_text()).unwrap();
+    let c = config(tmp.path(), &data, &[]);
+    let run = tmp.path().join("run");
+    succeeds(&anneal(&["train", "--config", &c, "--out", path(&run)]));
+    let text = penguins_text();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[1..].reverse();
+    std::fs::write(&data, lines.join("\n") + "\n").unwrap();
+    let err = fails(&anneal(&["train", "--resume", path(&run)]));
+    assert!(err.contains("is not the file the run was trained on") && err.contains("cannot be resumed"), "{err}");
 }
 
 /// A tune config (2-epoch base) with `study` lines and `params`.

@@ -4,6 +4,7 @@ mod config_fuzz;
 mod cv;
 mod errors;
 mod extension;
+mod friction;
 mod hardening;
 mod linear;
 mod penguins;

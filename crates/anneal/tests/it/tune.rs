@@ -65,9 +65,18 @@ fn tune_killed_and_run_again_resumes_and_reports() {
     let first: Vec<String> =
         (0..2).map(|n| std::fs::read_to_string(out.join(format!("trial-{n}/metrics.json"))).unwrap()).collect();
 
+    let left_running = {
+        let storage = open_storage(&format!("sqlite://{}", db.display())).unwrap();
+        let id = storage.study_id("t").unwrap();
+        storage.trials(id, Some(&[TrialState::Running])).unwrap().len()
+    };
     let o = anneal(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains(&format!("{before} of 5 trials finished")), "it resumes: {}", stderr(&o));
+    // The killed trial holds its slot until the heartbeat timeout: the wait is announced.
+    if left_running > 0 {
+        assert!(stderr(&o).contains("are marked running"), "{}", stderr(&o));
+    }
     assert_eq!(complete(&db), 5);
     for (n, m) in first.iter().enumerate() {
         let now = std::fs::read_to_string(out.join(format!("trial-{n}/metrics.json"))).unwrap();
@@ -137,6 +146,9 @@ fn median_pruner_stops_bad_trials_early() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("## Pruned trials") && report.contains("pruned"), "{report}");
     assert!(stderr(&o).contains("pruned after epoch"), "{}", stderr(&o));
+    // The history figure marks the pruned trials, as points apart from the complete ones.
+    let svg = std::fs::read_to_string(out.join("history.svg")).unwrap();
+    assert!(svg.contains("pruned trial (last reported value)") && svg.contains("complete trial"), "legend");
 }
 
 #[test]

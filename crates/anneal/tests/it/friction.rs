@@ -1,0 +1,172 @@
+//! What a new user tripped over (the "scale and friction" issue), item by item.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use super::{root, stderr};
+
+/// Runs the CLI from `cwd`.
+fn anneal_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_anneal"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("BURN_DEVICE")
+        .output()
+        .expect("the anneal binary runs")
+}
+
+fn succeeds(o: &Output) {
+    assert!(o.status.success(), "{}", stderr(o));
+}
+
+/// A project folder: `data/p.csv.gz` and `configs/c.toml` reading it by a relative path.
+fn project(dir: &Path, replace: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::create_dir_all(dir.join("configs")).unwrap();
+    std::fs::copy(root().join("data/penguins.csv.gz"), dir.join("data/p.csv.gz")).unwrap();
+    let mut text = std::fs::read_to_string(root().join("examples/configs/penguins.toml"))
+        .unwrap()
+        .replace("../../data/penguins.csv.gz", "../data/p.csv.gz")
+        .replace("epochs = 200", "epochs = 3");
+    for (from, to) in replace {
+        assert!(text.contains(from), "{from}");
+        text = text.replace(from, to);
+    }
+    std::fs::write(dir.join("configs/c.toml"), text).unwrap();
+}
+
+// 16. A run folder is self-describing wherever it is moved.
+#[test]
+fn a_moved_run_folder_resumes_and_its_config_retrains() {
+    let tmp = tempfile::tempdir().unwrap();
+    project(tmp.path(), &[]);
+    succeeds(&anneal_in(tmp.path(), &["train", "--config", "configs/c.toml", "--out", "runs/a"]));
+    std::fs::create_dir(tmp.path().join("moved")).unwrap();
+    std::fs::rename(tmp.path().join("runs/a"), tmp.path().join("moved/a")).unwrap();
+    succeeds(&anneal_in(tmp.path(), &["train", "--resume", "moved/a"]));
+    let elsewhere = tmp.path().join("moved");
+    succeeds(&anneal_in(&elsewhere, &["train", "--config", "a/config.toml", "--out", "b"]));
+    succeeds(&anneal_in(&elsewhere, &["predict", "--run", "b", "--input", "../data/p.csv.gz"]));
+}
+
+/// Asserts a clean failure and returns standard error.
+fn fails(o: &Output) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "expected a clean failure, got {:?}: {err}", o.status);
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// The penguins rows as text, each line passed through `f(line number, line)`.
+fn penguins_lines(f: impl Fn(usize, &str) -> String) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(root().join("data/penguins.csv.gz")).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    text.lines().enumerate().map(|(i, l)| f(i, l) + "\n").collect()
+}
+
+/// A project whose data file is `text` (as `data/p.csv.gz`'s place, plain CSV).
+fn project_with(dir: &Path, text: &str, replace: &[(&str, &str)]) {
+    project(dir, replace);
+    std::fs::write(dir.join("data/p.csv"), text).unwrap();
+    let config = std::fs::read_to_string(dir.join("configs/c.toml")).unwrap().replace("p.csv.gz", "p.csv");
+    std::fs::write(dir.join("configs/c.toml"), config).unwrap();
+}
+
+// 14. Thousands of classes are caught; tens of classes keep bounded reports.
+#[test]
+fn an_identifier_target_is_refused_and_many_classes_draw_no_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    // `species` becomes a row identifier: 344 classes.
+    let ids = penguins_lines(|i, l| if i == 0 { l.to_string() } else { l.replacen(',', &format!("-{i},"), 1) });
+    project_with(tmp.path(), &ids, &[]);
+    // 344 rows cannot reach the default of 1000 classes: lower the limit.
+    let config = std::fs::read_to_string(tmp.path().join("configs/c.toml")).unwrap();
+    let config = config.replace("target = \"species\"", "target = \"species\"\nmax_classes = 100");
+    std::fs::write(tmp.path().join("configs/c.toml"), &config).unwrap();
+    let err = fails(&anneal_in(tmp.path(), &["train", "--config", "configs/c.toml", "--out", "runs/a"]));
+    assert!(err.contains("344 distinct values") && err.contains("task = \"regression\""), "{err}");
+    // 60 classes: trained, but no 60 × 60 figures or tables.
+    let many = penguins_lines(|i, l| if i == 0 { l.to_string() } else { l.replacen(',', &format!("-{},", i % 20), 1) });
+    std::fs::write(tmp.path().join("data/p.csv"), many).unwrap();
+    let config = config.replace("stratify = true", "stratify = false");
+    std::fs::write(tmp.path().join("configs/c.toml"), config).unwrap();
+    succeeds(&anneal_in(tmp.path(), &["train", "--config", "configs/c.toml", "--out", "runs/b"]));
+    let run = tmp.path().join("runs/b");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("No figures: 60 classes"), "{report}");
+    assert!(!report.contains("### Confusion matrix") && !run.join("confusion.svg").exists());
+}
+
+// 17. No test rows: said so, no made-up numbers.
+#[test]
+fn a_run_without_test_rows_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    project(tmp.path(), &[("train = 0.6", "train = 0.8"), ("test = 0.2", "test = 0.0")]);
+    let o = anneal_in(tmp.path(), &["train", "--config", "configs/c.toml", "--out", "runs/a"]);
+    succeeds(&o);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("no test rows") && !out.contains("NaN"), "{out}");
+    let report = std::fs::read_to_string(tmp.path().join("runs/a/report.md")).unwrap();
+    assert!(report.contains("No test rows") && !report.contains("NaN") && !report.contains("Confusion"), "{report}");
+}
+
+// 20. The small ones.
+#[test]
+fn small_frictions_get_clear_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // A byte-order mark is not part of the first column's name.
+    project_with(dir, &format!("\u{feff}{}", penguins_lines(|_, l| l.to_string())), &[]);
+    succeeds(&anneal_in(dir, &["train", "--config", "configs/c.toml", "--out", "runs/bom"]));
+    // A semicolon-separated file is recognised as such.
+    let semicolons = penguins_lines(|_, l| l.replace(',', ";"));
+    std::fs::write(dir.join("data/p.csv"), &semicolons).unwrap();
+    let err = fails(&anneal_in(dir, &["train", "--config", "configs/c.toml", "--out", "runs/semi"]));
+    assert!(err.contains("set [data] delimiter = \";\""), "{err}");
+    let config = std::fs::read_to_string(dir.join("configs/c.toml")).unwrap();
+    let with_delimiter = config.replace("target = \"species\"", "target = \"species\"\ndelimiter = \";\"");
+    std::fs::write(dir.join("configs/d.toml"), with_delimiter).unwrap();
+    succeeds(&anneal_in(dir, &["train", "--config", "configs/d.toml", "--out", "runs/semi2"]));
+    succeeds(&anneal_in(dir, &["predict", "--run", "runs/semi2", "--input", "data/p.csv"]));
+    std::fs::write(dir.join("data/p.csv"), penguins_lines(|_, l| l.to_string())).unwrap();
+    // One class, or no feature: said so.
+    let one =
+        penguins_lines(|i, l| if i == 0 { l.to_string() } else { l.replacen(&l[..l.find(',').unwrap()], "Adelie", 1) });
+    std::fs::write(dir.join("data/one.csv"), one).unwrap();
+    std::fs::write(
+        dir.join("configs/one.toml"),
+        config.replace("p.csv", "one.csv").replace("stratify = true", "stratify = false"),
+    )
+    .unwrap();
+    let err = fails(&anneal_in(dir, &["train", "--config", "configs/one.toml", "--out", "runs/one"]));
+    assert!(err.contains("every row holds the one class `Adelie`"), "{err}");
+    std::fs::write(
+        dir.join("configs/none.toml"),
+        config.replace("target = \"species\"", "target = \"species\"\nfeatures = []"),
+    )
+    .unwrap();
+    let err = fails(&anneal_in(dir, &["train", "--config", "configs/none.toml", "--out", "runs/none"]));
+    assert!(err.contains("[data] features lists no column"), "{err}");
+    // `tune --workers 0` is a usage error.
+    let o = anneal_in(dir, &["tune", "--config", "configs/c.toml", "--workers", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--workers"), "{}", stderr(&o));
+    // A bad number in predict's input: no advice that a trained model cannot follow.
+    succeeds(&anneal_in(dir, &["train", "--config", "configs/c.toml", "--out", "runs/p"]));
+    let bad = penguins_lines(|i, l| if i == 2 { l.replacen("39.5", "forty", 1) } else { l.to_string() });
+    std::fs::write(dir.join("data/bad.csv"), bad).unwrap();
+    let err = fails(&anneal_in(dir, &["predict", "--run", "runs/p", "--input", "data/bad.csv"]));
+    assert!(
+        err.contains("`forty` is not a number") && err.contains("trained with") && !err.contains("categorical"),
+        "{err}"
+    );
+    // An unavailable backend leaves no folder behind.
+    if !cfg!(feature = "wgpu") {
+        let err =
+            fails(&anneal_in(dir, &["train", "--config", "configs/c.toml", "--out", "runs/gpu", "--device", "wgpu"]));
+        assert!(!err.is_empty() && !dir.join("runs/gpu").exists());
+    }
+}
