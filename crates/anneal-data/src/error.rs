@@ -73,6 +73,31 @@ pub enum DataError {
         /// The cell as written (or as stored).
         value: String,
     },
+    /// The preprocessed matrix would not fit the memory budget (a one-hot
+    /// encoded column of many categories, most often).
+    #[error(
+        "the preprocessed matrix would be {rows} rows × {cols} columns, about {}, above the memory budget of \
+         {} (memory_budget_mb under [preprocess]; default half the machine's memory): one-hot column \
+         `{column}` alone makes {width} columns; group its rare categories (one_hot = {{ min_frequency = 20 }}), \
+         encode it compactly (encoders = {{ {column} = \"target\" }} or \"ordinal\"), or list it under \
+         [data] exclude",
+        size(*bytes),
+        size(*budget)
+    )]
+    MatrixTooLarge {
+        /// Rows of the matrix.
+        rows: usize,
+        /// Columns after encoding.
+        cols: usize,
+        /// Estimated bytes.
+        bytes: u64,
+        /// The budget in bytes.
+        budget: u64,
+        /// The widest one-hot column.
+        column: String,
+        /// The columns it makes.
+        width: usize,
+    },
     /// A column named by the user does not exist.
     #[error("column `{column}` does not exist (available: {available})")]
     UnknownColumn {
@@ -214,3 +239,12 @@ pub enum DataError {
 
 /// Result alias for this crate.
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
+
+/// Bytes for a message: `72 MB`, `18.9 GB`.
+fn size(bytes: u64) -> String {
+    if bytes >= 1_000_000_000 {
+        format!("{:.1} GB", bytes as f64 / 1e9)
+    } else {
+        format!("{:.0} MB", bytes as f64 / 1e6)
+    }
+}

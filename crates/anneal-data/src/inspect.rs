@@ -27,8 +27,26 @@ pub struct ColumnSummary {
     pub distinct: usize,
     /// Numeric columns: minimum, median, maximum, mean.
     pub stats: Option<[f64; 4]>,
-    /// Numeric columns: values outside Tukey's 1.5 × IQR fences.
+    /// Numeric columns: values outside Tukey's 1.5 × IQR fences (not counted
+    /// for a binary column, whose fences are meaningless).
     pub iqr_outliers: Option<usize>,
+    /// What to look at before training on it: constant, ID-like, binary, high
+    /// cardinality, dates stored as text, zeros that look like missing values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advice: Vec<String>,
+}
+
+/// A categorical column with more distinct values than this (or than half the
+/// rows) is flagged: one-hot encoding it makes as many columns.
+pub const HIGH_CARDINALITY: usize = 1000;
+
+/// The class balance of a target column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassBalance {
+    /// The target column.
+    pub column: String,
+    /// Each value and its count, most frequent first.
+    pub counts: Vec<(String, usize)>,
 }
 
 /// A whole table's summary.
@@ -40,6 +58,9 @@ pub struct Inspection {
     pub duplicate_rows: usize,
     /// One entry per column, in order.
     pub columns: Vec<ColumnSummary>,
+    /// The target's class balance, when one was named ([`Inspection::with_target`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<ClassBalance>,
 }
 
 /// Summarises `table`.
@@ -69,11 +90,28 @@ pub fn inspect(table: &Table) -> Result<Inspection> {
             distinct: 0,
             stats: None,
             iqr_outliers: None,
+            advice: Vec::new(),
         };
+        let present = table.n_rows() - m.count;
         match kind {
             ColumnKind::Categorical => {
                 let values = table.categorical(&m.column)?;
                 summary.distinct = values.iter().flatten().collect::<HashSet<_>>().len();
+                let sample: Vec<&String> = values.iter().flatten().take(200).collect();
+                if !sample.is_empty() && sample.iter().all(|v| crate::dates::DateTime::parse(v).is_some()) {
+                    summary.advice.push(
+                        "dates stored as text: list it under [preprocess] date_columns to use year, month, weekday"
+                            .into(),
+                    );
+                } else if summary.distinct > 20 && summary.distinct == present {
+                    // ID-like: said by `general_advice`.
+                } else if summary.distinct > HIGH_CARDINALITY || (present >= 20 && 2 * summary.distinct > present) {
+                    summary.advice.push(format!(
+                        "high cardinality: one-hot encoding makes {} columns; group rare categories \
+                         (min_frequency), target-encode it, or exclude it",
+                        summary.distinct
+                    ));
+                }
             }
             ColumnKind::Numeric => {
                 let x = Dense::from_table(table, std::slice::from_ref(&m.column))?;
@@ -86,14 +124,68 @@ pub fn inspect(table: &Table) -> Result<Inspection> {
                     let mean = observed.iter().sum::<f64>() / observed.len() as f64;
                     let median = crate::preprocess::median(&observed);
                     summary.stats = Some([min, median, max, mean]);
-                    let fences = OutlierRule::Iqr { k: 1.5 }.fit(&x)?;
-                    summary.iqr_outliers = Some(fences.detect(&x)?.1[0]);
+                    if distinct.len() == 2 {
+                        summary.advice.push("binary (two values): a flag, no outliers to count".into());
+                    } else {
+                        let fences = OutlierRule::Iqr { k: 1.5 }.fit(&x)?;
+                        summary.iqr_outliers = Some(fences.detect(&x)?.1[0]);
+                    }
+                    let integers = distinct.iter().all(|v| v.fract() == 0.0);
+                    if integers && present > 20 && distinct.len() == present && max - min < 2.0 * present as f64 {
+                        summary.advice.push(
+                            "ID-like: distinct consecutive integers, a row number rather than a measurement \
+                             (list it under [data] exclude)"
+                                .into(),
+                        );
+                    }
+                    let zeros = observed.iter().filter(|&&v| v == 0.0).count();
+                    let smallest_positive = distinct.iter().copied().find(|&v| v > 0.0);
+                    if let Some(p) = smallest_positive
+                        && zeros > 0
+                        && min >= 0.0
+                        && distinct.len() > 2
+                        && median > 0.0
+                        && p >= 0.1 * median
+                    {
+                        summary.advice.push(format!(
+                            "{zeros} zero(s) far below every other value (the smallest non-zero is {p}): missing \
+                             values coded as 0? make those cells empty so they are imputed"
+                        ));
+                    }
                 }
             }
         }
+        general_advice(&mut summary, present);
         columns.push(summary);
     }
-    Ok(Inspection { rows: table.n_rows(), duplicate_rows, columns })
+    Ok(Inspection { rows: table.n_rows(), duplicate_rows, columns, target: None })
+}
+
+/// Advice that holds for any kind of column, once its summary is filled in.
+fn general_advice(summary: &mut ColumnSummary, present: usize) {
+    if summary.distinct == 1 {
+        summary.advice.insert(0, "constant: one value in every row, nothing to learn from".into());
+    } else if summary.kind == ColumnKind::Categorical && summary.distinct > 20 && summary.distinct == present {
+        summary.advice.insert(
+            0,
+            "ID-like: every value distinct; an identifier is not a feature (list it under [data] exclude)".into(),
+        );
+    }
+}
+
+impl Inspection {
+    /// Adds the class balance of `column` (most frequent first).
+    pub fn with_target(mut self, table: &Table, column: &str) -> Result<Self> {
+        let values = table.as_strings(column)?;
+        let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for v in values.into_iter().flatten() {
+            *counts.entry(v).or_default() += 1;
+        }
+        let mut counts: Vec<(String, usize)> = counts.into_iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        self.target = Some(ClassBalance { column: column.to_string(), counts });
+        Ok(self)
+    }
 }
 
 impl Inspection {
@@ -130,6 +222,36 @@ impl Inspection {
                 stat(3),
                 c.iqr_outliers.map_or("–".to_string(), |n| n.to_string())
             );
+        }
+        let advised: Vec<&ColumnSummary> = self.columns.iter().filter(|c| !c.advice.is_empty()).collect();
+        if !advised.is_empty() {
+            let _ = writeln!(s, "\n## Advice\n");
+            for c in advised {
+                let _ = writeln!(s, "- {}: {}", anneal_core::markdown::code(&c.name), c.advice.join("; "));
+            }
+        }
+        if let Some(t) = &self.target {
+            let total: usize = t.counts.iter().map(|(_, n)| n).sum();
+            let _ = writeln!(s, "\n## Target {}\n", anneal_core::markdown::code(&t.column));
+            let _ = writeln!(s, "| class | rows | share |\n|---|---|---|");
+            for (value, n) in t.counts.iter().take(50) {
+                let share = 100.0 * *n as f64 / total.max(1) as f64;
+                let _ = writeln!(s, "| {} | {n} | {share:.1} % |", anneal_core::markdown::escape(value));
+            }
+            if t.counts.len() > 50 {
+                let _ = writeln!(s, "\n{} more classes not shown.", t.counts.len() - 50);
+            }
+            if let (Some(first), Some(last)) = (t.counts.first(), t.counts.last())
+                && t.counts.len() > 1
+                && first.1 >= 10 * last.1
+            {
+                let _ = writeln!(
+                    s,
+                    "\nImbalanced: the largest class has {}× the rows of the smallest; accuracy alone will \
+                     flatter a model (look at balanced accuracy and macro-F1).",
+                    first.1 / last.1.max(1)
+                );
+            }
         }
         s
     }

@@ -187,6 +187,28 @@ pub struct PreprocessConfig {
     pub ordinal_unknown: OrdinalUnknown,
     /// Target-encoding options: smoothing, cross-fitting folds.
     pub target_encoding: TargetEncoderConfig,
+    /// The most memory, in MB, the preprocessed matrix may take (counted at
+    /// [`BYTES_PER_CELL`] per cell: the `f64` block, the `f32` matrix and the
+    /// tensor made of it); default: half the machine's memory. A matrix above it
+    /// is refused before it is allocated, naming the widest one-hot column.
+    pub memory_budget_mb: Option<u64>,
+}
+
+/// Bytes one cell of the preprocessed matrix costs on its way to the model: the
+/// `f64` block (8), the `f32` matrix (4) and the `f32` tensor (4).
+pub const BYTES_PER_CELL: u64 = 16;
+
+/// Half the machine's physical memory (Linux `/proc/meminfo`; 8 GiB where it
+/// cannot be read): the default preprocessing memory budget.
+pub fn default_memory_budget() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+        text.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    total.unwrap_or(16 << 30) / 2
 }
 
 impl Default for PreprocessConfig {
@@ -211,6 +233,7 @@ impl Default for PreprocessConfig {
             ordinal_order: BTreeMap::new(),
             ordinal_unknown: OrdinalUnknown::default(),
             target_encoding: TargetEncoderConfig::default(),
+            memory_budget_mb: None,
         }
     }
 }
@@ -281,6 +304,9 @@ pub struct Preprocessor {
     encoded: Vec<DenseEncoder>,
     one_hot: Vec<OneHotEncoder>,
     pca: Option<Pca>,
+    /// The configured memory budget (MB), kept for transforms of new rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    memory_budget_mb: Option<u64>,
 }
 
 /// A dense row-major `f32` matrix, the output of preprocessing.
@@ -369,7 +395,7 @@ impl PreprocessConfig {
             Some((block, x)) => (Some(block), Some(x)),
             None => (None, None),
         };
-        let mut pre = Preprocessor { numeric, encoded, one_hot, pca: None };
+        let mut pre = Preprocessor { numeric, encoded, one_hot, pca: None, memory_budget_mb: self.memory_budget_mb };
         let dense = dense_block(table.n_rows(), x_numeric, &encoded_x)?;
         let Some(config) = self.pca else {
             let x = pre.combine(table, dense)?;
@@ -739,6 +765,7 @@ impl Preprocessor {
         let n_rows = table.n_rows();
         let names = self.combined_names();
         let n_cols = names.len();
+        self.check_budget(n_rows, n_cols)?;
         let n_dense = dense.n_cols();
         let mut values = vec![0f64; n_rows * n_cols];
         for r in 0..n_rows {
@@ -754,6 +781,25 @@ impl Preprocessor {
             offset += e.feature_names().len();
         }
         Dense::new(values, names).or_else(|_| Dense::empty(n_rows))
+    }
+
+    /// Refuses a matrix of `n_rows` × `n_cols` above the memory budget, before
+    /// anything is allocated, naming the one-hot column that widens it most.
+    fn check_budget(&self, n_rows: usize, n_cols: usize) -> Result<()> {
+        let bytes = (n_rows as u64).saturating_mul(n_cols as u64).saturating_mul(BYTES_PER_CELL);
+        let budget = self.memory_budget_mb.map_or_else(default_memory_budget, |mb| mb.saturating_mul(1 << 20));
+        if bytes <= budget {
+            return Ok(());
+        }
+        let widest = self.one_hot.iter().max_by_key(|e| e.feature_names().len());
+        Err(DataError::MatrixTooLarge {
+            rows: n_rows,
+            cols: n_cols,
+            bytes,
+            budget,
+            column: widest.map(|e| e.column().to_string()).unwrap_or_default(),
+            width: widest.map_or(0, |e| e.feature_names().len()),
+        })
     }
 
     /// Writes the fitted state as JSON.

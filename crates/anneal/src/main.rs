@@ -197,11 +197,17 @@ enum DataCommand {
     /// Print a data-quality summary (types, missing values, duplicates, IQR
     /// outliers, cardinalities) and write it as Markdown.
     Inspect {
-        /// CSV file (plain or gzip).
+        /// CSV or Parquet file (CSV plain or gzip).
         file: PathBuf,
-        /// Where to write the Markdown report [default: <file name>.inspect.md].
+        /// Also write the Markdown report to this file (by default it is only printed).
         #[arg(long)]
         output: Option<PathBuf>,
+        /// The target column: adds its class balance.
+        #[arg(long)]
+        target: Option<String>,
+        /// The field separator of a CSV file.
+        #[arg(long, default_value_t = ',')]
+        delimiter: char,
     },
 }
 
@@ -326,15 +332,22 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
             }
             outln!("plot: {}", out.join("lr_find.png").display());
         }
-        Command::Data { command: DataCommand::Inspect { file, output } } => {
-            let name = file.file_name().map_or("data".into(), |n| n.to_string_lossy().into_owned());
-            let output = output.unwrap_or_else(|| PathBuf::from(format!("{name}.inspect.md")));
-            run::refuse_overwrite(&output, &file)?;
-            let table = anneal::data::Table::read(&file, &anneal::data::CsvOptions::default())?;
-            let report = anneal::data::inspect::inspect(&table)?.to_markdown(&file.display().to_string());
+        Command::Data { command: DataCommand::Inspect { file, output, target, delimiter } } => {
+            if let Some(output) = &output {
+                run::refuse_overwrite(output, &file)?;
+            }
+            let options = anneal::data::CsvOptions { delimiter, ..anneal::data::CsvOptions::default() };
+            let table = anneal::data::Table::read(&file, &options)?;
+            let mut inspection = anneal::data::inspect::inspect(&table)?;
+            if let Some(target) = &target {
+                inspection = inspection.with_target(&table, target)?;
+            }
+            let report = inspection.to_markdown(&file.display().to_string());
             out!("{report}");
-            std::fs::write(&output, report).map_err(|source| anneal::Error::Io { path: output.clone(), source })?;
-            eprintln!("wrote {}", output.display());
+            if let Some(output) = output {
+                std::fs::write(&output, report).map_err(|source| anneal::Error::Io { path: output.clone(), source })?;
+                eprintln!("wrote {}", output.display());
+            }
         }
         Command::Predict { run: run_dir, input, output, device } => {
             if let Some(path) = &output {

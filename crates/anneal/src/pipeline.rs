@@ -84,6 +84,8 @@ pub struct Loaded {
     /// How the task was decided, when it was inferred from a numeric target: one
     /// line for the user, with how to override it.
     pub task_note: Option<String>,
+    /// Warnings for the user (a one-hot column of very many categories).
+    pub warnings: Vec<String>,
     numeric: Vec<String>,
 }
 
@@ -234,7 +236,25 @@ impl Loaded {
             .filter(|f| !config.preprocess.date_columns.contains(f) && table.kind(f).ok() == Some(ColumnKind::Numeric))
             .cloned()
             .collect();
-        Ok(Self { table, original, cleaning, features, target, task_note, numeric })
+        // One-hot columns of very many categories: the matrix grows by one column each.
+        let mut warnings = Vec::new();
+        for f in &features {
+            let one_hot = config.preprocess.encoders.get(f).copied().unwrap_or(config.preprocess.encoding)
+                == anneal_data::preprocess::Encoding::OneHot;
+            if one_hot && !config.preprocess.date_columns.contains(f) && table.kind(f)? == ColumnKind::Categorical {
+                let distinct =
+                    table.categorical(f)?.into_iter().flatten().collect::<std::collections::HashSet<_>>().len();
+                let rows = table.n_rows();
+                if distinct > anneal_data::inspect::HIGH_CARDINALITY || (rows >= 20 && 2 * distinct > rows) {
+                    warnings.push(format!(
+                        "warning: feature `{f}` has {distinct} categories in {rows} rows: one-hot encoding makes a \
+                         column for each; group rare ones ([preprocess] one_hot = {{ min_frequency = 20 }}), \
+                         target-encode it, or exclude it if it identifies rows"
+                    ));
+                }
+            }
+        }
+        Ok(Self { table, original, cleaning, features, target, task_note, warnings, numeric })
     }
 
     /// The task of the run.

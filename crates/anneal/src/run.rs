@@ -436,8 +436,10 @@ pub fn train_with_hook(
     let data = prepare(config)?;
     let task = data.loaded.task();
     let loss = config.loss(task)?;
-    if let (Some(note), false) = (&data.loaded.task_note, options.progress == Progress::Silent) {
-        eprintln!("{note}");
+    if options.progress != Progress::Silent {
+        for line in data.loaded.task_note.iter().chain(&data.loaded.warnings) {
+            eprintln!("{line}");
+        }
     }
     if !options.resume {
         // The data path is stored absolute: the run folder's config.toml is read

@@ -170,3 +170,69 @@ fn small_frictions_get_clear_answers() {
         assert!(!err.is_empty() && !dir.join("runs/gpu").exists());
     }
 }
+
+// 13. A matrix above the memory budget is refused before it is allocated.
+#[test]
+fn a_one_hot_matrix_above_the_memory_budget_is_a_typed_error_naming_the_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 3,000 rows; `title` has 1,500 categories: 3,000 × ~1,500 cells × 16 B ≈ 72 MB.
+    let mut text = String::from("x,title,y\n");
+    for i in 0..3000 {
+        text += &format!("{},t{},{}\n", i % 17, i % 1500, if i % 3 == 0 { "a" } else { "b" });
+    }
+    std::fs::create_dir_all(tmp.path().join("data")).unwrap();
+    std::fs::write(tmp.path().join("data/big.csv"), text).unwrap();
+    let config = "seed = 1\n[data]\npath = \"data/big.csv\"\ntarget = \"y\"\n[preprocess]\nmemory_budget_mb = 20\n\
+                  [model]\nhidden = [4]\n[optimizer]\nname = \"adam\"\nlearning_rate = 0.01\n\
+                  [training]\nepochs = 1\nbatch_size = 64\n";
+    std::fs::write(tmp.path().join("c.toml"), config).unwrap();
+    let o = anneal_in(tmp.path(), &["train", "--config", "c.toml", "--out", "runs/a"]);
+    let err = fails(&o);
+    assert!(
+        err.contains("one-hot column `title` alone makes") && err.contains("above the memory budget of 21 MB"),
+        "{err}"
+    );
+    // Grouping rare categories fits the budget; the many categories are still worth a warning.
+    let grouped = config.replace("memory_budget_mb = 20", "memory_budget_mb = 20\none_hot = { min_frequency = 3 }");
+    std::fs::write(tmp.path().join("g.toml"), grouped).unwrap();
+    let o = anneal_in(tmp.path(), &["train", "--config", "g.toml", "--out", "runs/b"]);
+    succeeds(&o);
+    assert!(stderr(&o).contains("feature `title` has 1500 categories"), "{}", stderr(&o));
+}
+
+// 18. `data inspect` advises, and writes a file only when asked.
+#[test]
+fn inspect_advises_and_writes_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut text = String::from("id,const,bmi,when,flag,y\n");
+    for i in 0..100 {
+        let bmi = if i % 10 == 0 { 0.0 } else { 18.0 + (i % 23) as f64 };
+        text += &format!(
+            "{},k,{bmi},2020-01-{:02},{},{}\n",
+            i + 1,
+            i % 28 + 1,
+            i % 2,
+            if i % 12 == 0 { "rare" } else { "common" }
+        );
+    }
+    std::fs::write(tmp.path().join("d.csv"), text).unwrap();
+    let o = anneal_in(tmp.path(), &["data", "inspect", "d.csv", "--target", "y"]);
+    succeeds(&o);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for expected in [
+        "`id`: ID-like",
+        "`const`: constant",
+        "`bmi`: 10 zero(s) far below every other value",
+        "`when`: dates stored as text",
+        "`flag`: binary",
+        "## Target `y`",
+        "| common | 91 | 91.0 % |",
+        "Imbalanced",
+    ] {
+        assert!(out.contains(expected), "{expected}:\n{out}");
+    }
+    let flag_row = out.lines().find(|l| l.starts_with("| flag |")).unwrap();
+    assert!(flag_row.ends_with("| – |"), "no IQR outliers for a binary column: {flag_row}");
+    let written: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(written.len(), 1, "nothing written without --output: {written:?}");
+}
