@@ -189,6 +189,10 @@ enum Command {
         /// optimisation-history plot (report.md, history.png, history.svg).
         #[arg(long)]
         report: bool,
+        /// Then train the best trial's configuration into <out>/best-<n>, a full
+        /// run folder (report, weights, test metrics).
+        #[arg(long)]
+        retrain_best: bool,
     },
 }
 
@@ -300,7 +304,7 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
             );
             outln!("run folder: {}  (report: {})", out.display(), run::RunFolder::new(&out).report().display());
         }
-        Command::Tune { config, trials, workers, storage, out, device, report } => {
+        Command::Tune { config, trials, workers, storage, out, device, report, retrain_best } => {
             let tune_config = anneal::tune::TuneConfig::load(&config)?;
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("tune-{}", tune_config.study.name)));
             if !report {
@@ -313,6 +317,33 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
             let markdown = anneal::tune::write_report(&tune_config, &summary, &out)?;
             outln!("{markdown}");
             outln!("report: {}  (plot: {})", out.join("report.md").display(), out.join("history.png").display());
+            if let Some(best) = anneal::tune::best_trial(&tune_config, &storage, &out)? {
+                let objective = tune_config.study.objective.name();
+                match &best.test {
+                    Some(test) => outln!(
+                        "best trial {}: {objective} {:.4}; on its held-out test rows: {}  ({})",
+                        best.number,
+                        best.value,
+                        test.summary(),
+                        best.folder.display()
+                    ),
+                    None => outln!(
+                        "best trial {}: {objective} {:.4} (cross-validated: no test rows held out)  ({})",
+                        best.number,
+                        best.value,
+                        best.folder.display()
+                    ),
+                }
+                if retrain_best {
+                    let backend = Backend::resolve(device.as_deref())?;
+                    let (folder, metrics) = anneal::tune::retrain_best(&tune_config, &best, &out, backend)?;
+                    outln!(
+                        "retrained the best configuration: {}  (run folder: {})",
+                        metrics.test.summary(),
+                        folder.display()
+                    );
+                }
+            }
         }
         Command::LrFind { config, out, device, start_lr, end_lr, steps } => {
             let backend = Backend::resolve(device.as_deref())?;

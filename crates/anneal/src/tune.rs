@@ -119,7 +119,8 @@ impl Objective {
         }
     }
 
-    fn name(&self) -> &str {
+    /// The metric's name (`val_loss`, `val_r2`, ...).
+    pub fn name(&self) -> &str {
         &self.0
     }
 
@@ -852,6 +853,56 @@ pub struct TuneReport {
     pub pruned: Vec<(u64, u64, f64)>,
     /// Epochs trained by the finished (complete and pruned) trials, as they reported them.
     pub epochs_trained: u64,
+}
+
+/// The best complete trial of the study and what its run folder says of the
+/// held-out test rows (absent for a cross-validated trial, which keeps no test
+/// rows apart).
+#[derive(Debug, Clone)]
+pub struct BestTrial {
+    /// The trial's number.
+    pub number: u64,
+    /// Its objective value.
+    pub value: f64,
+    /// Its parameters.
+    pub params: BTreeMap<String, ParamValue>,
+    /// Its run folder (`<out>/trial-<n>`).
+    pub folder: PathBuf,
+    /// The test metrics of its run folder, when it has them.
+    pub test: Option<crate::run::TestMetrics>,
+}
+
+/// The study's best complete trial, if it has one.
+pub fn best_trial(config: &TuneConfig, storage: &Option<String>, out: &Path) -> Result<Option<BestTrial>> {
+    let study = study(config, &storage_url(storage, out), 0)?;
+    let Some(best) = study.best_trial().map_err(hpo_error)? else { return Ok(None) };
+    let folder = out.join(format!("trial-{}", best.number));
+    let test = std::fs::read_to_string(crate::run::RunFolder::new(&folder).metrics())
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| serde_json::from_value::<crate::run::TestMetrics>(v.get("test")?.clone()).ok());
+    Ok(Some(BestTrial {
+        number: best.number,
+        value: best.value.unwrap_or(f64::NAN),
+        params: best.param_values(),
+        folder,
+        test,
+    }))
+}
+
+/// Trains the best trial's configuration into `<out>/best-<n>`, a complete run
+/// folder (report, weights, test metrics) like `anneal train` writes.
+pub fn retrain_best(
+    config: &TuneConfig,
+    best: &BestTrial,
+    out: &Path,
+    backend: anneal_train::Backend,
+) -> Result<(PathBuf, crate::run::RunMetrics)> {
+    let run_config = config.trial_config(&best.params)?;
+    let folder = out.join(format!("best-{}", best.number));
+    let options = TrainOptions { out: folder.clone(), backend, progress: Progress::Auto, resume: false };
+    let metrics = crate::run::train(&run_config, &options)?;
+    Ok((folder, metrics))
 }
 
 /// Summarises the study `config` names in `storage` (default `sqlite://<out>/study.db`).

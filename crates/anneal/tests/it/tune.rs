@@ -365,3 +365,26 @@ fn a_missing_data_file_is_reported_before_the_first_trial() {
     assert!(stderr(&o).contains("moved-away.csv.gz"), "{}", stderr(&o));
     assert!(!out.join("trial-0").exists(), "no trial should have started");
 }
+
+#[test]
+fn the_best_trial_is_reported_with_its_test_metrics_and_can_be_retrained() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), PARAMS, 60.0);
+    let out = tmp.path().join("study");
+    let o = anneal(&["tune", "--config", &config, "--trials", "2", "--out", out.to_str().unwrap(), "--retrain-best"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("best trial ")).expect("a best-trial line");
+    assert!(line.contains("val_accuracy") && line.contains("on its held-out test rows: test accuracy"), "{line}");
+    let number: u64 = line["best trial ".len()..].split(':').next().unwrap().parse().unwrap();
+    let best = out.join(format!("best-{number}"));
+    assert!(stdout.contains("retrained the best configuration: test accuracy"), "{stdout}");
+    assert!(best.join("report.md").is_file() && best.join("manifest.json").is_file());
+    // The retrained run is the trial's configuration: the same seed gives the same test metrics.
+    let metrics = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap()
+            ["test"]
+            .clone()
+    };
+    assert_eq!(metrics(&best), metrics(&out.join(format!("trial-{number}"))));
+}
