@@ -44,7 +44,16 @@ impl FolderLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let pid = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok());
+                // The holder writes its id right after locking: give it a moment.
+                let read_pid = || std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok());
+                let mut pid = read_pid();
+                for _ in 0..10 {
+                    if pid.is_some() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    pid = read_pid();
+                }
                 return Err(CoreError::InUse { path: dir.to_path_buf(), pid });
             }
             Err(TryLockError::Error(source)) => return Err(io(source)),
