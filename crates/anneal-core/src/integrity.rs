@@ -152,11 +152,6 @@ impl Manifest {
         Ok(())
     }
 
-    /// The digest of the file `name`, if listed.
-    pub fn get(&self, name: &str) -> Option<&FileDigest> {
-        self.files.get(name)
-    }
-
     /// The paths listed, relative to the folder.
     pub fn paths(&self) -> impl Iterator<Item = PathBuf> + '_ {
         self.files.keys().map(PathBuf::from)

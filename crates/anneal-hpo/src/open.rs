@@ -63,32 +63,10 @@ pub fn open_storage(url: &str) -> Result<Arc<dyn Storage>> {
 /// assert_eq!(redact_url("sqlite://runs/study.db"), "sqlite://runs/study.db");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let mut out = match url.find("://") {
-        Some(scheme) => {
-            let rest = &url[scheme + 3..];
-            // The user information ends at the last `@` before any query string.
-            let head = &rest[..rest.find('?').unwrap_or(rest.len())];
-            match head.rfind('@') {
-                Some(at) => {
-                    let credentials = &head[..at];
-                    let user = match credentials.split_once(':') {
-                        Some((user, _)) => format!("{user}:***"),
-                        None => credentials.to_string(),
-                    };
-                    format!("{}{user}{}", &url[..scheme + 3], &rest[at..])
-                }
-                None => url.to_string(),
-            }
-        }
-        None => url.to_string(),
-    };
-    // `password=<value>` up to the next `&`, space or end.
-    let mut from = 0;
-    while let Some(i) = out[from..].to_ascii_lowercase().find("password=").map(|i| i + from) {
-        let start = i + "password=".len();
-        let end = out[start..].find(['&', ' ']).map_or(out.len(), |e| start + e);
-        out.replace_range(start..end, "***");
-        from = start + 3;
+    let mut out = url.to_string();
+    // From the last span back, so the earlier ranges stay valid.
+    for span in password_spans(url).into_iter().rev() {
+        out.replace_range(span, "***");
     }
     out
 }
@@ -96,27 +74,37 @@ pub fn redact_url(url: &str) -> String {
 /// `message` with the password of `url` (if it has one, and it is not trivially
 /// short) replaced by `***`: a driver's error text may quote its connection string.
 pub fn redact_message(message: &str, url: &str) -> String {
-    let mut passwords = Vec::new();
+    let mut out = message.to_string();
+    for span in password_spans(url).into_iter().filter(|span| span.len() >= 2) {
+        out = out.replace(&url[span], "***");
+    }
+    out
+}
+
+/// The byte ranges of `url` that hold a password, in order: the password of
+/// `scheme://user:password@host/...` (the user information ends at the last
+/// `@` before any query string), then each `password=<value>` parameter's value
+/// (up to the next `&`, space or end; `?password=`, `&password=`, key-value
+/// `password=... host=...`).
+fn password_spans(url: &str) -> Vec<std::ops::Range<usize>> {
+    let mut spans = Vec::new();
+    let mut from = 0;
     if let Some(scheme) = url.find("://") {
-        let rest = &url[scheme + 3..];
-        let head = &rest[..rest.find('?').unwrap_or(rest.len())];
-        if let Some(at) = head.rfind('@')
-            && let Some((_, password)) = head[..at].split_once(':')
-        {
-            passwords.push(password.to_string());
+        let rest = scheme + 3;
+        let head_end = url[rest..].find('?').map_or(url.len(), |q| rest + q);
+        if let Some(at) = url[rest..head_end].rfind('@').map(|a| rest + a) {
+            if let Some(colon) = url[rest..at].find(':').map(|c| rest + c) {
+                spans.push(colon + 1..at);
+            }
+            from = at;
         }
     }
     let lower = url.to_ascii_lowercase();
-    let mut from = 0;
     while let Some(i) = lower[from..].find("password=").map(|i| i + from) {
         let start = i + "password=".len();
         let end = url[start..].find(['&', ' ']).map_or(url.len(), |e| start + e);
-        passwords.push(url[start..end].to_string());
+        spans.push(start..end);
         from = end;
     }
-    let mut out = message.to_string();
-    for p in passwords.into_iter().filter(|p| p.len() >= 2) {
-        out = out.replace(&p, "***");
-    }
-    out
+    spans
 }

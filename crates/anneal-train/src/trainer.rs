@@ -556,6 +556,14 @@ struct LoopState<M> {
     reference_loss: Option<f64>,
 }
 
+impl<M> LoopState<M> {
+    /// The divergence error at `epoch` and the current iteration, naming the
+    /// checkpoint left as it was.
+    fn diverged(&self, epoch: usize, reason: String) -> TrainError {
+        TrainError::Diverged { epoch, iteration: self.iteration, reason, last_checkpoint: self.last_checkpoint }
+    }
+}
+
 /// The divergence guard stops a run whose batch loss grows above this many times
 /// the first batch's loss (measured before any update; at least 1 is used as the
 /// yardstick, so a near-zero first loss does not make every wobble a divergence).
@@ -850,19 +858,16 @@ impl<'h> Trainer<'h> {
                 let batch = train.batch(indices, &train_device);
                 let out;
                 (model, out) = stepper.step(model, optimizer, batch, objective.as_ref(), &info, &mut self.hooks)?;
-                // The divergence guard, every step: one scalar read back.
-                let value = read_scalar(out.loss.clone())?;
+                // The divergence guard, every step: one scalar read back (kept for
+                // the epoch's mean, so the losses are read from the device once).
+                let loss = read_vec(out.loss)?.first().copied().unwrap_or(f32::NAN);
+                let value = f64::from(loss);
                 let reference = *state.reference_loss.get_or_insert(value);
                 if let Some(reason) = divergence(value, reference) {
                     reporter.finish();
-                    return Err(TrainError::Diverged {
-                        epoch,
-                        iteration: state.iteration,
-                        reason,
-                        last_checkpoint: state.last_checkpoint,
-                    });
+                    return Err(state.diverged(epoch, reason));
                 }
-                losses.push(out.loss);
+                losses.push(loss);
                 for (name, value) in out.terms {
                     terms.entry(name).or_default().push(value);
                 }
@@ -881,24 +886,16 @@ impl<'h> Trainer<'h> {
                 s.step();
             }
 
-            let batch_losses = read_vec(Tensor::cat(losses, 0))?;
-            let diverged = |reason: String| TrainError::Diverged {
-                epoch,
-                iteration: state.iteration,
-                reason,
-                last_checkpoint: state.last_checkpoint,
-            };
             // The last update of the epoch has no loss after it yet: look at the weights.
             if let Some(layer) = crate::params::non_finite_layer(&model, &layout)? {
                 reporter.finish();
-                return Err(diverged(format!("layer `{layer}` has NaN or infinite weights")));
+                return Err(state.diverged(epoch, format!("layer `{layer}` has NaN or infinite weights")));
             }
             let seen: usize = batches.iter().map(Vec::len).sum();
-            let train_loss =
-                batch_losses.iter().zip(&batches).map(|(l, b)| *l as f64 * b.len() as f64).sum::<f64>() / seen as f64;
             let weighted = |values: &[f32]| -> f64 {
                 values.iter().zip(&batches).map(|(l, b)| *l as f64 * b.len() as f64).sum::<f64>() / seen as f64
             };
+            let train_loss = weighted(&losses);
             let mut metrics_of_epoch = BTreeMap::new();
             if !correct.is_empty() {
                 let right = Tensor::cat(correct, 0).sum().into_data().convert::<i64>().try_to_vec::<i64>();
@@ -913,7 +910,7 @@ impl<'h> Trainer<'h> {
                 let eval = evaluate(&model, v, objective.as_ref(), &self.device, 1024)?;
                 if !eval.loss.is_finite() {
                     reporter.finish();
-                    return Err(diverged(format!("the validation loss is {}", eval.loss)));
+                    return Err(state.diverged(epoch, format!("the validation loss is {}", eval.loss)));
                 }
                 metrics_of_epoch.insert("val_loss".to_string(), eval.loss);
                 for m in &metrics {

@@ -242,23 +242,7 @@ fn scored_rows(options: &EvalOptions, n: usize) -> Result<Vec<usize>> {
     let Some(part) = options.part else { return Ok((0..n).collect()) };
     // The split holds row positions of the run's file: only that file, byte for
     // byte, gives them meaning (reordered rows would score the wrong ones).
-    let recorded = run::RunInfo::load(&options.run)?.data.ok_or_else(|| {
-        Error::Setting(format!(
-            "{} does not record the fingerprint of its data file (it was written by an older anneal), so --part \
-             cannot check that --data is that file",
-            options.run.display()
-        ))
-    })?;
-    let actual = anneal_core::integrity::FileDigest::of_file(&options.data)?;
-    if actual != recorded.digest {
-        return Err(Error::DataChanged(Box::new(crate::error::DataChange {
-            path: options.data.clone(),
-            actual,
-            recorded: recorded.path,
-            expected: recorded.digest,
-            during: "scored by --part",
-        })));
-    }
+    run::check_data_file(&options.run, &options.data, "scored by --part")?;
     let split_path = RunFolder::new(&options.run).require(run::SPLIT)?;
     let text = std::fs::read_to_string(&split_path).map_err(crate::error::io(&split_path))?;
     let split: Split =

@@ -168,9 +168,6 @@ impl Loaded {
                 None => "every column is the target or excluded: a model needs at least one input column".into(),
             }));
         }
-        if let Some(t) = features.iter().find(|f| targets.contains(f)) {
-            return Err(Error::Target { column: t.clone(), message: "it is both a target and a feature".into() });
-        }
         for f in features.iter().chain(&config.data.exclude) {
             if !cleaning.dropped_columns.contains(f) {
                 table.kind(f)?;
@@ -242,8 +239,9 @@ impl Loaded {
             let one_hot = config.preprocess.encoders.get(f).copied().unwrap_or(config.preprocess.encoding)
                 == anneal_data::preprocess::Encoding::OneHot;
             if one_hot && !config.preprocess.date_columns.contains(f) && table.kind(f)? == ColumnKind::Categorical {
-                let distinct =
-                    table.categorical(f)?.into_iter().flatten().collect::<std::collections::HashSet<_>>().len();
+                // Distinct dictionary codes in use: no string is copied per row.
+                let (codes, _) = table.categorical_codes(f)?;
+                let distinct = codes.into_iter().flatten().collect::<std::collections::HashSet<_>>().len();
                 let rows = table.n_rows();
                 if distinct > anneal_data::inspect::HIGH_CARDINALITY || (rows >= 20 && 2 * distinct > rows) {
                     warnings.push(format!(

@@ -124,6 +124,31 @@ fn seal(out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses `data` unless it is byte for byte the data file the run in `run`
+/// recorded (`during`: what the run would do with it, for the message): the
+/// split holds row positions of that file, and the preprocessing was fitted on it.
+pub(crate) fn check_data_file(run: &Path, data: &Path, during: &'static str) -> Result<()> {
+    let recorded = RunInfo::load(run)?.data.ok_or_else(|| {
+        Error::Setting(format!(
+            "{} does not record the fingerprint of its data file (it was written by an older anneal), so {} \
+             cannot be {during}",
+            run.display(),
+            data.display()
+        ))
+    })?;
+    let actual = FileDigest::of_file(data)?;
+    if actual != recorded.digest {
+        return Err(Error::DataChanged(Box::new(crate::error::DataChange {
+            path: data.to_path_buf(),
+            actual,
+            recorded: recorded.path,
+            expected: recorded.digest,
+            during,
+        })));
+    }
+    Ok(())
+}
+
 /// Checks every file of the run folder against its `manifest.json`: a changed
 /// byte is an error naming the file, never a silently different model.
 pub(crate) fn verify_run(run: &Path) -> Result<()> {
@@ -364,12 +389,9 @@ impl SavedPreprocessing {
         }
     }
 
+    /// Parses the fitted state and the model config of the run folder `run`
+    /// ([`LoadedRun::open`] has checked that its files are there and unchanged).
     pub(crate) fn load(run: &Path) -> Result<(Self, ModelConfig)> {
-        for file in [PREPROCESSING, MODEL_CONFIG, WEIGHTS] {
-            if !run.join(file).is_file() {
-                return Err(Error::NotARun { path: run.to_path_buf(), missing: file });
-            }
-        }
         Ok((from_json(&run.join(PREPROCESSING))?, from_json(&run.join(MODEL_CONFIG))?))
     }
 }
@@ -416,18 +438,7 @@ pub fn train_with_hook(
         let lock = FolderLock::acquire(&options.out)?;
         verify_run(&options.out)?;
         // The split and the fitted preprocessing belong to the data the run started on.
-        if let Some(recorded) = RunInfo::load(&options.out)?.data {
-            let actual = FileDigest::of_file(&config.data.path)?;
-            if actual != recorded.digest {
-                return Err(Error::DataChanged(Box::new(crate::error::DataChange {
-                    path: config.data.path.clone(),
-                    actual,
-                    recorded: recorded.path,
-                    expected: recorded.digest,
-                    during: "resumed",
-                })));
-            }
-        }
+        check_data_file(&options.out, &config.data.path, "resumed")?;
         lock
     } else {
         claim_out(&options.out)?
@@ -872,11 +883,7 @@ pub(crate) fn claim_out(out: &Path) -> Result<FolderLock> {
 pub fn refuse_overwrite(output: &Path, input: &Path) -> Result<()> {
     let (Ok(input), Ok(parent)) = (
         input.canonicalize(),
-        output
-            .parent()
-            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
-            .unwrap_or(Path::new("."))
-            .canonicalize(),
+        output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).canonicalize(),
     ) else {
         return Ok(());
     };
@@ -1070,7 +1077,7 @@ fn report(
              `anneal cv` for a cross-validated estimate, or `anneal eval` on a labelled file).\n"
         );
     } else {
-        r += &test_section(ctx, saved, m);
+        test_section(&mut r, ctx, saved, m);
     }
     // The figures of the test rows.
     figures_and_matrix(&mut r, saved, cm, figures);
@@ -1079,8 +1086,7 @@ fn report(
 }
 
 /// The test metrics tables of a run with test rows.
-fn test_section(ctx: &ReportContext<'_>, saved: &SavedPreprocessing, m: &RunMetrics) -> String {
-    let mut r = String::new();
+fn test_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessing, m: &RunMetrics) {
     let _ = writeln!(r, "| metric | value |\n|---|---|");
     match &m.test {
         TestMetrics::Classification(t) => {
@@ -1090,7 +1096,7 @@ fn test_section(ctx: &ReportContext<'_>, saved: &SavedPreprocessing, m: &RunMetr
             let _ = writeln!(r, "| test rows | {} |\n", t.rows);
         }
         TestMetrics::Regression(t) => {
-            r += &t.metric_rows();
+            *r += &t.metric_rows();
             let _ = writeln!(r, "| {} loss (training units) | {:.4} |", ctx.loss.key(), t.loss);
             let _ = writeln!(r, "| test rows | {} |\n", t.rows);
             let _ = writeln!(
@@ -1130,7 +1136,6 @@ fn test_section(ctx: &ReportContext<'_>, saved: &SavedPreprocessing, m: &RunMetr
         }
     }
     let _ = writeln!(r, "Held out before preprocessing was fitted and never used for training or early stopping.\n");
-    r
 }
 
 /// The confusion matrix, per-class scores and figures of the test rows (nothing

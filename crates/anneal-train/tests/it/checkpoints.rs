@@ -7,8 +7,8 @@ use anneal_models::{ActivationKind, Mlp, MlpConfig};
 use anneal_optim::{OptimizerConfig, ScheduleConfig, ScheduleUnit};
 use anneal_regularize::{EarlyStoppingConfig, Goal, PenaltyConfig};
 use anneal_train::{
-    Backend, Checkpoint, Loss, LrFindConfig, Progress, ScheduleSettings, StepInfo, TrainConfig, TrainHook, Trainer,
-    lr_find,
+    Backend, Checkpoint, Fitted, Loss, LrFindConfig, Progress, ScheduleSettings, StepInfo, TrainConfig, TrainError,
+    TrainHook, Trainer, lr_find,
 };
 
 fn model() -> Mlp {
@@ -95,34 +95,26 @@ fn resumed_run_equals_an_uninterrupted_one_bit_for_bit() {
     }
 }
 
+/// Trains (or, with `resume`, resumes) the blobs model with Adam on the flex
+/// backend, without validation rows, checkpointing into `dir`.
+fn fit_checkpointed(config: TrainConfig, dir: &std::path::Path, resume: bool) -> Result<Fitted<Mlp>, TrainError> {
+    let train = super::blobs(64, 4, 1, 1.5);
+    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
+    Trainer::new(config, Backend::Flex.device().unwrap())
+        .with_progress(Progress::Silent)
+        .with_checkpoints(dir)
+        .resuming(resume)
+        .fit(model(), &mut optimizer, &train, None)
+}
+
 #[test]
 fn resuming_with_other_settings_is_refused() {
-    let train = super::blobs(64, 4, 1, 1.5);
     let dir = tempfile::tempdir().unwrap();
-    let device = Backend::Flex.device().unwrap();
-    let c = TrainConfig::new(2, 16);
-    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
-    Trainer::new(c.clone(), device.clone())
-        .with_progress(Progress::Silent)
-        .with_checkpoints(dir.path())
-        .fit(model(), &mut optimizer, &train, None)
-        .unwrap();
-    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
-    let err = Trainer::new(TrainConfig::new(3, 16), device.clone())
-        .with_progress(Progress::Silent)
-        .with_checkpoints(dir.path())
-        .resuming(true)
-        .fit(model(), &mut optimizer, &train, None)
-        .unwrap_err();
+    fit_checkpointed(TrainConfig::new(2, 16), dir.path(), false).unwrap();
+    let err = fit_checkpointed(TrainConfig::new(3, 16), dir.path(), true).unwrap_err();
     assert!(err.to_string().contains("other training settings"), "{err}");
     let empty = tempfile::tempdir().unwrap();
-    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
-    let err = Trainer::new(c, device)
-        .with_progress(Progress::Silent)
-        .with_checkpoints(empty.path())
-        .resuming(true)
-        .fit(model(), &mut optimizer, &train, None)
-        .unwrap_err();
+    let err = fit_checkpointed(TrainConfig::new(2, 16), empty.path(), true).unwrap_err();
     assert!(err.to_string().contains("state.json is missing"), "{err}");
 }
 
@@ -199,29 +191,15 @@ fn a_run_stopped_by_a_hook_checkpoints_and_resumes_bit_for_bit() {
 
 #[test]
 fn a_corrupted_checkpoint_file_is_refused_on_resume() {
-    let train = super::blobs(64, 4, 1, 1.5);
     let dir = tempfile::tempdir().unwrap();
-    let device = Backend::Flex.device().unwrap();
-    let c = TrainConfig::new(2, 16);
-    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
-    Trainer::new(c.clone(), device.clone())
-        .with_progress(Progress::Silent)
-        .with_checkpoints(dir.path())
-        .fit(model(), &mut optimizer, &train, None)
-        .unwrap();
+    fit_checkpointed(TrainConfig::new(2, 16), dir.path(), false).unwrap();
     // One flipped byte near the end of the weights.
     let weights = dir.path().join("model.bpk");
     let mut bytes = std::fs::read(&weights).unwrap();
     let at = bytes.len() - 10;
     bytes[at] ^= 0x40;
     std::fs::write(&weights, bytes).unwrap();
-    let mut optimizer = OptimizerConfig::adam(0.01).init().unwrap();
-    let err = Trainer::new(c, device)
-        .with_progress(Progress::Silent)
-        .with_checkpoints(dir.path())
-        .resuming(true)
-        .fit(model(), &mut optimizer, &train, None)
-        .unwrap_err();
+    let err = fit_checkpointed(TrainConfig::new(2, 16), dir.path(), true).unwrap_err();
     let message = err.to_string();
     assert!(message.contains("model.bpk") && message.contains("integrity") || message.contains("changed"), "{message}");
 }

@@ -1,18 +1,13 @@
 //! What a new user tripped over (the "scale and friction" issue), item by item.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use super::{root, stderr};
+use super::{anneal_command, root, stderr};
 
 /// Runs the CLI from `cwd`.
 fn anneal_in(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_anneal"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("BURN_DEVICE")
-        .output()
-        .expect("the anneal binary runs")
+    anneal_command(cwd).args(args).output().expect("the anneal binary runs")
 }
 
 fn succeeds(o: &Output) {
@@ -59,12 +54,7 @@ fn fails(o: &Output) -> String {
 
 /// The penguins rows as text, each line passed through `f(line number, line)`.
 fn penguins_lines(f: impl Fn(usize, &str) -> String) -> String {
-    use std::io::Read;
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(root().join("data/penguins.csv.gz")).unwrap())
-        .read_to_string(&mut text)
-        .unwrap();
-    text.lines().enumerate().map(|(i, l)| f(i, l) + "\n").collect()
+    super::penguins_text().lines().enumerate().map(|(i, l)| f(i, l) + "\n").collect()
 }
 
 /// A project whose data file is `text` (as `data/p.csv.gz`'s place, plain CSV).

@@ -2,11 +2,11 @@
 //! gave a silent wrong result, a panic or lost data is now a clear error (exit
 //! status 2, a message naming the place) or handled, and stays so.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use super::{anneal, root, stderr, write};
+use super::{anneal, anneal_command, penguins_text, root, stderr, write};
 
 /// The penguins config with `data` as its data file, 3 epochs, and each `(from, to)` substitution.
 fn config(dir: &Path, data: &Path, replace: &[(&str, &str)]) -> String {
@@ -23,13 +23,6 @@ fn config(dir: &Path, data: &Path, replace: &[(&str, &str)]) -> String {
 
 fn penguins() -> PathBuf {
     root().join("data/penguins.csv.gz")
-}
-
-/// The penguins rows as CSV text (header first).
-fn penguins_text() -> String {
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(penguins()).unwrap()).read_to_string(&mut text).unwrap();
-    text
 }
 
 /// Asserts a clean failure (exit 2, no panic) and returns standard error.
@@ -240,10 +233,8 @@ fn two_trainings_started_at_once_into_one_folder_never_mix() {
     let out = tmp.path().join("run");
     let c = config(tmp.path(), &penguins(), &[]);
     let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_anneal"))
+        anneal_command(&root())
             .args(["train", "--config", &c, "--out", path(&out)])
-            .current_dir(root())
-            .env_remove("BURN_DEVICE")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -377,10 +368,8 @@ fn a_closed_pipe_is_not_a_panic() {
     let body: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
     let big = tmp.path().join("big.csv");
     std::fs::write(&big, format!("{}\n{}", text.lines().next().unwrap(), body.repeat(20))).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_anneal"))
+    let mut child = anneal_command(&root())
         .args(["predict", "--run", path(&run), "--input", path(&big)])
-        .current_dir(root())
-        .env_remove("BURN_DEVICE")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -394,10 +383,8 @@ fn a_closed_pipe_is_not_a_panic() {
     assert_eq!(o.status.code(), Some(0), "{err}");
     if Path::new("/dev/full").exists() {
         let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-        let o = Command::new(env!("CARGO_BIN_EXE_anneal"))
+        let o = anneal_command(&root())
             .args(["predict", "--run", path(&run), "--input", path(&penguins())])
-            .current_dir(root())
-            .env_remove("BURN_DEVICE")
             .stdout(full)
             .output()
             .unwrap();

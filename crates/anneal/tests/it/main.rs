@@ -20,14 +20,25 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
+/// The real CLI binary as a command run from `cwd` on the default (flex)
+/// backend, for tests that spawn, pipe or redirect it.
+pub fn anneal_command(cwd: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_anneal"));
+    command.current_dir(cwd).env_remove("BURN_DEVICE");
+    command
+}
+
 /// Runs the real CLI binary with `args`, from the repository root, on the flex backend.
 pub fn anneal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_anneal"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("BURN_DEVICE")
-        .output()
-        .expect("the anneal binary runs")
+    anneal_command(&root()).args(args).output().expect("the anneal binary runs")
+}
+
+/// The bundled penguins rows as CSV text (header first).
+pub fn penguins_text() -> String {
+    let mut text = String::new();
+    let file = std::fs::File::open(root().join("data/penguins.csv.gz")).unwrap();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(file), &mut text).unwrap();
+    text
 }
 
 /// Standard error as text.

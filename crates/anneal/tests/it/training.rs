@@ -2,7 +2,7 @@
 //! resumed, bad training settings, and `anneal lr-find`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anneal::models::{AnyModel, ModelConfig};
@@ -92,10 +92,8 @@ fn killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
         assert!(o.status.success(), "{}", stderr(&o));
 
         let run: PathBuf = tmp.path().join(format!("killed-{device}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_anneal"))
+        let mut child = super::anneal_command(&root())
             .args(["train", "--config", &config, "--out", run.to_str().unwrap(), "--device", device, "--log"])
-            .current_dir(root())
-            .env_remove("BURN_DEVICE")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
