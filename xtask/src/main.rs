@@ -17,6 +17,11 @@
 //! - `cargo xtask bench train [--reference PYTHON] [--epochs 2] [--repeats 3]`:
 //!   training throughput on each CPU backend at 1 and 2 threads, side by side with
 //!   PyTorch's `shared/bench/mlp_train.py` when a Python with torch is given.
+//! - `cargo xtask bench inspect --reference PYTHON [--repeats 3]`: `anneal data inspect`
+//!   (release build) against pandas (read_csv, describe, isna, nunique, duplicated) on a
+//!   generated 1 M x 23 file and a 337k-row flights-like file
+//!   (`crates/anneal-data/benches/inspect_pandas.py`, which also writes the files; the
+//!   Python needs numpy and pandas). Time and whole-process peak memory, and the ratios.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,7 +42,7 @@ fn main() -> Result<()> {
         Some("bench") => bench(&args[1..], &root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | check | bench (train | data | eval | hpo) [--reference PYTHON] [--repeats N]>"
+                "usage: cargo xtask <ci | check | bench (train | data | eval | hpo | inspect) [--reference PYTHON] [--repeats N]>"
             );
             std::process::exit(2)
         }
@@ -173,7 +178,8 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
         Some("data") => bench_data(args, root),
         Some("eval") => bench_eval(args, root),
         Some("hpo") => bench_hpo(args, root),
-        other => bail!("unknown benchmark {other:?}: available: train, data, eval, hpo"),
+        Some("inspect") => bench_inspect(args, root),
+        other => bail!("unknown benchmark {other:?}: available: train, data, eval, hpo, inspect"),
     }
 }
 
@@ -282,6 +288,52 @@ fn bench_eval(args: &[String], root: &Path) -> Result<()> {
         );
     }
     println!("\n{n} predictions, median of {repeats} runs each, one thread on both sides");
+    Ok(())
+}
+
+/// `cargo xtask bench inspect --reference PYTHON [--repeats 3]`: `anneal data inspect`
+/// against pandas on the same two generated files, each run in a fresh process.
+fn bench_inspect(args: &[String], root: &Path) -> Result<()> {
+    let flag = |name: &str| flag_value(args, name);
+    let repeats = flag("--repeats").unwrap_or_else(|| "3".into());
+    let Some(python) = flag("--reference") else {
+        bail!("bench inspect needs --reference PYTHON (a Python with numpy and pandas): it generates the files")
+    };
+    stage("build the release binary", cargo(&["build", "--release", "-p", "anneal"]))?;
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let script = root.join("crates/anneal-data/benches/inspect_pandas.py");
+    let anneal = root.join("target/release/anneal");
+    let output = Command::new(python)
+        .args([script.to_str().unwrap_or_default(), "--anneal", anneal.to_str().unwrap_or_default()])
+        .args(["--dir", out_dir.join("inspect").to_str().unwrap_or_default(), "--repeats", &repeats])
+        .output()?;
+    if !output.status.success() {
+        bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let line = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_string();
+    std::fs::write(out_dir.join("inspect.json"), &line)?;
+    let result: serde_json::Value = serde_json::from_str(&line)?;
+    println!("| file | pandas (s) | anneal (s) | time ratio | pandas peak (MB) | anneal peak (MB) | memory ratio |");
+    println!("|---|---|---|---|---|---|---|");
+    for name in ["wide", "flights"] {
+        let f = &result["files"][name];
+        let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+        println!(
+            "| {name} ({} MB) | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.2} |",
+            num(&f["bytes"]) as u64 / 1_000_000,
+            num(&f["pandas"]["seconds"]),
+            num(&f["anneal"]["seconds"]),
+            num(&f["time_ratio"]),
+            num(&f["pandas"]["peak_rss_mb"]),
+            num(&f["anneal"]["peak_rss_mb"]),
+            num(&f["memory_ratio"]),
+        );
+    }
+    println!(
+        "\nmedian of {repeats} runs; pandas {}; target: both ratios at most 0.5",
+        result["files"]["wide"]["pandas"]["version"]
+    );
     Ok(())
 }
 

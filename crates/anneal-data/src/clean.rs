@@ -2,8 +2,6 @@
 //! rows, and outliers (detection by IQR fences, z-score or robust z-score; handling
 //! by trimming or winsorizing). Every function reports what it removed.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::dense::{Dense, mean_variance, quantile_sorted};
@@ -93,22 +91,52 @@ pub fn drop_duplicates(table: &Table, subset: &[String], keep: Keep) -> Result<(
 /// The rows [`drop_duplicates`] keeps, ascending.
 pub fn unique_rows(table: &Table, subset: &[String], keep: Keep) -> Result<Vec<usize>> {
     let columns = if subset.is_empty() { table.column_names() } else { subset.to_vec() };
-    let cells: Vec<Vec<Option<String>>> = columns.iter().map(|c| table.as_strings(c)).collect::<Result<_>>()?;
-    let key = |r: usize| cells.iter().map(|col| col[r].clone()).collect::<Vec<_>>();
-    let mut groups: HashMap<Vec<Option<String>>, Vec<usize>> = HashMap::new();
-    for r in 0..table.n_rows() {
-        groups.entry(key(r)).or_default().push(r);
+    let cells = columns.iter().map(|c| table.cells(c)).collect::<Result<Vec<_>>>()?;
+    let n = table.n_rows();
+    // A hash of each row, built a column at a time; equal hashes are then compared cell
+    // by cell, so a collision costs time, never a wrong answer.
+    let mut hashes = vec![0x243f_6a88_85a3_08d3u64; n];
+    for column in &cells {
+        for (r, h) in hashes.iter_mut().enumerate() {
+            let k = column.key(r).map_or(0x9e37_79b9_7f4a_7c15, |k| k.wrapping_add(1).rotate_left(17));
+            *h = (*h ^ k).wrapping_mul(0xff51_afd7_ed55_8ccd);
+            *h ^= *h >> 29;
+        }
     }
-    let mut rows: Vec<usize> = groups
-        .into_values()
-        .filter_map(|g| match keep {
-            Keep::First => g.first().copied(),
-            Keep::Last => g.last().copied(),
-            Keep::None => (g.len() == 1).then(|| g[0]),
-        })
-        .collect();
-    rows.sort_unstable();
-    Ok(rows)
+    let same = |a: u32, b: u32| cells.iter().all(|c| c.key(a as usize) == c.key(b as usize));
+    // Rows ordered by hash (then row): equal rows are neighbours within a run of one hash.
+    let mut order: Vec<(u64, u32)> = hashes.into_iter().zip(0u32..).collect();
+    order.sort_unstable();
+    let mut kept = Vec::new();
+    let mut run_start = 0;
+    // Each set of equal rows within a run: its rows in ascending order.
+    let mut sets: Vec<Vec<u32>> = Vec::new();
+    while run_start < order.len() {
+        let hash = order[run_start].0;
+        let run_end = run_start + order[run_start..].partition_point(|&(h, _)| h == hash);
+        if run_end - run_start == 1 {
+            kept.push(order[run_start].1 as usize);
+        } else {
+            sets.clear();
+            for &(_, r) in &order[run_start..run_end] {
+                match sets.iter_mut().find(|set| same(set[0], r)) {
+                    Some(set) => set.push(r),
+                    None => sets.push(vec![r]),
+                }
+            }
+            for set in &sets {
+                match keep {
+                    Keep::First => kept.push(set[0] as usize),
+                    Keep::Last => kept.push(set[set.len() - 1] as usize),
+                    Keep::None if set.len() == 1 => kept.push(set[0] as usize),
+                    Keep::None => {}
+                }
+            }
+        }
+        run_start = run_end;
+    }
+    kept.sort_unstable();
+    Ok(kept)
 }
 
 /// How outliers are recognised, per numeric column.

@@ -7,8 +7,11 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clean::{Keep, OutlierRule, drop_duplicates, missing_report};
-use crate::dense::Dense;
+use arrow_array::Array as _;
+use rayon::prelude::*;
+
+use crate::clean::{Keep, unique_rows};
+use crate::dense::quantile_sorted;
 use crate::error::Result;
 use crate::table::{ColumnKind, Table};
 
@@ -77,88 +80,128 @@ pub struct Inspection {
 /// # Ok::<(), anneal_data::DataError>(())
 /// ```
 pub fn inspect(table: &Table) -> Result<Inspection> {
-    let missing = missing_report(table)?;
-    let (_, duplicate_rows) = drop_duplicates(table, &[], Keep::First)?;
-    let mut columns = Vec::new();
-    for m in missing {
-        let kind = table.kind(&m.column)?;
-        let mut summary = ColumnSummary {
-            name: m.column.clone(),
-            kind,
-            missing: m.count,
-            missing_fraction: m.fraction,
-            distinct: 0,
-            stats: None,
-            iqr_outliers: None,
-            advice: Vec::new(),
-        };
-        let present = table.n_rows() - m.count;
-        match kind {
-            ColumnKind::Categorical => {
-                let values = table.categorical(&m.column)?;
-                summary.distinct = values.iter().flatten().collect::<HashSet<_>>().len();
-                let sample: Vec<&String> = values.iter().flatten().take(200).collect();
-                if !sample.is_empty() && sample.iter().all(|v| crate::dates::DateTime::parse(v).is_some()) {
-                    summary.advice.push(
-                        "dates stored as text: list it under [preprocess] date_columns to use year, month, weekday"
-                            .into(),
-                    );
-                } else if summary.distinct > 20 && summary.distinct == present {
-                    // ID-like: said by `general_advice`.
-                } else if summary.distinct > HIGH_CARDINALITY || (present >= 20 && 2 * summary.distinct > present) {
-                    summary.advice.push(format!(
-                        "high cardinality: one-hot encoding makes {} columns; group rare categories \
-                         (min_frequency), target-encode it, or exclude it",
-                        summary.distinct
-                    ));
+    let names = table.column_names();
+    // Columns are summarised in parallel, duplicates counted meanwhile.
+    let (columns, unique) = rayon::join(
+        || {
+            names
+                .par_iter()
+                .map_init(Vec::new, |scratch, name| summarise(table, name, scratch))
+                .collect::<Result<Vec<_>>>()
+        },
+        || unique_rows(table, &[], Keep::First),
+    );
+    let duplicate_rows = table.n_rows() - unique?.len();
+    Ok(Inspection { rows: table.n_rows(), duplicate_rows, columns: columns?, target: None })
+}
+
+/// One column's summary; `scratch` holds a numeric column's values while they are sorted.
+fn summarise(table: &Table, name: &str, scratch: &mut Vec<f64>) -> Result<ColumnSummary> {
+    let kind = table.kind(name)?;
+    let missing = table.null_count(name)?;
+    let rows = table.n_rows();
+    let mut summary = ColumnSummary {
+        name: name.to_string(),
+        kind,
+        missing,
+        missing_fraction: if rows == 0 { 0.0 } else { missing as f64 / rows as f64 },
+        distinct: 0,
+        stats: None,
+        iqr_outliers: None,
+        advice: Vec::new(),
+    };
+    let present = rows - missing;
+    match kind {
+        ColumnKind::Categorical => {
+            let (codes, dictionary) = table.dictionary(name)?;
+            let mut used = vec![false; dictionary.len()];
+            let mut sample: Vec<&str> = Vec::with_capacity(200);
+            for c in codes.iter().flatten() {
+                used[c as usize] = true;
+                if sample.len() < 200 {
+                    sample.push(dictionary.value(c as usize));
                 }
             }
-            ColumnKind::Numeric => {
-                let x = Dense::from_table(table, std::slice::from_ref(&m.column))?;
-                let observed = x.observed(0);
-                let mut distinct = observed.clone();
-                distinct.sort_by(f64::total_cmp);
-                distinct.dedup();
-                summary.distinct = distinct.len();
-                if let (Some(&min), Some(&max)) = (distinct.first(), distinct.last()) {
-                    let mean = observed.iter().sum::<f64>() / observed.len() as f64;
-                    let median = crate::preprocess::median(&observed);
-                    summary.stats = Some([min, median, max, mean]);
-                    if distinct.len() == 2 {
-                        summary.advice.push("binary (two values): a flag, no outliers to count".into());
-                    } else {
-                        let fences = OutlierRule::Iqr { k: 1.5 }.fit(&x)?;
-                        summary.iqr_outliers = Some(fences.detect(&x)?.1[0]);
-                    }
-                    let integers = distinct.iter().all(|v| v.fract() == 0.0);
-                    if integers && present > 20 && distinct.len() == present && max - min < 2.0 * present as f64 {
-                        summary.advice.push(
-                            "ID-like: distinct consecutive integers, a row number rather than a measurement \
-                             (list it under [data] exclude)"
-                                .into(),
-                        );
-                    }
-                    let zeros = observed.iter().filter(|&&v| v == 0.0).count();
-                    let smallest_positive = distinct.iter().copied().find(|&v| v > 0.0);
-                    if let Some(p) = smallest_positive
-                        && zeros > 0
-                        && min >= 0.0
-                        && distinct.len() > 2
-                        && median > 0.0
-                        && p >= 0.1 * median
-                    {
-                        summary.advice.push(format!(
-                            "{zeros} zero(s) far below every other value (the smallest non-zero is {p}): missing \
-                             values coded as 0? make those cells empty so they are imputed"
-                        ));
-                    }
-                }
+            summary.distinct =
+                (0..dictionary.len()).filter(|&i| used[i]).map(|i| dictionary.value(i)).collect::<HashSet<_>>().len();
+            if !sample.is_empty() && sample.iter().all(|v| crate::dates::DateTime::parse(v).is_some()) {
+                summary.advice.push(
+                    "dates stored as text: list it under [preprocess] date_columns to use year, month, weekday".into(),
+                );
+            } else if summary.distinct > 20 && summary.distinct == present {
+                // ID-like: said by `general_advice`.
+            } else if summary.distinct > HIGH_CARDINALITY || (present >= 20 && 2 * summary.distinct > present) {
+                summary.advice.push(format!(
+                    "high cardinality: one-hot encoding makes {} columns; group rare categories \
+                     (min_frequency), target-encode it, or exclude it",
+                    summary.distinct
+                ));
             }
         }
-        general_advice(&mut summary, present);
-        columns.push(summary);
+        ColumnKind::Numeric => {
+            table.observed_into(name, scratch)?;
+            if !scratch.is_empty() {
+                let mean = scratch.iter().sum::<f64>() / scratch.len() as f64;
+                scratch.sort_unstable_by(f64::total_cmp);
+                numeric_summary(&mut summary, scratch, mean, present);
+            }
+        }
     }
-    Ok(Inspection { rows: table.n_rows(), duplicate_rows, columns, target: None })
+    general_advice(&mut summary, present);
+    Ok(summary)
+}
+
+/// Fills in a numeric column's statistics and advice from its sorted non-missing values.
+fn numeric_summary(summary: &mut ColumnSummary, sorted: &[f64], mean: f64, present: usize) {
+    let n = sorted.len();
+    let (min, max) = (sorted[0], sorted[n - 1]);
+    let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
+    summary.distinct = 1 + sorted.windows(2).filter(|w| w[0] != w[1]).count();
+    summary.stats = Some([min, median, max, mean]);
+    if summary.distinct == 2 {
+        summary.advice.push("binary (two values): a flag, no outliers to count".into());
+    } else {
+        // Tukey's fences as OutlierRule::Iqr { k: 1.5 } draws them.
+        let (q1, q3) = (quantile_sorted(sorted, 0.25), quantile_sorted(sorted, 0.75));
+        let (lo, hi) = (q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1));
+        summary.iqr_outliers = Some(sorted.partition_point(|&v| v < lo) + (n - sorted.partition_point(|&v| v <= hi)));
+    }
+    let integers = sorted.iter().all(|v| v.fract() == 0.0);
+    if integers && present > 20 && summary.distinct == present && max - min < 2.0 * present as f64 {
+        summary.advice.push(
+            "ID-like: distinct consecutive integers, a row number rather than a measurement \
+             (list it under [data] exclude)"
+                .into(),
+        );
+    }
+    let below_zero = sorted.partition_point(|&v| v < 0.0);
+    let zeros = sorted.partition_point(|&v| v <= 0.0) - below_zero;
+    let smallest_positive = sorted.get(below_zero + zeros).copied();
+    // Zero is out of place when the step from it to the smallest positive value is far
+    // wider than the usual step between neighbouring values (glucose 0 next to 44, 45,
+    // 46...), not when it sits on the values' grid (minutes 0, 5, 10...).
+    let usual_step = || {
+        let mut steps: Vec<f64> =
+            sorted[below_zero + zeros..].windows(2).map(|w| w[1] - w[0]).filter(|&d| d > 0.0).collect();
+        if steps.is_empty() {
+            return f64::INFINITY;
+        }
+        let mid = steps.len() / 2;
+        *steps.select_nth_unstable_by(mid, f64::total_cmp).1
+    };
+    if let Some(p) = smallest_positive
+        && zeros > 0
+        && min >= 0.0
+        && summary.distinct > 2
+        && median > 0.0
+        && p >= 0.1 * median
+        && p > 3.0 * usual_step()
+    {
+        summary.advice.push(format!(
+            "{zeros} zero(s) far below every other value (the smallest non-zero is {p}): missing \
+             values coded as 0? make those cells empty so they are imputed"
+        ));
+    }
 }
 
 /// Advice that holds for any kind of column, once its summary is filled in.

@@ -49,6 +49,7 @@ pub mod pca;
 pub mod poly;
 pub mod power;
 pub mod preprocess;
+mod reader;
 pub mod scale;
 pub mod split;
 pub mod table;

@@ -4,11 +4,9 @@
 //! dictionary-encoded strings (`Dictionary<Int32, Utf8>`); missing cells are nulls in
 //! the validity bitmap, never sentinel values.
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufReader, Read};
 use std::path::Path;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use arrow_array::types::Int32Type;
@@ -112,141 +110,37 @@ pub struct Table {
 
 impl Table {
     /// Reads a CSV file (optionally gzip-compressed, detected from its first bytes).
+    ///
+    /// The file is streamed: each cell is parsed once into its column, so memory is the
+    /// finished table's, not the text's.
     pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Self> {
         let path = path.as_ref();
-        let io = |source| DataError::Io { path: path.to_path_buf(), source };
-        let mut file = BufReader::new(std::fs::File::open(path).map_err(io)?);
-        let mut magic = [0u8; 2];
-        let n = read_prefix(&mut file, &mut magic).map_err(io)?;
-        let prefix = std::io::Cursor::new(magic[..n].to_vec());
-        let chained = prefix.chain(file);
-        if n == 2 && magic == [0x1f, 0x8b] {
-            Self::from_csv_reader(flate2::read::MultiGzDecoder::new(chained), path, options)
-        } else {
-            Self::from_csv_reader(chained, path, options)
-        }
+        let open = || -> std::io::Result<Box<dyn Read>> {
+            let mut file = BufReader::with_capacity(1 << 16, std::fs::File::open(path)?);
+            let mut magic = [0u8; 2];
+            let n = read_prefix(&mut file, &mut magic)?;
+            let chained = std::io::Cursor::new(magic[..n].to_vec()).chain(file);
+            Ok(if n == 2 && magic == [0x1f, 0x8b] {
+                Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(chained)))
+            } else {
+                Box::new(chained)
+            })
+        };
+        // Lines bound the records (a quoted field may span lines); counted in a quick
+        // pass so that columns are allocated once. Not for gzip, which would decompress twice.
+        let lines = count_lines(path);
+        Ok(Self { batch: crate::reader::read(&open, path, options, lines)? })
     }
 
-    /// Reads CSV text from any reader; `name` is used in error messages.
-    pub fn from_csv_reader(reader: impl Read, name: impl AsRef<Path>, options: &CsvOptions) -> Result<Self> {
-        let path = name.as_ref().to_path_buf();
-        let delimiter = u8::try_from(options.delimiter)
-            .map_err(|_| DataError::InvalidSplit(format!("delimiter `{}` is not a single byte", options.delimiter)))?;
-        let crlf = Rc::new(Cell::new(false));
-        let reader = CrlfSniffer { inner: reader, last: 0, crlf: Rc::clone(&crlf) };
-        let mut rdr =
-            csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(false).from_reader(reader);
-        let mut records = rdr.records();
-        // The csv crate starts a record after a `\r\n` at its `\n`, one line early:
-        // with Windows line endings a position past the first line is one more.
-        let line = |p: &csv::Position| if crlf.get() && p.byte() > 0 { p.line() + 1 } else { p.line() };
-        let csv_err = |e: csv::Error, path: &Path| DataError::Csv {
-            path: path.to_path_buf(),
-            line: e.position().map_or(0, line),
-            message: csv_message(&e),
-        };
-
-        let mut rows: Vec<csv::StringRecord> = Vec::new();
-        let header: Vec<String> = if options.has_header {
-            match records.next() {
-                None => return Err(DataError::EmptyCsv { path, what: "no header line" }),
-                // A UTF-8 byte-order mark (Excel writes one) is not part of the first name.
-                Some(r) => r
-                    .map_err(|e| csv_err(e, &path))?
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| if i == 0 { s.trim_start_matches('\u{feff}') } else { s }.trim().to_string())
-                    .collect(),
-            }
-        } else {
-            Vec::new()
-        };
-        for r in records {
-            rows.push(r.map_err(|e| csv_err(e, &path))?);
-        }
-        if rows.is_empty() {
-            return Err(DataError::EmptyCsv { path, what: "no data rows" });
-        }
-        let header =
-            if options.has_header { header } else { (0..rows[0].len()).map(|i| format!("column_{i}")).collect() };
-        let mut seen = HashMap::new();
-        for h in &header {
-            if seen.insert(h.as_str(), ()).is_some() {
-                return Err(DataError::DuplicateColumn { path, column: h.clone() });
-            }
-        }
-        for name in options.column_kinds.keys() {
-            if !header.contains(name) {
-                return Err(unknown_column(name, header.iter().map(String::as_str)));
-            }
-        }
-
-        let is_null = |s: &str| options.null_values.iter().any(|n| n == s.trim());
-        let line_of = |row: usize, rec: &csv::StringRecord| rec.position().map_or(row as u64 + 2, line);
-        let mut fields = Vec::with_capacity(header.len());
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(header.len());
-        for (c, name) in header.iter().enumerate() {
-            let cell = |r: &csv::StringRecord| -> String { r.get(c).unwrap_or("").trim().to_string() };
-            let kind = match options.column_kinds.get(name) {
-                Some(k) => *k,
-                None => {
-                    let (mut ok, mut bad) = (0usize, 0usize);
-                    for r in &rows {
-                        let v = cell(r);
-                        if !is_null(&v) {
-                            if v.parse::<f64>().is_ok() { ok += 1 } else { bad += 1 }
-                        }
-                    }
-                    // A column that is mostly numbers with a few words is almost always a
-                    // data error, not a categorical column: report it instead of guessing.
-                    if bad == 0 || ok > bad { ColumnKind::Numeric } else { ColumnKind::Categorical }
-                }
-            };
-            match kind {
-                ColumnKind::Numeric => {
-                    let mut values = Vec::with_capacity(rows.len());
-                    for (i, r) in rows.iter().enumerate() {
-                        let v = cell(r);
-                        if is_null(&v) {
-                            values.push(None);
-                        } else {
-                            match v.parse::<f64>() {
-                                Ok(x) => match options.non_finite.apply(x) {
-                                    Ok(x) => values.push(x),
-                                    Err(()) => {
-                                        return Err(DataError::NonFinite {
-                                            path,
-                                            place: format!("line {}", line_of(i, r)),
-                                            column: name.clone(),
-                                            value: v,
-                                        });
-                                    }
-                                },
-                                Err(_) => {
-                                    return Err(DataError::NonNumeric {
-                                        path,
-                                        line: line_of(i, r),
-                                        column: name.clone(),
-                                        value: v,
-                                    });
-                                }
-                            }
-                        }
-                    }
-                    arrays.push(Arc::new(Float64Array::from(values)));
-                    fields.push(Field::new(name, DataType::Float64, true));
-                }
-                ColumnKind::Categorical => {
-                    let values: Vec<Option<String>> =
-                        rows.iter().map(|r| Some(cell(r)).filter(|v| !is_null(v))).collect();
-                    let array = dictionary_from(values.iter().map(|v| v.as_deref()))?;
-                    fields.push(Field::new(name, array.data_type().clone(), true));
-                    arrays.push(Arc::new(array));
-                }
-            }
-        }
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
-        Ok(Self { batch })
+    /// Reads CSV text from any reader (to its end, then parses it); `name` is used in
+    /// error messages. A file is better read with [`Table::read_csv`], which streams.
+    pub fn from_csv_reader(mut reader: impl Read, name: impl AsRef<Path>, options: &CsvOptions) -> Result<Self> {
+        let path = name.as_ref();
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+        let open = || -> std::io::Result<Box<dyn Read + '_>> { Ok(Box::new(bytes.as_slice())) };
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+        Ok(Self { batch: crate::reader::read(&open, path, options, Some(lines))? })
     }
 
     /// Reads a data file by its extension: `.parquet` / `.pq` as Parquet (cargo
@@ -352,15 +246,8 @@ impl Table {
     /// A categorical column as dictionary codes (`None` where missing) and the
     /// dictionary they index; a code may be unused after [`Table::take`].
     pub fn categorical_codes(&self, name: &str) -> Result<(Vec<Option<usize>>, Vec<String>)> {
-        let array = self.array(name)?;
-        let wrong = || DataError::ColumnType {
-            column: name.to_string(),
-            expected: "categorical",
-            actual: kind_of(array.data_type()).name(),
-        };
-        let dict = array.as_any().downcast_ref::<DictionaryArray<Int32Type>>().ok_or_else(wrong)?;
-        let labels = dict.values().as_any().downcast_ref::<StringArray>().ok_or_else(wrong)?;
-        let codes = dict.keys().iter().map(|k| k.map(|k| k as usize)).collect();
+        let (keys, labels) = self.dictionary(name)?;
+        let codes = keys.iter().map(|k| k.map(|k| k as usize)).collect();
         Ok((codes, labels.iter().map(|l| l.unwrap_or_default().to_string()).collect()))
     }
 
@@ -410,10 +297,75 @@ impl Table {
         Ok(Self { batch: RecordBatch::try_new(self.batch.schema(), arrays)? })
     }
 
+    /// The non-missing values of a numeric column, in row order, into `values` (cleared
+    /// first; reusing one buffer saves allocating a column's worth per call).
+    pub(crate) fn observed_into(&self, name: &str, values: &mut Vec<f64>) -> Result<()> {
+        let a = self.float_array(name)?;
+        values.clear();
+        if a.null_count() == 0 {
+            values.extend_from_slice(a.values());
+        } else {
+            values.extend(a.iter().flatten());
+        }
+        Ok(())
+    }
+
+    /// The cells of column `name` as comparable identities, without copying them.
+    pub(crate) fn cells(&self, name: &str) -> Result<Cells<'_>> {
+        let array = self.array(name)?;
+        if let Some(a) = array.as_any().downcast_ref::<Float64Array>() {
+            return Ok(Cells::Numeric(a));
+        }
+        let (codes, dictionary) = self.dictionary(name)?;
+        // Equal labels under different codes (a dictionary read from Parquet may repeat
+        // one) get one identity.
+        let mut first: HashMap<&str, u32> = HashMap::new();
+        let canonical = (0..dictionary.len()).map(|i| *first.entry(dictionary.value(i)).or_insert(i as u32)).collect();
+        Ok(Cells::Categorical { codes, canonical })
+    }
+
+    /// A categorical column's dictionary codes (null where missing) and labels, borrowed.
+    pub(crate) fn dictionary(&self, name: &str) -> Result<(&Int32Array, &StringArray)> {
+        let array = self.array(name)?;
+        let wrong = || DataError::ColumnType {
+            column: name.to_string(),
+            expected: "categorical",
+            actual: kind_of(array.data_type()).name(),
+        };
+        let dict = array.as_any().downcast_ref::<DictionaryArray<Int32Type>>().ok_or_else(wrong)?;
+        let labels = dict.values().as_any().downcast_ref::<StringArray>().ok_or_else(wrong)?;
+        Ok((dict.keys(), labels))
+    }
+
     fn array(&self, name: &str) -> Result<&ArrayRef> {
         self.batch
             .column_by_name(name)
             .ok_or_else(|| unknown_column(name, self.batch.schema_ref().fields().iter().map(|f| f.name().as_str())))
+    }
+}
+
+/// One column's cells as identities: equal cells, equal [`Cells::key`] (see [`Table::cells`]).
+pub(crate) enum Cells<'a> {
+    /// Numbers compare by their bits (so `-0` and `0` differ, as their text does).
+    Numeric(&'a Float64Array),
+    /// Labels compare by the first code of their text.
+    Categorical {
+        /// The dictionary codes.
+        codes: &'a Int32Array,
+        /// For each code, the first code with the same label.
+        canonical: Vec<u32>,
+    },
+}
+
+impl Cells<'_> {
+    /// The identity of row `r`'s cell, `None` when missing.
+    pub(crate) fn key(&self, r: usize) -> Option<u64> {
+        match self {
+            Cells::Numeric(a) => a.is_valid(r).then(|| a.value(r).to_bits()),
+            Cells::Categorical { codes, canonical } => {
+                codes.is_valid(r).then(|| u64::from(canonical[codes.value(r) as usize]))
+            }
+        }
     }
 }
 
@@ -450,6 +402,25 @@ fn dictionary_from<'a>(values: impl Iterator<Item = Option<&'a str>>) -> Result<
     Ok(DictionaryArray::try_new(keys, Arc::new(StringArray::from(labels)))?)
 }
 
+/// The lines of an uncompressed file (an upper bound on its records), `None` for a gzip
+/// file (counting would decompress it twice) or when it cannot be read (the reader says why).
+fn count_lines(path: &Path) -> Option<usize> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut buffer = vec![0u8; 1 << 18];
+    let (mut lines, mut first) = (1usize, true);
+    loop {
+        let n = file.read(&mut buffer).ok()?;
+        if n == 0 {
+            return Some(lines);
+        }
+        if first && n >= 2 && buffer[..2] == [0x1f, 0x8b] {
+            return None;
+        }
+        first = false;
+        lines += buffer[..n].iter().filter(|&&b| b == b'\n').count();
+    }
+}
+
 fn read_prefix(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -459,35 +430,6 @@ fn read_prefix(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-/// A reader that notes whether the text it passes on has Windows (`\r\n`) line endings.
-struct CrlfSniffer<R> {
-    inner: R,
-    last: u8,
-    crlf: Rc<Cell<bool>>,
-}
-
-impl<R: Read> Read for CrlfSniffer<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if !self.crlf.get() && n > 0 {
-            let seen = (self.last == b'\r' && buf[0] == b'\n') || buf[..n].windows(2).any(|w| w == b"\r\n");
-            self.crlf.set(seen);
-            self.last = buf[n - 1];
-        }
-        Ok(n)
-    }
-}
-
-fn csv_message(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-            format!("row has {len} fields, expected {expected_len} like the first line")
-        }
-        csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
-        _ => e.to_string(),
-    }
 }
 
 #[cfg(test)]

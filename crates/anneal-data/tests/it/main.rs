@@ -3,7 +3,9 @@
 mod clean;
 mod fuzz;
 mod golden;
+mod inspect;
 mod props;
+mod reader;
 
 use anneal_data::{
     Column, CsvOptions, DataError, LabelEncoder, PreprocessConfig, Preprocessor, SplitFractions, Table, holdout,
