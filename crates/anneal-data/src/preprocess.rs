@@ -844,6 +844,37 @@ impl LabelEncoder {
         Ok(Self { column: column.to_string(), classes })
     }
 
+    /// Takes the classes in the given order (ordinal labels, `low, mid, high`): every
+    /// label of `column` must be one of them, and each of them must occur.
+    ///
+    /// ```
+    /// use anneal_data::{CsvOptions, LabelEncoder, Table};
+    ///
+    /// let t = Table::from_csv_reader("y\nmid\nlow\nhigh\nmid\n".as_bytes(), "t.csv", &CsvOptions::default())?;
+    /// let order = ["low", "mid", "high"].map(String::from);
+    /// let labels = LabelEncoder::with_classes(&t, "y", &order)?;
+    /// assert_eq!(labels.encode(&t)?, [1, 0, 2, 1]);
+    /// assert!(LabelEncoder::with_classes(&t, "y", &order[..2]).is_err()); // `high` is not listed
+    /// # Ok::<(), anneal_data::DataError>(())
+    /// ```
+    pub fn with_classes(table: &Table, column: &str, classes: &[String]) -> Result<Self> {
+        let fitted = Self::fit(table, column)?;
+        for (i, c) in classes.iter().enumerate() {
+            if classes[..i].contains(c) {
+                return Err(DataError::InvalidParameter(format!("class `{c}` is listed twice")));
+            }
+            if !fitted.classes.contains(c) {
+                return Err(DataError::InvalidParameter(format!(
+                    "class `{c}` is listed but no row of `{column}` holds it"
+                )));
+            }
+        }
+        if let Some(unlisted) = fitted.classes.iter().find(|c| !classes.contains(c)) {
+            return Err(DataError::UnknownCategory { column: column.to_string(), value: unlisted.clone() });
+        }
+        Ok(Self { column: column.to_string(), classes: classes.to_vec() })
+    }
+
     /// The target column's name.
     pub fn column(&self) -> &str {
         &self.column

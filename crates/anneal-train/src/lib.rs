@@ -39,7 +39,7 @@ pub use error::TrainError;
 pub use history::HistoryWriter;
 pub use lr_find::{LrFindConfig, LrFindResult, lr_find};
 pub use metric::{BuiltinMetric, Metric};
-pub use objective::{Loss, LossTerm, Objective};
+pub use objective::{Loss, LossTerm, Objective, WeightedCrossEntropy};
 pub use params::{LayerNorms, ParamGroupConfig, ParamGroups, ParamInfo, ParamLayout, Penalties};
 pub use step::{StepOutput, Stepper, train_step};
 pub use trainer::{

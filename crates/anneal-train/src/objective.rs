@@ -142,6 +142,98 @@ impl Objective for Loss {
     }
 }
 
+/// Softmax cross-entropy with a weight per class, as PyTorch's
+/// `CrossEntropyLoss(weight=w)`: `Σ w[y_i]·ℓ_i / Σ w[y_i]` over the batch, so a rare
+/// class counts as much as a frequent one when its weight is larger. Predictions
+/// are the softmax, as for [`Loss::CrossEntropy`].
+///
+/// ```
+/// use anneal_data::Target;
+/// use anneal_train::{Objective, WeightedCrossEntropy};
+/// use burn::prelude::*;
+///
+/// let device = Device::flex();
+/// let logits = Tensor::<2>::from_data([[1.0f32, 2.0], [3.0, 0.0]], &device);
+/// let target = Target::Classes(Tensor::from_data([1, 0], &device));
+/// let loss = WeightedCrossEntropy::new(vec![1.0, 3.0])?.terms(logits, &target)?;
+/// // (3·ln(1 + e⁻¹) + 1·ln(1 + e⁻³)) / (3 + 1), PyTorch's value.
+/// assert!((loss[0].value.clone().into_scalar::<f32>() - 0.247_092).abs() < 1e-5);
+/// # Ok::<(), anneal_train::TrainError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightedCrossEntropy {
+    weights: Vec<f32>,
+}
+
+impl WeightedCrossEntropy {
+    /// One weight per class, in class-code order; each must be positive and finite.
+    pub fn new(weights: Vec<f32>) -> Result<Self, TrainError> {
+        if let Some((class, w)) = weights.iter().enumerate().find(|(_, w)| !(w.is_finite() && **w > 0.0)) {
+            return Err(TrainError::InvalidSetting(format!(
+                "class weight {w} (class {class}) is not a positive number"
+            )));
+        }
+        if weights.is_empty() {
+            return Err(TrainError::InvalidSetting("class weights: none given".into()));
+        }
+        Ok(Self { weights })
+    }
+
+    /// scikit-learn's `class_weight="balanced"`: `n / (k · count_c)` for `k` classes
+    /// over the class codes `codes` (a class absent from them gets weight 1; it never
+    /// occurs in the loss).
+    pub fn balanced(codes: &[usize], classes: usize) -> Result<Self, TrainError> {
+        let mut counts = vec![0usize; classes];
+        for &c in codes {
+            match counts.get_mut(c) {
+                Some(n) => *n += 1,
+                None => {
+                    return Err(TrainError::InvalidSetting(format!(
+                        "class code {c} is out of range for {classes} classes"
+                    )));
+                }
+            }
+        }
+        let n = codes.len() as f64;
+        Self::new(counts.iter().map(|&k| if k == 0 { 1.0 } else { (n / (classes as f64 * k as f64)) as f32 }).collect())
+    }
+
+    /// The weights, in class-code order.
+    pub fn weights(&self) -> &[f32] {
+        &self.weights
+    }
+}
+
+impl Objective for WeightedCrossEntropy {
+    fn name(&self) -> String {
+        "cross_entropy".into()
+    }
+
+    fn terms(&self, output: Tensor<2>, target: &Target) -> Result<Vec<LossTerm>, TrainError> {
+        let Target::Classes(y) = target else {
+            return Err(TrainError::InvalidSetting(
+                "class weights need class targets, but the targets are numeric values".into(),
+            ));
+        };
+        if output.dims()[1] != self.weights.len() {
+            return Err(TrainError::InvalidSetting(format!(
+                "{} class weights for a model with {} outputs",
+                self.weights.len(),
+                output.dims()[1]
+            )));
+        }
+        let value = CrossEntropyLossConfig::new()
+            .with_weights(Some(self.weights.clone()))
+            .init(&output.device())
+            .forward(output, y.clone());
+        Ok(vec![LossTerm { name: "cross_entropy".into(), value }])
+    }
+
+    fn predict(&self, output: Tensor<2>) -> Tensor<2> {
+        burn::tensor::activation::softmax(output, 1)
+    }
+}
+
 /// The sum of the terms: what back-propagates.
 pub(crate) fn total(terms: &[LossTerm]) -> Result<Tensor<1>, TrainError> {
     terms
@@ -149,4 +241,21 @@ pub(crate) fn total(terms: &[LossTerm]) -> Result<Tensor<1>, TrainError> {
         .map(|t| t.value.clone())
         .reduce(|a, b| a + b)
         .ok_or_else(|| TrainError::InvalidSetting("the objective returned no loss term".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// scikit-learn: compute_class_weight("balanced", classes=[0, 1, 2], y=[0, 0, 0, 1])
+    /// is [0.6667, 2.0] for the two present classes; the absent one gets 1 here.
+    #[test]
+    fn balanced_weights_are_scikit_learns() {
+        let w = WeightedCrossEntropy::balanced(&[0, 0, 0, 1], 3).unwrap();
+        assert_eq!(w.weights(), [4.0 / 9.0, 4.0 / 3.0, 1.0]);
+        let two = WeightedCrossEntropy::balanced(&[0, 0, 0, 1], 2).unwrap();
+        assert!((two.weights()[0] - 0.666_666_7).abs() < 1e-6 && two.weights()[1] == 2.0);
+        assert!(WeightedCrossEntropy::balanced(&[3], 2).is_err());
+        assert!(WeightedCrossEntropy::new(vec![1.0, 0.0]).unwrap_err().to_string().contains("class 1"));
+    }
 }

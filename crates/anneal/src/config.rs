@@ -108,6 +108,11 @@ pub struct DataSection {
     /// an error that points at `task = "regression"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_classes: Option<usize>,
+    /// The classes of a classification target in the order they are coded and
+    /// reported (`["low", "mid", "high"]`); default: sorted (numbers by value).
+    /// Every label must be listed, and every listed class must occur.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
 }
 
 /// The `[split]` table.
@@ -250,6 +255,29 @@ pub struct TrainingSection {
     /// is trained on (standard deviations with the default target transform).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub huber_delta: Option<f64>,
+    /// Class weights of the cross-entropy loss: `"balanced"` (scikit-learn's
+    /// `n / (classes · count)` over the training rows) or a table by class name,
+    /// `{ rare = 5.0 }` (classes not named weigh 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_weight: Option<ClassWeight>,
+}
+
+/// `[training] class_weight`: `"balanced"` or `{ class = weight, ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, expecting = "class_weight is \"balanced\" or a table of class names to weights, { rare = 5.0 }")]
+pub enum ClassWeight {
+    /// Inversely proportional to the class counts of the training rows.
+    Balanced(BalancedName),
+    /// A weight per named class; the others weigh 1.
+    Table(BTreeMap<String, f64>),
+}
+
+/// The one name of [`ClassWeight::Balanced`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BalancedName {
+    /// `"balanced"`.
+    Balanced,
 }
 
 fn one() -> usize {

@@ -177,7 +177,19 @@ impl Loaded {
         let data_row = |row: usize| original.get(row).copied().unwrap_or(row);
         let target = match task {
             Task::Classification => {
-                let labels = LabelEncoder::fit(&table, &targets[0]).map_err(|e| remap_row(e, data_row))?;
+                let labels = match &config.data.classes {
+                    None => LabelEncoder::fit(&table, &targets[0]).map_err(|e| remap_row(e, data_row))?,
+                    Some(order) => LabelEncoder::with_classes(&table, &targets[0], order).map_err(|e| match e {
+                        anneal_data::DataError::UnknownCategory { column, value } => Error::Target {
+                            column,
+                            message: format!("it holds `{value}`, which [data] classes does not list"),
+                        },
+                        anneal_data::DataError::InvalidParameter(message) => {
+                            Error::Setting(format!("[data] classes: {message}"))
+                        }
+                        e => remap_row(e, data_row),
+                    })?,
+                };
                 if let [only] = labels.classes() {
                     return Err(Error::Target {
                         column: targets[0].clone(),
@@ -203,6 +215,11 @@ impl Loaded {
                 TargetData::Classes { labels, codes }
             }
             Task::Regression => {
+                if config.data.classes.is_some() {
+                    return Err(Error::Setting(
+                        "[data] classes orders the classes of a classification, but the task is regression".into(),
+                    ));
+                }
                 let mut per_column = Vec::with_capacity(targets.len());
                 for t in &targets {
                     if table.kind(t)? != ColumnKind::Numeric {
@@ -238,7 +255,13 @@ impl Loaded {
         for f in &features {
             let one_hot = config.preprocess.encoders.get(f).copied().unwrap_or(config.preprocess.encoding)
                 == anneal_data::preprocess::Encoding::OneHot;
-            if one_hot && !config.preprocess.date_columns.contains(f) && table.kind(f)? == ColumnKind::Categorical {
+            // Rare categories grouped: the size check before the matrix is built speaks for it.
+            let grouped = config.preprocess.one_hot.min_frequency.is_some();
+            if one_hot
+                && !grouped
+                && !config.preprocess.date_columns.contains(f)
+                && table.kind(f)? == ColumnKind::Categorical
+            {
                 // Distinct dictionary codes in use: no string is copied per row.
                 let (codes, _) = table.categorical_codes(f)?;
                 let distinct = codes.into_iter().flatten().collect::<std::collections::HashSet<_>>().len();
@@ -446,6 +469,41 @@ pub struct Prepared {
     pub valid: TabularData,
     /// Test rows.
     pub test: TabularData,
+}
+
+/// The weighted cross-entropy of a classification run with `[training] class_weight`
+/// (weights from `train`'s class counts when balanced), `None` without one.
+pub fn class_weighted(
+    config: &RunConfig,
+    target: &TargetData,
+    train: &TabularData,
+) -> Result<Option<anneal_train::WeightedCrossEntropy>> {
+    use crate::config::ClassWeight;
+    let Some(weighting) = &config.training.class_weight else { return Ok(None) };
+    let (TargetData::Classes { labels, .. }, TabularData::Classification(rows)) = (target, train) else {
+        return Err(Error::Setting("[training] class_weight is a setting of classification runs".into()));
+    };
+    let classes = labels.classes();
+    let objective = match weighting {
+        ClassWeight::Balanced(_) => anneal_train::WeightedCrossEntropy::balanced(&rows.targets(), classes.len())?,
+        ClassWeight::Table(table) => {
+            if let Some(unknown) = table.keys().find(|k| !classes.contains(k)) {
+                return Err(Error::Setting(format!(
+                    "[training] class_weight names class `{unknown}`, which the target does not have (classes: {})",
+                    classes.join(", ")
+                )));
+            }
+            if let Some((class, w)) = table.iter().find(|(_, w)| !(w.is_finite() && **w > 0.0)) {
+                return Err(Error::Setting(format!(
+                    "[training] class_weight of `{class}` is {w}: a weight must be a positive number"
+                )));
+            }
+            anneal_train::WeightedCrossEntropy::new(
+                classes.iter().map(|c| table.get(c).copied().unwrap_or(1.0) as f32).collect(),
+            )?
+        }
+    };
+    Ok(Some(objective))
 }
 
 /// Loads, cleans, splits and preprocesses the data of `config`.

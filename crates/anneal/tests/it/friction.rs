@@ -226,3 +226,78 @@ fn inspect_advises_and_writes_only_when_asked() {
     let written: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(written.len(), 1, "nothing written without --output: {written:?}");
 }
+
+/// The first epoch's training loss of a run folder (history.csv).
+fn first_train_loss(run: &Path) -> f64 {
+    let text = std::fs::read_to_string(run.join("history.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = header.iter().position(|h| *h == "train_loss").unwrap();
+    lines.next().unwrap().split(',').nth(column).unwrap().parse().unwrap()
+}
+
+// Classification options: class weights in the loss.
+#[test]
+fn class_weights_change_the_loss_and_name_unknown_classes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    project(dir, &[]);
+    let config = std::fs::read_to_string(dir.join("configs/c.toml")).unwrap();
+    let with = |name: &str, setting: &str| {
+        std::fs::write(
+            dir.join(format!("configs/{name}.toml")),
+            config.replace("[training]\n", &format!("[training]\n{setting}\n")),
+        )
+        .unwrap();
+        anneal_in(dir, &["train", "--config", &format!("configs/{name}.toml"), "--out", &format!("runs/{name}")])
+    };
+    succeeds(&anneal_in(dir, &["train", "--config", "configs/c.toml", "--out", "runs/plain"]));
+    succeeds(&with("balanced", "class_weight = \"balanced\""));
+    succeeds(&with("ones", "class_weight = { Adelie = 1.0 }"));
+    succeeds(&with("heavy", "class_weight = { Chinstrap = 20.0 }"));
+    let plain = first_train_loss(&dir.join("runs/plain"));
+    // Unit weights are the plain loss; other weights change it (same seed, same batches).
+    assert!((first_train_loss(&dir.join("runs/ones")) - plain).abs() < 1e-6);
+    assert!((first_train_loss(&dir.join("runs/balanced")) - plain).abs() > 1e-4);
+    assert!((first_train_loss(&dir.join("runs/heavy")) - plain).abs() > 1e-4);
+    let err = stderr(&with("typo", "class_weight = { Chinstrapp = 2.0 }"));
+    assert!(err.contains("class `Chinstrapp`") && err.contains("Adelie, Chinstrap, Gentoo"), "{err}");
+    let err = stderr(&with("zero", "class_weight = { Gentoo = 0.0 }"));
+    assert!(err.contains("positive"), "{err}");
+    let err = stderr(&with("word", "class_weight = \"balance\""));
+    assert!(err.contains("class_weight is \"balanced\" or a table"), "{err}");
+}
+
+// Classification options: the class order given in the config.
+#[test]
+fn classes_in_the_given_order_are_coded_and_reported_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    project(
+        dir,
+        &[("target = \"species\"", "target = \"species\"\nclasses = [\"Gentoo\", \"Adelie\", \"Chinstrap\"]")],
+    );
+    succeeds(&anneal_in(dir, &["train", "--config", "configs/c.toml", "--out", "runs/o"]));
+    let o = anneal_in(dir, &["predict", "--run", "runs/o", "--input", "data/p.csv.gz"]);
+    succeeds(&o);
+    let header = String::from_utf8_lossy(&o.stdout).lines().next().unwrap().to_string();
+    let g = header.find("Gentoo").unwrap();
+    assert!(
+        g < header.find("Adelie").unwrap() && header.find("Adelie").unwrap() < header.find("Chinstrap").unwrap(),
+        "{header}"
+    );
+    let config = std::fs::read_to_string(dir.join("configs/c.toml")).unwrap();
+    for (bad, expected) in [
+        ("classes = [\"Gentoo\", \"Adelie\"]", "it holds `Chinstrap`, which [data] classes does not list"),
+        ("classes = [\"Gentoo\", \"Adelie\", \"Chinstrap\", \"Emperor\"]", "class `Emperor` is listed but no row"),
+        ("classes = [\"Gentoo\", \"Gentoo\", \"Adelie\", \"Chinstrap\"]", "class `Gentoo` is listed twice"),
+    ] {
+        std::fs::write(
+            dir.join("configs/bad.toml"),
+            config.replace("classes = [\"Gentoo\", \"Adelie\", \"Chinstrap\"]", bad),
+        )
+        .unwrap();
+        let err = stderr(&anneal_in(dir, &["train", "--config", "configs/bad.toml", "--out", "runs/bad"]));
+        assert!(err.contains(expected), "{bad}: {err}");
+    }
+}
