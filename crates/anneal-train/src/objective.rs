@@ -52,6 +52,21 @@ pub trait Objective: Send + Sync {
     }
 }
 
+/// A boxed objective is one, so the choice between objectives can be made at run time.
+impl<T: Objective + ?Sized> Objective for Box<T> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+
+    fn terms(&self, output: Tensor<2>, target: &Target) -> Result<Vec<LossTerm>, TrainError> {
+        (**self).terms(output, target)
+    }
+
+    fn predict(&self, output: Tensor<2>) -> Tensor<2> {
+        (**self).predict(output)
+    }
+}
+
 /// The built-in losses, as `[training] loss = "..."` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -260,12 +260,10 @@ impl CvData {
         let mut train_config = config.train_config();
         train_config.batch_size = train_config.batch_size.min(fit_data.len());
         // Class weights from this fold's fitting rows when balanced.
-        let trainer = Trainer::new(train_config, device.clone()).with_progress(Progress::Silent);
-        let mut trainer = match crate::pipeline::class_weighted(config, &self.loaded.target, &fit_data)? {
-            Some(weighted) => trainer.with_objective(weighted),
-            None => trainer.with_objective(loss),
-        };
-        let fitted_model = trainer.fit(model, &mut optimizer, &fit_data, valid_data.as_ref())?;
+        let fitted_model = Trainer::new(train_config, device.clone())
+            .with_progress(Progress::Silent)
+            .with_objective(crate::pipeline::objective(config, &self.loaded.target, &fit_data)?)
+            .fit(model, &mut optimizer, &fit_data, valid_data.as_ref())?;
         let test_eval = evaluate(&fitted_model.model, &test_data, &loss, &device, 1024)?;
         let fit_eval = evaluate(&fitted_model.model, &fit_data, &loss, &device, 1024)?;
         let scores = FoldScores { train: scores(&fit_eval)?, test: scores(&test_eval)? };

@@ -471,15 +471,16 @@ pub struct Prepared {
     pub test: TabularData,
 }
 
-/// The weighted cross-entropy of a classification run with `[training] class_weight`
-/// (weights from `train`'s class counts when balanced), `None` without one.
-pub fn class_weighted(
+/// What training on `train` minimises: the config's loss ([`RunConfig::loss`]), or
+/// with `[training] class_weight` the weighted cross-entropy (weights from `train`'s
+/// class counts when balanced).
+pub fn objective(
     config: &RunConfig,
     target: &TargetData,
     train: &TabularData,
-) -> Result<Option<anneal_train::WeightedCrossEntropy>> {
+) -> Result<Box<dyn anneal_train::Objective>> {
     use crate::config::ClassWeight;
-    let Some(weighting) = &config.training.class_weight else { return Ok(None) };
+    let Some(weighting) = &config.training.class_weight else { return Ok(Box::new(config.loss(target.task())?)) };
     let (TargetData::Classes { labels, .. }, TabularData::Classification(rows)) = (target, train) else {
         return Err(Error::Setting("[training] class_weight is a setting of classification runs".into()));
     };
@@ -503,7 +504,7 @@ pub fn class_weighted(
             )?
         }
     };
-    Ok(Some(objective))
+    Ok(Box::new(objective))
 }
 
 /// Loads, cleans, splits and preprocesses the data of `config`.

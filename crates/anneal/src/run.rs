@@ -468,12 +468,9 @@ pub fn train_with_hook(
     let model = model_config.init(config.seed, &device.clone().autodiff())?;
     let mut optimizer = config.optimizer.init()?;
     let mut history = HistoryWriter::new(&out);
-    let trainer = Trainer::new(train_config, device.clone()).with_progress(options.progress);
-    let trainer = match crate::pipeline::class_weighted(config, &data.loaded.target, &data.train)? {
-        Some(weighted) => trainer.with_objective(weighted),
-        None => trainer.with_objective(loss),
-    };
-    let fitted = trainer
+    let fitted = Trainer::new(train_config, device.clone())
+        .with_progress(options.progress)
+        .with_objective(crate::pipeline::objective(config, &data.loaded.target, &data.train)?)
         .with_checkpoints(out.join(CHECKPOINT))
         .resuming(options.resume)
         .with_hook(&mut history)
