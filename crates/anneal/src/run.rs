@@ -731,11 +731,11 @@ pub fn lr_find(config: &RunConfig, options: &LrFindOptions) -> Result<LrFindResu
     let lock = claim_out(&options.out)?;
     let out = lock.dir();
     let data = prepare(config)?;
-    let loss = config.loss(data.loaded.task())?;
+    let objective = crate::pipeline::objective(config, &data.loaded.target, &data.train)?;
     let model = config
         .model_config(data.train.n_features(), data.loaded.target.n_outputs())
         .init(config.seed, &device.autodiff())?;
-    let result = anneal_train::lr_find(model, &config.optimizer, &data.train, &loss, &lr_config)?;
+    let result = anneal_train::lr_find(model, &config.optimizer, &data.train, &*objective, &lr_config)?;
     anneal_train::lr_find::plot_lr_find(&result, &out.join("lr_find"))?;
     write(out, "lr_find.json", to_json(&result))?;
     Ok(result)
