@@ -459,6 +459,16 @@ fn numbers(values: Vec<f64>) -> Float64Array {
     Float64Array::new(ScalarBuffer::from(values), nulls)
 }
 
+/// A dictionary column of `values`, labels in order of first appearance.
+pub(crate) fn dictionary_of<'a>(values: impl Iterator<Item = Option<&'a str>>) -> Result<DictionaryArray<Int32Type>> {
+    let mut labels = Labels::default();
+    for v in values {
+        labels.push(v);
+    }
+    let rows = labels.codes.len();
+    dictionary(None, 0, labels, rows)
+}
+
 /// The dictionary column: the re-read `prefix` rows (before `from`, all missing when
 /// there is none) followed by `labels`' rows, codes in order of first appearance.
 fn dictionary(prefix: Option<Labels>, from: usize, labels: Labels, rows: usize) -> Result<DictionaryArray<Int32Type>> {

@@ -178,7 +178,7 @@ impl Table {
         for (name, col) in columns {
             let array: ArrayRef = match col {
                 Column::Numeric(v) => Arc::new(Float64Array::from(v)),
-                Column::Categorical(v) => Arc::new(dictionary_from(v.iter().map(|s| s.as_deref()))?),
+                Column::Categorical(v) => Arc::new(crate::reader::dictionary_of(v.iter().map(|s| s.as_deref()))?),
             };
             fields.push(Field::new(name, array.data_type().clone(), true));
             arrays.push(array);
@@ -384,22 +384,6 @@ pub(crate) fn unknown_column<'a>(name: &str, available: impl Iterator<Item = &'a
 
 fn kind_of(dt: &DataType) -> ColumnKind {
     if matches!(dt, DataType::Float64) { ColumnKind::Numeric } else { ColumnKind::Categorical }
-}
-
-fn dictionary_from<'a>(values: impl Iterator<Item = Option<&'a str>>) -> Result<DictionaryArray<Int32Type>> {
-    let mut index: HashMap<&str, i32> = HashMap::new();
-    let mut labels: Vec<&str> = Vec::new();
-    let keys: Int32Array = values
-        .map(|v| {
-            v.map(|s| {
-                *index.entry(s).or_insert_with(|| {
-                    labels.push(s);
-                    (labels.len() - 1) as i32
-                })
-            })
-        })
-        .collect();
-    Ok(DictionaryArray::try_new(keys, Arc::new(StringArray::from(labels)))?)
 }
 
 /// The lines of an uncompressed file (an upper bound on its records), `None` for a gzip
