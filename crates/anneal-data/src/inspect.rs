@@ -2,12 +2,10 @@
 //! numeric ranges, IQR outliers and duplicate rows — what `anneal data inspect`
 //! prints.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use arrow_array::Array as _;
 use rayon::prelude::*;
 
 use crate::clean::{Keep, unique_rows};
@@ -42,6 +40,12 @@ pub struct ColumnSummary {
 /// A categorical column with more distinct values than this (or than half the
 /// rows) is flagged: one-hot encoding it makes as many columns.
 pub const HIGH_CARDINALITY: usize = 1000;
+
+/// Whether `distinct` categories among `rows` values are too many to one-hot encode
+/// without thought: more than [`HIGH_CARDINALITY`], or more than half the rows.
+pub fn is_high_cardinality(distinct: usize, rows: usize) -> bool {
+    distinct > HIGH_CARDINALITY || (rows >= 20 && 2 * distinct > rows)
+}
 
 /// The class balance of a target column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,23 +118,15 @@ fn summarise(table: &Table, name: &str, scratch: &mut Vec<f64>) -> Result<Column
     match kind {
         ColumnKind::Categorical => {
             let (codes, dictionary) = table.dictionary(name)?;
-            let mut used = vec![false; dictionary.len()];
-            let mut sample: Vec<&str> = Vec::with_capacity(200);
-            for c in codes.iter().flatten() {
-                used[c as usize] = true;
-                if sample.len() < 200 {
-                    sample.push(dictionary.value(c as usize));
-                }
-            }
-            summary.distinct =
-                (0..dictionary.len()).filter(|&i| used[i]).map(|i| dictionary.value(i)).collect::<HashSet<_>>().len();
+            let sample: Vec<&str> = codes.iter().flatten().take(200).map(|c| dictionary.value(c as usize)).collect();
+            summary.distinct = table.distinct_labels(name)?;
             if !sample.is_empty() && sample.iter().all(|v| crate::dates::DateTime::parse(v).is_some()) {
                 summary.advice.push(
                     "dates stored as text: list it under [preprocess] date_columns to use year, month, weekday".into(),
                 );
             } else if summary.distinct > 20 && summary.distinct == present {
                 // ID-like: said by `general_advice`.
-            } else if summary.distinct > HIGH_CARDINALITY || (present >= 20 && 2 * summary.distinct > present) {
+            } else if is_high_cardinality(summary.distinct, present) {
                 summary.advice.push(format!(
                     "high cardinality: one-hot encoding makes {} columns; group rare categories \
                      (min_frequency), target-encode it, or exclude it",

@@ -324,6 +324,30 @@ impl Table {
         Ok(Cells::Categorical { codes, canonical })
     }
 
+    /// The number of distinct labels a categorical column holds (missing cells aside),
+    /// counted from its dictionary codes without copying a string per row.
+    ///
+    /// ```
+    /// use anneal_data::{CsvOptions, Table};
+    ///
+    /// let t = Table::from_csv_reader("c\na\nb\n\na\n".as_bytes(), "t.csv", &CsvOptions::default())?;
+    /// assert_eq!(t.distinct_labels("c")?, 2);
+    /// # Ok::<(), anneal_data::DataError>(())
+    /// ```
+    pub fn distinct_labels(&self, name: &str) -> Result<usize> {
+        let (codes, dictionary) = self.dictionary(name)?;
+        let mut used = vec![false; dictionary.len()];
+        for c in codes.iter().flatten() {
+            used[c as usize] = true;
+        }
+        // A dictionary may repeat a label (one read from Parquet): count labels, not codes.
+        Ok((0..dictionary.len())
+            .filter(|&i| used[i])
+            .map(|i| dictionary.value(i))
+            .collect::<std::collections::HashSet<_>>()
+            .len())
+    }
+
     /// A categorical column's dictionary codes (null where missing) and labels, borrowed.
     pub(crate) fn dictionary(&self, name: &str) -> Result<(&Int32Array, &StringArray)> {
         let array = self.array(name)?;

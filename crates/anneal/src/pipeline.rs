@@ -262,11 +262,9 @@ impl Loaded {
                 && !config.preprocess.date_columns.contains(f)
                 && table.kind(f)? == ColumnKind::Categorical
             {
-                // Distinct dictionary codes in use: no string is copied per row.
-                let (codes, _) = table.categorical_codes(f)?;
-                let distinct = codes.into_iter().flatten().collect::<std::collections::HashSet<_>>().len();
+                let distinct = table.distinct_labels(f)?;
                 let rows = table.n_rows();
-                if distinct > anneal_data::inspect::HIGH_CARDINALITY || (rows >= 20 && 2 * distinct > rows) {
+                if anneal_data::inspect::is_high_cardinality(distinct, rows) {
                     warnings.push(format!(
                         "warning: feature `{f}` has {distinct} categories in {rows} rows: one-hot encoding makes a \
                          column for each; group rare ones ([preprocess] one_hot = {{ min_frequency = 20 }}), \
