@@ -4,6 +4,7 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::cnn::{Cnn, CnnConfig, ConvBlockConfig};
 use crate::error::ModelError;
 use crate::linear::{LinearConfig, LinearModel};
 use crate::mlp::{ActivationKind, Mlp, MlpConfig};
@@ -39,6 +40,8 @@ pub enum ModelConfig {
     Linear(LinearConfig),
     /// A multi-layer perceptron.
     Mlp(MlpConfig),
+    /// A convolutional network for images.
+    Cnn(CnnConfig),
 }
 
 /// The kinds, as spelled in `kind = "..."`.
@@ -48,6 +51,7 @@ enum Kind {
     Linear,
     #[default]
     Mlp,
+    Cnn,
 }
 
 /// Every key any kind takes, so that one table can be read and then checked
@@ -65,6 +69,14 @@ struct Raw {
     activation: Option<ActivationKind>,
     dropout: Option<f64>,
     layer_dropout: Option<Vec<f64>>,
+    blocks: Option<Vec<ConvBlockConfig>>,
+    global_pool: Option<bool>,
+    #[serde(default)]
+    channels_in: usize,
+    #[serde(default)]
+    height: usize,
+    #[serde(default)]
+    width: usize,
 }
 
 impl<'de> Deserialize<'de> for ModelConfig {
@@ -78,13 +90,57 @@ impl<'de> Deserialize<'de> for ModelConfig {
                     ("activation", raw.activation.is_some()),
                     ("dropout", raw.dropout.is_some()),
                     ("layer_dropout", raw.layer_dropout.is_some()),
+                    ("blocks", raw.blocks.is_some()),
+                    ("global_pool", raw.global_pool.is_some()),
+                    ("channels_in", raw.channels_in > 0),
+                    ("height", raw.height > 0),
+                    ("width", raw.width > 0),
                 ];
                 if let Some((key, _)) = foreign.iter().find(|(_, given)| *given) {
+                    let owner = if ["blocks", "global_pool", "channels_in", "height", "width"].contains(key) {
+                        "cnn"
+                    } else {
+                        "mlp"
+                    };
                     return Err(D::Error::custom(format!(
-                        "`{key}` is a setting of kind = \"mlp\"; a kind = \"linear\" model has no hidden layers"
+                        "`{key}` is a setting of kind = \"{owner}\"; a kind = \"linear\" model has no hidden layers \
+                         or convolutions"
                     )));
                 }
                 Ok(ModelConfig::Linear(LinearConfig { input: raw.input, output: raw.output }))
+            }
+            Kind::Mlp
+                if raw.blocks.is_some()
+                    || raw.global_pool.is_some()
+                    || raw.channels_in + raw.height + raw.width > 0 =>
+            {
+                Err(D::Error::custom(
+                    "`blocks`, `global_pool` and the image sizes are settings of kind = \"cnn\"; set kind = \"cnn\" \
+                     for a convolutional network",
+                ))
+            }
+            Kind::Cnn => {
+                if raw.layer_dropout.is_some() {
+                    return Err(D::Error::custom(
+                        "`layer_dropout` is a setting of kind = \"mlp\"; a cnn takes `dropout`",
+                    ));
+                }
+                Ok(ModelConfig::Cnn(CnnConfig {
+                    channels_in: raw.channels_in,
+                    height: raw.height,
+                    width: raw.width,
+                    blocks: raw.blocks.ok_or_else(|| {
+                        D::Error::custom(
+                            "kind = \"cnn\" needs `blocks`, e.g. blocks = [{ channels = 32, pool = \"max\" }, \
+                             { channels = 64, pool = \"max\" }]",
+                        )
+                    })?,
+                    global_pool: raw.global_pool.unwrap_or(false),
+                    hidden: raw.hidden.unwrap_or_default(),
+                    output: raw.output,
+                    activation: raw.activation.unwrap_or_default(),
+                    dropout: raw.dropout.unwrap_or(0.0),
+                }))
             }
             Kind::Mlp => Ok(ModelConfig::Mlp(MlpConfig {
                 input: raw.input,
@@ -106,7 +162,25 @@ impl ModelConfig {
         match self {
             ModelConfig::Linear(_) => ModelConfig::Linear(LinearConfig { input, output }),
             ModelConfig::Mlp(c) => ModelConfig::Mlp(MlpConfig { input, output, ..c.clone() }),
+            ModelConfig::Cnn(c) => ModelConfig::Cnn(CnnConfig { output, ..c.clone() }),
         }
+    }
+
+    /// The same config reading `[channels, height, width]` images: a CNN takes
+    /// the shape; other kinds read the flattened pixels and are unchanged.
+    pub fn with_image(&self, image: [usize; 3]) -> Self {
+        match self {
+            ModelConfig::Cnn(c) => {
+                let [channels_in, height, width] = image;
+                ModelConfig::Cnn(CnnConfig { channels_in, height, width, ..c.clone() })
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Whether the model needs image data (a CNN).
+    pub fn needs_images(&self) -> bool {
+        matches!(self, ModelConfig::Cnn(_))
     }
 
     /// The kind's name (`linear`, `mlp`).
@@ -114,6 +188,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Linear(_) => "linear",
             ModelConfig::Mlp(_) => "mlp",
+            ModelConfig::Cnn(_) => "cnn",
         }
     }
 
@@ -123,6 +198,11 @@ impl ModelConfig {
         match self {
             ModelConfig::Linear(_) => Ok(()),
             ModelConfig::Mlp(c) => MlpConfig { input: 1, output: 1, ..c.clone() }.validate(),
+            // The image size decides whether the blocks fit; check the rest on a large one.
+            ModelConfig::Cnn(c) => {
+                let big = 1 << 16;
+                CnnConfig { channels_in: 1, height: big, width: big, output: 1, ..c.clone() }.validate()
+            }
         }
     }
 
@@ -144,6 +224,48 @@ impl ModelConfig {
                     .collect();
                 format!("MLP {} ({:?}, dropout {})", sizes.join("-"), c.activation, c.dropout)
             }
+            ModelConfig::Cnn(c) => {
+                let blocks: Vec<String> = c
+                    .blocks
+                    .iter()
+                    .map(|b| {
+                        let mut s = format!("conv{}x{} {}", b.kernel, b.kernel, b.channels);
+                        if b.stride != 1 {
+                            s += &format!("/{}", b.stride);
+                        }
+                        if b.batch_norm {
+                            s += " bn";
+                        }
+                        if let Some(p) = b.pool {
+                            s += &format!(
+                                " {}pool{}",
+                                if p == crate::cnn::PoolKind::Max { "max" } else { "avg" },
+                                b.pool_size
+                            );
+                        }
+                        s
+                    })
+                    .collect();
+                let input = if c.input_len() == 0 {
+                    String::new()
+                } else {
+                    format!("{}x{}x{} → ", c.channels_in, c.height, c.width)
+                };
+                let head: Vec<String> = c
+                    .hidden
+                    .iter()
+                    .map(|h| h.to_string())
+                    .chain((c.output > 0).then(|| c.output.to_string()))
+                    .collect();
+                format!(
+                    "CNN {input}{}{} → dense {} ({:?}, dropout {})",
+                    blocks.join(" → "),
+                    if c.global_pool { " → global avg pool" } else { "" },
+                    head.join("-"),
+                    c.activation,
+                    c.dropout
+                )
+            }
         }
     }
 
@@ -152,6 +274,7 @@ impl ModelConfig {
         Ok(match self {
             ModelConfig::Linear(c) => AnyModel::Linear(c.init(seed, device)?),
             ModelConfig::Mlp(c) => AnyModel::Mlp(c.init(seed, device)?),
+            ModelConfig::Cnn(c) => AnyModel::Cnn(c.init(seed, device)?),
         })
     }
 }
@@ -166,6 +289,8 @@ pub enum AnyModel {
     Linear(LinearModel),
     /// A multi-layer perceptron.
     Mlp(Mlp),
+    /// A convolutional network.
+    Cnn(Cnn),
 }
 
 impl Model for AnyModel {
@@ -175,6 +300,7 @@ impl Model for AnyModel {
         match self {
             AnyModel::Linear(m) => Model::forward(m, x),
             AnyModel::Mlp(m) => Model::forward(m, x),
+            AnyModel::Cnn(m) => Model::forward(m, x),
         }
     }
 
@@ -182,6 +308,7 @@ impl Model for AnyModel {
         match self {
             AnyModel::Linear(m) => m.rng_state(),
             AnyModel::Mlp(m) => Model::rng_state(m),
+            AnyModel::Cnn(m) => Model::rng_state(m),
         }
     }
 
@@ -189,6 +316,7 @@ impl Model for AnyModel {
         match self {
             AnyModel::Linear(m) => m.set_rng_state(state),
             AnyModel::Mlp(m) => Model::set_rng_state(m, state),
+            AnyModel::Cnn(m) => Model::set_rng_state(m, state),
         }
     }
 }

@@ -21,4 +21,48 @@ pub enum ModelError {
         /// Hidden layers.
         hidden: usize,
     },
+    /// A CNN without convolution blocks.
+    #[error(
+        "a kind = \"cnn\" model needs at least one block in `blocks`, e.g. blocks = [{{ channels = 32, pool = \"max\" }}]"
+    )]
+    NoBlocks,
+    /// A convolution block setting of 0.
+    #[error("conv block {block}: {key} must be at least 1")]
+    BlockSetting {
+        /// 1-based block number.
+        block: usize,
+        /// The key (`kernel`, `stride`, `pool_size`).
+        key: &'static str,
+    },
+    /// A block's kernel or pooling window is larger than the feature map reaching it.
+    #[error(
+        "conv block {block} gets a {height}x{width} feature map, too small for its {kernel}x{kernel} kernel{}: use \
+         fewer blocks, padding, or larger images",
+        pool.map(|p| format!(" and {p}x{p} pooling")).unwrap_or_default()
+    )]
+    ImageTooSmall {
+        /// 1-based block number.
+        block: usize,
+        /// Height reaching the block.
+        height: usize,
+        /// Width reaching the block.
+        width: usize,
+        /// Kernel size.
+        kernel: usize,
+        /// Pooling window, if any.
+        pool: Option<usize>,
+    },
+    /// A CNN built without image dimensions: its data is not images.
+    #[error(
+        "a kind = \"cnn\" model reads images: set [data] kind = \"image\" (with [data.image] height, width, channels for a pixel CSV)"
+    )]
+    NotImages,
+    /// Weights that cannot be read, written or matched to the model.
+    #[error("weights {path}: {message}")]
+    Weights {
+        /// The weights file.
+        path: std::path::PathBuf,
+        /// What went wrong, with the keys at fault.
+        message: String,
+    },
 }

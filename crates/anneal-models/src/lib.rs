@@ -22,22 +22,27 @@
 //! transformer encoder, multi-task heads), and [`AnyModel`] the model it builds.
 //! A new kind is a module here plus a variant of both; the training loop does not change.
 
+pub mod cnn;
 pub mod config;
 pub mod dropout;
 pub mod error;
 pub mod linear;
 pub mod mlp;
 pub mod model;
+pub mod weights;
 
+pub use cnn::{Cnn, CnnConfig, ConvBlockConfig, PoolKind};
 pub use config::{AnyModel, ModelConfig};
 pub use dropout::Dropout;
 pub use error::ModelError;
 pub use linear::{LinearConfig, LinearModel};
 pub use mlp::{ActivationKind, Mlp, MlpConfig};
 pub use model::Model;
+pub use weights::{InitFrom, InitReport, export_safetensors};
 
 /// One `use` for the common types.
 pub mod prelude {
+    pub use crate::cnn::{Cnn, CnnConfig, ConvBlockConfig, PoolKind};
     pub use crate::config::{AnyModel, ModelConfig};
     pub use crate::error::ModelError;
     pub use crate::linear::{LinearConfig, LinearModel};

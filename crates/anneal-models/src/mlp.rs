@@ -26,7 +26,7 @@ pub enum ActivationKind {
 }
 
 impl ActivationKind {
-    fn config(self) -> ActivationConfig {
+    pub(crate) fn config(self) -> ActivationConfig {
         match self {
             ActivationKind::Relu => ActivationConfig::Relu,
             ActivationKind::Tanh => ActivationConfig::Tanh,

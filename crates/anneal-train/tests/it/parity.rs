@@ -53,3 +53,46 @@ fn wgpu_takes_part_when_compiled() {
     assert!(Backend::compiled().contains(&Backend::Wgpu));
     Backend::Wgpu.device().expect("wgpu must start: install mesa-vulkan-drivers when there is no GPU");
 }
+
+/// The CNN kind (convolution, batch norm, max pooling, a dense head) from the same
+/// initial weights, trained for 20 steps on every compiled backend.
+fn cnn_losses(backend: Backend) -> Vec<f32> {
+    use anneal_models::{CnnConfig, ConvBlockConfig, PoolKind};
+    let device = backend.device().unwrap_or_else(|e| panic!("backend {backend} must start for the parity test: {e}"));
+    let train_device = device.clone().autodiff();
+    // 16 features read as 1x4x4 images.
+    let data = super::blobs(128, 16, 5, 1.0);
+    let config = CnnConfig {
+        blocks: vec![ConvBlockConfig {
+            padding: 1,
+            batch_norm: true,
+            ..ConvBlockConfig::new(6).with_pool(PoolKind::Max, 2)
+        }],
+        hidden: vec![12],
+        ..CnnConfig::new([1, 4, 4], 3)
+    };
+    let mut model = config.init(5, &train_device).unwrap();
+    let mut optimizer = OptimizerConfig::adam(1e-2).init().unwrap();
+    let batches = data.batch_indices(32, None, LastBatch::Keep).unwrap();
+    let mut out = Vec::new();
+    for i in 0..20 {
+        let batch = Dataset::batch(&data, &batches[i % batches.len()], &train_device);
+        let step = StepInfo { epoch: 1, iteration: i + 1, batch_len: batch.input.dims()[0] };
+        let loss;
+        (model, loss) = train_step(model, &mut optimizer, batch, &Loss::CrossEntropy, &step, &mut []).unwrap();
+        out.push(loss.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0]);
+    }
+    out
+}
+
+#[test]
+fn every_compiled_backend_gives_the_same_cnn_losses() {
+    let reference = cnn_losses(Backend::Flex);
+    assert!(reference[19] < reference[0] * 0.8, "the CNN must actually learn: {reference:?}");
+    for backend in Backend::compiled().into_iter().filter(|b| *b != Backend::Flex) {
+        let other = cnn_losses(backend);
+        let worst = reference.iter().zip(&other).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        eprintln!("{backend} vs flex, CNN: max |loss difference| over 20 steps = {worst:e}");
+        assert!(worst < 1e-4, "{backend} differs from flex by {worst}: {other:?} vs {reference:?}");
+    }
+}
