@@ -57,6 +57,27 @@ impl FileDigest {
     }
 }
 
+impl FileDigest {
+    /// The digest of a file, or of a folder (a folder of images): the SHA-256
+    /// of every file's relative path and digest in sorted order, and the
+    /// files' total size. Dot-files are left out.
+    pub fn of_path(path: &Path) -> Result<Self> {
+        if !path.is_dir() {
+            return Self::of_file(path);
+        }
+        let manifest = Manifest::of_folder(path, &[])?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        for (name, digest) in &manifest.files {
+            hasher.update(name.as_bytes());
+            hasher.update([0]);
+            hasher.update(digest.sha256.as_bytes());
+            size += digest.size;
+        }
+        Ok(Self { size, sha256: hex(&hasher.finalize()) })
+    }
+}
+
 impl std::fmt::Display for FileDigest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} bytes, sha256 {}", self.size, self.sha256)

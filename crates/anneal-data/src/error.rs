@@ -232,6 +232,24 @@ pub enum DataError {
         /// What the JSON parser reported.
         message: String,
     },
+    /// An image file that cannot be decoded or does not fit the others.
+    #[error("{path}: {message}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A pixel that is missing or not a finite number.
+    #[error("pixel column `{column}`, row {row}: {} (an image needs every pixel)", match value { Some(v) => format!("{v} is not a finite number"), None => "the value is missing".to_string() })]
+    MissingPixel {
+        /// The pixel column.
+        column: String,
+        /// 0-based row of the table.
+        row: usize,
+        /// The value, when present.
+        value: Option<f64>,
+    },
     /// Table construction failed inside Arrow.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),

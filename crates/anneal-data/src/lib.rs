@@ -41,6 +41,7 @@ pub mod dense;
 pub mod encode;
 pub mod error;
 pub mod folds;
+pub mod image;
 pub mod impute;
 pub mod inspect;
 #[cfg(feature = "parquet")]

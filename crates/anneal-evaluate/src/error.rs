@@ -18,6 +18,9 @@ pub enum EvalError {
     /// There are no samples.
     #[error("metrics need at least one sample")]
     Empty,
+    /// An image for a figure whose pixels do not match its shape, or a figure with no image.
+    #[error("image figure: {0}")]
+    Image(String),
     /// A class code is not below the declared number of classes.
     #[error("{which}[{index}] = {label} is not a class (expected a code below {n_classes})")]
     LabelOutOfRange {

@@ -63,7 +63,7 @@ pub use curve::{Axis, CurvePoint, LearningCurve, SizeCurveConfig, size_curve};
 pub use cv::{Coverage, CrossValidation, CvReport, Fold, FoldResult, FoldScores, Scores, Summary};
 pub use diagnose::{Diagnosis, DiagnosisConfig, Verdict, diagnose};
 pub use error::EvalError;
-pub use plot::{Figure, Series};
+pub use plot::{Figure, ImageTile, Series};
 pub use ranking::{
     MultiClass, PrCurve, RocCurve, average_precision, precision_recall_curve, roc_auc, roc_auc_multiclass, roc_curve,
 };

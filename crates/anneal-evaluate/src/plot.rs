@@ -126,6 +126,7 @@ impl Series {
 /// What a figure shows.
 #[derive(Debug, Clone, PartialEq)]
 enum Kind {
+    ImageGrid { tiles: Vec<ImageTile>, columns: usize },
     Confusion { counts: Vec<Vec<u64>>, names: Vec<String> },
     Roc(Vec<Series>),
     Pr { series: Vec<Series>, prevalence: Option<f64> },
@@ -256,6 +257,29 @@ impl Figure {
         Ok(Self::new(Kind::ResidualHistogram { residuals }, &title))
     }
 
+    /// A grid of images with a caption under each (misclassified test images
+    /// with their true and predicted labels), `columns` to a row.
+    ///
+    /// ```
+    /// use anneal_evaluate::plot::{Figure, ImageTile};
+    ///
+    /// let tile = ImageTile::new(vec![0.0, 1.0, 1.0, 0.0], [1, 2, 2], "true 3, predicted 5")?;
+    /// let svg = Figure::image_grid(vec![tile], 6)?.to_svg()?;
+    /// assert!(svg.contains("predicted 5"));
+    /// # Ok::<(), anneal_evaluate::EvalError>(())
+    /// ```
+    pub fn image_grid(tiles: Vec<ImageTile>, columns: usize) -> Result<Self, EvalError> {
+        if tiles.is_empty() {
+            return Err(EvalError::Image("an image grid needs at least one image".into()));
+        }
+        let columns = columns.clamp(1, tiles.len());
+        let rows = tiles.len().div_ceil(columns);
+        let title = format!("{} image(s)", tiles.len());
+        let mut f = Self::new(Kind::ImageGrid { tiles, columns }, &title);
+        f.size = ((columns as u32) * TILE.0 + 20, (rows as u32) * TILE.1 + 50);
+        Ok(f)
+    }
+
     /// Replaces the title.
     pub fn with_title(mut self, title: impl Into<String>) -> Self {
         self.title = title.into();
@@ -319,6 +343,7 @@ impl Figure {
         root.fill(&WHITE).map_err(s)?;
         match &self.kind {
             Kind::Confusion { counts, names } => draw_confusion(root, &self.title, counts, names),
+            Kind::ImageGrid { tiles, columns } => draw_image_grid(root, &self.title, tiles, *columns),
             Kind::Roc(series) => draw_curves(
                 root,
                 &self.title,
@@ -341,6 +366,71 @@ impl Figure {
             Kind::ResidualHistogram { residuals } => draw_histogram(root, &self.title, residuals),
         }
     }
+}
+
+/// One image of an image grid: pixel values in `[0, 1]`, channel-major, with a caption.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageTile {
+    pixels: Vec<f32>,
+    shape: [usize; 3],
+    caption: String,
+}
+
+impl ImageTile {
+    /// An image of `[channels, height, width]` (1 grey or 3 RGB channels) from
+    /// channel-major `pixels` in `[0, 1]` (values outside are clipped).
+    pub fn new(pixels: Vec<f32>, shape: [usize; 3], caption: impl Into<String>) -> Result<Self, EvalError> {
+        let [c, h, w] = shape;
+        if !(c == 1 || c == 3) || h == 0 || w == 0 || pixels.len() != c * h * w {
+            return Err(EvalError::Image(format!(
+                "{} pixel values for a {c}x{h}x{w} image (channels must be 1 or 3)",
+                pixels.len()
+            )));
+        }
+        Ok(Self { pixels, shape, caption: caption.into() })
+    }
+
+    fn color(&self, y: usize, x: usize) -> RGBColor {
+        let [c, h, w] = self.shape;
+        let at = |ch: usize| (self.pixels[ch * h * w + y * w + x].clamp(0.0, 1.0) * 255.0).round() as u8;
+        if c == 1 {
+            let v = at(0);
+            RGBColor(v, v, v)
+        } else {
+            RGBColor(at(0), at(1), at(2))
+        }
+    }
+}
+
+/// Width and height of one image grid cell in pixels.
+const TILE: (u32, u32) = (150, 172);
+
+fn draw_image_grid<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    tiles: &[ImageTile],
+    columns: usize,
+) -> Result<(), String> {
+    root.draw(&Text::new(title.to_string(), (10, 10), font(18.0))).map_err(s)?;
+    for (i, tile) in tiles.iter().enumerate() {
+        let (col, row) = ((i % columns) as i32, (i / columns) as i32);
+        let (x0, y0) = (10 + col * TILE.0 as i32, 40 + row * TILE.1 as i32);
+        let [_, h, w] = tile.shape;
+        let side = 130.0 / h.max(w) as f64;
+        let (ox, oy) = (x0 + 10 + ((130.0 - side * w as f64) / 2.0) as i32, y0);
+        for y in 0..h {
+            for x in 0..w {
+                let (a, b) = (
+                    (ox + (x as f64 * side) as i32, oy + (y as f64 * side) as i32),
+                    (ox + ((x + 1) as f64 * side) as i32, oy + ((y + 1) as f64 * side) as i32),
+                );
+                root.draw(&Rectangle::new([a, b], tile.color(y, x).filled())).map_err(s)?;
+            }
+        }
+        let style = font(13.0).pos(Pos::new(HPos::Center, VPos::Top));
+        root.draw(&Text::new(tile.caption.clone(), (x0 + 75, y0 + 136), style)).map_err(s)?;
+    }
+    Ok(())
 }
 
 fn s(e: impl std::fmt::Display) -> String {
