@@ -106,7 +106,7 @@ fn main() -> anyhow::Result<()> {
         Some(f) => Some(f.parse()?),
     };
     config.training.epochs = arg("--epochs").unwrap_or(config.training.epochs);
-    let anneal::models::ModelConfig::Mlp(mlp) = &mut config.model else {
+    let anneal::models::ModelConfig::Mlp(mlp) = &mut config.model.config else {
         anyhow::bail!("this example compares optimisers on an MLP config");
     };
     if let Some(h) = arg::<String>("--hidden") {
@@ -130,7 +130,7 @@ fn main() -> anyhow::Result<()> {
     for &seed in &seeds {
         config.seed = seed;
         let data = anneal::run::prepare(&config)?;
-        let model_config = config.model_config(data.train.n_features(), data.loaded.target.n_outputs());
+        let model_config = config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), None);
         let run = |optimizer: OptimizerConfig| -> anyhow::Result<Outcome> {
             let model = model_config.init(config.seed, &device.clone().autodiff())?;
             let mut optimizer = optimizer.init()?;

@@ -48,11 +48,11 @@ fn main() -> anyhow::Result<()> {
     let mut series = Vec::new();
     println!("digits, 10 linear layers (9 hidden of 32), Adam lr 0.001, batch 32\n");
     for (i, activation) in [ActivationKind::Sigmoid, ActivationKind::Relu].into_iter().enumerate() {
-        if let ModelConfig::Mlp(mlp) = &mut config.model {
+        if let ModelConfig::Mlp(mlp) = &mut config.model.config {
             mlp.activation = activation;
         }
         let model = config
-            .model_config(data.train.n_features(), data.loaded.target.n_outputs())
+            .model_config(data.train.n_features(), data.loaded.target.n_outputs(), None)
             .init(config.seed, &device.clone().autodiff())?;
         let mut optimizer = config.optimizer.init()?;
         let fitted = Trainer::new(config.train_config(), device.clone()).with_progress(Progress::Silent).fit(

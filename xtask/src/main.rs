@@ -179,7 +179,8 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
         Some("eval") => bench_eval(args, root),
         Some("hpo") => bench_hpo(args, root),
         Some("inspect") => bench_inspect(args, root),
-        other => bail!("unknown benchmark {other:?}: available: train, data, eval, hpo, inspect"),
+        Some("cnn") => bench_cnn(args, root),
+        other => bail!("unknown benchmark {other:?}: available: train, data, eval, hpo, inspect, cnn"),
     }
 }
 
@@ -435,6 +436,145 @@ fn bench_train(args: &[String], root: &Path) -> Result<()> {
             paired,
             t.map_or("–".into(), |t| format!("{t:.0}")),
             t.map_or("–".into(), |t| format!("{:.2}", step / t)),
+        );
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench cnn [--reference PYTHON] [--repeats 5] [--threads 1,2]`: the
+/// MNIST CNN of `examples/configs/mnist_cnn.toml` trained by the real `anneal` program
+/// (release) with seeds 0..repeats at each thread count, side by side with PyTorch's
+/// `examples/reference/cnn_train.py` on the same split (the run's `split.json`) and seeds.
+/// Prints training samples/s (4000 × epochs over the epochs' time; the median over
+/// seeds), peak memory, and test accuracy per seed with the paired difference.
+fn bench_cnn(args: &[String], root: &Path) -> Result<()> {
+    let flag = |name: &str| flag_value(args, name);
+    let repeats: usize = flag("--repeats").unwrap_or_else(|| "5".into()).parse()?;
+    let threads_list = flag("--threads").unwrap_or_else(|| "1,2".into());
+    let reference = flag("--reference").map(PathBuf::from);
+    stage("build anneal (release)", cargo(&["build", "--release", "-p", "anneal"]))?;
+    let out_dir = root.join("target/bench/cnn");
+    if out_dir.exists() {
+        std::fs::remove_dir_all(&out_dir)?;
+    }
+    std::fs::create_dir_all(&out_dir)?;
+    let config_text = std::fs::read_to_string(root.join("examples/configs/mnist_cnn.toml"))?;
+    let data = root.join("data/mnist_5k.csv.gz");
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let mut rows = Vec::new();
+    let mut accuracy: Vec<(usize, f64, Option<f64>)> = Vec::new();
+    for threads in threads_list.split(',') {
+        let mut anneal_speed = Vec::new();
+        let mut anneal_mem = Vec::new();
+        let mut split_json = None;
+        for seed in 0..repeats {
+            let config = out_dir.join(format!("mnist_cnn_seed{seed}.toml"));
+            let text = config_text
+                .replace("seed = 0\n", &format!("seed = {seed}\n"))
+                .replace("../../data/mnist_5k.csv.gz", data.to_str().unwrap_or_default());
+            std::fs::write(&config, text)?;
+            let run = out_dir.join(format!("anneal-t{threads}-seed{seed}"));
+            let status = Command::new(root.join("target/release/anneal"))
+                .args(["train", "--config", config.to_str().unwrap_or_default(), "--out"])
+                .arg(&run)
+                .arg("--log")
+                .env("RAYON_NUM_THREADS", threads)
+                .env("MATMUL_NUM_THREADS", threads)
+                .env_remove("BURN_DEVICE")
+                .stdout(std::process::Stdio::null())
+                .status()?;
+            if !status.success() {
+                bail!("anneal train failed ({status})");
+            }
+            let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json"))?)?;
+            let seconds: f64 =
+                m["history"].as_array().map_or(0.0, |h| h.iter().filter_map(|e| e["seconds"].as_f64()).sum());
+            let samples =
+                m["split"]["train"].as_f64().unwrap_or(0.0) * m["history"].as_array().map_or(0, Vec::len) as f64;
+            anneal_speed.push(samples / seconds);
+            anneal_mem.push(m["energy"]["peak_memory_mb"].as_f64().unwrap_or(f64::NAN));
+            let acc = m["test"]["accuracy"].as_f64().unwrap_or(f64::NAN);
+            eprintln!(
+                "xtask: anneal threads={threads} seed={seed}: {:.0} samples/s, test accuracy {acc:.4}",
+                samples / seconds
+            );
+            if threads == threads_list.split(',').next().unwrap_or("1") {
+                accuracy.push((seed, acc, None));
+            }
+            split_json.get_or_insert(run.join("split.json"));
+        }
+        let mut torch_speed = f64::NAN;
+        let mut torch_mem = f64::NAN;
+        if let Some(python) = &reference {
+            let script = root.join("examples/reference/cnn_train.py");
+            let out = out_dir.join(format!("pytorch-t{threads}.json"));
+            let output = Command::new("/usr/bin/time")
+                .args(["-f", "%M"])
+                .arg(python)
+                .arg(&script)
+                .args(["--threads", threads, "--repeats", &repeats.to_string(), "--data"])
+                .arg(&data)
+                .arg("--split-json")
+                .arg(split_json.as_ref().context("no anneal run")?)
+                .arg("--out")
+                .arg(&out)
+                .env("OMP_WAIT_POLICY", "PASSIVE")
+                .output()?;
+            if !output.status.success() {
+                bail!("reference failed: {}", String::from_utf8_lossy(&output.stderr));
+            }
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            torch_mem =
+                stderr.lines().last().and_then(|l| l.trim().parse::<f64>().ok()).map_or(f64::NAN, |kb| kb / 1024.0);
+            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out)?)?;
+            torch_speed = v["samples_per_s_median"].as_f64().unwrap_or(f64::NAN);
+            if threads == threads_list.split(',').next().unwrap_or("1") {
+                for (r, run) in v["runs"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+                    if let Some(a) = accuracy.get_mut(r) {
+                        a.2 = run["test_acc"].as_f64();
+                    }
+                }
+            }
+        }
+        rows.push((threads.to_string(), median(anneal_speed), median(anneal_mem), torch_speed, torch_mem));
+    }
+    println!(
+        "| threads | Anneal (samples/s) | Anneal peak memory (MB) | PyTorch (samples/s) | PyTorch peak memory (MB) | Anneal / PyTorch |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (t, a, am, p, pm) in &rows {
+        println!("| {t} | {a:.0} | {am:.0} | {p:.0} | {pm:.0} | {:.2} |", a / p);
+    }
+    println!("\n| seed | Anneal test accuracy | PyTorch test accuracy | difference |\n|---|---|---|---|");
+    let mut diffs = Vec::new();
+    for (seed, a, p) in &accuracy {
+        let d = p.map(|p| a - p);
+        diffs.extend(d);
+        println!(
+            "| {seed} | {a:.4} | {} | {} |",
+            p.map_or("–".into(), |p| format!("{p:.4}")),
+            d.map_or("–".into(), |d| format!("{d:+.4}"))
+        );
+    }
+    if diffs.len() > 1 {
+        let n = diffs.len() as f64;
+        let mean = diffs.iter().sum::<f64>() / n;
+        let sd = (diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let se = sd / n.sqrt();
+        let mean_a = accuracy.iter().map(|a| a.1).sum::<f64>() / accuracy.len() as f64;
+        let mean_p = accuracy.iter().filter_map(|a| a.2).sum::<f64>() / n;
+        println!(
+            "\nmean test accuracy: Anneal {mean_a:.4}, PyTorch {mean_p:.4}; paired difference {mean:+.4} ± {se:.4} (standard \
+             error, {} seeds): {}",
+            diffs.len(),
+            if mean >= -2.0 * se {
+                "within 2 standard errors or better"
+            } else {
+                "BELOW by more than 2 standard errors"
+            }
         );
     }
     Ok(())

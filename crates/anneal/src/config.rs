@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 ///     epochs = 10
 ///     batch_size = 8
 /// "#)?;
-/// assert!(matches!(config.model, anneal::models::ModelConfig::Mlp(ref m) if m.hidden == [16]));
+/// assert!(matches!(*config.model, anneal::models::ModelConfig::Mlp(ref m) if m.hidden == [16]));
 /// assert!(toml::from_str::<anneal::RunConfig>("seed = 1\nsede = 2").is_err());
 /// # Ok::<(), toml::de::Error>(())
 /// ```
@@ -54,9 +54,10 @@ pub struct RunConfig {
     /// Imputation, scaling and encoding.
     #[serde(default)]
     pub preprocess: PreprocessConfig,
-    /// The model: `kind = "mlp"` (the default) or `"linear"`, with that kind's
-    /// settings; its input and output sizes come from the data.
-    pub model: ModelConfig,
+    /// The model: `kind = "mlp"` (the default), `"linear"` or `"cnn"`, with that
+    /// kind's settings; its input and output sizes come from the data. Optionally
+    /// initialised from weights trained elsewhere (`init_from`).
+    pub model: ModelSection,
     /// The optimiser.
     pub optimizer: OptimizerConfig,
     /// An optional learning-rate schedule, stepped per epoch or per iteration.
@@ -70,6 +71,90 @@ pub struct RunConfig {
     /// Assumptions of the energy estimate in the report.
     #[serde(default)]
     pub energy: EnergyModel,
+}
+
+/// The `[model]` table: a [`ModelConfig`] (reachable through `Deref`) and,
+/// optionally, where its initial weights come from.
+///
+/// ```
+/// let section: anneal::config::ModelSection = toml::from_str(r#"
+///     kind = "mlp"
+///     hidden = [8]
+///     init_from = "pretrained.safetensors"
+///     init_remap = [["^fc1\\.", "layers.0."]]
+/// "#)?;
+/// assert_eq!(section.kind(), "mlp");
+/// assert_eq!(section.init().unwrap().remap[0][1], "layers.0.");
+/// // Misspelt keys are errors, of the model's and of the init's.
+/// assert!(toml::from_str::<anneal::config::ModelSection>("kind = \"mlp\"\nhidden = [8]\ninit_form = \"x\"").is_err());
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSection {
+    /// The model's kind and settings.
+    #[serde(flatten)]
+    pub config: ModelConfig,
+    /// A `.safetensors` or PyTorch `.pt` / `.pth` file to initialise the model
+    /// from (relative to the config file), instead of the seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
+    /// `[pattern, replacement]` regular expressions applied in order to the
+    /// file's keys before they are matched to the model's parameters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_remap: Vec<[String; 2]>,
+    /// Initialise only the parameters the file has (a new head keeps its seeded
+    /// weights); by default every parameter must come from the file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init_partial: bool,
+}
+
+impl std::ops::Deref for ModelSection {
+    type Target = ModelConfig;
+
+    fn deref(&self) -> &ModelConfig {
+        &self.config
+    }
+}
+
+impl From<ModelConfig> for ModelSection {
+    fn from(config: ModelConfig) -> Self {
+        Self { config, init_from: None, init_remap: Vec::new(), init_partial: false }
+    }
+}
+
+impl ModelSection {
+    /// Where the initial weights come from, when not from the seed.
+    pub fn init(&self) -> Option<anneal_models::InitFrom> {
+        self.init_from.as_ref().map(|path| anneal_models::InitFrom {
+            path: path.clone(),
+            remap: self.init_remap.clone(),
+            partial: self.init_partial,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelSection {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        // The init keys are taken out; the rest is the model's own table, whose
+        // unknown keys stay errors (serde's flatten would ignore them).
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let mut take = |key: &str| table.remove(key);
+        let init_from = take("init_from").map(|v| v.try_into::<PathBuf>()).transpose().map_err(D::Error::custom)?;
+        let init_remap =
+            take("init_remap").map(|v| v.try_into::<Vec<[String; 2]>>()).transpose().map_err(D::Error::custom)?;
+        let init_partial = take("init_partial").map(|v| v.try_into::<bool>()).transpose().map_err(D::Error::custom)?;
+        let config = toml::Value::Table(table).try_into::<ModelConfig>().map_err(D::Error::custom)?;
+        if init_from.is_none() && (init_remap.is_some() || init_partial.is_some()) {
+            return Err(D::Error::custom("init_remap and init_partial are settings of init_from, which is not set"));
+        }
+        Ok(Self {
+            config,
+            init_from,
+            init_remap: init_remap.unwrap_or_default(),
+            init_partial: init_partial.unwrap_or(false),
+        })
+    }
 }
 
 /// The `[data]` table.
@@ -113,6 +198,31 @@ pub struct DataSection {
     /// Every label must be listed, and every listed class must occur.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<String>>,
+    /// What one row is: `table` (the default: columns are features) or `image`
+    /// (`path` is a folder of class folders of PNG / JPEG files, or a CSV whose
+    /// feature columns are the pixels of one image per row, shaped by `[data.image]`).
+    #[serde(default, skip_serializing_if = "DataKind::is_table")]
+    pub kind: DataKind,
+    /// The images' shape, scale and normalisation (`[data.image]`), for `kind = "image"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<anneal_data::image::ImageOptions>,
+}
+
+/// What one row of a run's data is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataKind {
+    /// A row of a table: each feature column is preprocessed by `[preprocess]`.
+    #[default]
+    Table,
+    /// An image: pixels, normalised per channel, read by the model as `[channels, height, width]`.
+    Image,
+}
+
+impl DataKind {
+    fn is_table(&self) -> bool {
+        *self == DataKind::Table
+    }
 }
 
 /// The `[split]` table.
@@ -129,12 +239,16 @@ pub struct SplitSection {
     /// refused for regression, whose default is a plain seeded split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stratify: Option<bool>,
+    /// The seed of the split alone (default: the run's `seed`), so that runs with
+    /// different seeds can share one split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl Default for SplitSection {
     fn default() -> Self {
         let f = SplitFractions::default();
-        Self { train: f.train, valid: f.valid, test: f.test, stratify: None }
+        Self { train: f.train, valid: f.valid, test: f.test, stratify: None, seed: None }
     }
 }
 
@@ -315,9 +429,19 @@ impl RunConfig {
         }
     }
 
-    /// The model of this config for `input` features and `output` outputs.
-    pub fn model_config(&self, input: usize, output: usize) -> ModelConfig {
-        self.model.with_shape(input, output)
+    /// The model of this config for `input` features and `output` outputs, reading
+    /// `[channels, height, width]` images when `image` is given.
+    pub fn model_config(&self, input: usize, output: usize, image: Option<[usize; 3]>) -> ModelConfig {
+        let model = self.model.with_shape(input, output);
+        match image {
+            Some(shape) => model.with_image(shape),
+            None => model,
+        }
+    }
+
+    /// The image settings of an image run (`[data.image]`, or the defaults).
+    pub fn image_options(&self) -> anneal_data::image::ImageOptions {
+        self.data.image.clone().unwrap_or_default()
     }
 
     /// The loss of this config for `task`: the `[training] loss` (checked against
@@ -377,9 +501,10 @@ impl RunConfig {
         let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
         let mut config: RunConfig = toml::from_str(&text)
             .map_err(|e| Error::Config { path: path.to_path_buf(), message: e.to_string().trim().to_string() })?;
-        let (input, output) = match &config.model {
+        let (input, output) = match &*config.model {
             ModelConfig::Linear(m) => (m.input, m.output),
             ModelConfig::Mlp(m) => (m.input, m.output),
+            ModelConfig::Cnn(m) => (m.input_len(), m.output),
         };
         if input != 0 || output != 0 {
             return Err(Error::Config {
@@ -387,9 +512,14 @@ impl RunConfig {
                 message: "[model] input and output sizes come from the data; leave them out".into(),
             });
         }
+        let base = path.parent().unwrap_or(Path::new("."));
         if config.data.path.is_relative() {
-            let base = path.parent().unwrap_or(Path::new("."));
             config.data.path = normalize(&base.join(&config.data.path));
+        }
+        if let Some(init) = &config.model.init_from
+            && init.is_relative()
+        {
+            config.model.init_from = Some(normalize(&base.join(init)));
         }
         Ok(config)
     }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anneal_data::{DataError, Dataset, Preprocessor, SeededRng, SplitFractions, Stream, holdout, stratified_holdout};
+use anneal_data::{DataError, Dataset, SeededRng, SplitFractions, Stream, holdout, stratified_holdout};
 use anneal_evaluate::curve::{LearningCurve, SizeCurveConfig, size_curve};
 use anneal_evaluate::cv::{Coverage, CrossValidation, CvReport, Fold, FoldScores, Scores};
 use anneal_evaluate::diagnose::{Diagnosis, DiagnosisConfig, diagnose};
@@ -121,7 +121,7 @@ impl Splitter {
 #[derive(Debug, Clone)]
 pub struct FoldFit {
     /// The preprocessing fitted on the fold's fit rows.
-    pub preprocessor: Preprocessor,
+    pub features: crate::pipeline::FeatureState,
     /// Table rows the preprocessing and the weights were fitted on.
     pub fit_rows: Vec<usize>,
     /// Table rows held back from the fold's training rows for early stopping.
@@ -251,8 +251,9 @@ impl CvData {
 
         let device = backend.device()?;
         let loss = config.loss(self.task())?;
-        let model_config = config.model_config(fit_data.n_features(), self.loaded.target.n_outputs());
-        let model = model_config.init(config.seed, &device.clone().autodiff())?;
+        let model_config =
+            config.model_config(fit_data.n_features(), self.loaded.target.n_outputs(), self.loaded.image_shape());
+        let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
         let mut optimizer = config.optimizer.init()?;
         // The config's loop settings (schedule, clipping, accumulation, penalties,
         // early stopping); a batch larger than a fold's (or a learning-curve
@@ -268,7 +269,7 @@ impl CvData {
         let fit_eval = evaluate(&fitted_model.model, &fit_data, &loss, &device, 1024)?;
         let scores = FoldScores { train: scores(&fit_eval)?, test: scores(&test_eval)? };
         Ok(FoldFit {
-            preprocessor: fitted.preprocessor,
+            features: fitted.features,
             fit_rows,
             valid_rows,
             history: fitted_model.history,

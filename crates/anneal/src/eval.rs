@@ -166,7 +166,16 @@ pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
     let names = run.saved.output_names();
 
     let csv = config.csv_options();
-    let table = Table::read(&options.data, &csv)?;
+    // An image run reads a folder of class folders as it was trained.
+    let mut files = None;
+    let table = match &run.saved.fitted.features {
+        crate::pipeline::FeatureState::Image(images) if options.data.is_dir() => {
+            let folder = run.read_images(&options.data, images, Some(&config.data.target.joined()))?;
+            files = Some(folder.files);
+            folder.table
+        }
+        _ => Table::read(&options.data, &csv)?,
+    };
     for target in config.data.target.names() {
         if !table.column_names().contains(&target) {
             return Err(Error::UnknownTarget {
@@ -203,7 +212,17 @@ pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
             let EvalMetrics::Classification(m) = &metrics else { unreachable!("a classification's metrics") };
             let cm = confusion_matrix(e.targets.classes().unwrap_or_default(), &e.predicted_classes(), names.len())?;
             let proba: Vec<f64> = e.predictions.iter().map(|&p| f64::from(p)).collect();
-            let figures = write_figures(&out, &cm, e.targets.classes().unwrap_or_default(), &proba, &names)?;
+            let y_true = e.targets.classes().unwrap_or_default();
+            let mut figures = write_figures(&out, &cm, y_true, &proba, &names)?;
+            if let crate::pipeline::FeatureState::Image(images) = &run.saved.fitted.features {
+                let pixels = images.pixels01(&table)?;
+                let row_names: Vec<String> = match &files {
+                    Some(files) => rows.iter().map(|&r| crate::run::file_name(&files[r])).collect(),
+                    None => rows.iter().map(|r| format!("row {r}")).collect(),
+                };
+                figures.misclassified =
+                    write_misclassified(&out, &pixels, images.shape(), y_true, &proba, &names, &row_names)?;
+            }
             write(&out, "predictions.csv", run::predictions_csv(&rows, &names, Task::Classification, &e, true))?;
             write(&out, "eval.json", serde_json::to_string_pretty(&metrics).expect("metrics serialise") + "\n")?;
             write(&out, "eval.md", markdown(options, &config, m, &figures))?;
@@ -398,6 +417,55 @@ pub(crate) struct Figures {
     positive: Option<String>,
     /// Classes without a one-vs-rest curve: absent from the rows, or in every row.
     without_curve: Vec<String>,
+    /// Image runs: misclassified images drawn and misclassified in all (`misclassified.png`).
+    pub(crate) misclassified: Option<(usize, usize)>,
+}
+
+/// The most misclassified images drawn in `misclassified.png`.
+pub(crate) const MAX_MISCLASSIFIED_DRAWN: usize = 36;
+
+/// Draws the first [`MAX_MISCLASSIFIED_DRAWN`] misclassified images of labelled
+/// rows into `out/misclassified.png`, each captioned with its row name, true and
+/// predicted class and the predicted class's probability. `pixels` holds each
+/// row's image (channel-major, `[0, 1]`). Returns (drawn, misclassified), or
+/// `None` when every row is right.
+pub(crate) fn write_misclassified(
+    out: &Path,
+    pixels: &[f32],
+    shape: [usize; 3],
+    y_true: &[usize],
+    proba: &[f64],
+    classes: &[String],
+    row_names: &[String],
+) -> Result<Option<(usize, usize)>> {
+    let (k, per_image) = (classes.len(), shape.iter().product::<usize>());
+    let predicted: Vec<(usize, f64)> = proba
+        .chunks_exact(k)
+        .map(|r| {
+            r.iter().copied().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, p)| if p > b.1 { (i, p) } else { b })
+        })
+        .collect();
+    let wrong: Vec<usize> = (0..y_true.len()).filter(|&i| predicted[i].0 != y_true[i]).collect();
+    if wrong.is_empty() {
+        return Ok(None);
+    }
+    let tiles = wrong
+        .iter()
+        .take(MAX_MISCLASSIFIED_DRAWN)
+        .map(|&i| {
+            let (p, prob) = predicted[i];
+            let caption = format!("{}: {} → {} ({:.2})", row_names[i], classes[y_true[i]], classes[p], prob);
+            anneal_evaluate::ImageTile::new(pixels[i * per_image..(i + 1) * per_image].to_vec(), shape, caption)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let drawn = tiles.len();
+    Figure::image_grid(tiles, 6)?
+        .with_title(format!(
+            "Misclassified test images: {drawn} of {} (row: true → predicted (probability))",
+            wrong.len()
+        ))
+        .save(out.join("misclassified.png"))?;
+    Ok(Some((drawn, wrong.len())))
 }
 
 /// Draws the figures of labelled rows into `out`, each as PNG and SVG: the
@@ -415,7 +483,13 @@ pub(crate) fn write_figures(
 ) -> Result<Figures> {
     let k = classes.len();
     if k > MAX_DRAWN_CLASSES {
-        return Ok(Figures { too_many: Some(k), no_curves: None, positive: None, without_curve: Vec::new() });
+        return Ok(Figures {
+            too_many: Some(k),
+            no_curves: None,
+            positive: None,
+            without_curve: Vec::new(),
+            misclassified: None,
+        });
     }
     Figure::confusion(cm, classes)?.save_png_svg(out, "confusion")?;
     let present = |c: usize| {
@@ -448,6 +522,7 @@ pub(crate) fn write_figures(
     };
     Ok(Figures {
         too_many: None,
+        misclassified: None,
         no_curves,
         positive: (k == 2).then(|| classes[1].clone()),
         without_curve: if k == 2 {
@@ -463,6 +538,19 @@ impl Figures {
     /// each with a short caption.
     pub(crate) fn markdown(&self, heading: &str) -> String {
         let mut r = String::new();
+        if let Some((drawn, total)) = self.misclassified {
+            let _ = writeln!(
+                r,
+                "{heading} Misclassified images
+"
+            );
+            let _ = writeln!(
+                r,
+                "![misclassified images](misclassified.png)\n\n*The first {drawn} of the {total} misclassified \
+                 images, as the model saw them before normalisation: each captioned with its row (or file), true \
+                 class → predicted class and the predicted class's probability.*\n"
+            );
+        }
         if let Some(k) = self.too_many {
             let _ = writeln!(
                 r,

@@ -80,7 +80,8 @@ enum Command {
         /// The run folder written by `anneal train`.
         #[arg(long)]
         run: PathBuf,
-        /// CSV file with the feature columns (the target column may be absent).
+        /// CSV file with the feature columns (the target column may be absent); for
+        /// an image run also a folder of images (the CSV then starts with `file`).
         #[arg(long)]
         input: PathBuf,
         /// Where to write the predictions [default: standard output].
@@ -89,6 +90,19 @@ enum Command {
         /// Compute backend: ndarray, flex or wgpu [default: $BURN_DEVICE, else flex].
         #[arg(long)]
         device: Option<String>,
+    },
+    /// Write a finished run's weights for other tools: safetensors in PyTorch's
+    /// layout (the run folder keeps burn's own format).
+    Export {
+        /// The run folder written by `anneal train`.
+        #[arg(long)]
+        run: PathBuf,
+        /// The format: safetensors.
+        #[arg(long, default_value = "safetensors")]
+        format: String,
+        /// The file to write [default: <run folder>.safetensors, beside the run folder].
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Cross-validate a run config: k-fold (stratified by default; plain, group or
     /// time-series with --split) over the train and validation rows of its split,
@@ -395,6 +409,19 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
                 }
                 None => out!("{csv}"),
             }
+        }
+        Command::Export { run: run_dir, format, output } => {
+            if format != "safetensors" {
+                return Err(anneal::Error::Setting(format!(
+                    "--format {format}: the export format is safetensors (PyTorch loads it with \
+                     safetensors.torch.load_file)"
+                ))
+                .into());
+            }
+            let output = output.unwrap_or_else(|| run_dir.with_extension("safetensors"));
+            run::refuse_overwrite(&output, &run_dir)?;
+            run::export(&run_dir, &output)?;
+            eprintln!("wrote the weights of {} to {}", run_dir.display(), output.display());
         }
         Command::Cv {
             config,

@@ -4,15 +4,18 @@
 //! [`prepare`]; `anneal cv` fits each fold through the same [`Loaded::fit`];
 //! `anneal predict` and `eval` re-apply a run's [`Fitted`] state.
 
+use std::path::PathBuf;
+
 use anneal_data::clean::CleanReport;
 use anneal_data::encode::TargetValues;
+use anneal_data::image::{ImageNormalizer, read_image_folder};
 use anneal_data::{
-    ClassificationData, ColumnKind, LabelEncoder, Preprocessor, RegressionData, Split, Table, TabularData,
+    ClassificationData, ColumnKind, LabelEncoder, Matrix, Preprocessor, RegressionData, Split, Table, TabularData,
     TargetTransform, holdout, stratified_holdout,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::config::{RunConfig, Task};
+use crate::config::{DataKind, RunConfig, Task};
 use crate::error::{Error, Result};
 
 /// Above this many distinct values a numeric target is inferred to be a regression target.
@@ -86,17 +89,57 @@ pub struct Loaded {
     pub task_note: Option<String>,
     /// Warnings for the user (a one-hot column of very many categories).
     pub warnings: Vec<String>,
+    /// Image runs: each row's `[channels, height, width]` and, for a folder, its files.
+    pub images: Option<Images>,
     numeric: Vec<String>,
+}
+
+/// What an image run's rows are.
+#[derive(Debug, Clone)]
+pub struct Images {
+    /// `[channels, height, width]` of every image.
+    pub shape: [usize; 3],
+    /// Each table row's image file, when the data is a folder.
+    pub files: Option<Vec<PathBuf>>,
 }
 
 /// The state fitted on a run's (or a fold's) fitting rows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fitted {
-    /// The preprocessing of the features.
-    pub preprocessor: Preprocessor,
+    /// How feature columns become the model's inputs.
+    #[serde(flatten)]
+    pub features: FeatureState,
     /// The regression target transform (absent for classification).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_transform: Option<TargetTransform>,
+}
+
+/// How a run turns its feature columns into model inputs, fitted on the training rows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureState {
+    /// Table columns: `[preprocess]` (imputation, scaling, encoding, ...).
+    Preprocessor(Preprocessor),
+    /// Image pixels: scaled and normalised per channel.
+    Image(ImageNormalizer),
+}
+
+impl FeatureState {
+    /// The model inputs of the rows of `table`.
+    pub fn transform(&self, table: &Table) -> Result<Matrix> {
+        Ok(match self {
+            FeatureState::Preprocessor(p) => p.transform(table)?,
+            FeatureState::Image(n) => n.transform(table)?,
+        })
+    }
+
+    /// `[channels, height, width]` of an image run.
+    pub fn image_shape(&self) -> Option<[usize; 3]> {
+        match self {
+            FeatureState::Image(n) => Some(n.shape()),
+            FeatureState::Preprocessor(_) => None,
+        }
+    }
 }
 
 impl Loaded {
@@ -122,7 +165,31 @@ impl Loaded {
                 });
             }
         }
-        let raw = Table::read(data_path, &csv)?;
+        let image_kind = config.data.kind == DataKind::Image;
+        if config.model.needs_images() && !image_kind {
+            return Err(Error::Setting(
+                "[model] kind = \"cnn\" reads images: set [data] kind = \"image\" (a folder of class folders, or a \
+                 pixel CSV with [data.image] height, width and channels)"
+                    .into(),
+            ));
+        }
+        if !image_kind && config.data.image.is_some() {
+            return Err(Error::Setting("[data.image] is a setting of [data] kind = \"image\"".into()));
+        }
+        let mut folder_files = None;
+        let raw = if image_kind && data_path.is_dir() {
+            let folder = read_image_folder(data_path, Some(&targets[0]), &config.image_options(), None)?;
+            if !folder.table.column_names().contains(&targets[0]) {
+                return Err(Error::Setting(format!(
+                    "{} holds images but no class folders: a training folder needs one folder per class",
+                    data_path.display()
+                )));
+            }
+            folder_files = Some((folder.files, folder.shape));
+            folder.table
+        } else {
+            Table::read(data_path, &csv)?
+        };
         let check_targets = |table: &Table| -> Result<()> {
             let columns = table.column_names();
             // One column whose name holds another separator: the file is not comma-separated.
@@ -173,6 +240,28 @@ impl Loaded {
                 table.kind(f)?;
             }
         }
+        let images = if image_kind {
+            Some(match folder_files {
+                Some((files, shape)) => {
+                    // Cleaning may have dropped rows (duplicate images): keep each kept row's file.
+                    let files = original.iter().map(|&r| files[r].clone()).collect();
+                    Images { shape, files: Some(files) }
+                }
+                None => {
+                    for f in &features {
+                        if table.kind(f)? != ColumnKind::Numeric {
+                            return Err(Error::Setting(format!(
+                                "[data] kind = \"image\": feature column `{f}` holds text, not pixel values (list \
+                                 the pixel columns in [data] features, or exclude the others)"
+                            )));
+                        }
+                    }
+                    Images { shape: config.image_options().csv_shape(&features)?, files: None }
+                }
+            })
+        } else {
+            None
+        };
         let (task, task_note) = infer_task(config, &table, &targets)?;
         let data_row = |row: usize| original.get(row).copied().unwrap_or(row);
         let target = match task {
@@ -252,7 +341,7 @@ impl Loaded {
             .collect();
         // One-hot columns of very many categories: the matrix grows by one column each.
         let mut warnings = Vec::new();
-        for f in &features {
+        for f in features.iter().filter(|_| !image_kind) {
             let one_hot = config.preprocess.encoders.get(f).copied().unwrap_or(config.preprocess.encoding)
                 == anneal_data::preprocess::Encoding::OneHot;
             // Rare categories grouped: the size check before the matrix is built speaks for it.
@@ -273,7 +362,7 @@ impl Loaded {
                 }
             }
         }
-        Ok(Self { table, original, cleaning, features, target, task_note, warnings, numeric })
+        Ok(Self { table, original, cleaning, features, target, task_note, warnings, images, numeric })
     }
 
     /// The task of the run.
@@ -300,13 +389,14 @@ impl Loaded {
     pub fn split(&self, config: &RunConfig) -> Result<Split> {
         config.split.fractions().validate()?;
         let n = self.table.n_rows();
+        let split_seed = config.split.seed.unwrap_or(config.seed);
         Ok(match &self.target {
             TargetData::Classes { labels, codes } if self.stratify(config)? => {
-                stratified_holdout(codes, labels.classes(), config.split.fractions(), config.seed)?
+                stratified_holdout(codes, labels.classes(), config.split.fractions(), split_seed)?
             }
             _ => {
                 self.stratify(config)?;
-                holdout(n, config.split.fractions(), config.seed)?
+                holdout(n, config.split.fractions(), split_seed)?
             }
         })
     }
@@ -327,14 +417,9 @@ impl Loaded {
             TargetData::Classes { labels, codes } => {
                 let y: Vec<usize> = rows.iter().map(|&r| codes[r]).collect();
                 let target = TargetValues::Classes { codes: &y, classes: labels.classes() };
-                let (preprocessor, m) = config.preprocess.fit_transform_with_target(
-                    &fit_table,
-                    &self.features,
-                    Some(target),
-                    config.seed,
-                )?;
+                let (features, m) = self.fit_features(config, &fit_table, target)?;
                 let data = ClassificationData::new(m.values, m.n_cols, y)?;
-                Ok((Fitted { preprocessor, target_transform: None }, TabularData::Classification(data)))
+                Ok((Fitted { features, target_transform: None }, TabularData::Classification(data)))
             }
             TargetData::Values { columns, values } => {
                 let k = columns.len();
@@ -355,22 +440,48 @@ impl Loaded {
                 // Target encoding of a regression run learns from the first target.
                 let first: Vec<f64> = y.iter().step_by(k).copied().collect();
                 let target = TargetValues::Continuous(&first);
-                let (preprocessor, m) = config.preprocess.fit_transform_with_target(
-                    &fit_table,
-                    &self.features,
-                    Some(target),
-                    config.seed,
-                )?;
+                let (features, m) = self.fit_features(config, &fit_table, target)?;
                 let data = RegressionData::new(m.values, m.n_cols, transform.transform(&y)?, k)?
                     .with_transform(transform.clone());
-                Ok((Fitted { preprocessor, target_transform: Some(transform) }, TabularData::Regression(data)))
+                Ok((Fitted { features, target_transform: Some(transform) }, TabularData::Regression(data)))
             }
         }
     }
 
+    /// Fits how the features of `fit_table` become model inputs: `[preprocess]`
+    /// for tables, per-channel normalisation for images.
+    fn fit_features(
+        &self,
+        config: &RunConfig,
+        fit_table: &Table,
+        target: TargetValues<'_>,
+    ) -> Result<(FeatureState, Matrix)> {
+        Ok(match &self.images {
+            Some(images) => {
+                let (n, m) =
+                    ImageNormalizer::fit_transform(&config.image_options(), images.shape, fit_table, &self.features)?;
+                (FeatureState::Image(n), m)
+            }
+            None => {
+                let (p, m) = config.preprocess.fit_transform_with_target(
+                    fit_table,
+                    &self.features,
+                    Some(target),
+                    config.seed,
+                )?;
+                (FeatureState::Preprocessor(p), m)
+            }
+        })
+    }
+
+    /// `[channels, height, width]` of an image run.
+    pub fn image_shape(&self) -> Option<[usize; 3]> {
+        self.images.as_ref().map(|i| i.shape)
+    }
+
     /// The table rows `rows` as a dataset, with preprocessing fitted elsewhere.
     pub fn data(&self, fitted: &Fitted, rows: &[usize]) -> Result<TabularData> {
-        let m = fitted.preprocessor.transform(&self.table.take(rows)?)?;
+        let m = fitted.features.transform(&self.table.take(rows)?)?;
         Ok(match (&self.target, &fitted.target_transform) {
             (TargetData::Classes { codes, .. }, _) => TabularData::Classification(ClassificationData::new(
                 m.values,
@@ -503,6 +614,20 @@ pub fn objective(
         }
     };
     Ok(Box::new(objective))
+}
+
+/// Builds the model of `model_config` on `device`: weights from the run's seed,
+/// then, with `[model] init_from`, the file's weights over them.
+pub fn init_model(
+    config: &RunConfig,
+    model_config: &anneal_models::ModelConfig,
+    device: &burn::prelude::Device,
+) -> Result<anneal_models::AnyModel> {
+    let model = model_config.init(config.seed, device)?;
+    Ok(match config.model.init() {
+        Some(init) => init.apply(model)?.0,
+        None => model,
+    })
 }
 
 /// Loads, cleans, splits and preprocesses the data of `config`.

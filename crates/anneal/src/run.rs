@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{RunConfig, Task};
 use crate::error::{Error, Result, io};
-use crate::pipeline::{Fitted, TargetData};
+use crate::pipeline::{FeatureState, Fitted, TargetData};
 pub use crate::pipeline::{Prepared, prepare};
 
 /// Files of a run folder.
@@ -136,7 +136,7 @@ pub(crate) fn check_data_file(run: &Path, data: &Path, during: &'static str) -> 
             data.display()
         ))
     })?;
-    let actual = FileDigest::of_file(data)?;
+    let actual = FileDigest::of_path(data)?;
     if actual != recorded.digest {
         return Err(Error::DataChanged(Box::new(crate::error::DataChange {
             path: data.to_path_buf(),
@@ -459,13 +459,14 @@ pub fn train_with_hook(
         let mut as_used = config.clone();
         as_used.data.path = std::path::absolute(&config.data.path).map_err(io(&config.data.path))?;
         write(&out, CONFIG, toml::to_string_pretty(&as_used).expect("a loaded config serialises"))?;
-        let data = DataFile { path: config.data.path.clone(), digest: FileDigest::of_file(&config.data.path)? };
+        let data = DataFile { path: config.data.path.clone(), digest: FileDigest::of_path(&config.data.path)? };
         write(&out, RUN_INFO, to_json(&RunInfo { device: options.backend, data: Some(data) }))?;
         seal(&out)?;
     }
 
-    let model_config = config.model_config(data.train.n_features(), data.loaded.target.n_outputs());
-    let model = model_config.init(config.seed, &device.clone().autodiff())?;
+    let model_config =
+        config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), data.loaded.image_shape());
+    let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
     let mut optimizer = config.optimizer.init()?;
     let mut history = HistoryWriter::new(&out);
     let fitted = Trainer::new(train_config, device.clone())
@@ -545,7 +546,24 @@ pub fn train_with_hook(
                 (Task::Classification, Some(cm)) => {
                     let proba: Vec<f64> = e.predictions.iter().map(|&p| f64::from(p)).collect();
                     let y = e.targets.classes().unwrap_or_default();
-                    Figures::Classification(crate::eval::write_figures(&out, cm, y, &proba, &names)?)
+                    let mut figures = crate::eval::write_figures(&out, cm, y, &proba, &names)?;
+                    if let FeatureState::Image(images) = &saved.fitted.features {
+                        let pixels = images.pixels01(&loaded.table.take(&split.test)?)?;
+                        let row_names = match loaded.images.as_ref().and_then(|i| i.files.as_ref()) {
+                            Some(files) => split.test.iter().map(|&r| file_name(&files[r])).collect(),
+                            None => data_rows.test.iter().map(|r| format!("row {r}")).collect::<Vec<_>>(),
+                        };
+                        figures.misclassified = crate::eval::write_misclassified(
+                            &out,
+                            &pixels,
+                            images.shape(),
+                            y,
+                            &proba,
+                            &names,
+                            &row_names,
+                        )?;
+                    }
+                    Figures::Classification(figures)
                 }
                 _ => Figures::Regression(write_regression_figures(&out, e, &names)?),
             })
@@ -667,6 +685,20 @@ pub(crate) fn regression_figures_markdown(drawn: &[(String, String)], heading: &
 }
 
 /// A column name as a piece of a file name.
+/// `value` as one CSV field: quoted when it holds a comma, quote or line break.
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_string()
+    }
+}
+
+/// A file's name (its last path component), for captions.
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
 fn file_safe(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
@@ -732,9 +764,9 @@ pub fn lr_find(config: &RunConfig, options: &LrFindOptions) -> Result<LrFindResu
     let out = lock.dir();
     let data = prepare(config)?;
     let objective = crate::pipeline::objective(config, &data.loaded.target, &data.train)?;
-    let model = config
-        .model_config(data.train.n_features(), data.loaded.target.n_outputs())
-        .init(config.seed, &device.autodiff())?;
+    let model_config =
+        config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), data.loaded.image_shape());
+    let model = crate::pipeline::init_model(config, &model_config, &device.autodiff())?;
     let result = anneal_train::lr_find(model, &config.optimizer, &data.train, &*objective, &lr_config)?;
     anneal_train::lr_find::plot_lr_find(&result, &out.join("lr_find"))?;
     write(out, "lr_find.json", to_json(&result))?;
@@ -751,6 +783,8 @@ pub struct Predictions {
     /// The evaluation: class probabilities, or predicted values in the
     /// targets' units (its targets are placeholders: new rows have none).
     pub evaluation: Evaluation,
+    /// Each row's file, when the input was a folder of images.
+    pub files: Option<Vec<String>>,
 }
 
 impl Predictions {
@@ -766,9 +800,18 @@ impl Predictions {
 
     /// The predictions as CSV (row is the 0-based data row): `row,predicted,p_<class>...`
     /// for a classifier, `row,<target>...` with the predicted values for a regression.
+    /// For a folder of images the first column is `file`, the image's path.
     pub fn to_csv(&self) -> String {
         let rows: Vec<usize> = (0..self.len()).collect();
-        predictions_csv(&rows, &self.names, self.task, &self.evaluation, false)
+        let csv = predictions_csv(&rows, &self.names, self.task, &self.evaluation, false);
+        let Some(files) = &self.files else { return csv };
+        let mut out = String::with_capacity(csv.len());
+        for (i, line) in csv.lines().enumerate() {
+            let rest = line.split_once(',').map_or("", |(_, rest)| rest);
+            let first = if i == 0 { "file".to_string() } else { csv_field(&files[i - 1]) };
+            out += &format!("{first},{rest}\n");
+        }
+        out
     }
 }
 
@@ -799,6 +842,25 @@ impl LoadedRun {
         Ok(Self { config, saved, model, device })
     }
 
+    /// The images of the folder `dir` as the run reads them: resized to its
+    /// image size, with its channels and pixel column names; with class folders
+    /// when `class_column` names the target.
+    pub(crate) fn read_images(
+        &self,
+        dir: &Path,
+        images: &anneal_data::image::ImageNormalizer,
+        class_column: Option<&str>,
+    ) -> Result<anneal_data::image::ImageFolder> {
+        let [c, h, w] = images.shape();
+        let options = anneal_data::image::ImageOptions {
+            height: Some(h),
+            width: Some(w),
+            channels: Some(c),
+            ..self.config.image_options()
+        };
+        Ok(anneal_data::image::read_image_folder(dir, class_column, &options, Some(images.pixels()))?)
+    }
+
     /// How to read a data file for this run: its column kinds and its policy
     /// for infinite numbers.
     pub(crate) fn csv_options(&self) -> CsvOptions {
@@ -814,7 +876,7 @@ impl LoadedRun {
         targets: Option<&TargetData>,
         data_row: impl Fn(usize) -> usize,
     ) -> Result<Evaluation> {
-        let x = self.saved.fitted.preprocessor.transform(table)?;
+        let x = self.saved.fitted.features.transform(table)?;
         let data = match (self.saved.task(), targets) {
             (Task::Classification, Some(TargetData::Classes { codes, .. })) => {
                 TabularData::Classification(ClassificationData::new(x.values, x.n_cols, codes.clone())?)
@@ -846,6 +908,16 @@ impl LoadedRun {
 /// Applies a finished run's preprocessing and model to the rows of `input`.
 pub fn predict(run: &Path, input: &Path, backend: Backend) -> Result<Predictions> {
     let loaded = LoadedRun::open(run, backend)?;
+    if let (FeatureState::Image(images), true) = (&loaded.saved.fitted.features, input.is_dir()) {
+        let folder = loaded.read_images(input, images, None)?;
+        let evaluation = loaded.evaluate(&folder.table, None, |r| r)?;
+        return Ok(Predictions {
+            task: loaded.saved.task(),
+            names: loaded.saved.output_names(),
+            evaluation,
+            files: Some(folder.files.iter().map(|f| f.display().to_string()).collect()),
+        });
+    }
     let table = Table::read(input, &loaded.csv_options()).map_err(|e| match e {
         // The run's columns are fixed: the advice for training data does not apply.
         anneal_data::DataError::NonNumeric { path, line, column, value } => Error::Setting(format!(
@@ -856,7 +928,18 @@ pub fn predict(run: &Path, input: &Path, backend: Backend) -> Result<Predictions
         other => other.into(),
     })?;
     let evaluation = loaded.evaluate(&table, None, |r| r)?;
-    Ok(Predictions { task: loaded.saved.task(), names: loaded.saved.output_names(), evaluation })
+    Ok(Predictions { task: loaded.saved.task(), names: loaded.saved.output_names(), evaluation, files: None })
+}
+
+/// Writes a finished run's weights to `output` as safetensors in PyTorch's
+/// layout (linear weights `[out, in]`, batch-norm `weight` / `bias`), with the
+/// model config as JSON in the file's metadata (`anneal_model`).
+pub fn export(run: &Path, output: &Path) -> Result<()> {
+    let loaded = LoadedRun::open(run, Backend::Flex)?;
+    let model_json =
+        std::fs::read_to_string(run.join(MODEL_CONFIG)).map_err(crate::error::io(&run.join(MODEL_CONFIG)))?;
+    anneal_models::export_safetensors(&loaded.model, output, &[("anneal_model", model_json.trim())])?;
+    Ok(())
 }
 
 /// Creates the output folder `out` (which must not exist, or be empty) and
@@ -1235,22 +1318,45 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
         m.split["valid"],
         m.split["test"]
     );
-    let _ = writeln!(
-        r,
-        "- features ({} columns → {} after preprocessing): {}",
-        features.len(),
-        match model {
-            ModelConfig::Linear(c) => c.input,
-            ModelConfig::Mlp(c) => c.input,
-        },
-        escaped_list(features)
-    );
-    let _ = writeln!(
-        r,
-        "- preprocessing (fitted on the training rows only): {}",
-        escape(&describe_preprocessing(&config.preprocess))
-    );
+    if let FeatureState::Image(images) = &saved.fitted.features {
+        let [c, h, w] = images.shape();
+        let stats: Vec<String> =
+            images.mean().iter().zip(images.std()).map(|(m, s)| format!("mean {m:.4}, std {s:.4}")).collect();
+        let _ = writeln!(
+            r,
+            "- images: {c} channel(s) of {h}x{w} pixels ({} values per image), divided by {}, then per channel \
+             (fitted on the training images only): {}",
+            c * h * w,
+            config.image_options().scale,
+            stats.join("; ")
+        );
+    } else {
+        let _ = writeln!(
+            r,
+            "- features ({} columns → {} after preprocessing): {}",
+            features.len(),
+            match model {
+                ModelConfig::Linear(c) => c.input,
+                ModelConfig::Mlp(c) => c.input,
+                ModelConfig::Cnn(c) => c.input_len(),
+            },
+            escaped_list(features)
+        );
+        let _ = writeln!(
+            r,
+            "- preprocessing (fitted on the training rows only): {}",
+            escape(&describe_preprocessing(&config.preprocess))
+        );
+    }
     let _ = writeln!(r, "- model: {}; loss: {}", model.describe(), ctx.loss.key());
+    if let Some(init) = &config.model.init_from {
+        let _ = writeln!(
+            r,
+            "- initial weights: {}{}",
+            code(&init.display().to_string()),
+            if config.model.init_partial { " (the layers it has; the others from the seed)" } else { "" }
+        );
+    }
     let _ = writeln!(r, "- optimizer: {:?}", config.optimizer);
     let _ = writeln!(
         r,

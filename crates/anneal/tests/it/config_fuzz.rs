@@ -33,7 +33,7 @@ fn check(dir: &std::path::Path, text: &[u8]) {
                 let _ = config.loss(task).map_err(|e| assert!(!e.to_string().is_empty()));
             }
             let _ = config.target_transform();
-            let _ = config.model_config(7, 3).init(config.seed, &anneal::train::Backend::Flex.device().unwrap());
+            let _ = config.model_config(7, 3, None).init(config.seed, &anneal::train::Backend::Flex.device().unwrap());
             let _ = toml::to_string_pretty(&config).expect("a loaded config serialises");
         }
         Err(e) => assert!(!e.to_string().is_empty()),

@@ -101,7 +101,7 @@ fn the_scaler_is_fitted_inside_each_fold() -> Result<()> {
         assert_eq!(fit.fit_rows, fold.train, "no validation part: the fold's training rows are the fit rows");
         // The fitted scaler's offset for the column (preprocessing.json's layout) is
         // the mean of the fold's training rows, not of all rows.
-        let state = serde_json::to_value(&fit.preprocessor).unwrap();
+        let state = serde_json::to_value(&fit.features).unwrap()["preprocessor"].clone();
         let scaler = &state["numeric"]["scaler"];
         let i = scaler["columns"].as_array().unwrap().iter().position(|c| c == column).unwrap();
         let offset = scaler["offset"][i].as_f64().unwrap();
@@ -114,7 +114,7 @@ fn the_scaler_is_fitted_inside_each_fold() -> Result<()> {
         assert!((offset - mean(&fold.test)).abs() > 1.0);
         // So the fold's training rows come out centred in every feature, and its test rows do not.
         let centred = |rows: &[usize]| -> Result<f64> {
-            let m = fit.preprocessor.transform(&data.table.take(rows)?)?;
+            let m = fit.features.transform(&data.table.take(rows)?)?;
             let worst = (0..m.n_cols)
                 .map(|c| (0..m.n_rows).map(|r| f64::from(m.values[r * m.n_cols + c])).sum::<f64>() / m.n_rows as f64)
                 .fold(0.0f64, |w, v| w.max(v.abs()));

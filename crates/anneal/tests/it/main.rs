@@ -6,11 +6,13 @@ mod errors;
 mod extension;
 mod friction;
 mod hardening;
+mod images;
 mod linear;
 mod penguins;
 mod regression;
 mod training;
 mod tune;
+mod weights;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
