@@ -452,7 +452,8 @@ fn bench_cnn(args: &[String], root: &Path) -> Result<()> {
     let repeats: usize = flag("--repeats").unwrap_or_else(|| "5".into()).parse()?;
     let threads_list = flag("--threads").unwrap_or_else(|| "1,2".into());
     let reference = flag("--reference").map(PathBuf::from);
-    stage("build anneal (release)", cargo(&["build", "--release", "-p", "anneal"]))?;
+    // The CI feature set, so that this build shares its artifacts with every other one.
+    stage("build anneal (release)", cargo(&["build", "--release", "-p", "anneal", "--features", CI_FEATURES]))?;
     let out_dir = root.join("target/bench/cnn");
     if out_dir.exists() {
         std::fs::remove_dir_all(&out_dir)?;

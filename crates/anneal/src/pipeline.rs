@@ -119,7 +119,7 @@ pub struct Fitted {
 #[serde(rename_all = "snake_case")]
 pub enum FeatureState {
     /// Table columns: `[preprocess]` (imputation, scaling, encoding, ...).
-    Preprocessor(Preprocessor),
+    Preprocessor(Box<Preprocessor>),
     /// Image pixels: scaled and normalised per channel.
     Image(ImageNormalizer),
 }
@@ -469,7 +469,7 @@ impl Loaded {
                     Some(target),
                     config.seed,
                 )?;
-                (FeatureState::Preprocessor(p), m)
+                (FeatureState::Preprocessor(Box::new(p)), m)
             }
         })
     }

@@ -1322,13 +1322,18 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
         let [c, h, w] = images.shape();
         let stats: Vec<String> =
             images.mean().iter().zip(images.std()).map(|(m, s)| format!("mean {m:.4}, std {s:.4}")).collect();
+        let options = config.image_options();
+        let standardised = match options.normalize {
+            anneal_data::image::Normalization::Channel => {
+                format!(", then standardised per channel (fitted on the training images only): {}", stats.join("; "))
+            }
+            anneal_data::image::Normalization::Scale => " (normalize = \"scale\": no standardisation)".to_string(),
+        };
         let _ = writeln!(
             r,
-            "- images: {c} channel(s) of {h}x{w} pixels ({} values per image), divided by {}, then per channel \
-             (fitted on the training images only): {}",
+            "- images: {c} channel(s) of {h}x{w} pixels ({} values per image), divided by {}{standardised}",
             c * h * w,
-            config.image_options().scale,
-            stats.join("; ")
+            options.scale,
         );
     } else {
         let _ = writeln!(
