@@ -352,6 +352,13 @@ impl ImageNormalizer {
     ) -> Result<(Self, Matrix)> {
         options.validate()?;
         let [c, h, w] = shape;
+        if pixels.len() != c * h * w {
+            return Err(DataError::Shape(format!(
+                "{} pixel columns for images of {c}x{h}x{w} = {} values",
+                pixels.len(),
+                c * h * w
+            )));
+        }
         let mut normalizer = Self {
             shape,
             scale: options.scale,
@@ -512,6 +519,9 @@ mod tests {
         let options = ImageOptions { height: Some(2), width: Some(2), ..ImageOptions::default() };
         let e = ImageNormalizer::fit_transform(&options, [1, 2, 2], &table, &names).unwrap_err().to_string();
         assert!(e.contains("p2") && e.contains("row 1"), "{e}");
+        // Pixel columns that do not fill the shape: an error, not an index out of range.
+        let e = ImageNormalizer::fit_transform(&options, [1, 3, 3], &table, &names).unwrap_err().to_string();
+        assert!(e.contains("4 pixel columns") && e.contains("1x3x3 = 9"), "{e}");
         assert!(ImageOptions { channels: Some(2), ..ImageOptions::default() }.validate().is_err());
     }
 }

@@ -243,6 +243,15 @@ impl Loaded {
         let images = if image_kind {
             Some(match folder_files {
                 Some((files, shape)) => {
+                    let [c, h, w] = shape;
+                    if features.len() != c * h * w {
+                        return Err(Error::Setting(format!(
+                            "the images have {} pixel values each ({c}x{h}x{w}) but {} pixel columns are features: \
+                             leave [data] features, exclude and column-dropping cleaning out of an image folder run",
+                            c * h * w,
+                            features.len()
+                        )));
+                    }
                     // Cleaning may have dropped rows (duplicate images): keep each kept row's file.
                     let files = original.iter().map(|&r| files[r].clone()).collect();
                     Images { shape, files: Some(files) }
