@@ -16,7 +16,11 @@
 //!   per trial) side by side with Optuna's `shared/bench/hpo.py`.
 //! - `cargo xtask bench train [--reference PYTHON] [--epochs 2] [--repeats 3]`:
 //!   training throughput on each CPU backend at 1 and 2 threads, side by side with
-//!   PyTorch's `shared/bench/mlp_train.py` when a Python with torch is given.
+//!   PyTorch's `examples/reference/mlp_train.py` when a Python with torch is given.
+//! - `cargo xtask bench distributed [--reference PYTHON] [--epochs 1] [--repeats 3]`:
+//!   data-parallel replicas on threads (weak and strong scaling against one replica,
+//!   MLP 784-256-128-10), the 2-core limit from a GEMM measured in the same run, and
+//!   PyTorch on 1 and 2 threads at batch 256.
 //! - `cargo xtask bench inspect --reference PYTHON [--repeats 3]`: `anneal data inspect`
 //!   (release build) against pandas (read_csv, describe, isna, nunique, duplicated) on a
 //!   generated 1 M x 23 file and a 337k-row flights-like file
@@ -180,7 +184,8 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
         Some("hpo") => bench_hpo(args, root),
         Some("inspect") => bench_inspect(args, root),
         Some("cnn") => bench_cnn(args, root),
-        other => bail!("unknown benchmark {other:?}: available: train, data, eval, hpo, inspect, cnn"),
+        Some("distributed") => bench_distributed(args, root),
+        other => bail!("unknown benchmark {other:?}: available: train, data, eval, hpo, inspect, cnn, distributed"),
     }
 }
 
@@ -370,7 +375,7 @@ fn bench_train(args: &[String], root: &Path) -> Result<()> {
     }
     let mut torch: Vec<serde_json::Value> = Vec::new();
     if let Some(python) = reference {
-        let script = root.join("../shared/bench/mlp_train.py");
+        let script = root.join("examples/reference/mlp_train.py");
         eprintln!("xtask: PyTorch reference ({})", script.display());
         let output = Command::new(python)
             .args([
@@ -436,6 +441,106 @@ fn bench_train(args: &[String], root: &Path) -> Result<()> {
             paired,
             t.map_or("–".into(), |t| format!("{t:.0}")),
             t.map_or("–".into(), |t| format!("{:.2}", step / t)),
+        );
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench distributed [--reference PYTHON] [--epochs 1] [--repeats 3]`:
+/// `crates/anneal-distributed/benches/replicas.rs` (built with the CI feature set),
+/// then PyTorch's `examples/reference/mlp_train.py` at batch 256 on 1 and 2 threads.
+fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
+    let flag = |name: &str| flag_value(args, name);
+    let epochs = flag("--epochs").unwrap_or_else(|| "1".into());
+    let repeats = flag("--repeats").unwrap_or_else(|| "3".into());
+    let bench = |extra: &[&str]| {
+        let mut c = cargo(&[
+            "bench",
+            "-q",
+            "-p",
+            "anneal",
+            "-p",
+            "anneal-distributed",
+            "--bench",
+            "replicas",
+            "--features",
+            CI_FEATURES,
+        ]);
+        c.args(extra);
+        c
+    };
+    stage("build the benchmark", bench(&["--no-run"]))?;
+    let output = bench(&["--", "--epochs", &epochs, "--repeats", &repeats]).output()?;
+    if !output.status.success() {
+        bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    std::fs::write(out_dir.join("distributed.json"), lines.iter().map(|l| l.to_string() + "\n").collect::<String>())?;
+    let mut torch: Vec<serde_json::Value> = Vec::new();
+    if let Some(python) = flag("--reference") {
+        let script = root.join("examples/reference/mlp_train.py");
+        eprintln!("xtask: PyTorch reference ({})", script.display());
+        let output = Command::new(python)
+            .args([script.to_str().unwrap_or_default(), "--threads", "1,2", "--batch-sizes", "256"])
+            .args(["--epochs", &epochs, "--repeats", &repeats, "--skip-digits"])
+            .env("OMP_WAIT_POLICY", "PASSIVE")
+            .output()?;
+        if !output.status.success() {
+            bail!("reference failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let line = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_string();
+        let v: serde_json::Value = serde_json::from_str(&line)?;
+        torch = v["synthetic"].as_array().cloned().unwrap_or_default();
+        std::fs::write(out_dir.join("distributed_pytorch.json"), line)?;
+    }
+    let limit = lines.iter().find_map(|l| l["two_core_limit_samples_per_s"].as_f64()).unwrap_or(f64::NAN);
+    let gflops = lines.iter().find_map(|l| l["gemm_gflops_1_thread"].as_f64()).unwrap_or(f64::NAN);
+    let runs: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("replicas").is_some()).collect();
+    let single = runs.iter().copied().find(|l| l["replicas"] == 1 && l["threads_per_replica"] == 1);
+    let base = single.and_then(|l| l["samples_per_s_median"].as_f64()).unwrap_or(f64::NAN);
+    let series = |l: &serde_json::Value| -> Vec<f64> {
+        l["runs"].as_array().map(|r| r.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default()
+    };
+    // The configurations run interleaved, so run i of each saw the same load: the
+    // median of the per-run ratios is steadier than the ratio of the medians.
+    let paired = |l: &serde_json::Value| -> f64 {
+        let base_runs = single.map(&series).unwrap_or_default();
+        let mut ratios: Vec<f64> = series(l).iter().zip(&base_runs).map(|(v, b)| v / b).collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let torch_at = |threads: u64| {
+        torch
+            .iter()
+            .find(|t| t["threads"].as_u64() == Some(threads) && t["batch"].as_u64() == Some(256))
+            .and_then(|t| t["samples_per_s_median"].as_f64())
+    };
+    println!("2-core limit: {limit:.0} samples/s (single-thread GEMM {gflops:.1} GFLOP/s × 2 ÷ 1.40 MFLOP per sample)");
+    println!(
+        "| replicas × threads | local batch | global batch | samples/s | vs 1 replica (paired) | of the 2-core limit | gradient sync s/epoch (all-reduce) | PyTorch, same cores |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for l in runs {
+        let v = l["samples_per_s_median"].as_f64().unwrap_or(f64::NAN);
+        let cores = l["replicas"].as_u64().unwrap_or(0) * l["threads_per_replica"].as_u64().unwrap_or(0);
+        println!(
+            "| {} × {} | {} | {} | {v:.0} | {:.2}× ({:.2}×) | {:.0} % | {:.3} ({:.3}) | {} |",
+            l["replicas"],
+            l["threads_per_replica"],
+            l["local_batch"],
+            l["global_batch"],
+            v / base,
+            paired(l),
+            100.0 * v / limit,
+            l["sync_seconds_median"].as_f64().unwrap_or(f64::NAN) / epochs.parse::<f64>().unwrap_or(1.0),
+            l["allreduce_seconds_median"].as_f64().unwrap_or(f64::NAN) / epochs.parse::<f64>().unwrap_or(1.0),
+            torch_at(cores).map_or("–".into(), |t| format!("{t:.0} ({:.2}×)", v / t)),
         );
     }
     Ok(())

@@ -247,6 +247,37 @@ pub fn sqrt_batch_size(n_rows: usize) -> usize {
     pow.clamp(1, n_rows)
 }
 
+/// A seeded synthetic classification set, as PyTorch's benchmark script
+/// (`examples/reference/mlp_train.py`) makes it: `n` rows of `d` standard-normal
+/// features, labelled by the argmax of a random linear teacher (weights
+/// `N(0, 1/d)`) over `k` classes plus `N(0, 0.25)` noise. The training
+/// benchmarks' workload; `d = 0` is an error.
+///
+/// ```
+/// use anneal_data::batch::linear_teacher;
+/// let data = linear_teacher(100, 5, 3, 0)?;
+/// assert_eq!((data.len(), data.n_features()), (100, 5));
+/// assert_eq!(linear_teacher(100, 5, 3, 0)?, data); // seeded
+/// assert!(linear_teacher(10, 0, 3, 0).is_err()); // no features
+/// # Ok::<(), anneal_data::DataError>(())
+/// ```
+pub fn linear_teacher(n: usize, d: usize, k: usize, seed: u64) -> Result<ClassificationData> {
+    let mut rng = crate::SeededRng::new(seed);
+    let x: Vec<f32> = (0..n * d).map(|_| rng.normal() as f32).collect();
+    let w: Vec<f32> = (0..d * k).map(|_| (rng.normal() / (d as f64).sqrt()) as f32).collect();
+    let y = (0..n)
+        .map(|i| {
+            let row = &x[i * d..(i + 1) * d];
+            (0..k)
+                .map(|c| row.iter().enumerate().map(|(j, v)| v * w[j * k + c]).sum::<f32>() + 0.5 * rng.normal() as f32)
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |acc, (c, v)| if v > acc.1 { (c, v) } else { acc })
+                .0
+        })
+        .collect();
+    ClassificationData::new(x, d, y)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@
 use burn::prelude::*;
 
 use crate::batch::{ClassificationData, LastBatch, RegressionData, epoch_batches};
-use crate::error::Result;
+use crate::error::{DataError, Result};
 use crate::rng::{SeededRng, Stream};
 
 /// The targets of a batch, as tensors on the batch's device.
@@ -131,6 +131,14 @@ pub trait BatchSampler {
     fn batches(&self, n: usize, epoch: usize) -> Result<Vec<Vec<usize>>>;
 }
 
+/// A boxed sampler is a sampler (so a sampler chosen at run time can be wrapped,
+/// in [`Sharded`] for instance).
+impl<S: BatchSampler + ?Sized> BatchSampler for Box<S> {
+    fn batches(&self, n: usize, epoch: usize) -> Result<Vec<Vec<usize>>> {
+        (**self).batches(n, epoch)
+    }
+}
+
 /// Mini-batches of the rows shuffled anew each epoch, from the stream
 /// [`Stream::Shuffle`]`(epoch)` of `seed` alone (so a resumed run sees the same order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +170,75 @@ pub struct SequentialBatches {
 impl BatchSampler for SequentialBatches {
     fn batches(&self, n: usize, _epoch: usize) -> Result<Vec<Vec<usize>>> {
         epoch_batches(n, self.batch_size, None, self.last)
+    }
+}
+
+/// One replica's share of another sampler's batches, for data-parallel
+/// training: each global batch of `inner` is cut into `world` contiguous,
+/// near-equal parts (sizes differ by at most one row) and replica `rank` gets
+/// part `rank`. Every replica draws the same global batches from the same seed,
+/// so across replicas each row is seen exactly once per epoch, and the mean of
+/// the replicas' gradients (weighted by their parts' sizes) is the gradient of
+/// the global batch.
+///
+/// A global batch with fewer rows than replicas is an error (a replica would get
+/// an empty batch), never a silently dropped row.
+///
+/// ```
+/// use anneal_data::dataset::SequentialBatches;
+/// use anneal_data::{BatchSampler, LastBatch, Sharded};
+///
+/// let global = SequentialBatches { batch_size: 4, last: LastBatch::Keep };
+/// let rank0 = Sharded::new(global, 0, 2)?;
+/// let rank1 = Sharded::new(global, 1, 2)?;
+/// assert_eq!(rank0.batches(7, 1)?, [vec![0, 1], vec![4]]);
+/// assert_eq!(rank1.batches(7, 1)?, [vec![2, 3], vec![5, 6]]);
+/// assert!(Sharded::new(global, 0, 2)?.batches(5, 1).is_err()); // the last batch has 1 row for 2 replicas
+/// # Ok::<(), anneal_data::DataError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sharded<S> {
+    inner: S,
+    rank: usize,
+    world: usize,
+}
+
+impl<S: BatchSampler> Sharded<S> {
+    /// Replica `rank` (0-based) of `world` replicas over `inner`'s global batches.
+    pub fn new(inner: S, rank: usize, world: usize) -> Result<Self> {
+        if world == 0 || rank >= world {
+            return Err(DataError::InvalidBatch(format!(
+                "replica {rank} of {world}: the rank must be below the number of replicas"
+            )));
+        }
+        Ok(Self { inner, rank, world })
+    }
+
+    /// The range of a global batch of `len` rows that replica `rank` of `world` gets.
+    pub fn part(len: usize, rank: usize, world: usize) -> std::ops::Range<usize> {
+        (rank * len / world)..((rank + 1) * len / world)
+    }
+}
+
+impl<S: BatchSampler> BatchSampler for Sharded<S> {
+    fn batches(&self, n: usize, epoch: usize) -> Result<Vec<Vec<usize>>> {
+        let global = self.inner.batches(n, epoch)?;
+        global
+            .into_iter()
+            .enumerate()
+            .map(|(i, batch)| {
+                if batch.len() < self.world {
+                    return Err(DataError::InvalidBatch(format!(
+                        "batch {} of epoch {epoch} has {} row(s), fewer than the {} replicas: choose a batch size \
+                         that leaves no such remainder of the {n} rows, or drop the last batch (last_batch = \"drop\")",
+                        i + 1,
+                        batch.len(),
+                        self.world
+                    )));
+                }
+                Ok(batch[Self::part(batch.len(), self.rank, self.world)].to_vec())
+            })
+            .collect()
     }
 }
 

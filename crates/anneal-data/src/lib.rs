@@ -58,7 +58,7 @@ pub mod target;
 
 pub use anneal_core::{Fold, SeededRng, Stream};
 pub use batch::{ClassificationData, LastBatch, RegressionData, epoch_batches, sqrt_batch_size};
-pub use dataset::{Batch, BatchSampler, Dataset, TabularData, Target, Targets};
+pub use dataset::{Batch, BatchSampler, Dataset, Sharded, TabularData, Target, Targets};
 pub use dense::Dense;
 pub use error::{DataError, Result};
 pub use preprocess::{LabelEncoder, Matrix, PreprocessConfig, Preprocessor};

@@ -316,6 +316,26 @@ impl OptimizerConfig {
         }
     }
 
+    /// The same optimiser with initial learning rate `lr` (the linear scaling rule
+    /// of data-parallel training multiplies it by the number of replicas).
+    ///
+    /// ```
+    /// let c = anneal_optim::OptimizerConfig::adam(1e-3).with_learning_rate(4e-3);
+    /// assert_eq!(c.learning_rate(), 4e-3);
+    /// ```
+    pub fn with_learning_rate(mut self, lr: f64) -> Self {
+        match &mut self {
+            Self::Gd { learning_rate }
+            | Self::Sgd { learning_rate, .. }
+            | Self::RmsProp { learning_rate, .. }
+            | Self::Adam { learning_rate, .. }
+            | Self::AdamW { learning_rate, .. }
+            | Self::SgdHd { learning_rate, .. }
+            | Self::AdamHd { learning_rate, .. } => *learning_rate = lr,
+        }
+        self
+    }
+
     /// Whether the trainer should use the whole training set as one batch
     /// (true for [`Gd`](OptimizerConfig::Gd) only).
     pub fn is_full_batch(&self) -> bool {

@@ -63,20 +63,7 @@ fn parse() -> Args {
 }
 
 fn synthetic(n: usize, d: usize, k: usize, seed: u64) -> ClassificationData {
-    let mut rng = SeededRng::new(seed);
-    let x: Vec<f32> = (0..n * d).map(|_| rng.normal() as f32).collect();
-    let w: Vec<f32> = (0..d * k).map(|_| (rng.normal() / (d as f64).sqrt()) as f32).collect();
-    let y = (0..n)
-        .map(|i| {
-            let row = &x[i * d..(i + 1) * d];
-            (0..k)
-                .map(|c| row.iter().enumerate().map(|(j, v)| v * w[j * k + c]).sum::<f32>() + 0.5 * rng.normal() as f32)
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |acc, (c, v)| if v > acc.1 { (c, v) } else { acc })
-                .0
-        })
-        .collect();
-    ClassificationData::new(x, d, y).expect("shapes agree")
+    anneal_data::batch::linear_teacher(n, d, k, seed).expect("the benchmark's shapes are valid")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -4,6 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::prelude::*;
+// Named only for its `x86-v4` feature (AVX-512 matrix kernels in the flex backend).
+use burn_flex as _;
 
 use crate::error::TrainError;
 

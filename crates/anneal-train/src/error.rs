@@ -95,6 +95,25 @@ pub enum TrainError {
         /// The epoch of the last checkpoint written, if any: it is left as it was.
         last_checkpoint: Option<usize>,
     },
+    /// A hook ended the run with an error ([`TrainHook::failure`](crate::TrainHook::failure)):
+    /// a data-parallel peer that left or timed out.
+    #[error(
+        "training stopped at epoch {epoch}, iteration {iteration}: {reason}; {}",
+        match last_checkpoint {
+            Some(e) => format!("the last checkpoint (epoch {e}) is kept"),
+            None => "no checkpoint was written before it".to_string(),
+        }
+    )]
+    Aborted {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based iteration within the run.
+        iteration: usize,
+        /// What the hook reported.
+        reason: String,
+        /// The epoch of the last checkpoint written, if any: it is left as it was.
+        last_checkpoint: Option<usize>,
+    },
     /// A checkpoint could not be written or read.
     #[error("checkpoint {path}: {message}")]
     Checkpoint {

@@ -139,6 +139,47 @@ impl ParamLayout {
         }
     }
 
+    /// Moves every parameter's gradient out of `grads`, flattened to one
+    /// dimension, in [`params`](Self::params) order, with the parameter's index
+    /// there (parameters without a gradient are skipped): for hooks that work on
+    /// all gradients at once without copying them, such as an all-reduce. Put
+    /// them back with [`put_gradients`](Self::put_gradients).
+    pub fn take_gradients_flat(&self, grads: &mut GradientsParams) -> Vec<(usize, Tensor<1>)> {
+        let mut taken = Vec::with_capacity(self.params.len());
+        for (i, p) in self.params.iter().enumerate() {
+            by_rank!(p.shape.len(), D => {
+                if let Some(g) = grads.remove::<D>(p.id) {
+                    taken.push((i, g.reshape([p.len])));
+                }
+            });
+        }
+        taken
+    }
+
+    /// Registers flattened gradients (index into [`params`](Self::params), values
+    /// with that parameter's number of elements) in `grads`, reshaped to the
+    /// parameters' shapes. A gradient of the wrong length or index is left out and
+    /// named in the error.
+    pub fn put_gradients(&self, grads: &mut GradientsParams, flat: Vec<(usize, Tensor<1>)>) -> Result<(), String> {
+        let mut wrong = Vec::new();
+        for (i, g) in flat {
+            match self.params.get(i) {
+                Some(p) if g.dims()[0] == p.len => {
+                    by_rank!(p.shape.len(), D => {
+                        let dims: [usize; D] = p.shape.clone().try_into().unwrap_or([0; D]);
+                        grads.register::<D>(p.id, g.reshape(dims));
+                    });
+                }
+                _ => wrong.push(i),
+            }
+        }
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("gradients for parameter(s) {wrong:?} do not fit the model"))
+        }
+    }
+
     /// Moves the gradients of `ids` out of `grads` into a set of their own.
     pub fn take_gradients(&self, grads: &mut GradientsParams, ids: &HashSet<ParamId>) -> GradientsParams {
         let mut taken = GradientsParams::new();

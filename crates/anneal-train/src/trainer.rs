@@ -42,7 +42,8 @@ pub struct StepInfo {
 ///
 /// The order in a run: `on_train_start`, then per epoch `on_epoch_start`, per
 /// batch `on_batch_start` → (`after_backward` when the batch completes an
-/// update) → `on_batch_end`, then `on_epoch_end` after validation, and
+/// update) → `on_batch_end`, then `reduce_record` and `on_epoch_end` after
+/// validation, and
 /// `on_train_end` once at the end. After `on_epoch_end` the loop asks every
 /// hook [`stop_requested`](Self::stop_requested); one `true` ends the run
 /// there (a pruner stopping a trial, a time budget).
@@ -65,6 +66,11 @@ pub trait TrainHook {
     fn after_backward(&mut self, _step: &StepInfo, _grads: &mut GradientsParams) {}
     /// After the optimiser step of a batch.
     fn on_batch_end(&mut self, _step: &StepInfo) {}
+    /// After validation, before the epoch is reported, recorded or acted on
+    /// (early stopping, schedules, checkpoints): the place to rewrite the epoch's
+    /// record, as data-parallel replicas do to agree on one (training metrics
+    /// over every replica's rows, the first replica's validation metrics).
+    fn reduce_record(&mut self, _record: &mut EpochRecord) {}
     /// After validation at the end of an epoch.
     fn on_epoch_end(&mut self, _record: &EpochRecord) {}
     /// Asked after `on_epoch_end` of every epoch: `true` stops the run after
@@ -72,6 +78,13 @@ pub trait TrainHook {
     /// restored), and [`Fitted::stopped_by_hook`] names the epoch.
     fn stop_requested(&self) -> bool {
         false
+    }
+    /// Asked after every batch: `Some(reason)` ends the run at once with
+    /// [`TrainError::Aborted`] (no checkpoint is written for the unfinished epoch;
+    /// the last one is kept). For hooks whose work can fail mid-epoch, such as a
+    /// gradient all-reduce whose peer has gone.
+    fn failure(&mut self) -> Option<String> {
+        None
     }
     /// Once, after the last epoch.
     fn on_train_end(&mut self, _history: &[EpochRecord]) {}
@@ -97,11 +110,17 @@ impl<H: TrainHook + ?Sized> TrainHook for &mut H {
     fn on_batch_end(&mut self, step: &StepInfo) {
         (**self).on_batch_end(step)
     }
+    fn reduce_record(&mut self, record: &mut EpochRecord) {
+        (**self).reduce_record(record)
+    }
     fn on_epoch_end(&mut self, record: &EpochRecord) {
         (**self).on_epoch_end(record)
     }
     fn stop_requested(&self) -> bool {
         (**self).stop_requested()
+    }
+    fn failure(&mut self) -> Option<String> {
+        (**self).failure()
     }
     fn on_train_end(&mut self, history: &[EpochRecord]) {
         (**self).on_train_end(history)
@@ -539,6 +558,7 @@ pub struct Trainer<'h> {
     sampler: Option<Box<dyn BatchSampler + 'h>>,
     hooks: Vec<Box<dyn TrainHook + 'h>>,
     checkpoints: Option<PathBuf>,
+    write_checkpoints: bool,
     resume: bool,
     energy: EnergyModel,
 }
@@ -596,6 +616,7 @@ impl<'h> Trainer<'h> {
             sampler: None,
             hooks: Vec::new(),
             checkpoints: None,
+            write_checkpoints: true,
             resume: false,
             energy: EnergyModel::default(),
         }
@@ -641,6 +662,15 @@ impl<'h> Trainer<'h> {
     /// [`checkpoint_every`](TrainConfig::checkpoint_every) epochs and at the end.
     pub fn with_checkpoints(mut self, dir: impl Into<PathBuf>) -> Self {
         self.checkpoints = Some(dir.into());
+        self
+    }
+
+    /// Whether checkpoints are written into the
+    /// [`with_checkpoints`](Trainer::with_checkpoints) folder (default `true`). A
+    /// data-parallel replica other than the first reads the folder to resume but
+    /// leaves writing to the first.
+    pub fn writing_checkpoints(mut self, write: bool) -> Self {
+        self.write_checkpoints = write;
         self
     }
 
@@ -878,12 +908,30 @@ impl<'h> Trainer<'h> {
                 for hook in &mut self.hooks {
                     hook.on_batch_end(&info);
                 }
+                if let Some(reason) = self.hooks.iter_mut().find_map(|h| h.failure()) {
+                    reporter.finish();
+                    return Err(TrainError::Aborted {
+                        epoch,
+                        iteration: state.iteration,
+                        reason,
+                        last_checkpoint: state.last_checkpoint,
+                    });
+                }
                 reporter.tick();
             }
             let flushed;
             (model, flushed) = stepper.flush(model, optimizer, &info, &mut self.hooks);
             if let (true, Some((ScheduleUnit::Iteration, s))) = (flushed, &mut scheduler) {
                 s.step();
+            }
+            if let Some(reason) = self.hooks.iter_mut().find_map(|h| h.failure()) {
+                reporter.finish();
+                return Err(TrainError::Aborted {
+                    epoch,
+                    iteration: state.iteration,
+                    reason,
+                    last_checkpoint: state.last_checkpoint,
+                });
             }
 
             // The last update of the epoch has no loss after it yet: look at the weights.
@@ -919,7 +967,7 @@ impl<'h> Trainer<'h> {
                     }
                 }
             }
-            let record = EpochRecord {
+            let mut record = EpochRecord {
                 epoch,
                 train_loss,
                 learning_rate: optimizer.learning_rate(),
@@ -927,6 +975,18 @@ impl<'h> Trainer<'h> {
                 gradient_norms: stepper.take_gradient_norms(),
                 metrics: metrics_of_epoch,
             };
+            for hook in &mut self.hooks {
+                hook.reduce_record(&mut record);
+            }
+            if let Some(reason) = self.hooks.iter_mut().find_map(|h| h.failure()) {
+                reporter.finish();
+                return Err(TrainError::Aborted {
+                    epoch,
+                    iteration: state.iteration,
+                    reason,
+                    last_checkpoint: state.last_checkpoint,
+                });
+            }
             reporter.epoch(&record, config.epochs);
             for hook in &mut self.hooks {
                 hook.on_epoch_end(&record);
@@ -959,7 +1019,7 @@ impl<'h> Trainer<'h> {
                 stopped_by_hook = Some(epoch);
             }
             let due = config.checkpoint_every > 0 && epoch % config.checkpoint_every == 0;
-            if let Some(dir) = &self.checkpoints
+            if let Some(dir) = self.checkpoints.as_ref().filter(|_| self.write_checkpoints)
                 && (due || last || stopped_by_hook.is_some())
             {
                 let ck = Checkpoint {

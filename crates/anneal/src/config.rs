@@ -71,6 +71,110 @@ pub struct RunConfig {
     /// Assumptions of the energy estimate in the report.
     #[serde(default)]
     pub energy: EnergyModel,
+    /// Data-parallel replicas (threads of this process).
+    #[serde(default, skip_serializing_if = "DistributedSection::is_single")]
+    pub distributed: DistributedSection,
+}
+
+/// The `[distributed]` table: data-parallel training on `replicas` threads of
+/// this process. `[training] batch_size` is each replica's batch, so a global
+/// batch is `replicas × batch_size` rows; the run equals one model trained on
+/// those global batches (`anneal train --replicas` overrides `replicas`).
+///
+/// ```
+/// let d: anneal::config::DistributedSection = toml::from_str("replicas = 2\nlr_scaling = \"linear\"\nwarmup_epochs = 2")?;
+/// assert_eq!((d.replicas, d.threads_per_replica), (2, 1));
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributedSection {
+    /// Number of replicas (1: no data parallelism).
+    #[serde(default = "one")]
+    pub replicas: usize,
+    /// Compute threads of each replica (the backend's intra-op parallelism).
+    #[serde(default = "one")]
+    pub threads_per_replica: usize,
+    /// Gradients are all-reduced in buckets of at most this many megabytes.
+    #[serde(default = "default_bucket_mb")]
+    pub bucket_mb: f64,
+    /// The longest a replica waits for the others in one collective operation
+    /// before the run fails (a hung or dead replica).
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: f64,
+    /// `"linear"`: multiply the learning rate by `replicas` (Goyal et al. 2017),
+    /// the rule for a global batch `replicas` times larger; `"none"` (default) keeps it.
+    #[serde(default)]
+    pub lr_scaling: LrScaling,
+    /// With linear scaling, warm the learning rate up from the unscaled rate to
+    /// the scaled one over this many epochs (Goyal et al. use 5; 0: none).
+    #[serde(default)]
+    pub warmup_epochs: usize,
+}
+
+/// How the learning rate follows the global batch ([`DistributedSection::lr_scaling`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrScaling {
+    /// The configured rate, whatever the number of replicas.
+    #[default]
+    None,
+    /// The configured rate × the number of replicas.
+    Linear,
+}
+
+impl Default for DistributedSection {
+    fn default() -> Self {
+        Self {
+            replicas: 1,
+            threads_per_replica: 1,
+            bucket_mb: default_bucket_mb(),
+            timeout_seconds: default_timeout_seconds(),
+            lr_scaling: LrScaling::None,
+            warmup_epochs: 0,
+        }
+    }
+}
+
+impl DistributedSection {
+    /// Whether this is the default: one replica, nothing else set.
+    pub fn is_single(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Checks the settings; the error names the key.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let bad = |m: String| Err(crate::Error::Setting(format!("[distributed] {m}")));
+        if self.replicas == 0 {
+            return bad("replicas = 0: at least 1".into());
+        }
+        if self.threads_per_replica == 0 {
+            return bad("threads_per_replica = 0: at least 1".into());
+        }
+        if !(self.bucket_mb.is_finite() && self.bucket_mb > 0.0) {
+            return bad(format!("bucket_mb = {}: a positive number of megabytes", self.bucket_mb));
+        }
+        if !(self.timeout_seconds.is_finite() && self.timeout_seconds > 0.0) {
+            return bad(format!("timeout_seconds = {}: a positive number", self.timeout_seconds));
+        }
+        if self.warmup_epochs > 0 && self.lr_scaling == LrScaling::None {
+            return bad("warmup_epochs warms up to a scaled learning rate: set lr_scaling = \"linear\"".into());
+        }
+        Ok(())
+    }
+
+    /// The all-reduce bucket size in `f32` values.
+    pub fn bucket_values(&self) -> usize {
+        ((self.bucket_mb * 1024.0 * 1024.0 / 4.0) as usize).max(1)
+    }
+}
+
+fn default_bucket_mb() -> f64 {
+    25.0
+}
+
+fn default_timeout_seconds() -> f64 {
+    600.0
 }
 
 /// The `[model]` table: a [`ModelConfig`] (reachable through `Deref`) and,
@@ -399,6 +503,84 @@ fn one() -> usize {
 }
 
 impl RunConfig {
+    /// The one-model config that this config's data-parallel replicas equal:
+    /// the batch `replicas × batch_size`, and with `lr_scaling = "linear"` the
+    /// learning rate × `replicas`, warmed up over `warmup_epochs` from the
+    /// unscaled rate (a warm-up before any `[schedule]` of epochs). With one
+    /// replica it is this config.
+    ///
+    /// ```
+    /// let mut config: anneal::RunConfig = toml::from_str(r#"
+    ///     [data]
+    ///     path = "d.csv"
+    ///     target = "y"
+    ///     [model]
+    ///     hidden = [8]
+    ///     [optimizer]
+    ///     name = "sgd"
+    ///     learning_rate = 0.1
+    ///     [training]
+    ///     epochs = 10
+    ///     batch_size = 32
+    ///     [distributed]
+    ///     replicas = 4
+    ///     lr_scaling = "linear"
+    ///     warmup_epochs = 2
+    /// "#)?;
+    /// let global = config.global()?;
+    /// assert_eq!(global.training.batch_size, 128);
+    /// assert!((global.optimizer.learning_rate() - 0.4).abs() < 1e-12);
+    /// assert!(global.schedule.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn global(&self) -> Result<RunConfig, crate::Error> {
+        let d = &self.distributed;
+        d.validate()?;
+        let mut global = self.clone();
+        let r = d.replicas;
+        if r == 1 {
+            return Ok(global);
+        }
+        global.training.batch_size = self.training.batch_size.checked_mul(r).ok_or_else(|| {
+            crate::Error::Setting(format!(
+                "[training] batch_size {} × {r} replicas is too large",
+                self.training.batch_size
+            ))
+        })?;
+        if d.lr_scaling == LrScaling::Linear {
+            if self.optimizer.adapts_learning_rate() {
+                return Err(crate::Error::Setting(format!(
+                    "[distributed] lr_scaling: {} learns its own learning rate; use lr_scaling = \"none\"",
+                    self.optimizer.name()
+                )));
+            }
+            global.optimizer = self.optimizer.clone().with_learning_rate(self.optimizer.learning_rate() * r as f64);
+            if d.warmup_epochs > 0 {
+                use anneal_optim::{ScheduleConfig, ScheduleUnit};
+                let then = match &self.schedule {
+                    None => ScheduleConfig::Constant {},
+                    Some(s) if s.unit == ScheduleUnit::Epoch => s.schedule.clone(),
+                    Some(_) => {
+                        return Err(crate::Error::Setting(
+                            "[distributed] warmup_epochs counts epochs, but [schedule] steps every iteration: \
+                             put the warm-up into the schedule (name = \"warmup\") instead"
+                                .into(),
+                        ));
+                    }
+                };
+                global.schedule = Some(ScheduleSettings {
+                    unit: ScheduleUnit::Epoch,
+                    schedule: ScheduleConfig::Warmup {
+                        steps: d.warmup_epochs,
+                        start_factor: 1.0 / r as f64,
+                        then: Box::new(then),
+                    },
+                });
+            }
+        }
+        Ok(global)
+    }
+
     /// The training-loop settings of this config.
     pub fn train_config(&self) -> TrainConfig {
         let t = &self.training;

@@ -517,6 +517,11 @@ const CV_JSON: &str = "cv.json";
 /// Cross-validates `config` and writes `cv.md`, `cv.json` and the figures into
 /// `options.out`.
 pub fn cross_validate(config: &RunConfig, options: &CvOptions) -> Result<CvOutcome> {
+    // Each fold trains the one model a `[distributed]` config's replicas equal
+    // (global batch, scaled learning rate) on one replica: the folds already run
+    // in parallel.
+    let global = config.global()?;
+    let config = &global;
     config.optimizer.validate()?;
     let start = Instant::now();
     let lock = crate::run::claim_out(&options.out)?;

@@ -121,6 +121,9 @@ pub enum Error {
     /// Training failed.
     #[error(transparent)]
     Train(#[from] anneal_train::TrainError),
+    /// Data-parallel training failed (a replica's error, a peer that left or hung).
+    #[error(transparent)]
+    Distributed(#[from] anneal_distributed::DistError),
     /// A metric could not be computed.
     #[error(transparent)]
     Eval(#[from] anneal_evaluate::EvalError),

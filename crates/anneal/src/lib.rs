@@ -16,13 +16,14 @@
 //! | [`evaluate`] | metrics |
 //! | [`train`] | the training loop and backend choice |
 //! | [`hpo`] | hyperparameter search: spaces, samplers, pruners, storages |
-//! | [`distributed`] | distributed training (to come) |
+//! | [`distributed`] | data-parallel training: collectives, gradient all-reduce, replicas on threads |
 
 pub mod config;
 pub mod cv;
 pub mod error;
 pub mod eval;
 pub mod pipeline;
+mod replicate;
 pub mod run;
 pub mod tune;
 

@@ -45,6 +45,11 @@ enum Command {
         /// Print one line per epoch instead of a progress bar, even on a terminal.
         #[arg(long)]
         log: bool,
+        /// Data-parallel replicas on threads of this process, each with its own
+        /// share of every global batch of replicas × batch_size rows [default:
+        /// [distributed] replicas, else 1]. A resumed run needs the number it started with.
+        #[arg(long)]
+        replicas: Option<usize>,
     },
     /// The learning-rate range test (Smith 2017): train briefly while the learning
     /// rate grows exponentially, plot the loss against it (lr_find.png, .svg, .csv)
@@ -291,7 +296,7 @@ fn main() -> ExitCode {
 
 fn run_cli(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Train { config, out, resume, device, log } => {
+        Command::Train { config, out, resume, device, log, replicas } => {
             // Resuming without --device continues on the run's own backend.
             let recorded = match (&resume, &device) {
                 (Some(dir), None) => run::run_backend(dir)?,
@@ -307,7 +312,7 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
                 (None, None) => unreachable!("clap requires --config or --resume"),
             };
             let progress = if log { Progress::Log } else { Progress::Auto };
-            let options = run::TrainOptions { out: out.clone(), backend, progress, resume: resume.is_some() };
+            let options = run::TrainOptions { out: out.clone(), backend, progress, resume: resume.is_some(), replicas };
             let metrics = run::train(&run_config, &options)?;
             outln!(
                 "{}  ({} test rows, {} epochs, device {})",

@@ -168,6 +168,8 @@ pub struct TrainOptions {
     pub progress: Progress,
     /// Continue the run in `out` from its checkpoint.
     pub resume: bool,
+    /// Data-parallel replicas, overriding `[distributed] replicas` (`--replicas`).
+    pub replicas: Option<usize>,
 }
 
 /// Test-set metrics of a run, as written under `"test"` in `metrics.json`.
@@ -418,10 +420,19 @@ impl anneal_train::TrainHook for NoHook {}
 pub fn train_with_hook(
     config: &RunConfig,
     options: &TrainOptions,
-    hook: &mut dyn anneal_train::TrainHook,
+    hook: &mut (dyn anneal_train::TrainHook + Send),
 ) -> Result<RunMetrics> {
     let meter = EnergyMeter::start(config.energy);
     let start = Instant::now();
+    // `--replicas` overrides [distributed] replicas; the run folder keeps the
+    // config as the user wrote it (with that override), and training runs the
+    // one-model config its replicas equal (global batch, scaled learning rate).
+    let mut user = config.clone();
+    if let Some(r) = options.replicas {
+        user.distributed.replicas = r;
+    }
+    let global = user.global()?;
+    let config = &global;
     // Settings first: a bad learning rate should not wait for the data to load.
     config.optimizer.validate()?;
     config.split.fractions().validate()?;
@@ -456,7 +467,7 @@ pub fn train_with_hook(
         // The data path is stored absolute: the run folder's config.toml is read
         // relative to the run folder (resume, retraining a tuned trial), which
         // may have been moved since.
-        let mut as_used = config.clone();
+        let mut as_used = user.clone();
         as_used.data.path = std::path::absolute(&config.data.path).map_err(io(&config.data.path))?;
         write(&out, CONFIG, toml::to_string_pretty(&as_used).expect("a loaded config serialises"))?;
         let data = DataFile { path: config.data.path.clone(), digest: FileDigest::of_path(&config.data.path)? };
@@ -466,17 +477,33 @@ pub fn train_with_hook(
 
     let model_config =
         config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), data.loaded.image_shape());
-    let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
-    let mut optimizer = config.optimizer.init()?;
     let mut history = HistoryWriter::new(&out);
-    let fitted = Trainer::new(train_config, device.clone())
-        .with_progress(options.progress)
-        .with_objective(crate::pipeline::objective(config, &data.loaded.target, &data.train)?)
-        .with_checkpoints(out.join(CHECKPOINT))
-        .resuming(options.resume)
-        .with_hook(&mut history)
-        .with_hook(hook)
-        .fit(model, &mut optimizer, &data.train, Some(&data.valid))?;
+    let replicas = user.distributed.replicas;
+    let fitted = if replicas == 1 {
+        let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
+        let mut optimizer = config.optimizer.init()?;
+        Trainer::new(train_config, device.clone())
+            .with_progress(options.progress)
+            .with_objective(crate::pipeline::objective(config, &data.loaded.target, &data.train)?)
+            .with_checkpoints(out.join(CHECKPOINT))
+            .resuming(options.resume)
+            .with_hook(&mut history)
+            .with_hook(hook)
+            .fit(model, &mut optimizer, &data.train, Some(&data.valid))?
+    } else {
+        crate::replicate::fit_replicas(crate::replicate::ReplicaJob {
+            config,
+            settings: &user.distributed,
+            model_config: &model_config,
+            train_config,
+            device: &device,
+            data: &data,
+            checkpoints: out.join(CHECKPOINT),
+            resume: options.resume,
+            progress: options.progress,
+            hooks: vec![&mut history, hook],
+        })?
+    };
     if let Some(e) = history.error() {
         return Err(Error::Train(anneal_train::TrainError::Output { path: out.join(JSONL), message: e.to_string() }));
     }
@@ -575,8 +602,15 @@ pub fn train_with_hook(
     metrics.seconds = start.elapsed().as_secs_f64();
     metrics.energy = Some(meter.finish());
     write(&out, METRICS, to_json(&metrics))?;
-    let context =
-        ReportContext { config, table, features, model: &model_config, loss: &loss, note: loaded.task_note.as_deref() };
+    let context = ReportContext {
+        config,
+        distributed: &user.distributed,
+        table,
+        features,
+        model: &model_config,
+        loss: &loss,
+        note: loaded.task_note.as_deref(),
+    };
     write(&out, REPORT, report(&context, &saved, &metrics, cm.as_ref(), figures.as_ref()))?;
     seal(&out)?;
     drop(lock);
@@ -1135,7 +1169,10 @@ pub(crate) fn escaped_list(names: &[String]) -> String {
 
 /// What the report says about how a run was set up.
 struct ReportContext<'a> {
+    /// The one-model config training ran ([`RunConfig::global`]).
     config: &'a RunConfig,
+    /// The `[distributed]` settings as the user gave them.
+    distributed: &'a crate::config::DistributedSection,
     table: &'a Table,
     features: &'a [String],
     model: &'a ModelConfig,
@@ -1376,6 +1413,30 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
             (false, None) => String::new(),
         }
     );
+    let d = ctx.distributed;
+    if d.replicas > 1 {
+        let _ = writeln!(
+            r,
+            "- data-parallel: {} replicas on threads ({} compute thread(s) each) × batch {} = the global batch {} above; \
+             gradients all-reduced every update{}",
+            d.replicas,
+            d.threads_per_replica,
+            config.training.batch_size / d.replicas,
+            config.training.batch_size,
+            match d.lr_scaling {
+                crate::config::LrScaling::None => "; learning rate not scaled".to_string(),
+                crate::config::LrScaling::Linear => format!(
+                    "; learning rate scaled linearly × {} (the optimizer above){}",
+                    d.replicas,
+                    if d.warmup_epochs > 0 {
+                        format!(", warmed up over {} epochs", d.warmup_epochs)
+                    } else {
+                        String::new()
+                    }
+                ),
+            }
+        );
+    }
     if let Some(s) = &config.schedule {
         let _ = writeln!(r, "- learning-rate schedule (per {:?}): {:?}", s.unit, s.schedule);
     }

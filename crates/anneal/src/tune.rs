@@ -753,8 +753,13 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
                 );
                 return Ok(value);
             }
-            let train_options =
-                TrainOptions { out, backend: options.backend, progress: Progress::Silent, resume: false };
+            let train_options = TrainOptions {
+                out,
+                backend: options.backend,
+                progress: Progress::Silent,
+                resume: false,
+                replicas: None,
+            };
             let prune = config.study.pruner != PrunerKind::None;
             let mut reporter =
                 TrialReporter { trial, objective: objective.clone(), prune, max_epochs, pruned_at: None, error: None };
@@ -900,7 +905,8 @@ pub fn retrain_best(
 ) -> Result<(PathBuf, crate::run::RunMetrics)> {
     let run_config = config.trial_config(&best.params)?;
     let folder = out.join(format!("best-{}", best.number));
-    let options = TrainOptions { out: folder.clone(), backend, progress: Progress::Auto, resume: false };
+    let options =
+        TrainOptions { out: folder.clone(), backend, progress: Progress::Auto, resume: false, replicas: None };
     let metrics = crate::run::train(&run_config, &options)?;
     Ok((folder, metrics))
 }

@@ -48,7 +48,7 @@ early_stopping = {{ monitor = "val_loss", goal = "minimize", patience = 20, warm
 }
 
 /// The trained weights of a run folder.
-fn weights(run: &Path) -> Vec<Vec<f32>> {
+pub fn weights(run: &Path) -> Vec<Vec<f32>> {
     struct Collect(Vec<Vec<f32>>);
     impl ModuleVisitor for Collect {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {

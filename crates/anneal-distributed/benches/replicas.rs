@@ -1,0 +1,136 @@
+//! Data-parallel scaling benchmark: MLP 784-256-128-10, Adam (lr 1e-3),
+//! seeded synthetic 60 000 × 784 data (`anneal_data::batch::linear_teacher`, as
+//! `examples/reference/mlp_train.py`), through `Trainer::fit` on flex.
+//!
+//! Configurations, each `--repeats` times, interleaved so a change of load hits
+//! all alike; one JSON line each with the median samples/s:
+//! - `replicas=1 threads=1 batch=256`: the single-thread baseline;
+//! - `replicas=2 threads=1 batch=256` (weak scaling: global batch 512);
+//! - `replicas=2 threads=1 batch=128` (strong scaling: global batch 256);
+//! - `replicas=1 threads=2 batch=256` (intra-op parallelism instead).
+//!
+//! Run through `cargo xtask bench distributed`. Arguments: `--epochs 1 --repeats 3 --n 60000
+//! --configs 1x1x256,2x1x256,2x1x128,1x2x256` (replicas × threads per replica × local batch).
+
+use std::time::{Duration, Instant};
+
+/// The allocator the `anneal` program uses (see the workspace manifest).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use anneal_data::dataset::ShuffledBatches;
+use anneal_data::{LastBatch, Sharded};
+use anneal_distributed::{Collective, GradientSync, ThreadReplicas};
+use anneal_models::{ActivationKind, MlpConfig};
+use anneal_optim::OptimizerConfig;
+use anneal_train::{Progress, TrainConfig, Trainer};
+use burn::prelude::Device;
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    let flag = |name: &str, default: usize| {
+        argv.iter()
+            .position(|a| a == name)
+            .and_then(|i| argv.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (epochs, repeats, n) = (flag("--epochs", 1), flag("--repeats", 3), flag("--n", 60_000));
+    let data = anneal_data::batch::linear_teacher(n, 784, 10, 0).expect("valid shapes");
+    // `--configs 1x1x256,2x1x256`: replicas × threads per replica × local batch.
+    let configs: Vec<(usize, usize, usize)> = argv
+        .iter()
+        .position(|a| a == "--configs")
+        .and_then(|i| argv.get(i + 1))
+        .map_or("1x1x256,2x1x256,2x1x128,1x2x256", String::as_str)
+        .split(',')
+        .map(|c| {
+            let v: Vec<usize> = c.split('x').map(|x| x.parse().expect("replicas x threads x batch")).collect();
+            (v[0], v[1], v[2])
+        })
+        .collect();
+    let mut runs: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    let mut sync_seconds: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    let mut reduce_seconds: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    for _ in 0..repeats {
+        for (c, &(replicas, threads, batch)) in configs.iter().enumerate() {
+            let global = replicas * batch;
+            let runner = ThreadReplicas { replicas, threads_per_replica: threads, timeout: Duration::from_secs(600) };
+            let start = Instant::now();
+            let synced = runner
+                .run(|collective| {
+                    let rank = collective.rank();
+                    let device = Device::flex();
+                    let model = MlpConfig {
+                        input: 784,
+                        hidden: vec![256, 128],
+                        output: 10,
+                        activation: ActivationKind::Relu,
+                        dropout: 0.0,
+                        layer_dropout: vec![],
+                    }
+                    .init(0, &device.clone().autodiff())?;
+                    let mut optimizer = OptimizerConfig::adam(1e-3).init()?;
+                    let sampler = ShuffledBatches { batch_size: global, seed: 0, last: LastBatch::Keep };
+                    let mut sync = GradientSync::new(collective);
+                    Trainer::new(TrainConfig::new(epochs, global), device)
+                        .with_progress(Progress::Silent)
+                        .with_sampler(Sharded::new(sampler, rank, replicas)?)
+                        .with_hook(&mut sync)
+                        .fit(model, &mut optimizer, &data, None)?;
+                    let seconds = (sync.stats().seconds, sync.stats().reduce_seconds);
+                    sync.into_collective().finish();
+                    Ok(seconds)
+                })
+                .expect("the benchmark trains");
+            runs[c].push((n * epochs) as f64 / start.elapsed().as_secs_f64());
+            sync_seconds[c].push(synced[0].0);
+            reduce_seconds[c].push(synced[0].1);
+        }
+    }
+    // The 2-core limit: single-thread f32 GEMM throughput at the MLP's first-layer
+    // shape (batch 256 × 784 × 256), measured here, × 2 cores ÷ the training FLOPs
+    // per sample (the forward pass's 234 048 multiply-adds, 2 FLOPs each, and
+    // the backward pass's two products per layer: 3 × 2 × 234 048 ≈ 1.4 MFLOP).
+    let gemm = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a thread").install(|| {
+        use burn::prelude::*;
+        let device = Device::flex();
+        let a = Tensor::<2>::ones([256, 784], &device);
+        let b = Tensor::<2>::ones([784, 256], &device);
+        let _ = a.clone().matmul(b.clone()).into_data();
+        let reps = 200;
+        let start = Instant::now();
+        for _ in 0..reps {
+            let _ = a.clone().matmul(b.clone()).into_data();
+        }
+        (2.0 * 256.0 * 784.0 * 256.0 * reps as f64) / start.elapsed().as_secs_f64()
+    });
+    let flops_per_sample = 3.0 * 2.0 * (784.0 * 256.0 + 256.0 * 128.0 + 128.0 * 10.0);
+    println!(
+        "{}",
+        serde_json::json!({
+            "gemm_gflops_1_thread": gemm / 1e9,
+            "training_flops_per_sample": flops_per_sample,
+            "two_core_limit_samples_per_s": 2.0 * gemm / flops_per_sample,
+        })
+    );
+    for (c, &(replicas, threads, batch)) in configs.iter().enumerate() {
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "{}",
+            serde_json::json!({
+                "replicas": replicas,
+                "threads_per_replica": threads,
+                "local_batch": batch,
+                "global_batch": replicas * batch,
+                "samples_per_s_median": median(runs[c].clone()),
+                "runs": runs[c],
+                "sync_seconds_median": median(sync_seconds[c].clone()),
+                "allreduce_seconds_median": median(reduce_seconds[c].clone()),
+            })
+        );
+    }
+}
