@@ -33,8 +33,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-/// The cargo features every CI build uses, so one build serves clippy and tests alike.
-const CI_FEATURES: &str = "anneal/wgpu,anneal/postgres";
+/// The cargo features every CI build uses, so one build serves clippy and tests alike
+/// (MPI through `ensure_mpi`).
+const CI_FEATURES: &str = "anneal/wgpu,anneal/postgres,anneal/mpi";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -56,6 +57,7 @@ fn main() -> Result<()> {
 fn ci() -> Result<()> {
     let start = Instant::now();
     ensure_software_vulkan()?;
+    ensure_mpi()?;
     let postgres = ensure_postgres()?;
     fmt()?;
     clippy()?;
@@ -78,6 +80,7 @@ fn ci() -> Result<()> {
 }
 
 fn check() -> Result<()> {
+    ensure_mpi()?;
     fmt()?;
     clippy()?;
     let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--features", CI_FEATURES]);
@@ -138,6 +141,46 @@ fn ensure_software_vulkan() -> Result<()> {
     stage("install mesa-vulkan-drivers", install)
 }
 
+/// Open MPI (`mpicc`, `mpirun`) and libclang, which the `mpi` feature's bindings
+/// are generated with: installed from Debian when missing and running as root.
+fn ensure_mpi() -> Result<()> {
+    let on_path = |tool: &str| {
+        Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
+    };
+    let libclang = ["/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"].iter().any(|dir| {
+        std::fs::read_dir(dir).is_ok_and(|d| {
+            d.flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with("libclang") || (name.starts_with("llvm-") && e.path().join("lib/libclang.so").exists())
+            })
+        })
+    });
+    if on_path("mpicc") && on_path("mpirun") && libclang {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    if !root {
+        bail!(
+            "the MPI tests need Open MPI and libclang: `sudo apt-get install -y openmpi-bin libopenmpi-dev libclang-dev`"
+        );
+    }
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-qq", "--no-install-recommends", "openmpi-bin", "libopenmpi-dev", "libclang-dev"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    if stage("install Open MPI and libclang", install).is_err() {
+        let mut update = Command::new("apt-get");
+        update.args(["update", "-qq"]);
+        stage("apt-get update", update)?;
+        let mut install = Command::new("apt-get");
+        install
+            .args(["install", "-y", "-qq", "--no-install-recommends", "openmpi-bin", "libopenmpi-dev", "libclang-dev"])
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        stage("install Open MPI and libclang", install)?;
+    }
+    Ok(())
+}
+
 /// A PostgreSQL server on loopback for the storage tests of `anneal-hpo`: the URL in
 /// `ANNEAL_TEST_POSTGRES_URL` when set; otherwise, as root, Debian's `postgresql`
 /// package is installed if missing, its cluster started, and a role and database
@@ -177,6 +220,7 @@ su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='anneal_tes
 }
 
 fn bench(args: &[String], root: &Path) -> Result<()> {
+    ensure_mpi()?;
     match args.first().map(String::as_str) {
         Some("train") => bench_train(args, root),
         Some("data") => bench_data(args, root),

@@ -12,7 +12,7 @@ use crate::error::{DistError, Result};
 /// replica calls the same operations in the same order with buffers of the same
 /// length; an operation returns once every replica has taken part, or with an
 /// error when a peer has left or the wait timed out (never a silent hang).
-pub trait Collective: Send {
+pub trait Collective {
     /// This replica's rank, `0..world()`.
     fn rank(&self) -> usize;
     /// Number of replicas.

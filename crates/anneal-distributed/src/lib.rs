@@ -16,7 +16,9 @@
 //! - [`GradientSync`], the [`TrainHook`](anneal_train::TrainHook) that
 //!   all-reduces gradients before every update and agrees on each epoch's record;
 //! - [`ThreadReplicas`], which runs one replica per thread, each with its own
-//!   compute pool, and reports the failure that caused the others.
+//!   compute pool, and reports the failure that caused the others;
+//! - with the `mpi` feature, `MpiCollective`: replicas in separate processes on
+//!   one machine or many, through MPI (`mpirun`).
 //!
 //! ```
 //! use anneal_data::dataset::ShuffledBatches;
@@ -54,10 +56,14 @@
 
 pub mod collective;
 pub mod error;
+#[cfg(feature = "mpi")]
+pub mod mpi_collective;
 pub mod replicas;
 pub mod sync;
 
 pub use collective::{Collective, ThreadCollective, ThreadGroup};
 pub use error::{DistError, Result};
+#[cfg(feature = "mpi")]
+pub use mpi_collective::MpiCollective;
 pub use replicas::ThreadReplicas;
 pub use sync::{DEFAULT_BUCKET_VALUES, GradientSync, SyncStats, all_gather_f64};

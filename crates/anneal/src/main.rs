@@ -50,6 +50,10 @@ enum Command {
         /// [distributed] replicas, else 1]. A resumed run needs the number it started with.
         #[arg(long)]
         replicas: Option<usize>,
+        /// `mpi`: the replicas are the processes `mpirun -np N` started (one rank
+        /// each; rank 0 writes the run folder). Needs a build with `--features mpi`.
+        #[arg(long, value_parser = ["threads", "mpi"], default_value = "threads")]
+        distributed: String,
     },
     /// The learning-rate range test (Smith 2017): train briefly while the learning
     /// rate grows exponentially, plot the loss against it (lr_find.png, .svg, .csv)
@@ -296,7 +300,7 @@ fn main() -> ExitCode {
 
 fn run_cli(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Train { config, out, resume, device, log, replicas } => {
+        Command::Train { config, out, resume, device, log, replicas, distributed } => {
             // Resuming without --device continues on the run's own backend.
             let recorded = match (&resume, &device) {
                 (Some(dir), None) => run::run_backend(dir)?,
@@ -312,8 +316,18 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
                 (None, None) => unreachable!("clap requires --config or --resume"),
             };
             let progress = if log { Progress::Log } else { Progress::Auto };
-            let options = run::TrainOptions { out: out.clone(), backend, progress, resume: resume.is_some(), replicas };
+            let options = run::TrainOptions {
+                out: out.clone(),
+                backend,
+                progress,
+                resume: resume.is_some(),
+                replicas,
+                mpi: distributed == "mpi",
+            };
             let metrics = run::train(&run_config, &options)?;
+            if metrics.rank != 0 {
+                return Ok(());
+            }
             outln!(
                 "{}  ({} test rows, {} epochs, device {})",
                 metrics.test.summary(),

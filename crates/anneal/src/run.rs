@@ -170,6 +170,125 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Data-parallel replicas, overriding `[distributed] replicas` (`--replicas`).
     pub replicas: Option<usize>,
+    /// Replicas are this process's MPI ranks (`--distributed mpi`, under
+    /// `mpirun`): needs the `mpi` feature.
+    pub mpi: bool,
+}
+
+/// A run resumed on another number of replicas keeps its global batch: each
+/// replica's batch becomes the global batch over the new number (which must
+/// divide it). With linear learning-rate scaling the rate depends on the
+/// number of replicas, so that resume is refused.
+fn resplit_batch(stored: &RunConfig, user: &mut RunConfig) -> Result<()> {
+    let (before, now) = (stored.distributed.replicas, user.distributed.replicas);
+    if before == now || now == 0 {
+        return Ok(());
+    }
+    if stored.distributed.lr_scaling == crate::config::LrScaling::Linear {
+        return Err(Error::Setting(format!(
+            "this run was started on {before} replicas with lr_scaling = \"linear\", whose learning rate depends on \
+             the number of replicas: resume it on {before}"
+        )));
+    }
+    let global = before * stored.training.batch_size;
+    if !global.is_multiple_of(now) {
+        return Err(Error::Setting(format!(
+            "this run's global batch of {global} rows ({before} replicas × {}) does not split into {now} equal \
+             replica batches: resume it on a number of replicas that divides {global}",
+            stored.training.batch_size
+        )));
+    }
+    user.training.batch_size = global / now;
+    Ok(())
+}
+
+/// The MPI world of a `--distributed mpi` run; `None` for runs on threads.
+#[cfg(feature = "mpi")]
+fn mpi_world(options: &TrainOptions, user: &RunConfig) -> Result<Option<anneal_distributed::MpiCollective>> {
+    if !options.mpi {
+        return Ok(None);
+    }
+    if options.replicas.is_some() {
+        return Err(Error::Setting("--replicas and --distributed mpi: under MPI the ranks are the replicas".into()));
+    }
+    let timeout = std::time::Duration::from_secs_f64(user.distributed.timeout_seconds.clamp(1e-3, 1e9));
+    Ok(Some(anneal_distributed::MpiCollective::init(timeout)?))
+}
+
+/// Without the `mpi` feature, `--distributed mpi` is an error naming the feature.
+#[cfg(not(feature = "mpi"))]
+fn mpi_world(options: &TrainOptions, _user: &RunConfig) -> Result<Option<Unsupported>> {
+    if options.mpi {
+        return Err(Error::Setting(
+            "--distributed mpi needs a build with MPI: install Open MPI and libclang, then build with `--features mpi`"
+                .into(),
+        ));
+    }
+    Ok(None)
+}
+
+/// Stands in for the MPI collective in builds without it.
+#[cfg(not(feature = "mpi"))]
+enum Unsupported {}
+
+#[cfg(not(feature = "mpi"))]
+impl anneal_distributed::Collective for Unsupported {
+    fn rank(&self) -> usize {
+        match *self {}
+    }
+    fn world(&self) -> usize {
+        match *self {}
+    }
+    fn all_reduce_sum(&mut self, _: &mut [f32]) -> anneal_distributed::Result<()> {
+        match *self {}
+    }
+    fn broadcast(&mut self, _: &mut [f32], _: usize) -> anneal_distributed::Result<()> {
+        match *self {}
+    }
+}
+
+/// Trains this process's rank of an MPI run: its part of every global batch,
+/// gradients all-reduced over MPI; rank 0 reports, checkpoints and runs `hooks`.
+#[allow(clippy::too_many_arguments)]
+fn fit_mpi<C: anneal_distributed::Collective>(
+    collective: C,
+    config: &RunConfig,
+    settings: &crate::config::DistributedSection,
+    model_config: &ModelConfig,
+    train_config: anneal_train::TrainConfig,
+    device: &burn::prelude::Device,
+    data: &crate::pipeline::Prepared,
+    out: &Path,
+    options: &TrainOptions,
+    hooks: (&mut HistoryWriter, &mut (dyn anneal_train::TrainHook + Send)),
+) -> Result<anneal_train::Fitted<anneal_models::AnyModel>> {
+    use anneal_data::BatchSampler;
+    let rank = collective.rank();
+    let world = collective.world();
+    let model = crate::pipeline::init_model(config, model_config, &device.clone().autodiff())?;
+    let mut optimizer = config.optimizer.init()?;
+    let global: Box<dyn BatchSampler> = if config.optimizer.is_full_batch() {
+        Box::new(anneal_data::dataset::FullBatch)
+    } else {
+        Box::new(anneal_data::dataset::ShuffledBatches {
+            batch_size: train_config.batch_size,
+            seed: train_config.seed,
+            last: train_config.last_batch,
+        })
+    };
+    let mut sync = anneal_distributed::GradientSync::new(collective).with_bucket_values(settings.bucket_values());
+    let mut trainer = Trainer::new(train_config, device.clone())
+        .with_progress(if rank == 0 { options.progress } else { Progress::Silent })
+        .with_objective(crate::pipeline::objective(config, &data.loaded.target, &data.train)?)
+        .with_sampler(anneal_data::Sharded::new(global, rank, world)?)
+        .with_checkpoints(out.join(CHECKPOINT))
+        .writing_checkpoints(rank == 0)
+        .resuming(options.resume)
+        .with_hook(&mut sync);
+    if rank == 0 {
+        trainer = trainer.with_hook(hooks.0).with_hook(hooks.1);
+    }
+    Ok(trainer.fit(model, &mut optimizer, &data.train, Some(&data.valid))?)
 }
 
 /// Test-set metrics of a run, as written under `"test"` in `metrics.json`.
@@ -314,6 +433,10 @@ fn classification() -> Task {
 /// Everything `metrics.json` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunMetrics {
+    /// The MPI rank of the process that trained (0 unless `--distributed mpi`);
+    /// only rank 0 writes the run folder. Not stored.
+    #[serde(skip)]
+    pub rank: usize,
     /// What the run predicts.
     #[serde(default = "classification")]
     pub task: Task,
@@ -431,6 +554,16 @@ pub fn train_with_hook(
     if let Some(r) = options.replicas {
         user.distributed.replicas = r;
     }
+    // Under MPI the ranks are the replicas, one per process; rank 0 alone
+    // writes the run folder.
+    let mpi = mpi_world(options, &user)?;
+    let rank = mpi.as_ref().map_or(0, anneal_distributed::Collective::rank);
+    if let Some(m) = &mpi {
+        user.distributed.replicas = anneal_distributed::Collective::world(m);
+    }
+    if options.resume {
+        resplit_batch(config, &mut user)?;
+    }
     let global = user.global()?;
     let config = &global;
     // Settings first: a bad learning rate should not wait for the data to load.
@@ -444,26 +577,30 @@ pub fn train_with_hook(
     // The device first: an unavailable backend must not leave an empty run folder.
     let device = options.backend.device()?;
     // One process at a time in a run folder: the lock is held until this returns.
-    let lock = if options.resume {
+    // MPI ranks other than 0 neither lock nor write it (they read its checkpoint
+    // to resume).
+    let lock = if rank != 0 {
+        None
+    } else if options.resume {
         check_resumable(&options.out)?;
         let lock = FolderLock::acquire(&options.out)?;
         verify_run(&options.out)?;
         // The split and the fitted preprocessing belong to the data the run started on.
         check_data_file(&options.out, &config.data.path, "resumed")?;
-        lock
+        Some(lock)
     } else {
-        claim_out(&options.out)?
+        Some(claim_out(&options.out)?)
     };
-    let out = lock.dir().to_path_buf();
+    let out = lock.as_ref().map_or_else(|| options.out.clone(), |l| l.dir().to_path_buf());
     let data = prepare(config)?;
     let task = data.loaded.task();
     let loss = config.loss(task)?;
-    if options.progress != Progress::Silent {
+    if options.progress != Progress::Silent && rank == 0 {
         for line in data.loaded.task_note.iter().chain(&data.loaded.warnings) {
             eprintln!("{line}");
         }
     }
-    if !options.resume {
+    if !options.resume && rank == 0 {
         // The data path is stored absolute: the run folder's config.toml is read
         // relative to the run folder (resume, retraining a tuned trial), which
         // may have been moved since.
@@ -479,7 +616,20 @@ pub fn train_with_hook(
         config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), data.loaded.image_shape());
     let mut history = HistoryWriter::new(&out);
     let replicas = user.distributed.replicas;
-    let fitted = if replicas == 1 {
+    let fitted = if let Some(collective) = mpi {
+        fit_mpi(
+            collective,
+            config,
+            &user.distributed,
+            &model_config,
+            train_config,
+            &device,
+            &data,
+            &out,
+            options,
+            (&mut history, hook),
+        )?
+    } else if replicas == 1 {
         let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
         let mut optimizer = config.optimizer.init()?;
         Trainer::new(train_config, device.clone())
@@ -534,7 +684,12 @@ pub fn train_with_hook(
         resumed_from: fitted.resumed_from,
         energy: None,
         test,
+        rank,
     };
+    if rank != 0 {
+        // The run folder is rank 0's to write.
+        return Ok(metrics);
+    }
 
     // The run folder.
     let table = &loaded.table;

@@ -759,6 +759,7 @@ pub fn tune(config: &TuneConfig, options: &TuneOptions) -> Result<Option<Arc<Fro
                 progress: Progress::Silent,
                 resume: false,
                 replicas: None,
+                mpi: false,
             };
             let prune = config.study.pruner != PrunerKind::None;
             let mut reporter =
@@ -905,8 +906,14 @@ pub fn retrain_best(
 ) -> Result<(PathBuf, crate::run::RunMetrics)> {
     let run_config = config.trial_config(&best.params)?;
     let folder = out.join(format!("best-{}", best.number));
-    let options =
-        TrainOptions { out: folder.clone(), backend, progress: Progress::Auto, resume: false, replicas: None };
+    let options = TrainOptions {
+        out: folder.clone(),
+        backend,
+        progress: Progress::Auto,
+        resume: false,
+        replicas: None,
+        mpi: false,
+    };
     let metrics = crate::run::train(&run_config, &options)?;
     Ok((folder, metrics))
 }

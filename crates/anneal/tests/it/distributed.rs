@@ -82,3 +82,92 @@ fn bad_distributed_settings_are_named() {
         assert!(!out.exists(), "a refused run leaves no folder");
     }
 }
+
+/// `mpirun -np 2 anneal train --distributed mpi` with `args` (as root in CI, so
+/// `--allow-run-as-root`; `--oversubscribe` for machines with fewer slots).
+#[cfg(feature = "mpi")]
+fn mpirun(args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new("mpirun");
+    c.args(["--allow-run-as-root", "--oversubscribe", "-np", "2", env!("CARGO_BIN_EXE_anneal")])
+        .args(args)
+        .args(["--distributed", "mpi"])
+        .current_dir(root())
+        .env_remove("BURN_DEVICE")
+        // One compute thread per rank: the two ranks share the machine's cores.
+        .env("RAYON_NUM_THREADS", "1");
+    c
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn two_mpi_ranks_at_32_train_the_model_one_trains_at_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let single = config(dir.path(), "single.toml", 64, "");
+    let double = config(dir.path(), "double.toml", 32, "");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let o = anneal(&["train", "--config", &single, "--out", a.to_str().unwrap(), "--log"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = mpirun(&["train", "--config", &double, "--out", b.to_str().unwrap(), "--log"]).output().unwrap();
+    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    // Rank 0 alone reports.
+    assert_eq!(String::from_utf8_lossy(&o.stdout).matches("run folder:").count(), 1);
+    let (wa, wb) = (weights(&a), weights(&b));
+    let diff = wa.iter().flatten().zip(wb.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(diff < 1e-4, "max |Δw| = {diff}");
+    let report = std::fs::read_to_string(b.join("report.md")).unwrap();
+    assert!(report.contains("data-parallel: 2 replicas"), "{report}");
+}
+
+/// kill -9 one of two ranks mid-run: the other ends with an error well within a
+/// minute, the last checkpoint is intact, and one process finishes the run.
+#[cfg(all(feature = "mpi", unix))]
+#[test]
+fn a_killed_rank_ends_the_run_and_one_process_resumes_it() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(config(dir.path(), "c.toml", 32, "[distributed]\ntimeout_seconds = 30"))
+        .unwrap()
+        .replace("epochs = 3", "epochs = 40\ncheckpoint_every = 1");
+    let c = write(dir.path(), "long.toml", &text);
+    let out = dir.path().join("run");
+    let mut child = mpirun(&["train", "--config", &c, "--out", out.to_str().unwrap(), "--log"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for a checkpoint, then kill rank 1 (found by its MPI rank variable).
+    let start = Instant::now();
+    while !out.join("checkpoint/state.json").exists() {
+        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint was written");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rank1 = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .find(|pid| {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains(out.to_str().unwrap())
+                && environ.split(|b| *b == 0).any(|v| v == b"OMPI_COMM_WORLD_RANK=1")
+        })
+        .expect("rank 1's process");
+    let killed = Instant::now();
+    std::process::Command::new("kill").args(["-9", &rank1.to_string()]).status().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(60), "the run did not end within 60 s of the kill");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains("rank 1") || err.contains("signal 9") || err.contains("Killed"), "{err}");
+    // The checkpoint is intact: one process (a plain run, one replica at the global batch) finishes it.
+    let o = anneal(&["train", "--resume", out.to_str().unwrap(), "--replicas", "1", "--log"]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(out.join("report.md").exists());
+}
