@@ -125,20 +125,28 @@ fn ensure_software_vulkan() -> Result<()> {
     if has_lavapipe {
         return Ok(());
     }
+    apt_install(
+        &["mesa-vulkan-drivers"],
+        "the wgpu tests need a Vulkan driver: install Mesa's software one with `sudo apt-get install -y mesa-vulkan-drivers`",
+    )
+}
+
+/// Installs Debian `packages` (after `apt-get update`) when running as root;
+/// otherwise fails with `advice`.
+fn apt_install(packages: &[&str], advice: &str) -> Result<()> {
     let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
     if !root {
-        bail!(
-            "the wgpu tests need a Vulkan driver: install Mesa's software one with `sudo apt-get install -y mesa-vulkan-drivers`"
-        );
+        bail!("{advice}");
     }
     let mut update = Command::new("apt-get");
     update.args(["update", "-qq"]);
     stage("apt-get update", update)?;
     let mut install = Command::new("apt-get");
     install
-        .args(["install", "-y", "-qq", "--no-install-recommends", "mesa-vulkan-drivers"])
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive");
-    stage("install mesa-vulkan-drivers", install)
+    stage(&format!("install {}", packages.join(" ")), install)
 }
 
 /// Open MPI (`mpicc`, `mpirun`) and libclang, which the `mpi` feature's bindings
@@ -158,27 +166,10 @@ fn ensure_mpi() -> Result<()> {
     if on_path("mpicc") && on_path("mpirun") && libclang {
         return Ok(());
     }
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
-    if !root {
-        bail!(
-            "the MPI tests need Open MPI and libclang: `sudo apt-get install -y openmpi-bin libopenmpi-dev libclang-dev`"
-        );
-    }
-    let mut install = Command::new("apt-get");
-    install
-        .args(["install", "-y", "-qq", "--no-install-recommends", "openmpi-bin", "libopenmpi-dev", "libclang-dev"])
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    if stage("install Open MPI and libclang", install).is_err() {
-        let mut update = Command::new("apt-get");
-        update.args(["update", "-qq"]);
-        stage("apt-get update", update)?;
-        let mut install = Command::new("apt-get");
-        install
-            .args(["install", "-y", "-qq", "--no-install-recommends", "openmpi-bin", "libopenmpi-dev", "libclang-dev"])
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        stage("install Open MPI and libclang", install)?;
-    }
-    Ok(())
+    apt_install(
+        &["openmpi-bin", "libopenmpi-dev", "libclang-dev"],
+        "the MPI tests need Open MPI and libclang: `sudo apt-get install -y openmpi-bin libopenmpi-dev libclang-dev`",
+    )
 }
 
 /// A PostgreSQL server on loopback for the storage tests of `anneal-hpo`: the URL in
@@ -518,11 +509,47 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
     if !output.status.success() {
         bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
     }
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+    let mut lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter(|l| l.starts_with('{'))
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
+    // The same replicas as MPI ranks (separate processes), 1 and 2 of them.
+    // Without `-q`, cargo names the executable it built.
+    let built = cargo(&[
+        "bench",
+        "-p",
+        "anneal",
+        "-p",
+        "anneal-distributed",
+        "--bench",
+        "replicas",
+        "--features",
+        CI_FEATURES,
+        "--no-run",
+    ])
+    .output()?;
+    let exe = String::from_utf8_lossy(&built.stderr)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Executable benches/replicas.rs (").and_then(|r| r.strip_suffix(')')))
+        .map(|p| root.join(p))
+        .context("the benchmark executable")?;
+    let mut mpi_lines = Vec::new();
+    for ranks in ["1", "2"] {
+        let output = Command::new("mpirun")
+            .args(["--allow-run-as-root", "--oversubscribe", "-np", ranks])
+            .arg(&exe)
+            .args(["--mpi", "--epochs", &epochs, "--repeats", &repeats])
+            .env("RAYON_NUM_THREADS", "1")
+            .output()?;
+        if !output.status.success() {
+            bail!("MPI benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        for line in String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.starts_with('{')) {
+            mpi_lines.push(serde_json::from_str::<serde_json::Value>(line)?);
+        }
+    }
+    lines.extend(mpi_lines.iter().cloned());
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     std::fs::write(out_dir.join("distributed.json"), lines.iter().map(|l| l.to_string() + "\n").collect::<String>())?;
@@ -546,6 +573,12 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
     let limit = lines.iter().find_map(|l| l["two_core_limit_samples_per_s"].as_f64()).unwrap_or(f64::NAN);
     let gflops = lines.iter().find_map(|l| l["gemm_gflops_1_thread"].as_f64()).unwrap_or(f64::NAN);
     let runs: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("replicas").is_some()).collect();
+    let mpi_at = |ranks: u64| {
+        mpi_lines
+            .iter()
+            .find(|l| l["mpi_ranks"].as_u64() == Some(ranks))
+            .and_then(|l| l["samples_per_s_median"].as_f64())
+    };
     let single = runs.iter().copied().find(|l| l["replicas"] == 1 && l["threads_per_replica"] == 1);
     let base = single.and_then(|l| l["samples_per_s_median"].as_f64()).unwrap_or(f64::NAN);
     let series = |l: &serde_json::Value| -> Vec<f64> {
@@ -585,6 +618,12 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
             l["sync_seconds_median"].as_f64().unwrap_or(f64::NAN) / epochs.parse::<f64>().unwrap_or(1.0),
             l["allreduce_seconds_median"].as_f64().unwrap_or(f64::NAN) / epochs.parse::<f64>().unwrap_or(1.0),
             torch_at(cores).map_or("–".into(), |t| format!("{t:.0} ({:.2}×)", v / t)),
+        );
+    }
+    if let (Some(one), Some(two)) = (mpi_at(1), mpi_at(2)) {
+        println!(
+            "\nMPI ranks (one process each, batch 256 per rank): 1 rank {one:.0} samples/s, 2 ranks {two:.0} samples/s: {:.2}×",
+            two / one
         );
     }
     Ok(())

@@ -9,6 +9,9 @@
 //! - `replicas=2 threads=1 batch=128` (strong scaling: global batch 256);
 //! - `replicas=1 threads=2 batch=256` (intra-op parallelism instead).
 //!
+//! With `--mpi` (under `mpirun -np N`), each rank is one single-threaded replica
+//! at `--batch 256` over MPI, and rank 0 prints one line.
+//!
 //! Run through `cargo xtask bench distributed`. Arguments: `--epochs 1 --repeats 3 --n 60000
 //! --configs 1x1x256,2x1x256,2x1x128,1x2x256` (replicas × threads per replica × local batch).
 
@@ -37,6 +40,12 @@ fn main() {
     };
     let (epochs, repeats, n) = (flag("--epochs", 1), flag("--repeats", 3), flag("--n", 60_000));
     let data = anneal_data::batch::linear_teacher(n, 784, 10, 0).expect("valid shapes");
+    if argv.iter().any(|a| a == "--mpi") {
+        #[cfg(feature = "mpi")]
+        return mpi_ranks(&data, epochs, repeats, flag("--batch", 256));
+        #[cfg(not(feature = "mpi"))]
+        panic!("--mpi needs the benchmark built with the `mpi` feature");
+    }
     // `--configs 1x1x256,2x1x256`: replicas × threads per replica × local batch.
     let configs: Vec<(usize, usize, usize)> = argv
         .iter()
@@ -54,33 +63,13 @@ fn main() {
     let mut reduce_seconds: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
     for _ in 0..repeats {
         for (c, &(replicas, threads, batch)) in configs.iter().enumerate() {
-            let global = replicas * batch;
             let runner = ThreadReplicas { replicas, threads_per_replica: threads, timeout: Duration::from_secs(600) };
             let start = Instant::now();
             let synced = runner
                 .run(|collective| {
-                    let rank = collective.rank();
-                    let device = Device::flex();
-                    let model = MlpConfig {
-                        input: 784,
-                        hidden: vec![256, 128],
-                        output: 10,
-                        activation: ActivationKind::Relu,
-                        dropout: 0.0,
-                        layer_dropout: vec![],
-                    }
-                    .init(0, &device.clone().autodiff())?;
-                    let mut optimizer = OptimizerConfig::adam(1e-3).init()?;
-                    let sampler = ShuffledBatches { batch_size: global, seed: 0, last: LastBatch::Keep };
-                    let mut sync = GradientSync::new(collective);
-                    Trainer::new(TrainConfig::new(epochs, global), device)
-                        .with_progress(Progress::Silent)
-                        .with_sampler(Sharded::new(sampler, rank, replicas)?)
-                        .with_hook(&mut sync)
-                        .fit(model, &mut optimizer, &data, None)?;
-                    let seconds = (sync.stats().seconds, sync.stats().reduce_seconds);
-                    sync.into_collective().finish();
-                    Ok(seconds)
+                    let (collective, stats) = train_replica(collective, replicas, batch, epochs, &data)?;
+                    collective.finish();
+                    Ok((stats.seconds, stats.reduce_seconds))
                 })
                 .expect("the benchmark trains");
             runs[c].push((n * epochs) as f64 / start.elapsed().as_secs_f64());
@@ -133,4 +122,77 @@ fn main() {
             })
         );
     }
+}
+
+/// Replicas as MPI ranks: `repeats` runs of `epochs` epochs, each rank one
+/// single-threaded replica at `batch` rows; rank 0 prints the median samples/s.
+#[cfg(feature = "mpi")]
+fn mpi_ranks(data: &anneal_data::ClassificationData, epochs: usize, repeats: usize, batch: usize) {
+    use anneal_distributed::MpiCollective;
+    let mut collective = MpiCollective::init(Duration::from_secs(600)).expect("MPI starts");
+    let world = collective.world();
+    let n = anneal_data::Dataset::len(data);
+    let mut runs = Vec::new();
+    let mut synced = Vec::new();
+    for _ in 0..repeats {
+        collective.barrier().expect("barrier");
+        let start = Instant::now();
+        // One compute thread per rank: `RAYON_NUM_THREADS=1` (set by xtask).
+        let (c, stats) = train_replica(collective, world, batch, epochs, data).expect("training");
+        let seconds = stats.reduce_seconds;
+        collective = c;
+        collective.barrier().expect("barrier");
+        runs.push((n * epochs) as f64 / start.elapsed().as_secs_f64());
+        synced.push(seconds);
+    }
+    if collective.rank() == 0 {
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "{}",
+            serde_json::json!({
+                "mpi_ranks": world,
+                "local_batch": batch,
+                "global_batch": world * batch,
+                "samples_per_s_median": median(runs.clone()),
+                "runs": runs,
+                "allreduce_seconds_median": median(synced),
+            })
+        );
+    }
+}
+
+/// One replica of `world` at `batch` rows: MLP 784-256-128-10, Adam 1e-3, the
+/// global batches of the run's seed sharded by the collective's rank.
+fn train_replica<C: Collective>(
+    collective: C,
+    world: usize,
+    batch: usize,
+    epochs: usize,
+    data: &anneal_data::ClassificationData,
+) -> Result<(C, anneal_distributed::SyncStats), anneal_train::TrainError> {
+    let rank = collective.rank();
+    let device = Device::flex();
+    let model = MlpConfig {
+        input: 784,
+        hidden: vec![256, 128],
+        output: 10,
+        activation: ActivationKind::Relu,
+        dropout: 0.0,
+        layer_dropout: vec![],
+    }
+    .init(0, &device.clone().autodiff())?;
+    let mut optimizer = OptimizerConfig::adam(1e-3).init()?;
+    let global = world * batch;
+    let sampler = ShuffledBatches { batch_size: global, seed: 0, last: LastBatch::Keep };
+    let mut sync = GradientSync::new(collective);
+    Trainer::new(TrainConfig::new(epochs, global), device)
+        .with_progress(Progress::Silent)
+        .with_sampler(Sharded::new(sampler, rank, world)?)
+        .with_hook(&mut sync)
+        .fit(model, &mut optimizer, data, None)?;
+    let stats = sync.stats();
+    Ok((sync.into_collective(), stats))
 }

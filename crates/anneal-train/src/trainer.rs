@@ -42,9 +42,9 @@ pub struct StepInfo {
 ///
 /// The order in a run: `on_train_start`, then per epoch `on_epoch_start`, per
 /// batch `on_batch_start` → (`after_backward` when the batch completes an
-/// update) → `on_batch_end`, then `reduce_record` and `on_epoch_end` after
-/// validation, and
-/// `on_train_end` once at the end. After `on_epoch_end` the loop asks every
+/// update) → `on_batch_end` (then [`failure`](Self::failure) is asked), then
+/// `reduce_record` and `on_epoch_end` after validation, and `on_train_end` once
+/// at the end. After `on_epoch_end` the loop asks every
 /// hook [`stop_requested`](Self::stop_requested); one `true` ends the run
 /// there (a pruner stopping a trial, a time budget).
 pub trait TrainHook {
@@ -582,6 +582,11 @@ impl<M> LoopState<M> {
     fn diverged(&self, epoch: usize, reason: String) -> TrainError {
         TrainError::Diverged { epoch, iteration: self.iteration, reason, last_checkpoint: self.last_checkpoint }
     }
+
+    /// The error of a run a hook ended at `epoch` ([`TrainHook::failure`]).
+    fn aborted(&self, epoch: usize, reason: String) -> TrainError {
+        TrainError::Aborted { epoch, iteration: self.iteration, reason, last_checkpoint: self.last_checkpoint }
+    }
 }
 
 /// The divergence guard stops a run whose batch loss grows above this many times
@@ -910,12 +915,7 @@ impl<'h> Trainer<'h> {
                 }
                 if let Some(reason) = self.hooks.iter_mut().find_map(|h| h.failure()) {
                     reporter.finish();
-                    return Err(TrainError::Aborted {
-                        epoch,
-                        iteration: state.iteration,
-                        reason,
-                        last_checkpoint: state.last_checkpoint,
-                    });
+                    return Err(state.aborted(epoch, reason));
                 }
                 reporter.tick();
             }
@@ -926,12 +926,7 @@ impl<'h> Trainer<'h> {
             }
             if let Some(reason) = self.hooks.iter_mut().find_map(|h| h.failure()) {
                 reporter.finish();
-                return Err(TrainError::Aborted {
-                    epoch,
-                    iteration: state.iteration,
-                    reason,
-                    last_checkpoint: state.last_checkpoint,
-                });
+                return Err(state.aborted(epoch, reason));
             }
 
             // The last update of the epoch has no loss after it yet: look at the weights.
@@ -980,12 +975,7 @@ impl<'h> Trainer<'h> {
             }
             if let Some(reason) = self.hooks.iter_mut().find_map(|h| h.failure()) {
                 reporter.finish();
-                return Err(TrainError::Aborted {
-                    epoch,
-                    iteration: state.iteration,
-                    reason,
-                    last_checkpoint: state.last_checkpoint,
-                });
+                return Err(state.aborted(epoch, reason));
             }
             reporter.epoch(&record, config.epochs);
             for hook in &mut self.hooks {
