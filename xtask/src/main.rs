@@ -514,6 +514,20 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
         .filter(|l| l.starts_with('{'))
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
+    // The MNIST CNN (examples/configs/mnist_cnn.toml) on 4 000 rows: one replica at
+    // batch 64, two at 32 (the same training, global batch 64), two at 64, and one
+    // replica on two threads.
+    let output = bench(&["--", "--model", "cnn", "--n", "4000", "--epochs", &epochs, "--repeats", &repeats])
+        .args(["--configs", "1x1x64,2x1x32,2x1x64,1x2x64"])
+        .output()?;
+    if !output.status.success() {
+        bail!("CNN benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let cnn_lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{') && l.contains("replicas"))
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
     // The same replicas as MPI ranks (separate processes), 1 and 2 of them.
     // Without `-q`, cargo names the executable it built.
     let built = cargo(&[
@@ -620,6 +634,23 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
             torch_at(cores).map_or("–".into(), |t| format!("{t:.0} ({:.2}×)", v / t)),
         );
     }
+    println!("\nMNIST CNN (4 000 rows, Adam; compare PyTorch with `cargo xtask bench cnn --reference`):");
+    println!("| replicas × threads | local batch | global batch | samples/s |");
+    println!("|---|---|---|---|");
+    for l in &cnn_lines {
+        println!(
+            "| {} × {} | {} | {} | {:.0} |",
+            l["replicas"],
+            l["threads_per_replica"],
+            l["local_batch"],
+            l["global_batch"],
+            l["samples_per_s_median"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    std::fs::write(
+        out_dir.join("distributed_cnn.json"),
+        cnn_lines.iter().map(|l| l.to_string() + "\n").collect::<String>(),
+    )?;
     if let (Some(one), Some(two)) = (mpi_at(1), mpi_at(2)) {
         println!(
             "\nMPI ranks (one process each, batch 256 per rank): 1 rank {one:.0} samples/s, 2 ranks {two:.0} samples/s: {:.2}×",

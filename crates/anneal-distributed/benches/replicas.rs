@@ -1,4 +1,5 @@
-//! Data-parallel scaling benchmark: MLP 784-256-128-10, Adam (lr 1e-3),
+//! Data-parallel scaling benchmark: MLP 784-256-128-10 (or with `--model cnn` the
+//! MNIST CNN of `examples/configs/mnist_cnn.toml`), Adam (lr 1e-3),
 //! seeded synthetic 60 000 × 784 data (`anneal_data::batch::linear_teacher`, as
 //! `examples/reference/mlp_train.py`), through `Trainer::fit` on flex.
 //!
@@ -24,7 +25,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anneal_data::dataset::ShuffledBatches;
 use anneal_data::{LastBatch, Sharded};
 use anneal_distributed::{Collective, GradientSync, ThreadReplicas};
-use anneal_models::{ActivationKind, MlpConfig};
+use anneal_models::{ActivationKind, MlpConfig, ModelConfig};
 use anneal_optim::OptimizerConfig;
 use anneal_train::{Progress, TrainConfig, Trainer};
 use burn::prelude::Device;
@@ -40,9 +41,37 @@ fn main() {
     };
     let (epochs, repeats, n) = (flag("--epochs", 1), flag("--repeats", 3), flag("--n", 60_000));
     let data = anneal_data::batch::linear_teacher(n, 784, 10, 0).expect("valid shapes");
+    // `--model cnn`: the MNIST CNN of examples/configs/mnist_cnn.toml on the same
+    // rows read as 28×28 images (Adam 1e-3 as its reference).
+    let model = match argv.iter().position(|a| a == "--model").and_then(|i| argv.get(i + 1)).map(String::as_str) {
+        Some("cnn") => toml::from_str::<ModelConfig>(
+            r#"
+            kind = "cnn"
+            channels_in = 1
+            height = 28
+            width = 28
+            output = 10
+            blocks = [
+              { channels = 32, kernel = 3, pool = "max", pool_size = 2 },
+              { channels = 64, kernel = 3, pool = "max", pool_size = 2 },
+            ]
+            hidden = [128]
+            dropout = 0.25
+            "#,
+        )
+        .expect("the CNN config parses"),
+        _ => ModelConfig::Mlp(MlpConfig {
+            input: 784,
+            hidden: vec![256, 128],
+            output: 10,
+            activation: ActivationKind::Relu,
+            dropout: 0.0,
+            layer_dropout: vec![],
+        }),
+    };
     if argv.iter().any(|a| a == "--mpi") {
         #[cfg(feature = "mpi")]
-        return mpi_ranks(&data, epochs, repeats, flag("--batch", 256));
+        return mpi_ranks(&data, &model, epochs, repeats, flag("--batch", 256));
         #[cfg(not(feature = "mpi"))]
         panic!("--mpi needs the benchmark built with the `mpi` feature");
     }
@@ -67,7 +96,7 @@ fn main() {
             let start = Instant::now();
             let synced = runner
                 .run(|collective| {
-                    let (collective, stats) = train_replica(collective, replicas, batch, epochs, &data)?;
+                    let (collective, stats) = train_replica(collective, &model, replicas, batch, epochs, &data)?;
                     collective.finish();
                     Ok((stats.seconds, stats.reduce_seconds))
                 })
@@ -127,7 +156,7 @@ fn main() {
 /// Replicas as MPI ranks: `repeats` runs of `epochs` epochs, each rank one
 /// single-threaded replica at `batch` rows; rank 0 prints the median samples/s.
 #[cfg(feature = "mpi")]
-fn mpi_ranks(data: &anneal_data::ClassificationData, epochs: usize, repeats: usize, batch: usize) {
+fn mpi_ranks(data: &anneal_data::ClassificationData, model: &ModelConfig, epochs: usize, repeats: usize, batch: usize) {
     use anneal_distributed::MpiCollective;
     let mut collective = MpiCollective::init(Duration::from_secs(600)).expect("MPI starts");
     let world = collective.world();
@@ -138,7 +167,7 @@ fn mpi_ranks(data: &anneal_data::ClassificationData, epochs: usize, repeats: usi
         collective.barrier().expect("barrier");
         let start = Instant::now();
         // One compute thread per rank: `RAYON_NUM_THREADS=1` (set by xtask).
-        let (c, stats) = train_replica(collective, world, batch, epochs, data).expect("training");
+        let (c, stats) = train_replica(collective, model, world, batch, epochs, data).expect("training");
         let seconds = stats.reduce_seconds;
         collective = c;
         collective.barrier().expect("barrier");
@@ -164,10 +193,11 @@ fn mpi_ranks(data: &anneal_data::ClassificationData, epochs: usize, repeats: usi
     }
 }
 
-/// One replica of `world` at `batch` rows: MLP 784-256-128-10, Adam 1e-3, the
+/// One replica of `world` at `batch` rows: `model` (seed 0), Adam 1e-3, the
 /// global batches of the run's seed sharded by the collective's rank.
 fn train_replica<C: Collective>(
     collective: C,
+    model: &ModelConfig,
     world: usize,
     batch: usize,
     epochs: usize,
@@ -175,15 +205,7 @@ fn train_replica<C: Collective>(
 ) -> Result<(C, anneal_distributed::SyncStats), anneal_train::TrainError> {
     let rank = collective.rank();
     let device = Device::flex();
-    let model = MlpConfig {
-        input: 784,
-        hidden: vec![256, 128],
-        output: 10,
-        activation: ActivationKind::Relu,
-        dropout: 0.0,
-        layer_dropout: vec![],
-    }
-    .init(0, &device.clone().autodiff())?;
+    let model = model.init(0, &device.clone().autodiff())?;
     let mut optimizer = OptimizerConfig::adam(1e-3).init()?;
     let global = world * batch;
     let sampler = ShuffledBatches { batch_size: global, seed: 0, last: LastBatch::Keep };
