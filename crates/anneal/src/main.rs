@@ -47,7 +47,8 @@ enum Command {
         log: bool,
         /// Data-parallel replicas on threads of this process, each with its own
         /// share of every global batch of replicas × batch_size rows [default:
-        /// [distributed] replicas, else 1]. A resumed run needs the number it started with.
+        /// [distributed] replicas, else 1]. A resumed run keeps its global batch: on
+        /// another number of replicas each one's batch is the global batch over it.
         #[arg(long)]
         replicas: Option<usize>,
         /// `mpi`: the replicas are the processes `mpirun -np N` started (one rank
