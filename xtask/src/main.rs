@@ -491,7 +491,6 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
     let bench = |extra: &[&str]| {
         let mut c = cargo(&[
             "bench",
-            "-q",
             "-p",
             "anneal",
             "-p",
@@ -504,7 +503,17 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
         c.args(extra);
         c
     };
-    stage("build the benchmark", bench(&["--no-run"]))?;
+    // Built once; cargo names the executable it built, which mpirun runs below.
+    eprintln!("xtask: build the benchmark ...");
+    let built = bench(&["--no-run"]).output()?;
+    if !built.status.success() {
+        bail!("the benchmark does not build: {}", String::from_utf8_lossy(&built.stderr));
+    }
+    let exe = String::from_utf8_lossy(&built.stderr)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Executable benches/replicas.rs (").and_then(|r| r.strip_suffix(')')))
+        .map(|p| root.join(p))
+        .context("the benchmark executable")?;
     let output = bench(&["--", "--epochs", &epochs, "--repeats", &repeats]).output()?;
     if !output.status.success() {
         bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
@@ -529,25 +538,6 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
     // The same replicas as MPI ranks (separate processes), 1 and 2 of them.
-    // Without `-q`, cargo names the executable it built.
-    let built = cargo(&[
-        "bench",
-        "-p",
-        "anneal",
-        "-p",
-        "anneal-distributed",
-        "--bench",
-        "replicas",
-        "--features",
-        CI_FEATURES,
-        "--no-run",
-    ])
-    .output()?;
-    let exe = String::from_utf8_lossy(&built.stderr)
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Executable benches/replicas.rs (").and_then(|r| r.strip_suffix(')')))
-        .map(|p| root.join(p))
-        .context("the benchmark executable")?;
     let mut mpi_lines = Vec::new();
     for ranks in ["1", "2"] {
         let output = Command::new("mpirun")

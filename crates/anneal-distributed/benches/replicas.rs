@@ -133,10 +133,6 @@ fn main() {
         })
     );
     for (c, &(replicas, threads, batch)) in configs.iter().enumerate() {
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
         println!(
             "{}",
             serde_json::json!({
@@ -175,10 +171,6 @@ fn mpi_ranks(data: &anneal_data::ClassificationData, model: &ModelConfig, epochs
         synced.push(seconds);
     }
     if collective.rank() == 0 {
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
         println!(
             "{}",
             serde_json::json!({
@@ -217,4 +209,9 @@ fn train_replica<C: Collective>(
         .fit(model, &mut optimizer, data, None)?;
     let stats = sync.stats();
     Ok((sync.into_collective(), stats))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }

@@ -1,58 +1,61 @@
-//! `[distributed] replicas > 1`: the run's training on data-parallel replicas,
-//! each a thread with its own compute pool, model copy and optimiser; rank 0
-//! reports progress, writes checkpoints and runs the run folder's hooks.
+//! Data-parallel runs: `[distributed] replicas > 1` on threads of this process,
+//! or this process's rank under MPI. Every replica has its own model copy and
+//! optimiser and trains on its part of every global batch; rank 0 reports
+//! progress, writes checkpoints and runs the run folder's hooks.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anneal_data::dataset::ShuffledBatches;
+use anneal_data::dataset::{FullBatch, ShuffledBatches};
 use anneal_data::{BatchSampler, Sharded};
 use anneal_distributed::{Collective, GradientSync, ThreadReplicas};
-use anneal_train::{Fitted, Progress, TrainConfig, TrainError, TrainHook, Trainer};
+use anneal_models::AnyModel;
+use anneal_train::{Fitted, Objective, Progress, TrainConfig, TrainError, TrainHook, Trainer};
 use burn::prelude::Device;
 
 use crate::config::{DistributedSection, RunConfig};
 use crate::pipeline::Prepared;
 use crate::{Error, Result};
 
-/// Everything the replicas of one run need.
+/// What every replica of one run shares.
 pub(crate) struct ReplicaJob<'a> {
     /// The one-model config the replicas equal ([`RunConfig::global`]).
     pub config: &'a RunConfig,
     /// The `[distributed]` settings.
     pub settings: &'a DistributedSection,
+    /// The model every replica builds.
     pub model_config: &'a anneal_models::ModelConfig,
     /// The loop's settings (global batch).
     pub train_config: TrainConfig,
+    /// The device every replica trains on.
     pub device: &'a Device,
+    /// The prepared data (each replica reads its part).
     pub data: &'a Prepared,
+    /// The run's checkpoint folder (rank 0 writes it, every rank reads it to resume).
     pub checkpoints: PathBuf,
+    /// Whether the run resumes from its checkpoint.
     pub resume: bool,
+    /// Rank 0's progress output.
     pub progress: Progress,
-    /// Rank 0's hooks (the run folder's history, the caller's).
-    pub hooks: Vec<&'a mut (dyn TrainHook + Send)>,
 }
 
-/// Trains `job` on its replicas and returns rank 0's result.
-pub(crate) fn fit_replicas(job: ReplicaJob<'_>) -> Result<Fitted<anneal_models::AnyModel>> {
-    let ReplicaJob { config, settings, model_config, train_config, device, data, checkpoints, resume, progress, hooks } =
-        job;
-    let world = settings.replicas;
+/// Trains `job` on `settings.replicas` threads and returns rank 0's result;
+/// `hooks` (the run folder's history, the caller's) run on rank 0.
+pub(crate) fn fit_replicas(job: &ReplicaJob<'_>, hooks: Vec<&mut (dyn TrainHook + Send)>) -> Result<Fitted<AnyModel>> {
+    let world = job.settings.replicas;
     // Settings errors surface here, once, before any thread starts.
-    let objective = crate::pipeline::objective(config, &data.loaded.target, &data.train)?;
+    let objective = crate::pipeline::objective(job.config, &job.data.loaded.target, &job.data.train)?;
     drop(objective);
     let models = (0..world)
-        .map(|_| crate::pipeline::init_model(config, model_config, &device.clone().autodiff()).map(Some))
+        .map(|_| crate::pipeline::init_model(job.config, job.model_config, &job.device.clone().autodiff()).map(Some))
         .collect::<Result<Vec<_>>>()?;
     let models = Mutex::new(models);
     let hooks = Mutex::new(Some(hooks));
-    let global_batch = train_config.batch_size;
-    let full_batch = config.optimizer.is_full_batch();
     let runner = ThreadReplicas {
         replicas: world,
-        threads_per_replica: settings.threads_per_replica,
-        timeout: Duration::from_secs_f64(settings.timeout_seconds),
+        threads_per_replica: job.settings.threads_per_replica,
+        timeout: Duration::from_secs_f64(job.settings.timeout_seconds),
     };
     let results = runner.run(|collective| {
         let rank = collective.rank();
@@ -60,36 +63,61 @@ pub(crate) fn fit_replicas(job: ReplicaJob<'_>) -> Result<Fitted<anneal_models::
         let model = models.lock().map_err(|_| lost("the model store was poisoned"))?[rank]
             .take()
             .ok_or_else(|| lost("no model"))?;
-        let objective =
-            crate::pipeline::objective(config, &data.loaded.target, &data.train).map_err(|e| lost(&e.to_string()))?;
-        let global: Box<dyn BatchSampler + Send> = if full_batch {
-            Box::new(anneal_data::dataset::FullBatch)
-        } else {
-            Box::new(ShuffledBatches {
-                batch_size: global_batch,
-                seed: train_config.seed,
-                last: train_config.last_batch,
-            })
-        };
-        let mut optimizer = config.optimizer.init()?;
-        let mut sync = GradientSync::new(collective).with_bucket_values(settings.bucket_values());
-        let mut trainer = Trainer::new(train_config.clone(), device.clone())
-            .with_progress(if rank == 0 { progress } else { Progress::Silent })
-            .with_objective(objective)
-            .with_sampler(Sharded::new(global, rank, world)?)
-            .with_checkpoints(&checkpoints)
-            .writing_checkpoints(rank == 0)
-            .resuming(resume)
-            .with_hook(&mut sync);
-        // Rank 0's hooks run after the sync, on the agreed epoch records.
+        let objective = crate::pipeline::objective(job.config, &job.data.loaded.target, &job.data.train)
+            .map_err(|e| lost(&e.to_string()))?;
         let mine = if rank == 0 { hooks.lock().ok().and_then(|mut h| h.take()) } else { None };
-        for hook in mine.into_iter().flatten() {
-            trainer = trainer.with_hook(hook);
-        }
-        let fitted = trainer.fit(model, &mut optimizer, &data.train, Some(&data.valid))?;
-        drop(trainer);
-        sync.into_collective().finish();
+        let (fitted, collective) = fit_rank(collective, job, model, objective, mine.unwrap_or_default())?;
+        collective.finish();
         Ok(fitted)
     })?;
     results.into_iter().next().ok_or_else(|| Error::Setting("no replica returned a model".into()))
+}
+
+/// Trains this process's rank of `job` over `collective` (MPI: one replica per
+/// process); `hooks` run on rank 0.
+pub(crate) fn fit_mpi<C: Collective>(
+    collective: C,
+    job: &ReplicaJob<'_>,
+    hooks: Vec<&mut (dyn TrainHook + Send)>,
+) -> Result<Fitted<AnyModel>> {
+    let model = crate::pipeline::init_model(job.config, job.model_config, &job.device.clone().autodiff())?;
+    let objective = crate::pipeline::objective(job.config, &job.data.loaded.target, &job.data.train)?;
+    let hooks = if collective.rank() == 0 { hooks } else { Vec::new() };
+    Ok(fit_rank(collective, job, model, objective, hooks)?.0)
+}
+
+/// One replica's loop: its part of every global batch of the run's sampler,
+/// gradients all-reduced through `collective`, checkpoints written by rank 0
+/// alone (every rank reads them to resume); `hooks` run after the sync, on the
+/// agreed epoch records. Returns the collective for whatever follows.
+fn fit_rank<C: Collective>(
+    collective: C,
+    job: &ReplicaJob<'_>,
+    model: AnyModel,
+    objective: Box<dyn Objective>,
+    hooks: Vec<&mut (dyn TrainHook + Send)>,
+) -> std::result::Result<(Fitted<AnyModel>, C), TrainError> {
+    let (rank, world) = (collective.rank(), collective.world());
+    let tc = &job.train_config;
+    let global: Box<dyn BatchSampler> = if job.config.optimizer.is_full_batch() {
+        Box::new(FullBatch)
+    } else {
+        Box::new(ShuffledBatches { batch_size: tc.batch_size, seed: tc.seed, last: tc.last_batch })
+    };
+    let mut optimizer = job.config.optimizer.init()?;
+    let mut sync = GradientSync::new(collective).with_bucket_values(job.settings.bucket_values());
+    let mut trainer = Trainer::new(tc.clone(), job.device.clone())
+        .with_progress(if rank == 0 { job.progress } else { Progress::Silent })
+        .with_objective(objective)
+        .with_sampler(Sharded::new(global, rank, world)?)
+        .with_checkpoints(&job.checkpoints)
+        .writing_checkpoints(rank == 0)
+        .resuming(job.resume)
+        .with_hook(&mut sync);
+    for hook in hooks {
+        trainer = trainer.with_hook(hook);
+    }
+    let fitted = trainer.fit(model, &mut optimizer, &job.data.train, Some(&job.data.valid))?;
+    drop(trainer);
+    Ok((fitted, sync.into_collective()))
 }

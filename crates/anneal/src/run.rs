@@ -247,50 +247,6 @@ impl anneal_distributed::Collective for Unsupported {
     }
 }
 
-/// Trains this process's rank of an MPI run: its part of every global batch,
-/// gradients all-reduced over MPI; rank 0 reports, checkpoints and runs `hooks`.
-#[allow(clippy::too_many_arguments)]
-fn fit_mpi<C: anneal_distributed::Collective>(
-    collective: C,
-    config: &RunConfig,
-    settings: &crate::config::DistributedSection,
-    model_config: &ModelConfig,
-    train_config: anneal_train::TrainConfig,
-    device: &burn::prelude::Device,
-    data: &crate::pipeline::Prepared,
-    out: &Path,
-    options: &TrainOptions,
-    hooks: (&mut HistoryWriter, &mut (dyn anneal_train::TrainHook + Send)),
-) -> Result<anneal_train::Fitted<anneal_models::AnyModel>> {
-    use anneal_data::BatchSampler;
-    let rank = collective.rank();
-    let world = collective.world();
-    let model = crate::pipeline::init_model(config, model_config, &device.clone().autodiff())?;
-    let mut optimizer = config.optimizer.init()?;
-    let global: Box<dyn BatchSampler> = if config.optimizer.is_full_batch() {
-        Box::new(anneal_data::dataset::FullBatch)
-    } else {
-        Box::new(anneal_data::dataset::ShuffledBatches {
-            batch_size: train_config.batch_size,
-            seed: train_config.seed,
-            last: train_config.last_batch,
-        })
-    };
-    let mut sync = anneal_distributed::GradientSync::new(collective).with_bucket_values(settings.bucket_values());
-    let mut trainer = Trainer::new(train_config, device.clone())
-        .with_progress(if rank == 0 { options.progress } else { Progress::Silent })
-        .with_objective(crate::pipeline::objective(config, &data.loaded.target, &data.train)?)
-        .with_sampler(anneal_data::Sharded::new(global, rank, world)?)
-        .with_checkpoints(out.join(CHECKPOINT))
-        .writing_checkpoints(rank == 0)
-        .resuming(options.resume)
-        .with_hook(&mut sync);
-    if rank == 0 {
-        trainer = trainer.with_hook(hooks.0).with_hook(hooks.1);
-    }
-    Ok(trainer.fit(model, &mut optimizer, &data.train, Some(&data.valid))?)
-}
-
 /// Test-set metrics of a run, as written under `"test"` in `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -616,19 +572,19 @@ pub fn train_with_hook(
         config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), data.loaded.image_shape());
     let mut history = HistoryWriter::new(&out);
     let replicas = user.distributed.replicas;
+    let job = crate::replicate::ReplicaJob {
+        config,
+        settings: &user.distributed,
+        model_config: &model_config,
+        train_config: train_config.clone(),
+        device: &device,
+        data: &data,
+        checkpoints: out.join(CHECKPOINT),
+        resume: options.resume,
+        progress: options.progress,
+    };
     let fitted = if let Some(collective) = mpi {
-        fit_mpi(
-            collective,
-            config,
-            &user.distributed,
-            &model_config,
-            train_config,
-            &device,
-            &data,
-            &out,
-            options,
-            (&mut history, hook),
-        )?
+        crate::replicate::fit_mpi(collective, &job, vec![&mut history, hook])?
     } else if replicas == 1 {
         let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
         let mut optimizer = config.optimizer.init()?;
@@ -641,18 +597,7 @@ pub fn train_with_hook(
             .with_hook(hook)
             .fit(model, &mut optimizer, &data.train, Some(&data.valid))?
     } else {
-        crate::replicate::fit_replicas(crate::replicate::ReplicaJob {
-            config,
-            settings: &user.distributed,
-            model_config: &model_config,
-            train_config,
-            device: &device,
-            data: &data,
-            checkpoints: out.join(CHECKPOINT),
-            resume: options.resume,
-            progress: options.progress,
-            hooks: vec![&mut history, hook],
-        })?
+        crate::replicate::fit_replicas(&job, vec![&mut history, hook])?
     };
     if let Some(e) = history.error() {
         return Err(Error::Train(anneal_train::TrainError::Output { path: out.join(JSONL), message: e.to_string() }));
