@@ -78,6 +78,13 @@ impl SeededRng {
         Self::new(r.next_u64())
     }
 
+    /// The generator's whole state: `SeededRng::new(rng.state())` continues
+    /// exactly where `rng` is (for checkpoints of generators that live long,
+    /// such as an environment's).
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);

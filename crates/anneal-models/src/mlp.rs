@@ -130,6 +130,63 @@ impl MlpConfig {
                 .collect(),
         })
     }
+
+    /// Builds the model with orthogonal weights (Saxe et al. 2014,
+    /// <https://arxiv.org/abs/1312.6120>) scaled by `hidden_gain` for the hidden
+    /// layers and `output_gain` for the last one, and zero biases: PyTorch's
+    /// `nn.init.orthogonal_(w, gain)`, the initialisation policy-gradient agents
+    /// use (Stable-Baselines3's actor-critic: gain √2 hidden, 0.01 for the policy
+    /// head, 1 for the value head).
+    pub fn init_orthogonal(
+        &self,
+        seed: u64,
+        hidden_gain: f64,
+        output_gain: f64,
+        device: &Device,
+    ) -> Result<Mlp, ModelError> {
+        let mut model = self.init(seed, device)?;
+        let mut rng = SeededRng::stream(seed, Stream::Named("orthogonal_init", 0));
+        let last = model.layers.len() - 1;
+        for (i, layer) in model.layers.iter_mut().enumerate() {
+            let [fan_in, fan_out] = layer.weight.shape().dims();
+            let gain = if i == last { output_gain } else { hidden_gain };
+            let weight = orthogonal(&mut rng, fan_out, fan_in, gain);
+            layer.weight = burn::module::Param::from_data(TensorData::new(weight, [fan_in, fan_out]), device);
+            layer.bias =
+                Some(burn::module::Param::from_data(TensorData::new(vec![0.0f32; fan_out], [fan_out]), device));
+        }
+        Ok(model)
+    }
+}
+
+/// A `rows × cols` matrix with orthonormal rows or columns (whichever are
+/// fewer) times `gain`, returned transposed (`cols × rows`, burn's `[fan_in,
+/// fan_out]` layout for a PyTorch `[fan_out, fan_in]` weight): Gram-Schmidt on
+/// a standard normal matrix, which is the Q of its QR decomposition with a
+/// positive diagonal in R, as PyTorch's `orthogonal_` makes it.
+fn orthogonal(rng: &mut SeededRng, rows: usize, cols: usize, gain: f64) -> Vec<f32> {
+    // Orthonormalise the `k` vectors of length `n` of the tall orientation.
+    let (n, k) = if rows >= cols { (rows, cols) } else { (cols, rows) };
+    let mut v: Vec<Vec<f64>> = (0..k).map(|_| (0..n).map(|_| rng.normal()).collect()).collect();
+    for j in 0..k {
+        for p in 0..j {
+            let dot: f64 = (0..n).map(|i| v[j][i] * v[p][i]).sum();
+            for i in 0..n {
+                v[j][i] -= dot * v[p][i];
+            }
+        }
+        let norm = v[j].iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+        v[j].iter_mut().for_each(|x| *x /= norm);
+    }
+    // Entry (r, c) of the rows × cols matrix, written at [c, r].
+    let mut out = vec![0.0f32; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            let value = if rows >= cols { v[c][r] } else { v[r][c] };
+            out[c * rows + r] = (value * gain) as f32;
+        }
+    }
+    out
 }
 
 impl Mlp {
@@ -195,5 +252,53 @@ impl Model for Mlp {
 
     fn set_rng_state(&self, state: &[u64]) {
         Mlp::set_rng_state(self, state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Wᵀ·W (or W·Wᵀ) is gain²·I: orthonormal columns for a tall matrix, rows for a wide one.
+    #[test]
+    fn orthogonal_weights_are_orthonormal_times_the_gain() {
+        for (rows, cols) in [(8, 3), (3, 8), (5, 5)] {
+            let mut rng = SeededRng::new(7);
+            let w = orthogonal(&mut rng, rows, cols, 2.0); // [cols, rows] layout: w[c * rows + r]
+            let at = |r: usize, c: usize| w[c * rows + r] as f64;
+            let k = rows.min(cols);
+            for a in 0..k {
+                for b in 0..k {
+                    let dot: f64 = if rows >= cols {
+                        (0..rows).map(|r| at(r, a) * at(r, b)).sum()
+                    } else {
+                        (0..cols).map(|c| at(a, c) * at(b, c)).sum()
+                    };
+                    let want = if a == b { 4.0 } else { 0.0 };
+                    assert!((dot - want).abs() < 1e-5, "{rows}x{cols} ({a},{b}): {dot}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn orthogonal_init_zeroes_biases_and_keeps_shapes() {
+        let config = MlpConfig {
+            input: 4,
+            hidden: vec![16, 16],
+            output: 2,
+            activation: ActivationKind::Tanh,
+            dropout: 0.0,
+            layer_dropout: vec![],
+        };
+        let device = Device::flex();
+        let model = config.init_orthogonal(3, 2f64.sqrt(), 0.01, &device).unwrap();
+        assert_eq!(model.num_params(), config.init(3, &device).unwrap().num_params());
+        let bias: Vec<f32> = model.layers[2].bias.as_ref().unwrap().val().into_data().to_vec().unwrap();
+        assert!(bias.iter().all(|&b| b == 0.0));
+        let head: Vec<f32> = model.layers[2].weight.val().into_data().to_vec().unwrap();
+        // Two orthonormal rows scaled by 0.01: each row's norm is 0.01.
+        let norm0: f32 = (0..16).map(|i| head[i * 2] * head[i * 2]).sum::<f32>().sqrt();
+        assert!((norm0 - 0.01).abs() < 1e-6, "{norm0}");
     }
 }

@@ -105,6 +105,18 @@ pub enum ScheduleConfig {
         #[serde(default)]
         eta_min: f64,
     },
+    /// `lr(t) = lr₀ · (1 − min(t, T)/T)^power`: PyTorch's `PolynomialLR`
+    /// (computed in closed form), which with `power = 1` is the linear decay to
+    /// zero that Stable-Baselines3's `lin_<lr>` schedules use. After `T` steps
+    /// the rate stays at 0.
+    Polynomial {
+        /// Steps `T` to reach zero, at least 1; default: the run length.
+        #[serde(default)]
+        total_iters: Option<usize>,
+        /// The exponent, positive (default 1: linear).
+        #[serde(default = "default_power")]
+        power: f64,
+    },
     /// Linear warm-up from `start_factor·lr₀` towards `lr₀` over `steps` steps,
     /// then `then` (started from `lr₀`, over the `T − steps` steps left):
     /// PyTorch's `SequentialLR([LinearLR(start_factor, 1.0, steps), then], [steps])`.
@@ -204,6 +216,9 @@ pub enum ThresholdMode {
 fn default_gamma() -> f64 {
     0.1
 }
+fn default_power() -> f64 {
+    1.0
+}
 fn default_start_factor() -> f64 {
     1.0 / 3.0
 }
@@ -262,6 +277,12 @@ impl ScheduleConfig {
                 }
                 non_negative("eta_min", *eta_min)
             }
+            Self::Polynomial { total_iters, power } => {
+                if let Some(total_iters) = total_iters {
+                    at_least("total_iters", *total_iters, 1)?;
+                }
+                positive("power", *power)
+            }
             Self::Warmup { steps, start_factor, then } => {
                 at_least("steps", *steps, 1)?;
                 if !(*start_factor > 0.0 && *start_factor <= 1.0) {
@@ -305,6 +326,9 @@ impl ScheduleConfig {
             Self::MultiStep { milestones, gamma } => Rule::MultiStep { milestones: milestones.clone(), gamma: *gamma },
             Self::Exponential { gamma } => Rule::Exponential { gamma: *gamma },
             Self::Cosine { t_max, eta_min } => Rule::Cosine { t_max: t_max.unwrap_or(total_steps), eta_min: *eta_min },
+            Self::Polynomial { total_iters, power } => {
+                Rule::Polynomial { total_iters: total_iters.unwrap_or(total_steps), power: *power }
+            }
             Self::Warmup { steps, start_factor, then } => {
                 if *steps > total_steps {
                     return Err(OptimError::WarmupTooLong { warmup: *steps, total: total_steps });
@@ -390,6 +414,7 @@ enum Rule {
     MultiStep { milestones: Vec<usize>, gamma: f64 },
     Exponential { gamma: f64 },
     Cosine { t_max: usize, eta_min: f64 },
+    Polynomial { total_iters: usize, power: f64 },
     Warmup { steps: usize, start_factor: f64, then: Box<Scheduler> },
     OneCycle { rise_end: f64, total_steps: usize, initial: f64, min: f64 },
     Plateau(Plateau),
@@ -514,6 +539,10 @@ impl Scheduler {
             Rule::Exponential { gamma } => base * powu(*gamma, t),
             Rule::Cosine { t_max, eta_min } => {
                 eta_min + (base - eta_min) * (1.0 + (PI * t as f64 / *t_max as f64).cos()) / 2.0
+            }
+            Rule::Polynomial { total_iters, power } => {
+                let left = 1.0 - t.min(*total_iters) as f64 / *total_iters as f64;
+                base * left.powf(*power)
             }
             Rule::Warmup { steps, start_factor, then } => {
                 if t < *steps {

@@ -130,6 +130,68 @@ fn fail(path: &Path, e: &dyn std::fmt::Display) -> TrainError {
     TrainError::Checkpoint { path: path.to_path_buf(), message: e.to_string() }
 }
 
+/// Writes a checkpoint folder atomically: `fill` writes the files into
+/// `<dir>.tmp` (it must write `marker`, the file whose presence says the folder
+/// is complete), a manifest of every file's SHA-256 seals it, and renames swap
+/// it in, so a crash at any point leaves the previous folder (or `<dir>.old`)
+/// whole. The training loop's [`Checkpoint`] and other loops' checkpoints (the
+/// reinforcement-learning driver's) are written through it.
+pub fn write_folder(
+    dir: &Path,
+    marker: &str,
+    fill: impl FnOnce(&Path) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    let tmp = sibling(dir, ".tmp");
+    let old = sibling(dir, ".old");
+    if !dir.exists() && old.join(marker).is_file() {
+        // A crash between the renames of the last write: put that checkpoint back first.
+        std::fs::rename(&old, dir).map_err(|e| fail(&old, &e))?;
+    }
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| fail(&tmp, &e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| fail(&tmp, &e))?;
+    fill(&tmp)?;
+    if !tmp.join(marker).is_file() {
+        return Err(fail(&tmp, &format!("the checkpoint writer did not write {marker}")));
+    }
+    // Every file's SHA-256: a resume verifies them before trusting the bytes.
+    Manifest::of_folder(&tmp, &[]).and_then(|m| m.write(&tmp)).map_err(|e| fail(&tmp, &e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| fail(&old, &e))?;
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(|e| fail(dir, &e))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(|e| fail(dir, &e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| fail(&old, &e))?;
+    }
+    Ok(())
+}
+
+/// The newest complete checkpoint folder written by [`write_folder`] with
+/// `marker` (`dir`, or `<dir>.old` after a crash between its renames), with
+/// every file checked against its manifest.
+pub fn open_folder_with(dir: &Path, marker: &str) -> Result<PathBuf, TrainError> {
+    let found = [dir.to_path_buf(), sibling(dir, ".old")]
+        .into_iter()
+        .find(|d| d.join(marker).is_file())
+        .ok_or_else(|| fail(dir, &format!("no checkpoint here ({marker} is missing)")))?;
+    if !found.join(MANIFEST).is_file() {
+        return Err(fail(&found, &"manifest.json is missing, so its files cannot be verified"));
+    }
+    Manifest::verify(&found).map_err(|e| match e {
+        anneal_core::CoreError::Integrity { path, message } => TrainError::Checkpoint { path, message },
+        other => fail(&found, &other),
+    })?;
+    Ok(found)
+}
+
+fn open_folder(dir: &Path) -> Result<PathBuf, TrainError> {
+    open_folder_with(dir, STATE)
+}
+
 impl Checkpoint {
     /// The folder that holds the newest complete checkpoint: `dir`, or
     /// `<dir>.old` if a crash came between the two renames of a write.
@@ -139,14 +201,7 @@ impl Checkpoint {
 
     /// Reads `state.json` of the checkpoint in `dir` (see [`locate`](Checkpoint::locate)).
     pub fn read(dir: &Path) -> Result<Self, TrainError> {
-        let dir = Self::locate(dir).ok_or_else(|| fail(dir, &"no checkpoint here (state.json is missing)"))?;
-        if !dir.join(MANIFEST).is_file() {
-            return Err(fail(&dir, &"manifest.json is missing, so its files cannot be verified"));
-        }
-        Manifest::verify(&dir).map_err(|e| match e {
-            anneal_core::CoreError::Integrity { path, message } => TrainError::Checkpoint { path, message },
-            other => fail(&dir, &other),
-        })?;
+        let dir = open_folder(dir)?;
         let path = dir.join(STATE);
         let text = std::fs::read_to_string(&path).map_err(|e| fail(&path, &e))?;
         let state: Checkpoint = serde_json::from_str(&text).map_err(|e| fail(&path, &e))?;
@@ -165,36 +220,15 @@ impl Checkpoint {
         best: Option<&M>,
         optimizer: &Optimizer,
     ) -> Result<(), TrainError> {
-        let tmp = sibling(dir, ".tmp");
-        let old = sibling(dir, ".old");
-        if !dir.exists() && old.exists() {
-            // A crash between the renames of the last write: put that checkpoint back first.
-            std::fs::rename(&old, dir).map_err(|e| fail(&old, &e))?;
-        }
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| fail(&tmp, &e))?;
-        }
-        std::fs::create_dir_all(&tmp).map_err(|e| fail(&tmp, &e))?;
-        model.clone().save_file(tmp.join(MODEL)).map_err(|e| fail(&tmp.join(MODEL), &e))?;
-        if let Some(best) = best {
-            best.clone().save_file(tmp.join(BEST)).map_err(|e| fail(&tmp.join(BEST), &e))?;
-        }
-        optimizer.save_state(&tmp.join(OPTIMIZER))?;
-        let json = serde_json::to_string_pretty(self).map_err(|e| fail(&tmp, &e))?;
-        std::fs::write(tmp.join(STATE), json).map_err(|e| fail(&tmp, &e))?;
-        // Every file's SHA-256: a resume verifies them before trusting the bytes.
-        Manifest::of_folder(&tmp, &[]).and_then(|m| m.write(&tmp)).map_err(|e| fail(&tmp, &e))?;
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| fail(&old, &e))?;
-        }
-        if dir.exists() {
-            std::fs::rename(dir, &old).map_err(|e| fail(dir, &e))?;
-        }
-        std::fs::rename(&tmp, dir).map_err(|e| fail(dir, &e))?;
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| fail(&old, &e))?;
-        }
-        Ok(())
+        write_folder(dir, STATE, |tmp| {
+            model.clone().save_file(tmp.join(MODEL)).map_err(|e| fail(&tmp.join(MODEL), &e))?;
+            if let Some(best) = best {
+                best.clone().save_file(tmp.join(BEST)).map_err(|e| fail(&tmp.join(BEST), &e))?;
+            }
+            optimizer.save_state(&tmp.join(OPTIMIZER))?;
+            let json = serde_json::to_string_pretty(self).map_err(|e| fail(tmp, &e))?;
+            std::fs::write(tmp.join(STATE), json).map_err(|e| fail(tmp, &e))
+        })
     }
 
     /// Loads the weights of the checkpoint in `dir` into `model` (same shape).

@@ -93,6 +93,26 @@ fn warmup_defaults_to_pytorch_linear_lr_then_constant() {
 }
 
 #[test]
+fn polynomial_is_pytorch_polynomial_lr_and_sb3_linear_decay() {
+    // PyTorch: PolynomialLR(opt, total_iters=4, power=2) from 0.1 gives
+    // 0.1, 0.05625, 0.025, 0.00625, 0, 0 (closed form 0.1·(1 − t/4)²).
+    let config = parse("name = \"polynomial\"\ntotal_iters = 4\npower = 2.0");
+    let expected = [0.1, 0.05625, 0.025, 0.00625, 0.0, 0.0];
+    for (got, want) in lrs(&config, 0.1, 6).iter().zip(expected) {
+        assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+    }
+    // Stable-Baselines3's lin_1e-3 over 100 000 steps: 1e-3 · (1 − t/100 000).
+    let linear = parse("name = \"polynomial\"");
+    let got = lrs(&linear, 1e-3, 100_000);
+    assert!((got[25_600] - 1e-3 * (1.0 - 0.256)).abs() < 1e-15);
+    assert_eq!(got[0], 1e-3);
+    let bad = parse("name = \"polynomial\"\npower = 0.0");
+    assert_eq!(bad.validate().unwrap_err(), out("power", 0.0, "(0, inf)"));
+    let bad = parse("name = \"polynomial\"\ntotal_iters = 0");
+    assert_eq!(bad.validate().unwrap_err(), OptimError::TooFew { name: "total_iters", value: 0, min: 1 });
+}
+
+#[test]
 fn cosine_defaults_to_the_run_length_after_the_warmup() {
     let config = parse("name = \"warmup\"\nsteps = 10\nthen = { name = \"cosine\" }");
     let got = lrs(&config, 0.1, 110);
