@@ -220,7 +220,8 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
         Some("inspect") => bench_inspect(args, root),
         Some("cnn") => bench_cnn(args, root),
         Some("distributed") => bench_distributed(args, root),
-        other => bail!("unknown benchmark {other:?}: available: train, data, eval, hpo, inspect, cnn, distributed"),
+        Some("rl") => bench_rl(args, root),
+        other => bail!("unknown benchmark {other:?}: available: train, data, eval, hpo, inspect, cnn, distributed, rl"),
     }
 }
 
@@ -786,6 +787,121 @@ fn bench_cnn(args: &[String], root: &Path) -> Result<()> {
                 "BELOW by more than 2 standard errors"
             }
         );
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench rl [--reference PYTHON] [--repeats 3] [--algos ppo,dqn,dqn_zoo]`: PPO
+/// and DQN on CartPole-v1 (`examples/rl/cartpole_<algo>.toml`: the rl-baselines3-zoo
+/// hyperparameters; `dqn` adds a decaying learning rate), seeds 0..repeats, on one thread, side by side
+/// with Stable-Baselines3 (`examples/reference/rl_cartpole.py`, the same seeds, in the same
+/// sitting). Prints environment steps until the mean return of the last 20 training
+/// episodes first reached 475, steps per second and the greedy policy's evaluation.
+fn bench_rl(args: &[String], root: &Path) -> Result<()> {
+    let flag = |name: &str| flag_value(args, name);
+    let repeats: usize = flag("--repeats").unwrap_or_else(|| "3".into()).parse()?;
+    let algos = flag("--algos").unwrap_or_else(|| "ppo,dqn,dqn_zoo".into());
+    let reference = flag("--reference").map(PathBuf::from);
+    stage("build anneal (release)", cargo(&["build", "--release", "-p", "anneal", "--features", CI_FEATURES]))?;
+    let out_dir = root.join("target/bench/rl");
+    if out_dir.exists() {
+        std::fs::remove_dir_all(&out_dir)?;
+    }
+    std::fs::create_dir_all(&out_dir)?;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            f64::NAN
+        } else if v.len() % 2 == 1 {
+            v[v.len() / 2]
+        } else {
+            (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+        }
+    };
+    let show = |v: &[Option<f64>]| {
+        v.iter().map(|s| s.map_or("not solved".to_string(), |s| format!("{s:.0}"))).collect::<Vec<_>>().join(", ")
+    };
+    let mut table = Vec::new();
+    let mut referenced = std::collections::HashSet::new();
+    for algo in algos.split(',') {
+        let base = std::fs::read_to_string(root.join(format!("examples/rl/cartpole_{algo}.toml")))?;
+        let (mut steps, mut speed, mut evals) = (Vec::new(), Vec::new(), Vec::new());
+        for seed in 0..repeats {
+            let config = out_dir.join(format!("{algo}_seed{seed}.toml"));
+            std::fs::write(&config, base.replace("seed = 0\n", &format!("seed = {seed}\n")))?;
+            let run = out_dir.join(format!("anneal-{algo}-seed{seed}"));
+            let status = Command::new(root.join("target/release/anneal"))
+                .args(["rl", "--config", config.to_str().unwrap_or_default(), "--out"])
+                .arg(&run)
+                .env("RAYON_NUM_THREADS", "1")
+                .env("MATMUL_NUM_THREADS", "1")
+                .env_remove("BURN_DEVICE")
+                .stdout(std::process::Stdio::null())
+                .status()?;
+            if !status.success() {
+                bail!("anneal rl failed ({status})");
+            }
+            let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("summary.json"))?)?;
+            let k = s["steps_to_target"].as_f64();
+            eprintln!(
+                "xtask: anneal {algo} seed={seed}: steps to 475: {k:?}, {:.0} steps/s, greedy eval {:.1}",
+                s["env_steps_per_second"].as_f64().unwrap_or(f64::NAN),
+                s["eval_mean_return"].as_f64().unwrap_or(f64::NAN)
+            );
+            steps.push(k);
+            speed.push(s["env_steps_per_second"].as_f64().unwrap_or(f64::NAN));
+            evals.push(s["eval_mean_return"].as_f64().unwrap_or(f64::NAN));
+        }
+        let solved: Vec<f64> = steps.iter().flatten().copied().collect();
+        table.push(format!(
+            "| {} | Anneal | {}/{repeats} | {} | {:.0} | {:.0} | {:.1} |",
+            algo.to_uppercase().replace("_ZOO", " (zoo, constant rate)"),
+            solved.len(),
+            show(&steps),
+            median(solved),
+            median(speed),
+            median(evals)
+        ));
+        // Stable-Baselines3 once per algorithm (`dqn_zoo` is DQN's other config).
+        let base_algo = algo.split('_').next().unwrap_or(algo);
+        if let Some(python) = reference.as_ref().filter(|_| referenced.insert(base_algo.to_string())) {
+            let algo = base_algo;
+            let out = out_dir.join(format!("sb3-{algo}.json"));
+            let status = Command::new(python)
+                .arg(root.join("examples/reference/rl_cartpole.py"))
+                .args(["--algos", algo, "--repeats", &repeats.to_string(), "--threads", "1", "--out"])
+                .arg(&out)
+                .env("OMP_WAIT_POLICY", "PASSIVE")
+                .env("OMP_NUM_THREADS", "1")
+                .status()?;
+            if !status.success() {
+                bail!("the Stable-Baselines3 reference failed ({status})");
+            }
+            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out)?)?;
+            let a = &v["algos"][algo];
+            let per_seed: Vec<Option<f64>> =
+                a["steps_to_target_per_seed"].as_array().map_or(Vec::new(), |s| s.iter().map(|x| x.as_f64()).collect());
+            let evals: Vec<f64> = a["runs"]
+                .as_array()
+                .map_or(Vec::new(), |r| r.iter().filter_map(|x| x["final_deterministic_eval_mean"].as_f64()).collect());
+            table.push(format!(
+                "| {} | Stable-Baselines3 {} | {}/{repeats} | {} | {:.0} | {:.0} | {:.1} |",
+                algo.to_uppercase(),
+                v["sb3"].as_str().unwrap_or("?"),
+                a["n_reached"].as_u64().unwrap_or(0),
+                show(&per_seed),
+                a["steps_to_target_median_of_reached"].as_f64().unwrap_or(f64::NAN),
+                a["env_steps_per_s_median"].as_f64().unwrap_or(f64::NAN),
+                median(evals)
+            ));
+        }
+    }
+    println!(
+        "| agent | implementation | solved | steps to mean 475 per seed | median steps (solved) | env steps/s (median) | greedy eval return (median) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for row in table {
+        println!("{row}");
     }
     Ok(())
 }

@@ -169,14 +169,14 @@ fn orthogonal(rng: &mut SeededRng, rows: usize, cols: usize, gain: f64) -> Vec<f
     let (n, k) = if rows >= cols { (rows, cols) } else { (cols, rows) };
     let mut v: Vec<Vec<f64>> = (0..k).map(|_| (0..n).map(|_| rng.normal()).collect()).collect();
     for j in 0..k {
-        for p in 0..j {
-            let dot: f64 = (0..n).map(|i| v[j][i] * v[p][i]).sum();
-            for i in 0..n {
-                v[j][i] -= dot * v[p][i];
-            }
+        let (done, rest) = v.split_at_mut(j);
+        let vj = &mut rest[0];
+        for vp in done.iter() {
+            let dot: f64 = vj.iter().zip(vp).map(|(a, b)| a * b).sum();
+            vj.iter_mut().zip(vp).for_each(|(x, p)| *x -= dot * p);
         }
-        let norm = v[j].iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
-        v[j].iter_mut().for_each(|x| *x /= norm);
+        let norm = vj.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+        vj.iter_mut().for_each(|x| *x /= norm);
     }
     // Entry (r, c) of the rows × cols matrix, written at [c, r].
     let mut out = vec![0.0f32; rows * cols];
@@ -294,9 +294,9 @@ mod tests {
         let device = Device::flex();
         let model = config.init_orthogonal(3, 2f64.sqrt(), 0.01, &device).unwrap();
         assert_eq!(model.num_params(), config.init(3, &device).unwrap().num_params());
-        let bias: Vec<f32> = model.layers[2].bias.as_ref().unwrap().val().into_data().to_vec().unwrap();
+        let bias: Vec<f32> = model.layers[2].bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap();
         assert!(bias.iter().all(|&b| b == 0.0));
-        let head: Vec<f32> = model.layers[2].weight.val().into_data().to_vec().unwrap();
+        let head: Vec<f32> = model.layers[2].weight.val().into_data().try_to_vec::<f32>().unwrap();
         // Two orthonormal rows scaled by 0.01: each row's norm is 0.01.
         let norm0: f32 = (0..16).map(|i| head[i * 2] * head[i * 2]).sum::<f32>().sqrt();
         assert!((norm0 - 0.01).abs() < 1e-6, "{norm0}");

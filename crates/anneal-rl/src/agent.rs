@@ -194,6 +194,8 @@ pub struct Outcome {
 }
 
 /// A trained policy, on the host device (no autodiff).
+// A policy is built once per run or evaluation; boxing the larger network buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Policy {
     /// PPO's actor-critic: acts on the policy's logits.
@@ -417,6 +419,7 @@ enum Learner {
         model: Option<Mlp>,
         target: Mlp,
         buffer: ReplayBuffer,
+        lr: Option<Scheduler>,
         stepper: Stepper<Mlp>,
     },
 }
@@ -473,7 +476,12 @@ fn drive<E: Env + Clone + Serialize + DeserializeOwned>(
             let target = model.valid().fork(&device);
             let buffer = ReplayBuffer::new(d.buffer_size, obs_len);
             let stepper = stepper(d.max_grad_norm)?;
-            (Learner::Dqn { cfg: d.clone(), model: Some(model), target, buffer, stepper }, optimizer_of(&d.optimizer)?)
+            let horizon = d.schedule_steps.unwrap_or(config.total_steps);
+            let lr = d.schedule.as_ref().map(|s| s.build(d.optimizer.learning_rate(), horizon)).transpose()?;
+            (
+                Learner::Dqn { cfg: d.clone(), model: Some(model), target, buffer, lr, stepper },
+                optimizer_of(&d.optimizer)?,
+            )
         }
     };
     let mut run = Run {
@@ -713,7 +721,7 @@ impl Run<'_> {
     /// `gradient_steps` updates once learning has started.
     fn dqn_iteration<E: Env>(&mut self, vec: &mut VecEnv<E>) -> Result<BTreeMap<String, f64>> {
         let total = self.config.total_steps;
-        let Learner::Dqn { cfg, model, target, buffer, stepper } = &mut self.learner else { unreachable!() };
+        let Learner::Dqn { cfg, model, target, buffer, lr, stepper } = &mut self.learner else { unreachable!() };
         let (n_envs, d, a) = (vec.len(), self.obs_len, self.n_actions);
         let online = model.as_ref().map(|m| m.valid().fork(&self.device)).unwrap_or_else(|| unreachable!());
         let sync_every = (cfg.target_update_interval / n_envs).max(1);
@@ -731,13 +739,19 @@ impl Run<'_> {
                     .collect()
             };
             let step = vec.step(&chosen)?;
+            if let Some(s) = lr.as_mut() {
+                for _ in 0..n_envs {
+                    s.step();
+                }
+                self.optimizer.set_learning_rate(s.lr().max(0.0));
+            }
             let next_obs = vec.observations();
             for e in 0..n_envs {
                 let next = step.final_observations[e].as_deref().unwrap_or(&next_obs[e * d..(e + 1) * d]);
                 buffer.push(&current[e * d..(e + 1) * d], chosen[e], step.rewards[e] as f32, next, step.terminated[e]);
             }
             // Stable-Baselines3 counts calls of the vectorised step.
-            if (vec.steps() / n_envs) % sync_every == 0 {
+            if (vec.steps() / n_envs).is_multiple_of(sync_every) {
                 *target = model.as_ref().map(|m| m.valid().fork(&self.device)).unwrap_or_else(|| unreachable!());
             }
             if vec.steps() >= total {
@@ -870,7 +884,13 @@ impl Run<'_> {
                     self.optimizer.set_learning_rate(s.lr().max(0.0));
                 }
             }
-            Learner::Dqn { model, target, buffer, .. } => {
+            Learner::Dqn { model, target, buffer, lr, .. } => {
+                if let Some(s) = lr {
+                    for _ in 0..state.vec_env.steps() {
+                        s.step();
+                    }
+                    self.optimizer.set_learning_rate(s.lr().max(0.0));
+                }
                 let m = model.take().unwrap_or_else(|| unreachable!());
                 *model = Some(m.try_load_file(load(MODEL)).map_err(|e| file_error(&load(MODEL), e))?);
                 *target = target.clone().try_load_file(load(TARGET)).map_err(|e| file_error(&load(TARGET), e))?;

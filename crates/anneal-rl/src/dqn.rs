@@ -12,7 +12,7 @@
 use anneal_core::SeededRng;
 use anneal_data::Target;
 use anneal_models::ActivationKind;
-use anneal_optim::OptimizerConfig;
+use anneal_optim::{OptimizerConfig, ScheduleConfig};
 use anneal_train::{LossTerm, Objective, TrainError};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -70,6 +70,12 @@ pub struct DqnConfig {
     /// The optimiser (default Adam, learning rate 1e-4).
     #[serde(default = "d_optimizer")]
     pub optimizer: OptimizerConfig,
+    /// The learning-rate schedule, stepped once per environment step (default constant).
+    #[serde(default)]
+    pub schedule: Option<ScheduleConfig>,
+    /// Environment steps the schedule runs over (default: the run's `total_steps`).
+    #[serde(default)]
+    pub schedule_steps: Option<usize>,
 }
 
 fn d_buffer() -> usize {
@@ -151,6 +157,15 @@ impl DqnConfig {
             return Err(setting("exploration_steps", 0, "at least 1"));
         }
         self.optimizer.validate()?;
+        if let Some(s) = &self.schedule {
+            s.validate()?;
+            if s.is_metric_driven() {
+                return Err(setting("schedule", "reduce_on_plateau", "a schedule that needs no metric"));
+            }
+        }
+        if self.schedule_steps == Some(0) {
+            return Err(setting("schedule_steps", 0, "at least 1"));
+        }
         Ok(())
     }
 

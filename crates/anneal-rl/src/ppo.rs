@@ -205,7 +205,7 @@ impl PpoConfig {
             dropout: 0.0,
             layer_dropout: vec![],
         };
-        let value_seed = seed ^ 0x5EED_0F_7A1E;
+        let value_seed = seed ^ 0x5EED_0F7A_1E00;
         let (policy, value) = if self.ortho_init {
             let gain = 2f64.sqrt();
             (

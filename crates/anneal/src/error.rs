@@ -127,6 +127,9 @@ pub enum Error {
     /// A metric could not be computed.
     #[error(transparent)]
     Eval(#[from] anneal_evaluate::EvalError),
+    /// Reinforcement learning failed (a bad environment or agent setting, a diverged run).
+    #[error(transparent)]
+    Rl(#[from] anneal_rl::RlError),
     /// A hyperparameter search failed (bad space, unreachable storage, conflicting study).
     #[error("tune: {0}")]
     Tune(String),

@@ -184,6 +184,30 @@ enum Command {
         #[arg(long, value_enum)]
         part: Option<PartArg>,
     },
+    /// Reinforcement learning: train an agent (PPO, DQN) on an environment
+    /// (CartPole-v1, a gridworld) from a TOML config into a run folder (episode
+    /// returns, return curve, report.md, checkpoints, the policy). `anneal rl eval
+    /// --run <dir>` plays the trained policy.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Rl {
+        #[command(subcommand)]
+        action: Option<RlCommand>,
+        /// The RL config (TOML): seed, total_steps, target_return, [env], [agent].
+        #[arg(long, required_unless_present = "resume")]
+        config: Option<PathBuf>,
+        /// Run folder to create [default: runs/<config name>-<n>].
+        #[arg(long, conflicts_with = "resume")]
+        out: Option<PathBuf>,
+        /// Continue the run in this folder from its last checkpoint.
+        #[arg(long, conflicts_with = "config")]
+        resume: Option<PathBuf>,
+        /// Compute backend: ndarray, flex or wgpu [default: $BURN_DEVICE, else flex].
+        #[arg(long)]
+        device: Option<String>,
+        /// Print one line per iteration.
+        #[arg(long)]
+        log: bool,
+    },
     /// Hyperparameter search: every trial is an `anneal train` run of the base config
     /// with sampled settings, scored on its validation rows. The study lives in a
     /// storage, so running the command again resumes it.
@@ -217,6 +241,26 @@ enum Command {
         /// run folder (report, weights, test metrics).
         #[arg(long)]
         retrain_best: bool,
+    },
+}
+
+/// What `anneal rl` does besides training.
+#[derive(Subcommand)]
+enum RlCommand {
+    /// Run a trained policy greedily and report its mean return.
+    Eval {
+        /// The run folder `anneal rl` wrote.
+        #[arg(long)]
+        run: PathBuf,
+        /// Episodes to play.
+        #[arg(long, default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        episodes: usize,
+        /// Seed of the first episode (episode k uses seed + k).
+        #[arg(long, default_value_t = 10_000)]
+        seed: u64,
+        /// Compute backend: ndarray, flex or wgpu [default: the run's].
+        #[arg(long)]
+        device: Option<String>,
     },
 }
 
@@ -337,6 +381,48 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
                 metrics.device
             );
             outln!("run folder: {}  (report: {})", out.display(), run::RunFolder::new(&out).report().display());
+        }
+        Command::Rl { action: Some(RlCommand::Eval { run, episodes, seed, device }), .. } => {
+            let backend = match device {
+                Some(name) => Backend::resolve(Some(&name))?,
+                None => anneal::reinforcement::run_backend(&run)?,
+            };
+            let returns = anneal::reinforcement::evaluate(&run, episodes, seed, backend)?;
+            let mean = returns.iter().sum::<f64>() / returns.len() as f64;
+            let std = (returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / returns.len() as f64).sqrt();
+            outln!("mean return {mean:.2} ± {std:.2} over {} episodes (greedy policy, seeds {seed}..)", returns.len());
+        }
+        Command::Rl { action: None, config, out, resume, device, log } => {
+            let backend = match (&resume, &device) {
+                (Some(dir), None) => anneal::reinforcement::run_backend(dir)?,
+                _ => Backend::resolve(device.as_deref())?,
+            };
+            let (rl_config, out) = match (&resume, &config) {
+                (Some(dir), _) => (anneal::reinforcement::run_config(dir)?, dir.clone()),
+                (None, Some(config)) => {
+                    (anneal::reinforcement::load_config(config)?, out.unwrap_or_else(|| run::default_out(config)))
+                }
+                (None, None) => unreachable!("clap requires --config or --resume"),
+            };
+            let options = anneal::reinforcement::RlOptions { out: out.clone(), backend, resume: resume.is_some(), log };
+            let s = anneal::reinforcement::train(&rl_config, &options)?;
+            let solved = match (s.target_return, s.steps_to_target) {
+                (Some(t), Some(k)) => format!("reached {t} after {k} steps"),
+                (Some(t), None) => format!("did not reach {t}"),
+                _ => String::new(),
+            };
+            let eval = s
+                .eval_mean_return
+                .map_or(String::new(), |m| format!(", greedy policy {m:.1} over {} episodes", s.eval_episodes));
+            outln!(
+                "{} on {}: {} steps, {} episodes, {solved}{eval}  ({:.0} steps/s)",
+                s.algorithm.to_uppercase(),
+                s.env,
+                s.env_steps,
+                s.episodes,
+                s.env_steps_per_second
+            );
+            outln!("run folder: {}  (report: {})", out.display(), out.join("report.md").display());
         }
         Command::Tune { config, trials, workers, storage, out, device, report, retrain_best } => {
             let tune_config = anneal::tune::TuneConfig::load(&config)?;

@@ -33,7 +33,7 @@ fn value_iteration_solves_a_corridor_exactly() {
         GridConfig { layout: vec!["S..G".into()], step_reward: -1.0, goal_reward: 10.0, ..GridConfig::default() };
     let world = GridWorld::new(config).unwrap();
     let vi = value_iteration(&world, 0.9, 1e-12).unwrap();
-    let want = -1.0 + 0.9 * (-1.0) + 0.81 * 10.0;
+    let want = -1.0 - 0.9 + 0.81 * 10.0;
     assert!((vi.values[0] - want).abs() < 1e-9, "{} vs {want}", vi.values[0]);
     assert_eq!(vi.policy[0], 1, "move right");
     assert!(value_iteration(&world, 1.0, 1e-9).is_err(), "γ = 1 is refused");

@@ -11,6 +11,7 @@ mod images;
 mod linear;
 mod penguins;
 mod regression;
+mod rl;
 mod training;
 mod tune;
 mod weights;

@@ -1,0 +1,123 @@
+//! `anneal rl`: train a reinforcement-learning agent from a TOML config into a
+//! run folder, resume it, and evaluate its policy.
+//!
+//! The run folder holds `config.toml`, `run.json` (the backend), the files of
+//! [`anneal_rl::report`] (`episodes.csv`, `metrics.jsonl`, `returns.png`,
+//! `summary.json`, `policy.bpk`, `report.md`), the checkpoint and
+//! `manifest.json`.
+
+use std::path::{Path, PathBuf};
+
+use anneal_core::integrity::Manifest;
+use anneal_rl::agent::{self, IterationRecord, Observer};
+use anneal_rl::report::{Summary, write_run};
+use anneal_rl::{Episode, Policy, RlConfig};
+use anneal_train::Backend;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::run::{RunFolder, claim_out, verify_run};
+
+const CONFIG: &str = "config.toml";
+const RUN_INFO: &str = "run.json";
+const POLICY: &str = "policy.bpk";
+const CHECKPOINT: &str = "checkpoint";
+const CHECKPOINT_DIRS: [&str; 3] = ["checkpoint", "checkpoint.old", "checkpoint.tmp"];
+
+/// How to run `anneal rl`.
+#[derive(Debug, Clone)]
+pub struct RlOptions {
+    /// The run folder (created; or, with `resume`, continued).
+    pub out: PathBuf,
+    /// The compute backend.
+    pub backend: Backend,
+    /// Continue the run in `out` from its checkpoint.
+    pub resume: bool,
+    /// One line per iteration on standard error.
+    pub log: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RunInfo {
+    device: Backend,
+    kind: String,
+}
+
+/// Reads an RL config (TOML), naming the file in errors.
+pub fn load_config(path: &Path) -> Result<RlConfig> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let config: RlConfig =
+        toml::from_str(&text).map_err(|e| Error::Config { path: path.to_path_buf(), message: e.to_string() })?;
+    config.validate()?;
+    Ok(config)
+}
+
+struct Log {
+    every: bool,
+    window: usize,
+}
+
+impl Observer for Log {
+    fn on_iteration(&mut self, r: &IterationRecord, _episodes: &[Episode]) {
+        if !self.every {
+            return;
+        }
+        let mean = r.metrics.get("mean_return").map_or("—".to_string(), |m| format!("{m:.1}"));
+        eprintln!(
+            "iteration {:>5}  steps {:>8}  episodes {:>6}  mean return (last {}) {mean}  {:.1}s",
+            r.iteration, r.env_steps, r.episodes, self.window, r.seconds
+        );
+    }
+}
+
+/// Trains the agent of `config` into `options.out` (or continues it there).
+pub fn train(config: &RlConfig, options: &RlOptions) -> Result<Summary> {
+    config.validate()?;
+    let out = &options.out;
+    let _lock = if options.resume {
+        RunFolder::new(out).require(CONFIG)?;
+        anneal_core::lock::FolderLock::acquire(out)?
+    } else {
+        let lock = claim_out(out)?;
+        let text =
+            toml::to_string(config).map_err(|e| Error::Config { path: out.join(CONFIG), message: e.to_string() })?;
+        write(out, CONFIG, &text)?;
+        let info = RunInfo { device: options.backend, kind: "rl".into() };
+        write(out, RUN_INFO, &serde_json::to_string_pretty(&info).unwrap_or_default())?;
+        lock
+    };
+    let device = options.backend.device()?;
+    let mut log = Log { every: options.log, window: config.window };
+    let outcome = agent::train(config, &device, Some(&out.join(CHECKPOINT)), &mut log)?;
+    let summary = write_run(out, config, &outcome)?;
+    Manifest::of_folder(out, &CHECKPOINT_DIRS)?.write(out)?;
+    Ok(summary)
+}
+
+/// The config a run folder was trained with.
+pub fn run_config(run: &Path) -> Result<RlConfig> {
+    load_config(&RunFolder::new(run).require(CONFIG)?)
+}
+
+/// The backend a run was trained on.
+pub fn run_backend(run: &Path) -> Result<Backend> {
+    let path = RunFolder::new(run).require(RUN_INFO)?;
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    let info: RunInfo = serde_json::from_str(&text).map_err(|e| Error::Config { path, message: e.to_string() })?;
+    Ok(info.device)
+}
+
+/// Runs the trained greedy policy of `run` for `episodes` episodes (seeds
+/// `seed..`); returns each episode's return. The run folder is verified first.
+pub fn evaluate(run: &Path, episodes: usize, seed: u64, backend: Backend) -> Result<Vec<f64>> {
+    verify_run(run)?;
+    let config = run_config(run)?;
+    let device = backend.device()?;
+    let policy = Policy::load(&config, &RunFolder::new(run).require(POLICY)?, &device)?;
+    Ok(agent::evaluate(&config, &policy, episodes, seed, &device)?)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).map_err(|source| Error::Io { path, source })
+}
