@@ -873,6 +873,7 @@ fn bench_rl(args: &[String], root: &Path) -> Result<()> {
                 .arg(&out)
                 .env("OMP_WAIT_POLICY", "PASSIVE")
                 .env("OMP_NUM_THREADS", "1")
+                .stdout(std::process::Stdio::null())
                 .status()?;
             if !status.success() {
                 bail!("the Stable-Baselines3 reference failed ({status})");

@@ -701,9 +701,10 @@ impl Run<'_> {
         // How far the update moved the policy on this rollout.
         let updated = model.as_ref().map(|m| m.valid().fork(&self.device)).unwrap_or_else(|| unreachable!());
         let out = host(updated.forward(rows_tensor(&obs, rollout, &self.device)))?;
-        let (mut kl, mut clipped) = (0.0, 0usize);
+        let (mut kl, mut clipped, mut entropy) = (0.0, 0usize, 0.0);
         for i in 0..rollout {
             let lp = log_softmax_row(&out[i * width..i * width + a]);
+            entropy -= lp.iter().map(|l| l.exp() * l).sum::<f64>();
             let log_ratio = lp[actions[i]] - f64::from(log_probs[i]);
             kl += log_ratio.exp() - 1.0 - log_ratio;
             if (log_ratio.exp() - 1.0).abs() > clip_range {
@@ -712,6 +713,7 @@ impl Run<'_> {
         }
         metrics.insert("approx_kl".into(), kl / rollout as f64);
         metrics.insert("clip_fraction".into(), clipped as f64 / rollout as f64);
+        metrics.insert("entropy".into(), entropy / rollout as f64);
         metrics.insert("clip_range".into(), clip_range);
         metrics.insert("learning_rate".into(), self.optimizer.learning_rate());
         Ok(metrics)

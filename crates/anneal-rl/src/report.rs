@@ -228,9 +228,5 @@ fn significant(v: f64) -> String {
 }
 
 fn toml_text(config: &RlConfig) -> String {
-    serde_json::to_value(config)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .map(|json| format!("# (as JSON)\n{json}\n"))
-        .unwrap_or_default()
+    toml::to_string(config).unwrap_or_else(|e| format!("# the config could not be written as TOML: {e}\n"))
 }

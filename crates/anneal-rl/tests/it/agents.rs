@@ -163,3 +163,40 @@ fn invalid_configs_are_typed_errors() {
         .is_err()
     );
 }
+
+/// DQN through the generic driver on the gridworld: its greedy policy walks
+/// the shortest safe path, the undiscounted return value iteration's optimal
+/// policy gets (1 − 8 · 0.04 on the default map).
+#[test]
+fn dqn_reaches_the_gridworld_optimum() {
+    let config: RlConfig = toml::from_str(
+        r#"
+        seed = 2
+        total_steps = 6000
+        eval_episodes = 1
+        [env]
+        name = "gridworld"
+        layout = ["S..#..", ".#...X", ".#.#..", "...#X.", "X....G"]
+        [agent]
+        algorithm = "dqn"
+        learning_starts = 500
+        train_freq = 4
+        gradient_steps = 1
+        batch_size = 32
+        target_update_interval = 200
+        exploration_steps = 3000
+        gamma = 0.95
+        hidden = [64]
+        optimizer = { name = "adam", learning_rate = 0.003 }
+        "#,
+    )
+    .unwrap();
+    let outcome = agent::train(&config, &Device::flex(), None, &mut Quiet).unwrap();
+    let world = anneal_rl::GridWorld::new(anneal_rl::GridConfig::default()).unwrap();
+    let optimum = anneal_rl::gridworld::value_iteration(&world, 0.95, 1e-12).unwrap();
+    // Value iteration's optimum is the 9-move path: 8 steps at −0.04, then the goal.
+    let g: f64 = 0.95;
+    let path_value = -0.04 * (1.0 - g.powi(8)) / (1.0 - g) + g.powi(8);
+    assert!((optimum.values[world.start()] - path_value).abs() < 1e-9, "{}", optimum.values[world.start()]);
+    assert!((outcome.evaluation[0] - (1.0 - 8.0 * 0.04)).abs() < 1e-9, "greedy return {}", outcome.evaluation[0]);
+}

@@ -266,3 +266,32 @@ fn bandit_bounds_match_the_formulas() {
     close(ucb1_bound(&means, n), outputs["ucb1_regret_bound"].as_f64().unwrap(), 1e-12, "UCB1 bound");
     close(lai_robbins(&means), outputs["lai_robbins_constant"].as_f64().unwrap(), 1e-12, "Lai-Robbins constant");
 }
+
+proptest::proptest! {
+    /// GAE's two limits: λ = 1 gives Monte-Carlo returns (the discounted sum of
+    /// the rewards to the end of the rollout plus the discounted bootstrap), λ = 0
+    /// the one-step TD error, for any rewards, values and discount.
+    #[test]
+    fn gae_limits(
+        rewards in proptest::collection::vec(-5.0f32..5.0, 1..20),
+        seed_values in proptest::collection::vec(-5.0f32..5.0, 20),
+        last in -5.0f32..5.0,
+        gamma in 0.5f64..1.0,
+    ) {
+        let n = rewards.len();
+        let values = &seed_values[..n];
+        let starts = vec![false; n];
+        let (_, mc) = gae(&rewards, values, &starts, &[last], &[false], 1, gamma, 1.0);
+        let mut g = f64::from(last);
+        for t in (0..n).rev() {
+            g = f64::from(rewards[t]) + gamma * g;
+            proptest::prop_assert!((f64::from(mc[t]) - g).abs() < 1e-3 * (1.0 + g.abs()), "t {}: {} vs {}", t, mc[t], g);
+        }
+        let (td, _) = gae(&rewards, values, &starts, &[last], &[false], 1, gamma, 0.0);
+        for t in 0..n {
+            let next = if t + 1 < n { f64::from(values[t + 1]) } else { f64::from(last) };
+            let delta = f64::from(rewards[t]) + gamma * next - f64::from(values[t]);
+            proptest::prop_assert!((f64::from(td[t]) - delta).abs() < 1e-4 * (1.0 + delta.abs()));
+        }
+    }
+}
