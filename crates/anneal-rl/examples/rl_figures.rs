@@ -7,7 +7,8 @@
 //! Writes `<out>/rl_bandit_regret.{png,svg}`: the mean cumulative regret of
 //! ε-greedy (constant and decaying), UCB1 and Thompson sampling over 50 runs
 //! of a 5-armed Bernoulli bandit, against UCB1's upper bound and the
-//! Lai–Robbins lower bound. With run folders of `anneal rl` (their
+//! Lai–Robbins lower bound, and of a 4-armed Gaussian bandit against its
+//! Lai–Robbins rate. With run folders of `anneal rl` (their
 //! `episodes.csv`), also `<out>/rl_returns.{png,svg}`: their rolling mean
 //! returns against environment steps.
 
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anneal_evaluate::chart::{Chart, PALETTE, Series, save_charts};
 use anneal_rl::Episode;
-use anneal_rl::bandit::{Arms, Strategy, lai_robbins, mean_regret, ucb1_bound};
+use anneal_rl::bandit::{Arms, Strategy, lai_robbins, lai_robbins_gaussian, mean_regret, ucb1_bound};
 use anneal_rl::report::plot_returns;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -59,7 +60,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         series,
         ..Chart::default()
     };
-    save_charts(&[chart], &out.join("rl_bandit_regret"))?;
+    // Gaussian arms (σ = 1): UCB1's bound assumes rewards in [0, 1] and does not apply.
+    let g_means = vec![1.0, 0.8, 0.5, 0.0];
+    let g_arms = Arms::Gaussian { means: g_means.clone(), std: 1.0 };
+    let mut g_series = Vec::new();
+    for (k, s) in strategies.iter().enumerate() {
+        let curve = mean_regret(&g_arms, *s, n, 50, 1)?;
+        eprintln!("Gaussian, {}: regret after {n} pulls {:.1}", s.label(), curve[n - 1]);
+        g_series.push(Series::line(s.label(), every(&curve), PALETTE[k]));
+    }
+    let g_lower = lai_robbins_gaussian(&g_means, 1.0);
+    let g_lr: Vec<(f64, f64)> = (1..=n / 20).map(|i| (i as f64 * 20.0, g_lower * (i as f64 * 20.0).ln())).collect();
+    eprintln!("Gaussian Lai–Robbins rate at {n}: {:.1}", g_lower * (n as f64).ln());
+    g_series.push(Series::line("Lai–Robbins rate", g_lr, (0, 0, 0)));
+    let g_chart = Chart {
+        title: "Gaussian bandit, means 1 0.8 0.5 0, σ 1 (mean of 50 runs)".into(),
+        x_label: "pulls".into(),
+        y_label: "cumulative regret".into(),
+        log_x: true,
+        log_y: true,
+        series: g_series,
+        ..Chart::default()
+    };
+    save_charts(&[chart, g_chart], &out.join("rl_bandit_regret"))?;
     let runs: Vec<(String, Vec<Episode>)> = args.map(|dir| read_run(Path::new(&dir))).collect::<Result<_, _>>()?;
     if !runs.is_empty() {
         let refs: Vec<(String, &[Episode])> = runs.iter().map(|(l, e)| (l.clone(), &e[..])).collect();

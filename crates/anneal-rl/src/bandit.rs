@@ -225,6 +225,13 @@ pub fn lai_robbins(means: &[f64]) -> f64 {
     means.iter().filter(|&&m| m < best).map(|&m| (best - m) / kl(m, best)).sum()
 }
 
+/// The Lai–Robbins constant for Gaussian arms of a common standard deviation
+/// σ: `KL(N(μᵢ, σ²), N(μ*, σ²)) = Δᵢ² / 2σ²`, so the constant is `Σ 2σ² / Δᵢ`.
+pub fn lai_robbins_gaussian(means: &[f64], std: f64) -> f64 {
+    let best = means.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    means.iter().filter(|&&m| m < best).map(|&m| 2.0 * std * std / (best - m)).sum()
+}
+
 fn argmax(values: impl Iterator<Item = f64>) -> usize {
     let mut best = (0, f64::NEG_INFINITY);
     for (i, v) in values.enumerate() {
@@ -266,6 +273,12 @@ fn beta(rng: &mut SeededRng, a: f64, b: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gaussian_lai_robbins_is_two_sigma_squared_over_the_gaps() {
+        // Gaps 0.5 and 1 with σ = 2: 2·4/0.5 + 2·4/1 = 24.
+        assert!((lai_robbins_gaussian(&[1.0, 0.5, 0.0], 2.0) - 24.0).abs() < 1e-12);
+    }
 
     #[test]
     fn beta_draws_have_the_right_mean() {

@@ -52,21 +52,39 @@ pub fn load_config(path: &Path) -> Result<RlConfig> {
     Ok(config)
 }
 
+/// Progress on standard error: a line per iteration with `--log`; otherwise,
+/// on a terminal, one status line rewritten in place.
 struct Log {
     every: bool,
+    live: bool,
     window: usize,
+    total: usize,
+}
+
+impl Log {
+    fn line(&self, r: &IterationRecord) -> String {
+        let mean = r.metrics.get("mean_return").map_or("—".to_string(), |m| format!("{m:.1}"));
+        format!(
+            "iteration {:>5}  steps {:>8}  episodes {:>6}  mean return (last {}) {mean}  {:.1}s",
+            r.iteration, r.env_steps, r.episodes, self.window, r.seconds
+        )
+    }
+
+    fn finish(&self) {
+        if self.live && !self.every {
+            eprintln!();
+        }
+    }
 }
 
 impl Observer for Log {
     fn on_iteration(&mut self, r: &IterationRecord, _episodes: &[Episode]) {
-        if !self.every {
-            return;
+        if self.every {
+            eprintln!("{}", self.line(r));
+        } else if self.live {
+            let percent = 100.0 * r.env_steps as f64 / self.total.max(1) as f64;
+            eprint!("\r{}  [{percent:>3.0}%]  ", self.line(r));
         }
-        let mean = r.metrics.get("mean_return").map_or("—".to_string(), |m| format!("{m:.1}"));
-        eprintln!(
-            "iteration {:>5}  steps {:>8}  episodes {:>6}  mean return (last {}) {mean}  {:.1}s",
-            r.iteration, r.env_steps, r.episodes, self.window, r.seconds
-        );
     }
 }
 
@@ -87,8 +105,11 @@ pub fn train(config: &RlConfig, options: &RlOptions) -> Result<Summary> {
         lock
     };
     let device = options.backend.device()?;
-    let mut log = Log { every: options.log, window: config.window };
-    let outcome = agent::train(config, &device, Some(&out.join(CHECKPOINT)), &mut log)?;
+    let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut log = Log { every: options.log, live, window: config.window, total: config.total_steps };
+    let outcome = agent::train(config, &device, Some(&out.join(CHECKPOINT)), &mut log);
+    log.finish();
+    let outcome = outcome?;
     let summary = write_run(out, config, &outcome)?;
     Manifest::of_folder(out, &CHECKPOINT_DIRS)?.write(out)?;
     Ok(summary)

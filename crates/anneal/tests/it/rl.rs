@@ -119,3 +119,26 @@ fn rl_config_errors_name_the_problem() {
     let out = anneal(&["rl", "eval", "--run", dir.path().to_str().unwrap()]);
     assert!(!out.status.success());
 }
+
+/// The same short PPO run on flex and on wgpu (Mesa's software driver in CI):
+/// the same episodes, and losses within 1e-3.
+#[cfg(feature = "wgpu")]
+#[test]
+fn rl_runs_alike_on_flex_and_wgpu() {
+    use anneal::rl::agent::{self, Quiet};
+    use anneal::train::Backend;
+    let config: anneal::rl::RlConfig = toml::from_str(
+        "seed = 4\ntotal_steps = 64\neval_episodes = 0\n[env]\nname = \"cartpole\"\n[agent]\nalgorithm = \"ppo\"\n\
+         n_envs = 4\nn_steps = 16\nbatch_size = 32\nn_epochs = 2\n",
+    )
+    .unwrap();
+    let run = |backend: Backend| agent::train(&config, &backend.device().unwrap(), None, &mut Quiet).unwrap();
+    let (flex, wgpu) = (run(Backend::Flex), run(Backend::Wgpu));
+    assert_eq!(flex.episodes, wgpu.episodes);
+    for (a, b) in flex.records.iter().zip(&wgpu.records) {
+        for (key, x) in &a.metrics {
+            let y = b.metrics[key];
+            assert!((x - y).abs() <= 1e-3 * (1.0 + x.abs()), "{key}: flex {x}, wgpu {y}");
+        }
+    }
+}
