@@ -496,8 +496,10 @@ fn drive<E: Env + Clone + Serialize + DeserializeOwned>(
         iteration: 0,
     };
     let mut records = Vec::new();
+    // A checkpoint that is there is resumed from, or its damage reported
+    // (restore verifies its manifest): never silently started over.
     if let Some(dir) = checkpoint
-        && anneal_train::checkpoint::open_folder_with(dir, STATE).is_ok()
+        && anneal_train::Checkpoint::locate(dir).is_some()
     {
         let (v, r) = run.restore(dir)?;
         vec = v;

@@ -200,3 +200,18 @@ fn dqn_reaches_the_gridworld_optimum() {
     assert!((optimum.values[world.start()] - path_value).abs() < 1e-9, "{}", optimum.values[world.start()]);
     assert!((outcome.evaluation[0] - (1.0 - 8.0 * 0.04)).abs() < 1e-9, "greedy return {}", outcome.evaluation[0]);
 }
+
+/// A damaged checkpoint is an error naming the file, not a silent fresh start.
+#[test]
+fn a_damaged_checkpoint_is_refused() {
+    let mut config = ppo_config(256);
+    config.eval_episodes = 0;
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("checkpoint");
+    agent::train(&config, &Device::flex(), Some(&ckpt), &mut Quiet).unwrap();
+    let state = ckpt.join("state.json");
+    let text = std::fs::read_to_string(&state).unwrap().replacen("\"iteration\":2", "\"iteration\":1", 1);
+    std::fs::write(&state, text).unwrap();
+    let err = agent::train(&config, &Device::flex(), Some(&ckpt), &mut Quiet).unwrap_err().to_string();
+    assert!(err.contains("state.json"), "{err}");
+}

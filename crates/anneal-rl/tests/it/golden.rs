@@ -32,6 +32,19 @@ fn flat(v: &Value) -> Vec<f64> {
         .collect()
 }
 
+/// Flags given as booleans or as 0/1 numbers, flat or one level nested.
+fn bools(v: &Value) -> Vec<bool> {
+    let one = |x: &Value| x.as_bool().unwrap_or_else(|| x.as_f64().unwrap() != 0.0);
+    v.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|x| match x {
+            Value::Array(row) => row.iter().map(one).collect(),
+            x => vec![one(x)],
+        })
+        .collect()
+}
+
 fn bits(v: &Value) -> Vec<f64> {
     v.as_array()
         .unwrap()
@@ -154,23 +167,8 @@ fn gae_matches_stable_baselines3() {
     let (inputs, outputs) = (&golden["gae"]["inputs"], &golden["gae"]["outputs"]);
     let n_envs = inputs["n_envs"].as_u64().unwrap() as usize;
     let to32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
-    let starts: Vec<bool> = flat(&inputs["episode_starts"]).iter().map(|&x| x != 0.0).collect::<Vec<_>>();
-    let starts = if starts.is_empty() {
-        inputs["episode_starts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|r| r.as_array().unwrap().iter().map(|b| b.as_bool().unwrap()))
-            .collect()
-    } else {
-        starts
-    };
-    let dones: Vec<bool> = inputs["dones"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b.as_bool().unwrap_or_else(|| b.as_f64().unwrap() != 0.0))
-        .collect();
+    let starts = bools(&inputs["episode_starts"]);
+    let dones = bools(&inputs["dones"]);
     let (adv, ret) = gae(
         &to32(flat(&inputs["rewards"])),
         &to32(flat(&inputs["values"])),
@@ -220,12 +218,7 @@ fn dqn_targets_and_loss_match_pytorch() {
     let gamma = inputs["gamma"].as_f64().unwrap();
     let to32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
     let rewards = to32(f64s(&inputs["rewards"]));
-    let dones: Vec<bool> = inputs["dones"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b.as_bool().unwrap_or_else(|| b.as_f64().unwrap() != 0.0))
-        .collect();
+    let dones = bools(&inputs["dones"]);
     let next_target = to32(flat(&inputs["next_q_target"]));
     let next_online = to32(flat(&inputs["next_q_online"]));
     let device = Device::flex().autodiff();
