@@ -390,7 +390,13 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
             let returns = anneal::reinforcement::evaluate(&run, episodes, seed, backend)?;
             let mean = returns.iter().sum::<f64>() / returns.len() as f64;
             let std = (returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / returns.len() as f64).sqrt();
-            outln!("mean return {mean:.2} ± {std:.2} over {} episodes (greedy policy, seeds {seed}..)", returns.len());
+            outln!(
+                "mean return {} ± {} over {} episodes (greedy policy, seeds {seed}..)",
+                run::significant(mean),
+                // Identical returns leave a rounding residue, not a spread.
+                if std <= 1e-9 * (1.0 + mean.abs()) { "0".into() } else { run::significant(std) },
+                returns.len()
+            );
         }
         Command::Rl { action: None, config, out, resume, device, log } => {
             let backend = match (&resume, &device) {
@@ -406,20 +412,20 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
             };
             let options = anneal::reinforcement::RlOptions { out: out.clone(), backend, resume: resume.is_some(), log };
             let s = anneal::reinforcement::train(&rl_config, &options)?;
-            let solved = match (s.target_return, s.steps_to_target) {
-                (Some(t), Some(k)) => format!("reached {t} after {k} steps"),
-                (Some(t), None) => format!("did not reach {t}"),
-                _ => String::new(),
-            };
-            let eval = s
-                .eval_mean_return
-                .map_or(String::new(), |m| format!(", greedy policy {m:.1} over {} episodes", s.eval_episodes));
+            let mut parts = vec![format!("{} steps", s.env_steps), format!("{} episodes", s.episodes)];
+            match (s.target_return, s.steps_to_target) {
+                (Some(t), Some(k)) => parts.push(format!("reached {t} after {k} steps")),
+                (Some(t), None) => parts.push(format!("did not reach {t}")),
+                _ => {}
+            }
+            if let Some(m) = s.eval_mean_return {
+                parts.push(format!("greedy policy {} over {} episodes", run::significant(m), s.eval_episodes));
+            }
             outln!(
-                "{} on {}: {} steps, {} episodes, {solved}{eval}  ({:.0} steps/s)",
+                "{} on {}: {}  ({:.0} steps/s)",
                 s.algorithm.to_uppercase(),
                 s.env,
-                s.env_steps,
-                s.episodes,
+                parts.join(", "),
                 s.env_steps_per_second
             );
             outln!("run folder: {}  (report: {})", out.display(), out.join("report.md").display());

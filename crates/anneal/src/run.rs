@@ -373,8 +373,9 @@ impl TestMetrics {
     }
 }
 
-/// A number with four significant digits, for values of any scale.
-pub(crate) fn significant(v: f64) -> String {
+/// A number with four significant digits, for values of any scale (`500.0`,
+/// `0.6800`, `12350`).
+pub fn significant(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return format!("{v}");
     }

@@ -164,33 +164,14 @@ fn invalid_configs_are_typed_errors() {
     );
 }
 
-/// DQN through the generic driver on the gridworld: its greedy policy walks
+/// DQN through the generic driver on the gridworld of `examples/rl/gridworld_dqn.toml`: its greedy policy walks
 /// the shortest safe path, the undiscounted return value iteration's optimal
 /// policy gets (1 − 8 · 0.04 on the default map).
 #[test]
 fn dqn_reaches_the_gridworld_optimum() {
-    let config: RlConfig = toml::from_str(
-        r#"
-        seed = 2
-        total_steps = 6000
-        eval_episodes = 1
-        [env]
-        name = "gridworld"
-        layout = ["S..#..", ".#...X", ".#.#..", "...#X.", "X....G"]
-        [agent]
-        algorithm = "dqn"
-        learning_starts = 500
-        train_freq = 4
-        gradient_steps = 1
-        batch_size = 32
-        target_update_interval = 200
-        exploration_steps = 3000
-        gamma = 0.95
-        hidden = [64]
-        optimizer = { name = "adam", learning_rate = 0.003 }
-        "#,
-    )
-    .unwrap();
+    // The bundled example config, as `anneal rl --config examples/rl/gridworld_dqn.toml` runs it.
+    let path = format!("{}/../../examples/rl/gridworld_dqn.toml", env!("CARGO_MANIFEST_DIR"));
+    let config: RlConfig = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let outcome = agent::train(&config, &Device::flex(), None, &mut Quiet).unwrap();
     let world = anneal_rl::GridWorld::new(anneal_rl::GridConfig::default()).unwrap();
     let optimum = anneal_rl::gridworld::value_iteration(&world, 0.95, 1e-12).unwrap();
