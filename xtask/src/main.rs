@@ -855,7 +855,11 @@ fn bench_rl(args: &[String], root: &Path) -> Result<()> {
         let solved: Vec<f64> = steps.iter().flatten().copied().collect();
         table.push(format!(
             "| {} | Anneal | {}/{repeats} | {} | {:.0} | {:.0} | {:.1} |",
-            algo.to_uppercase().replace("_ZOO", " (zoo, constant rate)"),
+            match algo {
+                "dqn" => "DQN (rate decaying to 0)".to_string(),
+                "dqn_zoo" => "DQN (zoo, constant rate)".to_string(),
+                other => other.to_uppercase(),
+            },
             solved.len(),
             show(&steps),
             median(solved),
