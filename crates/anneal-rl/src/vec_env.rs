@@ -63,8 +63,13 @@ impl<E: Env> VecEnv<E> {
         if envs.iter().any(|e| e.observation_space() != space || e.action_space() != envs[0].action_space()) {
             return Err(RlError::Mismatch("the environment copies have different spaces".into()));
         }
-        if envs[0].action_space().actions().is_none() {
-            return Err(RlError::Mismatch("the agents here need a discrete action space".into()));
+        match envs[0].action_space().actions() {
+            None => return Err(RlError::Mismatch("the agents here need a discrete action space".into())),
+            Some(0) => return Err(RlError::Mismatch("the action space has no actions (Discrete(0))".into())),
+            Some(_) => {}
+        }
+        if space.flat_len() == 0 {
+            return Err(RlError::Mismatch("the observation space is empty".into()));
         }
         let obs_len = space.flat_len();
         let mut observations = Vec::with_capacity(n * obs_len);

@@ -147,3 +147,35 @@ fn vec_env_resets_and_records_episodes() {
     assert!(vec.step(&[0, 1]).is_err(), "one action per copy");
     assert!(VecEnv::new(0, 0, || Ok(CartPole::new())).is_err());
 }
+
+/// A user's environment with no actions or no observation is refused with a
+/// typed error before any agent could index into it.
+#[test]
+fn degenerate_spaces_are_refused() {
+    #[derive(Clone, Debug)]
+    struct Empty {
+        actions: usize,
+        obs: usize,
+    }
+    impl Env for Empty {
+        fn observation_space(&self) -> Space {
+            Space::Box { low: vec![0.0; self.obs], high: vec![1.0; self.obs] }
+        }
+        fn action_space(&self) -> Space {
+            Space::Discrete { n: self.actions }
+        }
+        fn reset(&mut self, _seed: Option<u64>) -> Vec<f32> {
+            vec![0.0; self.obs]
+        }
+        fn step(&mut self, _action: usize) -> anneal_rl::Result<anneal_rl::Step> {
+            Err(RlError::EpisodeOver)
+        }
+        fn name(&self) -> String {
+            "empty".into()
+        }
+    }
+    let no_actions = VecEnv::new(2, 0, || Ok(Empty { actions: 0, obs: 3 })).unwrap_err();
+    assert!(no_actions.to_string().contains("no actions"), "{no_actions}");
+    let no_obs = VecEnv::new(2, 0, || Ok(Empty { actions: 2, obs: 0 })).unwrap_err();
+    assert!(no_obs.to_string().contains("observation space is empty"), "{no_obs}");
+}
