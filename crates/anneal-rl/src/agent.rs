@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use anneal_core::SeededRng;
 use anneal_data::Batch;
-use anneal_models::{Mlp, MlpConfig, Model};
-use anneal_optim::{GradientClippingConfig, Optimizer, Scheduler};
+use anneal_models::{Mlp, MlpConfig};
+use anneal_optim::Optimizer;
 use anneal_train::{StepInfo, Stepper};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -27,7 +27,8 @@ use crate::env::Env;
 use crate::error::{Result, RlError, setting};
 use crate::gridworld::{GridConfig, GridWorld};
 use crate::ppo::{ActorCritic, PpoConfig, PpoObjective, gae, log_softmax_row};
-use crate::vec_env::{Episode, VecEnv, rolling_mean};
+use crate::update::{Schedules, stepper};
+use crate::vec_env::{Episode, VecEnv, rolling_mean, rolling_means};
 
 /// The `[env]` table: which environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -406,28 +407,15 @@ fn file_error(path: &Path, e: impl std::fmt::Display) -> RlError {
 
 /// The learner: PPO's or DQN's networks, optimiser and schedules.
 enum Learner {
-    Ppo {
-        cfg: PpoConfig,
-        model: Option<ActorCritic>,
-        lr: Option<Scheduler>,
-        clip: Option<Scheduler>,
-        episode_starts: Vec<bool>,
-        stepper: Stepper<ActorCritic>,
-    },
-    Dqn {
-        cfg: DqnConfig,
-        model: Option<Mlp>,
-        target: Mlp,
-        buffer: ReplayBuffer,
-        lr: Option<Scheduler>,
-        stepper: Stepper<Mlp>,
-    },
+    Ppo { cfg: PpoConfig, model: Option<ActorCritic>, episode_starts: Vec<bool>, stepper: Stepper<ActorCritic> },
+    Dqn { cfg: DqnConfig, model: Option<Mlp>, target: Mlp, buffer: ReplayBuffer, stepper: Stepper<Mlp> },
 }
 
 struct Run<'a> {
     config: &'a RlConfig,
     learner: Learner,
     optimizer: Optimizer,
+    schedules: Schedules,
     rng: SeededRng,
     train_device: Device,
     device: Device,
@@ -451,25 +439,16 @@ fn drive<E: Env + Clone + Serialize + DeserializeOwned>(
     };
     let mut vec = VecEnv::new(n_envs, config.seed, make)?;
     let (obs_len, n_actions) = (vec.obs_len(), vec.n_actions());
-    let (learner, optimizer) = match &config.agent {
+    let (learner, optimizer, schedules) = match &config.agent {
         AgentConfig::Ppo(p) => {
             let model = p.init_model(obs_len, n_actions, config.seed, &train_device)?;
-            let optimizer = p.optimizer.init()?;
             let horizon = p.schedule_steps.unwrap_or(config.total_steps);
-            let lr = p.schedule.as_ref().map(|s| s.build(p.optimizer.learning_rate(), horizon)).transpose()?;
-            let clip = p.clip_schedule.as_ref().map(|s| s.build(p.clip_range, horizon)).transpose()?;
+            let clip = p.clip_schedule.as_ref().map(|s| (s, p.clip_range));
+            let schedules = Schedules::new(p.schedule.as_ref(), &p.optimizer, clip, horizon)?;
             let stepper = stepper(p.max_grad_norm)?;
-            (
-                Learner::Ppo {
-                    cfg: p.clone(),
-                    model: Some(model),
-                    lr,
-                    clip,
-                    episode_starts: vec![true; n_envs],
-                    stepper,
-                },
-                optimizer,
-            )
+            let learner =
+                Learner::Ppo { cfg: p.clone(), model: Some(model), episode_starts: vec![true; n_envs], stepper };
+            (learner, p.optimizer.init()?, schedules)
         }
         AgentConfig::Dqn(d) => {
             let model = q_config(d, obs_len, n_actions).init(config.seed, &train_device)?;
@@ -477,17 +456,16 @@ fn drive<E: Env + Clone + Serialize + DeserializeOwned>(
             let buffer = ReplayBuffer::new(d.buffer_size, obs_len);
             let stepper = stepper(d.max_grad_norm)?;
             let horizon = d.schedule_steps.unwrap_or(config.total_steps);
-            let lr = d.schedule.as_ref().map(|s| s.build(d.optimizer.learning_rate(), horizon)).transpose()?;
-            (
-                Learner::Dqn { cfg: d.clone(), model: Some(model), target, buffer, lr, stepper },
-                optimizer_of(&d.optimizer)?,
-            )
+            let schedules = Schedules::new(d.schedule.as_ref(), &d.optimizer, None, horizon)?;
+            let learner = Learner::Dqn { cfg: d.clone(), model: Some(model), target, buffer, stepper };
+            (learner, d.optimizer.init()?, schedules)
         }
     };
     let mut run = Run {
         config,
         learner,
         optimizer,
+        schedules,
         rng: SeededRng::stream(config.seed, anneal_core::Stream::Named("rl_actions", 0)),
         train_device,
         device: device.clone(),
@@ -499,7 +477,7 @@ fn drive<E: Env + Clone + Serialize + DeserializeOwned>(
     // A checkpoint that is there is resumed from, or its damage reported
     // (restore verifies its manifest): never silently started over.
     if let Some(dir) = checkpoint
-        && anneal_train::Checkpoint::locate(dir).is_some()
+        && anneal_train::checkpoint::locate_with(dir, STATE).is_some()
     {
         let (v, r) = run.restore(dir)?;
         vec = v;
@@ -557,34 +535,11 @@ fn drive<E: Env + Clone + Serialize + DeserializeOwned>(
     })
 }
 
-fn optimizer_of(config: &anneal_optim::OptimizerConfig) -> Result<Optimizer> {
-    Ok(config.init()?)
-}
-
 /// The environment step after which the mean of the last `window` episodes
 /// first reached the target.
 pub fn steps_to_target(episodes: &[Episode], config: &RlConfig) -> Option<usize> {
     let target = config.target_return?;
-    let w = config.window;
-    if episodes.len() < w {
-        return None;
-    }
-    let mut sum: f64 = episodes[..w].iter().map(|e| e.ret).sum();
-    for i in w..=episodes.len() {
-        if i > w {
-            sum += episodes[i - 1].ret - episodes[i - 1 - w].ret;
-        }
-        if sum / w as f64 >= target {
-            return Some(episodes[i - 1].end_step);
-        }
-    }
-    None
-}
-
-/// The training core's step with global-norm clipping at `max_norm`.
-fn stepper<M: Model>(max_norm: Option<f64>) -> Result<Stepper<M>> {
-    let clipping = max_norm.map(|max_norm| GradientClippingConfig::Norm { max_norm }.init()).transpose()?;
-    Ok(Stepper::plain().with_clipping(clipping))
+    rolling_means(episodes, config.window).into_iter().find(|&(_, mean)| mean >= target).map(|(step, _)| step)
 }
 
 impl Run<'_> {
@@ -601,7 +556,7 @@ impl Run<'_> {
 
     /// One PPO iteration: a rollout, GAE, `n_epochs` passes of minibatch updates.
     fn ppo_iteration<E: Env>(&mut self, vec: &mut VecEnv<E>) -> Result<BTreeMap<String, f64>> {
-        let Learner::Ppo { cfg, model, lr, clip, episode_starts, stepper } = &mut self.learner else { unreachable!() };
+        let Learner::Ppo { cfg, model, episode_starts, stepper } = &mut self.learner else { unreachable!() };
         let (n_envs, d, a) = (vec.len(), self.obs_len, self.n_actions);
         let width = a + 1;
         let policy = model.as_ref().map(|m| m.valid().fork(&self.device)).unwrap_or_else(|| unreachable!());
@@ -655,15 +610,9 @@ impl Run<'_> {
             gae(&rewards, &values, &starts, &last_values, episode_starts, n_envs, cfg.gamma, cfg.gae_lambda);
         // Schedules step per environment step; the update uses the rate at
         // the steps done so far (Stable-Baselines3's progress_remaining).
-        for s in [lr.as_mut(), clip.as_mut()].into_iter().flatten() {
-            for _ in 0..rollout {
-                s.step();
-            }
-        }
-        if let Some(s) = lr {
-            self.optimizer.set_learning_rate(s.lr().max(0.0));
-        }
-        let clip_range = clip.as_ref().map_or(cfg.clip_range, |s| s.lr());
+        self.schedules.advance(rollout);
+        self.schedules.apply(&mut self.optimizer);
+        let clip_range = self.schedules.clip_range(cfg.clip_range);
         let objective = PpoObjective {
             n_actions: a,
             clip_range,
@@ -725,9 +674,11 @@ impl Run<'_> {
     /// `gradient_steps` updates once learning has started.
     fn dqn_iteration<E: Env>(&mut self, vec: &mut VecEnv<E>) -> Result<BTreeMap<String, f64>> {
         let total = self.config.total_steps;
-        let Learner::Dqn { cfg, model, target, buffer, lr, stepper } = &mut self.learner else { unreachable!() };
+        let Learner::Dqn { cfg, model, target, buffer, stepper } = &mut self.learner else { unreachable!() };
         let (n_envs, d, a) = (vec.len(), self.obs_len, self.n_actions);
-        let online = model.as_ref().map(|m| m.valid().fork(&self.device)).unwrap_or_else(|| unreachable!());
+        // The online network acts with the weights of the last training phase.
+        let online =
+            Policy::QNetwork(model.as_ref().map(|m| m.valid().fork(&self.device)).unwrap_or_else(|| unreachable!()));
         let sync_every = (cfg.target_update_interval / n_envs).max(1);
         let mut epsilon = cfg.epsilon(vec.steps(), total);
         for _ in 0..cfg.train_freq {
@@ -736,19 +687,14 @@ impl Run<'_> {
             let chosen: Vec<usize> = if vec.steps() < cfg.learning_starts {
                 (0..n_envs).map(|_| self.rng.below(a as u64) as usize).collect()
             } else {
-                let greedy = Policy::QNetwork(online.clone()).act(&current, n_envs, a, &self.device)?;
+                let greedy = online.act(&current, n_envs, a, &self.device)?;
                 greedy
                     .into_iter()
                     .map(|g| if self.rng.next_f64() < epsilon { self.rng.below(a as u64) as usize } else { g })
                     .collect()
             };
             let step = vec.step(&chosen)?;
-            if let Some(s) = lr.as_mut() {
-                for _ in 0..n_envs {
-                    s.step();
-                }
-                self.optimizer.set_learning_rate(s.lr().max(0.0));
-            }
+            self.schedules.advance(n_envs);
             let next_obs = vec.observations();
             for e in 0..n_envs {
                 let next = step.final_observations[e].as_deref().unwrap_or(&next_obs[e * d..(e + 1) * d]);
@@ -762,6 +708,8 @@ impl Run<'_> {
                 break;
             }
         }
+        // The rate at the steps done so far, for this phase's updates.
+        self.schedules.apply(&mut self.optimizer);
         let mut metrics = BTreeMap::from([
             ("epsilon".to_string(), epsilon),
             ("learning_rate".to_string(), self.optimizer.learning_rate()),
@@ -875,32 +823,20 @@ impl Run<'_> {
         self.rng = SeededRng::new(state.rng);
         let load = |name: &str| found.join(name);
         match &mut self.learner {
-            Learner::Ppo { model, lr, clip, episode_starts, .. } => {
+            Learner::Ppo { model, episode_starts, .. } => {
                 let m = model.take().unwrap_or_else(|| unreachable!());
                 *model = Some(m.try_load_file(load(MODEL)).map_err(|e| file_error(&load(MODEL), e))?);
                 *episode_starts = state.episode_starts;
-                for s in [lr.as_mut(), clip.as_mut()].into_iter().flatten() {
-                    for _ in 0..state.vec_env.steps() {
-                        s.step();
-                    }
-                }
-                if let Some(s) = lr {
-                    self.optimizer.set_learning_rate(s.lr().max(0.0));
-                }
             }
-            Learner::Dqn { model, target, buffer, lr, .. } => {
-                if let Some(s) = lr {
-                    for _ in 0..state.vec_env.steps() {
-                        s.step();
-                    }
-                    self.optimizer.set_learning_rate(s.lr().max(0.0));
-                }
+            Learner::Dqn { model, target, buffer, .. } => {
                 let m = model.take().unwrap_or_else(|| unreachable!());
                 *model = Some(m.try_load_file(load(MODEL)).map_err(|e| file_error(&load(MODEL), e))?);
                 *target = target.clone().try_load_file(load(TARGET)).map_err(|e| file_error(&load(TARGET), e))?;
                 *buffer = state.replay.ok_or_else(|| file_error(&path, "the DQN checkpoint has no replay buffer"))?;
             }
         }
+        self.schedules.advance(state.vec_env.steps());
+        self.schedules.apply(&mut self.optimizer);
         self.optimizer.load_state(&load(OPTIMIZER), &self.train_device)?;
         Ok((state.vec_env, state.records.into_iter().map(IterationRecord::from).collect()))
     }

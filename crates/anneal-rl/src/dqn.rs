@@ -145,28 +145,16 @@ impl DqnConfig {
                 return Err(setting(name, v, "in [0, 1]"));
             }
         }
-        if let Some(m) = self.max_grad_norm
-            && !(m > 0.0 && m.is_finite())
-        {
-            return Err(setting("max_grad_norm", m, "positive"));
-        }
-        if self.hidden.contains(&0) {
-            return Err(setting("hidden", format!("{:?}", self.hidden), "layers of at least one unit"));
-        }
         if self.exploration_steps == Some(0) {
             return Err(setting("exploration_steps", 0, "at least 1"));
         }
-        self.optimizer.validate()?;
-        if let Some(s) = &self.schedule {
-            s.validate()?;
-            if s.is_metric_driven() {
-                return Err(setting("schedule", "reduce_on_plateau", "a schedule that needs no metric"));
-            }
-        }
-        if self.schedule_steps == Some(0) {
-            return Err(setting("schedule_steps", 0, "at least 1"));
-        }
-        Ok(())
+        crate::update::check_update(
+            &self.hidden,
+            self.max_grad_norm,
+            &self.optimizer,
+            &[self.schedule.as_ref()],
+            self.schedule_steps,
+        )
     }
 
     /// ε after `step` environment steps of a run of `total` steps: linear from

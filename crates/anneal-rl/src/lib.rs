@@ -33,6 +33,7 @@ pub mod error;
 pub mod gridworld;
 pub mod ppo;
 pub mod report;
+mod update;
 pub mod vec_env;
 
 pub use agent::{AgentConfig, EnvConfig, IterationRecord, Outcome, Policy, RlConfig};

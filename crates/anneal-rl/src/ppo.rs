@@ -174,25 +174,13 @@ impl PpoConfig {
                 return Err(setting(name, v, "non-negative and finite"));
             }
         }
-        if let Some(m) = self.max_grad_norm
-            && !(m > 0.0 && m.is_finite())
-        {
-            return Err(setting("max_grad_norm", m, "positive"));
-        }
-        if self.hidden.contains(&0) {
-            return Err(setting("hidden", format!("{:?}", self.hidden), "layers of at least one unit"));
-        }
-        self.optimizer.validate()?;
-        for s in [&self.schedule, &self.clip_schedule].into_iter().flatten() {
-            s.validate()?;
-            if s.is_metric_driven() {
-                return Err(setting("schedule", "reduce_on_plateau", "a schedule that needs no metric"));
-            }
-        }
-        if self.schedule_steps == Some(0) {
-            return Err(setting("schedule_steps", 0, "at least 1"));
-        }
-        Ok(())
+        crate::update::check_update(
+            &self.hidden,
+            self.max_grad_norm,
+            &self.optimizer,
+            &[self.schedule.as_ref(), self.clip_schedule.as_ref()],
+            self.schedule_steps,
+        )
     }
 
     /// The actor-critic network for observations of `obs_len` values and `n_actions` actions.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::{Outcome, RlConfig};
 use crate::error::{Result, RlError};
-use crate::vec_env::Episode;
+use crate::vec_env::{Episode, rolling_means};
 
 /// The numbers of a finished run (`summary.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,24 +56,9 @@ pub struct Summary {
     pub eval_episodes: usize,
 }
 
-/// The rolling means of `window` episodes, as `(end step, mean)`.
-pub fn rolling(episodes: &[Episode], window: usize) -> Vec<(f64, f64)> {
-    if window == 0 || episodes.len() < window {
-        return Vec::new();
-    }
-    let mut out = Vec::with_capacity(episodes.len() - window + 1);
-    let mut sum: f64 = episodes[..window].iter().map(|e| e.ret).sum();
-    out.push((episodes[window - 1].end_step as f64, sum / window as f64));
-    for i in window..episodes.len() {
-        sum += episodes[i].ret - episodes[i - window].ret;
-        out.push((episodes[i].end_step as f64, sum / window as f64));
-    }
-    out
-}
-
 /// The run's summary.
 pub fn summarize(config: &RlConfig, outcome: &Outcome) -> Summary {
-    let means = rolling(&outcome.episodes, config.window);
+    let means = rolling_means(&outcome.episodes, config.window);
     let n = outcome.evaluation.len();
     let (mean, std) = if n == 0 {
         (None, None)
@@ -126,7 +111,8 @@ pub fn plot_returns(
             let points = episodes.iter().map(|e| (e.end_step as f64, e.ret)).collect();
             series.push(Series::points("episode return", points, (170, 170, 170)));
         }
-        series.push(Series::line(format!("{label} mean of last {window}"), rolling(episodes, window), color));
+        let means = rolling_means(episodes, window).into_iter().map(|(step, m)| (step as f64, m)).collect();
+        series.push(Series::line(format!("{label} mean of last {window}"), means, color));
     }
     let chart = Chart {
         title: "Episode return".into(),

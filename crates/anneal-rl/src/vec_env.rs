@@ -185,6 +185,23 @@ fn check_len(observation: &[f32], expected: usize) -> Result<()> {
     Ok(())
 }
 
+/// The mean return of every `window` consecutive episodes, each with the
+/// environment step at which its last episode ended: the rolling-mean curve
+/// the plots draw and "solved" is read from.
+pub fn rolling_means(episodes: &[Episode], window: usize) -> Vec<(usize, f64)> {
+    if window == 0 || episodes.len() < window {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(episodes.len() - window + 1);
+    let mut sum: f64 = episodes[..window].iter().map(|e| e.ret).sum();
+    out.push((episodes[window - 1].end_step, sum / window as f64));
+    for i in window..episodes.len() {
+        sum += episodes[i].ret - episodes[i - window].ret;
+        out.push((episodes[i].end_step, sum / window as f64));
+    }
+    out
+}
+
 /// The mean return of the last `window` episodes, once there are that many.
 pub fn rolling_mean(episodes: &[Episode], window: usize) -> Option<f64> {
     (window > 0 && episodes.len() >= window)

@@ -170,14 +170,18 @@ pub fn write_folder(
     Ok(())
 }
 
+/// The folder that holds the newest complete checkpoint written by
+/// [`write_folder`] with `marker`: `dir`, or `<dir>.old` if a crash came
+/// between the two renames of a write.
+pub fn locate_with(dir: &Path, marker: &str) -> Option<PathBuf> {
+    [dir.to_path_buf(), sibling(dir, ".old")].into_iter().find(|d| d.join(marker).is_file())
+}
+
 /// The newest complete checkpoint folder written by [`write_folder`] with
-/// `marker` (`dir`, or `<dir>.old` after a crash between its renames), with
-/// every file checked against its manifest.
+/// `marker` ([`locate_with`]), with every file checked against its manifest.
 pub fn open_folder_with(dir: &Path, marker: &str) -> Result<PathBuf, TrainError> {
-    let found = [dir.to_path_buf(), sibling(dir, ".old")]
-        .into_iter()
-        .find(|d| d.join(marker).is_file())
-        .ok_or_else(|| fail(dir, &format!("no checkpoint here ({marker} is missing)")))?;
+    let found =
+        locate_with(dir, marker).ok_or_else(|| fail(dir, &format!("no checkpoint here ({marker} is missing)")))?;
     if !found.join(MANIFEST).is_file() {
         return Err(fail(&found, &"manifest.json is missing, so its files cannot be verified"));
     }
@@ -196,7 +200,7 @@ impl Checkpoint {
     /// The folder that holds the newest complete checkpoint: `dir`, or
     /// `<dir>.old` if a crash came between the two renames of a write.
     pub fn locate(dir: &Path) -> Option<PathBuf> {
-        [dir.to_path_buf(), sibling(dir, ".old")].into_iter().find(|d| d.join(STATE).is_file())
+        locate_with(dir, STATE)
     }
 
     /// Reads `state.json` of the checkpoint in `dir` (see [`locate`](Checkpoint::locate)).
