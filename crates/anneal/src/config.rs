@@ -10,6 +10,7 @@ use anneal_optim::{GradientClippingConfig, OptimizerConfig};
 use anneal_regularize::{EarlyStoppingConfig, PenaltyConfig};
 use anneal_train::energy::EnergyModel;
 use anneal_train::{Loss, ScheduleSettings, TrainConfig};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -680,9 +681,7 @@ impl RunConfig {
     /// Reads a config file; the data path is resolved relative to the file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
-        let mut config: RunConfig = toml::from_str(&text)
-            .map_err(|e| Error::Config { path: path.to_path_buf(), message: e.to_string().trim().to_string() })?;
+        let mut config: RunConfig = read_toml(path)?;
         let (input, output) = match &*config.model {
             ModelConfig::Linear(m) => (m.input, m.output),
             ModelConfig::Mlp(m) => (m.input, m.output),
@@ -731,6 +730,14 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     if out.is_empty() { PathBuf::from(".") } else { out.iter().collect() }
+}
+
+/// Reads a TOML file into `T` (unknown keys are the type's business), naming
+/// the file, and the line and column, in errors.
+pub(crate) fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
+    toml::from_str(&text)
+        .map_err(|e| Error::Config { path: path.to_path_buf(), message: e.to_string().trim().to_string() })
 }
 
 #[cfg(test)]

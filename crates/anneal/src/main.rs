@@ -383,9 +383,9 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
             outln!("run folder: {}  (report: {})", out.display(), run::RunFolder::new(&out).report().display());
         }
         Command::Rl { action: Some(RlCommand::Eval { run, episodes, seed, device }), .. } => {
-            let backend = match device {
-                Some(name) => Backend::resolve(Some(&name))?,
-                None => anneal::reinforcement::run_backend(&run)?,
+            let backend = match (device, run::run_backend(&run)?) {
+                (None, Some(recorded)) => recorded,
+                (device, _) => Backend::resolve(device.as_deref())?,
             };
             let returns = anneal::reinforcement::evaluate(&run, episodes, seed, backend)?;
             let mean = returns.iter().sum::<f64>() / returns.len() as f64;
@@ -399,9 +399,14 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
             );
         }
         Command::Rl { action: None, config, out, resume, device, log } => {
-            let backend = match (&resume, &device) {
-                (Some(dir), None) => anneal::reinforcement::run_backend(dir)?,
-                _ => Backend::resolve(device.as_deref())?,
+            // Resuming without --device continues on the run's own backend.
+            let recorded = match (&resume, &device) {
+                (Some(dir), None) => run::run_backend(dir)?,
+                _ => None,
+            };
+            let backend = match recorded {
+                Some(backend) => backend,
+                None => Backend::resolve(device.as_deref())?,
             };
             let (rl_config, out) = match (&resume, &config) {
                 (Some(dir), _) => (anneal::reinforcement::run_config(dir)?, dir.clone()),

@@ -8,21 +8,16 @@
 
 use std::path::{Path, PathBuf};
 
-use anneal_core::integrity::Manifest;
 use anneal_rl::agent::{self, IterationRecord, Observer};
 use anneal_rl::report::{Summary, write_run};
 use anneal_rl::{Episode, Policy, RlConfig};
 use anneal_train::Backend;
-use serde::{Deserialize, Serialize};
 
+use crate::config::read_toml;
 use crate::error::{Error, Result};
-use crate::run::{RunFolder, claim_out, verify_run};
+use crate::run::{CHECKPOINT, CONFIG, RUN_INFO, RunFolder, RunInfo, claim_out, seal, to_json, verify_run, write};
 
-const CONFIG: &str = "config.toml";
-const RUN_INFO: &str = "run.json";
 const POLICY: &str = "policy.bpk";
-const CHECKPOINT: &str = "checkpoint";
-const CHECKPOINT_DIRS: [&str; 3] = ["checkpoint", "checkpoint.old", "checkpoint.tmp"];
 
 /// How to run `anneal rl`.
 #[derive(Debug, Clone)]
@@ -37,17 +32,9 @@ pub struct RlOptions {
     pub log: bool,
 }
 
-#[derive(Serialize, Deserialize)]
-struct RunInfo {
-    device: Backend,
-    kind: String,
-}
-
 /// Reads an RL config (TOML), naming the file in errors.
 pub fn load_config(path: &Path) -> Result<RlConfig> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let config: RlConfig =
-        toml::from_str(&text).map_err(|e| Error::Config { path: path.to_path_buf(), message: e.to_string() })?;
+    let config: RlConfig = read_toml(path)?;
     config.validate()?;
     Ok(config)
 }
@@ -99,9 +86,8 @@ pub fn train(config: &RlConfig, options: &RlOptions) -> Result<Summary> {
         let lock = claim_out(out)?;
         let text =
             toml::to_string(config).map_err(|e| Error::Config { path: out.join(CONFIG), message: e.to_string() })?;
-        write(out, CONFIG, &text)?;
-        let info = RunInfo { device: options.backend, kind: "rl".into() };
-        write(out, RUN_INFO, &serde_json::to_string_pretty(&info).unwrap_or_default())?;
+        write(out, CONFIG, text)?;
+        write(out, RUN_INFO, to_json(&RunInfo { device: options.backend, data: None }))?;
         lock
     };
     let device = options.backend.device()?;
@@ -111,21 +97,13 @@ pub fn train(config: &RlConfig, options: &RlOptions) -> Result<Summary> {
     log.finish();
     let outcome = outcome?;
     let summary = write_run(out, config, &outcome)?;
-    Manifest::of_folder(out, &CHECKPOINT_DIRS)?.write(out)?;
+    seal(out)?;
     Ok(summary)
 }
 
 /// The config a run folder was trained with.
 pub fn run_config(run: &Path) -> Result<RlConfig> {
     load_config(&RunFolder::new(run).require(CONFIG)?)
-}
-
-/// The backend a run was trained on.
-pub fn run_backend(run: &Path) -> Result<Backend> {
-    let path = RunFolder::new(run).require(RUN_INFO)?;
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-    let info: RunInfo = serde_json::from_str(&text).map_err(|e| Error::Config { path, message: e.to_string() })?;
-    Ok(info.device)
 }
 
 /// Runs the trained greedy policy of `run` for `episodes` episodes (seeds
@@ -136,9 +114,4 @@ pub fn evaluate(run: &Path, episodes: usize, seed: u64, backend: Backend) -> Res
     let device = backend.device()?;
     let policy = Policy::load(&config, &RunFolder::new(run).require(POLICY)?, &device)?;
     Ok(agent::evaluate(&config, &policy, episodes, seed, &device)?)
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
-    let path = dir.join(name);
-    std::fs::write(&path, text).map_err(|source| Error::Io { path, source })
 }

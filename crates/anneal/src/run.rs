@@ -42,7 +42,7 @@ pub(crate) const REPORT: &str = "report.md";
 pub(crate) const CHECKPOINT: &str = "checkpoint";
 pub(crate) const RUN_INFO: &str = "run.json";
 /// The checkpoint folders, which carry their own manifest (rewritten every checkpoint).
-const CHECKPOINT_DIRS: [&str; 3] = ["checkpoint", "checkpoint.old", "checkpoint.tmp"];
+pub(crate) const CHECKPOINT_DIRS: [&str; 3] = ["checkpoint", "checkpoint.old", "checkpoint.tmp"];
 
 /// A run folder written by `anneal train`: the one place that knows the names of
 /// its files (the constants above; README's table lists them).
@@ -119,7 +119,7 @@ impl RunInfo {
 
 /// Writes the run folder's `manifest.json`: the SHA-256 of every file but the
 /// checkpoint's (which carries its own) and the lock file.
-fn seal(out: &Path) -> Result<()> {
+pub(crate) fn seal(out: &Path) -> Result<()> {
     Manifest::of_folder(out, &CHECKPOINT_DIRS)?.write(out)?;
     Ok(())
 }
@@ -1137,12 +1137,12 @@ pub fn default_out_named(config_path: &Path, what: &str) -> PathBuf {
     default_out(Path::new(&format!("{stem}-{what}")))
 }
 
-fn write(dir: &Path, name: &str, contents: String) -> Result<()> {
+pub(crate) fn write(dir: &Path, name: &str, contents: String) -> Result<()> {
     let path = dir.join(name);
     std::fs::write(&path, contents).map_err(io(&path))
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).expect("run files always serialise") + "\n"
 }
 
