@@ -380,6 +380,26 @@ fn bench_inspect(args: &[String], root: &Path) -> Result<()> {
 }
 
 /// The value after `--name` in `args`, if any.
+/// The median of `v` (the mean of the two middle values for an even count, as
+/// Python's `statistics.median` in the reference scripts); NaN for none.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// `dir`, emptied of an earlier sitting's files (created when missing).
+fn fresh_dir(dir: PathBuf) -> Result<PathBuf> {
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 fn flag_value(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
@@ -664,17 +684,9 @@ fn bench_cnn(args: &[String], root: &Path) -> Result<()> {
     let reference = flag("--reference").map(PathBuf::from);
     // The CI feature set, so that this build shares its artifacts with every other one.
     stage("build anneal (release)", cargo(&["build", "--release", "-p", "anneal", "--features", CI_FEATURES]))?;
-    let out_dir = root.join("target/bench/cnn");
-    if out_dir.exists() {
-        std::fs::remove_dir_all(&out_dir)?;
-    }
-    std::fs::create_dir_all(&out_dir)?;
+    let out_dir = fresh_dir(root.join("target/bench/cnn"))?;
     let config_text = std::fs::read_to_string(root.join("examples/configs/mnist_cnn.toml"))?;
     let data = root.join("data/mnist_5k.csv.gz");
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-    };
     let mut rows = Vec::new();
     let mut accuracy: Vec<(usize, f64, Option<f64>)> = Vec::new();
     for threads in threads_list.split(',') {
@@ -803,21 +815,7 @@ fn bench_rl(args: &[String], root: &Path) -> Result<()> {
     let algos = flag("--algos").unwrap_or_else(|| "ppo,dqn,dqn_zoo".into());
     let reference = flag("--reference").map(PathBuf::from);
     stage("build anneal (release)", cargo(&["build", "--release", "-p", "anneal", "--features", CI_FEATURES]))?;
-    let out_dir = root.join("target/bench/rl");
-    if out_dir.exists() {
-        std::fs::remove_dir_all(&out_dir)?;
-    }
-    std::fs::create_dir_all(&out_dir)?;
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        if v.is_empty() {
-            f64::NAN
-        } else if v.len() % 2 == 1 {
-            v[v.len() / 2]
-        } else {
-            (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
-        }
-    };
+    let out_dir = fresh_dir(root.join("target/bench/rl"))?;
     let show = |v: &[Option<f64>]| {
         v.iter().map(|s| s.map_or("not solved".to_string(), |s| format!("{s:.0}"))).collect::<Vec<_>>().join(", ")
     };
