@@ -131,14 +131,10 @@ fn d_optimizer() -> OptimizerConfig {
 }
 
 impl Default for PpoConfig {
+    /// Every field at its serde default.
     fn default() -> Self {
-        toml_default()
+        serde_json::from_str("{}").unwrap_or_else(|_| unreachable!("every PpoConfig field has a default"))
     }
-}
-
-/// Every field at its serde default.
-fn toml_default() -> PpoConfig {
-    serde_json::from_str("{}").unwrap_or_else(|_| unreachable!("every PpoConfig field has a default"))
 }
 
 impl PpoConfig {
