@@ -39,6 +39,7 @@
 //! # Ok::<(), anneal_hpo::HpoError>(())
 //! ```
 
+pub mod analysis;
 mod math;
 pub mod open;
 #[cfg(feature = "postgres")]
@@ -58,7 +59,7 @@ pub mod study;
 pub use error::{HpoError, Result};
 pub use open::open_storage;
 pub use space::{Choice, Condition, Distribution, ParamSpec, ParamValue, SearchSpace};
-pub use storage::{Direction, FrozenTrial, InMemoryStorage, Storage, TrialState};
+pub use storage::{Direction, FrozenTrial, InMemoryStorage, Storage, StudySummary, TrialState};
 pub use study::{ObjectiveError, Study, StudyBuilder, Trial};
 
 /// One `use` for the common types.

@@ -13,7 +13,7 @@ use postgres::{Client, NoTls, Transaction};
 
 use crate::error::{HpoError, Result};
 use crate::space::{Distribution, SearchSpace};
-use crate::storage::{Direction, FrozenTrial, Millis, Storage, StudyId, TrialId, TrialState};
+use crate::storage::{Direction, FrozenTrial, Millis, Storage, StudyId, StudySummary, TrialId, TrialState};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS anneal_studies (
@@ -206,6 +206,34 @@ impl Storage for PostgresStorage {
                 .map_err(|e| self.err(e))?
                 .map(|r| r.get::<_, i64>(0) as StudyId)
                 .ok_or_else(|| HpoError::UnknownStudy { study: name.into() })
+        })
+    }
+
+    fn studies(&self) -> Result<Vec<StudySummary>> {
+        self.tx(|tx| {
+            let rows = tx
+                .query(
+                    "SELECT s.id, s.name, s.direction, t.state, COUNT(t.id) FROM anneal_studies s \
+                     LEFT JOIN anneal_trials t ON t.study = s.id GROUP BY s.id, t.state ORDER BY s.id",
+                    &[],
+                )
+                .map_err(|e| self.err(e))?;
+            let mut studies: Vec<StudySummary> = Vec::new();
+            for r in rows {
+                let id = r.get::<_, i64>(0) as StudyId;
+                if studies.last().is_none_or(|s| s.id != id) {
+                    studies.push(StudySummary {
+                        id,
+                        name: r.get(1),
+                        direction: Direction::from_stored(&r.get::<_, String>(2)),
+                        counts: BTreeMap::new(),
+                    });
+                }
+                if let (Some(state), Some(s)) = (r.get::<_, Option<String>>(3), studies.last_mut()) {
+                    s.counts.insert(TrialState::from_stored(&state), r.get::<_, i64>(4) as u64);
+                }
+            }
+            Ok(studies)
         })
     }
 

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{HpoError, Result};
 use crate::space::{Distribution, SearchSpace};
-use crate::storage::{Direction, FrozenTrial, Millis, Storage, StudyId, TrialId, TrialState};
+use crate::storage::{Direction, FrozenTrial, Millis, Storage, StudyId, StudySummary, TrialId, TrialState};
 
 /// How long a connection waits for another process's write before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -266,6 +266,45 @@ impl Storage for SqliteStorage {
                 .map_err(|e| storage_error(&self.path, e))?
                 .map(|id| id as StudyId)
                 .ok_or_else(|| HpoError::UnknownStudy { study: name.into() })
+        })
+    }
+
+    fn studies(&self) -> Result<Vec<StudySummary>> {
+        self.read(|tx| {
+            let e = |e| storage_error(&self.path, e);
+            let mut stmt = tx
+                .prepare(
+                    "SELECT s.id, s.name, s.direction, t.state, COUNT(t.id) FROM studies s \
+                     LEFT JOIN trials t ON t.study = s.id GROUP BY s.id, t.state ORDER BY s.id",
+                )
+                .map_err(e)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                })
+                .map_err(e)?;
+            let mut studies: Vec<StudySummary> = Vec::new();
+            for row in rows {
+                let (id, name, direction, state, count) = row.map_err(e)?;
+                if studies.last().is_none_or(|s| s.id != id as StudyId) {
+                    studies.push(StudySummary {
+                        id: id as StudyId,
+                        name,
+                        direction: Direction::from_stored(&direction),
+                        counts: BTreeMap::new(),
+                    });
+                }
+                if let (Some(state), Some(s)) = (state, studies.last_mut()) {
+                    s.counts.insert(TrialState::from_stored(&state), count as u64);
+                }
+            }
+            Ok(studies)
         })
     }
 

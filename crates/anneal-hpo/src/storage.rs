@@ -43,6 +43,11 @@ impl Direction {
         }
     }
 
+    /// The direction [`Direction::as_str`] wrote (a database backend's column).
+    pub(crate) fn from_stored(s: &str) -> Self {
+        if s == "maximize" { Direction::Maximize } else { Direction::Minimize }
+    }
+
     /// True if `a` is strictly better than `b`.
     pub fn better(self, a: f64, b: f64) -> bool {
         match self {
@@ -61,7 +66,7 @@ impl Direction {
 }
 
 /// Where a trial is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TrialState {
     /// Its objective is being evaluated.
@@ -166,6 +171,19 @@ impl FrozenTrial {
     }
 }
 
+/// One study as [`Storage::studies`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StudySummary {
+    /// Storage-wide id.
+    pub id: StudyId,
+    /// Its name.
+    pub name: String,
+    /// Whether its objective is minimised or maximised.
+    pub direction: Direction,
+    /// How many of its trials are in each state (states with none are absent).
+    pub counts: BTreeMap<TrialState, u64>,
+}
+
 /// Where studies and trials live. Implementations must be safe to share between threads
 /// (and, for a database, between processes): every method is atomic on its own.
 pub trait Storage: Send + Sync + std::fmt::Debug {
@@ -175,6 +193,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// The id of an existing study.
     fn study_id(&self, name: &str) -> Result<StudyId>;
+
+    /// Every study, in creation order, with its trial counts: what a dashboard lists.
+    fn studies(&self) -> Result<Vec<StudySummary>>;
 
     /// A new `Running` trial with the study's next number, its heartbeat set to `now`.
     fn create_trial(&self, study: StudyId, now: Millis) -> Result<FrozenTrial>;
@@ -286,6 +307,22 @@ impl Storage for InMemoryStorage {
             .position(|s| s.name == name)
             .map(|i| i as StudyId)
             .ok_or_else(|| HpoError::UnknownStudy { study: name.into() })
+    }
+
+    fn studies(&self) -> Result<Vec<StudySummary>> {
+        let inner = self.lock();
+        Ok(inner
+            .studies
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut counts = BTreeMap::new();
+                for &t in &s.trials {
+                    *counts.entry(inner.trials[t as usize].1.state).or_insert(0) += 1;
+                }
+                StudySummary { id: i as StudyId, name: s.name.clone(), direction: s.direction, counts }
+            })
+            .collect())
     }
 
     fn create_trial(&self, study: StudyId, now: Millis) -> Result<FrozenTrial> {

@@ -942,16 +942,7 @@ pub fn report(config: &TuneConfig, storage: &Option<String>, out: &Path) -> Resu
             (t.number, t.value.unwrap_or(f64::NAN), params)
         })
         .collect();
-    let mut history = Vec::new();
-    let mut best_so_far: Option<f64> = None;
-    for t in &complete {
-        let v = t.value.unwrap_or(f64::NAN);
-        best_so_far = Some(match best_so_far {
-            Some(b) if !direction.better(v, b) => b,
-            _ => v,
-        });
-        history.push((t.number, v, best_so_far.unwrap_or(v)));
-    }
+    let history = anneal_hpo::analysis::best_so_far(complete.iter().map(|t| &***t), direction);
     let pruned = trials
         .iter()
         .filter(|t| t.state == TrialState::Pruned)
@@ -965,52 +956,14 @@ pub fn report(config: &TuneConfig, storage: &Option<String>, out: &Path) -> Resu
         .filter(|t| matches!(t.state, TrialState::Complete | TrialState::Pruned))
         .map(|t| t.intermediate.len() as u64)
         .sum();
-    Ok(TuneReport { counts, best, importances: importances(&config.space, &complete), history, pruned, epochs_trained })
-}
-
-/// Variance-based importance: for each parameter, the trials are grouped (categories,
-/// or quartiles of the internal value for numbers) and the between-group variance of
-/// the objective is divided by its total variance; shares are normalised to sum to 1.
-/// A cheap first-order estimate (no interactions), stated as such in the report.
-fn importances(space: &SearchSpace, trials: &[&Arc<FrozenTrial>]) -> Vec<(String, f64)> {
-    let values: Vec<f64> = trials.iter().filter_map(|t| t.value).collect();
-    if values.len() < 4 {
-        return Vec::new();
-    }
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
-    let total: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
-    let mut raw = Vec::new();
-    for p in space.params() {
-        let mut pairs: Vec<(f64, f64)> =
-            trials.iter().filter_map(|t| Some((*t.params.get(&p.name)?, t.value?))).collect();
-        if pairs.len() < 4 || total <= 0.0 {
-            raw.push((p.name.clone(), 0.0));
-            continue;
-        }
-        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let categorical = matches!(p.distribution, Distribution::Categorical { .. });
-        let mut groups: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-        for (i, (x, v)) in pairs.iter().enumerate() {
-            let key = if categorical { *x as i64 } else { (4 * i / pairs.len()) as i64 };
-            groups.entry(key).or_default().push(*v);
-        }
-        let between: f64 = groups
-            .values()
-            .map(|g| {
-                let m = g.iter().sum::<f64>() / g.len() as f64;
-                g.len() as f64 * (m - mean).powi(2)
-            })
-            .sum();
-        raw.push((p.name.clone(), between / total));
-    }
-    let sum: f64 = raw.iter().map(|(_, v)| v).sum();
-    if sum > 0.0 {
-        for (_, v) in &mut raw {
-            *v /= sum;
-        }
-    }
-    raw.sort_by(|a, b| b.1.total_cmp(&a.1));
-    raw
+    Ok(TuneReport {
+        counts,
+        best,
+        importances: anneal_hpo::analysis::importances(complete.iter().map(|t| &***t)),
+        history,
+        pruned,
+        epochs_trained,
+    })
 }
 
 impl TuneReport {

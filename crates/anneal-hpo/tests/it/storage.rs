@@ -95,6 +95,21 @@ fn behaves(storage: Arc<dyn Storage>, name: &str) {
     let complete = storage.trials(id, Some(&[TrialState::Complete])).unwrap();
     assert_eq!(complete.len(), 1);
     assert_eq!(*complete[0], done);
+
+    // The list of studies: this one with its counts, and an empty one beside it.
+    let empty = format!("{name}-empty");
+    let empty_id = storage.create_study(&empty, Direction::Maximize, None).unwrap();
+    let studies = storage.studies().unwrap();
+    let listed = studies.iter().find(|s| s.id == id).expect("the study is listed");
+    assert_eq!((listed.name.as_str(), listed.direction), (name, Direction::Minimize));
+    assert_eq!(
+        listed.counts.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>(),
+        [(TrialState::Complete, 1), (TrialState::Failed, 1)]
+    );
+    let listed = studies.iter().find(|s| s.id == empty_id).expect("the empty study is listed");
+    assert_eq!((listed.name.as_str(), listed.direction, listed.counts.len()), (empty.as_str(), Direction::Maximize, 0));
+    let position = |id| studies.iter().position(|s| s.id == id);
+    assert!(position(id) < position(empty_id), "creation order");
 }
 
 #[test]
