@@ -5,7 +5,7 @@
 //! all use these, so there is one generator and one fold type in the workspace.
 //! Beside them, the file [`integrity`] checks (SHA-256 manifests) and the
 //! [`lock`] that keeps two processes out of one folder, used by run folders and
-//! checkpoints.
+//! checkpoints, and the [`status`] a run folder ends with.
 //!
 //! ```
 //! use anneal_core::{SeededRng, Stream};
@@ -24,6 +24,7 @@ pub mod integrity;
 pub mod lock;
 pub mod markdown;
 pub mod rng;
+pub mod status;
 
 pub use error::CoreError;
 

@@ -11,7 +11,9 @@
 //! let held = FolderLock::acquire(dir.path())?;
 //! let err = FolderLock::acquire(dir.path()).unwrap_err();
 //! assert!(err.to_string().contains(&format!("process {}", std::process::id())));
+//! assert!(FolderLock::is_held(dir.path()));
 //! drop(held);
+//! assert!(!FolderLock::is_held(dir.path()));
 //! FolderLock::acquire(dir.path())?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -41,22 +43,22 @@ impl FolderLock {
         let io = |source| CoreError::Io { path: path.clone(), source };
         let mut file =
             OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                // The holder writes its id right after locking: give it a moment.
-                let read_pid = || std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok());
-                let mut pid = read_pid();
-                for _ in 0..10 {
-                    if pid.is_some() {
-                        break;
-                    }
+        // A reader probing with `is_held` takes a shared lock for a moment: try again
+        // for up to 100 ms before calling the folder in use.
+        let mut tries = 0;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if tries < 10 => {
+                    tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(10));
-                    pid = read_pid();
                 }
-                return Err(CoreError::InUse { path: dir.to_path_buf(), pid });
+                Err(TryLockError::WouldBlock) => {
+                    let pid = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok());
+                    return Err(CoreError::InUse { path: dir.to_path_buf(), pid });
+                }
+                Err(TryLockError::Error(source)) => return Err(io(source)),
             }
-            Err(TryLockError::Error(source)) => return Err(io(source)),
         }
         file.set_len(0).map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
@@ -67,6 +69,14 @@ impl FolderLock {
     /// The locked folder.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether a process holds the lock of `dir` now (a run in it is going on).
+    /// Read-only: it opens the lock file without creating it and takes a shared
+    /// lock for a moment, which [`acquire`](Self::acquire) waits out.
+    pub fn is_held(dir: &Path) -> bool {
+        let Ok(file) = File::open(dir.join(LOCK_FILE)) else { return false };
+        matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock))
     }
 }
 

@@ -3,8 +3,8 @@
 //!
 //! The run folder holds `config.toml`, `run.json` (the backend), the files of
 //! [`anneal_rl::report`] (`episodes.csv`, `metrics.jsonl`, `returns.png`,
-//! `summary.json`, `policy.bpk`, `report.md`), the checkpoint and
-//! `manifest.json`.
+//! `summary.json`, `policy.bpk`, `report.md`), the checkpoint, `status.json`
+//! and `manifest.json`. `metrics.jsonl` grows an iteration at a time while it trains.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +15,11 @@ use anneal_train::Backend;
 
 use crate::config::read_toml;
 use crate::error::{Error, Result};
-use crate::run::{CHECKPOINT, CONFIG, RUN_INFO, RunFolder, RunInfo, claim_out, seal, to_json, verify_run, write};
+use crate::run::{
+    CHECKPOINT, CONFIG, RUN_INFO, RunFolder, RunInfo, claim_out, clear_status, end_status, seal, to_json, verify_run,
+    write,
+};
+use anneal_core::status::{RunState, RunStatus};
 
 const POLICY: &str = "policy.bpk";
 
@@ -41,11 +45,15 @@ pub fn load_config(path: &Path) -> Result<RlConfig> {
 
 /// Progress on standard error: a line per iteration with `--log`; otherwise,
 /// on a terminal, one status line rewritten in place.
+/// Each iteration's record is also appended to the run folder's `metrics.jsonl` as
+/// it ends, so a dashboard can follow the run (best effort: the file is rewritten
+/// whole, from the records, when the run ends).
 struct Log {
     every: bool,
     live: bool,
     window: usize,
     total: usize,
+    jsonl: Option<std::fs::File>,
 }
 
 impl Log {
@@ -66,6 +74,9 @@ impl Log {
 
 impl Observer for Log {
     fn on_iteration(&mut self, r: &IterationRecord, _episodes: &[Episode]) {
+        if let (Some(file), Ok(line)) = (&mut self.jsonl, serde_json::to_string(r)) {
+            let _ = std::io::Write::write_all(file, format!("{line}\n").as_bytes());
+        }
         if self.every {
             eprintln!("{}", self.line(r));
         } else if self.live {
@@ -90,13 +101,26 @@ pub fn train(config: &RlConfig, options: &RlOptions) -> Result<Summary> {
         write(out, RUN_INFO, to_json(&RunInfo { device: options.backend, data: None }))?;
         lock
     };
+    if options.resume {
+        clear_status(out)?;
+    }
     let device = options.backend.device()?;
     let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut log = Log { every: options.log, live, window: config.window, total: config.total_steps };
+    let jsonl = std::fs::OpenOptions::new().create(true).append(true).open(out.join("metrics.jsonl")).ok();
+    let mut log = Log { every: options.log, live, window: config.window, total: config.total_steps, jsonl };
     let outcome = agent::train(config, &device, Some(&out.join(CHECKPOINT)), &mut log);
     log.finish();
-    let outcome = outcome?;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let e = Error::from(e);
+            // Best effort: the training error is what the user needs to see.
+            let _ = end_status(&e).write(out).map_err(Error::from).and_then(|()| seal(out));
+            return Err(e);
+        }
+    };
     let summary = write_run(out, config, &outcome)?;
+    RunStatus::new(RunState::Finished, "").write(out)?;
     seal(out)?;
     Ok(summary)
 }

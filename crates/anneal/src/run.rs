@@ -9,6 +9,7 @@ use std::time::Instant;
 use anneal_core::integrity::{FileDigest, MANIFEST, Manifest};
 use anneal_core::lock::{FolderLock, LOCK_FILE, is_empty_folder};
 use anneal_core::markdown::{code, escape};
+use anneal_core::status::{RunState, RunStatus, STATUS_FILE};
 use anneal_data::clean::CleanReport;
 use anneal_data::{
     ClassificationData, ColumnKind, CsvOptions, LabelEncoder, RegressionData, Split, Table, TabularData,
@@ -544,6 +545,7 @@ pub fn train_with_hook(
         verify_run(&options.out)?;
         // The split and the fitted preprocessing belong to the data the run started on.
         check_data_file(&options.out, &config.data.path, "resumed")?;
+        clear_status(&options.out)?;
         Some(lock)
     } else {
         Some(claim_out(&options.out)?)
@@ -585,20 +587,32 @@ pub fn train_with_hook(
         progress: options.progress,
     };
     let fitted = if let Some(collective) = mpi {
-        crate::replicate::fit_mpi(collective, &job, vec![&mut history, hook])?
+        crate::replicate::fit_mpi(collective, &job, vec![&mut history, hook])
     } else if replicas == 1 {
-        let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
-        let mut optimizer = config.optimizer.init()?;
-        Trainer::new(train_config, device.clone())
-            .with_progress(options.progress)
-            .with_objective(crate::pipeline::objective(config, &data.loaded.target, &data.train)?)
-            .with_checkpoints(out.join(CHECKPOINT))
-            .resuming(options.resume)
-            .with_hook(&mut history)
-            .with_hook(hook)
-            .fit(model, &mut optimizer, &data.train, Some(&data.valid))?
+        (|| {
+            let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
+            let mut optimizer = config.optimizer.init()?;
+            Ok(Trainer::new(train_config, device.clone())
+                .with_progress(options.progress)
+                .with_objective(crate::pipeline::objective(config, &data.loaded.target, &data.train)?)
+                .with_checkpoints(out.join(CHECKPOINT))
+                .resuming(options.resume)
+                .with_hook(&mut history)
+                .with_hook(hook)
+                .fit(model, &mut optimizer, &data.train, Some(&data.valid))?)
+        })()
     } else {
-        crate::replicate::fit_replicas(&job, vec![&mut history, hook])?
+        crate::replicate::fit_replicas(&job, vec![&mut history, hook])
+    };
+    let fitted = match fitted {
+        Ok(fitted) => fitted,
+        Err(e) => {
+            if rank == 0 {
+                // Best effort: the training error is what the user needs to see.
+                let _ = end_status(&e).write(&out).map_err(Error::from).and_then(|()| seal(&out));
+            }
+            return Err(e);
+        }
     };
     if let Some(e) = history.error() {
         return Err(Error::Train(anneal_train::TrainError::Output { path: out.join(JSONL), message: e.to_string() }));
@@ -713,9 +727,30 @@ pub fn train_with_hook(
         note: loaded.task_note.as_deref(),
     };
     write(&out, REPORT, report(&context, &saved, &metrics, cm.as_ref(), figures.as_ref()))?;
+    RunStatus::new(RunState::Finished, "").write(&out)?;
     seal(&out)?;
     drop(lock);
     Ok(metrics)
+}
+
+/// The `status.json` of a run that ended with `error`: diverged, or failed.
+pub(crate) fn end_status(error: &Error) -> RunStatus {
+    match error {
+        Error::Train(anneal_train::TrainError::Diverged { .. }) | Error::Rl(anneal_rl::RlError::Diverged { .. }) => {
+            RunStatus::new(RunState::Diverged, error.to_string())
+        }
+        _ => RunStatus::new(RunState::Failed, error.to_string()),
+    }
+}
+
+/// A resumed run is running again: its old `status.json` goes (and the manifest
+/// with it, so a crash before the new one is written leaves a folder that verifies).
+pub(crate) fn clear_status(out: &Path) -> Result<()> {
+    if out.join(STATUS_FILE).exists() {
+        RunStatus::clear(out)?;
+        seal(out)?;
+    }
+    Ok(())
 }
 
 /// The test metrics of a run (and, for classification, its confusion matrix);

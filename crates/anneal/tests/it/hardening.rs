@@ -110,6 +110,10 @@ fn an_exploding_loss_stops_the_run_without_a_checkpoint() {
     let err = fails(&anneal(&["train", "--config", &c, "--out", path(&out)]));
     assert!(err.contains("training diverged at epoch 1, iteration"), "{err}");
     assert!(!out.join("checkpoint/state.json").exists() && !out.join("model.bpk").exists());
+    // The folder says how it ended, for the dashboard.
+    let status = anneal_core::status::RunStatus::read(&out).expect("status.json");
+    assert_eq!(status.state, anneal_core::status::RunState::Diverged);
+    assert!(status.message.unwrap().contains("training diverged at epoch 1"));
 }
 
 // 4. Changed bytes in a run folder or a checkpoint are found before they are used.
