@@ -130,6 +130,9 @@ pub enum Error {
     /// Reinforcement learning failed (a bad environment or agent setting, a diverged run).
     #[error(transparent)]
     Rl(#[from] anneal_rl::RlError),
+    /// The dashboard could not start (a missing runs folder, a storage, a busy port).
+    #[error(transparent)]
+    Dashboard(#[from] anneal_dashboard::DashboardError),
     /// A hyperparameter search failed (bad space, unreachable storage, conflicting study).
     #[error("tune: {0}")]
     Tune(String),

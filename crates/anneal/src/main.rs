@@ -208,6 +208,25 @@ enum Command {
         #[arg(long)]
         log: bool,
     },
+    /// A local web dashboard (read-only) of the run folders under --runs and of
+    /// hyperparameter studies: the runs table and overlaid curves, each run's live
+    /// training curves, metrics, figures and config, and each study's trials,
+    /// history, importances, parallel coordinates, slices and pruned trials' curves.
+    Dashboard {
+        /// The folder of run folders (searched 4 levels deep; study.db files in it are listed too).
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+        /// A study storage to show as well: sqlite://<file> or postgres://<user>@<host>/<db> (repeatable).
+        #[arg(long)]
+        storage: Vec<String>,
+        /// Port to listen on (0: any free port).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on. The default keeps it on this machine; the dashboard has
+        /// no authentication, so think twice before 0.0.0.0.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+    },
     /// Hyperparameter search: every trial is an `anneal train` run of the base config
     /// with sampled settings, scored on its validation rows. The study lives in a
     /// storage, so running the command again resumes it.
@@ -526,6 +545,17 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
                 }
                 None => out!("{csv}"),
             }
+        }
+        Command::Dashboard { runs, storage, port, host } => {
+            let config = anneal_dashboard::DashboardConfig {
+                runs,
+                storages: storage,
+                addr: std::net::SocketAddr::new(host, port),
+            };
+            let dashboard = anneal_dashboard::Dashboard::start(config).map_err(anneal::Error::from)?;
+            // The one line a script waits for (tests read the address from it).
+            outln!("dashboard: {}  (Ctrl-C to stop)", dashboard.url());
+            dashboard.wait().map_err(anneal::Error::from)?;
         }
         Command::Export { run: run_dir, format, output } => {
             if format != "safetensors" {

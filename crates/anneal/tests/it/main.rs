@@ -2,6 +2,7 @@
 
 mod config_fuzz;
 mod cv;
+mod dashboard;
 mod distributed;
 mod errors;
 mod extension;
