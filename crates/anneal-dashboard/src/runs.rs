@@ -261,6 +261,19 @@ fn is_run(dir: &Path) -> bool {
     dir.is_dir() && (dir.join("run.json").is_file() || dir.join("metrics.jsonl").is_file())
 }
 
+/// The entries of `dir` a scan looks at, as (path, is a folder): hidden ones (the
+/// lock) and checkpoint folders are skipped.
+pub(crate) fn entries(dir: &Path) -> impl Iterator<Item = (PathBuf, bool)> {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().filter_map(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.starts_with("checkpoint") {
+            return None;
+        }
+        Some((e.path(), e.file_type().ok()?.is_dir()))
+    })
+}
+
 fn find_runs(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     if is_run(dir) && depth > 0 {
         out.push(dir.to_path_buf());
@@ -269,15 +282,9 @@ fn find_runs(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     if depth >= MAX_DEPTH {
         return;
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || name.starts_with("checkpoint") {
-            continue;
-        }
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            find_runs(&e.path(), depth + 1, out);
+    for (path, is_dir) in entries(dir) {
+        if is_dir {
+            find_runs(&path, depth + 1, out);
         }
     }
 }

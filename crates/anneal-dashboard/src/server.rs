@@ -110,34 +110,33 @@ fn param(params: &HashMap<String, String>, name: &str) -> Result<String, Dashboa
     params.get(name).cloned().ok_or_else(|| DashboardError::NotFound { what: format!("the query parameter {name:?}") })
 }
 
-async fn runs(State(state): Shared) -> Response {
-    match blocking(state, |s| Ok(s.runs.rows())).await {
-        Ok(rows) => json(&serde_json::json!({ "runs": rows })),
+/// The JSON of `result`, or its error's answer.
+fn answer<T: serde::Serialize>(result: Result<T, DashboardError>) -> Response {
+    match result {
+        Ok(value) => json(&value),
         Err(e) => e.into_response(),
     }
+}
+
+async fn runs(State(state): Shared) -> Response {
+    answer(blocking(state, |s| Ok(serde_json::json!({ "runs": s.runs.rows() }))).await)
 }
 
 async fn run(State(state): Shared, Query(q): Params) -> Response {
-    let result = async {
-        let id = param(&q, "id")?;
-        blocking(state, move |s| s.runs.detail(&id)).await
+    let id = match param(&q, "id") {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
     };
-    match result.await {
-        Ok(detail) => json(&detail),
-        Err(e) => e.into_response(),
-    }
+    answer(blocking(state, move |s| s.runs.detail(&id)).await)
 }
 
 async fn curves(State(state): Shared, Query(q): Params) -> Response {
-    let result = async {
-        let id = param(&q, "id")?;
-        let from = q.get("from").and_then(|f| f.parse().ok()).unwrap_or(0);
-        blocking(state, move |s| s.runs.curves(&id, from)).await
+    let id = match param(&q, "id") {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
     };
-    match result.await {
-        Ok(c) => json(&c),
-        Err(e) => e.into_response(),
-    }
+    let from = q.get("from").and_then(|f| f.parse().ok()).unwrap_or(0);
+    answer(blocking(state, move |s| s.runs.curves(&id, from)).await)
 }
 
 async fn file(State(state): Shared, Query(q): Params) -> Response {
@@ -161,20 +160,13 @@ async fn file(State(state): Shared, Query(q): Params) -> Response {
 }
 
 async fn studies(State(state): Shared) -> Response {
-    match blocking(state, |s| s.studies.rows()).await {
-        Ok(rows) => json(&serde_json::json!({ "studies": rows })),
-        Err(e) => e.into_response(),
-    }
+    answer(blocking(state, |s| Ok(serde_json::json!({ "studies": s.studies.rows()? }))).await)
 }
 
 async fn study(State(state): Shared, Query(q): Params) -> Response {
-    let result = async {
-        let source = param(&q, "source")?;
-        let name = param(&q, "name")?;
-        blocking(state, move |s| s.studies.view(&source, &name)).await
+    let (source, name) = match (param(&q, "source"), param(&q, "name")) {
+        (Ok(source), Ok(name)) => (source, name),
+        (Err(e), _) | (_, Err(e)) => return e.into_response(),
     };
-    match result.await {
-        Ok(view) => json(&view),
-        Err(e) => e.into_response(),
-    }
+    answer(blocking(state, move |s| s.studies.view(&source, &name)).await)
 }

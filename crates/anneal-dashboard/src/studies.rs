@@ -203,12 +203,11 @@ impl Studies {
     }
 }
 
+/// A choice as the page shows it: a string without its quotes.
 fn choice_text(c: &Choice) -> String {
     match c {
-        Choice::Bool(b) => b.to_string(),
-        Choice::Int(i) => i.to_string(),
-        Choice::Float(x) => x.to_string(),
         Choice::Str(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -254,18 +253,11 @@ fn find_dbs(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     if depth > 0 && dir.join("run.json").is_file() {
         return;
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || name.starts_with("checkpoint") {
-            continue;
-        }
-        let Ok(kind) = e.file_type() else { continue };
-        if kind.is_file() && name == "study.db" {
-            out.push(e.path());
-        } else if kind.is_dir() && depth < MAX_DEPTH {
-            find_dbs(&e.path(), depth + 1, out);
+    for (path, is_dir) in crate::runs::entries(dir) {
+        if !is_dir && path.file_name().is_some_and(|n| n == "study.db") {
+            out.push(path);
+        } else if is_dir && depth < MAX_DEPTH {
+            find_dbs(&path, depth + 1, out);
         }
     }
 }

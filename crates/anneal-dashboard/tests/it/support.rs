@@ -275,27 +275,25 @@ impl Browser {
         }
     }
 
-    /// A real click on the first element `selector` matches (WebDriver element click).
-    pub fn click(&self, selector: &str) {
+    /// The WebDriver id of the first element `selector` matches.
+    fn find(&self, selector: &str) -> String {
         let found = self.call(
             "POST",
             &format!("/session/{}/element", self.session),
             Some(&json!({ "using": "css selector", "value": selector })),
         );
-        let id =
-            found.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).expect("an element").to_string();
+        found.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).expect("an element").to_string()
+    }
+
+    /// A real click on the first element `selector` matches (WebDriver element click).
+    pub fn click(&self, selector: &str) {
+        let id = self.find(selector);
         self.call("POST", &format!("/session/{}/element/{id}/click", self.session), Some(&json!({})));
     }
 
     /// Types `text` into the element `selector`.
     pub fn type_into(&self, selector: &str, text: &str) {
-        let found = self.call(
-            "POST",
-            &format!("/session/{}/element", self.session),
-            Some(&json!({ "using": "css selector", "value": selector })),
-        );
-        let id =
-            found.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).expect("an element").to_string();
+        let id = self.find(selector);
         self.call("POST", &format!("/session/{}/element/{id}/value", self.session), Some(&json!({ "text": text })));
     }
 

@@ -62,7 +62,15 @@ fn a_missing_runs_folder_or_storage_is_a_clear_error() {
     let o = anneal(&["dashboard", "--runs", tmp.path().join("nope").to_str().unwrap(), "--port", "0"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("does not exist or is not a folder"), "{}", stderr(&o));
-    let o = anneal(&["dashboard", "--runs", tmp.path().to_str().unwrap(), "--port", "0", "--storage", "sqlite://no/such.db"]);
+    let o = anneal(&[
+        "dashboard",
+        "--runs",
+        tmp.path().to_str().unwrap(),
+        "--port",
+        "0",
+        "--storage",
+        "sqlite://no/such.db",
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("sqlite://no/such.db: no such database file"), "{}", stderr(&o));
     assert!(!root().join("no/such.db").exists());
