@@ -45,6 +45,7 @@ pub fn load_config(path: &Path) -> Result<RlConfig> {
 
 /// Progress on standard error: a line per iteration with `--log`; otherwise,
 /// on a terminal, one status line rewritten in place.
+///
 /// Each iteration's record is also appended to the run folder's `metrics.jsonl` as
 /// it ends, so a dashboard can follow the run (best effort: the file is rewritten
 /// whole, from the records, when the run ends).

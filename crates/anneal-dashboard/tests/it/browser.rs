@@ -119,6 +119,9 @@ fn the_study_page_draws_every_chart_and_follows_new_trials() {
     let s = serve(&[]);
     browser.open(&format!("{}/#/studies", s.base()));
     assert_eq!(browser.wait_for("document.querySelectorAll('#studies-table tbody tr').length"), 1);
+    let counts = browser.eval("return document.querySelector('#studies-table tbody tr').textContent");
+    assert!(counts.as_str().unwrap().contains("fixture-study"), "{counts}");
+    browser.screenshot("dashboard-studies");
     browser.click("#studies-table tbody a");
     assert_eq!(browser.wait_for("document.querySelectorAll('#trials-table tbody tr').length === 41 && 41"), 41);
     let v = s.json("/api/study?source=runs%2Ftune%2Fstudy.db&name=fixture-study");
