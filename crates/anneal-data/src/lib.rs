@@ -4,9 +4,9 @@
 //! A [`Table`] is a typed, columnar Arrow record batch loaded from CSV (plain or
 //! gzip). Preprocessing is fit/transform: [`PreprocessConfig`] holds the
 //! hyperparameters, [`Preprocessor`] the statistics fitted on the training split
-//! only, which serialise and re-apply identically to new data. Splits are seeded,
-//! and [`ClassificationData`] cuts the result into shuffled mini-batches of burn
-//! tensors.
+//! only, which serialise and re-apply identically to new data. Splits are seeded.
+//! With the `tensors` feature (the only part that needs burn), [`dataset`] and
+//! [`batch`] cut the result into shuffled mini-batches of burn tensors.
 //!
 //! ```
 //! use anneal_data::prelude::*;
@@ -20,21 +20,28 @@
 //! let train = table.take(&split.train)?;
 //! let pre = PreprocessConfig::default().fit(&train, &["len".into(), "island".into()])?;
 //! let x = pre.transform(&train)?;
+//! // len, and island one-hot encoded: 4 training rows of 3 columns.
+//! assert_eq!((x.n_rows, x.n_cols), (4, 3));
+//! # #[cfg(feature = "tensors")]
+//! # {
+//! // With the `tensors` feature: shuffled mini-batches of burn tensors.
 //! let targets = split.train.iter().map(|&i| y[i]).collect();
 //! let data = ClassificationData::new(x.values, x.n_cols, targets)?;
-//!
 //! let device = burn::prelude::Device::flex();
 //! let batches = data.batch_indices(2, Some(&mut SeededRng::new(7)), LastBatch::Keep)?;
 //! let (xb, yb) = data.batch(&batches[0], &device);
 //! assert_eq!(xb.dims(), [2, 3]);
 //! assert_eq!(yb.dims(), [2]);
+//! # }
 //! # Ok::<(), anneal_data::DataError>(())
 //! ```
 
 pub use anneal_core::rng;
 
+#[cfg(feature = "tensors")]
 pub mod batch;
 pub mod clean;
+#[cfg(feature = "tensors")]
 pub mod dataset;
 pub mod dates;
 pub mod dense;
@@ -57,7 +64,9 @@ pub mod table;
 pub mod target;
 
 pub use anneal_core::{Fold, SeededRng, Stream};
+#[cfg(feature = "tensors")]
 pub use batch::{ClassificationData, LastBatch, RegressionData, epoch_batches, sqrt_batch_size};
+#[cfg(feature = "tensors")]
 pub use dataset::{Batch, BatchSampler, Dataset, Sharded, TabularData, Target, Targets};
 pub use dense::Dense;
 pub use error::{DataError, Result};
@@ -68,7 +77,9 @@ pub use target::{TargetTransform, TargetTransformKind};
 
 /// One `use` for the common types.
 pub mod prelude {
+    #[cfg(feature = "tensors")]
     pub use crate::batch::{ClassificationData, LastBatch, RegressionData};
+    #[cfg(feature = "tensors")]
     pub use crate::dataset::{BatchSampler, Dataset, TabularData};
     pub use crate::error::DataError;
     pub use crate::preprocess::{LabelEncoder, PreprocessConfig, Preprocessor};
