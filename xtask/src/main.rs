@@ -7,6 +7,11 @@
 //!   browser tests) and starts a PostgreSQL server on loopback first (as root, from
 //!   Debian's packages) when they are missing.
 //! - `cargo xtask check`: rustfmt, clippy and rustdoc with warnings as errors.
+//! - `cargo xtask package`: every crate packaged (`cargo package --workspace`) and
+//!   two projects outside the workspace built from the packages alone, one on
+//!   `anneal-data`, one on `anneal-hpo`, checked to compile no burn (CI runs it).
+//! - `cargo xtask book`: the docs book built with mdBook (installed from crates.io
+//!   when missing), after checking its summary links every chapter (CI runs it).
 //! - `cargo xtask bench data [--reference PYTHON] [--repeats 3]`: the preprocessing
 //!   pipeline (impute, scale, one-hot, PCA) on 200 000 rows against scikit-learn.
 //! - `cargo xtask bench eval [--reference PYTHON] [--repeats 5] [--n 10000000]`:
@@ -36,6 +41,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod packaging;
+
 /// The cargo features every CI build uses, so one build serves clippy and tests alike
 /// (MPI through `ensure_mpi`).
 const CI_FEATURES: &str = "anneal/wgpu,anneal/postgres,anneal/mpi";
@@ -47,10 +54,15 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("check") => check(),
+        Some("package") => {
+            let unpacked = packaging::package_all(&root)?;
+            packaging::downstream(&root, &unpacked)
+        }
+        Some("book") => book(),
         Some("bench") => bench(&args[1..], &root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | check | bench (train | data | eval | hpo | inspect | cnn | distributed | rl | dashboard) [--reference PYTHON] [--repeats N]>"
+                "usage: cargo xtask <ci | check | package | book | bench (train | data | eval | hpo | inspect | cnn | distributed | rl | dashboard) [--reference PYTHON] [--repeats N]>"
             );
             std::process::exit(2)
         }
@@ -79,6 +91,10 @@ fn ci() -> Result<()> {
         test.env("XDG_RUNTIME_DIR", dir);
     }
     stage("tests (unit, integration, end-to-end, doc)", test)?;
+    let root = std::env::current_dir()?;
+    let unpacked = packaging::package_all(&root)?;
+    packaging::downstream(&root, &unpacked)?;
+    book()?;
     eprintln!("xtask ci: all stages passed in {:.1} min", start.elapsed().as_secs_f64() / 60.0);
     Ok(())
 }
@@ -90,6 +106,33 @@ fn check() -> Result<()> {
     let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--features", CI_FEATURES]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     stage("rustdoc", doc)
+}
+
+/// Builds the docs book (`docs/` with mdBook into `docs/book`) after checking
+/// that its summary links every chapter; installs mdBook from crates.io when it
+/// is missing.
+fn book() -> Result<()> {
+    let summary = std::fs::read_to_string("docs/src/SUMMARY.md")?;
+    let mut unlinked = Vec::new();
+    for entry in std::fs::read_dir("docs/src")? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") && name != "SUMMARY.md" && !summary.contains(&format!("({name})")) {
+            unlinked.push(name);
+        }
+    }
+    if !unlinked.is_empty() {
+        bail!("docs/src/SUMMARY.md does not link {}", unlinked.join(", "));
+    }
+    let has_mdbook = Command::new("mdbook").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !has_mdbook {
+        stage(
+            "install mdBook",
+            cargo(&["install", "mdbook", "--locked", "--no-default-features", "--features", "search"]),
+        )?;
+    }
+    let mut build = Command::new("mdbook");
+    build.args(["build", "docs"]);
+    stage("mdbook build docs", build)
 }
 
 fn fmt() -> Result<()> {
