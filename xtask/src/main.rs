@@ -10,6 +10,9 @@
 //! - `cargo xtask package`: every crate packaged (`cargo package --workspace`) and
 //!   two projects outside the workspace built from the packages alone, one on
 //!   `anneal-data`, one on `anneal-hpo`, checked to compile no burn (CI runs it).
+//! - `cargo xtask release <version> [--publish] [--skip-ci] [--skip-binary]
+//!   [--skip-docs]`: checks, version bump, changelog, packages (published with
+//!   `--publish`), release binary with its SHA-256, docs, tag (see `release.rs`).
 //! - `cargo xtask book`: the docs book built with mdBook (installed from crates.io
 //!   when missing), after checking its summary links every chapter (CI runs it).
 //! - `cargo xtask bench data [--reference PYTHON] [--repeats 3]`: the preprocessing
@@ -42,6 +45,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 mod packaging;
+mod release;
 
 /// The cargo features every CI build uses, so one build serves clippy and tests alike
 /// (MPI through `ensure_mpi`).
@@ -49,7 +53,11 @@ const CI_FEATURES: &str = "anneal/wgpu,anneal/postgres,anneal/mpi";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask lives in the workspace")?.to_path_buf();
+    // XTASK_ROOT: another copy of the workspace (the release test's scratch clone).
+    let root = match std::env::var_os("XTASK_ROOT") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask lives in the workspace")?.to_path_buf(),
+    };
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
@@ -59,10 +67,11 @@ fn main() -> Result<()> {
             packaging::downstream(&root, &unpacked)
         }
         Some("book") => book(),
+        Some("release") => release::release(&args, &root),
         Some("bench") => bench(&args[1..], &root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | check | package | book | bench (train | data | eval | hpo | inspect | cnn | distributed | rl | dashboard) [--reference PYTHON] [--repeats N]>"
+                "usage: cargo xtask <ci | check | package | book | release <version> | bench (train | data | eval | hpo | inspect | cnn | distributed | rl | dashboard) [--reference PYTHON] [--repeats N]>"
             );
             std::process::exit(2)
         }

@@ -10,11 +10,11 @@ use anyhow::{Context, Result, bail};
 
 use crate::{cargo, stage};
 
-/// The downstream projects: (name, dependency line, main.rs).
+/// The downstream projects: (name, the one Anneal crate it depends on, main.rs).
 const DOWNSTREAM: [(&str, &str, &str); 2] = [
     (
         "uses-anneal-data",
-        r#"anneal-data = "0.1""#,
+        "anneal-data",
         r#"use anneal_data::prelude::*;
 
 fn main() -> Result<(), DataError> {
@@ -33,7 +33,7 @@ fn main() -> Result<(), DataError> {
     ),
     (
         "uses-anneal-hpo",
-        r#"anneal-hpo = "0.1""#,
+        "anneal-hpo",
         r#"use anneal_hpo::prelude::*;
 
 fn main() -> Result<(), HpoError> {
@@ -54,11 +54,19 @@ fn main() -> Result<(), HpoError> {
 /// again: the downstream builds below compile what they use from the packages),
 /// unpacks them into `target/package/unpacked`, and returns that folder.
 pub fn package_all(root: &Path) -> Result<PathBuf> {
-    stage(
-        "cargo package --workspace",
-        cargo(&["package", "--workspace", "--no-verify", "--allow-dirty", "--exclude", "xtask"]),
-    )?;
-    let dir = root.join("target/package");
+    let dir = target_dir(root).join("package");
+    // Only this version's packages: the downstream builds patch in every one unpacked.
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "crate") {
+                std::fs::remove_file(path)?;
+            }
+        }
+    }
+    let mut package = cargo(&["package", "--workspace", "--no-verify", "--allow-dirty", "--exclude", "xtask"]);
+    package.current_dir(root);
+    stage("cargo package --workspace", package)?;
     let unpacked = dir.join("unpacked");
     if unpacked.exists() {
         std::fs::remove_dir_all(&unpacked)?;
@@ -79,9 +87,15 @@ pub fn package_all(root: &Path) -> Result<PathBuf> {
     Ok(unpacked)
 }
 
+/// The target folder cargo uses here: `$CARGO_TARGET_DIR`, or `<root>/target`.
+pub fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
 /// Builds and runs each downstream project against the unpacked packages (every
 /// Anneal crate patched in from them, so nothing comes from the workspace), in the
-/// workspace's target folder, and fails if burn is in its dependency tree.
+/// workspace's target folder (or `$CARGO_TARGET_DIR`), and fails if burn is in its
+/// dependency tree.
 pub fn downstream(root: &Path, unpacked: &Path) -> Result<()> {
     let mut patches = String::from("[patch.crates-io]\n");
     let mut packages: Vec<(String, PathBuf)> = std::fs::read_dir(unpacked)?
@@ -96,12 +110,16 @@ pub fn downstream(root: &Path, unpacked: &Path) -> Result<()> {
     for (name, path) in &packages {
         patches.push_str(&format!("{name} = {{ path = {:?} }}\n", path.display().to_string()));
     }
+    let version = crate::release::workspace_version(root)?;
     for (name, dependency, main) in DOWNSTREAM {
-        let dir = root.join("target/downstream").join(name);
+        let dependency = format!("{dependency} = \"={version}\"");
+        let dir = target_dir(root).join("downstream").join(name);
         std::fs::create_dir_all(dir.join("src"))?;
         let manifest = format!(
             "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
-             # Not a member of the Anneal workspace.\n[workspace]\n\n[dependencies]\n{dependency}\n\n{patches}"
+             # Not a member of the Anneal workspace.\n[workspace]\n\n[dependencies]\n{dependency}\n\n\
+             # The workspace's dev profile, so the shared target folder's builds are reused.\n\
+             [profile.dev.package.\"*\"]\ndebug = false\n\n{patches}"
         );
         std::fs::write(dir.join("Cargo.toml"), manifest)?;
         std::fs::write(dir.join("src/main.rs"), main)?;
@@ -125,7 +143,7 @@ pub fn downstream(root: &Path, unpacked: &Path) -> Result<()> {
             bail!("{name} resolved an Anneal crate from somewhere other than the packages: {local:?}");
         }
         let mut run = cargo(&["run", "-q", "--manifest-path", manifest_arg]);
-        run.env("CARGO_TARGET_DIR", root.join("target"));
+        run.env("CARGO_TARGET_DIR", target_dir(root));
         stage(&format!("build and run {name} from the packaged crates"), run)?;
     }
     Ok(())
