@@ -447,39 +447,32 @@ fn read_row(root: &Path, dir: &Path, stamps: &[Stamp; 6]) -> RunRow {
     RunRow { id, task, data, model, settings, metrics: final_metrics, last, records, status, message, updated_ms }
 }
 
+/// A figure's preference by extension (lower is better), `None` for other files.
+fn figure_rank(path: &Path) -> Option<u8> {
+    match path.extension()?.to_string_lossy().to_ascii_lowercase().as_str() {
+        "svg" => Some(0),
+        "png" => Some(1),
+        "jpg" | "jpeg" => Some(2),
+        _ => None,
+    }
+}
+
 fn figures(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut by_stem: BTreeMap<String, String> = BTreeMap::new();
-    for e in entries.flatten() {
-        let path = e.path();
-        let (Some(stem), Some(ext)) = (path.file_stem(), path.extension()) else { continue };
-        let ext = ext.to_string_lossy().to_ascii_lowercase();
-        let rank = match ext.as_str() {
-            "svg" => 0,
-            "png" => 1,
-            "jpg" | "jpeg" => 2,
-            _ => continue,
+    let mut by_stem: BTreeMap<String, (u8, String)> = BTreeMap::new();
+    let Ok(read) = std::fs::read_dir(dir) else { return Vec::new() };
+    for path in read.flatten().map(|e| e.path()) {
+        let (Some(rank), Some(stem), Some(name)) = (figure_rank(&path), path.file_stem(), path.file_name()) else {
+            continue;
         };
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
+        if name.to_string_lossy().starts_with('.') {
             continue;
         }
-        let stem = stem.to_string_lossy().into_owned();
-        let better = by_stem.get(&stem).is_none_or(|old| {
-            let old_ext =
-                Path::new(old).extension().map(|x| x.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-            let old_rank = match old_ext.as_str() {
-                "svg" => 0,
-                "png" => 1,
-                _ => 2,
-            };
-            rank < old_rank
-        });
-        if better {
-            by_stem.insert(stem, name);
+        let (stem, name) = (stem.to_string_lossy().into_owned(), name.to_string_lossy().into_owned());
+        if by_stem.get(&stem).is_none_or(|(old, _)| rank < *old) {
+            by_stem.insert(stem, (rank, name));
         }
     }
-    by_stem.into_values().collect()
+    by_stem.into_values().map(|(_, name)| name).collect()
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use anneal_train::Backend;
 use crate::config::read_toml;
 use crate::error::{Error, Result};
 use crate::run::{
-    CHECKPOINT, CONFIG, RUN_INFO, RunFolder, RunInfo, claim_out, clear_status, end_status, seal, to_json, verify_run,
+    CHECKPOINT, CONFIG, RUN_INFO, RunFolder, RunInfo, claim_out, clear_status, record_end, seal, to_json, verify_run,
     write,
 };
 use anneal_core::status::{RunState, RunStatus};
@@ -115,8 +115,7 @@ pub fn train(config: &RlConfig, options: &RlOptions) -> Result<Summary> {
         Ok(outcome) => outcome,
         Err(e) => {
             let e = Error::from(e);
-            // Best effort: the training error is what the user needs to see.
-            let _ = end_status(&e).write(out).map_err(Error::from).and_then(|()| seal(out));
+            record_end(out, &e);
             return Err(e);
         }
     };

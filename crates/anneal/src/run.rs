@@ -608,8 +608,7 @@ pub fn train_with_hook(
         Ok(fitted) => fitted,
         Err(e) => {
             if rank == 0 {
-                // Best effort: the training error is what the user needs to see.
-                let _ = end_status(&e).write(&out).map_err(Error::from).and_then(|()| seal(&out));
+                record_end(&out, &e);
             }
             return Err(e);
         }
@@ -733,14 +732,17 @@ pub fn train_with_hook(
     Ok(metrics)
 }
 
-/// The `status.json` of a run that ended with `error`: diverged, or failed.
-pub(crate) fn end_status(error: &Error) -> RunStatus {
-    match error {
+/// Writes the `status.json` of a run in `out` that ended with `error` (diverged, or
+/// failed) and seals the folder. Best effort: the training error is what the user
+/// needs to see, so a failure to write is not reported over it.
+pub(crate) fn record_end(out: &Path, error: &Error) {
+    let status = match error {
         Error::Train(anneal_train::TrainError::Diverged { .. }) | Error::Rl(anneal_rl::RlError::Diverged { .. }) => {
             RunStatus::new(RunState::Diverged, error.to_string())
         }
         _ => RunStatus::new(RunState::Failed, error.to_string()),
-    }
+    };
+    let _ = status.write(out).map_err(Error::from).and_then(|()| seal(out));
 }
 
 /// A resumed run is running again: its old `status.json` goes (and the manifest
