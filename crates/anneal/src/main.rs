@@ -362,18 +362,21 @@ fn main() -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The backend of `anneal train` or `anneal rl`: `--device`, else a resumed run's own
+/// backend, else the default.
+fn backend_for(resume: Option<&std::path::Path>, device: Option<&str>) -> Result<Backend, Failure> {
+    if let (Some(dir), None) = (resume, device)
+        && let Some(recorded) = run::run_backend(dir)?
+    {
+        return Ok(recorded);
+    }
+    Ok(Backend::resolve(device)?)
+}
+
 fn run_cli(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Train { config, out, resume, device, log, replicas, distributed } => {
-            // Resuming without --device continues on the run's own backend.
-            let recorded = match (&resume, &device) {
-                (Some(dir), None) => run::run_backend(dir)?,
-                _ => None,
-            };
-            let backend = match recorded {
-                Some(backend) => backend,
-                None => Backend::resolve(device.as_deref())?,
-            };
+            let backend = backend_for(resume.as_deref(), device.as_deref())?;
             let (run_config, out) = match (&resume, &config) {
                 (Some(dir), _) => (run::resume_config(dir)?, dir.clone()),
                 (None, Some(config)) => (RunConfig::load(config)?, out.unwrap_or_else(|| run::default_out(config))),
@@ -418,15 +421,7 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
             );
         }
         Command::Rl { action: None, config, out, resume, device, log } => {
-            // Resuming without --device continues on the run's own backend.
-            let recorded = match (&resume, &device) {
-                (Some(dir), None) => run::run_backend(dir)?,
-                _ => None,
-            };
-            let backend = match recorded {
-                Some(backend) => backend,
-                None => Backend::resolve(device.as_deref())?,
-            };
+            let backend = backend_for(resume.as_deref(), device.as_deref())?;
             let (rl_config, out) = match (&resume, &config) {
                 (Some(dir), _) => (anneal::reinforcement::run_config(dir)?, dir.clone()),
                 (None, Some(config)) => {
