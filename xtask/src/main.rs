@@ -11,10 +11,12 @@
 //!   two projects outside the workspace built from the packages alone, one on
 //!   `anneal-data`, one on `anneal-hpo`, checked to compile no burn (CI runs it).
 //! - `cargo xtask release <version> [--publish] [--skip-ci] [--skip-binary]
-//!   [--skip-docs]`: checks, version bump, changelog, packages (published with
-//!   `--publish`), release binary with its SHA-256, docs, tag (see `release.rs`).
+//!   [--binary-profile <profile>] [--skip-docs]`: checks, version bump, changelog,
+//!   packages (published with `--publish`), release binary with its SHA-256, docs,
+//!   tag (see `release.rs`).
 //! - `cargo xtask book`: the docs book built with mdBook (installed from crates.io
-//!   when missing), after checking its summary links every chapter (CI runs it).
+//!   when missing), after checking its summary links every chapter, and every link
+//!   and image of its chapters checked against the built pages (CI runs it).
 //! - `cargo xtask bench data [--reference PYTHON] [--repeats 3]`: the preprocessing
 //!   pipeline (impute, scale, one-hot, PCA) on 200 000 rows against scikit-learn.
 //! - `cargo xtask bench eval [--reference PYTHON] [--repeats 5] [--n 10000000]`:
@@ -44,6 +46,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod book;
 mod packaging;
 mod release;
 
@@ -66,7 +69,7 @@ fn main() -> Result<()> {
             let unpacked = packaging::package_all(&root)?;
             packaging::downstream(&root, &unpacked)
         }
-        Some("book") => book(),
+        Some("book") => book::book(),
         Some("release") => release::release(&args, &root),
         Some("bench") => bench(&args[1..], &root),
         _ => {
@@ -103,7 +106,7 @@ fn ci() -> Result<()> {
     let root = std::env::current_dir()?;
     let unpacked = packaging::package_all(&root)?;
     packaging::downstream(&root, &unpacked)?;
-    book()?;
+    book::book()?;
     eprintln!("xtask ci: all stages passed in {:.1} min", start.elapsed().as_secs_f64() / 60.0);
     Ok(())
 }
@@ -115,33 +118,6 @@ fn check() -> Result<()> {
     let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--features", CI_FEATURES]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     stage("rustdoc", doc)
-}
-
-/// Builds the docs book (`docs/` with mdBook into `docs/book`) after checking
-/// that its summary links every chapter; installs mdBook from crates.io when it
-/// is missing.
-fn book() -> Result<()> {
-    let summary = std::fs::read_to_string("docs/src/SUMMARY.md")?;
-    let mut unlinked = Vec::new();
-    for entry in std::fs::read_dir("docs/src")? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".md") && name != "SUMMARY.md" && !summary.contains(&format!("({name})")) {
-            unlinked.push(name);
-        }
-    }
-    if !unlinked.is_empty() {
-        bail!("docs/src/SUMMARY.md does not link {}", unlinked.join(", "));
-    }
-    let has_mdbook = Command::new("mdbook").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !has_mdbook {
-        stage(
-            "install mdBook",
-            cargo(&["install", "mdbook", "--locked", "--no-default-features", "--features", "search"]),
-        )?;
-    }
-    let mut build = Command::new("mdbook");
-    build.args(["build", "docs"]);
-    stage("mdbook build docs", build)
 }
 
 fn fmt() -> Result<()> {

@@ -1,4 +1,5 @@
-//! `cargo xtask release <version> [--publish] [--skip-ci] [--skip-binary] [--skip-docs]`:
+//! `cargo xtask release <version> [--publish] [--skip-ci] [--skip-binary]
+//! [--binary-profile <profile>] [--skip-docs]`:
 //! cut a release from a clean tree.
 //!
 //! 1. refuses a working tree with uncommitted changes;
@@ -7,13 +8,16 @@
 //!    other to `<version>`;
 //! 4. writes the `CHANGELOG.md` section from the commits since the last `v*` tag,
 //!    grouped by the crates each commit touched;
-//! 5. commits that as "Release <version>";
+//! 5. commits that as `Release <version>`;
 //! 6. packages every crate and builds the downstream projects from the packages
 //!    ([`crate::packaging`]); publishes them in dependency order with `--publish`
 //!    (otherwise this is the dry run);
-//! 7. builds the release binary as `target/release-artifacts/anneal-<version>-<host
-//!    triple>` with its SHA-256 in `<name>.sha256` (unless `--skip-binary`);
-//! 8. builds the docs book and `cargo doc` (unless `--skip-docs`);
+//! 7. builds the release binary (the `anneal` program with the wgpu backend and
+//!    PostgreSQL storage; `--binary-profile` picks another Cargo profile than
+//!    `release`) as `target/release-artifacts/anneal-<version>-<host triple>` with
+//!    its SHA-256 in `<name>.sha256` (unless `--skip-binary`);
+//! 8. builds the docs book (links checked) and `cargo doc` of every crate with every
+//!    feature, warnings as errors (unless `--skip-docs`);
 //! 9. tags the commit `v<version>`.
 
 use std::collections::BTreeMap;
@@ -24,6 +28,18 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::{cargo, stage};
+
+const USAGE: &str = "usage: cargo xtask release <version> [--publish] [--skip-ci] [--skip-binary] [--binary-profile <profile>] [--skip-docs]";
+
+/// The features of the released `anneal` program: every backend and storage that
+/// needs nothing installed to run (MPI needs its library on the machine).
+const BINARY_FEATURES: &str = "anneal/wgpu,anneal/postgres";
+
+/// Where Cargo puts a profile's build: `dev` builds in `debug`, every other
+/// profile in a folder of its name.
+fn profile_dir(profile: &str) -> &str {
+    if profile == "dev" { "debug" } else { profile }
+}
 
 fn git(root: &Path, args: &[&str]) -> Result<String> {
     let output = Command::new("git").current_dir(root).args(args).output().context("running git")?;
@@ -139,14 +155,19 @@ fn host_triple() -> Result<String> {
 
 /// `cargo xtask release ...` (see the module docs).
 pub fn release(args: &[String], root: &Path) -> Result<()> {
-    let version = args
-        .get(1)
-        .filter(|v| !v.starts_with("--"))
-        .context("usage: cargo xtask release <version> [--publish] [--skip-ci] [--skip-binary] [--skip-docs]")?;
+    let version = args.get(1).filter(|v| !v.starts_with("--")).context(USAGE)?;
     if !is_version(version) {
         bail!("{version:?} is not a version: expected MAJOR.MINOR.PATCH, e.g. 0.2.0");
     }
     let has = |flag: &str| args.iter().any(|a| a == flag);
+    let binary_profile = match args.iter().position(|a| a == "--binary-profile") {
+        Some(i) => args.get(i + 1).filter(|p| !p.starts_with("--")).context(USAGE)?.as_str(),
+        None => "release",
+    };
+    let known = ["--publish", "--skip-ci", "--skip-binary", "--binary-profile", "--skip-docs"];
+    if let Some(unknown) = args[2..].iter().find(|a| a.starts_with("--") && !known.contains(&a.as_str())) {
+        bail!("unknown option {unknown}\n{USAGE}");
+    }
     let dirty = git(root, &["status", "--porcelain"])?;
     if !dirty.trim().is_empty() {
         bail!("the working tree has uncommitted changes; commit or stash them first:\n{dirty}");
@@ -181,12 +202,25 @@ pub fn release(args: &[String], root: &Path) -> Result<()> {
     }
 
     if !has("--skip-binary") {
-        stage("build the release binary", cargo(&["build", "--release", "-p", "anneal"]))?;
+        let mut build = cargo(&[
+            "build",
+            "--profile",
+            binary_profile,
+            "-p",
+            "anneal",
+            "--bin",
+            "anneal",
+            "--features",
+            BINARY_FEATURES,
+        ]);
+        build.current_dir(root);
+        stage(&format!("build the anneal program ({binary_profile} profile)"), build)?;
         let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
         let dir = target.join("release-artifacts");
         std::fs::create_dir_all(&dir)?;
         let name = format!("anneal-{version}-{}", host_triple()?);
-        std::fs::copy(target.join("release/anneal"), dir.join(&name))?;
+        let built = target.join(profile_dir(binary_profile)).join("anneal");
+        std::fs::copy(&built, dir.join(&name)).with_context(|| format!("copying {}", built.display()))?;
         let sum = Command::new("sha256sum").current_dir(&dir).arg(&name).output().context("sha256sum")?;
         if !sum.status.success() {
             bail!("sha256sum failed");
@@ -195,8 +229,10 @@ pub fn release(args: &[String], root: &Path) -> Result<()> {
         eprintln!("xtask release: {}", dir.join(&name).display());
     }
     if !has("--skip-docs") {
-        crate::book()?;
-        stage("cargo doc", cargo(&["doc", "--workspace", "--no-deps", "--exclude", "xtask"]))?;
+        crate::book::book()?;
+        let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--features", crate::CI_FEATURES]);
+        doc.current_dir(root).env("RUSTDOCFLAGS", "-D warnings");
+        stage("cargo doc", doc)?;
     }
     git(root, &["tag", "-a", &tag, "-m", &format!("Anneal {version}")])?;
     eprintln!("xtask release: tagged {tag}");

@@ -1,9 +1,11 @@
-//! `cargo xtask release` on a scratch clone of the repository, with `--skip-ci`
-//! (the checks are what CI runs anyway), `--skip-binary` and `--skip-docs` (a
-//! release build and `cargo doc` of the workspace would take CI most of an hour on
-//! 2 cores; CI builds the book in its own stage). It checks the dirty-tree refusal,
-//! the version bump, the changelog, the packages and the downstream builds from
-//! them, the release commit and the tag.
+//! `cargo xtask release` on a scratch clone of the repository, end to end but
+//! for the checks: `--skip-ci` (they are what CI runs anyway) and
+//! `--binary-profile dev` (the program is built as in a release, with its
+//! features, name and checksum, but in the dev profile: a release build takes CI
+//! most of half an hour on 2 cores). It checks the dirty-tree refusal, the version
+//! bump, the changelog, the packages and the downstream builds from them, the
+//! release commit, the program and its SHA-256, the docs book and `cargo doc`, and
+//! the tag.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -50,7 +52,7 @@ fn a_release_dry_run_on_a_scratch_clone() {
     let (major, rest) = version.split_once('.').unwrap();
     let (minor, patch) = rest.split_once('.').unwrap();
     let next = format!("{major}.{minor}.{}", patch.parse::<u64>().unwrap() + 1);
-    let skips = ["--skip-ci", "--skip-binary", "--skip-docs"];
+    let skips = ["--skip-ci", "--binary-profile", "dev"];
 
     // A dirty tree is refused, and nothing is changed.
     std::fs::write(scratch.join("stray.txt"), "not committed").unwrap();
@@ -89,4 +91,26 @@ fn a_release_dry_run_on_a_scratch_clone() {
     }
     // The downstream projects were built from those packages.
     assert!(target.join("downstream/uses-anneal-data/Cargo.toml").is_file());
+    // The program, named for the version and the host, with its checksum.
+    let artifacts = target.join("release-artifacts");
+    let program = std::fs::read_dir(&artifacts)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with(&format!("anneal-{next}-")) && !n.ends_with(".sha256"))
+        .expect("no program in target/release-artifacts");
+    let printed = Command::new(artifacts.join(&program)).arg("--version").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&printed.stdout).trim(), format!("anneal {next}"));
+    let sum = std::fs::read_to_string(artifacts.join(format!("{program}.sha256"))).unwrap();
+    let check = Command::new("sha256sum")
+        .current_dir(&artifacts)
+        .arg("--check")
+        .arg(format!("{program}.sha256"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{sum}: {}", String::from_utf8_lossy(&check.stdout));
+    // The docs: the book and the API docs of every crate.
+    assert!(scratch.join("docs/book/index.html").is_file());
+    for name in ["anneal", "anneal_core", "anneal_data", "anneal_hpo", "anneal_train", "anneal_dashboard"] {
+        assert!(target.join(format!("doc/{name}/index.html")).is_file(), "no API docs for {name}");
+    }
 }

@@ -75,7 +75,7 @@ pub enum TrainError {
         optimizer: &'static str,
     },
     /// Training diverged: a loss or a weight became NaN or infinite, or the
-    /// loss grew above [`DIVERGENCE_FACTOR`](crate::DIVERGENCE_FACTOR) times the
+    /// loss grew above [`DIVERGENCE_FACTOR`](crate::trainer::DIVERGENCE_FACTOR) times the
     /// first batch's. Nothing of the diverged state is checkpointed.
     #[error(
         "training diverged at epoch {epoch}, iteration {iteration}: {reason}; {}",
