@@ -42,4 +42,34 @@ pub enum RegularizeError {
         /// Layers in the model.
         layers: usize,
     },
+    /// An augmentation step's parameter is out of range.
+    #[error("{setting} = {value} is not valid: expected {expected}")]
+    Augment {
+        /// The setting, with its step's path (`augment.steps[2].degrees`).
+        setting: String,
+        /// The value given.
+        value: String,
+        /// What it must be.
+        expected: String,
+    },
+    /// The images of a batch and the rows given for them differ in number.
+    #[error("augmentation got {images} images but {rows} row numbers for them")]
+    AugmentBatch {
+        /// Row numbers given.
+        rows: usize,
+        /// Images in the batch.
+        images: usize,
+    },
+    /// A step cannot work on images of this shape.
+    #[error("augmentation step {step} needs {expected}, but the images are {height}x{width}")]
+    AugmentShape {
+        /// The step.
+        step: String,
+        /// Image height.
+        height: usize,
+        /// Image width.
+        width: usize,
+        /// What the step needs.
+        expected: String,
+    },
 }

@@ -1,5 +1,5 @@
 //! Regularisation for Anneal: weight penalties and early stopping, as settings
-//! and plain decision logic over `f64`.
+//! and plain decision logic over `f64`, and data augmentation.
 //!
 //! A model that fits its training rows too well generalises worse. Two remedies
 //! live here; the training loop (`anneal-train`) owns the weights and applies them:
@@ -12,6 +12,10 @@
 //! - [`EarlyStopping`]: stop when a monitored metric has not improved for
 //!   `patience` epochs, after an optional warm-up, and restore the best epoch
 //!   (Prechelt, *Early Stopping — But When?*, 1998).
+//!
+//! - [`augment`]: data augmentation, a seeded pipeline of image transforms
+//!   applied to training batches only (the tensor part behind the `tensors`
+//!   feature, so penalties and early stopping stay tensor-free).
 //!
 //! Decoupled weight decay (Loshchilov & Hutter 2019) is an optimiser, `adamw`, in
 //! `anneal-optim`; dropout is a layer, in `anneal-models`.
@@ -29,6 +33,7 @@
 //! # Ok::<(), anneal_regularize::RegularizeError>(())
 //! ```
 
+pub mod augment;
 pub mod early_stopping;
 pub mod error;
 pub mod penalty;
