@@ -116,6 +116,16 @@ pub trait Dataset {
     /// over `0..len()`.
     fn batch(&self, rows: &[usize], device: &Device) -> Batch<Self::Input>;
 
+    /// The rows `rows` as a batch for training in epoch `epoch` (1-based): the
+    /// place where a dataset augments its training batches ([`Augmented`]). The
+    /// training loop calls this for training batches and [`batch`](Dataset::batch)
+    /// for everything it only evaluates, so validation and test rows are never
+    /// augmented. The default is [`batch`](Dataset::batch).
+    fn train_batch(&self, rows: &[usize], epoch: usize, device: &Device) -> Result<Batch<Self::Input>> {
+        let _ = epoch;
+        Ok(self.batch(rows, device))
+    }
+
     /// Every row's target in the user's units.
     fn all_targets(&self) -> Targets;
 
@@ -123,6 +133,93 @@ pub trait Dataset {
     /// one value per target) back to the user's units: the inverse of a target
     /// transform. The default changes nothing.
     fn decode_predictions(&self, _values: &mut [f32]) {}
+}
+
+/// A reference to a dataset is the dataset (so [`Augmented`] can wrap a borrowed one).
+impl<D: Dataset + ?Sized> Dataset for &D {
+    type Input = D::Input;
+
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+
+    fn batch(&self, rows: &[usize], device: &Device) -> Batch<D::Input> {
+        (**self).batch(rows, device)
+    }
+
+    fn train_batch(&self, rows: &[usize], epoch: usize, device: &Device) -> Result<Batch<D::Input>> {
+        (**self).train_batch(rows, epoch, device)
+    }
+
+    fn all_targets(&self) -> Targets {
+        (**self).all_targets()
+    }
+
+    fn decode_predictions(&self, values: &mut [f32]) {
+        (**self).decode_predictions(values)
+    }
+}
+
+/// Changes the inputs of training batches (data augmentation), given the rows
+/// they hold and the epoch, so that it can draw each row's changes from a
+/// generator of its own (an augmented epoch then replays exactly).
+pub trait BatchAugment<I>: Send + Sync {
+    /// The augmented input of a batch of `rows` in `epoch`.
+    fn augment(&self, input: I, rows: &[usize], epoch: usize) -> Result<I>;
+}
+
+/// A dataset whose training batches pass through an augmentation (and whose
+/// evaluation batches do not): wrap the training part with
+/// [`Augmented::new`] and the validation part with [`Augmented::plain`], so
+/// both have the one type the training loop takes.
+pub struct Augmented<'a, D: Dataset> {
+    inner: D,
+    augment: Option<&'a dyn BatchAugment<D::Input>>,
+}
+
+impl<'a, D: Dataset> Augmented<'a, D> {
+    /// `inner`, its training batches augmented by `augment`.
+    pub fn new(inner: D, augment: &'a dyn BatchAugment<D::Input>) -> Self {
+        Self { inner, augment: Some(augment) }
+    }
+
+    /// `inner` unchanged.
+    pub fn plain(inner: D) -> Self {
+        Self { inner, augment: None }
+    }
+
+    /// The wrapped dataset.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+}
+
+impl<D: Dataset> Dataset for Augmented<'_, D> {
+    type Input = D::Input;
+
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn batch(&self, rows: &[usize], device: &Device) -> Batch<D::Input> {
+        self.inner.batch(rows, device)
+    }
+
+    fn train_batch(&self, rows: &[usize], epoch: usize, device: &Device) -> Result<Batch<D::Input>> {
+        let batch = self.inner.train_batch(rows, epoch, device)?;
+        match self.augment {
+            Some(augment) => Ok(Batch { input: augment.augment(batch.input, rows, epoch)?, target: batch.target }),
+            None => Ok(batch),
+        }
+    }
+
+    fn all_targets(&self) -> Targets {
+        self.inner.all_targets()
+    }
+
+    fn decode_predictions(&self, values: &mut [f32]) {
+        self.inner.decode_predictions(values)
+    }
 }
 
 /// Decides the rows of each batch of an epoch.

@@ -159,6 +159,9 @@ pub enum DataError {
     /// A matrix does not have the shape or the columns an operation needs.
     #[error("shape mismatch: {0}")]
     Shape(String),
+    /// Augmenting a training batch failed (the message says which step and why).
+    #[error("augmentation: {0}")]
+    Augment(String),
     /// A hyperparameter is outside its valid range.
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),

@@ -67,7 +67,7 @@ pub use anneal_core::{Fold, SeededRng, Stream};
 #[cfg(feature = "tensors")]
 pub use batch::{ClassificationData, LastBatch, RegressionData, epoch_batches, sqrt_batch_size};
 #[cfg(feature = "tensors")]
-pub use dataset::{Batch, BatchSampler, Dataset, Sharded, TabularData, Target, Targets};
+pub use dataset::{Augmented, Batch, BatchAugment, BatchSampler, Dataset, Sharded, TabularData, Target, Targets};
 pub use dense::Dense;
 pub use error::{DataError, Result};
 pub use preprocess::{LabelEncoder, Matrix, PreprocessConfig, Preprocessor};

@@ -17,6 +17,7 @@
 //!
 //! See [`Trainer`] for a runnable example.
 
+pub mod augment;
 pub mod backend;
 pub mod checkpoint;
 pub mod energy;
@@ -32,6 +33,7 @@ pub use anneal_evaluate::chart as plot;
 pub mod step;
 pub mod trainer;
 
+pub use augment::ImageRowsAugment;
 pub use backend::Backend;
 pub use checkpoint::Checkpoint;
 pub use energy::{EnergyMeter, EnergyModel, EnergyReport, EnergySource};

@@ -890,7 +890,7 @@ impl<'h> Trainer<'h> {
                 if let Some((ScheduleUnit::Iteration, s)) = &scheduler {
                     optimizer.set_learning_rate(s.lr());
                 }
-                let batch = train.batch(indices, &train_device);
+                let batch = train.train_batch(indices, epoch, &train_device)?;
                 let out;
                 (model, out) = stepper.step(model, optimizer, batch, objective.as_ref(), &info, &mut self.hooks)?;
                 // The divergence guard, every step: one scalar read back (kept for

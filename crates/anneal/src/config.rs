@@ -7,6 +7,7 @@ use anneal_data::clean::CleanConfig;
 use anneal_data::{ColumnKind, LastBatch, PreprocessConfig, SplitFractions, TargetTransformKind};
 use anneal_models::ModelConfig;
 use anneal_optim::{GradientClippingConfig, OptimizerConfig};
+use anneal_regularize::augment::AugmentConfig;
 use anneal_regularize::{EarlyStoppingConfig, PenaltyConfig};
 use anneal_train::energy::EnergyModel;
 use anneal_train::{Loss, ScheduleSettings, TrainConfig};
@@ -67,6 +68,10 @@ pub struct RunConfig {
     /// L1/L2 penalties on the weights.
     #[serde(default)]
     pub regularization: PenaltyConfig,
+    /// Augmentation of the training images: `[augment] steps = [...]`, applied on
+    /// the fly to training batches only (image runs).
+    #[serde(default, skip_serializing_if = "AugmentConfig::is_empty")]
+    pub augment: AugmentConfig,
     /// The training loop.
     pub training: TrainingSection,
     /// Assumptions of the energy estimate in the report.

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anneal_data::{DataError, Dataset, SeededRng, SplitFractions, Stream, holdout, stratified_holdout};
+use anneal_data::{Augmented, DataError, Dataset, SeededRng, SplitFractions, Stream, holdout, stratified_holdout};
 use anneal_evaluate::curve::{LearningCurve, SizeCurveConfig, size_curve};
 use anneal_evaluate::cv::{Coverage, CrossValidation, CvReport, Fold, FoldScores, Scores};
 use anneal_evaluate::diagnose::{Diagnosis, DiagnosisConfig, diagnose};
@@ -255,6 +255,7 @@ impl CvData {
             config.model_config(fit_data.n_features(), self.loaded.target.n_outputs(), self.loaded.image_shape());
         let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
         let mut optimizer = config.optimizer.init()?;
+        let augment = crate::pipeline::augmentation(config, &fitted)?;
         // The config's loop settings (schedule, clipping, accumulation, penalties,
         // early stopping); a batch larger than a fold's (or a learning-curve
         // subset's) rows becomes one full batch.
@@ -264,7 +265,12 @@ impl CvData {
         let fitted_model = Trainer::new(train_config, device.clone())
             .with_progress(Progress::Silent)
             .with_objective(crate::pipeline::objective(config, &self.loaded.target, &fit_data)?)
-            .fit(model, &mut optimizer, &fit_data, valid_data.as_ref())?;
+            .fit(
+                model,
+                &mut optimizer,
+                &crate::pipeline::augmented(&augment, &fit_data),
+                valid_data.as_ref().map(Augmented::plain).as_ref(),
+            )?;
         let test_eval = evaluate(&fitted_model.model, &test_data, &loss, &device, 1024)?;
         let fit_eval = evaluate(&fitted_model.model, &fit_data, &loss, &device, 1024)?;
         let scores = FoldScores { train: scores(&fit_eval)?, test: scores(&test_eval)? };

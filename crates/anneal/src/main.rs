@@ -79,6 +79,11 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         steps: usize,
     },
+    /// Look at what a config's `[augment]` steps do to its training images.
+    Augment {
+        #[command(subcommand)]
+        command: AugmentCommand,
+    },
     /// Look at a data file before training on it.
     Data {
         #[command(subcommand)]
@@ -278,6 +283,29 @@ enum RlCommand {
         #[arg(long, default_value_t = 10_000)]
         seed: u64,
         /// Compute backend: ndarray, flex or wgpu [default: the run's].
+        #[arg(long)]
+        device: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AugmentCommand {
+    /// Draw training images (spread over the training part) beside their augmented
+    /// copies of the first epochs (augment_preview.png), as training will see them.
+    Preview {
+        /// The run config (TOML) with an `[augment]` table.
+        #[arg(long)]
+        config: PathBuf,
+        /// Training images to show.
+        #[arg(long, default_value_t = 16)]
+        n: usize,
+        /// Augmented copies of each (epochs 1 to this).
+        #[arg(long, default_value_t = 4)]
+        copies: usize,
+        /// Folder to create for the image [default: runs/<config name>-augment-<n>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Compute backend: ndarray, flex or wgpu [default: $BURN_DEVICE, else flex].
         #[arg(long)]
         device: Option<String>,
     },
@@ -507,6 +535,14 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
                 None => outln!("no suggestion: the loss never fell steadily; widen the range or add steps"),
             }
             outln!("plot: {}", out.join("lr_find.png").display());
+        }
+        Command::Augment { command: AugmentCommand::Preview { config, n, copies, out, device } } => {
+            let backend = Backend::resolve(device.as_deref())?;
+            let run_config = RunConfig::load(&config)?;
+            let out = out.unwrap_or_else(|| run::default_out_named(&config, "augment"));
+            let options = run::AugmentPreviewOptions { out, images: n, copies, backend };
+            let path = run::augment_preview(&run_config, &options)?;
+            outln!("preview: {}", path.display());
         }
         Command::Data { command: DataCommand::Inspect { file, output, target, delimiter } } => {
             if let Some(output) = &output {

@@ -10,8 +10,8 @@ use anneal_data::clean::CleanReport;
 use anneal_data::encode::TargetValues;
 use anneal_data::image::{ImageNormalizer, read_image_folder};
 use anneal_data::{
-    ClassificationData, ColumnKind, LabelEncoder, Matrix, Preprocessor, RegressionData, Split, Table, TabularData,
-    TargetTransform, holdout, stratified_holdout,
+    Augmented, ClassificationData, ColumnKind, LabelEncoder, Matrix, Preprocessor, RegressionData, Split, Table,
+    TabularData, TargetTransform, holdout, stratified_holdout,
 };
 use serde::{Deserialize, Serialize};
 
@@ -175,6 +175,12 @@ impl Loaded {
         }
         if !image_kind && config.data.image.is_some() {
             return Err(Error::Setting("[data.image] is a setting of [data] kind = \"image\"".into()));
+        }
+        if !config.augment.is_empty() {
+            if !image_kind {
+                return Err(Error::Setting("[augment] transforms images: it needs [data] kind = \"image\"".into()));
+            }
+            config.augment.validate().map_err(anneal_train::TrainError::from)?;
         }
         let mut folder_files = None;
         let raw = if image_kind && data_path.is_dir() {
@@ -587,6 +593,31 @@ pub struct Prepared {
     pub valid: TabularData,
     /// Test rows.
     pub test: TabularData,
+}
+
+/// The augmentation of the training batches that `[augment]` asks for (`None`
+/// without steps), seeded by the run's seed.
+pub fn augmentation(config: &RunConfig, fitted: &Fitted) -> Result<Option<anneal_train::ImageRowsAugment>> {
+    if config.augment.is_empty() {
+        return Ok(None);
+    }
+    let FeatureState::Image(images) = &fitted.features else {
+        return Err(Error::Setting("[augment] transforms images: it needs [data] kind = \"image\"".into()));
+    };
+    let augmenter = anneal_regularize::augment::ImageAugmenter::new(config.augment.clone(), config.seed)
+        .map_err(anneal_train::TrainError::from)?;
+    Ok(Some(anneal_train::ImageRowsAugment::new(augmenter, images.shape(), images.mean(), images.std())?))
+}
+
+/// `train` with its training batches augmented by `augment` (when there is one).
+pub fn augmented<'a>(
+    augment: &'a Option<anneal_train::ImageRowsAugment>,
+    train: &'a TabularData,
+) -> Augmented<'a, &'a TabularData> {
+    match augment {
+        Some(a) => Augmented::new(train, a),
+        None => Augmented::plain(train),
+    }
 }
 
 /// What training on `train` minimises: the config's loss ([`RunConfig::loss`]), or

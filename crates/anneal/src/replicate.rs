@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anneal_data::dataset::{FullBatch, ShuffledBatches};
-use anneal_data::{BatchSampler, Sharded};
+use anneal_data::{Augmented, BatchSampler, Sharded};
 use anneal_distributed::{Collective, GradientSync, ThreadReplicas};
 use anneal_models::AnyModel;
 use anneal_train::{Fitted, Objective, Progress, TrainConfig, TrainError, TrainHook, Trainer};
@@ -38,6 +38,8 @@ pub(crate) struct ReplicaJob<'a> {
     pub resume: bool,
     /// Rank 0's progress output.
     pub progress: Progress,
+    /// The augmentation of the training batches (`[augment]`), the same on every replica.
+    pub augment: &'a Option<anneal_train::ImageRowsAugment>,
 }
 
 /// Trains `job` on `settings.replicas` threads and returns rank 0's result;
@@ -117,7 +119,8 @@ fn fit_rank<C: Collective>(
     for hook in hooks {
         trainer = trainer.with_hook(hook);
     }
-    let fitted = trainer.fit(model, &mut optimizer, &job.data.train, Some(&job.data.valid))?;
+    let train = crate::pipeline::augmented(job.augment, &job.data.train);
+    let fitted = trainer.fit(model, &mut optimizer, &train, Some(&Augmented::plain(&job.data.valid)))?;
     drop(trainer);
     Ok((fitted, sync.into_collective()))
 }

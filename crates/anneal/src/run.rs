@@ -12,7 +12,7 @@ use anneal_core::markdown::{code, escape};
 use anneal_core::status::{RunState, RunStatus, STATUS_FILE};
 use anneal_data::clean::CleanReport;
 use anneal_data::{
-    ClassificationData, ColumnKind, CsvOptions, LabelEncoder, RegressionData, Split, Table, TabularData,
+    Augmented, ClassificationData, ColumnKind, CsvOptions, LabelEncoder, RegressionData, Split, Table, TabularData,
 };
 use anneal_evaluate::ConfusionMatrix;
 use anneal_evaluate::plot::Figure;
@@ -575,6 +575,7 @@ pub fn train_with_hook(
         config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), data.loaded.image_shape());
     let mut history = HistoryWriter::new(&out);
     let replicas = user.distributed.replicas;
+    let augment = crate::pipeline::augmentation(config, &data.fitted)?;
     let job = crate::replicate::ReplicaJob {
         config,
         settings: &user.distributed,
@@ -585,6 +586,7 @@ pub fn train_with_hook(
         checkpoints: out.join(CHECKPOINT),
         resume: options.resume,
         progress: options.progress,
+        augment: &augment,
     };
     let fitted = if let Some(collective) = mpi {
         crate::replicate::fit_mpi(collective, &job, vec![&mut history, hook])
@@ -599,7 +601,12 @@ pub fn train_with_hook(
                 .resuming(options.resume)
                 .with_hook(&mut history)
                 .with_hook(hook)
-                .fit(model, &mut optimizer, &data.train, Some(&data.valid))?)
+                .fit(
+                    model,
+                    &mut optimizer,
+                    &crate::pipeline::augmented(&augment, &data.train),
+                    Some(&Augmented::plain(&data.valid)),
+                )?)
         })()
     } else {
         crate::replicate::fit_replicas(&job, vec![&mut history, hook])
@@ -943,6 +950,87 @@ pub fn lr_find(config: &RunConfig, options: &LrFindOptions) -> Result<LrFindResu
     anneal_train::lr_find::plot_lr_find(&result, &out.join("lr_find"))?;
     write(out, "lr_find.json", to_json(&result))?;
     Ok(result)
+}
+
+/// Settings of [`augment_preview`].
+#[derive(Debug, Clone)]
+pub struct AugmentPreviewOptions {
+    /// The folder to create (`augment_preview.png` goes into it).
+    pub out: PathBuf,
+    /// Training images to show, spread evenly over the training part.
+    pub images: usize,
+    /// Augmented copies of each, from epochs 1 to `copies`.
+    pub copies: usize,
+    /// The backend that applies the transforms.
+    pub backend: Backend,
+}
+
+/// `anneal augment preview`: training images of `config` beside their
+/// augmentation in the first epochs, exactly as training would see them, drawn
+/// into `augment_preview.png`. Returns the image's path.
+pub fn augment_preview(config: &RunConfig, options: &AugmentPreviewOptions) -> Result<PathBuf> {
+    if config.augment.is_empty() {
+        return Err(Error::Setting("the config has no [augment] steps to preview".into()));
+    }
+    if options.images == 0 || options.copies == 0 {
+        return Err(Error::Setting("an augmentation preview needs at least one image and one copy".into()));
+    }
+    let device = options.backend.device()?;
+    let lock = claim_out(&options.out)?;
+    let out = lock.dir();
+    let data = prepare(config)?;
+    let FeatureState::Image(images) = &data.fitted.features else {
+        return Err(Error::Setting("[augment] transforms images: it needs [data] kind = \"image\"".into()));
+    };
+    let shape = images.shape();
+    let [c, h, w] = shape;
+    let per_image = c * h * w;
+    let len = anneal_data::Dataset::len(&data.train);
+    let n = options.images.min(len);
+    // Rows spread evenly over the training part (which is ordered by class for a
+    // folder of class folders), back from what the model sees to pixels in [0, 1].
+    let rows: Vec<usize> = (0..n).map(|i| i * len / n).collect();
+    let features = data.train.features();
+    let mut pixels = Vec::with_capacity(n * per_image);
+    for &row in &rows {
+        let image = &features[row * per_image..(row + 1) * per_image];
+        pixels.extend(image.iter().enumerate().map(|(j, v)| {
+            let ch = j / (h * w);
+            (f64::from(*v) * images.std()[ch] + images.mean()[ch]) as f32
+        }));
+    }
+    let augmenter = anneal_regularize::augment::ImageAugmenter::new(config.augment.clone(), config.seed)
+        .map_err(anneal_train::TrainError::from)?;
+    let mut copies = Vec::with_capacity(options.copies);
+    for epoch in 1..=options.copies {
+        let batch =
+            burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(pixels.clone(), [n, c, h, w]), &device);
+        let augmented = augmenter.apply(batch, &rows, epoch).map_err(anneal_train::TrainError::from)?;
+        copies.push(
+            augmented
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| Error::Setting(format!("reading the augmented images back: {e:?}")))?,
+        );
+    }
+    let mut tiles = Vec::with_capacity(n * (options.copies + 1));
+    for i in 0..n {
+        let tile = |values: &[f32], caption: String| {
+            anneal_evaluate::ImageTile::new(values[i * per_image..(i + 1) * per_image].to_vec(), shape, caption)
+        };
+        tiles.push(tile(&pixels, format!("training row {}", rows[i]))?);
+        for (e, copy) in copies.iter().enumerate() {
+            tiles.push(tile(copy, format!("epoch {}", e + 1))?);
+        }
+    }
+    let path = out.join("augment_preview.png");
+    Figure::image_grid(tiles, options.copies + 1)?
+        .with_title(format!(
+            "Augmentation preview: {n} training images (left) and how epochs 1 to {} augment them",
+            options.copies
+        ))
+        .save(&path)?;
+    Ok(path)
 }
 
 /// Predictions for new rows.
@@ -1538,6 +1626,13 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
         );
     }
     let _ = writeln!(r, "- optimizer: {:?}", config.optimizer);
+    if !config.augment.is_empty() {
+        let _ = writeln!(
+            r,
+            "- augmentation of the training batches (validation and test rows are not augmented): {}",
+            escape(&config.augment.describe())
+        );
+    }
     let _ = writeln!(
         r,
         "- training: up to {} epochs, batch {}; {} epochs run, weights of epoch {} kept{}",

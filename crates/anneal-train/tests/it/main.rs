@@ -1,5 +1,6 @@
 //! Integration tests of the training loop's public API.
 
+mod augment;
 mod checkpoints;
 mod groups;
 mod loop_behaviour;

@@ -1,0 +1,148 @@
+//! `[augment]` through the real CLI: an augmented image run trains, differs from
+//! the plain one and resumes bit for bit after `kill -9`; `anneal augment
+//! preview` draws its grid; augmentation of a table is refused.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use super::training::weights;
+use super::{anneal, root, stderr, write};
+
+/// scikit-learn's digits as 8x8 images, an MLP over the pixels, and an augmentation
+/// pipeline with a geometric group, photometric steps, noise and erasing.
+fn config(dir: &Path, name: &str, augment: bool) -> String {
+    let data = root().join("data/sklearn_digits.csv.gz");
+    let steps = r#"
+[augment]
+steps = [
+  { transform = "rotate", degrees = 10 },
+  { transform = "translate", pixels = 1 },
+  { transform = "one_of", p = 0.5, of = [
+      { transform = "brightness", factor = 0.2 },
+      { transform = "contrast", factor = 0.2 },
+  ] },
+  { transform = "noise", std = 0.02, p = 0.5 },
+  { transform = "erase", scale = [0.02, 0.1] },
+]
+"#;
+    let text = format!(
+        r#"
+seed = 4
+[data]
+path = "{}"
+target = "target"
+kind = "image"
+[data.image]
+height = 8
+width = 8
+scale = 16
+[split]
+train = 0.6
+valid = 0.2
+test = 0.2
+[model]
+hidden = [32]
+[optimizer]
+name = "adam"
+learning_rate = 0.003
+[training]
+epochs = 6
+batch_size = 32
+checkpoint_every = 1
+{}"#,
+        data.display(),
+        if augment { steps } else { "" }
+    );
+    write(dir, name, &text)
+}
+
+fn checkpoint_epoch(run: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(run.join("checkpoint/state.json")).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?["epoch"].as_u64()
+}
+
+fn train(config: &str, out: &Path) {
+    let o = anneal(&["train", "--config", config, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn an_augmented_run_trains_differs_from_a_plain_one_and_resumes_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let augmented = config(tmp.path(), "augmented.toml", true);
+    let plain = config(tmp.path(), "plain.toml", false);
+    let (a, a2, p) = (tmp.path().join("a"), tmp.path().join("a2"), tmp.path().join("p"));
+    train(&augmented, &a);
+    train(&augmented, &a2);
+    train(&plain, &p);
+    assert_eq!(weights(&a), weights(&a2), "the same seed gives the same augmented run");
+    assert_ne!(weights(&a), weights(&p), "augmentation changed nothing");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.join("metrics.json")).unwrap()).unwrap();
+    assert!(m["test"]["accuracy"].as_f64().unwrap() > 0.8, "{}", m["test"]);
+    assert!(std::fs::read_to_string(a.join("config.toml")).unwrap().contains("[[augment.steps]]"));
+
+    // Killed after a checkpoint, resumed: the weights of the uninterrupted run.
+    let run: PathBuf = tmp.path().join("killed");
+    let mut child = super::anneal_command(&root())
+        .args(["train", "--config", &augmented, "--out", run.to_str().unwrap(), "--log"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while checkpoint_epoch(&run) < Some(2) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint after 5 minutes");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let at = checkpoint_epoch(&run).unwrap();
+    assert!(at < 6 && !run.join("model.bpk").exists(), "not killed during training (checkpoint {at})");
+    let o = anneal(&["train", "--resume", run.to_str().unwrap(), "--log"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(weights(&run), weights(&a), "the resumed augmented run differs from the uninterrupted one");
+}
+
+#[test]
+fn preview_draws_originals_beside_their_augmentations_and_tables_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let augmented = config(tmp.path(), "augmented.toml", true);
+    let out = tmp.path().join("preview");
+    let o = anneal(&[
+        "augment",
+        "preview",
+        "--config",
+        &augmented,
+        "--n",
+        "6",
+        "--copies",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let png = image::open(out.join("augment_preview.png")).unwrap();
+    assert!(png.width() > 200 && png.height() > 200, "{}x{}", png.width(), png.height());
+
+    let plain = config(tmp.path(), "plain.toml", false);
+    let o = anneal(&["augment", "preview", "--config", &plain, "--out", tmp.path().join("none").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no [augment] steps"), "{}", stderr(&o));
+
+    // Augmenting a table, and a bad step, fail before training with the setting named.
+    let table = std::fs::read_to_string(&augmented)
+        .unwrap()
+        .replace("kind = \"image\"\n", "")
+        .replace("[data.image]\nheight = 8\nwidth = 8\nscale = 16\n", "");
+    let table = write(tmp.path(), "table.toml", &table);
+    let o = anneal(&["train", "--config", &table, "--out", tmp.path().join("t").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("[augment] transforms images"), "{}", stderr(&o));
+    let bad = std::fs::read_to_string(&augmented).unwrap().replace("degrees = 10", "degrees = 400");
+    let bad = write(tmp.path(), "bad.toml", &bad);
+    let o = anneal(&["train", "--config", &bad, "--out", tmp.path().join("b").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("augment.steps[0].degrees = 400"), "{}", stderr(&o));
+}
