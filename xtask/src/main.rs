@@ -32,6 +32,9 @@
 //!   data-parallel replicas on threads (weak and strong scaling against one replica,
 //!   MLP 784-256-128-10), the 2-core limit from a GEMM measured in the same run, and
 //!   PyTorch on 1 and 2 threads at batch 256.
+//! - `cargo xtask bench augment [--reference PYTHON] [--repeats 3]`: augmentation
+//!   throughput per transform on one thread against torchvision v2 and albumentations
+//!   (`examples/reference/augment_bench.py`).
 //! - `cargo xtask bench dashboard [--runs 1000] [--trials 5000] [--repeats 20]`: server
 //!   time of every `anneal dashboard` endpoint over 1 000 run folders and a 5 000-trial study.
 //! - `cargo xtask bench inspect --reference PYTHON [--repeats 3]`: `anneal data inspect`
@@ -266,12 +269,71 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
         Some("distributed") => bench_distributed(args, root),
         Some("rl") => bench_rl(args, root),
         Some("dashboard") => bench_dashboard(args, root),
+        Some("augment") => bench_augment(args, root),
         other => {
             bail!(
-                "unknown benchmark {other:?}: available: train, data, eval, hpo, inspect, cnn, distributed, rl, dashboard"
+                "unknown benchmark {other:?}: available: train, data, eval, hpo, inspect, cnn, distributed, rl, dashboard, augment"
             )
         }
     }
+}
+
+/// `cargo xtask bench augment [--reference PYTHON] [--repeats 3]`: augmentation
+/// throughput on one thread, each transform of `examples/reference/augment_bench.py`
+/// on the same 5 000 MNIST digits with per-image random parameters
+/// (`crates/anneal-regularize/benches/augment.rs`, batches of 256), side by side with
+/// that script's torchvision v2 and albumentations per-image figures; the goal is at
+/// least the faster library's rate for every transform.
+fn bench_augment(args: &[String], root: &Path) -> Result<()> {
+    let repeats = flag_value(args, "--repeats").unwrap_or_else(|| "3".into());
+    let mnist = root.join("data/mnist_5k.csv.gz");
+    let mnist = mnist.to_str().unwrap_or_default();
+    let bench = ["bench", "-q", "-p", "anneal-regularize", "--features", "tensors", "--bench", "augment"];
+    stage("build the benchmark", cargo(&[&bench[..], &["--no-run"][..]].concat()))?;
+    let output =
+        cargo(&bench).args(["--", "--mnist", mnist, "--repeats", &repeats]).env("RAYON_NUM_THREADS", "1").output()?;
+    if !output.status.success() {
+        bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().rfind(|l| l.starts_with('{')).unwrap_or_default().to_string();
+    let ours: serde_json::Value = serde_json::from_str(&line)?;
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    std::fs::write(out_dir.join("augment.json"), &line)?;
+    let mut reference = serde_json::Value::Null;
+    if let Some(python) = flag_value(args, "--reference") {
+        let script = root.join("examples/reference/augment_bench.py");
+        eprintln!("xtask: torchvision and albumentations ({})", script.display());
+        let output = Command::new(python)
+            .arg(&script)
+            .args(["--threads", "1", "--repeats", &repeats, "--mnist", mnist, "--skip", "audiomentations"])
+            .env("OMP_NUM_THREADS", "1")
+            .env("OMP_WAIT_POLICY", "PASSIVE")
+            .output()?;
+        if !output.status.success() {
+            bail!("reference failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let line = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_string();
+        std::fs::write(out_dir.join("augment_reference.json"), &line)?;
+        reference = serde_json::from_str(&line)?;
+    }
+    println!("| transform | Anneal (images/s) | torchvision v2 | albumentations | Anneal / the faster |");
+    println!("|---|---|---|---|---|");
+    for op in ["hflip", "rotate15", "rrc", "jitter", "noise", "erase"] {
+        let a = ours["ops"][op]["images_per_s"].as_f64().unwrap_or(f64::NAN);
+        let tv = reference["torchvision_v2"][op]["per_image_images_per_s"].as_f64();
+        let al = reference["albumentations_ops"][op]["per_image_images_per_s"].as_f64();
+        let best = tv.into_iter().chain(al).fold(f64::NAN, f64::max);
+        let cell = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
+        let ratio = if best.is_nan() { "–".to_string() } else { format!("{:.2}", a / best) };
+        println!("| {op} | {a:.0} | {} | {} | {ratio} |", cell(tv), cell(al));
+    }
+    println!(
+        "
+one thread; per-image random parameters on both sides (Anneal in batches of 256); median of {repeats} passes"
+    );
+    Ok(())
 }
 
 /// `cargo xtask bench dashboard [--runs 1000] [--trials 5000] [--repeats 20]`: the

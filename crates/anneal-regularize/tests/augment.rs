@@ -105,39 +105,59 @@ fn geometric_maps_follow_the_analytic_point_mapping() {
         r#"steps = [{ transform = "resized_crop", scale = [0.5, 1.0] }]"#,
         r#"steps = [{ transform = "translate", pixels = 2.5 }, { transform = "rotate", degrees = 10 }, { transform = "pad_crop", padding = 3 }]"#,
     ] {
-        let aug = augmenter(pipeline, 9);
-        let rows: Vec<usize> = (10..10 + n).collect();
-        let out = values(aug.apply(tensor(x.clone(), [n, 1, h, w]), &rows, 3).unwrap());
-        let mut checked = 0;
-        for (i, plan) in aug.plan(&rows, 3, h, w).iter().enumerate() {
-            // The forward map: the steps' maps composed in order.
-            let mut forward: Affine = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
-            for op in plan.iter().flatten() {
-                let Op::Affine(m) = op else { panic!("{op:?}") };
-                forward = anneal_regularize::augment::plan::compose(m, &forward);
-            }
-            let inv = invert(&forward).unwrap();
-            for yo in 0..h {
-                for xo in 0..w {
-                    let (xc, yc) = (xo as f64 + 0.5 - w as f64 / 2.0, yo as f64 + 0.5 - h as f64 / 2.0);
-                    // Back to pixel indices of the input.
-                    let xi = inv[0] * xc + inv[1] * yc + inv[2] + w as f64 / 2.0 - 0.5;
-                    let yi = inv[3] * xc + inv[4] * yc + inv[5] + h as f64 / 2.0 - 0.5;
-                    let got = out[(i * h + yo) * w + xo] as f64;
-                    if xi >= 0.0 && xi <= (w - 1) as f64 && yi >= 0.0 && yi <= (h - 1) as f64 {
-                        assert!(
-                            (got - ramp(xi, yi)).abs() < 1e-4,
-                            "{pipeline}: ({yo}, {xo}) {got} vs {}",
-                            ramp(xi, yi)
-                        );
-                        checked += 1;
-                    } else if xi < -1.0 || xi > w as f64 || yi < -1.0 || yi > h as f64 {
-                        assert_eq!(got, 0.0, "{pipeline}: outside the input is 0");
+        for on_host in [false, true] {
+            let aug = augmenter(pipeline, 9).with_host_geometry(on_host);
+            let rows: Vec<usize> = (10..10 + n).collect();
+            let out = values(aug.apply(tensor(x.clone(), [n, 1, h, w]), &rows, 3).unwrap());
+            let mut checked = 0;
+            for (i, plan) in aug.plan(&rows, 3, h, w).iter().enumerate() {
+                // The forward map: the steps' maps composed in order.
+                let mut forward: Affine = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+                for op in plan.iter().flatten() {
+                    let Op::Affine(m) = op else { panic!("{op:?}") };
+                    forward = anneal_regularize::augment::plan::compose(m, &forward);
+                }
+                let inv = invert(&forward).unwrap();
+                for yo in 0..h {
+                    for xo in 0..w {
+                        let (xc, yc) = (xo as f64 + 0.5 - w as f64 / 2.0, yo as f64 + 0.5 - h as f64 / 2.0);
+                        // Back to pixel indices of the input.
+                        let xi = inv[0] * xc + inv[1] * yc + inv[2] + w as f64 / 2.0 - 0.5;
+                        let yi = inv[3] * xc + inv[4] * yc + inv[5] + h as f64 / 2.0 - 0.5;
+                        let got = out[(i * h + yo) * w + xo] as f64;
+                        if xi >= 0.0 && xi <= (w - 1) as f64 && yi >= 0.0 && yi <= (h - 1) as f64 {
+                            assert!(
+                                (got - ramp(xi, yi)).abs() < 1e-4,
+                                "{pipeline}: ({yo}, {xo}) {got} vs {}",
+                                ramp(xi, yi)
+                            );
+                            checked += 1;
+                        } else if xi < -1.0 || xi > w as f64 || yi < -1.0 || yi > h as f64 {
+                            assert_eq!(got, 0.0, "{pipeline}: outside the input is 0");
+                        }
                     }
                 }
             }
+            assert!(checked > n * h * w / 3, "{pipeline}: only {checked} pixels inside");
         }
-        assert!(checked > n * h * w / 3, "{pipeline}: only {checked} pixels inside");
+    }
+}
+
+/// The host warp and the device's `grid_sample` give the same images.
+#[test]
+fn the_host_warp_equals_grid_sample() {
+    let (n, c, h, w) = (8, 3, 9, 13);
+    let x = random_images(n, c, h, w, 8);
+    let pipeline = r#"steps = [
+        { transform = "affine", degrees = 25, translate = 0.2, scale = [0.7, 1.3], shear = 10, p = 0.7 },
+        { transform = "resized_crop", scale = [0.3, 1.0] },
+    ]"#;
+    let rows: Vec<usize> = (0..n).collect();
+    let device = values(augmenter(pipeline, 4).apply(tensor(x.clone(), [n, c, h, w]), &rows, 2).unwrap());
+    let host =
+        values(augmenter(pipeline, 4).with_host_geometry(true).apply(tensor(x, [n, c, h, w]), &rows, 2).unwrap());
+    for (a, b) in device.iter().zip(&host) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
     }
 }
 

@@ -42,6 +42,11 @@ impl Backend {
         all
     }
 
+    /// Whether the backend computes on the CPU (its tensors' data is in main memory).
+    pub fn is_cpu(self) -> bool {
+        matches!(self, Backend::Ndarray | Backend::Flex)
+    }
+
     /// The backend's name as written on the command line.
     pub fn name(self) -> &'static str {
         match self {

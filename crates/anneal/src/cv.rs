@@ -255,7 +255,7 @@ impl CvData {
             config.model_config(fit_data.n_features(), self.loaded.target.n_outputs(), self.loaded.image_shape());
         let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
         let mut optimizer = config.optimizer.init()?;
-        let augment = crate::pipeline::augmentation(config, &fitted)?;
+        let augment = crate::pipeline::augmentation(config, &fitted, backend)?;
         // The config's loop settings (schedule, clipping, accumulation, penalties,
         // early stopping); a batch larger than a fold's (or a learning-curve
         // subset's) rows becomes one full batch.

@@ -596,8 +596,13 @@ pub struct Prepared {
 }
 
 /// The augmentation of the training batches that `[augment]` asks for (`None`
-/// without steps), seeded by the run's seed.
-pub fn augmentation(config: &RunConfig, fitted: &Fitted) -> Result<Option<anneal_train::ImageRowsAugment>> {
+/// without steps), seeded by the run's seed; on a CPU `backend` its geometric
+/// steps run on the host, which is faster there than the backend's `grid_sample`.
+pub fn augmentation(
+    config: &RunConfig,
+    fitted: &Fitted,
+    backend: anneal_train::Backend,
+) -> Result<Option<anneal_train::ImageRowsAugment>> {
     if config.augment.is_empty() {
         return Ok(None);
     }
@@ -605,7 +610,8 @@ pub fn augmentation(config: &RunConfig, fitted: &Fitted) -> Result<Option<anneal
         return Err(Error::Setting("[augment] transforms images: it needs [data] kind = \"image\"".into()));
     };
     let augmenter = anneal_regularize::augment::ImageAugmenter::new(config.augment.clone(), config.seed)
-        .map_err(anneal_train::TrainError::from)?;
+        .map_err(anneal_train::TrainError::from)?
+        .with_host_geometry(backend.is_cpu());
     Ok(Some(anneal_train::ImageRowsAugment::new(augmenter, images.shape(), images.mean(), images.std())?))
 }
 

@@ -575,7 +575,7 @@ pub fn train_with_hook(
         config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), data.loaded.image_shape());
     let mut history = HistoryWriter::new(&out);
     let replicas = user.distributed.replicas;
-    let augment = crate::pipeline::augmentation(config, &data.fitted)?;
+    let augment = crate::pipeline::augmentation(config, &data.fitted, options.backend)?;
     let job = crate::replicate::ReplicaJob {
         config,
         settings: &user.distributed,
@@ -1000,7 +1000,8 @@ pub fn augment_preview(config: &RunConfig, options: &AugmentPreviewOptions) -> R
         }));
     }
     let augmenter = anneal_regularize::augment::ImageAugmenter::new(config.augment.clone(), config.seed)
-        .map_err(anneal_train::TrainError::from)?;
+        .map_err(anneal_train::TrainError::from)?
+        .with_host_geometry(options.backend.is_cpu());
     let mut copies = Vec::with_capacity(options.copies);
     for epoch in 1..=options.copies {
         let batch =

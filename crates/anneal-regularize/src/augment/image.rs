@@ -34,6 +34,7 @@ pub struct ImageAugmenter {
     config: AugmentConfig,
     leaves: Vec<Step>,
     seed: u64,
+    host_geometry: bool,
 }
 
 impl ImageAugmenter {
@@ -41,7 +42,17 @@ impl ImageAugmenter {
     pub fn new(config: AugmentConfig, seed: u64) -> Result<Self, RegularizeError> {
         config.validate()?;
         let leaves = plan::leaves(&config);
-        Ok(Self { config, leaves, seed })
+        Ok(Self { config, leaves, seed, host_geometry: false })
+    }
+
+    /// Whether geometric steps are computed on the host (a bilinear warp in plain
+    /// Rust, several times faster than a backend's `grid_sample` on a CPU, where the
+    /// tensor's data is in memory anyway) instead of with `grid_sample` on the
+    /// tensor's device (the default, and the choice for a GPU). Both give the same
+    /// images up to rounding.
+    pub fn with_host_geometry(mut self, on: bool) -> Self {
+        self.host_geometry = on;
+        self
     }
 
     /// Whether the pipeline has no step (so [`apply`](Self::apply) returns its input).
@@ -99,14 +110,14 @@ impl ImageAugmenter {
                 }
                 continue;
             }
-            x = flush(x, &mut pending);
+            x = flush(x, &mut pending, self.host_geometry);
             let ops: Vec<Option<&Op>> = plans.iter().map(|p| p[k].as_ref()).collect();
             if ops.iter().all(Option::is_none) {
                 continue;
             }
             x = apply_op(x, &ops, [n, c, h, w]);
         }
-        Ok(flush(x, &mut pending))
+        Ok(flush(x, &mut pending, self.host_geometry))
     }
 }
 
@@ -115,25 +126,33 @@ fn mask(device: &Device, values: Vec<f32>) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values, [n, 1, 1, 1]), device)
 }
 
-/// `x` where `m` is 0, `y` where it is 1 (exactly: `x·1 + y·0` is `x`).
-fn blend(x: Tensor<4>, y: Tensor<4>, m: Tensor<4>) -> Tensor<4> {
+/// `x` where `m` is 0, `y` where it is 1 (exactly: `x·1 + y·0` is `x`); no
+/// arithmetic at all when every sample takes the same side.
+fn blend(x: Tensor<4>, y: Tensor<4>, m: Vec<f32>) -> Tensor<4> {
+    if m.iter().all(|&v| v == 1.0) {
+        return y;
+    }
+    if m.iter().all(|&v| v == 0.0) {
+        return x;
+    }
+    let m = mask(&x.device(), m);
     x * (m.ones_like() - m.clone()) + y * m
 }
 
 /// A per-sample factor (`[n, 1, 1, 1]`), 1 where the sample is not touched, and
 /// the mask of the touched ones.
-fn factors(device: &Device, ops: &[Option<&Op>], pick: impl Fn(&Op) -> Option<f64>) -> (Tensor<4>, Tensor<4>) {
+fn factors(device: &Device, ops: &[Option<&Op>], pick: impl Fn(&Op) -> Option<f64>) -> (Tensor<4>, Vec<f32>) {
     let values: Vec<Option<f64>> = ops.iter().map(|o| o.and_then(&pick)).collect();
     let f = values.iter().map(|v| v.unwrap_or(1.0) as f32).collect();
     let m = values.iter().map(|v| if v.is_some() { 1.0 } else { 0.0 }).collect();
-    (mask(device, f), mask(device, m))
+    (mask(device, f), m)
 }
 
 fn apply_op(x: Tensor<4>, ops: &[Option<&Op>], [n, c, h, w]: [usize; 4]) -> Tensor<4> {
     let device = x.device();
     let first = ops.iter().flatten().next().expect("an op is applied");
-    let is = |want: fn(&Op) -> bool| -> Tensor<4> {
-        mask(&device, ops.iter().map(|o| if o.is_some_and(want) { 1.0 } else { 0.0 }).collect())
+    let is = |want: fn(&Op) -> bool| -> Vec<f32> {
+        ops.iter().map(|o| if o.is_some_and(want) { 1.0 } else { 0.0 }).collect()
     };
     match first {
         Op::HorizontalFlip => {
@@ -180,10 +199,7 @@ fn apply_op(x: Tensor<4>, ops: &[Option<&Op>], [n, c, h, w]: [usize; 4]) -> Tens
             let mut noise = vec![0.0f32; n * size];
             for (chunk, op) in noise.chunks_mut(size).zip(ops) {
                 if let Some(Op::Noise { std, seed }) = op {
-                    let mut rng = SeededRng::new(*seed);
-                    for v in chunk {
-                        *v = (rng.normal() * std) as f32;
-                    }
+                    normals(&mut SeededRng::new(*seed), chunk, *std as f32);
                 }
             }
             let noise = Tensor::<4>::from_data(TensorData::new(noise, [n, c, h, w]), &device);
@@ -207,6 +223,23 @@ fn apply_op(x: Tensor<4>, ops: &[Option<&Op>], [n, c, h, w]: [usize; 4]) -> Tens
             x * (m.ones_like() - m.clone()) + m * fill
         }
         Op::Affine(_) => unreachable!("affine steps are composed and applied by flush"),
+    }
+}
+
+/// Fills `out` with normal draws of standard deviation `std`: Box-Muller in `f32`,
+/// both values of each pair used, two 32-bit uniforms from each 64-bit draw.
+fn normals(rng: &mut SeededRng, out: &mut [f32], std: f32) {
+    for pair in out.chunks_mut(2) {
+        let bits = rng.next_u64();
+        // (0, 1] and [0, 1), 24 bits each.
+        let u1 = ((bits >> 40) as f32 + 1.0) * (1.0 / 16_777_216.0);
+        let u2 = ((bits & 0xFF_FFFF) as f32) * (1.0 / 16_777_216.0);
+        let r = (-2.0 * u1.ln()).sqrt() * std;
+        let (sin, cos) = (std::f32::consts::TAU * u2).sin_cos();
+        pair[0] = r * cos;
+        if let Some(second) = pair.get_mut(1) {
+            *second = r * sin;
+        }
     }
 }
 
@@ -247,23 +280,32 @@ fn blur(x: Tensor<4>, ops: &[Option<&Op>], [n, c, h, w]: [usize; 4]) -> Tensor<4
     let flat = x.clone().reshape([1, groups, h, w]);
     let blurred = pass(flat.clone()) / pass(flat.ones_like());
     let y = blurred.reshape([n, c, h, w]);
-    let m = mask(&device, ops.iter().map(|o| if matches!(o, Some(Op::Blur { .. })) { 1.0 } else { 0.0 }).collect());
+    let m = ops.iter().map(|o| if matches!(o, Some(Op::Blur { .. })) { 1.0 } else { 0.0 }).collect();
     blend(x, y, m)
 }
 
 /// Applies the composed geometric maps of the samples that have one: one
-/// bilinear `grid_sample` for the batch, zeros outside the input.
-fn flush(x: Tensor<4>, pending: &mut [Option<Affine>]) -> Tensor<4> {
+/// bilinear `grid_sample` for the batch (or the same warp on the host), zeros
+/// outside the input.
+fn flush(x: Tensor<4>, pending: &mut [Option<Affine>], on_host: bool) -> Tensor<4> {
     if pending.iter().all(Option::is_none) {
         return x;
     }
-    let [n, _, h, w] = x.dims();
+    let [n, c, h, w] = x.dims();
     let device = x.device();
+    let inverses: Vec<Option<Affine>> = pending.iter_mut().map(|p| p.take().and_then(|f| invert(&f))).collect();
+    if on_host && let Ok(mut values) = x.clone().into_data().try_into_vec::<f32>() {
+        for (i, inv) in inverses.iter().enumerate() {
+            if let Some(inv) = inv {
+                warp(&mut values[i * c * h * w..(i + 1) * c * h * w], [c, h, w], inv);
+            }
+        }
+        return Tensor::from_data(TensorData::new(values, [n, c, h, w]), &device);
+    }
     let (hw, hh) = (w as f64 / 2.0, h as f64 / 2.0);
     let mut grid = vec![0.0f32; n * h * w * 2];
     let mut m = vec![0.0f32; n];
-    for (i, p) in pending.iter_mut().enumerate() {
-        let inverse = p.take().and_then(|f| invert(&f));
+    for (i, inverse) in inverses.iter().enumerate() {
         if inverse.is_some() {
             m[i] = 1.0;
         }
@@ -285,5 +327,49 @@ fn flush(x: Tensor<4>, pending: &mut [Option<Affine>]) -> Tensor<4> {
         .with_padding_mode(GridSamplePaddingMode::Zeros)
         .with_align_corners(false);
     let y = x.clone().grid_sample_2d(grid, options);
-    blend(x, y, mask(&device, m))
+    blend(x, y, m)
+}
+
+/// Warps one `[c, h, w]` image in place: output pixel centres are mapped by `inv`
+/// (centred pixel coordinates) into the input and sampled bilinearly, with 0
+/// outside, as `grid_sample` with zero padding and `align_corners = false` does.
+fn warp(image: &mut [f32], [c, h, w]: [usize; 3], inv: &Affine) {
+    let source = image.to_vec();
+    let plane = h * w;
+    let (hw, hh) = (w as f64 / 2.0, h as f64 / 2.0);
+    let (wi, hi) = (w as i64, h as i64);
+    // floor without a libm call (x86-64's baseline has no rounding instruction).
+    let floor = |v: f64| -> i64 {
+        let t = v as i64;
+        if (t as f64) > v { t - 1 } else { t }
+    };
+    for yo in 0..h {
+        let (xc, yc) = (0.5 - hw, yo as f64 + 0.5 - hh);
+        // The input pixel (indices, pixel i's centre at i) of the row's first output
+        // pixel; each step right adds the map's first column.
+        let mut xi = inv[0] * xc + inv[1] * yc + inv[2] + hw - 0.5;
+        let mut yi = inv[3] * xc + inv[4] * yc + inv[5] + hh - 0.5;
+        for xo in 0..w {
+            let (x0, y0) = (floor(xi), floor(yi));
+            let (fx, fy) = ((xi - x0 as f64) as f32, (yi - y0 as f64) as f32);
+            let corners = [
+                (x0, y0, (1.0 - fx) * (1.0 - fy)),
+                (x0 + 1, y0, fx * (1.0 - fy)),
+                (x0, y0 + 1, (1.0 - fx) * fy),
+                (x0 + 1, y0 + 1, fx * fy),
+            ];
+            for ch in 0..c {
+                let src = &source[ch * plane..(ch + 1) * plane];
+                let mut v = 0.0f32;
+                for &(x, y, weight) in &corners {
+                    if x >= 0 && y >= 0 && x < wi && y < hi {
+                        v += weight * src[(y * wi + x) as usize];
+                    }
+                }
+                image[ch * plane + yo * w + xo] = v;
+            }
+            xi += inv[0];
+            yi += inv[3];
+        }
+    }
 }
