@@ -32,11 +32,23 @@ use crate::rng::{SeededRng, Stream};
 
 /// The targets of a batch, as tensors on the batch's device.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant, reason = "one value per batch, moved a few times: boxing would buy nothing")]
 pub enum Target {
     /// One class code per row: `[batch]`.
     Classes(Tensor<1, Int>),
     /// `n_targets` values per row: `[batch, n_targets]`.
     Values(Tensor<2>),
+    /// Two class codes per row and the weight of the first, from mixing two
+    /// images (mixup, CutMix): a row's loss is `weight · loss(first) + (1 − weight) ·
+    /// loss(second)`. All three are `[batch]`.
+    Mixed {
+        /// The class of the row's own image.
+        first: Tensor<1, Int>,
+        /// The class of the image mixed into it.
+        second: Tensor<1, Int>,
+        /// The share of the first image, in `[0, 1]`.
+        weight: Tensor<1>,
+    },
 }
 
 /// A batch: the model's input and the targets it is trained towards.
@@ -160,12 +172,14 @@ impl<D: Dataset + ?Sized> Dataset for &D {
     }
 }
 
-/// Changes the inputs of training batches (data augmentation), given the rows
-/// they hold and the epoch, so that it can draw each row's changes from a
-/// generator of its own (an augmented epoch then replays exactly).
+/// Changes training batches (data augmentation), given the rows they hold and
+/// the epoch, so that it can draw each row's changes from a generator of its own
+/// (an augmented epoch then replays exactly). Most augmentations change the input
+/// only; mixing ones (mixup, CutMix) also turn class targets into
+/// [`Target::Mixed`].
 pub trait BatchAugment<I>: Send + Sync {
-    /// The augmented input of a batch of `rows` in `epoch`.
-    fn augment(&self, input: I, rows: &[usize], epoch: usize) -> Result<I>;
+    /// The augmented batch of `rows` in `epoch`.
+    fn augment(&self, batch: Batch<I>, rows: &[usize], epoch: usize) -> Result<Batch<I>>;
 }
 
 /// A dataset whose training batches pass through an augmentation (and whose
@@ -208,7 +222,7 @@ impl<D: Dataset> Dataset for Augmented<'_, D> {
     fn train_batch(&self, rows: &[usize], epoch: usize, device: &Device) -> Result<Batch<D::Input>> {
         let batch = self.inner.train_batch(rows, epoch, device)?;
         match self.augment {
-            Some(augment) => Ok(Batch { input: augment.augment(batch.input, rows, epoch)?, target: batch.target }),
+            Some(augment) => augment.augment(batch, rows, epoch),
             None => Ok(batch),
         }
     }

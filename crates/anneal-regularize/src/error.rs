@@ -60,6 +60,9 @@ pub enum RegularizeError {
         /// Images in the batch.
         images: usize,
     },
+    /// A mixing step (mixup, CutMix) was asked to run without the images' classes.
+    #[error("augmentation steps mixup and cutmix mix classes: they need class labels (a classification)")]
+    AugmentLabels,
     /// A step cannot work on images of this shape.
     #[error("augmentation step {step} needs {expected}, but the images are {height}x{width}")]
     AugmentShape {

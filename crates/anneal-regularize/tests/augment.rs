@@ -310,3 +310,60 @@ fn bad_settings_and_inputs_are_typed_errors() {
     let err = aug.apply(tensor(vec![0.0; 8], [2, 1, 2, 2]), &[0], 1).unwrap_err();
     assert_eq!(err, RegularizeError::AugmentBatch { rows: 1, images: 2 });
 }
+
+#[test]
+fn mixup_and_cutmix_mix_each_image_with_the_next_and_report_the_shares() {
+    let (n, c, h, w) = (5, 2, 6, 6);
+    let x = random_images(n, c, h, w, 12);
+    let size = c * h * w;
+    let rows: Vec<usize> = (0..n).collect();
+    let labels = || Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 3, 4], [n]), &Device::default());
+    // Without labels the pipeline refuses.
+    let mixup = augmenter(r#"steps = [{ transform = "mixup", alpha = 0.4, p = 0.8 }]"#, 3);
+    let err = mixup.apply(tensor(x.clone(), [n, c, h, w]), &rows, 1).unwrap_err();
+    assert_eq!(err, RegularizeError::AugmentLabels);
+
+    let (out, mixing) = mixup.apply_labelled(tensor(x.clone(), [n, c, h, w]), labels(), &rows, 1).unwrap();
+    let (out, mixing) = (values(out), mixing.unwrap());
+    let second: Vec<i64> = mixing.second.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+    let weight: Vec<f32> = mixing.weight.into_data().try_to_vec::<f32>().unwrap();
+    assert_eq!(second, [1, 2, 3, 4, 0]);
+    for (i, plan) in mixup.plan(&rows, 1, h, w).iter().enumerate() {
+        let lambda = match plan[0] {
+            Some(Op::Mixup(l)) => l as f32,
+            None => 1.0,
+            ref other => panic!("{other:?}"),
+        };
+        assert!((weight[i] - lambda).abs() < 1e-6);
+        let next = (i + 1) % n;
+        for j in 0..size {
+            let want = lambda * x[i * size + j] + (1.0 - lambda) * x[next * size + j];
+            assert!((out[i * size + j] - want).abs() < 1e-5);
+        }
+    }
+
+    let cutmix = augmenter(r#"steps = [{ transform = "cutmix" }]"#, 3);
+    let (out, mixing) = cutmix.apply_labelled(tensor(x.clone(), [n, c, h, w]), labels(), &rows, 1).unwrap();
+    let (out, weight) = (values(out), mixing.unwrap().weight.into_data().try_to_vec::<f32>().unwrap());
+    for (i, plan) in cutmix.plan(&rows, 1, h, w).iter().enumerate() {
+        let Some(Op::Cutmix(b, lambda)) = plan[0] else { panic!("{plan:?}") };
+        assert!((weight[i] as f64 - lambda).abs() < 1e-6);
+        assert!((lambda - (1.0 - (b.width * b.height) as f64 / (h * w) as f64)).abs() < 1e-12);
+        let next = (i + 1) % n;
+        for ch in 0..c {
+            for y in 0..h {
+                for xx in 0..w {
+                    let j = (ch * h + y) * w + xx;
+                    let inside = (b.x..b.x + b.width).contains(&xx) && (b.y..b.y + b.height).contains(&y);
+                    let want = if inside { x[next * size + j] } else { x[i * size + j] };
+                    assert_eq!(out[i * size + j], want);
+                }
+            }
+        }
+    }
+    // Two mixing steps, or one inside a group, are refused.
+    let two = config(r#"steps = [{ transform = "mixup" }, { transform = "cutmix" }]"#);
+    assert!(ImageAugmenter::new(two, 0).unwrap_err().to_string().contains("at most one mixup or cutmix"));
+    let nested = config(r#"steps = [{ transform = "one_of", of = [{ transform = "mixup" }] }]"#);
+    assert!(ImageAugmenter::new(nested, 0).unwrap_err().to_string().contains("inside a group"));
+}

@@ -1,7 +1,7 @@
 //! Augmentation of image rows as the training loop sees them: flattened,
 //! channel-major and standardised per channel.
 
-use anneal_data::dataset::BatchAugment;
+use anneal_data::dataset::{Batch, BatchAugment, Target};
 use anneal_data::{DataError, Result as DataResult};
 use anneal_regularize::augment::ImageAugmenter;
 use burn::prelude::*;
@@ -51,7 +51,8 @@ impl ImageRowsAugment {
 }
 
 impl BatchAugment<Tensor<2>> for ImageRowsAugment {
-    fn augment(&self, input: Tensor<2>, rows: &[usize], epoch: usize) -> DataResult<Tensor<2>> {
+    fn augment(&self, batch: Batch<Tensor<2>>, rows: &[usize], epoch: usize) -> DataResult<Batch<Tensor<2>>> {
+        let Batch { input, target } = batch;
         let [n, features] = input.dims();
         let [c, h, w] = self.shape;
         if features != c * h * w {
@@ -60,7 +61,18 @@ impl BatchAugment<Tensor<2>> for ImageRowsAugment {
         let device = input.device();
         let (mean, std) = (self.channel(&self.mean, &device), self.channel(&self.std, &device));
         let pixels = input.reshape([n, c, h, w]) * std.clone() + mean.clone();
-        let augmented = self.augmenter.apply(pixels, rows, epoch).map_err(|e| DataError::Augment(e.to_string()))?;
-        Ok(((augmented - mean) / std).reshape([n, features]))
+        let failed = |e: anneal_regularize::RegularizeError| DataError::Augment(e.to_string());
+        let (augmented, target) = match target {
+            Target::Classes(y) if self.augmenter.config().has_mixing() => {
+                let (images, mixing) = self.augmenter.apply_labelled(pixels, y.clone(), rows, epoch).map_err(failed)?;
+                let target = match mixing {
+                    Some(m) => Target::Mixed { first: y, second: m.second, weight: m.weight },
+                    None => Target::Classes(y),
+                };
+                (images, target)
+            }
+            target => (self.augmenter.apply(pixels, rows, epoch).map_err(failed)?, target),
+        };
+        Ok(Batch { input: ((augmented - mean) / std).reshape([n, features]), target })
     }
 }

@@ -133,7 +133,10 @@ impl Objective for Loss {
                 HuberLossConfig::new(*delta as f32).init().forward(output, y.clone(), Reduction::Mean)
             }
             (Loss::Poisson, Target::Values(y)) => (output.clone().exp() - y.clone() * output).mean(),
-            (loss, Target::Classes(_)) => {
+            (Loss::CrossEntropy, Target::Mixed { first, second, weight }) => {
+                mixed_cross_entropy(output, first, second, weight, None)
+            }
+            (loss, Target::Classes(_) | Target::Mixed { .. }) => {
                 return Err(TrainError::InvalidSetting(format!(
                     "loss `{}` is a regression loss, but the targets are classes (use cross_entropy)",
                     loss.key()
@@ -225,11 +228,6 @@ impl Objective for WeightedCrossEntropy {
     }
 
     fn terms(&self, output: Tensor<2>, target: &Target) -> Result<Vec<LossTerm>, TrainError> {
-        let Target::Classes(y) = target else {
-            return Err(TrainError::InvalidSetting(
-                "class weights need class targets, but the targets are numeric values".into(),
-            ));
-        };
         if output.dims()[1] != self.weights.len() {
             return Err(TrainError::InvalidSetting(format!(
                 "{} class weights for a model with {} outputs",
@@ -237,15 +235,53 @@ impl Objective for WeightedCrossEntropy {
                 output.dims()[1]
             )));
         }
-        let value = CrossEntropyLossConfig::new()
-            .with_weights(Some(self.weights.clone()))
-            .init(&output.device())
-            .forward(output, y.clone());
+        let value = match target {
+            Target::Classes(y) => CrossEntropyLossConfig::new()
+                .with_weights(Some(self.weights.clone()))
+                .init(&output.device())
+                .forward(output, y.clone()),
+            Target::Mixed { first, second, weight } => {
+                mixed_cross_entropy(output, first, second, weight, Some(&self.weights))
+            }
+            Target::Values(_) => {
+                return Err(TrainError::InvalidSetting(
+                    "class weights need class targets, but the targets are numeric values".into(),
+                ));
+            }
+        };
         Ok(vec![LossTerm { name: "cross_entropy".into(), value }])
     }
 
     fn predict(&self, output: Tensor<2>) -> Tensor<2> {
         burn::tensor::activation::softmax(output, 1)
+    }
+}
+
+/// Cross-entropy of mixed targets (mixup, CutMix): each row's
+/// `weight · nll(first) + (1 − weight) · nll(second)`, averaged over the rows; with
+/// class weights each term is weighted by its class's weight and the sum divided by
+/// the sum of the weights used, as PyTorch's weighted mean does (so a weight of 1
+/// gives exactly the unmixed loss).
+fn mixed_cross_entropy(
+    output: Tensor<2>,
+    first: &Tensor<1, Int>,
+    second: &Tensor<1, Int>,
+    weight: &Tensor<1>,
+    class_weights: Option<&[f32]>,
+) -> Tensor<1> {
+    let device = output.device();
+    let log_p = burn::tensor::activation::log_softmax(output, 1);
+    let nll = |y: &Tensor<1, Int>| -> Tensor<1> { -log_p.clone().gather(1, y.clone().unsqueeze_dim(1)).flatten(0, 1) };
+    let (a, b) = (nll(first), nll(second));
+    let rest = weight.clone().neg().add_scalar(1.0);
+    match class_weights {
+        None => (a * weight.clone() + b * rest).mean(),
+        Some(w) => {
+            let table = Tensor::<1>::from_data(TensorData::new(w.to_vec(), [w.len()]), &device);
+            let (wa, wb) = (table.clone().select(0, first.clone()), table.select(0, second.clone()));
+            let (wa, wb) = (wa * weight.clone(), wb * rest);
+            (a * wa.clone() + b * wb.clone()).sum() / (wa + wb).sum()
+        }
     }
 }
 
@@ -272,5 +308,47 @@ mod tests {
         assert!((two.weights()[0] - 0.666_666_7).abs() < 1e-6 && two.weights()[1] == 2.0);
         assert!(WeightedCrossEntropy::balanced(&[3], 2).is_err());
         assert!(WeightedCrossEntropy::new(vec![1.0, 0.0]).unwrap_err().to_string().contains("class 1"));
+    }
+
+    fn scalar(t: &Tensor<1>) -> f64 {
+        f64::from(t.to_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0])
+    }
+
+    /// Mixed targets: each row's loss is weight · nll(first) + (1 − weight) ·
+    /// nll(second), computed here by hand from the softmax; with class weights
+    /// the weighted mean, and with every weight 1 exactly the unmixed loss.
+    #[test]
+    fn mixed_targets_mix_the_two_classes_losses() {
+        let device = Device::flex();
+        let logits = [[2.0f32, 0.5, -1.0], [0.1, 0.2, 0.3]];
+        let output = Tensor::<2>::from_data(logits, &device);
+        let first = Tensor::<1, Int>::from_data([0, 2], &device);
+        let second = Tensor::<1, Int>::from_data([1, 0], &device);
+        let weight = Tensor::<1>::from_data([0.7f32, 0.25], &device);
+        let nll = |row: usize, class: usize| -> f64 {
+            let z: Vec<f64> = logits[row].iter().map(|&v| f64::from(v)).collect();
+            let log_sum = z.iter().map(|v| v.exp()).sum::<f64>().ln();
+            log_sum - z[class]
+        };
+        let mixed = Target::Mixed { first: first.clone(), second: second.clone(), weight: weight.clone() };
+        let got = scalar(&Loss::CrossEntropy.terms(output.clone(), &mixed).unwrap()[0].value);
+        let want = (0.7 * nll(0, 0) + 0.3 * nll(0, 1) + 0.25 * nll(1, 2) + 0.75 * nll(1, 0)) / 2.0;
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+
+        let cw = [1.0f64, 2.0, 3.0];
+        let weighted = WeightedCrossEntropy::new(vec![1.0, 2.0, 3.0]).unwrap();
+        let got = scalar(&weighted.terms(output.clone(), &mixed).unwrap()[0].value);
+        let parts =
+            [(0.7 * cw[0], nll(0, 0)), (0.3 * cw[1], nll(0, 1)), (0.25 * cw[2], nll(1, 2)), (0.75 * cw[0], nll(1, 0))];
+        let want = parts.iter().map(|(w, l)| w * l).sum::<f64>() / parts.iter().map(|(w, _)| w).sum::<f64>();
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+
+        let ones = Target::Mixed { first: first.clone(), second, weight: Tensor::<1>::ones([2], &device) };
+        for objective in [&Loss::CrossEntropy as &dyn Objective, &weighted] {
+            let mixed = scalar(&objective.terms(output.clone(), &ones).unwrap()[0].value);
+            let plain = scalar(&objective.terms(output.clone(), &Target::Classes(first.clone())).unwrap()[0].value);
+            assert!((mixed - plain).abs() < 1e-6, "{mixed} vs {plain}");
+        }
+        assert!(Loss::Mse.terms(output, &ones).is_err());
     }
 }

@@ -127,6 +127,13 @@ impl<M: Model> Stepper<M> {
                 let predicted = output.clone().inner().argmax(1).flatten::<1>(0, 1);
                 Some(predicted.equal(y.clone().inner()).int().sum())
             }
+            // Mixed images count as right when the prediction is the larger share's class.
+            (Target::Mixed { first, second, weight }, true) => {
+                let predicted = output.clone().inner().argmax(1).flatten::<1>(0, 1);
+                let dominant =
+                    first.clone().inner().mask_where(weight.clone().inner().lower_elem(0.5), second.clone().inner());
+                Some(predicted.equal(dominant).int().sum())
+            }
             _ => None,
         };
         let terms = objective.terms(output, &batch.target)?;

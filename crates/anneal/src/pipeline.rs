@@ -609,6 +609,11 @@ pub fn augmentation(
     let FeatureState::Image(images) = &fitted.features else {
         return Err(Error::Setting("[augment] transforms images: it needs [data] kind = \"image\"".into()));
     };
+    if config.augment.has_mixing() && fitted.target_transform.is_some() {
+        return Err(Error::Setting(
+            "[augment] mixup and cutmix mix classes: they need a classification, not a regression".into(),
+        ));
+    }
     let augmenter = anneal_regularize::augment::ImageAugmenter::new(config.augment.clone(), config.seed)
         .map_err(anneal_train::TrainError::from)?
         .with_host_geometry(backend.is_cpu());

@@ -1002,11 +1002,33 @@ pub fn augment_preview(config: &RunConfig, options: &AugmentPreviewOptions) -> R
     let augmenter = anneal_regularize::augment::ImageAugmenter::new(config.augment.clone(), config.seed)
         .map_err(anneal_train::TrainError::from)?
         .with_host_geometry(options.backend.is_cpu());
+    let labels: Option<Vec<i64>> = match (&data.train, config.augment.has_mixing()) {
+        (anneal_data::TabularData::Classification(d), true) => {
+            let classes = d.targets();
+            Some(rows.iter().map(|&r| classes[r] as i64).collect())
+        }
+        (_, true) => {
+            return Err(Error::Setting(
+                "[augment] mixup and cutmix mix classes: they need a classification, not a regression".into(),
+            ));
+        }
+        _ => None,
+    };
     let mut copies = Vec::with_capacity(options.copies);
     for epoch in 1..=options.copies {
         let batch =
             burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(pixels.clone(), [n, c, h, w]), &device);
-        let augmented = augmenter.apply(batch, &rows, epoch).map_err(anneal_train::TrainError::from)?;
+        let augmented = match &labels {
+            // Mixing steps mix each image with the next one shown, and need the classes.
+            Some(labels) => {
+                let labels = burn::tensor::Tensor::<1, burn::tensor::Int>::from_data(
+                    burn::tensor::TensorData::new(labels.clone(), [n]),
+                    &device,
+                );
+                augmenter.apply_labelled(batch, labels, &rows, epoch).map_err(anneal_train::TrainError::from)?.0
+            }
+            None => augmenter.apply(batch, &rows, epoch).map_err(anneal_train::TrainError::from)?,
+        };
         copies.push(
             augmented
                 .into_data()

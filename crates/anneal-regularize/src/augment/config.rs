@@ -212,6 +212,30 @@ pub enum Step {
         #[serde(default = "half")]
         p: f64,
     },
+    /// Mixup (Zhang et al. 2018): the image mixed with the next image of its batch
+    /// as `λ·own + (1 − λ)·next`, λ drawn from Beta(`alpha`, `alpha`); the loss
+    /// mixes the two classes' losses in the same shares. Class targets only; at
+    /// most one mixing step, not inside a group.
+    Mixup {
+        /// The Beta distribution's parameter, positive (1: λ uniform).
+        #[serde(default = "one")]
+        alpha: f64,
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// CutMix (Yun et al. 2019): a box of the next image of the batch pasted over the
+    /// image, its area `1 − λ` of the image with λ from Beta(`alpha`, `alpha`) (clipped
+    /// at the border); the loss mixes the two classes' losses by the areas. Class
+    /// targets only; at most one mixing step, not inside a group.
+    Cutmix {
+        /// The Beta distribution's parameter, positive.
+        #[serde(default = "one")]
+        alpha: f64,
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
     /// With probability `p`, exactly one of the steps in `of`, chosen with
     /// probability proportional to its own `p`, and then applied for sure.
     OneOf {
@@ -252,6 +276,8 @@ impl Step {
             Step::Noise { .. } => "noise",
             Step::Blur { .. } => "blur",
             Step::Erase { .. } => "erase",
+            Step::Mixup { .. } => "mixup",
+            Step::Cutmix { .. } => "cutmix",
             Step::OneOf { .. } => "one_of",
             Step::SomeOf { .. } => "some_of",
         }
@@ -274,6 +300,8 @@ impl Step {
             | Step::Noise { p, .. }
             | Step::Blur { p, .. }
             | Step::Erase { p, .. }
+            | Step::Mixup { p, .. }
+            | Step::Cutmix { p, .. }
             | Step::OneOf { p, .. }
             | Step::SomeOf { p, .. } => *p,
         }
@@ -305,7 +333,8 @@ impl AugmentConfig {
         for (i, step) in self.steps.iter().enumerate() {
             validate_step(step, &format!("augment.steps[{i}]"))?;
         }
-        Ok(())
+        let mixing = self.steps.iter().filter(|s| matches!(s, Step::Mixup { .. } | Step::Cutmix { .. })).count();
+        check(mixing <= 1, "augment", "steps", format!("{mixing} mixing steps"), "at most one mixup or cutmix step")
     }
 
     /// The steps in a line: `rotate, translate, one of [brightness, contrast] (p 0.5), erase (p 0.5)`.
@@ -322,6 +351,12 @@ impl AugmentConfig {
             steps.iter().map(step).collect::<Vec<_>>().join(", ")
         }
         list(&self.steps)
+    }
+
+    /// Whether a step mixes two images and their classes (`mixup`, `cutmix`), so
+    /// that the pipeline needs class labels.
+    pub fn has_mixing(&self) -> bool {
+        self.steps.iter().any(|s| matches!(s, Step::Mixup { .. } | Step::Cutmix { .. }))
     }
 
     /// Whether some step is `rotate90` (which needs square images).
@@ -392,8 +427,14 @@ fn validate_step(step: &Step, path: &str) -> Result<(), RegularizeError> {
             range(path, "sigma", *sigma, 0.0, f64::MAX, "[low, high] with 0 < low <= high")?;
             check(kernel % 2 == 1, path, "kernel", kernel, "an odd window size")
         }
+        Step::Mixup { alpha, .. } | Step::Cutmix { alpha, .. } => {
+            check(alpha.is_finite() && *alpha > 0.0, path, "alpha", alpha, "a positive number")
+        }
         Step::OneOf { of, .. } | Step::SomeOf { of, .. } => {
             check(!of.is_empty(), path, "of", "[]", "at least one step")?;
+            if let Some(i) = of.iter().position(|s| matches!(s, Step::Mixup { .. } | Step::Cutmix { .. })) {
+                return Err(bad(path, &format!("of[{i}]"), of[i].name(), "no mixup or cutmix inside a group"));
+            }
             if let Step::SomeOf { n, .. } = step {
                 check(
                     *n >= 1 && *n <= of.len(),

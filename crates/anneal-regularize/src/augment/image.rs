@@ -81,8 +81,40 @@ impl ImageAugmenter {
 
     /// The augmented batch: `images` is `[batch, channels, height, width]` with
     /// values in `[0, 1]`, `rows` the dataset rows of its samples (which key
-    /// their generators) and `epoch` the training epoch.
+    /// their generators) and `epoch` the training epoch. A pipeline with a mixing
+    /// step (`mixup`, `cutmix`) needs the labels: use
+    /// [`apply_labelled`](Self::apply_labelled).
     pub fn apply(&self, images: Tensor<4>, rows: &[usize], epoch: usize) -> Result<Tensor<4>, RegularizeError> {
+        if self.config.has_mixing() {
+            return Err(RegularizeError::AugmentLabels);
+        }
+        Ok(self.run(images, None, rows, epoch)?.0)
+    }
+
+    /// [`apply`](Self::apply) for a batch of labelled images (`labels`: one class
+    /// code per image): with a mixing step, also the classes mixed in and each
+    /// image's own share, for the loss ([`Mixing`]); `None` without one.
+    pub fn apply_labelled(
+        &self,
+        images: Tensor<4>,
+        labels: Tensor<1, Int>,
+        rows: &[usize],
+        epoch: usize,
+    ) -> Result<(Tensor<4>, Option<Mixing>), RegularizeError> {
+        let n = images.dims()[0];
+        if labels.dims()[0] != n {
+            return Err(RegularizeError::AugmentBatch { rows: labels.dims()[0], images: n });
+        }
+        self.run(images, Some(labels), rows, epoch)
+    }
+
+    fn run(
+        &self,
+        images: Tensor<4>,
+        labels: Option<Tensor<1, Int>>,
+        rows: &[usize],
+        epoch: usize,
+    ) -> Result<(Tensor<4>, Option<Mixing>), RegularizeError> {
         let [n, c, h, w] = images.dims();
         if rows.len() != n {
             return Err(RegularizeError::AugmentBatch { rows: rows.len(), images: n });
@@ -96,10 +128,11 @@ impl ImageAugmenter {
             });
         }
         if self.is_empty() || n == 0 {
-            return Ok(images);
+            return Ok((images, None));
         }
         let plans = self.plan(rows, epoch, h, w);
         let mut x = images;
+        let mut mixing = None;
         let mut pending: Vec<Option<Affine>> = vec![None; n];
         for (k, leaf) in self.leaves.iter().enumerate() {
             if leaf.is_affine() {
@@ -112,13 +145,86 @@ impl ImageAugmenter {
             }
             x = flush(x, &mut pending, self.host_geometry);
             let ops: Vec<Option<&Op>> = plans.iter().map(|p| p[k].as_ref()).collect();
+            if matches!(leaf, Step::Mixup { .. } | Step::Cutmix { .. }) {
+                let labels = labels.clone().ok_or(RegularizeError::AugmentLabels)?;
+                let (mixed, mix) = mix(x, labels, &ops, [n, c, h, w]);
+                x = mixed;
+                mixing = Some(mix);
+                continue;
+            }
             if ops.iter().all(Option::is_none) {
                 continue;
             }
             x = apply_op(x, &ops, [n, c, h, w]);
         }
-        Ok(flush(x, &mut pending, self.host_geometry))
+        Ok((flush(x, &mut pending, self.host_geometry), mixing))
     }
+}
+
+/// What a mixing step did to a batch's classes: image `i` holds the share
+/// `weight[i]` of its own image and the rest of an image of class `second[i]`.
+#[derive(Debug, Clone)]
+pub struct Mixing {
+    /// The class of the image mixed into each one.
+    pub second: Tensor<1, Int>,
+    /// Each image's own share, in `[0, 1]` (1 where nothing was mixed in).
+    pub weight: Tensor<1>,
+}
+
+/// The batch shifted by one: image `i` becomes image `i + 1` (the last the first),
+/// torchvision's choice of partners for mixup and CutMix.
+fn next_images(t: Tensor<4>) -> Tensor<4> {
+    let n = t.dims()[0];
+    if n < 2 {
+        return t;
+    }
+    Tensor::cat(vec![t.clone().narrow(0, 1, n - 1), t.narrow(0, 0, 1)], 0)
+}
+
+/// The labels shifted as [`next_images`] shifts the images.
+fn next_labels(t: Tensor<1, Int>) -> Tensor<1, Int> {
+    let n = t.dims()[0];
+    if n < 2 {
+        return t;
+    }
+    Tensor::cat(vec![t.clone().narrow(0, 1, n - 1), t.narrow(0, 0, 1)], 0)
+}
+
+/// Mixup or CutMix of every image with the next one of the batch.
+fn mix(x: Tensor<4>, labels: Tensor<1, Int>, ops: &[Option<&Op>], [n, _, h, w]: [usize; 4]) -> (Tensor<4>, Mixing) {
+    let device = x.device();
+    let mut weight = vec![1.0f32; n];
+    let partner = next_images(x.clone());
+    let mut cut = vec![0.0f32; n * h * w];
+    let mut any_cut = false;
+    let mut any_mix = false;
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            Some(Op::Mixup(lambda)) => {
+                weight[i] = *lambda as f32;
+                any_mix = true;
+            }
+            Some(Op::Cutmix(b, lambda)) => {
+                weight[i] = *lambda as f32;
+                for row in b.y..b.y + b.height {
+                    cut[i * h * w + row * w + b.x..i * h * w + row * w + b.x + b.width].fill(1.0);
+                }
+                any_cut = true;
+            }
+            _ => {}
+        }
+    }
+    let mixed = if any_mix {
+        let own = mask(&device, weight.clone());
+        x * own.clone() + partner * (own.ones_like() - own)
+    } else if any_cut {
+        let m = Tensor::<4>::from_data(TensorData::new(cut, [n, 1, h, w]), &device);
+        x * (m.ones_like() - m.clone()) + partner * m
+    } else {
+        x
+    };
+    let weight = Tensor::<1>::from_data(TensorData::new(weight, [n]), &device);
+    (mixed, Mixing { second: next_labels(labels), weight })
 }
 
 fn mask(device: &Device, values: Vec<f32>) -> Tensor<4> {
@@ -223,6 +329,7 @@ fn apply_op(x: Tensor<4>, ops: &[Option<&Op>], [n, c, h, w]: [usize; 4]) -> Tens
             x * (m.ones_like() - m.clone()) + m * fill
         }
         Op::Affine(_) => unreachable!("affine steps are composed and applied by flush"),
+        Op::Mixup(_) | Op::Cutmix(..) => unreachable!("mixing steps are applied by mix"),
     }
 }
 

@@ -20,4 +20,4 @@ pub mod plan;
 
 pub use config::{AugmentConfig, Step};
 #[cfg(feature = "tensors")]
-pub use image::ImageAugmenter;
+pub use image::{ImageAugmenter, Mixing};

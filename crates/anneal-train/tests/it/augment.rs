@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use anneal_data::{Augmented, BatchAugment, Result as DataResult};
+use anneal_data::{Augmented, Batch, BatchAugment, Result as DataResult};
 use anneal_models::{ActivationKind, MlpConfig};
 use anneal_optim::OptimizerConfig;
 use anneal_train::{Backend, Progress, TrainConfig, Trainer};
@@ -21,9 +21,9 @@ struct Recording {
 }
 
 impl BatchAugment<Tensor<2>> for Recording {
-    fn augment(&self, input: Tensor<2>, rows: &[usize], epoch: usize) -> DataResult<Tensor<2>> {
+    fn augment(&self, batch: Batch<Tensor<2>>, rows: &[usize], epoch: usize) -> DataResult<Batch<Tensor<2>>> {
         self.calls.lock().unwrap().push((rows.to_vec(), epoch));
-        Ok(input.add_scalar(self.shift))
+        Ok(Batch { input: batch.input.add_scalar(self.shift), target: batch.target })
     }
 }
 

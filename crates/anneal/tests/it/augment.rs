@@ -126,6 +126,29 @@ fn preview_draws_originals_beside_their_augmentations_and_tables_are_refused() {
     let png = image::open(out.join("augment_preview.png")).unwrap();
     assert!(png.width() > 200 && png.height() > 200, "{}x{}", png.width(), png.height());
 
+    // Mixing steps: the preview mixes each image with the next one shown, and a
+    // short run trains on mixed targets.
+    let cutmix = std::fs::read_to_string(&augmented)
+        .unwrap()
+        .replace("  { transform = \"erase\", scale = [0.02, 0.1] },", "  { transform = \"cutmix\", p = 0.5 },");
+    assert!(cutmix.contains("cutmix"));
+    let cutmix = write(tmp.path(), "cutmix.toml", &cutmix.replace("epochs = 6", "epochs = 2"));
+    let o = anneal(&[
+        "augment",
+        "preview",
+        "--config",
+        &cutmix,
+        "--n",
+        "4",
+        "--out",
+        tmp.path().join("pc").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = tmp.path().join("cutmix-run");
+    train(&cutmix, &run);
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("cutmix (p 0.5)"), "{report}");
+
     let plain = config(tmp.path(), "plain.toml", false);
     let o = anneal(&["augment", "preview", "--config", &plain, "--out", tmp.path().join("none").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
