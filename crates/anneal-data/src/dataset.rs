@@ -138,6 +138,13 @@ pub trait Dataset {
         Ok(self.batch(rows, device))
     }
 
+    /// Whether training batches cost enough to prepare that the loop should build
+    /// the next one on another thread while the current one trains (an augmenting
+    /// dataset says so). The default is no.
+    fn prefetch(&self) -> bool {
+        false
+    }
+
     /// Every row's target in the user's units.
     fn all_targets(&self) -> Targets;
 
@@ -161,6 +168,10 @@ impl<D: Dataset + ?Sized> Dataset for &D {
 
     fn train_batch(&self, rows: &[usize], epoch: usize, device: &Device) -> Result<Batch<D::Input>> {
         (**self).train_batch(rows, epoch, device)
+    }
+
+    fn prefetch(&self) -> bool {
+        (**self).prefetch()
     }
 
     fn all_targets(&self) -> Targets {
@@ -225,6 +236,10 @@ impl<D: Dataset> Dataset for Augmented<'_, D> {
             Some(augment) => augment.augment(batch, rows, epoch),
             None => Ok(batch),
         }
+    }
+
+    fn prefetch(&self) -> bool {
+        self.augment.is_some() || self.inner.prefetch()
     }
 
     fn all_targets(&self) -> Targets {

@@ -594,6 +594,32 @@ impl<M> LoopState<M> {
 /// yardstick, so a near-zero first loss does not make every wobble a divergence).
 pub const DIVERGENCE_FACTOR: f64 = 1e3;
 
+/// The batches of an epoch, prepared in order on a thread of `scope` one batch
+/// ahead of the consumer (a channel of one): the receiving end.
+fn prefetched<'scope, 'env, D>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    train: &'env D,
+    batches: &'env [Vec<usize>],
+    epoch: usize,
+    device: &Device,
+) -> std::sync::mpsc::Receiver<Result<anneal_data::Batch<D::Input>, anneal_data::DataError>>
+where
+    D: Dataset + Sync,
+    D::Input: Send,
+{
+    let (send, receive) = std::sync::mpsc::sync_channel(1);
+    let device = device.clone();
+    scope.spawn(move || {
+        for rows in batches {
+            // The consumer has stopped (an error, a diverged run): stop too.
+            if send.send(train.train_batch(rows, epoch, &device)).is_err() {
+                break;
+            }
+        }
+    });
+    receive
+}
+
 /// Why a batch loss means the run diverged, if it does.
 fn divergence(loss: f64, reference: f64) -> Option<String> {
     let limit = DIVERGENCE_FACTOR * reference.abs().max(1.0);
@@ -712,7 +738,8 @@ impl<'h> Trainer<'h> {
     ) -> Result<Fitted<M>, TrainError>
     where
         M: Model,
-        D: Dataset<Input = M::Input>,
+        D: Dataset<Input = M::Input> + Sync,
+        M::Input: Send,
     {
         let meter = EnergyMeter::start(self.energy);
         let valid = valid.filter(|v| !v.is_empty());
@@ -881,44 +908,58 @@ impl<'h> Trainer<'h> {
             let mut terms: BTreeMap<String, Vec<Tensor<1>>> = BTreeMap::new();
             let mut correct = Vec::with_capacity(batches.len());
             let mut info = StepInfo { epoch, iteration: state.iteration, batch_len: 0 };
-            for indices in &batches {
-                state.iteration += 1;
-                info = StepInfo { epoch, iteration: state.iteration, batch_len: indices.len() };
-                for hook in &mut self.hooks {
-                    hook.on_batch_start(&info);
+            // An augmenting dataset prepares the next batch on another thread while
+            // this one trains (batches are pure functions of rows and epoch, so this
+            // changes nothing but the time).
+            let prefetch = train.prefetch() && batches.len() > 1;
+            model = std::thread::scope(|scope| -> Result<M, TrainError> {
+                let mut model = model;
+                let upcoming = prefetch.then(|| prefetched(scope, train, &batches, epoch, &train_device));
+                for indices in &batches {
+                    state.iteration += 1;
+                    info = StepInfo { epoch, iteration: state.iteration, batch_len: indices.len() };
+                    for hook in &mut self.hooks {
+                        hook.on_batch_start(&info);
+                    }
+                    if let Some((ScheduleUnit::Iteration, s)) = &scheduler {
+                        optimizer.set_learning_rate(s.lr());
+                    }
+                    let batch = match &upcoming {
+                        Some(next) => next.recv().map_err(|_| {
+                            TrainError::InvalidSetting("the batch-preparing thread stopped (it panicked)".into())
+                        })??,
+                        None => train.train_batch(indices, epoch, &train_device)?,
+                    };
+                    let out;
+                    (model, out) = stepper.step(model, optimizer, batch, objective.as_ref(), &info, &mut self.hooks)?;
+                    // The divergence guard, every step: one scalar read back (kept for
+                    // the epoch's mean, so the losses are read from the device once).
+                    let loss = read_vec(out.loss)?.first().copied().unwrap_or(f32::NAN);
+                    let value = f64::from(loss);
+                    let reference = *state.reference_loss.get_or_insert(value);
+                    if let Some(reason) = divergence(value, reference) {
+                        reporter.finish();
+                        return Err(state.diverged(epoch, reason));
+                    }
+                    losses.push(loss);
+                    for (name, value) in out.terms {
+                        terms.entry(name).or_default().push(value);
+                    }
+                    correct.extend(out.correct);
+                    if let (true, Some((ScheduleUnit::Iteration, s))) = (out.updated, &mut scheduler) {
+                        s.step();
+                    }
+                    for hook in &mut self.hooks {
+                        hook.on_batch_end(&info);
+                    }
+                    if let Some(reason) = self.hooks.iter_mut().find_map(|h| h.failure()) {
+                        reporter.finish();
+                        return Err(state.aborted(epoch, reason));
+                    }
+                    reporter.tick();
                 }
-                if let Some((ScheduleUnit::Iteration, s)) = &scheduler {
-                    optimizer.set_learning_rate(s.lr());
-                }
-                let batch = train.train_batch(indices, epoch, &train_device)?;
-                let out;
-                (model, out) = stepper.step(model, optimizer, batch, objective.as_ref(), &info, &mut self.hooks)?;
-                // The divergence guard, every step: one scalar read back (kept for
-                // the epoch's mean, so the losses are read from the device once).
-                let loss = read_vec(out.loss)?.first().copied().unwrap_or(f32::NAN);
-                let value = f64::from(loss);
-                let reference = *state.reference_loss.get_or_insert(value);
-                if let Some(reason) = divergence(value, reference) {
-                    reporter.finish();
-                    return Err(state.diverged(epoch, reason));
-                }
-                losses.push(loss);
-                for (name, value) in out.terms {
-                    terms.entry(name).or_default().push(value);
-                }
-                correct.extend(out.correct);
-                if let (true, Some((ScheduleUnit::Iteration, s))) = (out.updated, &mut scheduler) {
-                    s.step();
-                }
-                for hook in &mut self.hooks {
-                    hook.on_batch_end(&info);
-                }
-                if let Some(reason) = self.hooks.iter_mut().find_map(|h| h.failure()) {
-                    reporter.finish();
-                    return Err(state.aborted(epoch, reason));
-                }
-                reporter.tick();
-            }
+                Ok(model)
+            })?;
             let flushed;
             (model, flushed) = stepper.flush(model, optimizer, &info, &mut self.hooks);
             if let (true, Some((ScheduleUnit::Iteration, s))) = (flushed, &mut scheduler) {
