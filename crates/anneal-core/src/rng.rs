@@ -123,6 +123,36 @@ impl SeededRng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// A Gamma(`shape`, 1) draw, `shape > 0` (Marsaglia & Tsang 2000; shapes below 1
+    /// boosted by `U^(1/shape)`).
+    pub fn gamma(&mut self, shape: f64) -> f64 {
+        if shape < 1.0 {
+            let u = 1.0 - self.next_f64();
+            return self.gamma(shape + 1.0) * u.powf(1.0 / shape);
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = (1.0 + c * x).powi(3);
+            if v <= 0.0 {
+                continue;
+            }
+            let u = 1.0 - self.next_f64();
+            if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+                return d * v;
+            }
+        }
+    }
+
+    /// A Beta(`a`, `b`) draw (`a, b > 0`), from two Gamma draws (0.5 in the rare
+    /// case that both underflow to 0, which tiny shapes allow).
+    pub fn beta(&mut self, a: f64, b: f64) -> f64 {
+        let x = self.gamma(a);
+        let y = self.gamma(b);
+        if x + y > 0.0 { x / (x + y) } else { 0.5 }
+    }
+
     /// An index drawn with probability proportional to `weights` (non-negative, not all zero).
     pub fn weighted(&mut self, weights: &[f64]) -> usize {
         let total: f64 = weights.iter().sum();
@@ -200,6 +230,25 @@ mod tests {
         }
         for _ in 0..200 {
             assert_ne!(r.weighted(&[1.0, 0.0, 2.0]), 1);
+        }
+    }
+
+    #[test]
+    fn gamma_and_beta_draws_have_their_moments() {
+        let mut rng = SeededRng::new(3);
+        let n = 20_000;
+        let mean = |draws: Vec<f64>| draws.iter().sum::<f64>() / draws.len() as f64;
+        assert!((mean((0..n).map(|_| rng.beta(2.0, 6.0)).collect()) - 0.25).abs() < 0.01);
+        assert!((mean((0..n).map(|_| rng.gamma(0.5)).collect()) - 0.5).abs() < 0.02);
+        assert!((mean((0..n).map(|_| rng.gamma(3.0)).collect()) - 3.0).abs() < 0.05);
+        // Beta(a, a): variance 1 / (4 (2a + 1)).
+        for a in [0.2, 1.0, 4.0] {
+            let draws: Vec<f64> = (0..n).map(|_| rng.beta(a, a)).collect();
+            assert!(draws.iter().all(|d| (0.0..=1.0).contains(d)));
+            let m = mean(draws.clone());
+            let var = mean(draws.iter().map(|d| (d - m).powi(2)).collect());
+            let want = 1.0 / (4.0 * (2.0 * a + 1.0));
+            assert!((m - 0.5).abs() < 0.01 && (var - want).abs() < 0.1 * want, "a = {a}: {m}, {var}");
         }
     }
 }

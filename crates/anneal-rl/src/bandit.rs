@@ -173,7 +173,7 @@ pub fn play(arms: &Arms, strategy: Strategy, horizon: usize, seed: u64) -> Resul
             Strategy::Thompson => match arms {
                 Arms::Bernoulli { .. } => argmax((0..k).map(|i| {
                     let s = sums[i];
-                    beta(&mut rng, 1.0 + s, 1.0 + pulls[i] as f64 - s)
+                    rng.beta(1.0 + s, 1.0 + pulls[i] as f64 - s)
                 })),
                 Arms::Gaussian { std, .. } => argmax((0..k).map(|i| {
                     let n = pulls[i] as f64;
@@ -242,34 +242,6 @@ fn argmax(values: impl Iterator<Item = f64>) -> usize {
     best.0
 }
 
-/// A Gamma(shape, 1) draw (Marsaglia & Tsang 2000; shapes below 1 boosted).
-fn gamma(rng: &mut SeededRng, shape: f64) -> f64 {
-    if shape < 1.0 {
-        let u = 1.0 - rng.next_f64();
-        return gamma(rng, shape + 1.0) * u.powf(1.0 / shape);
-    }
-    let d = shape - 1.0 / 3.0;
-    let c = 1.0 / (9.0 * d).sqrt();
-    loop {
-        let x = rng.normal();
-        let v = (1.0 + c * x).powi(3);
-        if v <= 0.0 {
-            continue;
-        }
-        let u = 1.0 - rng.next_f64();
-        if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
-            return d * v;
-        }
-    }
-}
-
-/// A Beta(a, b) draw from two Gamma draws.
-fn beta(rng: &mut SeededRng, a: f64, b: f64) -> f64 {
-    let x = gamma(rng, a);
-    let y = gamma(rng, b);
-    x / (x + y)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,15 +250,5 @@ mod tests {
     fn gaussian_lai_robbins_is_two_sigma_squared_over_the_gaps() {
         // Gaps 0.5 and 1 with σ = 2: 2·4/0.5 + 2·4/1 = 24.
         assert!((lai_robbins_gaussian(&[1.0, 0.5, 0.0], 2.0) - 24.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn beta_draws_have_the_right_mean() {
-        let mut rng = SeededRng::new(3);
-        let n = 20_000;
-        let mean: f64 = (0..n).map(|_| beta(&mut rng, 2.0, 6.0)).sum::<f64>() / n as f64;
-        assert!((mean - 0.25).abs() < 0.01, "{mean}");
-        let small: f64 = (0..n).map(|_| gamma(&mut rng, 0.5)).sum::<f64>() / n as f64;
-        assert!((small - 0.5).abs() < 0.02, "{small}");
     }
 }

@@ -214,9 +214,9 @@ fn leaf_op(step: &Step, rng: &mut SeededRng, height: usize, width: usize) -> Opt
         Step::Gamma { range, .. } => Op::Gamma(uniform(rng, range[0], range[1])),
         Step::Noise { std, .. } => Op::Noise { std: *std, seed: rng.next_u64() },
         Step::Blur { sigma, kernel, .. } => Op::Blur { sigma: uniform(rng, sigma[0], sigma[1]), kernel: *kernel },
-        Step::Mixup { alpha, .. } => Op::Mixup(beta(rng, *alpha)),
+        Step::Mixup { alpha, .. } => Op::Mixup(rng.beta(*alpha, *alpha)),
         Step::Cutmix { alpha, .. } => {
-            let lambda = beta(rng, *alpha);
+            let lambda = rng.beta(*alpha, *alpha);
             // torchvision's box: centred at a uniform point, sides √(1 − λ) of the
             // image's, clipped at the border; the weight is the share left uncovered.
             let (cx, cy) = (rng.below(width as u64) as f64, rng.below(height as u64) as f64);
@@ -235,34 +235,6 @@ fn leaf_op(step: &Step, rng: &mut SeededRng, height: usize, width: usize) -> Opt
         Step::OneOf { .. } | Step::SomeOf { .. } => unreachable!("groups are walked, not drawn"),
     };
     Some(op)
-}
-
-/// A Gamma(`shape`, 1) draw (Marsaglia & Tsang 2000; shapes below 1 boosted by
-/// `U^(1/shape)`).
-fn gamma(rng: &mut SeededRng, shape: f64) -> f64 {
-    if shape < 1.0 {
-        let u = 1.0 - rng.next_f64();
-        return gamma(rng, shape + 1.0) * u.powf(1.0 / shape);
-    }
-    let d = shape - 1.0 / 3.0;
-    let c = 1.0 / (9.0 * d).sqrt();
-    loop {
-        let x = rng.normal();
-        let v = (1.0 + c * x).powi(3);
-        if v <= 0.0 {
-            continue;
-        }
-        let u = 1.0 - rng.next_f64();
-        if u.ln() < 0.5 * x * x + d * (1.0 - v + v.ln()) {
-            return d * v;
-        }
-    }
-}
-
-/// A Beta(`alpha`, `alpha`) draw.
-pub fn beta(rng: &mut SeededRng, alpha: f64) -> f64 {
-    let (x, y) = (gamma(rng, alpha), gamma(rng, alpha));
-    if x + y > 0.0 { x / (x + y) } else { 0.5 }
 }
 
 fn log_uniform(rng: &mut SeededRng, range: [f64; 2]) -> f64 {
@@ -390,23 +362,6 @@ mod tests {
         assert_ne!(a, draw(&config, &mut sample_rng(1, 2, 4), 8, 8));
         assert_ne!(a, draw(&config, &mut sample_rng(1, 3, 3), 8, 8));
         assert_ne!(a, draw(&config, &mut sample_rng(2, 2, 3), 8, 8));
-    }
-
-    #[test]
-    fn beta_draws_have_the_right_mean_and_spread() {
-        for alpha in [0.2, 1.0, 4.0] {
-            let mut rng = SeededRng::new(9);
-            let draws: Vec<f64> = (0..20_000).map(|_| beta(&mut rng, alpha)).collect();
-            let mean = draws.iter().sum::<f64>() / draws.len() as f64;
-            let var = draws.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / draws.len() as f64;
-            // Beta(a, a): mean 1/2, variance 1 / (4 (2a + 1)).
-            let want = 1.0 / (4.0 * (2.0 * alpha + 1.0));
-            assert!(draws.iter().all(|d| (0.0..=1.0).contains(d)));
-            assert!(
-                (mean - 0.5).abs() < 0.01 && (var - want).abs() < 0.1 * want,
-                "alpha {alpha}: {mean}, {var} vs {want}"
-            );
-        }
     }
 
     proptest! {

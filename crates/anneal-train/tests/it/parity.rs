@@ -96,3 +96,49 @@ fn every_compiled_backend_gives_the_same_cnn_losses() {
         assert!(worst < 1e-4, "{backend} differs from flex by {worst}: {other:?} vs {reference:?}");
     }
 }
+
+/// The augmentation pipeline is burn tensor operations: the same images on every
+/// compiled backend (wgpu included, where the geometric steps are `grid_sample`
+/// on the device), and the host warp that CPU runs use gives them too.
+#[test]
+fn every_compiled_backend_gives_the_same_augmented_images() {
+    use anneal_regularize::augment::{AugmentConfig, ImageAugmenter};
+    use burn::prelude::*;
+    let (n, c, h, w) = (6, 3, 10, 12);
+    let mut rng = anneal_data::SeededRng::new(5);
+    let pixels: Vec<f32> = (0..n * c * h * w).map(|_| rng.next_f64() as f32).collect();
+    let config: AugmentConfig = toml::from_str(
+        r#"steps = [
+            { transform = "horizontal_flip" },
+            { transform = "affine", degrees = 20, translate = 0.1, scale = [0.8, 1.2], shear = 5 },
+            { transform = "resized_crop", scale = [0.5, 1.0] },
+            { transform = "brightness", factor = 0.3 },
+            { transform = "contrast", factor = 0.3 },
+            { transform = "gamma", range = [0.7, 1.4] },
+            { transform = "noise", std = 0.05 },
+            { transform = "blur", sigma = [0.5, 1.5], kernel = 5 },
+            { transform = "erase" },
+            { transform = "cutmix", p = 0.5 },
+        ]"#,
+    )
+    .unwrap();
+    let rows: Vec<usize> = (0..n).collect();
+    let run = |backend: Backend, host: bool| -> Vec<f32> {
+        let device = backend.device().unwrap();
+        let images = Tensor::<4>::from_data(TensorData::new(pixels.clone(), [n, c, h, w]), &device);
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0, 1, 2], [n]), &device);
+        let augmenter = ImageAugmenter::new(config.clone(), 3).unwrap().with_host_geometry(host);
+        let (out, _) = augmenter.apply_labelled(images, labels, &rows, 1).unwrap();
+        out.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    };
+    let reference = run(Backend::Flex, false);
+    let host = run(Backend::Flex, true);
+    let gap = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(gap(&reference, &host) < 1e-4, "host warp vs grid_sample: {}", gap(&reference, &host));
+    for backend in Backend::compiled().into_iter().filter(|b| *b != Backend::Flex) {
+        let other = run(backend, false);
+        let worst = gap(&reference, &other);
+        eprintln!("{backend} vs flex, augmentation: max |pixel difference| = {worst:e}");
+        assert!(worst < 1e-4, "{backend} augments differently from flex by {worst}");
+    }
+}

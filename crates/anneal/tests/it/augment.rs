@@ -3,8 +3,6 @@
 //! preview` draws its grid; augmentation of a table is refused.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use super::training::weights;
 use super::{anneal, root, stderr, write};
@@ -57,11 +55,6 @@ checkpoint_every = 1
     write(dir, name, &text)
 }
 
-fn checkpoint_epoch(run: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(run.join("checkpoint/state.json")).ok()?;
-    serde_json::from_str::<serde_json::Value>(&text).ok()?["epoch"].as_u64()
-}
-
 fn train(config: &str, out: &Path) {
     let o = anneal(&["train", "--config", config, "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -84,22 +77,8 @@ fn an_augmented_run_trains_differs_from_a_plain_one_and_resumes_bit_for_bit() {
 
     // Killed after a checkpoint, resumed: the weights of the uninterrupted run.
     let run: PathBuf = tmp.path().join("killed");
-    let mut child = super::anneal_command(&root())
-        .args(["train", "--config", &augmented, "--out", run.to_str().unwrap(), "--log"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while checkpoint_epoch(&run) < Some(2) {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
-        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint after 5 minutes");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let at = checkpoint_epoch(&run).unwrap();
-    assert!(at < 6 && !run.join("model.bpk").exists(), "not killed during training (checkpoint {at})");
+    let at = super::train_and_kill(&augmented, &run, &[], 2);
+    assert!(at < 6, "checkpoint {at}");
     let o = anneal(&["train", "--resume", run.to_str().unwrap(), "--log"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(weights(&run), weights(&a), "the resumed augmented run differs from the uninterrupted one");

@@ -52,6 +52,36 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The epoch of a run folder's checkpoint, once one is written.
+pub fn checkpoint_epoch(run: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(run.join("checkpoint/state.json")).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?["epoch"].as_u64()
+}
+
+/// Starts `anneal train --config <config> --out <run>` with `extra` arguments and
+/// kills it (SIGKILL) as soon as the checkpoint of epoch `after` exists, while the
+/// next epoch runs; returns the epoch of the checkpoint left behind.
+pub fn train_and_kill(config: &str, run: &Path, extra: &[&str], after: u64) -> u64 {
+    let mut child = anneal_command(&root())
+        .args(["train", "--config", config, "--out", run.to_str().unwrap(), "--log"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while checkpoint_epoch(run) < Some(after) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        assert!(start.elapsed() < std::time::Duration::from_secs(300), "no checkpoint after 5 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let at = checkpoint_epoch(run).unwrap();
+    assert!(!run.join("model.bpk").exists(), "the run was not killed during training (checkpoint {at})");
+    at
+}
+
 /// Writes `contents` to `name` in `dir`, returning the path as a string.
 pub fn write(dir: &Path, name: &str, contents: &str) -> String {
     let p = dir.join(name);

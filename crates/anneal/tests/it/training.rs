@@ -2,8 +2,6 @@
 //! resumed, bad training settings, and `anneal lr-find`.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use anneal::models::{AnyModel, ModelConfig};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -62,11 +60,6 @@ pub fn weights(run: &Path) -> Vec<Vec<f32>> {
     c.0
 }
 
-fn checkpoint_epoch(run: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(run.join("checkpoint/state.json")).ok()?;
-    serde_json::from_str::<serde_json::Value>(&text).ok()?["epoch"].as_u64()
-}
-
 fn history(run: &Path) -> serde_json::Value {
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
@@ -92,23 +85,9 @@ fn killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one() {
         assert!(o.status.success(), "{}", stderr(&o));
 
         let run: PathBuf = tmp.path().join(format!("killed-{device}"));
-        let mut child = super::anneal_command(&root())
-            .args(["train", "--config", &config, "--out", run.to_str().unwrap(), "--device", device, "--log"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        // Kill as soon as the checkpoint of epoch 3 is there: epoch 4 has just begun.
-        while checkpoint_epoch(&run) < Some(3) {
-            assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
-            assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint after 5 minutes");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let at = checkpoint_epoch(&run).unwrap();
-        assert!(at < 8 && !run.join("model.bpk").exists(), "the run was not killed during training (checkpoint {at})");
+        // Killed as soon as the checkpoint of epoch 3 is there: epoch 4 has just begun.
+        let at = super::train_and_kill(&config, &run, &["--device", device], 3);
+        assert!(at < 8, "checkpoint {at}");
 
         // No --device: the run folder remembers its backend (the default is flex).
         let o = anneal(&["train", "--resume", run.to_str().unwrap(), "--log"]);
