@@ -119,7 +119,7 @@ pub fn downstream(root: &Path, unpacked: &Path) -> Result<()> {
             "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
              # Not a member of the Anneal workspace.\n[workspace]\n\n[dependencies]\n{dependency}\n\n\
              # The workspace's dev profile, so the shared target folder's builds are reused.\n\
-             [profile.dev.package.\"*\"]\ndebug = false\n\n{patches}"
+             [profile.dev]\ndebug = \"line-tables-only\"\n\n[profile.dev.package.\"*\"]\ndebug = false\n\n{patches}"
         );
         std::fs::write(dir.join("Cargo.toml"), manifest)?;
         std::fs::write(dir.join("src/main.rs"), main)?;
