@@ -35,6 +35,9 @@
 //! - `cargo xtask bench augment [--reference PYTHON] [--repeats 3]`: augmentation
 //!   throughput per transform on one thread against torchvision v2 and albumentations
 //!   (`examples/reference/augment_bench.py`).
+//! - `cargo xtask bench audio [--reference PYTHON] [--repeats 3]`: the audio front end
+//!   (decode + log-mel of the 1 600 bundled clips, one thread) against librosa's
+//!   (`examples/reference/audio_frontend.py`).
 //! - `cargo xtask bench dashboard [--runs 1000] [--trials 5000] [--repeats 20]`: server
 //!   time of every `anneal dashboard` endpoint over 1 000 run folders and a 5 000-trial study.
 //! - `cargo xtask bench inspect --reference PYTHON [--repeats 3]`: `anneal data inspect`
@@ -270,9 +273,10 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
         Some("rl") => bench_rl(args, root),
         Some("dashboard") => bench_dashboard(args, root),
         Some("augment") => bench_augment(args, root),
+        Some("audio") => bench_audio(args, root),
         other => {
             bail!(
-                "unknown benchmark {other:?}: available: train, data, eval, hpo, inspect, cnn, distributed, rl, dashboard, augment"
+                "unknown benchmark {other:?}: available: train, data, eval, hpo, inspect, cnn, distributed, rl, dashboard, augment, audio"
             )
         }
     }
@@ -333,6 +337,51 @@ fn bench_augment(args: &[String], root: &Path) -> Result<()> {
         "
 one thread; per-image random parameters on both sides (Anneal in batches of 256); median of {repeats} passes"
     );
+    Ok(())
+}
+
+/// `cargo xtask bench audio [--reference PYTHON] [--repeats 3]`: clips/s of the
+/// audio front end on one thread (`crates/anneal-data/benches/audio.rs`: the 1 600
+/// bundled clips decoded, padded to a second, 40-band log-mel spectrograms), side
+/// by side with librosa doing the same (`examples/reference/audio_frontend.py`).
+fn bench_audio(args: &[String], root: &Path) -> Result<()> {
+    let repeats = flag_value(args, "--repeats").unwrap_or_else(|| "3".into());
+    let bench = ["bench", "-q", "-p", "anneal-data", "--bench", "audio"];
+    stage("build the benchmark", cargo(&[&bench[..], &["--no-run"][..]].concat()))?;
+    let output = cargo(&bench).args(["--", "--repeats", &repeats]).env("RAYON_NUM_THREADS", "1").output()?;
+    if !output.status.success() {
+        bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().rfind(|l| l.starts_with('{')).unwrap_or_default().to_string();
+    let ours: serde_json::Value = serde_json::from_str(&line)?;
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    std::fs::write(out_dir.join("audio.json"), &line)?;
+    let anneal = ours["clips_per_s"].as_f64().unwrap_or(f64::NAN);
+    println!("Anneal: {anneal:.0} clips/s (decode + log-mel, one thread, median of {repeats} passes)");
+    if let Some(python) = flag_value(args, "--reference") {
+        let script = root.join("examples/reference/audio_frontend.py");
+        let output = Command::new(python)
+            .arg(&script)
+            .args(["--repeats", &repeats])
+            .env("OMP_NUM_THREADS", "1")
+            .env("OPENBLAS_NUM_THREADS", "1")
+            .env("NUMBA_NUM_THREADS", "1")
+            .output()?;
+        if !output.status.success() {
+            bail!("reference failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let line = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_string();
+        std::fs::write(out_dir.join("audio_reference.json"), &line)?;
+        let reference: serde_json::Value = serde_json::from_str(&line)?;
+        let librosa = reference["clips_per_s"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "librosa {}: {librosa:.0} clips/s\nAnneal / librosa: {:.2}",
+            reference["librosa"].as_str().unwrap_or("?"),
+            anneal / librosa
+        );
+    }
     Ok(())
 }
 

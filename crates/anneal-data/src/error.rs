@@ -243,6 +243,14 @@ pub enum DataError {
         /// What is wrong with it.
         message: String,
     },
+    /// An audio file that cannot be decoded, or a folder without clips.
+    #[error("{path}: {message}")]
+    Audio {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A pixel that is missing or not a finite number.
     #[error("pixel column `{column}`, row {row}: {} (an image needs every pixel)", match value { Some(v) => format!("{v} is not a finite number"), None => "the value is missing".to_string() })]
     MissingPixel {

@@ -155,7 +155,8 @@ impl ImageOptions {
     }
 }
 
-/// A folder of images read into a table.
+/// A folder of images (or of audio clips, as log-mel spectrograms: see
+/// [`crate::audio`]) read into a table.
 #[derive(Debug, Clone)]
 pub struct ImageFolder {
     /// One row per image: the class column (when the folder has class folders)
@@ -174,10 +175,8 @@ pub fn pixel_names(shape: [usize; 3]) -> Vec<String> {
     (0..shape.iter().product::<usize>()).map(|i| format!("pixel{i}")).collect()
 }
 
-fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+fn has_extension(path: &Path, extensions: &[&str]) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
 fn is_hidden(path: &Path) -> bool {
@@ -193,25 +192,99 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
-fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+fn class_files(dir: &Path, extensions: &[&str], what: &str) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in sorted_entries(dir)? {
         if p.is_dir() {
             return Err(DataError::InvalidParameter(format!(
-                "{}: folder inside a class folder; an image folder holds one folder per class, each holding images",
+                "{}: folder inside a class folder; an {what} folder holds one folder per class, each holding files",
                 p.display()
             )));
         }
-        if !is_image(&p) {
+        if !has_extension(&p, extensions) {
             return Err(DataError::InvalidParameter(format!(
-                "{}: not an image file (read: {}); move it out of the image folder",
+                "{}: not an {what} file (read: {}); move it out of the {what} folder",
                 p.display(),
-                IMAGE_EXTENSIONS.join(", ")
+                extensions.join(", ")
             )));
         }
         files.push(p);
     }
     Ok(files)
+}
+
+/// The files of a folder of class folders (each file's class beside it, and
+/// `true`), or of a flat folder of files (no classes, `false`), in sorted
+/// order. Hidden entries are skipped; so are, beside class folders, files
+/// without one of `extensions` (a `speakers.csv` or a README), while such a
+/// file inside a class folder or in a flat folder is an error naming it.
+pub(crate) fn class_folder_files(
+    dir: &Path,
+    extensions: &[&str],
+    what: &str,
+) -> Result<(Vec<PathBuf>, Vec<Option<String>>, bool)> {
+    let entries = sorted_entries(dir)?;
+    let has_classes = entries.iter().any(|p| p.is_dir());
+    let mut files = Vec::new();
+    let mut labels = Vec::new();
+    if has_classes {
+        if let Some(stray) = entries.iter().find(|p| !p.is_dir() && has_extension(p, extensions)) {
+            return Err(DataError::InvalidParameter(format!(
+                "{}: an {what} file beside class folders belongs to no class; move it into its class folder",
+                stray.display()
+            )));
+        }
+        for class_dir in entries.iter().filter(|p| p.is_dir()) {
+            let class = class_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            for f in class_files(class_dir, extensions, what)? {
+                files.push(f);
+                labels.push(Some(class.clone()));
+            }
+        }
+    } else {
+        files = class_files(dir, extensions, what)?;
+    }
+    if files.is_empty() {
+        let message = format!("no {} file in it or in its class folders", extensions.join(" / "));
+        return Err(if what == "image" {
+            DataError::Image { path: dir.to_path_buf(), message }
+        } else {
+            DataError::Audio { path: dir.to_path_buf(), message }
+        });
+    }
+    Ok((files, labels, has_classes))
+}
+
+/// The table of a folder's rows: the class column (when `class_column` is
+/// given) then one numeric column per value of `[channels, height, width]`,
+/// named `names` (else `pixel0`, ...). Returns it with the value columns' names.
+pub(crate) fn folder_table<T: Copy + Into<f64>>(
+    class_column: Option<&str>,
+    labels: Vec<Option<String>>,
+    rows: &[Vec<T>],
+    shape: [usize; 3],
+    names: Option<&[String]>,
+) -> Result<(Table, Vec<String>)> {
+    let [channels, height, width] = shape;
+    let per_row = channels * height * width;
+    let pixels = match names {
+        Some(names) if names.len() == per_row => names.to_vec(),
+        Some(names) => {
+            return Err(DataError::Shape(format!(
+                "{per_row} values per row ({channels}x{height}x{width}), but the run reads {}",
+                names.len()
+            )));
+        }
+        None => pixel_names(shape),
+    };
+    let mut columns: Vec<(String, Column)> = Vec::with_capacity(per_row + 1);
+    if let Some(name) = class_column {
+        columns.push((name.to_string(), Column::Categorical(labels)));
+    }
+    for (j, name) in pixels.iter().enumerate() {
+        columns.push((name.clone(), Column::Numeric(rows.iter().map(|r| Some(r[j].into())).collect())));
+    }
+    Ok((Table::from_columns(columns)?, pixels))
 }
 
 /// Reads the images under `dir`: either one folder per class (the folder's name
@@ -230,27 +303,7 @@ pub fn read_image_folder(
     pixel_names: Option<&[String]>,
 ) -> Result<ImageFolder> {
     options.validate()?;
-    let entries = sorted_entries(dir)?;
-    let has_classes = entries.iter().any(|p| p.is_dir());
-    let mut files = Vec::new();
-    let mut labels = Vec::new();
-    if has_classes {
-        for class_dir in entries.iter().filter(|p| p.is_dir()) {
-            let class = class_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            for f in image_files(class_dir)? {
-                files.push(f);
-                labels.push(Some(class.clone()));
-            }
-        }
-    } else {
-        files = image_files(dir)?;
-    }
-    if files.is_empty() {
-        return Err(DataError::Image {
-            path: dir.to_path_buf(),
-            message: format!("no {} image in it or in its class folders", IMAGE_EXTENSIONS.join(" / ")),
-        });
-    }
+    let (files, labels, has_classes) = class_folder_files(dir, &IMAGE_EXTENSIONS, "image")?;
     let decoded: Vec<image::DynamicImage> = files
         .par_iter()
         .map(|f| {
@@ -288,27 +341,9 @@ pub fn read_image_folder(
         }
     };
     let shape = [channels, height, width];
-    let per_image = channels * height * width;
     let rows: Vec<Vec<u8>> = decoded.into_par_iter().map(|img| chw_pixels(img, shape)).collect();
-    let pixels = match pixel_names {
-        Some(names) if names.len() == per_image => names.to_vec(),
-        Some(names) => {
-            return Err(DataError::Shape(format!(
-                "{} values per image ({channels}x{height}x{width}), but the run reads {}",
-                per_image,
-                names.len()
-            )));
-        }
-        None => self::pixel_names(shape),
-    };
-    let mut columns: Vec<(String, Column)> = Vec::with_capacity(per_image + 1);
-    if let Some(name) = class_column.filter(|_| has_classes) {
-        columns.push((name.to_string(), Column::Categorical(labels)));
-    }
-    for (j, name) in pixels.iter().enumerate() {
-        columns.push((name.clone(), Column::Numeric(rows.iter().map(|r| Some(f64::from(r[j]))).collect())));
-    }
-    Ok(ImageFolder { table: Table::from_columns(columns)?, files, pixels, shape })
+    let (table, pixels) = folder_table(class_column.filter(|_| has_classes), labels, &rows, shape, pixel_names)?;
+    Ok(ImageFolder { table, files, pixels, shape })
 }
 
 /// An image's pixels, resized to `[channels, height, width]` when it has

@@ -38,6 +38,7 @@
 
 pub use anneal_core::rng;
 
+pub mod audio;
 #[cfg(feature = "tensors")]
 pub mod batch;
 pub mod clean;
@@ -71,7 +72,7 @@ pub use dataset::{Augmented, Batch, BatchAugment, BatchSampler, Dataset, Sharded
 pub use dense::Dense;
 pub use error::{DataError, Result};
 pub use preprocess::{LabelEncoder, Matrix, PreprocessConfig, Preprocessor};
-pub use split::{Split, SplitFractions, holdout, stratified_holdout};
+pub use split::{Split, SplitFractions, group_holdout, holdout, stratified_holdout};
 pub use table::{Column, ColumnKind, CsvOptions, NonFinite, Table};
 pub use target::{TargetTransform, TargetTransformKind};
 

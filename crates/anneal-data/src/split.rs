@@ -1,4 +1,4 @@
-//! Seeded hold-out splits: plain and stratified train / validation / test.
+//! Seeded hold-out splits: plain, stratified and grouped train / validation / test.
 
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +110,58 @@ pub fn stratified_holdout(
         assign(rows, fractions, &mut split);
     }
     sort(&mut split);
+    Ok(split)
+}
+
+/// Splits rows by group: every row of a group lands in the same part, so the
+/// test part holds only groups never trained on (a speaker, a patient). The
+/// distinct groups, in sorted order, are shuffled with `seed` and dealt into
+/// the parts by the fractions, which are fractions of groups (scikit-learn's
+/// `GroupShuffleSplit`); with groups of equal size they are fractions of rows too.
+///
+/// ```
+/// use anneal_data::split::{group_holdout, SplitFractions};
+///
+/// // 20 speakers with 5 clips each.
+/// let speakers: Vec<String> = (0..100).map(|i| format!("s{}", i / 5)).collect();
+/// let s = group_holdout(&speakers, SplitFractions { train: 0.6, valid: 0.2, test: 0.2 }, 3)?;
+/// assert_eq!((s.train.len(), s.valid.len(), s.test.len()), (60, 20, 20));
+/// assert!(s.test.iter().all(|&t| s.train.iter().all(|&r| speakers[r] != speakers[t])));
+/// # Ok::<(), anneal_data::DataError>(())
+/// ```
+pub fn group_holdout<G: Ord + Clone>(groups: &[G], fractions: SplitFractions, seed: u64) -> Result<Split> {
+    fractions.validate()?;
+    let mut distinct: Vec<G> = groups.to_vec();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() < fractions.parts() {
+        return Err(DataError::InvalidSplit(format!(
+            "{} group(s) cannot fill {} parts: a group split needs at least one group per part",
+            distinct.len(),
+            fractions.parts()
+        )));
+    }
+    let mut order: Vec<usize> = (0..distinct.len()).collect();
+    SeededRng::stream(seed, Stream::Split).shuffle(&mut order);
+    let mut parts = Split { train: Vec::new(), valid: Vec::new(), test: Vec::new() };
+    assign(&order, fractions, &mut parts);
+    // Group index → part: 0 train, 1 valid, 2 test.
+    let mut part = vec![0u8; distinct.len()];
+    for &g in &parts.valid {
+        part[g] = 1;
+    }
+    for &g in &parts.test {
+        part[g] = 2;
+    }
+    let mut split = Split { train: Vec::new(), valid: Vec::new(), test: Vec::new() };
+    for (row, g) in groups.iter().enumerate() {
+        let index = distinct.binary_search(g).expect("every group is among the distinct ones");
+        match part[index] {
+            0 => split.train.push(row),
+            1 => split.valid.push(row),
+            _ => split.test.push(row),
+        }
+    }
     Ok(split)
 }
 

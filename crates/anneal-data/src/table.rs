@@ -186,6 +186,31 @@ impl Table {
         Ok(Self { batch: RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)? })
     }
 
+    /// This table with `column` added last as `name`: an error when a column
+    /// has that name or the column has another number of rows.
+    pub fn with_column(&self, name: &str, column: Column) -> Result<Self> {
+        if self.column_names().iter().any(|c| c == name) {
+            return Err(DataError::InvalidParameter(format!("the table already has a column `{name}`")));
+        }
+        let len = match &column {
+            Column::Numeric(v) => v.len(),
+            Column::Categorical(v) => v.len(),
+        };
+        if len != self.n_rows() {
+            return Err(DataError::Shape(format!(
+                "column `{name}` has {len} values for a table of {} rows",
+                self.n_rows()
+            )));
+        }
+        let added = Self::from_columns(vec![(name.to_string(), column)])?;
+        let schema = self.batch.schema();
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(added.batch.schema().field(0).clone());
+        let mut arrays: Vec<ArrayRef> = self.batch.columns().to_vec();
+        arrays.push(added.batch.column(0).clone());
+        Ok(Self { batch: RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)? })
+    }
+
     /// The underlying Arrow record batch, for interop with the Arrow ecosystem.
     pub fn record_batch(&self) -> &RecordBatch {
         &self.batch

@@ -1,5 +1,6 @@
 //! Integration tests of anneal-data's public API.
 
+mod audio;
 mod clean;
 mod fuzz;
 mod golden;
@@ -157,6 +158,27 @@ proptest! {
                 }
             }
             Err(DataError::ClassTooSmall { .. }) => {}
+            Err(e) => prop_assert!(false, "{}", e),
+        }
+    }
+
+    /// A group split is a partition, no group straddles two parts, and the same
+    /// seed gives the same split.
+    #[test]
+    fn group_split_keeps_groups_whole(groups in proptest::collection::vec(0u32..12, 3..120), f in fractions(), seed in any::<u64>()) {
+        match anneal_data::group_holdout(&groups, f, seed) {
+            Ok(s) => {
+                let mut all: Vec<usize> = s.train.iter().chain(&s.valid).chain(&s.test).copied().collect();
+                all.sort_unstable();
+                prop_assert_eq!(all, (0..groups.len()).collect::<Vec<_>>());
+                let of = |rows: &[usize]| rows.iter().map(|&r| groups[r]).collect::<std::collections::BTreeSet<_>>();
+                let (train, valid, test) = (of(&s.train), of(&s.valid), of(&s.test));
+                prop_assert!(train.is_disjoint(&test) && train.is_disjoint(&valid) && valid.is_disjoint(&test));
+                prop_assert!(!train.is_empty());
+                prop_assert_eq!(f.test > 0.0, !test.is_empty());
+                prop_assert_eq!(anneal_data::group_holdout(&groups, f, seed).unwrap(), s.clone());
+            }
+            Err(DataError::InvalidSplit(m)) => prop_assert!(m.contains("group(s) cannot fill"), "{}", m),
             Err(e) => prop_assert!(false, "{}", e),
         }
     }
