@@ -308,14 +308,36 @@ pub struct DataSection {
     /// Every label must be listed, and every listed class must occur.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<String>>,
-    /// What one row is: `table` (the default: columns are features) or `image`
+    /// What one row is: `table` (the default: columns are features), `image`
     /// (`path` is a folder of class folders of PNG / JPEG files, or a CSV whose
-    /// feature columns are the pixels of one image per row, shaped by `[data.image]`).
+    /// feature columns are the pixels of one image per row, shaped by
+    /// `[data.image]`) or `audio` (`path` is a folder of class folders of WAV
+    /// files, each turned into a log-mel spectrogram by `[data.audio]`).
     #[serde(default, skip_serializing_if = "DataKind::is_table")]
     pub kind: DataKind,
     /// The images' shape, scale and normalisation (`[data.image]`), for `kind = "image"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<anneal_data::image::ImageOptions>,
+    /// How clips become spectrograms (`[data.audio]`), for `kind = "audio"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<anneal_data::audio::AudioOptions>,
+    /// For a folder of class folders (images or audio): a column computed from
+    /// each file's name, such as the speaker of `s042_7.wav`, to split by with
+    /// `[split] group` (`file_groups = { column = "speaker", pattern = "^(s\\d+)_" }`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_groups: Option<FileGroups>,
+}
+
+/// `[data] file_groups`: a column of groups read from file names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileGroups {
+    /// The new column's name.
+    pub column: String,
+    /// A regular expression matched against each file's name (not its folder):
+    /// the group is its first capture group, or the whole match when it has
+    /// none. A file it does not match is an error naming the file.
+    pub pattern: String,
 }
 
 /// What one row of a run's data is.
@@ -327,16 +349,24 @@ pub enum DataKind {
     Table,
     /// An image: pixels, normalised per channel, read by the model as `[channels, height, width]`.
     Image,
+    /// An audio clip: its log-mel spectrogram, read by the model as a
+    /// one-channel image of `[n_mels, frames]`.
+    Audio,
 }
 
 impl DataKind {
     fn is_table(&self) -> bool {
         *self == DataKind::Table
     }
+
+    /// Whether rows are images to the model: pictures, or spectrograms of clips.
+    pub fn is_image_like(&self) -> bool {
+        matches!(self, DataKind::Image | DataKind::Audio)
+    }
 }
 
 /// The `[split]` table.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SplitSection {
     /// Fraction of rows for training.
@@ -353,12 +383,18 @@ pub struct SplitSection {
     /// different seeds can share one split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// A column whose values are groups (a speaker, a patient): every row of a
+    /// group lands in the same part, so the test holds only unseen groups
+    /// (scikit-learn's `GroupShuffleSplit`: the fractions are of groups). Not
+    /// stratified; cross-validation cuts group k-folds of the same column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl Default for SplitSection {
     fn default() -> Self {
         let f = SplitFractions::default();
-        Self { train: f.train, valid: f.valid, test: f.test, stratify: None, seed: None }
+        Self { train: f.train, valid: f.valid, test: f.test, stratify: None, seed: None, group: None }
     }
 }
 
@@ -627,9 +663,18 @@ impl RunConfig {
         }
     }
 
-    /// The image settings of an image run (`[data.image]`, or the defaults).
+    /// The image settings of an image run (`[data.image]`, or the defaults); of
+    /// an audio run, its spectrograms' shape, read as they are and standardised.
     pub fn image_options(&self) -> anneal_data::image::ImageOptions {
-        self.data.image.clone().unwrap_or_default()
+        match self.data.kind {
+            DataKind::Audio => self.audio_options().image_options(),
+            _ => self.data.image.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The audio settings of an audio run (`[data.audio]`, or the defaults).
+    pub fn audio_options(&self) -> anneal_data::audio::AudioOptions {
+        self.data.audio.clone().unwrap_or_default()
     }
 
     /// The loss of this config for `task`: the `[training] loss` (checked against

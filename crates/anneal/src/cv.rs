@@ -150,7 +150,12 @@ impl CvData {
             Task::Regression => Splitter::KFold,
         };
         let classes = loaded.target.classes().to_vec();
-        Ok(Self { loaded, classes, rows, held_out, splitter, groups: Vec::new() })
+        let data = Self { loaded, classes, rows, held_out, splitter, groups: Vec::new() };
+        // A config that splits by group cross-validates by group too.
+        match &config.split.group {
+            Some(column) => data.with_splitter(Splitter::Group { column: column.clone() }),
+            None => Ok(data),
+        }
     }
 
     /// Cuts folds with `splitter` from now on (the default is

@@ -215,7 +215,7 @@ pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
             let y_true = e.targets.classes().unwrap_or_default();
             let mut figures = write_figures(&out, &cm, y_true, &proba, &names)?;
             if let crate::pipeline::FeatureState::Image(images) = &run.saved.fitted.features {
-                let pixels = images.pixels01(&table)?;
+                let pixels = crate::run::viewable(&config, images, &table)?;
                 let row_names: Vec<String> = match &files {
                     Some(files) => rows.iter().map(|&r| crate::run::file_name(&files[r])).collect(),
                     None => rows.iter().map(|r| format!("row {r}")).collect(),

@@ -133,7 +133,7 @@ enum Command {
         /// How to cut the folds: stratified k-fold, k-fold of the shuffled rows,
         /// group k-fold (needs --group) or time-series folds by row order
         /// [default: stratified for a classification, k-fold for a regression, or
-        /// group when --group is given].
+        /// group when --group is given or the config has [split] group].
         #[arg(long, value_enum)]
         split: Option<SplitKind>,
         /// Group k-fold by this column: rows with one value never straddle folds.

@@ -6,12 +6,13 @@
 
 use std::path::PathBuf;
 
+use anneal_data::audio::read_audio_folder;
 use anneal_data::clean::CleanReport;
 use anneal_data::encode::TargetValues;
 use anneal_data::image::{ImageNormalizer, read_image_folder};
 use anneal_data::{
-    Augmented, ClassificationData, ColumnKind, LabelEncoder, Matrix, Preprocessor, RegressionData, Split, Table,
-    TabularData, TargetTransform, holdout, stratified_holdout,
+    Augmented, ClassificationData, Column, ColumnKind, LabelEncoder, Matrix, Preprocessor, RegressionData, Split,
+    Table, TabularData, TargetTransform, group_holdout, holdout, stratified_holdout,
 };
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +92,9 @@ pub struct Loaded {
     pub warnings: Vec<String>,
     /// Image runs: each row's `[channels, height, width]` and, for a folder, its files.
     pub images: Option<Images>,
+    /// Each table row's group, when `[split] group` names a column: the split
+    /// keeps groups whole.
+    pub groups: Option<Vec<String>>,
     numeric: Vec<String>,
 }
 
@@ -165,34 +169,63 @@ impl Loaded {
                 });
             }
         }
-        let image_kind = config.data.kind == DataKind::Image;
+        let image_kind = config.data.kind.is_image_like();
+        let audio_kind = config.data.kind == DataKind::Audio;
         if config.model.needs_images() && !image_kind {
             return Err(Error::Setting(
                 "[model] kind = \"cnn\" reads images: set [data] kind = \"image\" (a folder of class folders, or a \
-                 pixel CSV with [data.image] height, width and channels)"
+                 pixel CSV with [data.image] height, width and channels) or kind = \"audio\" (a folder of class \
+                 folders of WAV files)"
                     .into(),
             ));
         }
-        if !image_kind && config.data.image.is_some() {
+        if config.data.kind != DataKind::Image && config.data.image.is_some() {
             return Err(Error::Setting("[data.image] is a setting of [data] kind = \"image\"".into()));
         }
+        if !audio_kind && config.data.audio.is_some() {
+            return Err(Error::Setting("[data.audio] is a setting of [data] kind = \"audio\"".into()));
+        }
+        if audio_kind && !data_path.is_dir() {
+            return Err(Error::Setting(format!(
+                "[data] kind = \"audio\" reads a folder of class folders of WAV files, but {} is not a folder",
+                data_path.display()
+            )));
+        }
+        if config.data.file_groups.is_some() && !(image_kind && data_path.is_dir()) {
+            return Err(Error::Setting(
+                "[data] file_groups reads groups from file names: it needs a folder of class folders (kind = \
+                 \"image\" or \"audio\")"
+                    .into(),
+            ));
+        }
         if !config.augment.is_empty() {
-            if !image_kind {
+            if config.data.kind != DataKind::Image {
                 return Err(Error::Setting("[augment] transforms images: it needs [data] kind = \"image\"".into()));
             }
             config.augment.validate().map_err(anneal_train::TrainError::from)?;
         }
         let mut folder_files = None;
         let raw = if image_kind && data_path.is_dir() {
-            let folder = read_image_folder(data_path, Some(&targets[0]), &config.image_options(), None)?;
+            let folder = if audio_kind {
+                read_audio_folder(data_path, Some(&targets[0]), &config.audio_options(), None)?
+            } else {
+                read_image_folder(data_path, Some(&targets[0]), &config.image_options(), None)?
+            };
             if !folder.table.column_names().contains(&targets[0]) {
                 return Err(Error::Setting(format!(
-                    "{} holds images but no class folders: a training folder needs one folder per class",
-                    data_path.display()
+                    "{} holds {} but no class folders: a training folder needs one folder per class",
+                    data_path.display(),
+                    if audio_kind { "clips" } else { "images" }
                 )));
             }
+            let table = match &config.data.file_groups {
+                Some(groups) => folder
+                    .table
+                    .with_column(&groups.column, Column::Categorical(file_groups(groups, &folder.files)?))?,
+                None => folder.table,
+            };
             folder_files = Some((folder.files, folder.shape));
-            folder.table
+            table
         } else {
             Table::read(data_path, &csv)?
         };
@@ -227,11 +260,16 @@ impl Loaded {
         let (table, original, cleaning) = config.clean.apply(&raw, &targets)?;
         check_targets(&table)?;
         let columns = table.column_names();
+        // The split's group column and a folder's file groups are never default features.
+        let group_columns: Vec<&String> =
+            config.split.group.iter().chain(config.data.file_groups.as_ref().map(|g| &g.column)).collect();
         let features: Vec<String> = match &config.data.features {
             Some(f) => f.iter().filter(|c| !cleaning.dropped_columns.contains(c)).cloned().collect(),
-            None => {
-                columns.iter().filter(|c| !targets.contains(c) && !config.data.exclude.contains(c)).cloned().collect()
-            }
+            None => columns
+                .iter()
+                .filter(|c| !targets.contains(c) && !config.data.exclude.contains(c) && !group_columns.contains(c))
+                .cloned()
+                .collect(),
         };
         if features.is_empty() {
             return Err(Error::Setting(match &config.data.features {
@@ -377,7 +415,38 @@ impl Loaded {
                 }
             }
         }
-        Ok(Self { table, original, cleaning, features, target, task_note, warnings, images, numeric })
+        let groups = match &config.split.group {
+            Some(column) => {
+                if targets.contains(column) {
+                    return Err(Error::Setting(format!(
+                        "[split] group = \"{column}\" is the target: groups are another column (a speaker, a patient)"
+                    )));
+                }
+                if !table.column_names().contains(column) {
+                    return Err(Error::Setting(format!(
+                        "[split] group = \"{column}\": no such column (available: {}{})",
+                        table
+                            .column_names()
+                            .into_iter()
+                            .filter(|c| !image_kind || !c.starts_with("pixel"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        if image_kind && config.data.file_groups.is_none() {
+                            "; a folder run makes one from file names with [data] file_groups"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+                let values = table.as_strings(column)?;
+                if let Some(r) = values.iter().position(Option::is_none) {
+                    return Err(Error::MissingGroup { column: column.clone(), row: data_row(r) });
+                }
+                Some(values.into_iter().map(Option::unwrap_or_default).collect())
+            }
+            None => None,
+        };
+        Ok(Self { table, original, cleaning, features, target, task_note, warnings, images, groups, numeric })
     }
 
     /// The task of the run.
@@ -389,6 +458,15 @@ impl Loaded {
     /// else yes for classification and no for regression. Stratifying a
     /// continuous target is refused.
     pub fn stratify(&self, config: &RunConfig) -> Result<bool> {
+        if let Some(column) = &config.split.group {
+            return match config.split.stratify {
+                Some(true) => Err(Error::Setting(format!(
+                    "[split] stratify = true and group = \"{column}\": a group split keeps groups whole and is not \
+                     stratified; leave stratify out"
+                ))),
+                _ => Ok(false),
+            };
+        }
         match (self.task(), config.split.stratify) {
             (Task::Regression, Some(true)) => Err(Error::Setting(format!(
                 "[split] stratify = true needs classes, but `{}` is a continuous (regression) target: \
@@ -405,6 +483,10 @@ impl Loaded {
         config.split.fractions().validate()?;
         let n = self.table.n_rows();
         let split_seed = config.split.seed.unwrap_or(config.seed);
+        if let Some(groups) = &self.groups {
+            self.stratify(config)?;
+            return Ok(group_holdout(groups, config.split.fractions(), split_seed)?);
+        }
         Ok(match &self.target {
             TargetData::Classes { labels, codes } if self.stratify(config)? => {
                 stratified_holdout(codes, labels.classes(), config.split.fractions(), split_seed)?
@@ -516,6 +598,28 @@ impl Loaded {
 }
 
 /// The rows `rows` of a row-major matrix with `k` values per row.
+/// Each file's group by `[data] file_groups`: the pattern's first capture
+/// group in the file's name (the whole match when it has none).
+fn file_groups(groups: &crate::config::FileGroups, files: &[PathBuf]) -> Result<Vec<Option<String>>> {
+    let pattern = regex::Regex::new(&groups.pattern)
+        .map_err(|e| Error::Setting(format!("[data] file_groups pattern `{}`: {e}", groups.pattern)))?;
+    files
+        .iter()
+        .map(|f| {
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let found = pattern.captures(&name).and_then(|c| c.get(1).or_else(|| c.get(0)));
+            match found {
+                Some(m) if !m.as_str().is_empty() => Ok(Some(m.as_str().to_string())),
+                _ => Err(Error::Setting(format!(
+                    "[data] file_groups pattern `{}` finds no group in the file name `{name}` ({})",
+                    groups.pattern,
+                    f.display()
+                ))),
+            }
+        })
+        .collect()
+}
+
 fn rows_of(values: &[f64], k: usize, rows: &[usize]) -> Vec<f64> {
     rows.iter().flat_map(|&r| values[r * k..(r + 1) * k].iter().copied()).collect()
 }

@@ -696,7 +696,7 @@ pub fn train_with_hook(
                     let y = e.targets.classes().unwrap_or_default();
                     let mut figures = crate::eval::write_figures(&out, cm, y, &proba, &names)?;
                     if let FeatureState::Image(images) = &saved.fitted.features {
-                        let pixels = images.pixels01(&loaded.table.take(&split.test)?)?;
+                        let pixels = viewable(config, images, &loaded.table.take(&split.test)?)?;
                         let row_names = match loaded.images.as_ref().and_then(|i| i.files.as_ref()) {
                             Some(files) => split.test.iter().map(|&r| file_name(&files[r])).collect(),
                             None => data_rows.test.iter().map(|r| format!("row {r}")).collect::<Vec<_>>(),
@@ -1134,6 +1134,17 @@ impl LoadedRun {
         images: &anneal_data::image::ImageNormalizer,
         class_column: Option<&str>,
     ) -> Result<anneal_data::image::ImageFolder> {
+        if self.config.data.kind == crate::config::DataKind::Audio {
+            let options = self.config.audio_options();
+            if options.shape() != images.shape() {
+                return Err(Error::Setting(format!(
+                    "the run's [data.audio] makes spectrograms of {:?}, but it was trained on {:?}",
+                    options.shape(),
+                    images.shape()
+                )));
+            }
+            return Ok(anneal_data::audio::read_audio_folder(dir, class_column, &options, Some(images.pixels()))?);
+        }
         let [c, h, w] = images.shape();
         let options = anneal_data::image::ImageOptions {
             height: Some(h),
@@ -1186,6 +1197,29 @@ impl LoadedRun {
         }
         Ok(e)
     }
+}
+
+/// The rows of `table` as a person looks at them, values in `[0, 1]`: an
+/// image's pixels / scale; a clip's spectrogram scaled from its quietest to its
+/// loudest cell, low frequencies at the bottom.
+pub(crate) fn viewable(
+    config: &RunConfig,
+    images: &anneal_data::image::ImageNormalizer,
+    table: &Table,
+) -> Result<Vec<f32>> {
+    let mut values = images.pixels01(table)?;
+    if config.data.kind == crate::config::DataKind::Audio {
+        let [c, h, w] = images.shape();
+        for clip in values.chunks_exact_mut(c * h * w) {
+            let (lo, hi) = clip.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, u), v| (l.min(*v), u.max(*v)));
+            let span = if hi > lo { hi - lo } else { 1.0 };
+            let flipped: Vec<f32> = (0..c * h * w)
+                .map(|i| (clip[(i / w / h) * h * w + (h - 1 - (i / w) % h) * w + i % w] - lo) / span)
+                .collect();
+            clip.copy_from_slice(&flipped);
+        }
+    }
+    Ok(values)
 }
 
 /// Applies a finished run's preprocessing and model to the rows of `input`.
@@ -1599,12 +1633,35 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
         r,
         "- split (seed {}, {}): {} train / {} validation / {} test",
         m.seed,
-        if m.task == Task::Classification && config.split.stratify != Some(false) { "stratified" } else { "random" },
+        match &config.split.group {
+            Some(column) => format!("by `{column}`: no group in two parts"),
+            None if m.task == Task::Classification && config.split.stratify != Some(false) => "stratified".into(),
+            None => "random".into(),
+        },
         m.split["train"],
         m.split["valid"],
         m.split["test"]
     );
-    if let FeatureState::Image(images) = &saved.fitted.features {
+    if let (FeatureState::Image(images), crate::config::DataKind::Audio) = (&saved.fitted.features, config.data.kind) {
+        let a = config.audio_options();
+        let [_, bands, frames] = images.shape();
+        let _ = writeln!(
+            r,
+            "- audio: clips at {} Hz, padded or cut to {} s, as log-mel spectrograms of {bands} mel bands ({}–{} Hz) \
+             x {frames} frames (FFT of {} samples, window {}, hop {}; dB, {} dB below each clip's peak kept), then \
+             standardised with the training clips' mean {:.4} and std {:.4}",
+            a.sample_rate,
+            a.duration,
+            a.fmin,
+            a.fmax(),
+            a.n_fft,
+            a.win_length.unwrap_or(a.n_fft),
+            a.hop_length,
+            a.top_db,
+            images.mean()[0],
+            images.std()[0],
+        );
+    } else if let FeatureState::Image(images) = &saved.fitted.features {
         let [c, h, w] = images.shape();
         let stats: Vec<String> =
             images.mean().iter().zip(images.std()).map(|(m, s)| format!("mean {m:.4}, std {s:.4}")).collect();

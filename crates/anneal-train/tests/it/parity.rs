@@ -142,3 +142,73 @@ fn every_compiled_backend_gives_the_same_augmented_images() {
         assert!(worst < 1e-4, "{backend} augments differently from flex by {worst}");
     }
 }
+
+/// The spectrogram CNN of audio runs: 16 bundled clips (digits 0-3 of four
+/// speakers) as standardised 20-band log-mel spectrograms of 0.4 s (41 frames),
+/// a convolution block with batch norm and max pooling and a dense head, 8 steps
+/// from the same initial weights on every compiled backend.
+fn spectrogram_cnn_losses(backend: Backend) -> Vec<f32> {
+    use anneal_data::ClassificationData;
+    use anneal_data::audio::{AudioOptions, LogMel};
+    use anneal_models::{CnnConfig, ConvBlockConfig, PoolKind};
+    let device = backend.device().unwrap_or_else(|e| panic!("backend {backend} must start for the parity test: {e}"));
+    let train_device = device.clone().autodiff();
+    let options = AudioOptions {
+        sample_rate: 8000,
+        duration: 0.4,
+        n_fft: 256,
+        hop_length: 80,
+        n_mels: 20,
+        ..AudioOptions::default()
+    };
+    let front = LogMel::new(&options).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/spoken_digits");
+    let (mut values, mut targets) = (Vec::new(), Vec::new());
+    for digit in 0..4 {
+        for speaker in 0..4 {
+            values.extend(front.file(&root.join(format!("{digit}/s{speaker:03}_{digit}.wav"))).unwrap());
+            targets.push(digit);
+        }
+    }
+    let mean = values.iter().sum::<f32>() / values.len() as f32;
+    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / values.len() as f32).sqrt();
+    let values: Vec<f32> = values.iter().map(|v| (v - mean) / std).collect();
+    let shape = front.shape();
+    let data = ClassificationData::new(values, shape.iter().product(), targets).unwrap();
+    // The block and head of the CNN parity test above: compiling wgpu's kernels
+    // on lavapipe is most of this test's time, and some of them are shared.
+    let config = CnnConfig {
+        blocks: vec![ConvBlockConfig {
+            padding: 1,
+            batch_norm: true,
+            ..ConvBlockConfig::new(6).with_pool(PoolKind::Max, 2)
+        }],
+        hidden: vec![12],
+        ..CnnConfig::new(shape, 4)
+    };
+    let mut model = config.init(3, &train_device).unwrap();
+    let mut optimizer = OptimizerConfig::adam(3e-3).init().unwrap();
+    let batches = data.batch_indices(8, Some(&mut anneal_data::SeededRng::new(1)), LastBatch::Keep).unwrap();
+    let mut out = Vec::new();
+    for i in 0..8 {
+        let batch = Dataset::batch(&data, &batches[i % batches.len()], &train_device);
+        let step = StepInfo { epoch: 1, iteration: i + 1, batch_len: batch.input.dims()[0] };
+        let loss;
+        (model, loss) = train_step(model, &mut optimizer, batch, &Loss::CrossEntropy, &step, &mut []).unwrap();
+        out.push(loss.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0]);
+    }
+    out
+}
+
+#[test]
+fn every_compiled_backend_gives_the_same_spectrogram_cnn_losses() {
+    let reference = spectrogram_cnn_losses(Backend::Flex);
+    let (first, last) = (reference[..2].iter().sum::<f32>(), reference[6..].iter().sum::<f32>());
+    assert!(last < first, "the CNN must actually learn: {reference:?}");
+    for backend in Backend::compiled().into_iter().filter(|b| *b != Backend::Flex) {
+        let other = spectrogram_cnn_losses(backend);
+        let worst = reference.iter().zip(&other).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        eprintln!("{backend} vs flex, spectrogram CNN: max |loss difference| over 8 steps = {worst:e}");
+        assert!(worst < 1e-4, "{backend} differs from flex by {worst}: {other:?} vs {reference:?}");
+    }
+}

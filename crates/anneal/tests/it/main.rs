@@ -1,5 +1,6 @@
 //! End-to-end tests of the `anneal` program on the bundled data.
 
+mod audio;
 mod augment;
 mod config_fuzz;
 mod cv;
