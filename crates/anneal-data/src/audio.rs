@@ -8,7 +8,7 @@
 //! divided by 2^(bits−1), channels averaged to mono), resampled to
 //! `sample_rate` by `rubato` when the file has another rate, padded with zeros
 //! at the end or cut to `duration` seconds, then a centred, zero-padded STFT
-//! (`realfft`) with a periodic Hann window, the power spectrum through a Slaney
+//! (`realfft`) with a periodic window (Hann by default), the power spectrum through a Slaney
 //! mel filter bank with Slaney area normalisation (`librosa.feature.melspectrogram`'s
 //! defaults), and `10·log10(max(1e-10, S))` clipped at `top_db` below the
 //! clip's peak (`librosa.power_to_db`).
@@ -75,10 +75,13 @@ pub struct AudioOptions {
     /// Samples per FFT frame.
     #[serde(default = "default_n_fft")]
     pub n_fft: usize,
-    /// Samples of the Hann window (default `n_fft`; a shorter window is
-    /// centred in the frame, as librosa does).
+    /// Samples of the window (default `n_fft`; a shorter window is centred in
+    /// the frame, as librosa does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub win_length: Option<usize>,
+    /// The window's shape.
+    #[serde(default)]
+    pub window: Window,
     /// Samples between the starts of consecutive frames.
     #[serde(default = "default_hop")]
     pub hop_length: usize,
@@ -103,6 +106,7 @@ impl Default for AudioOptions {
             duration: default_duration(),
             n_fft: default_n_fft(),
             win_length: None,
+            window: Window::Hann,
             hop_length: default_hop(),
             n_mels: default_n_mels(),
             fmin: 0.0,
@@ -187,6 +191,40 @@ impl AudioOptions {
             layout: PixelLayout::Chw,
             normalize: Normalization::Channel,
         }
+    }
+}
+
+/// The shape of the STFT's window, periodic as `scipy.signal.get_window(…,
+/// fftbins=True)` makes it (librosa's windows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    /// `0.5 − 0.5·cos(2πi/N)`.
+    #[default]
+    Hann,
+    /// `0.54 − 0.46·cos(2πi/N)`.
+    Hamming,
+    /// `0.42 − 0.5·cos(2πi/N) + 0.08·cos(4πi/N)`.
+    Blackman,
+    /// All ones (scipy's `boxcar`).
+    Rectangular,
+}
+
+impl Window {
+    /// The window's `len` values.
+    pub fn values(self, len: usize) -> Vec<f64> {
+        let tau = 2.0 * std::f64::consts::PI;
+        (0..len)
+            .map(|i| {
+                let x = tau * i as f64 / len as f64;
+                match self {
+                    Window::Hann => 0.5 - 0.5 * x.cos(),
+                    Window::Hamming => 0.54 - 0.46 * x.cos(),
+                    Window::Blackman => 0.42 - 0.5 * x.cos() + 0.08 * (2.0 * x).cos(),
+                    Window::Rectangular => 1.0,
+                }
+            })
+            .collect()
     }
 }
 
@@ -288,7 +326,7 @@ pub fn mel_to_hz(mel: f64) -> f64 {
 pub struct LogMel {
     options: AudioOptions,
     fft: Arc<dyn RealToComplex<f32>>,
-    /// The Hann window centred in an `n_fft` frame.
+    /// The window centred in an `n_fft` frame.
     window: Vec<f32>,
     /// Each band's first FFT bin and its weights from there on.
     bands: Vec<(usize, Vec<f32>)>,
@@ -306,11 +344,11 @@ impl LogMel {
         options.validate()?;
         let n_fft = options.n_fft;
         let win = options.win_length.unwrap_or(n_fft);
-        // A periodic Hann window (scipy's get_window("hann", fftbins=True)), centred.
+        // The periodic window, centred in the frame.
         let left = (n_fft - win) / 2;
         let mut window = vec![0f32; n_fft];
-        for i in 0..win {
-            window[left + i] = (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / win as f64).cos()) as f32;
+        for (i, v) in options.window.values(win).into_iter().enumerate() {
+            window[left + i] = v as f32;
         }
         Ok(Self {
             options: options.clone(),
