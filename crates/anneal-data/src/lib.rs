@@ -42,6 +42,7 @@ pub mod audio;
 #[cfg(feature = "tensors")]
 pub mod batch;
 pub mod clean;
+pub mod curriculum;
 #[cfg(feature = "tensors")]
 pub mod dataset;
 pub mod dates;

@@ -80,6 +80,78 @@ pub struct RunConfig {
     /// Data-parallel replicas (threads of this process).
     #[serde(default, skip_serializing_if = "DistributedSection::is_single")]
     pub distributed: DistributedSection,
+    /// Curriculum learning: each epoch trains on the easiest share of the
+    /// training rows, a share that grows to all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curriculum: Option<CurriculumSection>,
+}
+
+/// The `[curriculum]` table: training rows ranked by a difficulty, and the
+/// admitted share growing by a pacing function (see
+/// [`anneal_data::curriculum`]).
+///
+/// ```
+/// let c: anneal::config::CurriculumSection =
+///     toml::from_str("difficulty = { run = \"runs/mnist_cnn-1\" }\npacing = \"root\"\nstart = 0.2\nfull_at = 5")?;
+/// assert_eq!(c.pacing().full_at, 5);
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurriculumSection {
+    /// Where each training row's difficulty comes from.
+    pub difficulty: Difficulty,
+    /// `easy_first` (the curriculum), `hard_first` (anti-curriculum) or
+    /// `random` (the same pacing over a random ranking: the control).
+    #[serde(default)]
+    pub order: anneal_data::curriculum::Order,
+    /// `fixed` (baby steps), `linear`, `root` or `exponential`.
+    #[serde(default)]
+    pub pacing: anneal_data::curriculum::Pacing,
+    /// The share of the training rows admitted in the first epoch.
+    #[serde(default = "curriculum_start")]
+    pub start: f64,
+    /// The epoch from which every training row is admitted.
+    pub full_at: usize,
+    /// The jumps of `fixed` pacing.
+    #[serde(default = "curriculum_stages")]
+    pub stages: usize,
+    /// Keep the classes' proportions in every admitted share (rank within each
+    /// class, then interleave); default: yes for a classification. A
+    /// regression has no classes, and `true` is refused there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_classes: Option<bool>,
+}
+
+fn curriculum_start() -> f64 {
+    0.2
+}
+fn curriculum_stages() -> usize {
+    4
+}
+
+impl CurriculumSection {
+    /// The pacing settings as the data crate takes them.
+    pub fn pacing(&self) -> anneal_data::curriculum::PacingConfig {
+        anneal_data::curriculum::PacingConfig {
+            pacing: self.pacing,
+            start: self.start,
+            full_at: self.full_at,
+            stages: self.stages,
+        }
+    }
+}
+
+/// Where a curriculum's difficulties come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Difficulty {
+    /// A numeric column of the data (`{ column = "noise" }`), low = easy.
+    Column(String),
+    /// The loss of a finished run's model on each training row (`{ run =
+    /// "runs/x" }`): cross-entropy for a classification, squared error for a
+    /// regression; the run must predict the same classes or targets.
+    Run(PathBuf),
 }
 
 /// The `[distributed]` table: data-parallel training on `replicas` threads of
@@ -751,6 +823,11 @@ impl RunConfig {
             && init.is_relative()
         {
             config.model.init_from = Some(normalize(&base.join(init)));
+        }
+        if let Some(CurriculumSection { difficulty: Difficulty::Run(run), .. }) = &mut config.curriculum
+            && run.is_relative()
+        {
+            *run = normalize(&base.join(&*run));
         }
         Ok(config)
     }

@@ -139,6 +139,13 @@ pub struct FoldFit {
 impl CvData {
     /// Loads, cleans and encodes the config's data and makes its seeded split.
     pub fn load(config: &RunConfig) -> Result<Self> {
+        if config.curriculum.is_some() {
+            return Err(Error::Setting(
+                "[curriculum] ranks a run's training rows; anneal cv does not apply it to its folds yet: leave \
+                 [curriculum] out of the config to cross-validate it"
+                    .into(),
+            ));
+        }
         let loaded = Loaded::load(config)?;
         let split = loaded.split(config)?;
         let mut rows: Vec<usize> = split.train.iter().chain(&split.valid).copied().collect();

@@ -699,6 +699,118 @@ pub struct Prepared {
     pub test: TabularData,
 }
 
+/// The training batches of a `[curriculum]` run (`None` without one): the
+/// training rows of `data` ranked by their difficulty (a column, or the loss of
+/// a finished run's model on them) and admitted by the pacing, as the sampler
+/// the training loop draws its epochs from.
+pub fn curriculum(
+    config: &RunConfig,
+    data: &Prepared,
+    backend: anneal_train::Backend,
+) -> Result<Option<anneal_data::curriculum::CurriculumBatches>> {
+    use crate::config::Difficulty;
+    let Some(section) = &config.curriculum else { return Ok(None) };
+    section.pacing().validate()?;
+    if config.optimizer.is_full_batch() {
+        return Err(Error::Setting(
+            "[curriculum] admits rows epoch by epoch in mini-batches, but the optimizer trains on the full batch"
+                .into(),
+        ));
+    }
+    let rows = &data.split.train;
+    let data_row = |i: usize| data.loaded.original.get(rows[i]).copied().unwrap_or(rows[i]);
+    let difficulty: Vec<f64> = match &section.difficulty {
+        Difficulty::Column(column) => {
+            let columns = data.loaded.table.column_names();
+            if !columns.contains(column) {
+                let shown = columns.iter().take(20).cloned().collect::<Vec<_>>().join(", ");
+                let more =
+                    if columns.len() > 20 { format!(", … {} more", columns.len() - 20) } else { String::new() };
+                return Err(Error::Setting(format!(
+                    "[curriculum] difficulty column `{column}` does not exist (available: {shown}{more})"
+                )));
+            }
+            if data.loaded.table.kind(column)? != ColumnKind::Numeric {
+                return Err(Error::Setting(format!(
+                    "[curriculum] difficulty column `{column}` holds text: a difficulty is a number (low = easy)"
+                )));
+            }
+            let values = data.loaded.table.numeric(column)?;
+            rows.iter()
+                .enumerate()
+                .map(|(i, &r)| match values[r] {
+                    Some(v) if v.is_finite() => Ok(v),
+                    other => Err(Error::Setting(format!(
+                        "[curriculum] difficulty column `{column}`, data row {}: {}",
+                        data_row(i),
+                        other.map_or("missing".to_string(), |v| format!("{v} is not a finite number"))
+                    ))),
+                })
+                .collect::<Result<_>>()?
+        }
+        Difficulty::Run(path) => {
+            let reference = crate::run::LoadedRun::open(path, backend)?;
+            let ours = match &data.loaded.target {
+                TargetData::Classes { labels, .. } => labels.classes().to_vec(),
+                TargetData::Values { columns, .. } => columns.clone(),
+            };
+            if reference.saved.task() != data.loaded.task() || reference.saved.output_names() != ours {
+                return Err(Error::Setting(format!(
+                    "[curriculum] difficulty run {} predicts {} ({}), this run {} ({}): the losses would not be of \
+                     these targets",
+                    path.display(),
+                    reference.saved.task(),
+                    reference.saved.output_names().join(", "),
+                    data.loaded.task(),
+                    ours.join(", ")
+                )));
+            }
+            let table = data.loaded.table.take(rows)?;
+            let targets = match &data.loaded.target {
+                TargetData::Classes { labels, codes } => {
+                    TargetData::Classes { labels: labels.clone(), codes: rows.iter().map(|&r| codes[r]).collect() }
+                }
+                TargetData::Values { columns, values } => {
+                    TargetData::Values { columns: columns.clone(), values: rows_of(values, columns.len(), rows) }
+                }
+            };
+            let e = reference.evaluate(&table, Some(&targets), data_row)?;
+            let k = e.n_outputs.max(1);
+            match &e.targets {
+                anneal_data::Targets::Classes(y) => {
+                    e.predictions.chunks_exact(k).zip(y).map(|(p, &c)| -f64::from(p[c]).max(1e-12).ln()).collect()
+                }
+                anneal_data::Targets::Values { values, .. } => e
+                    .predictions
+                    .chunks_exact(k)
+                    .zip(values.chunks_exact(k))
+                    .map(|(p, y)| p.iter().zip(y).map(|(p, y)| f64::from(p - y).powi(2)).sum())
+                    .collect(),
+            }
+        }
+    };
+    let mut ranked = anneal_data::curriculum::rank(&difficulty, section.order, config.seed)?;
+    match (&data.loaded.target, section.balance_classes) {
+        (TargetData::Classes { codes, .. }, None | Some(true)) => {
+            let classes: Vec<usize> = rows.iter().map(|&r| codes[r]).collect();
+            ranked = anneal_data::curriculum::balance_classes(&ranked, &classes)?;
+        }
+        (TargetData::Values { .. }, Some(true)) => {
+            return Err(Error::Setting(
+                "[curriculum] balance_classes = true needs classes, but the task is regression".into(),
+            ));
+        }
+        _ => {}
+    }
+    Ok(Some(anneal_data::curriculum::CurriculumBatches {
+        pacing: section.pacing(),
+        ranked,
+        batch_size: config.training.batch_size,
+        seed: config.seed,
+        last: config.training.last_batch,
+    }))
+}
+
 /// The augmentation of the training batches that `[augment]` asks for (`None`
 /// without steps), seeded by the run's seed; on a CPU `backend` its geometric
 /// steps run on the host, which is faster there than the backend's `grid_sample`.

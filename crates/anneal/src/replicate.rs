@@ -40,6 +40,8 @@ pub(crate) struct ReplicaJob<'a> {
     pub progress: Progress,
     /// The augmentation of the training batches (`[augment]`), the same on every replica.
     pub augment: &'a Option<anneal_train::ImageRowsAugment>,
+    /// The curriculum's sampler, sharded across the replicas (`[curriculum]`).
+    pub curriculum: &'a Option<anneal_data::curriculum::CurriculumBatches>,
 }
 
 /// Trains `job` on `settings.replicas` threads and returns rank 0's result;
@@ -103,6 +105,8 @@ fn fit_rank<C: Collective>(
     let tc = &job.train_config;
     let global: Box<dyn BatchSampler> = if job.config.optimizer.is_full_batch() {
         Box::new(FullBatch)
+    } else if let Some(curriculum) = job.curriculum {
+        Box::new(curriculum.clone())
     } else {
         Box::new(ShuffledBatches { batch_size: tc.batch_size, seed: tc.seed, last: tc.last_batch })
     };

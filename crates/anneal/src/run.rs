@@ -576,6 +576,7 @@ pub fn train_with_hook(
     let mut history = HistoryWriter::new(&out);
     let replicas = user.distributed.replicas;
     let augment = crate::pipeline::augmentation(config, &data.fitted, options.backend)?;
+    let curriculum = crate::pipeline::curriculum(config, &data, options.backend)?;
     let job = crate::replicate::ReplicaJob {
         config,
         settings: &user.distributed,
@@ -587,6 +588,7 @@ pub fn train_with_hook(
         resume: options.resume,
         progress: options.progress,
         augment: &augment,
+        curriculum: &curriculum,
     };
     let fitted = if let Some(collective) = mpi {
         crate::replicate::fit_mpi(collective, &job, vec![&mut history, hook])
@@ -594,19 +596,22 @@ pub fn train_with_hook(
         (|| {
             let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
             let mut optimizer = config.optimizer.init()?;
-            Ok(Trainer::new(train_config, device.clone())
+            let mut trainer = Trainer::new(train_config, device.clone())
                 .with_progress(options.progress)
                 .with_objective(crate::pipeline::objective(config, &data.loaded.target, &data.train)?)
                 .with_checkpoints(out.join(CHECKPOINT))
                 .resuming(options.resume)
                 .with_hook(&mut history)
-                .with_hook(hook)
-                .fit(
-                    model,
-                    &mut optimizer,
-                    &crate::pipeline::augmented(&augment, &data.train),
-                    Some(&Augmented::plain(&data.valid)),
-                )?)
+                .with_hook(hook);
+            if let Some(curriculum) = curriculum.clone() {
+                trainer = trainer.with_sampler(curriculum);
+            }
+            Ok(trainer.fit(
+                model,
+                &mut optimizer,
+                &crate::pipeline::augmented(&augment, &data.train),
+                Some(&Augmented::plain(&data.valid)),
+            )?)
         })()
     } else {
         crate::replicate::fit_replicas(&job, vec![&mut history, hook])
@@ -1642,19 +1647,39 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
         m.split["valid"],
         m.split["test"]
     );
+    if let Some(c) = &config.curriculum {
+        let by = match &c.difficulty {
+            crate::config::Difficulty::Column(column) => format!("column {}", anneal_core::markdown::code(column)),
+            crate::config::Difficulty::Run(run) => format!("the loss of run {}", escape(&run.display().to_string())),
+        };
+        let _ = writeln!(
+            r,
+            "- curriculum: {} by {by}{}; {} pacing from {:.0} % of the training rows in epoch 1 to all from epoch {}",
+            crate::config::config_key(&c.order).replace('_', " "),
+            if m.task == Task::Classification && c.balance_classes != Some(false) {
+                ", the classes' proportions kept in every share"
+            } else {
+                ""
+            },
+            crate::config::config_key(&c.pacing),
+            100.0 * c.start,
+            c.full_at
+        );
+    }
     if let (FeatureState::Image(images), crate::config::DataKind::Audio) = (&saved.fitted.features, config.data.kind) {
         let a = config.audio_options();
         let [_, bands, frames] = images.shape();
         let _ = writeln!(
             r,
             "- audio: clips at {} Hz, padded or cut to {} s, as log-mel spectrograms of {bands} mel bands ({}–{} Hz) \
-             x {frames} frames (FFT of {} samples, window {}, hop {}; dB, {} dB below each clip's peak kept), then \
+             x {frames} frames (FFT of {} samples, {} window of {}, hop {}; dB, {} dB below each clip's peak kept), then \
              standardised with the training clips' mean {:.4} and std {:.4}",
             a.sample_rate,
             a.duration,
             a.fmin,
             a.fmax(),
             a.n_fft,
+            format!("{:?}", a.window).to_lowercase(),
             a.win_length.unwrap_or(a.n_fft),
             a.hop_length,
             a.top_db,

@@ -3,6 +3,7 @@
 mod audio;
 mod augment;
 mod config_fuzz;
+mod curriculum;
 mod cv;
 mod dashboard;
 mod distributed;
