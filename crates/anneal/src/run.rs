@@ -1639,7 +1639,7 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
         "- split (seed {}, {}): {} train / {} validation / {} test",
         m.seed,
         match &config.split.group {
-            Some(column) => format!("by `{column}`: no group in two parts"),
+            Some(column) => format!("by {}: no group in two parts", code(column)),
             None if m.task == Task::Classification && config.split.stratify != Some(false) => "stratified".into(),
             None => "random".into(),
         },
@@ -1649,7 +1649,7 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
     );
     if let Some(c) = &config.curriculum {
         let by = match &c.difficulty {
-            crate::config::Difficulty::Column(column) => format!("column {}", anneal_core::markdown::code(column)),
+            crate::config::Difficulty::Column(column) => format!("column {}", code(column)),
             crate::config::Difficulty::Run(run) => format!("the loss of run {}", escape(&run.display().to_string())),
         };
         let _ = writeln!(
