@@ -2,13 +2,66 @@
 //! on every compiled backend, has the same losses within 1e-4.
 
 use anneal_data::{Dataset, LastBatch};
-use anneal_models::{ActivationKind, MlpConfig};
+use anneal_models::{ActivationKind, CnnConfig, ConvBlockConfig, MlpConfig, Model, PoolKind};
 use anneal_optim::OptimizerConfig;
 use anneal_train::{Backend, Loss, StepInfo, train_step};
 
-fn losses(backend: Backend) -> Vec<f32> {
+/// The autodiff device of `backend`, which must start.
+fn train_device(backend: Backend) -> burn::prelude::Device {
     let device = backend.device().unwrap_or_else(|e| panic!("backend {backend} must start for the parity test: {e}"));
-    let train_device = device.clone().autodiff();
+    device.autodiff()
+}
+
+/// The loss of each of `steps` cross-entropy steps of Adam at `lr`, training
+/// `model` on `batches` of `data` in turn (cycled).
+fn step_losses<M: Model, D: Dataset<Input = M::Input>>(
+    mut model: M,
+    data: &D,
+    batches: &[Vec<usize>],
+    steps: usize,
+    lr: f64,
+    device: &burn::prelude::Device,
+) -> Vec<f32> {
+    let mut optimizer = OptimizerConfig::adam(lr).init().unwrap();
+    let mut out = Vec::new();
+    for i in 0..steps {
+        let batch = data.batch(&batches[i % batches.len()], device);
+        let step = StepInfo { epoch: 1, iteration: i + 1, batch_len: batches[i % batches.len()].len() };
+        let loss;
+        (model, loss) = train_step(model, &mut optimizer, batch, &Loss::CrossEntropy, &step, &mut []).unwrap();
+        out.push(loss.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0]);
+    }
+    out
+}
+
+/// Compares `losses` of every compiled backend with flex's `reference`: within 1e-4 at every step.
+fn assert_backends_agree(what: &str, reference: &[f32], losses: impl Fn(Backend) -> Vec<f32>) {
+    for backend in Backend::compiled().into_iter().filter(|b| *b != Backend::Flex) {
+        let other = losses(backend);
+        let worst = reference.iter().zip(&other).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        eprintln!("{backend} vs flex{what}: max |loss difference| over {} steps = {worst:e}", reference.len());
+        assert!(worst < 1e-4, "{backend} differs from flex by {worst}: {other:?} vs {reference:?}");
+    }
+}
+
+/// The CNN of both CNN parity tests (one block: convolution, batch norm, max
+/// pooling; a dense head of 12) for `shape` images and `output` classes. Sharing
+/// the block saves compiling some wgpu kernels twice on lavapipe, which is most
+/// of these tests' time.
+fn parity_cnn(shape: [usize; 3], output: usize) -> CnnConfig {
+    CnnConfig {
+        blocks: vec![ConvBlockConfig {
+            padding: 1,
+            batch_norm: true,
+            ..ConvBlockConfig::new(6).with_pool(PoolKind::Max, 2)
+        }],
+        hidden: vec![12],
+        ..CnnConfig::new(shape, output)
+    }
+}
+
+fn losses(backend: Backend) -> Vec<f32> {
+    let train_device = train_device(backend);
     let data = super::blobs(256, 8, 5, 1.0);
     let config = MlpConfig {
         input: 8,
@@ -18,31 +71,16 @@ fn losses(backend: Backend) -> Vec<f32> {
         dropout: 0.0,
         layer_dropout: vec![],
     };
-    let mut model = config.init(11, &train_device).unwrap();
-    let mut optimizer = OptimizerConfig::adam(1e-2).init().unwrap();
+    let model = config.init(11, &train_device).unwrap();
     let batches = data.batch_indices(32, None, LastBatch::Keep).unwrap();
-    let mut out = Vec::new();
-    for i in 0..100 {
-        let batch = Dataset::batch(&data, &batches[i % batches.len()], &train_device);
-        let step = StepInfo { epoch: 1, iteration: i + 1, batch_len: batch.input.dims()[0] };
-        let loss;
-        (model, loss) = train_step(model, &mut optimizer, batch, &Loss::CrossEntropy, &step, &mut []).unwrap();
-        out.push(loss.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0]);
-    }
-    out
+    step_losses(model, &data, &batches, 100, 1e-2, &train_device)
 }
 
 #[test]
 fn every_compiled_backend_gives_the_same_losses() {
-    let backends = Backend::compiled();
     let reference = losses(Backend::Flex);
     assert!(reference[99] < reference[0] * 0.5, "the run must actually learn: {reference:?}");
-    for backend in backends.into_iter().filter(|b| *b != Backend::Flex) {
-        let other = losses(backend);
-        let worst = reference.iter().zip(&other).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        eprintln!("{backend} vs flex: max |loss difference| over 100 steps = {worst:e}");
-        assert!(worst < 1e-4, "{backend} differs from flex by {worst}: {other:?} vs {reference:?}");
-    }
+    assert_backends_agree("", &reference, losses);
 }
 
 /// With the `wgpu` feature, the parity test must really include wgpu (CI installs
@@ -57,44 +95,19 @@ fn wgpu_takes_part_when_compiled() {
 /// The CNN kind (convolution, batch norm, max pooling, a dense head) from the same
 /// initial weights, trained for 20 steps on every compiled backend.
 fn cnn_losses(backend: Backend) -> Vec<f32> {
-    use anneal_models::{CnnConfig, ConvBlockConfig, PoolKind};
-    let device = backend.device().unwrap_or_else(|e| panic!("backend {backend} must start for the parity test: {e}"));
-    let train_device = device.clone().autodiff();
+    let train_device = train_device(backend);
     // 16 features read as 1x4x4 images.
     let data = super::blobs(128, 16, 5, 1.0);
-    let config = CnnConfig {
-        blocks: vec![ConvBlockConfig {
-            padding: 1,
-            batch_norm: true,
-            ..ConvBlockConfig::new(6).with_pool(PoolKind::Max, 2)
-        }],
-        hidden: vec![12],
-        ..CnnConfig::new([1, 4, 4], 3)
-    };
-    let mut model = config.init(5, &train_device).unwrap();
-    let mut optimizer = OptimizerConfig::adam(1e-2).init().unwrap();
+    let model = parity_cnn([1, 4, 4], 3).init(5, &train_device).unwrap();
     let batches = data.batch_indices(32, None, LastBatch::Keep).unwrap();
-    let mut out = Vec::new();
-    for i in 0..20 {
-        let batch = Dataset::batch(&data, &batches[i % batches.len()], &train_device);
-        let step = StepInfo { epoch: 1, iteration: i + 1, batch_len: batch.input.dims()[0] };
-        let loss;
-        (model, loss) = train_step(model, &mut optimizer, batch, &Loss::CrossEntropy, &step, &mut []).unwrap();
-        out.push(loss.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0]);
-    }
-    out
+    step_losses(model, &data, &batches, 20, 1e-2, &train_device)
 }
 
 #[test]
 fn every_compiled_backend_gives_the_same_cnn_losses() {
     let reference = cnn_losses(Backend::Flex);
     assert!(reference[19] < reference[0] * 0.8, "the CNN must actually learn: {reference:?}");
-    for backend in Backend::compiled().into_iter().filter(|b| *b != Backend::Flex) {
-        let other = cnn_losses(backend);
-        let worst = reference.iter().zip(&other).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        eprintln!("{backend} vs flex, CNN: max |loss difference| over 20 steps = {worst:e}");
-        assert!(worst < 1e-4, "{backend} differs from flex by {worst}: {other:?} vs {reference:?}");
-    }
+    assert_backends_agree(", CNN", &reference, cnn_losses);
 }
 
 /// The augmentation pipeline is burn tensor operations: the same images on every
@@ -150,9 +163,7 @@ fn every_compiled_backend_gives_the_same_augmented_images() {
 fn spectrogram_cnn_losses(backend: Backend) -> Vec<f32> {
     use anneal_data::ClassificationData;
     use anneal_data::audio::{AudioOptions, LogMel};
-    use anneal_models::{CnnConfig, ConvBlockConfig, PoolKind};
-    let device = backend.device().unwrap_or_else(|e| panic!("backend {backend} must start for the parity test: {e}"));
-    let train_device = device.clone().autodiff();
+    let train_device = train_device(backend);
     let options = AudioOptions {
         sample_rate: 8000,
         duration: 0.4,
@@ -175,29 +186,9 @@ fn spectrogram_cnn_losses(backend: Backend) -> Vec<f32> {
     let values: Vec<f32> = values.iter().map(|v| (v - mean) / std).collect();
     let shape = front.shape();
     let data = ClassificationData::new(values, shape.iter().product(), targets).unwrap();
-    // The block and head of the CNN parity test above: compiling wgpu's kernels
-    // on lavapipe is most of this test's time, and some of them are shared.
-    let config = CnnConfig {
-        blocks: vec![ConvBlockConfig {
-            padding: 1,
-            batch_norm: true,
-            ..ConvBlockConfig::new(6).with_pool(PoolKind::Max, 2)
-        }],
-        hidden: vec![12],
-        ..CnnConfig::new(shape, 4)
-    };
-    let mut model = config.init(3, &train_device).unwrap();
-    let mut optimizer = OptimizerConfig::adam(3e-3).init().unwrap();
+    let model = parity_cnn(shape, 4).init(3, &train_device).unwrap();
     let batches = data.batch_indices(8, Some(&mut anneal_data::SeededRng::new(1)), LastBatch::Keep).unwrap();
-    let mut out = Vec::new();
-    for i in 0..8 {
-        let batch = Dataset::batch(&data, &batches[i % batches.len()], &train_device);
-        let step = StepInfo { epoch: 1, iteration: i + 1, batch_len: batch.input.dims()[0] };
-        let loss;
-        (model, loss) = train_step(model, &mut optimizer, batch, &Loss::CrossEntropy, &step, &mut []).unwrap();
-        out.push(loss.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0]);
-    }
-    out
+    step_losses(model, &data, &batches, 8, 3e-3, &train_device)
 }
 
 #[test]
@@ -205,10 +196,5 @@ fn every_compiled_backend_gives_the_same_spectrogram_cnn_losses() {
     let reference = spectrogram_cnn_losses(Backend::Flex);
     let (first, last) = (reference[..2].iter().sum::<f32>(), reference[6..].iter().sum::<f32>());
     assert!(last < first, "the CNN must actually learn: {reference:?}");
-    for backend in Backend::compiled().into_iter().filter(|b| *b != Backend::Flex) {
-        let other = spectrogram_cnn_losses(backend);
-        let worst = reference.iter().zip(&other).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        eprintln!("{backend} vs flex, spectrogram CNN: max |loss difference| over 8 steps = {worst:e}");
-        assert!(worst < 1e-4, "{backend} differs from flex by {worst}: {other:?} vs {reference:?}");
-    }
+    assert_backends_agree(", spectrogram CNN", &reference, spectrogram_cnn_losses);
 }
