@@ -282,6 +282,22 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
     }
 }
 
+/// The JSON line a benchmark or its reference script printed last (`what` names
+/// it in the error of a failed run, which shows its stderr), parsed and saved
+/// as `target/bench/<file>`.
+fn bench_json(root: &Path, output: &std::process::Output, what: &str, file: &str) -> Result<serde_json::Value> {
+    if !output.status.success() {
+        bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().rfind(|l| l.starts_with('{')).unwrap_or_default();
+    let value = serde_json::from_str(line)?;
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    std::fs::write(out_dir.join(file), line)?;
+    Ok(value)
+}
+
 /// `cargo xtask bench augment [--reference PYTHON] [--repeats 3]`: augmentation
 /// throughput on one thread, each transform of `examples/reference/augment_bench.py`
 /// on the same 5 000 MNIST digits with per-image random parameters
@@ -296,15 +312,7 @@ fn bench_augment(args: &[String], root: &Path) -> Result<()> {
     stage("build the benchmark", cargo(&[&bench[..], &["--no-run"][..]].concat()))?;
     let output =
         cargo(&bench).args(["--", "--mnist", mnist, "--repeats", &repeats]).env("RAYON_NUM_THREADS", "1").output()?;
-    if !output.status.success() {
-        bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().rfind(|l| l.starts_with('{')).unwrap_or_default().to_string();
-    let ours: serde_json::Value = serde_json::from_str(&line)?;
-    let out_dir = root.join("target/bench");
-    std::fs::create_dir_all(&out_dir)?;
-    std::fs::write(out_dir.join("augment.json"), &line)?;
+    let ours = bench_json(root, &output, "benchmark", "augment.json")?;
     let mut reference = serde_json::Value::Null;
     if let Some(python) = flag_value(args, "--reference") {
         let script = root.join("examples/reference/augment_bench.py");
@@ -315,12 +323,7 @@ fn bench_augment(args: &[String], root: &Path) -> Result<()> {
             .env("OMP_NUM_THREADS", "1")
             .env("OMP_WAIT_POLICY", "PASSIVE")
             .output()?;
-        if !output.status.success() {
-            bail!("reference failed: {}", String::from_utf8_lossy(&output.stderr));
-        }
-        let line = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_string();
-        std::fs::write(out_dir.join("augment_reference.json"), &line)?;
-        reference = serde_json::from_str(&line)?;
+        reference = bench_json(root, &output, "reference", "augment_reference.json")?;
     }
     println!("| transform | Anneal (images/s) | torchvision v2 | albumentations | Anneal / the faster |");
     println!("|---|---|---|---|---|");
@@ -349,15 +352,7 @@ fn bench_audio(args: &[String], root: &Path) -> Result<()> {
     let bench = ["bench", "-q", "-p", "anneal-data", "--bench", "audio"];
     stage("build the benchmark", cargo(&[&bench[..], &["--no-run"][..]].concat()))?;
     let output = cargo(&bench).args(["--", "--repeats", &repeats]).env("RAYON_NUM_THREADS", "1").output()?;
-    if !output.status.success() {
-        bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().rfind(|l| l.starts_with('{')).unwrap_or_default().to_string();
-    let ours: serde_json::Value = serde_json::from_str(&line)?;
-    let out_dir = root.join("target/bench");
-    std::fs::create_dir_all(&out_dir)?;
-    std::fs::write(out_dir.join("audio.json"), &line)?;
+    let ours = bench_json(root, &output, "benchmark", "audio.json")?;
     let anneal = ours["clips_per_s"].as_f64().unwrap_or(f64::NAN);
     println!("Anneal: {anneal:.0} clips/s (decode + log-mel, one thread, median of {repeats} passes)");
     if let Some(python) = flag_value(args, "--reference") {
@@ -369,12 +364,7 @@ fn bench_audio(args: &[String], root: &Path) -> Result<()> {
             .env("OPENBLAS_NUM_THREADS", "1")
             .env("NUMBA_NUM_THREADS", "1")
             .output()?;
-        if !output.status.success() {
-            bail!("reference failed: {}", String::from_utf8_lossy(&output.stderr));
-        }
-        let line = String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_string();
-        std::fs::write(out_dir.join("audio_reference.json"), &line)?;
-        let reference: serde_json::Value = serde_json::from_str(&line)?;
+        let reference = bench_json(root, &output, "reference", "audio_reference.json")?;
         let librosa = reference["clips_per_s"].as_f64().unwrap_or(f64::NAN);
         println!(
             "librosa {}: {librosa:.0} clips/s\nAnneal / librosa: {:.2}",
