@@ -209,9 +209,9 @@ impl crate::BatchSampler for CurriculumBatches {
                 self.ranked.len()
             )));
         }
-        let mut admitted = self.ranked[..self.pacing.admitted(epoch, n)].to_vec();
-        SeededRng::stream(self.seed, Stream::Shuffle(epoch as u64)).shuffle(&mut admitted);
-        let batches = crate::epoch_batches(admitted.len(), self.batch_size, None, self.last)?;
+        let admitted = &self.ranked[..self.pacing.admitted(epoch, n)];
+        let mut rng = SeededRng::stream(self.seed, Stream::Shuffle(epoch as u64));
+        let batches = crate::epoch_batches(admitted.len(), self.batch_size, Some(&mut rng), self.last)?;
         Ok(batches.into_iter().map(|b| b.into_iter().map(|i| admitted[i]).collect()).collect())
     }
 }
