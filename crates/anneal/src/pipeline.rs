@@ -425,12 +425,7 @@ impl Loaded {
                 if !table.column_names().contains(column) {
                     return Err(Error::Setting(format!(
                         "[split] group = \"{column}\": no such column (available: {}{})",
-                        table
-                            .column_names()
-                            .into_iter()
-                            .filter(|c| !image_kind || !c.starts_with("pixel"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
+                        listed_columns(&table, image_kind),
                         if image_kind && config.data.file_groups.is_none() {
                             "; a folder run makes one from file names with [data] file_groups"
                         } else {
@@ -598,6 +593,15 @@ impl Loaded {
 }
 
 /// The rows `rows` of a row-major matrix with `k` values per row.
+/// The columns of `table` for a message naming what a setting could use: an
+/// image run's pixel columns left out, at most 20 names.
+fn listed_columns(table: &Table, image_kind: bool) -> String {
+    let columns: Vec<String> =
+        table.column_names().into_iter().filter(|c| !image_kind || !c.starts_with("pixel")).collect();
+    let more = if columns.len() > 20 { format!(", … {} more", columns.len() - 20) } else { String::new() };
+    format!("{}{more}", columns[..columns.len().min(20)].join(", "))
+}
+
 /// Each file's group by `[data] file_groups`: the pattern's first capture
 /// group in the file's name (the whole match when it has none).
 fn file_groups(groups: &crate::config::FileGroups, files: &[PathBuf]) -> Result<Vec<Option<String>>> {
@@ -721,13 +725,10 @@ pub fn curriculum(
     let data_row = |i: usize| data.loaded.original.get(rows[i]).copied().unwrap_or(rows[i]);
     let difficulty: Vec<f64> = match &section.difficulty {
         Difficulty::Column(column) => {
-            let columns = data.loaded.table.column_names();
-            if !columns.contains(column) {
-                let shown = columns.iter().take(20).cloned().collect::<Vec<_>>().join(", ");
-                let more =
-                    if columns.len() > 20 { format!(", … {} more", columns.len() - 20) } else { String::new() };
+            if !data.loaded.table.column_names().contains(column) {
                 return Err(Error::Setting(format!(
-                    "[curriculum] difficulty column `{column}` does not exist (available: {shown}{more})"
+                    "[curriculum] difficulty column `{column}` does not exist (available: {})",
+                    listed_columns(&data.loaded.table, data.loaded.images.is_some())
                 )));
             }
             if data.loaded.table.kind(column)? != ColumnKind::Numeric {
