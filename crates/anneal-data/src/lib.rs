@@ -64,6 +64,7 @@ pub mod scale;
 pub mod split;
 pub mod table;
 pub mod target;
+pub mod text;
 
 pub use anneal_core::{Fold, SeededRng, Stream};
 #[cfg(feature = "tensors")]
