@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::bail!("the MNIST config reads images");
     };
     let model_config =
-        config.model_config(subset.n_features(), data.loaded.target.n_outputs(), data.loaded.image_shape());
+        config.model_config(subset.n_features(), data.loaded.target.n_outputs(), Some(&data.fitted.features));
     let Targets::Classes(test_classes) = data.test.all_targets() else { anyhow::bail!("class targets") };
     println!(
         "MNIST CNN, {} training images ({per_class} per class), {} test images, {} epochs of batch {}; augmentation: {}\n",

@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
     let device = backend.device()?;
     let data = anneal::run::prepare(&config)?;
     let model_config =
-        config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), data.loaded.image_shape());
+        config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), Some(&data.fitted.features));
     let n = data.train.len();
     let batch = config.training.batch_size;
     let pacing = PacingConfig { pacing: Pacing::Root, start: 0.2, full_at, stages: 4 };

@@ -38,6 +38,10 @@
 //! - `cargo xtask bench audio [--reference PYTHON] [--repeats 3]`: the audio front end
 //!   (decode + log-mel of the 1 600 bundled clips, one thread) against librosa's
 //!   (`examples/reference/audio_frontend.py`).
+//! - `cargo xtask bench cnn | transformer [--reference PYTHON] [--repeats 5] [--threads 1,2]`:
+//!   the MNIST CNN and the food-review transformer trained by the release program beside
+//!   PyTorch (`examples/reference/cnn_train.py`, `transformer_train.py`): samples/s (and
+//!   padded tokens/s), peak memory, paired test accuracy.
 //! - `cargo xtask bench dashboard [--runs 1000] [--trials 5000] [--repeats 20]`: server
 //!   time of every `anneal dashboard` endpoint over 1 000 run folders and a 5 000-trial study.
 //! - `cargo xtask bench inspect --reference PYTHON [--repeats 3]`: `anneal data inspect`
@@ -80,7 +84,7 @@ fn main() -> Result<()> {
         Some("bench") => bench(&args[1..], &root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | check | package | book | release <version> | bench (train | data | eval | hpo | inspect | cnn | distributed | rl | dashboard) [--reference PYTHON] [--repeats N]>"
+                "usage: cargo xtask <ci | check | package | book | release <version> | bench (train | data | eval | hpo | inspect | cnn | transformer | distributed | rl | dashboard) [--reference PYTHON] [--repeats N]>"
             );
             std::process::exit(2)
         }
@@ -269,6 +273,7 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
         Some("hpo") => bench_hpo(args, root),
         Some("inspect") => bench_inspect(args, root),
         Some("cnn") => bench_cnn(args, root),
+        Some("transformer") => bench_transformer(args, root),
         Some("distributed") => bench_distributed(args, root),
         Some("rl") => bench_rl(args, root),
         Some("dashboard") => bench_dashboard(args, root),
@@ -851,6 +856,26 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A model trained by the real `anneal` program beside its PyTorch reference script.
+struct ModelBench {
+    /// The bench's name (`target/bench/<name>`).
+    name: &'static str,
+    /// The run config, relative to the repository root.
+    config: &'static str,
+    /// The data file the config's relative path names, relative to the root.
+    data: &'static str,
+    /// How the config spells the data path.
+    data_in_config: &'static str,
+    /// The reference script in `examples/reference`.
+    script: &'static str,
+    /// Whether the script takes `--data` and the run's `--split-json` (else its data is fixed).
+    same_split: bool,
+    /// Extra arguments of the script.
+    script_args: &'static [&'static str],
+    /// Padded tokens per sample, for a text model (tokens/s are then reported too).
+    tokens: Option<f64>,
+}
+
 /// `cargo xtask bench cnn [--reference PYTHON] [--repeats 5] [--threads 1,2]`: the
 /// MNIST CNN of `examples/configs/mnist_cnn.toml` trained by the real `anneal` program
 /// (release) with seeds 0..repeats at each thread count, side by side with PyTorch's
@@ -858,15 +883,54 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
 /// Prints training samples/s (4000 × epochs over the epochs' time; the median over
 /// seeds), peak memory, and test accuracy per seed with the paired difference.
 fn bench_cnn(args: &[String], root: &Path) -> Result<()> {
+    bench_model(
+        args,
+        root,
+        &ModelBench {
+            name: "cnn",
+            config: "examples/configs/mnist_cnn.toml",
+            data: "data/mnist_5k.csv.gz",
+            data_in_config: "../../data/mnist_5k.csv.gz",
+            script: "cnn_train.py",
+            same_split: true,
+            script_args: &[],
+            tokens: None,
+        },
+    )
+}
+
+/// `cargo xtask bench transformer [--reference PYTHON] [--repeats 5] [--threads 1,2]`:
+/// the food-review transformer of `examples/configs/fine_foods_transformer.toml` as
+/// `bench cnn` trains the CNN, beside `examples/reference/transformer_train.py` (pre-LN,
+/// no warm-up: the config's settings) on the same 4000 / 1000 reviews and seeds.
+/// Prints samples/s and padded tokens/s (128 per review), peak memory and paired test accuracy.
+fn bench_transformer(args: &[String], root: &Path) -> Result<()> {
+    bench_model(
+        args,
+        root,
+        &ModelBench {
+            name: "transformer",
+            config: "examples/configs/fine_foods_transformer.toml",
+            data: "data/fine_foods.csv.gz",
+            data_in_config: "../../data/fine_foods.csv.gz",
+            script: "transformer_train.py",
+            same_split: false,
+            script_args: &["--norm-first", "1", "--warmup-steps", "0"],
+            tokens: Some(128.0),
+        },
+    )
+}
+
+fn bench_model(args: &[String], root: &Path, bench: &ModelBench) -> Result<()> {
     let flag = |name: &str| flag_value(args, name);
     let repeats: usize = flag("--repeats").unwrap_or_else(|| "5".into()).parse()?;
     let threads_list = flag("--threads").unwrap_or_else(|| "1,2".into());
     let reference = flag("--reference").map(PathBuf::from);
     // The CI feature set, so that this build shares its artifacts with every other one.
     stage("build anneal (release)", cargo(&["build", "--release", "-p", "anneal", "--features", CI_FEATURES]))?;
-    let out_dir = fresh_dir(root.join("target/bench/cnn"))?;
-    let config_text = std::fs::read_to_string(root.join("examples/configs/mnist_cnn.toml"))?;
-    let data = root.join("data/mnist_5k.csv.gz");
+    let out_dir = fresh_dir(root.join("target/bench").join(bench.name))?;
+    let config_text = std::fs::read_to_string(root.join(bench.config))?;
+    let data = root.join(bench.data);
     let mut rows = Vec::new();
     let mut accuracy: Vec<(usize, f64, Option<f64>)> = Vec::new();
     for threads in threads_list.split(',') {
@@ -874,10 +938,10 @@ fn bench_cnn(args: &[String], root: &Path) -> Result<()> {
         let mut anneal_mem = Vec::new();
         let mut split_json = None;
         for seed in 0..repeats {
-            let config = out_dir.join(format!("mnist_cnn_seed{seed}.toml"));
+            let config = out_dir.join(format!("{}_seed{seed}.toml", bench.name));
             let text = config_text
                 .replace("seed = 0\n", &format!("seed = {seed}\n"))
-                .replace("../../data/mnist_5k.csv.gz", data.to_str().unwrap_or_default());
+                .replace(bench.data_in_config, data.to_str().unwrap_or_default());
             std::fs::write(&config, text)?;
             let run = out_dir.join(format!("anneal-t{threads}-seed{seed}"));
             let status = Command::new(root.join("target/release/anneal"))
@@ -912,20 +976,19 @@ fn bench_cnn(args: &[String], root: &Path) -> Result<()> {
         let mut torch_speed = f64::NAN;
         let mut torch_mem = f64::NAN;
         if let Some(python) = &reference {
-            let script = root.join("examples/reference/cnn_train.py");
+            let script = root.join("examples/reference").join(bench.script);
             let out = out_dir.join(format!("pytorch-t{threads}.json"));
-            let output = Command::new("/usr/bin/time")
+            let mut command = Command::new("/usr/bin/time");
+            command
                 .args(["-f", "%M"])
                 .arg(python)
                 .arg(&script)
-                .args(["--threads", threads, "--repeats", &repeats.to_string(), "--data"])
-                .arg(&data)
-                .arg("--split-json")
-                .arg(split_json.as_ref().context("no anneal run")?)
-                .arg("--out")
-                .arg(&out)
-                .env("OMP_WAIT_POLICY", "PASSIVE")
-                .output()?;
+                .args(["--threads", threads, "--repeats", &repeats.to_string()])
+                .args(bench.script_args);
+            if bench.same_split {
+                command.arg("--data").arg(&data).arg("--split-json").arg(split_json.as_ref().context("no anneal run")?);
+            }
+            let output = command.arg("--out").arg(&out).env("OMP_WAIT_POLICY", "PASSIVE").output()?;
             if !output.status.success() {
                 bail!("reference failed: {}", String::from_utf8_lossy(&output.stderr));
             }
@@ -944,12 +1007,15 @@ fn bench_cnn(args: &[String], root: &Path) -> Result<()> {
         }
         rows.push((threads.to_string(), median(anneal_speed), median(anneal_mem), torch_speed, torch_mem));
     }
+    let tokens = |samples: f64| bench.tokens.map_or(String::new(), |t| format!(" | {:.0}", samples * t));
+    let token_header =
+        if bench.tokens.is_some() { " | Anneal (padded tokens/s) | PyTorch (padded tokens/s)" } else { "" };
     println!(
-        "| threads | Anneal (samples/s) | Anneal peak memory (MB) | PyTorch (samples/s) | PyTorch peak memory (MB) | Anneal / PyTorch |"
+        "| threads | Anneal (samples/s) | Anneal peak memory (MB) | PyTorch (samples/s) | PyTorch peak memory (MB) | Anneal / PyTorch{token_header} |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|{}", if bench.tokens.is_some() { "---|---|" } else { "" });
     for (t, a, am, p, pm) in &rows {
-        println!("| {t} | {a:.0} | {am:.0} | {p:.0} | {pm:.0} | {:.2} |", a / p);
+        println!("| {t} | {a:.0} | {am:.0} | {p:.0} | {pm:.0} | {:.2}{}{} |", a / p, tokens(*a), tokens(*p));
     }
     println!("\n| seed | Anneal test accuracy | PyTorch test accuracy | difference |\n|---|---|---|---|");
     let mut diffs = Vec::new();

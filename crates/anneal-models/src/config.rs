@@ -9,6 +9,7 @@ use crate::error::ModelError;
 use crate::linear::{LinearConfig, LinearModel};
 use crate::mlp::{ActivationKind, Mlp, MlpConfig};
 use crate::model::Model;
+use crate::transformer::{NormPlacement, Pooling, PositionKind, Transformer, TransformerConfig};
 
 pub(crate) fn is_zero(n: &usize) -> bool {
     *n == 0
@@ -42,6 +43,8 @@ pub enum ModelConfig {
     Mlp(MlpConfig),
     /// A convolutional network for images.
     Cnn(CnnConfig),
+    /// A transformer encoder for token sequences (text).
+    Transformer(TransformerConfig),
 }
 
 /// The kinds, as spelled in `kind = "..."`.
@@ -52,6 +55,7 @@ enum Kind {
     #[default]
     Mlp,
     Cnn,
+    Transformer,
 }
 
 /// Every key any kind takes, so that one table can be read and then checked
@@ -77,13 +81,84 @@ struct Raw {
     height: usize,
     #[serde(default)]
     width: usize,
+    #[serde(default)]
+    vocab: usize,
+    #[serde(default)]
+    max_len: usize,
+    d_model: Option<usize>,
+    layers: Option<usize>,
+    heads: Option<usize>,
+    d_ff: Option<usize>,
+    norm: Option<NormPlacement>,
+    position: Option<PositionKind>,
+    pooling: Option<Pooling>,
+}
+
+impl Raw {
+    /// The first transformer setting given, for refusing it in another kind.
+    fn transformer_key(&self) -> Option<&'static str> {
+        [
+            ("d_model", self.d_model.is_some()),
+            ("layers", self.layers.is_some()),
+            ("heads", self.heads.is_some()),
+            ("d_ff", self.d_ff.is_some()),
+            ("norm", self.norm.is_some()),
+            ("position", self.position.is_some()),
+            ("pooling", self.pooling.is_some()),
+            ("vocab", self.vocab > 0),
+            ("max_len", self.max_len > 0),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given)
+        .map(|(key, _)| key)
+    }
 }
 
 impl<'de> Deserialize<'de> for ModelConfig {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let raw = Raw::deserialize(deserializer)?;
+        if raw.kind != Kind::Transformer
+            && let Some(key) = raw.transformer_key()
+        {
+            return Err(D::Error::custom(format!(
+                "`{key}` is a setting of kind = \"transformer\"; set kind = \"transformer\" for a transformer encoder"
+            )));
+        }
         match raw.kind {
+            Kind::Transformer => {
+                let foreign = [
+                    ("hidden", raw.hidden.is_some()),
+                    ("layer_dropout", raw.layer_dropout.is_some()),
+                    ("blocks", raw.blocks.is_some()),
+                    ("global_pool", raw.global_pool.is_some()),
+                    ("channels_in", raw.channels_in > 0),
+                    ("height", raw.height > 0),
+                    ("width", raw.width > 0),
+                    ("input", raw.input > 0),
+                ];
+                if let Some((key, _)) = foreign.iter().find(|(_, given)| *given) {
+                    return Err(D::Error::custom(format!(
+                        "`{key}` is not a setting of kind = \"transformer\" (it takes d_model, layers, heads, d_ff, \
+                         dropout, norm, position, pooling, activation)"
+                    )));
+                }
+                let d = TransformerConfig::default();
+                Ok(ModelConfig::Transformer(TransformerConfig {
+                    vocab: raw.vocab,
+                    max_len: raw.max_len,
+                    d_model: raw.d_model.unwrap_or(d.d_model),
+                    layers: raw.layers.unwrap_or(d.layers),
+                    heads: raw.heads.unwrap_or(d.heads),
+                    d_ff: raw.d_ff.unwrap_or(d.d_ff),
+                    dropout: raw.dropout.unwrap_or(d.dropout),
+                    norm: raw.norm.unwrap_or(d.norm),
+                    position: raw.position.unwrap_or(d.position),
+                    pooling: raw.pooling.unwrap_or(d.pooling),
+                    activation: raw.activation.unwrap_or(d.activation),
+                    output: raw.output,
+                }))
+            }
             Kind::Linear => {
                 let foreign = [
                     ("hidden", raw.hidden.is_some()),
@@ -163,7 +238,22 @@ impl ModelConfig {
             ModelConfig::Linear(_) => ModelConfig::Linear(LinearConfig { input, output }),
             ModelConfig::Mlp(c) => ModelConfig::Mlp(MlpConfig { input, output, ..c.clone() }),
             ModelConfig::Cnn(c) => ModelConfig::Cnn(CnnConfig { output, ..c.clone() }),
+            ModelConfig::Transformer(c) => ModelConfig::Transformer(TransformerConfig { output, ..c.clone() }),
         }
+    }
+
+    /// The same config reading rows of `max_len` token ids below `vocab`: a
+    /// transformer takes both; other kinds read the ids as numbers and are unchanged.
+    pub fn with_text(&self, vocab: usize, max_len: usize) -> Self {
+        match self {
+            ModelConfig::Transformer(c) => ModelConfig::Transformer(TransformerConfig { vocab, max_len, ..c.clone() }),
+            other => other.clone(),
+        }
+    }
+
+    /// Whether the model needs token ids (a transformer).
+    pub fn needs_text(&self) -> bool {
+        matches!(self, ModelConfig::Transformer(_))
     }
 
     /// The same config reading `[channels, height, width]` images: a CNN takes
@@ -189,6 +279,7 @@ impl ModelConfig {
             ModelConfig::Linear(_) => "linear",
             ModelConfig::Mlp(_) => "mlp",
             ModelConfig::Cnn(_) => "cnn",
+            ModelConfig::Transformer(_) => "transformer",
         }
     }
 
@@ -202,6 +293,9 @@ impl ModelConfig {
             ModelConfig::Cnn(c) => {
                 let big = 1 << 16;
                 CnnConfig { channels_in: 1, height: big, width: big, output: 1, ..c.clone() }.validate()
+            }
+            ModelConfig::Transformer(c) => {
+                TransformerConfig { vocab: 2, max_len: 1, output: 1, ..c.clone() }.validate()
             }
         }
     }
@@ -266,6 +360,24 @@ impl ModelConfig {
                     c.dropout
                 )
             }
+            ModelConfig::Transformer(c) => {
+                let input =
+                    if c.vocab == 0 { String::new() } else { format!("{} tokens × {} ids → ", c.max_len, c.vocab) };
+                format!(
+                    "transformer encoder {input}{} {}-LN layers (d_model {}, {} heads, d_ff {}, {:?}, dropout {}), \
+                     {} positions, {} pooling{}",
+                    c.layers,
+                    if c.norm == NormPlacement::Pre { "pre" } else { "post" },
+                    c.d_model,
+                    c.heads,
+                    c.d_ff,
+                    c.activation,
+                    c.dropout,
+                    if c.position == PositionKind::Learned { "learned" } else { "sinusoidal" },
+                    if c.pooling == Pooling::Mean { "masked mean" } else { "[CLS]" },
+                    if c.output > 0 { format!(" → {}", c.output) } else { String::new() }
+                )
+            }
         }
     }
 
@@ -275,6 +387,7 @@ impl ModelConfig {
             ModelConfig::Linear(c) => AnyModel::Linear(c.init(seed, device)?),
             ModelConfig::Mlp(c) => AnyModel::Mlp(c.init(seed, device)?),
             ModelConfig::Cnn(c) => AnyModel::Cnn(c.init(seed, device)?),
+            ModelConfig::Transformer(c) => AnyModel::Transformer(c.init(seed, device)?),
         })
     }
 }
@@ -291,6 +404,8 @@ pub enum AnyModel {
     Mlp(Mlp),
     /// A convolutional network.
     Cnn(Cnn),
+    /// A transformer encoder.
+    Transformer(Transformer),
 }
 
 impl Model for AnyModel {
@@ -301,6 +416,7 @@ impl Model for AnyModel {
             AnyModel::Linear(m) => Model::forward(m, x),
             AnyModel::Mlp(m) => Model::forward(m, x),
             AnyModel::Cnn(m) => Model::forward(m, x),
+            AnyModel::Transformer(m) => Model::forward(m, x),
         }
     }
 
@@ -309,6 +425,7 @@ impl Model for AnyModel {
             AnyModel::Linear(m) => m.rng_state(),
             AnyModel::Mlp(m) => Model::rng_state(m),
             AnyModel::Cnn(m) => Model::rng_state(m),
+            AnyModel::Transformer(m) => Model::rng_state(m),
         }
     }
 
@@ -317,6 +434,7 @@ impl Model for AnyModel {
             AnyModel::Linear(m) => m.set_rng_state(state),
             AnyModel::Mlp(m) => Model::set_rng_state(m, state),
             AnyModel::Cnn(m) => Model::set_rng_state(m, state),
+            AnyModel::Transformer(m) => Model::set_rng_state(m, state),
         }
     }
 }

@@ -21,6 +21,16 @@ pub enum ModelError {
         /// Hidden layers.
         hidden: usize,
     },
+    /// Attention heads that do not divide the model width.
+    #[error(
+        "transformer d_model {d_model} is not a multiple of its {heads} heads: each head gets d_model / heads values"
+    )]
+    Heads {
+        /// The model width.
+        d_model: usize,
+        /// The heads asked for.
+        heads: usize,
+    },
     /// A CNN without convolution blocks.
     #[error(
         "a kind = \"cnn\" model needs at least one block in `blocks`, e.g. blocks = [{{ channels = 32, pool = \"max\" }}]"

@@ -18,8 +18,8 @@
 //! ```
 //!
 //! Every model implements [`Model`] (what the training loop trains); [`ModelConfig`]
-//! is the enum over kinds a run config names (`linear`, `mlp`; next: CNN,
-//! transformer encoder, multi-task heads), and [`AnyModel`] the model it builds.
+//! is the enum over kinds a run config names (`linear`, `mlp`, `cnn`,
+//! `transformer`; next: multi-task heads), and [`AnyModel`] the model it builds.
 //! A new kind is a module here plus a variant of both; the training loop does not change.
 
 pub mod cnn;
@@ -29,6 +29,7 @@ pub mod error;
 pub mod linear;
 pub mod mlp;
 pub mod model;
+pub mod transformer;
 pub mod weights;
 
 pub use cnn::{Cnn, CnnConfig, ConvBlockConfig, PoolKind};
@@ -38,6 +39,7 @@ pub use error::ModelError;
 pub use linear::{LinearConfig, LinearModel};
 pub use mlp::{ActivationKind, Mlp, MlpConfig};
 pub use model::Model;
+pub use transformer::{NormPlacement, Pooling, PositionKind, Transformer, TransformerConfig};
 pub use weights::{InitFrom, InitReport, export_safetensors};
 
 /// One `use` for the common types.
@@ -48,4 +50,5 @@ pub mod prelude {
     pub use crate::linear::{LinearConfig, LinearModel};
     pub use crate::mlp::{ActivationKind, Mlp, MlpConfig};
     pub use crate::model::Model;
+    pub use crate::transformer::{NormPlacement, Pooling, PositionKind, Transformer, TransformerConfig};
 }

@@ -384,7 +384,8 @@ pub struct DataSection {
     /// (`path` is a folder of class folders of PNG / JPEG files, or a CSV whose
     /// feature columns are the pixels of one image per row, shaped by
     /// `[data.image]`) or `audio` (`path` is a folder of class folders of WAV
-    /// files, each turned into a log-mel spectrogram by `[data.audio]`).
+    /// files, each turned into a log-mel spectrogram by `[data.audio]`) or
+    /// `text` (one text column, tokenized by `[data.text]`).
     #[serde(default, skip_serializing_if = "DataKind::is_table")]
     pub kind: DataKind,
     /// The images' shape, scale and normalisation (`[data.image]`), for `kind = "image"`.
@@ -393,6 +394,9 @@ pub struct DataSection {
     /// How clips become spectrograms (`[data.audio]`), for `kind = "audio"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<anneal_data::audio::AudioOptions>,
+    /// How texts become token ids (`[data.text]`), for `kind = "text"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<anneal_data::text::TextOptions>,
     /// For a folder of class folders (images or audio): a column computed from
     /// each file's name, such as the speaker of `s042_7.wav`, to split by with
     /// `[split] group` (`file_groups = { column = "speaker", pattern = "^(s\\d+)_" }`).
@@ -424,6 +428,9 @@ pub enum DataKind {
     /// An audio clip: its log-mel spectrogram, read by the model as a
     /// one-channel image of `[n_mels, frames]`.
     Audio,
+    /// A text: one text column, tokenized by `[data.text]` (fitted on the
+    /// training rows) into `max_len` token ids, read by a transformer.
+    Text,
 }
 
 impl DataKind {
@@ -439,7 +446,7 @@ impl DataKind {
 
 /// The `[split]` table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SplitSection {
     /// Fraction of rows for training.
     pub train: f64,
@@ -461,12 +468,18 @@ pub struct SplitSection {
     /// stratified; cross-validation cuts group k-folds of the same column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// A column naming each row's part, `train`, `valid` or `test`: the split
+    /// the data ships with (a benchmark's own test rows; scikit-learn's
+    /// `PredefinedSplit`). The fractions and the split's seed are then not
+    /// read; cross-validation cuts its folds from the `train` and `valid` rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
 }
 
 impl Default for SplitSection {
     fn default() -> Self {
         let f = SplitFractions::default();
-        Self { train: f.train, valid: f.valid, test: f.test, stratify: None, seed: None, group: None }
+        Self { train: f.train, valid: f.valid, test: f.test, stratify: None, seed: None, group: None, column: None }
     }
 }
 
@@ -725,14 +738,26 @@ impl RunConfig {
         }
     }
 
-    /// The model of this config for `input` features and `output` outputs, reading
-    /// `[channels, height, width]` images when `image` is given.
-    pub fn model_config(&self, input: usize, output: usize, image: Option<[usize; 3]>) -> ModelConfig {
+    /// The model of this config for `input` features and `output` outputs,
+    /// reading what `features` makes: `[channels, height, width]` images, token
+    /// ids of a tokenizer's vocabulary, or (also without `features`) a table's columns.
+    pub fn model_config(
+        &self,
+        input: usize,
+        output: usize,
+        features: Option<&crate::pipeline::FeatureState>,
+    ) -> ModelConfig {
         let model = self.model.with_shape(input, output);
-        match image {
-            Some(shape) => model.with_image(shape),
-            None => model,
+        match features {
+            Some(crate::pipeline::FeatureState::Image(images)) => model.with_image(images.shape()),
+            Some(crate::pipeline::FeatureState::Text(text)) => model.with_text(text.vocab_len(), text.max_len()),
+            Some(crate::pipeline::FeatureState::Preprocessor(_)) | None => model,
         }
+    }
+
+    /// The text settings of a text run (`[data.text]`, or the defaults).
+    pub fn text_options(&self) -> anneal_data::text::TextOptions {
+        self.data.text.clone().unwrap_or_default()
     }
 
     /// The image settings of an image run (`[data.image]`, or the defaults); of
@@ -808,11 +833,14 @@ impl RunConfig {
             ModelConfig::Linear(m) => (m.input, m.output),
             ModelConfig::Mlp(m) => (m.input, m.output),
             ModelConfig::Cnn(m) => (m.input_len(), m.output),
+            ModelConfig::Transformer(m) => (m.vocab + m.max_len, m.output),
         };
         if input != 0 || output != 0 {
             return Err(Error::Config {
                 path: path.to_path_buf(),
-                message: "[model] input and output sizes come from the data; leave them out".into(),
+                message: "[model] input and output sizes (and a transformer's vocab and max_len) come from the data; \
+                          leave them out"
+                    .into(),
             });
         }
         let base = path.parent().unwrap_or(Path::new("."));

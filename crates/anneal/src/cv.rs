@@ -264,7 +264,7 @@ impl CvData {
         let device = backend.device()?;
         let loss = config.loss(self.task())?;
         let model_config =
-            config.model_config(fit_data.n_features(), self.loaded.target.n_outputs(), self.loaded.image_shape());
+            config.model_config(fit_data.n_features(), self.loaded.target.n_outputs(), Some(&fitted.features));
         let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
         let mut optimizer = config.optimizer.init()?;
         let augment = crate::pipeline::augmentation(config, &fitted, backend)?;

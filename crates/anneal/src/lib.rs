@@ -10,7 +10,7 @@
 //! | crate | owns |
 //! |---|---|
 //! | [`data`] | tables, CSV loading, imputation, scaling, encoding, splits, batching |
-//! | [`models`] | model definitions (MLP) |
+//! | [`models`] | model definitions (linear, MLP, CNN, transformer encoder) |
 //! | [`optim`] | optimisers over burn-optim |
 //! | [`regularize`] | early stopping |
 //! | [`evaluate`] | metrics |

@@ -10,6 +10,7 @@ use anneal_data::audio::read_audio_folder;
 use anneal_data::clean::CleanReport;
 use anneal_data::encode::TargetValues;
 use anneal_data::image::{ImageNormalizer, read_image_folder};
+use anneal_data::text::TextEncoder;
 use anneal_data::{
     Augmented, ClassificationData, Column, ColumnKind, LabelEncoder, Matrix, Preprocessor, RegressionData, Split,
     Table, TabularData, TargetTransform, group_holdout, holdout, stratified_holdout,
@@ -95,6 +96,8 @@ pub struct Loaded {
     /// Each table row's group, when `[split] group` names a column: the split
     /// keeps groups whole.
     pub groups: Option<Vec<String>>,
+    /// The split named by `[split] column`, in table rows.
+    pub predefined: Option<Split>,
     numeric: Vec<String>,
 }
 
@@ -126,6 +129,8 @@ pub enum FeatureState {
     Preprocessor(Box<Preprocessor>),
     /// Image pixels: scaled and normalised per channel.
     Image(ImageNormalizer),
+    /// A text column: tokenized into rows of token ids.
+    Text(TextEncoder),
 }
 
 impl FeatureState {
@@ -134,6 +139,7 @@ impl FeatureState {
         Ok(match self {
             FeatureState::Preprocessor(p) => p.transform(table)?,
             FeatureState::Image(n) => n.transform(table)?,
+            FeatureState::Text(t) => t.transform(table)?,
         })
     }
 
@@ -141,7 +147,15 @@ impl FeatureState {
     pub fn image_shape(&self) -> Option<[usize; 3]> {
         match self {
             FeatureState::Image(n) => Some(n.shape()),
-            FeatureState::Preprocessor(_) => None,
+            FeatureState::Preprocessor(_) | FeatureState::Text(_) => None,
+        }
+    }
+
+    /// The tokenizer of a text run.
+    pub fn text(&self) -> Option<&TextEncoder> {
+        match self {
+            FeatureState::Text(t) => Some(t),
+            _ => None,
         }
     }
 }
@@ -178,6 +192,26 @@ impl Loaded {
                  folders of WAV files)"
                     .into(),
             ));
+        }
+        let text_kind = config.data.kind == DataKind::Text;
+        if config.model.needs_text() != text_kind {
+            return Err(Error::Setting(if text_kind {
+                format!(
+                    "[data] kind = \"text\" makes rows of token ids, which only [model] kind = \"transformer\" reads \
+                     (kind = \"{}\" would take the ids for quantities)",
+                    config.model.kind()
+                )
+            } else {
+                "[model] kind = \"transformer\" reads token ids: set [data] kind = \"text\" (one text column, \
+                 tokenized by [data.text])"
+                    .into()
+            }));
+        }
+        if !text_kind && config.data.text.is_some() {
+            return Err(Error::Setting("[data.text] is a setting of [data] kind = \"text\"".into()));
+        }
+        if let Some(text) = &config.data.text {
+            text.validate()?;
         }
         if config.data.kind != DataKind::Image && config.data.image.is_some() {
             return Err(Error::Setting("[data.image] is a setting of [data] kind = \"image\"".into()));
@@ -260,9 +294,14 @@ impl Loaded {
         let (table, original, cleaning) = config.clean.apply(&raw, &targets)?;
         check_targets(&table)?;
         let columns = table.column_names();
-        // The split's group column and a folder's file groups are never default features.
-        let group_columns: Vec<&String> =
-            config.split.group.iter().chain(config.data.file_groups.as_ref().map(|g| &g.column)).collect();
+        // The split's group and parts columns and a folder's file groups are never default features.
+        let group_columns: Vec<&String> = config
+            .split
+            .group
+            .iter()
+            .chain(&config.split.column)
+            .chain(config.data.file_groups.as_ref().map(|g| &g.column))
+            .collect();
         let features: Vec<String> = match &config.data.features {
             Some(f) => f.iter().filter(|c| !cleaning.dropped_columns.contains(c)).cloned().collect(),
             None => columns
@@ -282,6 +321,25 @@ impl Loaded {
         for f in features.iter().chain(&config.data.exclude) {
             if !cleaning.dropped_columns.contains(f) {
                 table.kind(f)?;
+            }
+        }
+        if text_kind {
+            match features.as_slice() {
+                [one] if table.kind(one)? == ColumnKind::Categorical => {}
+                [one] => {
+                    return Err(Error::Setting(format!(
+                        "[data] kind = \"text\": feature column `{one}` holds numbers, not text (if they are texts, \
+                         set [data] column_kinds = {{ {one} = \"categorical\" }})"
+                    )));
+                }
+                more => {
+                    return Err(Error::Setting(format!(
+                        "[data] kind = \"text\" reads one text column, but {} columns are features ({}): name it \
+                         with [data] features = [\"...\"] or exclude the others",
+                        more.len(),
+                        more.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+                    )));
+                }
             }
         }
         let images = if image_kind {
@@ -394,7 +452,7 @@ impl Loaded {
             .collect();
         // One-hot columns of very many categories: the matrix grows by one column each.
         let mut warnings = Vec::new();
-        for f in features.iter().filter(|_| !image_kind) {
+        for f in features.iter().filter(|_| !image_kind && !text_kind) {
             let one_hot = config.preprocess.encoders.get(f).copied().unwrap_or(config.preprocess.encoding)
                 == anneal_data::preprocess::Encoding::OneHot;
             // Rare categories grouped: the size check before the matrix is built speaks for it.
@@ -441,7 +499,23 @@ impl Loaded {
             }
             None => None,
         };
-        Ok(Self { table, original, cleaning, features, target, task_note, warnings, images, groups, numeric })
+        let predefined = match &config.split.column {
+            Some(column) => Some(predefined_split(config, &table, &targets, &features, column, image_kind, data_row)?),
+            None => None,
+        };
+        Ok(Self {
+            table,
+            original,
+            cleaning,
+            features,
+            target,
+            task_note,
+            warnings,
+            images,
+            groups,
+            predefined,
+            numeric,
+        })
     }
 
     /// The task of the run.
@@ -476,6 +550,9 @@ impl Loaded {
     /// The seeded train / validation / test split of the config (table rows).
     pub fn split(&self, config: &RunConfig) -> Result<Split> {
         config.split.fractions().validate()?;
+        if let Some(split) = &self.predefined {
+            return Ok(split.clone());
+        }
         let n = self.table.n_rows();
         let split_seed = config.split.seed.unwrap_or(config.seed);
         if let Some(groups) = &self.groups {
@@ -548,6 +625,10 @@ impl Loaded {
         fit_table: &Table,
         target: TargetValues<'_>,
     ) -> Result<(FeatureState, Matrix)> {
+        if config.data.kind == DataKind::Text {
+            let (encoder, m) = TextEncoder::fit_transform(&config.text_options(), fit_table, &self.features[0])?;
+            return Ok((FeatureState::Text(encoder), m));
+        }
         Ok(match &self.images {
             Some(images) => {
                 let (n, m) =
@@ -600,6 +681,59 @@ fn listed_columns(table: &Table, image_kind: bool) -> String {
         table.column_names().into_iter().filter(|c| !image_kind || !c.starts_with("pixel")).collect();
     let more = if columns.len() > 20 { format!(", … {} more", columns.len() - 20) } else { String::new() };
     format!("{}{more}", columns[..columns.len().min(20)].join(", "))
+}
+
+/// The split `[split] column` names: each row's part read from the column.
+fn predefined_split(
+    config: &RunConfig,
+    table: &Table,
+    targets: &[String],
+    features: &[String],
+    column: &str,
+    image_kind: bool,
+    data_row: impl Fn(usize) -> usize,
+) -> Result<Split> {
+    if let Some(group) = &config.split.group {
+        return Err(Error::Setting(format!(
+            "[split] column = \"{column}\" names each row's part, and group = \"{group}\" asks for a split by \
+             groups: give one of them"
+        )));
+    }
+    if config.split.stratify == Some(true) {
+        return Err(Error::Setting(format!(
+            "[split] column = \"{column}\" names each row's part, so nothing is stratified: leave stratify out"
+        )));
+    }
+    if targets.iter().chain(features).any(|c| c == column) {
+        return Err(Error::Setting(format!(
+            "[split] column = \"{column}\" is also a target or a feature: the part of a row is neither"
+        )));
+    }
+    if !table.column_names().iter().any(|c| c == column) {
+        return Err(Error::Setting(format!(
+            "[split] column = \"{column}\": no such column (available: {})",
+            listed_columns(table, image_kind)
+        )));
+    }
+    let mut split = Split { train: Vec::new(), valid: Vec::new(), test: Vec::new() };
+    for (row, value) in table.as_strings(column)?.into_iter().enumerate() {
+        match value.as_deref() {
+            Some("train") => split.train.push(row),
+            Some("valid") => split.valid.push(row),
+            Some("test") => split.test.push(row),
+            other => {
+                return Err(Error::Setting(format!(
+                    "[split] column `{column}`, data row {}: {}; each row's part is `train`, `valid` or `test`",
+                    data_row(row),
+                    other.map_or("the part is missing".to_string(), |v| format!("`{v}` is not a part"))
+                )));
+            }
+        }
+    }
+    if split.train.is_empty() {
+        return Err(Error::Setting(format!("[split] column `{column}` names no `train` row: there is nothing to fit")));
+    }
+    Ok(split)
 }
 
 /// Each file's group by `[data] file_groups`: the pattern's first capture

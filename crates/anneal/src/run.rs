@@ -572,7 +572,7 @@ pub fn train_with_hook(
     }
 
     let model_config =
-        config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), data.loaded.image_shape());
+        config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), Some(&data.fitted.features));
     let mut history = HistoryWriter::new(&out);
     let replicas = user.distributed.replicas;
     let augment = crate::pipeline::augmentation(config, &data.fitted, options.backend)?;
@@ -949,7 +949,7 @@ pub fn lr_find(config: &RunConfig, options: &LrFindOptions) -> Result<LrFindResu
     let data = prepare(config)?;
     let objective = crate::pipeline::objective(config, &data.loaded.target, &data.train)?;
     let model_config =
-        config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), data.loaded.image_shape());
+        config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), Some(&data.fitted.features));
     let model = crate::pipeline::init_model(config, &model_config, &device.autodiff())?;
     let result = anneal_train::lr_find(model, &config.optimizer, &data.train, &*objective, &lr_config)?;
     anneal_train::lr_find::plot_lr_find(&result, &out.join("lr_find"))?;
@@ -1634,18 +1634,18 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
     if let Some(note) = ctx.note {
         let _ = writeln!(r, "- {}", escape(note));
     }
+    let how = match (&config.split.column, &config.split.group) {
+        (Some(column), _) => format!("the parts column {} names", code(column)),
+        (None, Some(column)) => format!("seed {}, by {}: no group in two parts", m.seed, code(column)),
+        (None, None) if m.task == Task::Classification && config.split.stratify != Some(false) => {
+            format!("seed {}, stratified", m.seed)
+        }
+        (None, None) => format!("seed {}, random", m.seed),
+    };
     let _ = writeln!(
         r,
-        "- split (seed {}, {}): {} train / {} validation / {} test",
-        m.seed,
-        match &config.split.group {
-            Some(column) => format!("by {}: no group in two parts", code(column)),
-            None if m.task == Task::Classification && config.split.stratify != Some(false) => "stratified".into(),
-            None => "random".into(),
-        },
-        m.split["train"],
-        m.split["valid"],
-        m.split["test"]
+        "- split ({how}): {} train / {} validation / {} test",
+        m.split["train"], m.split["valid"], m.split["test"]
     );
     if let Some(c) = &config.curriculum {
         let by = match &c.difficulty {
@@ -1703,6 +1703,35 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
             c * h * w,
             options.scale,
         );
+    } else if let FeatureState::Text(text) = &saved.fitted.features {
+        let o = text.options();
+        let tokens = match o.tokenizer {
+            anneal_data::text::TokenizerKind::Word => format!(
+                "word tokens ({} matches{}); a vocabulary of {} ids: <pad>, <unk> and the {} most frequent training \
+                 words seen at least {} times",
+                code(&o.pattern),
+                if o.lowercase { " in the lower-cased text" } else { "" },
+                text.vocab_len(),
+                text.vocab_len() - 2,
+                o.min_count
+            ),
+            anneal_data::text::TokenizerKind::Bpe => format!(
+                "BPE subword tokens learned on the training texts (words: {} matches{}); a vocabulary of {} ids \
+                 (<pad>, <unk> included)",
+                code(&o.pattern),
+                if o.lowercase { ", lower-cased" } else { "" },
+                text.vocab_len()
+            ),
+        };
+        let _ = writeln!(
+            r,
+            "- text: column {}, {tokens}; each text's {} {} tokens, padded to {} (the tokenizer fitted on the training \
+             rows only)",
+            code(text.column()),
+            if o.truncation == anneal_data::text::Truncation::Head { "first" } else { "last" },
+            o.max_len,
+            o.max_len
+        );
     } else {
         let _ = writeln!(
             r,
@@ -1712,6 +1741,7 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
                 ModelConfig::Linear(c) => c.input,
                 ModelConfig::Mlp(c) => c.input,
                 ModelConfig::Cnn(c) => c.input_len(),
+                ModelConfig::Transformer(c) => c.max_len,
             },
             escaped_list(features)
         );

@@ -16,6 +16,7 @@ mod linear;
 mod penguins;
 mod regression;
 mod rl;
+mod text;
 mod training;
 mod tune;
 mod weights;

@@ -1,0 +1,482 @@
+//! A transformer encoder for token sequences (Vaswani et al. 2017,
+//! <https://arxiv.org/abs/1706.03762>): token + position embedding, `layers`
+//! blocks of multi-head self-attention and a feed-forward network, each
+//! wrapped in a residual connection and layer normalisation, then a pooled
+//! vector and a linear head.
+//!
+//! The norm's placement is a switch ([`NormPlacement`]): `post` as in the
+//! original paper (`x = norm(x + sublayer(x))`), `pre` as in most models since
+//! (`x = x + sublayer(norm(x))`, with a final norm; Xiong et al. 2020,
+//! <https://arxiv.org/abs/2002.04745>). The layers are PyTorch's
+//! `nn.TransformerEncoderLayer` (`batch_first`, dropout on the attention
+//! weights, after each sublayer and inside the feed-forward network).
+//!
+//! Rows reach the model as every dataset gives them: one row of `max_len`
+//! token ids (as floats) per example, `0` being `<pad>`
+//! ([`anneal_data::text`]). The padding mask is read from the ids: padded
+//! positions get no attention and are left out of mean pooling, so a text's
+//! outputs do not depend on how much padding follows it.
+
+use anneal_core::{SeededRng, Stream};
+use burn::module::Param;
+use burn::nn::activation::Activation;
+use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use serde::{Deserialize, Serialize};
+
+use crate::dropout::Dropout;
+use crate::error::ModelError;
+use crate::mlp::{ActivationKind, linear_layer};
+use crate::model::Model;
+
+/// Where layer normalisation sits in each block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormPlacement {
+    /// Before each sublayer, inside the residual branch, plus a final norm
+    /// (pre-LN): trains without warm-up in most reports.
+    #[default]
+    Pre,
+    /// After each residual sum (post-LN, the original transformer).
+    Post,
+}
+
+/// How positions are told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PositionKind {
+    /// A learned vector per position (BERT; PyTorch's `nn.Embedding(max_len, d)`).
+    #[default]
+    Learned,
+    /// Fixed sines and cosines of the original transformer.
+    Sinusoidal,
+}
+
+/// How the sequence becomes one vector for the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// The mean over the real (not padded) tokens.
+    #[default]
+    Mean,
+    /// The output at a learned `[CLS]` vector put before the tokens (BERT).
+    Cls,
+}
+
+/// The shape of a [`Transformer`].
+///
+/// `vocab`, `max_len` and `output` come from the data in a run config (0
+/// there). The reference network of `examples/configs/fine_foods_transformer.toml`:
+///
+/// ```
+/// use anneal_models::{Model, TransformerConfig};
+/// use burn::module::Module;
+/// use burn::prelude::*;
+///
+/// let config = TransformerConfig { vocab: 8002, max_len: 128, output: 2, ..TransformerConfig::default() };
+/// let device = Device::flex();
+/// let model = config.init(0, &device)?;
+/// // PyTorch's count for the same network (transformer_train.py with --norm-first 1).
+/// assert_eq!(model.num_params(), 1_306_114);
+/// // Two texts of 128 ids, padded with 0.
+/// let ids = Tensor::<2>::from_data(TensorData::new(vec![5.0f32; 256], [2, 128]), &device);
+/// assert_eq!(model.forward(ids).dims(), [2, 2]);
+/// # Ok::<(), anneal_models::ModelError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformerConfig {
+    /// Token ids, `<pad>` = 0 included (0 in a run config: from the tokenizer).
+    #[serde(default, skip_serializing_if = "crate::config::is_zero")]
+    pub vocab: usize,
+    /// The longest sequence (0 in a run config: the tokenizer's `max_len`).
+    #[serde(default, skip_serializing_if = "crate::config::is_zero")]
+    pub max_len: usize,
+    /// Width of every token's vector (128).
+    pub d_model: usize,
+    /// Encoder blocks (2).
+    pub layers: usize,
+    /// Attention heads per block; `d_model` must be a multiple (4).
+    pub heads: usize,
+    /// Hidden units of the feed-forward network (256).
+    pub d_ff: usize,
+    /// Dropout on attention weights, sublayer outputs and the feed-forward hidden layer (0.1).
+    pub dropout: f64,
+    /// `pre` (default) or `post` layer normalisation.
+    pub norm: NormPlacement,
+    /// `learned` (default) or `sinusoidal` positions.
+    pub position: PositionKind,
+    /// `mean` (default, masked) or `cls` pooling.
+    pub pooling: Pooling,
+    /// The feed-forward activation (`relu`; `gelu`).
+    pub activation: ActivationKind,
+    /// Number of outputs (0 in a run config: from the data).
+    #[serde(default, skip_serializing_if = "crate::config::is_zero")]
+    pub output: usize,
+}
+
+impl Default for TransformerConfig {
+    fn default() -> Self {
+        Self {
+            vocab: 0,
+            max_len: 0,
+            d_model: 128,
+            layers: 2,
+            heads: 4,
+            d_ff: 256,
+            dropout: 0.1,
+            norm: NormPlacement::Pre,
+            position: PositionKind::Learned,
+            pooling: Pooling::Mean,
+            activation: ActivationKind::Relu,
+            output: 0,
+        }
+    }
+}
+
+impl TransformerConfig {
+    /// Checks the settings: sizes of at least 1, heads dividing `d_model`,
+    /// dropout in `[0, 1)`.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        for (layer, n) in [
+            ("vocab", self.vocab),
+            ("max_len", self.max_len),
+            ("d_model", self.d_model),
+            ("layers", self.layers),
+            ("heads", self.heads),
+            ("d_ff", self.d_ff),
+            ("output", self.output),
+        ] {
+            if n == 0 {
+                return Err(ModelError::EmptyLayer { layer: format!("transformer {layer}") });
+            }
+        }
+        if self.d_model % self.heads != 0 {
+            return Err(ModelError::Heads { d_model: self.d_model, heads: self.heads });
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(ModelError::Dropout(self.dropout));
+        }
+        Ok(())
+    }
+
+    /// Builds the network with weights drawn from `seed` on the host, so a
+    /// seed gives the same initial weights on every backend. As PyTorch:
+    /// embeddings (tokens, learned positions, `[CLS]`) from N(0, 1); the
+    /// attention's query, key and value projections Xavier-uniform over their
+    /// stacked `3·d × d` matrix with zero biases, its output projection
+    /// U(±1/√d) with a zero bias; the feed-forward and head layers U(±1/√fan_in)
+    /// (weights and biases); norms at scale 1, shift 0, ε 1e-5.
+    pub fn init(&self, seed: u64, device: &Device) -> Result<Transformer, ModelError> {
+        self.validate()?;
+        let mut rng = SeededRng::stream(seed, Stream::Init);
+        let d = self.d_model;
+        let mut normal = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.normal() as f32).collect() };
+        let token =
+            Embedding { weight: Param::from_data(TensorData::new(normal(self.vocab * d), [self.vocab, d]), device) };
+        let positions = self.max_len + usize::from(self.pooling == Pooling::Cls);
+        let position = (self.position == PositionKind::Learned)
+            .then(|| Param::from_data(TensorData::new(normal(positions * d), [positions, d]), device));
+        let cls =
+            (self.pooling == Pooling::Cls).then(|| Param::from_data(TensorData::new(normal(d), [1, 1, d]), device));
+        let norm = |device: &Device| LayerNormConfig::new(d).with_epsilon(1e-5).init(device);
+        let mut dropouts = 0u64;
+        let mut dropout = || {
+            dropouts += 1;
+            Dropout::new(self.dropout, SeededRng::stream(seed, Stream::Dropout(dropouts - 1)))
+        };
+        let mut blocks = Vec::with_capacity(self.layers);
+        for _ in 0..self.layers {
+            let xavier = (6.0 / (4 * d) as f64).sqrt();
+            let mut projection = |bound: f64| -> Linear {
+                let weight: Vec<f32> = (0..d * d).map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32).collect();
+                Linear {
+                    weight: Param::from_data(TensorData::new(weight, [d, d]), device),
+                    bias: Some(Param::from_data(TensorData::new(vec![0.0f32; d], [d]), device)),
+                }
+            };
+            let (query, key, value) = (projection(xavier), projection(xavier), projection(xavier));
+            let out = projection(1.0 / (d as f64).sqrt());
+            blocks.push(EncoderBlock {
+                query,
+                key,
+                value,
+                out,
+                ff_in: linear_layer(&mut rng, d, self.d_ff, device),
+                ff_out: linear_layer(&mut rng, self.d_ff, d, device),
+                norm_attention: norm(device),
+                norm_ff: norm(device),
+                attention_dropout: dropout(),
+                attention_out_dropout: dropout(),
+                ff_dropout: dropout(),
+                ff_out_dropout: dropout(),
+            });
+        }
+        Ok(Transformer {
+            token,
+            position,
+            cls,
+            blocks,
+            final_norm: (self.norm == NormPlacement::Pre).then(|| norm(device)),
+            head: linear_layer(&mut rng, d, self.output, device),
+            activation: self.activation.config().init(device),
+            sinusoids: match self.position {
+                PositionKind::Sinusoidal => sinusoids(positions, d),
+                PositionKind::Learned => Vec::new(),
+            },
+            heads: self.heads,
+            pre_norm: self.norm == NormPlacement::Pre,
+        })
+    }
+}
+
+/// The fixed position table of the original transformer, `[positions, d]`
+/// row-major: `sin(p / 10000^(2i/d))` at `2i`, `cos` at `2i + 1`.
+fn sinusoids(positions: usize, d: usize) -> Vec<f32> {
+    let mut table = vec![0.0f32; positions * d];
+    for p in 0..positions {
+        for i in 0..d {
+            let angle = p as f64 / 10000f64.powf((i / 2 * 2) as f64 / d as f64);
+            table[p * d + i] = if i % 2 == 0 { angle.sin() } else { angle.cos() } as f32;
+        }
+    }
+    table
+}
+
+/// One encoder block: self-attention and a feed-forward network.
+#[derive(Module, Debug)]
+pub struct EncoderBlock {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    out: Linear,
+    ff_in: Linear,
+    ff_out: Linear,
+    norm_attention: LayerNorm,
+    norm_ff: LayerNorm,
+    attention_dropout: Dropout,
+    attention_out_dropout: Dropout,
+    ff_dropout: Dropout,
+    ff_out_dropout: Dropout,
+}
+
+impl EncoderBlock {
+    /// Multi-head self-attention of `x` (`[batch, seq, d]`); `mask` is added
+    /// to every score (`[batch, 1, 1, seq]`: 0, or a large negative number at padding).
+    fn attention(&self, x: Tensor<3>, mask: Tensor<4>, heads: usize) -> Tensor<3> {
+        let [b, t, d] = x.dims();
+        let dh = d / heads;
+        let split = |z: Tensor<3>| z.reshape([b, t, heads, dh]).swap_dims(1, 2);
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x));
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (dh as f64).sqrt()) + mask;
+        let weights = self.attention_dropout.forward(softmax(scores, 3));
+        let z = weights.matmul(v).swap_dims(1, 2).reshape([b, t, d]);
+        self.attention_out_dropout.forward(self.out.forward(z))
+    }
+
+    fn feed_forward(&self, x: Tensor<3>, activation: &Activation) -> Tensor<3> {
+        let h = self.ff_dropout.forward(activation.forward(self.ff_in.forward(x)));
+        self.ff_out_dropout.forward(self.ff_out.forward(h))
+    }
+
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        mask: Tensor<4>,
+        heads: usize,
+        pre_norm: bool,
+        activation: &Activation,
+    ) -> Tensor<3> {
+        if pre_norm {
+            let x = x.clone() + self.attention(self.norm_attention.forward(x), mask, heads);
+            x.clone() + self.feed_forward(self.norm_ff.forward(x), activation)
+        } else {
+            let x = self.norm_attention.forward(x.clone() + self.attention(x, mask, heads));
+            self.norm_ff.forward(x.clone() + self.feed_forward(x, activation))
+        }
+    }
+
+    fn dropouts(&self) -> [&Dropout; 4] {
+        [&self.attention_dropout, &self.attention_out_dropout, &self.ff_dropout, &self.ff_out_dropout]
+    }
+}
+
+/// A transformer encoder classifier / regressor over token ids. Build it with
+/// [`TransformerConfig::init`].
+#[derive(Module, Debug)]
+pub struct Transformer {
+    token: Embedding,
+    position: Option<Param<Tensor<2>>>,
+    cls: Option<Param<Tensor<3>>>,
+    blocks: Vec<EncoderBlock>,
+    final_norm: Option<LayerNorm>,
+    head: Linear,
+    activation: Activation,
+    #[module(skip)]
+    sinusoids: Vec<f32>,
+    heads: usize,
+    pre_norm: bool,
+}
+
+/// What a padded position adds to an attention score: exp of it is 0 in `f32`.
+const MASKED: f32 = -1.0e9;
+
+impl Transformer {
+    /// Computes the outputs (logits, for a classifier).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, seq]` token ids as floats, `seq` at most `max_len`, 0 = `<pad>`
+    /// - output: `[batch, output]`
+    ///
+    /// A row of only padding attends to nothing real and pools to zeros; the
+    /// tokenizer never makes one (an empty text is one `<unk>`).
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let [b, t] = x.dims();
+        let device = x.device();
+        let ids: Tensor<2, Int> = x.int();
+        let pad = ids.clone().equal_elem(0);
+        let mut h = self.token.forward(ids);
+        let d = h.dims()[2];
+        let mut keep = pad.bool_not().float(); // [b, t], 1 at real tokens
+        if let Some(cls) = &self.cls {
+            h = Tensor::cat(vec![cls.val().expand([b, 1, d]), h], 1);
+            keep = Tensor::cat(vec![Tensor::ones([b, 1], &device), keep], 1);
+        }
+        let seq = h.dims()[1];
+        let positions: Tensor<2> = match &self.position {
+            Some(p) => p.val().slice([0..seq, 0..d]),
+            None => Tensor::from_data(TensorData::new(self.sinusoids[..seq * d].to_vec(), [seq, d]), &device),
+        };
+        h = h + positions.unsqueeze::<3>();
+        let mask: Tensor<4> = (keep.clone() - 1.0).mul_scalar(-MASKED).reshape([b, 1, 1, seq]);
+        for block in &self.blocks {
+            h = block.forward(h, mask.clone(), self.heads, self.pre_norm, &self.activation);
+        }
+        if let Some(norm) = &self.final_norm {
+            h = norm.forward(h);
+        }
+        let pooled: Tensor<2> = if self.cls.is_some() {
+            h.slice([0..b, 0..1, 0..d]).reshape([b, d])
+        } else {
+            let keep3: Tensor<3> = keep.clone().reshape([b, t, 1]);
+            let sum: Tensor<2> = (h * keep3).sum_dim(1).reshape([b, d]);
+            sum / keep.sum_dim(1).clamp_min(1.0)
+        };
+        self.head.forward(pooled)
+    }
+
+    /// The dropout generators' states, four per block, for checkpoints.
+    pub fn rng_state(&self) -> Vec<u64> {
+        self.blocks.iter().flat_map(|b| b.dropouts().map(Dropout::rng_state)).collect()
+    }
+
+    /// Restores states read with [`rng_state`](Transformer::rng_state).
+    pub fn set_rng_state(&self, state: &[u64]) {
+        for (d, &s) in self.blocks.iter().flat_map(|b| b.dropouts()).zip(state) {
+            d.set_rng_state(s);
+        }
+    }
+}
+
+impl Model for Transformer {
+    type Input = Tensor<2>;
+
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        Transformer::forward(self, x)
+    }
+
+    fn rng_state(&self) -> Vec<u64> {
+        Transformer::rng_state(self)
+    }
+
+    fn set_rng_state(&self, state: &[u64]) {
+        Transformer::set_rng_state(self, state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(norm: NormPlacement, pooling: Pooling, position: PositionKind) -> TransformerConfig {
+        TransformerConfig {
+            vocab: 20,
+            max_len: 8,
+            d_model: 16,
+            layers: 2,
+            heads: 4,
+            d_ff: 32,
+            dropout: 0.0,
+            norm,
+            position,
+            pooling,
+            output: 3,
+            ..TransformerConfig::default()
+        }
+    }
+
+    fn rows(rows: &[[f32; 8]], device: &Device) -> Tensor<2> {
+        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        Tensor::from_data(TensorData::new(flat, [rows.len(), 8]), device)
+    }
+
+    fn values(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// Padding changes nothing: a text alone, or beside a longer one, or
+    /// with its padding cut off, gives the same outputs (every placement, pooling, position kind).
+    #[test]
+    fn padding_is_masked_out_of_attention_and_pooling() {
+        let device = Device::flex();
+        for norm in [NormPlacement::Pre, NormPlacement::Post] {
+            for pooling in [Pooling::Mean, Pooling::Cls] {
+                for position in [PositionKind::Learned, PositionKind::Sinusoidal] {
+                    let model = small(norm, pooling, position).init(3, &device).unwrap();
+                    let short = [4.0, 9.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+                    let long = [5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0];
+                    let alone = values(model.forward(rows(&[short], &device)));
+                    let batched = values(model.forward(rows(&[long, short], &device)));
+                    let cut = values(
+                        model.forward(Tensor::from_data(TensorData::new(vec![4.0f32, 9.0, 2.0], [1, 3]), &device)),
+                    );
+                    for (a, b) in alone.iter().zip(&batched[3..]).chain(alone.iter().zip(&cut)) {
+                        assert!(
+                            (a - b).abs() < 1e-5,
+                            "{norm:?} {pooling:?} {position:?}: {alone:?} {batched:?} {cut:?}"
+                        );
+                    }
+                    // And a different text gives different outputs.
+                    assert!(alone.iter().zip(&batched[..3]).any(|(a, b)| (a - b).abs() > 1e-4));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_same_weights_and_bad_shapes_are_named() {
+        let device = Device::flex();
+        let config = small(NormPlacement::Post, Pooling::Mean, PositionKind::Learned);
+        let x = rows(&[[1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]], &device);
+        let a = values(config.init(1, &device).unwrap().forward(x.clone()));
+        let b = values(config.init(1, &device).unwrap().forward(x.clone()));
+        let c = values(config.init(2, &device).unwrap().forward(x));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let e = TransformerConfig { heads: 3, ..config.clone() }.validate().unwrap_err().to_string();
+        assert!(e.contains("d_model 16") && e.contains("3 heads"), "{e}");
+        assert!(TransformerConfig { layers: 0, ..config.clone() }.validate().is_err());
+        assert!(TransformerConfig { dropout: 1.0, ..config }.validate().is_err());
+    }
+
+    #[test]
+    fn sinusoids_are_the_papers() {
+        let t = sinusoids(3, 4);
+        assert_eq!(&t[..4], &[0.0, 1.0, 0.0, 1.0]);
+        assert!((t[4] - 1f32.sin()).abs() < 1e-7);
+        assert!((t[7] - (1.0f64 / 100.0).cos() as f32).abs() < 1e-7);
+    }
+}
