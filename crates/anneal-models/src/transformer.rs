@@ -152,7 +152,7 @@ impl TransformerConfig {
                 return Err(ModelError::EmptyLayer { layer: format!("transformer {layer}") });
             }
         }
-        if self.d_model % self.heads != 0 {
+        if !self.d_model.is_multiple_of(self.heads) {
             return Err(ModelError::Heads { d_model: self.d_model, heads: self.heads });
         }
         if !(0.0..1.0).contains(&self.dropout) {
