@@ -21,7 +21,9 @@
 //! the mean training-loss curves to `target/transformer_stability.{png,svg}`.
 //!
 //! Run: `cargo run --release --example transformer_stability [-- --seeds 0,1,2
-//! --epochs 3 --reference sweep.json]` (24 runs; about 25 minutes on one core).
+//! --epochs 3 --reference sweep.json]` (24 runs; about 45 minutes on one core);
+//! `--runs target/transformer_stability.json` tables and plots saved runs again
+//! without training.
 
 use anneal::RunConfig;
 use anneal::data::{Augmented, Dataset};
@@ -97,9 +99,13 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let mut runs = Vec::new();
-    let mut curves = Vec::new();
-    for cell in &cells {
+    // --runs <file>: the runs a previous invocation saved, tabled and plotted again without training.
+    let saved: Option<Value> = match arg::<String>("--runs") {
+        Some(path) => Some(serde_json::from_str(&std::fs::read_to_string(path)?)?),
+        None => None,
+    };
+    let mut runs: Vec<Value> = saved.as_ref().and_then(|s| s["runs"].as_array().cloned()).unwrap_or_default();
+    for cell in cells.iter().filter(|_| saved.is_none()) {
         let mut c = config.clone();
         if let anneal::models::ModelConfig::Transformer(t) = &mut c.model.config {
             t.norm = if cell.pre { anneal::models::NormPlacement::Pre } else { anneal::models::NormPlacement::Post };
@@ -116,8 +122,6 @@ fn main() -> anyhow::Result<()> {
         })?);
         let model_config =
             c.model_config(data.train.n_features(), data.loaded.target.n_outputs(), Some(&data.fitted.features));
-        let mut mean_curve = vec![0.0; epochs];
-        let mut finished = 0usize;
         for &seed in &seeds {
             c.seed = seed;
             let fitted = Trainer::new(c.train_config(), device.clone()).with_progress(Progress::Silent).fit(
@@ -136,10 +140,6 @@ fn main() -> anyhow::Result<()> {
                         e.predictions.chunks_exact(k).map(|p| if p[1] > p[0] { 1 } else { 0 }).collect();
                     let last = *losses.last().unwrap_or(&f64::NAN);
                     let lowest = losses.iter().copied().fold(f64::INFINITY, f64::min);
-                    for (m, l) in mean_curve.iter_mut().zip(&losses) {
-                        *m += l;
-                    }
-                    finished += 1;
                     json!({
                         "seed": seed, "epoch_train_loss": losses, "test_acc": e.scores()?.0,
                         "nonfinite": false, "at_chance": last >= prior_entropy - 0.02,
@@ -156,8 +156,26 @@ fn main() -> anyhow::Result<()> {
             eprintln!("{} seed {seed}: {run}", cell.name());
             runs.push(json!({ "norm": if cell.pre { "pre" } else { "post" }, "warmup": cell.warmup, "lr": cell.lr, "run": run }));
         }
-        curves.push(mean_curve.iter().map(|l| l / finished.max(1) as f64).collect::<Vec<f64>>());
     }
+    let of_cell = |cell: &Cell| -> Vec<&Value> {
+        runs.iter()
+            .filter(|r| {
+                r["norm"] == (if cell.pre { "pre" } else { "post" }) && r["warmup"] == cell.warmup && r["lr"] == cell.lr
+            })
+            .map(|r| &r["run"])
+            .collect()
+    };
+    // The mean training loss of each epoch over a cell's finished runs.
+    let mean_curve = |rs: &[&Value]| -> Vec<f64> {
+        let curves: Vec<Vec<f64>> = rs
+            .iter()
+            .filter_map(|r| r["epoch_train_loss"].as_array())
+            .filter(|a| !a.is_empty())
+            .map(|a| a.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect())
+            .collect();
+        (0..epochs).map(|e| curves.iter().filter_map(|c| c.get(e)).sum::<f64>() / curves.len().max(1) as f64).collect()
+    };
+    let curves: Vec<Vec<f64>> = cells.iter().map(|c| mean_curve(&of_cell(c))).collect();
 
     // The table: ours beside the reference's cell of the same settings.
     let summary = |rs: &[&Value]| -> String {
@@ -179,13 +197,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|{}", if reference.is_some() { "---|" } else { "" });
     for cell in &cells {
-        let ours: Vec<&Value> = runs
-            .iter()
-            .filter(|r| {
-                r["norm"] == (if cell.pre { "pre" } else { "post" }) && r["warmup"] == cell.warmup && r["lr"] == cell.lr
-            })
-            .map(|r| &r["run"])
-            .collect();
+        let ours = of_cell(cell);
         let theirs = reference.as_ref().and_then(|rf| {
             rf["cells"].as_array()?.iter().find(|c| {
                 c["norm_first"].as_u64() == Some(u64::from(cell.pre))
@@ -239,21 +251,9 @@ fn main() -> anyhow::Result<()> {
                             && c["lr"].as_f64() == Some(cell.lr)
                     })
                 });
-                let runs: Vec<Vec<f64>> = c
-                    .and_then(|c| c["runs"].as_array())
-                    .map(|rs| {
-                        rs.iter()
-                            .map(|r| {
-                                r["epoch_train_loss"]
-                                    .as_array()
-                                    .map_or(Vec::new(), |a| a.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                (0..epochs)
-                    .map(|e| runs.iter().filter_map(|r| r.get(e)).sum::<f64>() / runs.len().max(1) as f64)
-                    .collect()
+                let rs: Vec<&Value> =
+                    c.and_then(|c| c["runs"].as_array()).map(|a| a.iter().collect()).unwrap_or_default();
+                mean_curve(&rs)
             })
             .collect();
         charts.push(Chart {
@@ -266,7 +266,9 @@ fn main() -> anyhow::Result<()> {
         });
     }
     let out = root.join("target/transformer_stability");
-    std::fs::write(out.with_extension("json"), serde_json::to_string_pretty(&json!({ "runs": runs }))?)?;
+    if saved.is_none() {
+        std::fs::write(out.with_extension("json"), serde_json::to_string_pretty(&json!({ "runs": runs }))?)?;
+    }
     let [png, _] = save_charts(&charts, &out)?;
     println!("\nruns: {}\ncurves: {}", out.with_extension("json").display(), png.display());
     Ok(())
