@@ -165,6 +165,17 @@ fn main() -> anyhow::Result<()> {
             .map(|r| &r["run"])
             .collect()
     };
+    // The reference sweep's runs of the cell with the same settings (none without --reference).
+    let reference_runs = |cell: &Cell| -> Vec<&Value> {
+        let found = reference.as_ref().and_then(|rf| {
+            rf["cells"].as_array()?.iter().find(|c| {
+                c["norm_first"].as_u64() == Some(u64::from(cell.pre))
+                    && (c["warmup_steps"].as_u64() != Some(0)) == cell.warmup
+                    && c["lr"].as_f64() == Some(cell.lr)
+            })
+        });
+        found.and_then(|c| c["runs"].as_array()).map(|a| a.iter().collect()).unwrap_or_default()
+    };
     // The mean training loss of each epoch over a cell's finished runs.
     let mean_curve = |rs: &[&Value]| -> Vec<f64> {
         let curves: Vec<Vec<f64>> = rs
@@ -198,17 +209,7 @@ fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|{}", if reference.is_some() { "---|" } else { "" });
     for cell in &cells {
         let ours = of_cell(cell);
-        let theirs = reference.as_ref().and_then(|rf| {
-            rf["cells"].as_array()?.iter().find(|c| {
-                c["norm_first"].as_u64() == Some(u64::from(cell.pre))
-                    && (c["warmup_steps"].as_u64() != Some(0)) == cell.warmup
-                    && c["lr"].as_f64() == Some(cell.lr)
-            })
-        });
-        let theirs = theirs.map(|c| {
-            let rs: Vec<&Value> = c["runs"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
-            format!(" {} |", summary(&rs))
-        });
+        let theirs = reference.as_ref().map(|_| format!(" {} |", summary(&reference_runs(cell))));
         println!(
             "| {} | {} | {} | {} |{}",
             if cell.pre { "pre" } else { "post" },
@@ -240,22 +241,8 @@ fn main() -> anyhow::Result<()> {
         legend_bottom: true,
         ..Chart::default()
     }];
-    if let Some(rf) = &reference {
-        let theirs: Vec<Vec<f64>> = cells
-            .iter()
-            .map(|cell| {
-                let c = rf["cells"].as_array().and_then(|cs| {
-                    cs.iter().find(|c| {
-                        c["norm_first"].as_u64() == Some(u64::from(cell.pre))
-                            && (c["warmup_steps"].as_u64() != Some(0)) == cell.warmup
-                            && c["lr"].as_f64() == Some(cell.lr)
-                    })
-                });
-                let rs: Vec<&Value> =
-                    c.and_then(|c| c["runs"].as_array()).map(|a| a.iter().collect()).unwrap_or_default();
-                mean_curve(&rs)
-            })
-            .collect();
+    if reference.is_some() {
+        let theirs: Vec<Vec<f64>> = cells.iter().map(|cell| mean_curve(&reference_runs(cell))).collect();
         charts.push(Chart {
             title: format!("PyTorch: mean training loss of {} seeds", seeds.len()),
             x_label: "epoch".into(),

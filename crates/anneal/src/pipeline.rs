@@ -647,11 +647,6 @@ impl Loaded {
         })
     }
 
-    /// `[channels, height, width]` of an image run.
-    pub fn image_shape(&self) -> Option<[usize; 3]> {
-        self.images.as_ref().map(|i| i.shape)
-    }
-
     /// The table rows `rows` as a dataset, with preprocessing fitted elsewhere.
     pub fn data(&self, fitted: &Fitted, rows: &[usize]) -> Result<TabularData> {
         let m = fitted.features.transform(&self.table.take(rows)?)?;
