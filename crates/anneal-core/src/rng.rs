@@ -50,6 +50,16 @@ pub struct SeededRng {
     state: u64,
 }
 
+/// SplitMix64's increment (Steele et al. 2014): the state after `n` draws is `seed + n·γ`.
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's output function of a state.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 impl SeededRng {
     /// A generator whose whole stream is determined by `seed`.
     pub fn new(seed: u64) -> Self {
@@ -87,11 +97,28 @@ impl SeededRng {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.state = self.state.wrapping_add(GOLDEN_GAMMA);
+        mix(self.state)
+    }
+
+    /// What the `n`-th call of [`next_u64`](Self::next_u64) from here would
+    /// return (`n = 0`: the next), without drawing. A draw depends only on its
+    /// position, so a long run of them can be made in parallel pieces:
+    ///
+    /// ```
+    /// use anneal_core::SeededRng;
+    /// let mut rng = SeededRng::new(7);
+    /// let ahead: Vec<u64> = (0..4).map(|n| rng.peek_u64(n)).collect();
+    /// rng.skip(2);
+    /// assert_eq!(rng.next_u64(), ahead[2]);
+    /// ```
+    pub fn peek_u64(&self, n: u64) -> u64 {
+        mix(self.state.wrapping_add(n.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)))
+    }
+
+    /// Moves past `n` draws, as `n` calls of [`next_u64`](Self::next_u64) would.
+    pub fn skip(&mut self, n: u64) {
+        self.state = self.state.wrapping_add(n.wrapping_mul(GOLDEN_GAMMA));
     }
 
     /// A uniform float in `[0, 1)` with 53 random bits.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use anneal_data::SeededRng;
 use burn::prelude::*;
+use rayon::prelude::*;
 
 /// Inverted dropout (Srivastava et al. 2014, <https://jmlr.org/papers/v15/srivastava14a.html>):
 /// in training, each element is zeroed with probability `prob` and the survivors are
@@ -73,15 +74,59 @@ impl Dropout {
         let shape = x.shape();
         let keep = 1.0 - self.prob;
         let scale = (1.0 / keep) as f32;
-        let mut rng = {
+        let rng = {
             let mut state = self.lock();
             state.calls += 1;
             SeededRng::derive(state.seed, state.calls)
         };
-        let mask: Vec<f32> =
-            (0..shape.num_elements()).map(|_| if rng.next_f64() < keep { scale } else { 0.0 }).collect();
+        // Element `i` keeps when the stream's `i`-th `next_f64()` is below `keep`,
+        // tested without the float (its top 53 bits below `keep · 2^53`) and in
+        // parallel pieces: the same mask as drawing them one by one.
+        let below = (keep * (1u64 << 53) as f64).ceil() as u64;
+        let mut mask = vec![0.0f32; shape.num_elements()];
+        const PIECE: usize = 1 << 15;
+        mask.par_chunks_mut(PIECE).enumerate().for_each(|(piece, chunk)| {
+            let start = (piece * PIECE) as u64;
+            for (i, m) in (start..).zip(chunk.iter_mut()) {
+                if rng.peek_u64(i) >> 11 < below {
+                    *m = scale;
+                }
+            }
+        });
         // A tensor made from data is a constant of the graph: no gradient flows into it.
         let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &x.device());
         x * mask
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mask is the definition drawn one element at a time: element `i` of
+    /// the `n`-th call survives (scaled by 1/keep) when the `i`-th `next_f64()` of
+    /// `SeededRng::derive(seed, n)` is below `keep`; over several pieces of the
+    /// parallel fill, and in evaluation the layer is the identity.
+    #[test]
+    fn masks_are_the_sequential_definition_and_eval_is_identity() {
+        let device = Device::flex().autodiff();
+        let n = 100_003; // four pieces and a ragged end
+        let dropout = Dropout::new(0.3, SeededRng::new(11));
+        let seed = dropout.lock().seed;
+        let ones = Tensor::<1>::ones([n], &device);
+        for call in 1..=2u64 {
+            let out = dropout.forward(ones.clone()).into_data().try_to_vec::<f32>().unwrap();
+            let mut rng = SeededRng::derive(seed, call);
+            let scale = (1.0 / 0.7f64) as f32;
+            for (i, &v) in out.iter().enumerate() {
+                let want = if rng.next_f64() < 0.7 { scale } else { 0.0 };
+                assert_eq!(v, want, "call {call}, element {i}");
+            }
+            let kept = out.iter().filter(|&&v| v > 0.0).count() as f64 / n as f64;
+            assert!((kept - 0.7).abs() < 0.01, "kept {kept}");
+        }
+        assert_eq!(dropout.rng_state(), 2);
+        let plain = Tensor::<1>::ones([5], &Device::flex());
+        assert_eq!(dropout.forward(plain).into_data().try_to_vec::<f32>().unwrap(), vec![1.0; 5]);
     }
 }
