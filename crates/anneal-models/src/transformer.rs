@@ -16,12 +16,21 @@
 //! ([`anneal_data::text`]). The padding mask is read from the ids: padded
 //! positions get no attention and are left out of mean pooling, so a text's
 //! outputs do not depend on how much padding follows it.
+//!
+//! The encoder computes only what reaches the output: the real tokens of a
+//! batch are packed as rows `[tokens, d_model]` for the projections, norms,
+//! feed-forward networks and dropout, and laid out as `[batch, heads, seq, seq]`
+//! only for the attention scores. A padded position's state feeds nothing (it is
+//! masked as a key and left out of pooling), so this is the padded network's
+//! result with about half the work on reviews that fill half of `max_len`
+//! (PyTorch does the same at inference with nested tensors, not in training).
 
 use anneal_core::{SeededRng, Stream};
 use burn::module::Param;
 use burn::nn::activation::Activation;
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
@@ -262,39 +271,48 @@ pub struct EncoderBlock {
 }
 
 impl EncoderBlock {
-    /// Multi-head self-attention of `x` (`[batch, seq, d]`); `mask` is added
-    /// to every score (`[batch, 1, 1, seq]`: 0, or a large negative number at padding).
-    fn attention(&self, x: Tensor<3>, mask: Tensor<4>, heads: usize) -> Tensor<3> {
-        let [b, t, d] = x.dims();
+    /// Multi-head self-attention of the packed rows `x` (`[tokens, d]`): laid
+    /// out as `[batch, heads, seq, head_dim]` (zeros at padding) for the scores,
+    /// whose padded keys `packing.mask` removes, and packed again after.
+    fn attention(&self, x: Tensor<2>, packing: &Packing, heads: usize) -> Tensor<2> {
+        let d = x.dims()[1];
+        let (b, t) = (packing.batch, packing.seq);
         let dh = d / heads;
-        let split = |z: Tensor<3>| z.reshape([b, t, heads, dh]).swap_dims(1, 2);
-        let q = split(self.query.forward(x.clone()));
+        let device = x.device();
+        let split = |z: Tensor<2>| {
+            Tensor::<2>::zeros([b * t, d], &device)
+                .select_assign(0, packing.rows.clone(), z, IndexingUpdateOp::Add)
+                .reshape([b, t, heads, dh])
+                .swap_dims(1, 2)
+        };
+        // Scaling the queries rather than the scores: t / head_dim times fewer products.
+        let q = split(self.query.forward(x.clone())).mul_scalar(1.0 / (dh as f64).sqrt());
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x));
-        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (dh as f64).sqrt()) + mask;
+        let scores = q.matmul(k.swap_dims(2, 3)) + packing.mask.clone();
         let weights = self.attention_dropout.forward(softmax(scores, 3));
-        let z = weights.matmul(v).swap_dims(1, 2).reshape([b, t, d]);
+        let z = weights.matmul(v).swap_dims(1, 2).reshape([b * t, d]).select(0, packing.rows.clone());
         self.attention_out_dropout.forward(self.out.forward(z))
     }
 
-    fn feed_forward(&self, x: Tensor<3>, activation: &Activation) -> Tensor<3> {
+    fn feed_forward(&self, x: Tensor<2>, activation: &Activation) -> Tensor<2> {
         let h = self.ff_dropout.forward(activation.forward(self.ff_in.forward(x)));
         self.ff_out_dropout.forward(self.ff_out.forward(h))
     }
 
     fn forward(
         &self,
-        x: Tensor<3>,
-        mask: Tensor<4>,
+        x: Tensor<2>,
+        packing: &Packing,
         heads: usize,
         pre_norm: bool,
         activation: &Activation,
-    ) -> Tensor<3> {
+    ) -> Tensor<2> {
         if pre_norm {
-            let x = x.clone() + self.attention(self.norm_attention.forward(x), mask, heads);
+            let x = x.clone() + self.attention(self.norm_attention.forward(x), packing, heads);
             x.clone() + self.feed_forward(self.norm_ff.forward(x), activation)
         } else {
-            let x = self.norm_attention.forward(x.clone() + self.attention(x, mask, heads));
+            let x = self.norm_attention.forward(x.clone() + self.attention(x, packing, heads));
             self.norm_ff.forward(x.clone() + self.feed_forward(x, activation))
         }
     }
@@ -321,8 +339,81 @@ pub struct Transformer {
     pre_norm: bool,
 }
 
-/// What a padded position adds to an attention score: exp of it is 0 in `f32`.
-const MASKED: f32 = -1.0e9;
+/// Where a batch's real tokens are, read from its ids on the host.
+struct Packing {
+    batch: usize,
+    /// Positions per text, `[CLS]` included.
+    seq: usize,
+    /// The row `text · seq + position` of every real token (`[CLS]` included), in order.
+    rows: Tensor<1, Int>,
+    /// Added to every attention score, `[batch, 1, 1, seq]`: −∞ at a padded key
+    /// (exp gives exactly 0, without libm's slow underflow path), 0 elsewhere, and
+    /// 0 throughout a text with no real token, which so attends to its padding
+    /// and stays finite.
+    mask: Tensor<4>,
+    /// How the packed rows become one vector per text.
+    pool: Pool,
+}
+
+enum Pool {
+    /// The row of each text's `[CLS]`.
+    First(Tensor<1, Int>),
+    /// `[batch, tokens]`: `1 / n` at a text's `n` real tokens, so its product
+    /// with the rows is the masked mean (zeros for a text with none).
+    Mean(Tensor<2>),
+}
+
+impl Packing {
+    fn new(x: &Tensor<2>, cls: bool) -> Self {
+        let [b, t] = x.dims();
+        let device = x.device();
+        let ids = x.to_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+        let seq = t + usize::from(cls);
+        let mut rows: Vec<i64> = Vec::with_capacity(b * seq);
+        let mut mask = vec![0.0f32; b * seq];
+        let mut spans = Vec::with_capacity(b);
+        for (i, text) in ids.chunks(t.max(1)).enumerate().take(b) {
+            let start = rows.len();
+            if cls {
+                rows.push((i * seq) as i64);
+            }
+            let shift = i * seq + usize::from(cls);
+            // `as i64` truncates as the embedding's `int()` cast does.
+            rows.extend(text.iter().enumerate().filter(|&(_, &id)| id as i64 != 0).map(|(j, _)| (shift + j) as i64));
+            if rows.len() > start {
+                for (j, &id) in text.iter().enumerate() {
+                    if id as i64 == 0 {
+                        mask[shift + j] = f32::NEG_INFINITY;
+                    }
+                }
+            }
+            spans.push(start..rows.len());
+        }
+        let n = rows.len();
+        let pool = if cls {
+            let first: Vec<i64> = spans.iter().map(|s| s.start as i64).collect();
+            Pool::First(Tensor::from_data(TensorData::new(first, [b]), &device))
+        } else {
+            let mut weights = vec![0.0f32; b * n];
+            for (i, span) in spans.iter().enumerate() {
+                let share = 1.0 / span.len().max(1) as f32;
+                weights[i * n + span.start..i * n + span.end].fill(share);
+            }
+            Pool::Mean(Tensor::from_data(TensorData::new(weights, [b, n]), &device))
+        };
+        Self {
+            batch: b,
+            seq,
+            rows: Tensor::from_data(TensorData::new(rows, [n]), &device),
+            mask: Tensor::<2>::from_data(TensorData::new(mask, [b, seq]), &device).reshape([b, 1, 1, seq]),
+            pool,
+        }
+    }
+
+    fn tokens(&self) -> usize {
+        self.rows.dims()[0]
+    }
+}
 
 impl Transformer {
     /// Computes the outputs (logits, for a classifier).
@@ -334,36 +425,34 @@ impl Transformer {
     /// A row of only padding attends to nothing real and pools to zeros; the
     /// tokenizer never makes one (an empty text is one `<unk>`).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let [b, t] = x.dims();
+        let [b, _] = x.dims();
         let device = x.device();
-        let ids: Tensor<2, Int> = x.int();
-        let pad = ids.clone().equal_elem(0);
-        let mut h = self.token.forward(ids);
+        let packing = Packing::new(&x, self.cls.is_some());
+        let mut h = self.token.forward(x.int());
         let d = h.dims()[2];
-        let mut keep = pad.bool_not().float(); // [b, t], 1 at real tokens
+        if packing.tokens() == 0 {
+            // Only padding, and no [CLS]: every text pools to zeros.
+            return self.head.forward(Tensor::zeros([b, d], &device));
+        }
         if let Some(cls) = &self.cls {
             h = Tensor::cat(vec![cls.val().expand([b, 1, d]), h], 1);
-            keep = Tensor::cat(vec![Tensor::ones([b, 1], &device), keep], 1);
         }
-        let seq = h.dims()[1];
+        let seq = packing.seq;
         let positions: Tensor<2> = match &self.position {
             Some(p) => p.val().slice([0..seq, 0..d]),
             None => Tensor::from_data(TensorData::new(self.sinusoids[..seq * d].to_vec(), [seq, d]), &device),
         };
         h = h + positions.unsqueeze::<3>();
-        let mask: Tensor<4> = (keep.clone() - 1.0).mul_scalar(-MASKED).reshape([b, 1, 1, seq]);
+        let mut h: Tensor<2> = h.reshape([b * seq, d]).select(0, packing.rows.clone());
         for block in &self.blocks {
-            h = block.forward(h, mask.clone(), self.heads, self.pre_norm, &self.activation);
+            h = block.forward(h, &packing, self.heads, self.pre_norm, &self.activation);
         }
         if let Some(norm) = &self.final_norm {
             h = norm.forward(h);
         }
-        let pooled: Tensor<2> = if self.cls.is_some() {
-            h.slice([0..b, 0..1, 0..d]).reshape([b, d])
-        } else {
-            let keep3: Tensor<3> = keep.clone().reshape([b, t, 1]);
-            let sum: Tensor<2> = (h * keep3).sum_dim(1).reshape([b, d]);
-            sum / keep.sum_dim(1).clamp_min(1.0)
+        let pooled = match &packing.pool {
+            Pool::First(rows) => h.select(0, rows.clone()),
+            Pool::Mean(weights) => weights.clone().matmul(h),
         };
         self.head.forward(pooled)
     }
@@ -453,6 +542,36 @@ mod tests {
                     assert!(alone.iter().zip(&batched[..3]).any(|(a, b)| (a - b).abs() > 1e-4));
                 }
             }
+        }
+    }
+
+    /// A text of only padding (the tokenizer never makes one, a caller might)
+    /// pools to zeros with mean pooling, and no output or gradient turns NaN,
+    /// beside a real text or alone in its batch.
+    #[test]
+    fn a_text_of_only_padding_stays_finite() {
+        let device = Device::flex().autodiff();
+        let text = [4.0, 9.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        for pooling in [Pooling::Mean, Pooling::Cls] {
+            let config =
+                TransformerConfig { dropout: 0.1, ..small(NormPlacement::Pre, pooling, PositionKind::Learned) };
+            let model = config.init(3, &device).unwrap();
+            for batch in [vec![[0.0; 8], text], vec![[0.0; 8]]] {
+                let out = model.forward(rows(&batch, &device));
+                let grads = out.clone().sum().backward();
+                let out = values(out);
+                assert!(out.iter().all(|v| v.is_finite()), "{pooling:?}: {out:?}");
+                if pooling == Pooling::Mean {
+                    let bias = model.head.bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap();
+                    assert_eq!(&out[..3], &bias[..], "a text of padding pools to zeros: the head's bias");
+                }
+                if let Some(g) = model.token.weight.val().grad(&grads) {
+                    assert!(g.into_data().try_to_vec::<f32>().unwrap().iter().all(|v| v.is_finite()));
+                }
+            }
+            // Dropout is live on the packed rows: two training passes draw two masks.
+            let x = rows(&[text], &device);
+            assert_ne!(values(model.forward(x.clone())), values(model.forward(x)));
         }
     }
 
