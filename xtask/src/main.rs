@@ -707,6 +707,8 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
             CI_FEATURES,
         ]);
         c.args(extra);
+        // The `anneal` program's allocator setting, which it gives itself (its main.rs).
+        c.env("MIMALLOC_PURGE_DELAY", "-1");
         c
     };
     // Built once; cargo names the executable it built, which mpirun runs below.
@@ -751,6 +753,7 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
             .arg(&exe)
             .args(["--mpi", "--epochs", &epochs, "--repeats", &repeats])
             .env("RAYON_NUM_THREADS", "1")
+            .env("MIMALLOC_PURGE_DELAY", "-1")
             .output()?;
         if !output.status.success() {
             bail!("MPI benchmark failed: {}", String::from_utf8_lossy(&output.stderr));

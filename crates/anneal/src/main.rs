@@ -364,8 +364,33 @@ macro_rules! outln {
     ($($arg:tt)*) => { emit(format_args!("{}\n", format_args!($($arg)*)))? };
 }
 
+/// mimalloc reads its settings from the environment before `main` runs. By
+/// default it hands memory that stayed free for 10 ms back to the kernel, and a
+/// training step frees and takes again the same large buffers every few
+/// milliseconds, so the kernel zeroes them anew each time: on a transformer epoch
+/// here that cost a tenth of the time (4.7 s of system time against 2.5 s in a
+/// 21 s run). So the program starts itself once more with
+/// `MIMALLOC_PURGE_DELAY=-1` (keep freed memory: the process stays at its peak,
+/// as PyTorch's caching allocator does), unless the variable is set already,
+/// which also lets a user choose otherwise.
+#[cfg(unix)]
+fn keep_freed_memory() {
+    use std::os::unix::process::CommandExt;
+    const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
+    if std::env::var_os(PURGE_DELAY).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    // `exec` returns only when it failed; the program then runs here, with mimalloc's defaults.
+    let _ = std::process::Command::new(exe).arg0(arg0).args(args).env(PURGE_DELAY, "-1").exec();
+}
+
 fn main() -> ExitCode {
     use std::io::Write;
+    #[cfg(unix)]
+    keep_freed_memory();
     let failure = match run_cli(Cli::parse()) {
         Ok(()) => return ExitCode::SUCCESS,
         Err(Failure::BrokenPipe) => return ExitCode::SUCCESS,
