@@ -227,18 +227,31 @@ fn main() -> anyhow::Result<()> {
             .enumerate()
             .map(|(i, (cell, curve))| {
                 let points = curve.iter().enumerate().map(|(e, l)| ((e + 1) as f64, *l)).collect();
-                let mut s = Series::line(cell.name(), points, PALETTE[(i / 2) % PALETTE.len()]);
-                s.markers = cell.lr > 2e-3;
+                // One colour per norm and warm-up; the higher rate's line has dots
+                // (the legend shows colours only, so its label says so).
+                let high = cell.lr > 2e-3;
+                let label = if high { format!("{} (dots)", cell.name()) } else { cell.name() };
+                let mut s = Series::line(label, points, PALETTE[(i / 2) % PALETTE.len()]);
+                s.markers = high;
                 s
             })
             .collect()
     };
+    // Both panels on one y scale, with the top half left to the legend.
+    let all = curves.iter().flatten().copied().chain(
+        reference
+            .as_ref()
+            .map_or_else(Vec::new, |_| cells.iter().flat_map(|cell| mean_curve(&reference_runs(cell))).collect()),
+    );
+    let (lo, hi) =
+        all.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let y_range = lo.is_finite().then(|| (lo - 0.02, hi + (hi - lo)));
     let mut charts = vec![Chart {
         title: format!("Anneal: mean training loss of {} seeds", seeds.len()),
         x_label: "epoch".into(),
         y_label: "training loss (nats)".into(),
         series: series(&curves),
-        legend_bottom: true,
+        y_range,
         ..Chart::default()
     }];
     if reference.is_some() {
@@ -248,7 +261,7 @@ fn main() -> anyhow::Result<()> {
             x_label: "epoch".into(),
             y_label: "training loss (nats)".into(),
             series: series(&theirs),
-            legend_bottom: true,
+            y_range,
             ..Chart::default()
         });
     }

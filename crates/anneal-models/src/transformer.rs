@@ -347,9 +347,9 @@ struct Packing {
     /// The row `text · seq + position` of every real token (`[CLS]` included), in order.
     rows: Tensor<1, Int>,
     /// Added to every attention score, `[batch, 1, 1, seq]`: −∞ at a padded key
-    /// (exp gives exactly 0, without libm's slow underflow path), 0 elsewhere, and
-    /// 0 throughout a text with no real token, which so attends to its padding
-    /// and stays finite.
+    /// (exp gives exactly 0, without libm's slow underflow path), 0 elsewhere,
+    /// and 0 throughout a text with no real token, which therefore attends to
+    /// its padding and stays finite.
     mask: Tensor<4>,
     /// How the packed rows become one vector per text.
     pool: Pool,
@@ -372,7 +372,8 @@ impl Packing {
         let mut rows: Vec<i64> = Vec::with_capacity(b * seq);
         let mut mask = vec![0.0f32; b * seq];
         let mut spans = Vec::with_capacity(b);
-        for (i, text) in ids.chunks(t.max(1)).enumerate().take(b) {
+        for i in 0..b {
+            let text = ids.get(i * t..(i + 1) * t).unwrap_or_default();
             let start = rows.len();
             if cls {
                 rows.push((i * seq) as i64);
