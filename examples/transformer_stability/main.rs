@@ -245,7 +245,7 @@ fn main() -> anyhow::Result<()> {
     );
     let (lo, hi) =
         all.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-    let y_range = lo.is_finite().then(|| (lo - 0.02, hi + (hi - lo)));
+    let y_range = lo.is_finite().then_some((lo - 0.02, hi + (hi - lo)));
     let mut charts = vec![Chart {
         title: format!("Anneal: mean training loss of {} seeds", seeds.len()),
         x_label: "epoch".into(),
