@@ -293,13 +293,31 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
 /// A clip as the front end reads it: decoded, mono, at `options.sample_rate`,
 /// padded with zeros at the end or cut to `options.samples()`.
 pub fn load_clip(path: &Path, options: &AudioOptions) -> Result<Vec<f32>> {
+    let mut clip = decode_clip(path, options)?;
+    clip.resize(options.samples(), 0.0);
+    Ok(clip)
+}
+
+/// A clip decoded, mono, at `options.sample_rate`, at its own length (what
+/// waveform augmentation starts from).
+pub fn decode_clip(path: &Path, options: &AudioOptions) -> Result<Vec<f32>> {
     let (samples, rate) = read_wav(path)?;
     if rate == 0 {
         return Err(DataError::Audio { path: path.to_path_buf(), message: "the header says 0 Hz".into() });
     }
-    let mut clip = resample(&samples, rate, options.sample_rate)?;
-    clip.resize(options.samples(), 0.0);
-    Ok(clip)
+    resample(&samples, rate, options.sample_rate)
+}
+
+/// Writes `samples` (clipped to `[-1, 1]`) as a 16-bit mono WAV file at `rate`.
+pub fn write_wav(path: &Path, samples: &[f32], rate: u32) -> Result<()> {
+    let failed = |e: hound::Error| DataError::Audio { path: path.to_path_buf(), message: e.to_string() };
+    let spec =
+        hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut writer = hound::WavWriter::create(path, spec).map_err(failed)?;
+    for &v in samples {
+        writer.write_sample((v.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16).map_err(failed)?;
+    }
+    writer.finalize().map_err(failed)
 }
 
 /// Hz to mel on the Slaney scale (linear below 1 kHz, logarithmic above), as

@@ -275,8 +275,12 @@ impl TextEncoder {
 
     /// [`transform`](TextEncoder::transform) and what tokenizing found.
     pub fn encode(&self, table: &Table) -> Result<(Matrix, TextStats)> {
-        let texts = texts(table, &self.column)?;
-        let ids = self.ids(&texts)?;
+        self.encode_texts(&texts(table, &self.column)?)
+    }
+
+    /// [`encode`](TextEncoder::encode) of texts given as strings.
+    pub fn encode_texts(&self, texts: &[String]) -> Result<(Matrix, TextStats)> {
+        let ids = self.ids(texts)?;
         let max_len = self.options.max_len;
         let mut values = vec![PAD as f32; texts.len() * max_len];
         let (mut tokens, mut truncated, mut unknown, mut kept) = (0usize, 0usize, 0usize, 0usize);

@@ -275,8 +275,9 @@ impl Figure {
         let columns = columns.clamp(1, tiles.len());
         let rows = tiles.len().div_ceil(columns);
         let title = format!("{} image(s)", tiles.len());
+        let (bw, bh) = grid_box(&tiles);
         let mut f = Self::new(Kind::ImageGrid { tiles, columns }, &title);
-        f.size = ((columns as u32) * TILE.0 + 20, (rows as u32) * TILE.1 + 50);
+        f.size = ((columns as u32) * (bw + 20) + 20, (rows as u32) * (bh + 42) + 50);
         Ok(f)
     }
 
@@ -403,7 +404,12 @@ impl ImageTile {
 }
 
 /// Width and height of one image grid cell in pixels.
-const TILE: (u32, u32) = (150, 172);
+/// The box each image of a grid is drawn in: 130 × 130 pixels for square
+/// images; wider for wide ones (spectrograms), up to 3 : 1.
+fn grid_box(tiles: &[ImageTile]) -> (u32, u32) {
+    let aspect = tiles.iter().map(|t| t.shape[2] as f64 / t.shape[1] as f64).fold(0.0, f64::max).clamp(1.0, 3.0);
+    ((130.0 * aspect).round() as u32, 130)
+}
 
 fn draw_image_grid<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -412,12 +418,15 @@ fn draw_image_grid<DB: DrawingBackend>(
     columns: usize,
 ) -> Result<(), String> {
     root.draw(&Text::new(title.to_string(), (10, 10), font(18.0))).map_err(s)?;
+    let (bw, bh) = grid_box(tiles);
+    let (cw, ch) = (bw as i32 + 20, bh as i32 + 42);
     for (i, tile) in tiles.iter().enumerate() {
         let (col, row) = ((i % columns) as i32, (i / columns) as i32);
-        let (x0, y0) = (10 + col * TILE.0 as i32, 40 + row * TILE.1 as i32);
+        let (x0, y0) = (10 + col * cw, 40 + row * ch);
         let [_, h, w] = tile.shape;
-        let side = 130.0 / h.max(w) as f64;
-        let (ox, oy) = (x0 + 10 + ((130.0 - side * w as f64) / 2.0) as i32, y0);
+        // The largest scale that fits the tile's box, centred across.
+        let side = (f64::from(bw) / w as f64).min(f64::from(bh) / h as f64);
+        let (ox, oy) = (x0 + 10 + ((f64::from(bw) - side * w as f64) / 2.0) as i32, y0);
         for y in 0..h {
             for x in 0..w {
                 let (a, b) = (
@@ -428,7 +437,7 @@ fn draw_image_grid<DB: DrawingBackend>(
             }
         }
         let style = font(13.0).pos(Pos::new(HPos::Center, VPos::Top));
-        root.draw(&Text::new(tile.caption.clone(), (x0 + 75, y0 + 136), style)).map_err(s)?;
+        root.draw(&Text::new(tile.caption.clone(), (x0 + 10 + bw as i32 / 2, y0 + bh as i32 + 6), style)).map_err(s)?;
     }
     Ok(())
 }

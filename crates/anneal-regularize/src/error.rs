@@ -60,6 +60,16 @@ pub enum RegularizeError {
         /// Images in the batch.
         images: usize,
     },
+    /// An augmentation step transforms another kind of data than the run's.
+    #[error("{step} transforms {works_on}, but the run's data is {data}")]
+    AugmentMedia {
+        /// The step's path and name (`augment.steps[1] (pitch_shift)`).
+        step: String,
+        /// What the step transforms.
+        works_on: String,
+        /// What the run's rows are.
+        data: String,
+    },
     /// A mixing step (mixup, CutMix) was asked to run without the images' classes.
     #[error("augmentation steps mixup and cutmix mix classes: they need class labels (a classification)")]
     AugmentLabels,

@@ -33,7 +33,7 @@ pub use anneal_evaluate::chart as plot;
 pub mod step;
 pub mod trainer;
 
-pub use augment::ImageRowsAugment;
+pub use augment::{AudioRowsAugment, ImageRowsAugment, RowsAugment, TextRowsAugment};
 pub use backend::Backend;
 pub use checkpoint::Checkpoint;
 pub use energy::{EnergyMeter, EnergyModel, EnergyReport, EnergySource};

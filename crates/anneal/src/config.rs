@@ -852,6 +852,20 @@ impl RunConfig {
         {
             config.model.init_from = Some(normalize(&base.join(init)));
         }
+        // Noise folders of `background_noise` steps, relative to the file too.
+        fn noise_folders(steps: &mut [anneal_regularize::augment::Step], base: &Path) {
+            use anneal_regularize::augment::Step;
+            for step in steps {
+                match step {
+                    Step::OneOf { of, .. } | Step::SomeOf { of, .. } => noise_folders(of, base),
+                    Step::BackgroundNoise { folder, .. } if Path::new(folder.as_str()).is_relative() => {
+                        *folder = normalize(&base.join(&*folder)).to_string_lossy().into_owned();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        noise_folders(&mut config.augment.steps, base);
         if let Some(CurriculumSection { difficulty: Difficulty::Run(run), .. }) = &mut config.curriculum
             && run.is_relative()
         {

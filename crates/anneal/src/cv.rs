@@ -267,7 +267,7 @@ impl CvData {
             config.model_config(fit_data.n_features(), self.loaded.target.n_outputs(), Some(&fitted.features));
         let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
         let mut optimizer = config.optimizer.init()?;
-        let augment = crate::pipeline::augmentation(config, &fitted, backend)?;
+        let augment = crate::pipeline::augmentation(config, &self.loaded, &fit_rows, &fitted, backend)?;
         // The config's loop settings (schedule, clipping, accumulation, penalties,
         // early stopping); a batch larger than a fold's (or a learning-curve
         // subset's) rows becomes one full batch.

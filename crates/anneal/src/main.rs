@@ -79,7 +79,7 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         steps: usize,
     },
-    /// Look at what a config's `[augment]` steps do to its training images.
+    /// Look at what a config's `[augment]` steps do to its training images, clips or texts.
     Augment {
         #[command(subcommand)]
         command: AugmentCommand,
@@ -290,19 +290,21 @@ enum RlCommand {
 
 #[derive(Subcommand)]
 enum AugmentCommand {
-    /// Draw training images (spread over the training part) beside their augmented
-    /// copies of the first epochs (augment_preview.png), as training will see them.
+    /// Show training rows (spread over the training part) beside their augmented
+    /// copies of the first epochs, as training will see them: images and audio
+    /// spectrograms in augment_preview.png (audio also as WAV files in wav/),
+    /// texts side by side in augment_preview.md.
     Preview {
         /// The run config (TOML) with an `[augment]` table.
         #[arg(long)]
         config: PathBuf,
-        /// Training images to show.
+        /// Training rows (images, clips, texts) to show.
         #[arg(long, default_value_t = 16)]
         n: usize,
         /// Augmented copies of each (epochs 1 to this).
         #[arg(long, default_value_t = 4)]
         copies: usize,
-        /// Folder to create for the image [default: runs/<config name>-augment-<n>].
+        /// Folder to create for the preview [default: runs/<config name>-augment-<n>].
         #[arg(long)]
         out: Option<PathBuf>,
         /// Compute backend: ndarray, flex or wgpu [default: $BURN_DEVICE, else flex].

@@ -4,7 +4,7 @@
 //! [`prepare`]; `anneal cv` fits each fold through the same [`Loaded::fit`];
 //! `anneal predict` and `eval` re-apply a run's [`Fitted`] state.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anneal_data::audio::read_audio_folder;
 use anneal_data::clean::CleanReport;
@@ -233,10 +233,7 @@ impl Loaded {
             ));
         }
         if !config.augment.is_empty() {
-            if config.data.kind != DataKind::Image {
-                return Err(Error::Setting("[augment] transforms images: it needs [data] kind = \"image\"".into()));
-            }
-            config.augment.validate().map_err(anneal_train::TrainError::from)?;
+            config.augment.validate_for(augment_media(config)?).map_err(anneal_train::TrainError::from)?;
         }
         let mut folder_files = None;
         let raw = if image_kind && data_path.is_dir() {
@@ -941,34 +938,120 @@ pub fn curriculum(
     }))
 }
 
+/// What `[augment]` transforms in a run of `config`'s data kind (an error for
+/// table rows, which have no augmentation).
+pub fn augment_media(config: &RunConfig) -> Result<anneal_regularize::augment::Media> {
+    use anneal_regularize::augment::Media;
+    match config.data.kind {
+        DataKind::Image => Ok(Media::Image),
+        DataKind::Audio => Ok(Media::Audio),
+        DataKind::Text => Ok(Media::Text),
+        DataKind::Table => Err(Error::Setting(
+            "[augment] transforms images, audio clips or texts: it needs [data] kind = \"image\", \"audio\" or \
+             \"text\" (table rows have no augmentation)"
+                .into(),
+        )),
+    }
+}
+
 /// The augmentation of the training batches that `[augment]` asks for (`None`
-/// without steps), seeded by the run's seed; on a CPU `backend` its geometric
-/// steps run on the host, which is faster there than the backend's `grid_sample`.
+/// without steps), seeded by the run's seed. `rows` are the table rows of the
+/// training data (its row `i` is table row `rows[i]`): audio runs keep their
+/// clips and text runs their texts, which the steps transform before the front
+/// end (log-mel, tokenizer) runs again. On a CPU `backend` an image pipeline's
+/// geometric steps run on the host, which is faster there than the backend's
+/// `grid_sample`.
 pub fn augmentation(
     config: &RunConfig,
+    loaded: &Loaded,
+    rows: &[usize],
     fitted: &Fitted,
     backend: anneal_train::Backend,
-) -> Result<Option<anneal_train::ImageRowsAugment>> {
+) -> Result<Option<anneal_train::RowsAugment>> {
+    use anneal_regularize::augment::{AudioAugmenter, ImageAugmenter, TextAugmenter};
+    use anneal_train::{AudioRowsAugment, ImageRowsAugment, RowsAugment, TextRowsAugment};
     if config.augment.is_empty() {
         return Ok(None);
     }
-    let FeatureState::Image(images) = &fitted.features else {
-        return Err(Error::Setting("[augment] transforms images: it needs [data] kind = \"image\"".into()));
-    };
+    let failed = |e: anneal_regularize::RegularizeError| Error::from(anneal_train::TrainError::from(e));
     if config.augment.has_mixing() && fitted.target_transform.is_some() {
         return Err(Error::Setting(
             "[augment] mixup and cutmix mix classes: they need a classification, not a regression".into(),
         ));
     }
-    let augmenter = anneal_regularize::augment::ImageAugmenter::new(config.augment.clone(), config.seed)
-        .map_err(anneal_train::TrainError::from)?
-        .with_host_geometry(backend.is_cpu());
-    Ok(Some(anneal_train::ImageRowsAugment::new(augmenter, images.shape(), images.mean(), images.std())?))
+    let media = augment_media(config)?;
+    match (&fitted.features, media) {
+        (FeatureState::Image(images), anneal_regularize::augment::Media::Image) => {
+            let augmenter = ImageAugmenter::new(config.augment.clone(), config.seed)
+                .map_err(failed)?
+                .with_host_geometry(backend.is_cpu());
+            Ok(Some(RowsAugment::Image(ImageRowsAugment::new(augmenter, images.shape(), images.mean(), images.std())?)))
+        }
+        (FeatureState::Image(images), anneal_regularize::augment::Media::Audio) => {
+            let options = config.audio_options();
+            let Some(files) = loaded.images.as_ref().and_then(|i| i.files.as_ref()) else {
+                return Err(Error::Setting("[augment] audio steps need the clips' files (a folder run)".into()));
+            };
+            let mut augmenter =
+                AudioAugmenter::new(config.augment.clone(), config.seed, options.sample_rate).map_err(failed)?;
+            for folder in augmenter.noise_folders() {
+                let clips = noise_clips(Path::new(&folder), &options)?;
+                augmenter = augmenter.with_noise(&folder, clips).map_err(failed)?;
+            }
+            let clips = rows
+                .iter()
+                .map(|&r| anneal_data::audio::decode_clip(&files[r], &options))
+                .collect::<anneal_data::Result<Vec<_>>>()?;
+            let front_end = anneal_data::audio::LogMel::new(&options)?;
+            Ok(Some(RowsAugment::Audio(AudioRowsAugment::new(
+                augmenter,
+                front_end,
+                clips,
+                images.mean()[0],
+                images.std()[0],
+            )?)))
+        }
+        (FeatureState::Text(encoder), anneal_regularize::augment::Media::Text) => {
+            let augmenter = TextAugmenter::new(config.augment.clone(), config.seed).map_err(failed)?;
+            let texts = loaded
+                .table
+                .take(rows)?
+                .as_strings(encoder.column())?
+                .into_iter()
+                .map(Option::unwrap_or_default)
+                .collect();
+            Ok(Some(RowsAugment::Text(TextRowsAugment::new(augmenter, encoder.clone(), texts))))
+        }
+        _ => Err(Error::Setting(format!("[augment] steps for {media} do not fit this run's features"))),
+    }
+}
+
+/// The WAV clips of a `background_noise` folder (sorted, hidden files skipped),
+/// decoded at the run's sample rate.
+fn noise_clips(folder: &Path, options: &anneal_data::audio::AudioOptions) -> Result<Vec<Vec<f32>>> {
+    let entries = std::fs::read_dir(folder).map_err(|e| {
+        Error::Setting(format!("[augment] background_noise folder {} cannot be read: {e}", folder.display()))
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x.eq_ignore_ascii_case("wav"))
+                && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Setting(format!(
+            "[augment] background_noise folder {} holds no WAV file",
+            folder.display()
+        )));
+    }
+    Ok(files.iter().map(|f| anneal_data::audio::decode_clip(f, options)).collect::<anneal_data::Result<_>>()?)
 }
 
 /// `train` with its training batches augmented by `augment` (when there is one).
 pub fn augmented<'a>(
-    augment: &'a Option<anneal_train::ImageRowsAugment>,
+    augment: &'a Option<anneal_train::RowsAugment>,
     train: &'a TabularData,
 ) -> Augmented<'a, &'a TabularData> {
     match augment {

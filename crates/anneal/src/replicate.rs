@@ -39,7 +39,7 @@ pub(crate) struct ReplicaJob<'a> {
     /// Rank 0's progress output.
     pub progress: Progress,
     /// The augmentation of the training batches (`[augment]`), the same on every replica.
-    pub augment: &'a Option<anneal_train::ImageRowsAugment>,
+    pub augment: &'a Option<anneal_train::RowsAugment>,
     /// The curriculum's sampler, sharded across the replicas (`[curriculum]`).
     pub curriculum: &'a Option<anneal_data::curriculum::CurriculumBatches>,
 }

@@ -575,7 +575,8 @@ pub fn train_with_hook(
         config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), Some(&data.fitted.features));
     let mut history = HistoryWriter::new(&out);
     let replicas = user.distributed.replicas;
-    let augment = crate::pipeline::augmentation(config, &data.fitted, options.backend)?;
+    let augment =
+        crate::pipeline::augmentation(config, &data.loaded, &data.split.train, &data.fitted, options.backend)?;
     let curriculum = crate::pipeline::curriculum(config, &data, options.backend)?;
     let job = crate::replicate::ReplicaJob {
         config,
@@ -970,34 +971,136 @@ pub struct AugmentPreviewOptions {
     pub backend: Backend,
 }
 
-/// `anneal augment preview`: training images of `config` beside their
-/// augmentation in the first epochs, exactly as training would see them, drawn
-/// into `augment_preview.png`. Returns the image's path.
+/// `anneal augment preview`: training rows of `config` beside their
+/// augmentation in the first epochs, exactly as training would see them.
+/// Images are drawn into `augment_preview.png`; audio clips too, as log-mel
+/// spectrograms (low frequencies at the bottom), with every clip also written
+/// as WAV files into `wav/` (`row<r>.wav`, `row<r>_epoch<e>.wav`); texts go
+/// into the table `augment_preview.md`. Returns the PNG's or the table's path.
 pub fn augment_preview(config: &RunConfig, options: &AugmentPreviewOptions) -> Result<PathBuf> {
+    use anneal_regularize::augment::Media;
     if config.augment.is_empty() {
         return Err(Error::Setting("the config has no [augment] steps to preview".into()));
     }
     if options.images == 0 || options.copies == 0 {
-        return Err(Error::Setting("an augmentation preview needs at least one image and one copy".into()));
+        return Err(Error::Setting("an augmentation preview needs at least one row and one copy".into()));
     }
-    let device = options.backend.device()?;
+    let media = crate::pipeline::augment_media(config)?;
+    config.augment.validate_for(media).map_err(anneal_train::TrainError::from)?;
     let lock = claim_out(&options.out)?;
     let out = lock.dir();
     let data = prepare(config)?;
+    let len = anneal_data::Dataset::len(&data.train);
+    let n = options.images.min(len);
+    // Rows spread evenly over the training part (which is ordered by class for a
+    // folder of class folders).
+    let rows: Vec<usize> = (0..n).map(|i| i * len / n).collect();
+    match media {
+        Media::Image => image_preview(config, options, &data, &rows, out),
+        Media::Audio | Media::Text => {
+            let augment =
+                crate::pipeline::augmentation(config, &data.loaded, &data.split.train, &data.fitted, options.backend)?;
+            match augment {
+                Some(anneal_train::RowsAugment::Audio(a)) => audio_preview(&a, options, &rows, out),
+                Some(anneal_train::RowsAugment::Text(a)) => text_preview(&a, options, &rows, out),
+                _ => Err(Error::Setting(format!("[augment] steps for {media} do not fit this run's features"))),
+            }
+        }
+    }
+}
+
+/// The texts of `rows` and their augmented versions in a Markdown table.
+fn text_preview(
+    augment: &anneal_train::TextRowsAugment,
+    options: &AugmentPreviewOptions,
+    rows: &[usize],
+    out: &Path,
+) -> Result<PathBuf> {
+    let cell = |t: &str| escape(t).replace('\n', " ");
+    let mut md = format!(
+        "# Augmentation preview\n\n{} training texts and how epochs 1 to {} augment them (`{}`).\n\n| row | text |\n|---|---|\n",
+        rows.len(),
+        options.copies,
+        escape(&augment.config().describe())
+    );
+    for &row in rows {
+        md.push_str(&format!("| {row} | {} |\n", cell(augment.original(row)?)));
+        for epoch in 1..=options.copies {
+            md.push_str(&format!("| epoch {epoch} | {} |\n", cell(&augment.text(row, epoch)?)));
+        }
+    }
+    let path = out.join("augment_preview.md");
+    std::fs::write(&path, md).map_err(|e| Error::Io { path: path.clone(), source: e })?;
+    Ok(path)
+}
+
+/// Spectrograms of `rows` beside their augmented ones, and every clip as WAV.
+fn audio_preview(
+    augment: &anneal_train::AudioRowsAugment,
+    options: &AugmentPreviewOptions,
+    rows: &[usize],
+    out: &Path,
+) -> Result<PathBuf> {
+    let wav_dir = out.join("wav");
+    std::fs::create_dir_all(&wav_dir).map_err(|e| Error::Io { path: wav_dir.clone(), source: e })?;
+    let [_, bands, frames] = augment.shape();
+    let mut tiles = Vec::new();
+    for &row in rows {
+        let mut versions = vec![(format!("training row {row}"), augment.original_clip(row)?.to_vec(), None)];
+        for epoch in 1..=options.copies {
+            let (wave, ops) = augment.waveform(row, epoch)?;
+            versions.push((format!("epoch {epoch}"), wave, Some(ops)));
+        }
+        for (caption, wave, ops) in versions {
+            let name = match &ops {
+                None => format!("row{row}.wav"),
+                Some(_) => format!("row{row}_{}.wav", caption.replace(' ', "")),
+            };
+            anneal_data::audio::write_wav(&wav_dir.join(name), &wave, augment.sample_rate())?;
+            let spectrogram = augment.spectrogram(&wave, ops.as_deref());
+            // Low bands at the bottom; a fixed 80 dB range under the clip's peak.
+            let peak = spectrogram.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut pixels = vec![0f32; bands * frames];
+            for b in 0..bands {
+                for t in 0..frames {
+                    let v = spectrogram[b * frames + t];
+                    pixels[(bands - 1 - b) * frames + t] = if v.is_nan() { 0.0 } else { (v - peak + 80.0) / 80.0 };
+                }
+            }
+            tiles.push(anneal_evaluate::ImageTile::new(pixels, [1, bands, frames], caption)?);
+        }
+    }
+    let path = out.join("augment_preview.png");
+    Figure::image_grid(tiles, options.copies + 1)?
+        .with_title(format!(
+            "{} training clips (left) and epochs 1 to {} augmented (log-mel, 80 dB; WAV in wav/)",
+            rows.len(),
+            options.copies
+        ))
+        .save(&path)?;
+    Ok(path)
+}
+
+/// Images of `rows` beside their augmented copies.
+fn image_preview(
+    config: &RunConfig,
+    options: &AugmentPreviewOptions,
+    data: &Prepared,
+    rows: &[usize],
+    out: &Path,
+) -> Result<PathBuf> {
+    let device = options.backend.device()?;
+    let n = rows.len();
     let FeatureState::Image(images) = &data.fitted.features else {
         return Err(Error::Setting("[augment] transforms images: it needs [data] kind = \"image\"".into()));
     };
     let shape = images.shape();
     let [c, h, w] = shape;
     let per_image = c * h * w;
-    let len = anneal_data::Dataset::len(&data.train);
-    let n = options.images.min(len);
-    // Rows spread evenly over the training part (which is ordered by class for a
-    // folder of class folders), back from what the model sees to pixels in [0, 1].
-    let rows: Vec<usize> = (0..n).map(|i| i * len / n).collect();
+    // Back from what the model sees to pixels in [0, 1].
     let features = data.train.features();
     let mut pixels = Vec::with_capacity(n * per_image);
-    for &row in &rows {
+    for &row in rows {
         let image = &features[row * per_image..(row + 1) * per_image];
         pixels.extend(image.iter().enumerate().map(|(j, v)| {
             let ch = j / (h * w);
@@ -1030,9 +1133,9 @@ pub fn augment_preview(config: &RunConfig, options: &AugmentPreviewOptions) -> R
                     burn::tensor::TensorData::new(labels.clone(), [n]),
                     &device,
                 );
-                augmenter.apply_labelled(batch, labels, &rows, epoch).map_err(anneal_train::TrainError::from)?.0
+                augmenter.apply_labelled(batch, labels, rows, epoch).map_err(anneal_train::TrainError::from)?.0
             }
-            None => augmenter.apply(batch, &rows, epoch).map_err(anneal_train::TrainError::from)?,
+            None => augmenter.apply(batch, rows, epoch).map_err(anneal_train::TrainError::from)?,
         };
         copies.push(
             augmented

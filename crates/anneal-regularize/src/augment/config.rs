@@ -28,6 +28,29 @@ fn default_erase_ratio() -> [f64; 2] {
     [0.3, 3.3]
 }
 
+fn default_shift() -> [f64; 2] {
+    [-0.5, 0.5]
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one_usize() -> usize {
+    1
+}
+
+fn tenth() -> f64 {
+    0.1
+}
+
+/// Negations: an augmentation that dropped or moved one could flip a text's meaning.
+fn default_protected() -> Vec<String> {
+    ["not", "no", "never", "nor", "none", "nobody", "nothing", "neither", "nowhere", "cannot", "without"]
+        .map(String::from)
+        .to_vec()
+}
+
 fn unit_scale() -> [f64; 2] {
     [1.0, 1.0]
 }
@@ -52,12 +75,56 @@ fn unit_scale() -> [f64; 2] {
 /// assert!(matches!(config.steps[0], Step::Rotate { degrees, p } if degrees == 10.0 && p == 1.0));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AugmentConfig {
     /// The steps, applied in this order.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// Text steps never replace, delete, move or insert a synonym of these words
+    /// (compared in lower case; a word ending in `n't` is always protected). The
+    /// default is the negations: `not`, `no`, `never`, `nor`, `none`, `nobody`,
+    /// `nothing`, `neither`, `nowhere`, `cannot`, `without`.
+    #[serde(default = "default_protected")]
+    pub protected: Vec<String>,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        Self { steps: Vec::new(), protected: default_protected() }
+    }
+}
+
+/// The spectrum of `add_noise`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseColor {
+    /// The same power at every frequency.
+    #[default]
+    White,
+    /// Power falling as 1/f (3 dB per octave).
+    Pink,
+}
+
+/// What a run's rows are, and so which steps can apply to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media {
+    /// Images `[channels, height, width]`.
+    Image,
+    /// Audio clips: waveform steps, then the spectrogram's.
+    Audio,
+    /// Texts, as words before tokenisation.
+    Text,
+}
+
+impl std::fmt::Display for Media {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Media::Image => "images",
+            Media::Audio => "audio",
+            Media::Text => "text",
+        })
+    }
 }
 
 /// One step: a transform applied with probability `p`, or a group of steps.
@@ -236,6 +303,151 @@ pub enum Step {
         #[serde(default = "one")]
         p: f64,
     },
+    /// Audio: noise added at a signal-to-noise ratio drawn uniformly (in dB) from
+    /// `snr_db`, measured against the clip's own RMS; the noise is scaled to hit
+    /// the ratio exactly (audiomentations' `AddGaussianSNR` for white noise).
+    AddNoise {
+        /// `[low, high]` in dB.
+        snr_db: [f64; 2],
+        /// The noise's spectrum: `white` (flat) or `pink` (power falling as 1/f).
+        #[serde(default)]
+        color: NoiseColor,
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Audio: a noise clip from a folder of WAV files (resampled to the data's
+    /// rate, chosen uniformly, from a uniform offset, looped when shorter) mixed in
+    /// at a signal-to-noise ratio drawn from `snr_db` (audiomentations'
+    /// `AddBackgroundNoise`).
+    BackgroundNoise {
+        /// The folder of WAV files (relative to the run config).
+        folder: String,
+        /// `[low, high]` in dB.
+        snr_db: [f64; 2],
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Audio: the waveform times a gain drawn uniformly in dB from `db`.
+    Gain {
+        /// `[low, high]` in dB.
+        db: [f64; 2],
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Audio: a shift in time by a share of the clip drawn from `fraction`
+    /// (positive: later), the samples pushed out wrapping round to the other end
+    /// (`rollover`) or replaced by silence (audiomentations' `Shift`).
+    Shift {
+        /// `[low, high]`, each in `[-1, 1]`.
+        #[serde(default = "default_shift")]
+        fraction: [f64; 2],
+        /// Wrap round instead of padding with silence.
+        #[serde(default = "yes")]
+        rollover: bool,
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Audio: played faster or slower by a factor drawn from `factor` (resampled:
+    /// the duration divides by it and the pitch moves with it, as a tape).
+    Speed {
+        /// `[low, high]`, positive (1.1: 10 % faster).
+        factor: [f64; 2],
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Audio: the pitch moved by a number of semitones drawn from `semitones`,
+    /// the duration kept (a phase-vocoder stretch, then resampling).
+    PitchShift {
+        /// `[low, high]`, each in `[-24, 24]`.
+        semitones: [f64; 2],
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Audio: faster or slower by a rate drawn from `rate`, the pitch kept (a
+    /// phase vocoder): the duration divides by the rate.
+    TimeStretch {
+        /// `[low, high]`, positive.
+        rate: [f64; 2],
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Spectrogram (SpecAugment, Park et al. 2019): `count` runs of consecutive
+    /// frames, each of a width drawn uniformly from `width` at a uniform start,
+    /// set to the training data's mean (0 once standardised).
+    TimeMask {
+        /// `[low, high]` frames.
+        width: [usize; 2],
+        /// Masks per clip.
+        #[serde(default = "one_usize")]
+        count: usize,
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Spectrogram: `count` runs of consecutive mel bands masked, as `time_mask`.
+    FreqMask {
+        /// `[low, high]` bands.
+        width: [usize; 2],
+        /// Masks per clip.
+        #[serde(default = "one_usize")]
+        count: usize,
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Text (EDA, Wei and Zou 2019): `max(1, round(share · words))` words that
+    /// are neither protected nor stop words, and that have a synonym, each
+    /// replaced by one of its WordNet synonyms drawn uniformly.
+    SynonymReplace {
+        /// Share of the words, in `[0, 1]`.
+        #[serde(default = "tenth")]
+        share: f64,
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Text: `max(1, round(share · words))` times, a synonym of a random
+    /// unprotected word inserted at a random position.
+    RandomInsert {
+        /// Share of the words, in `[0, 1]`.
+        #[serde(default = "tenth")]
+        share: f64,
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Text: `max(1, round(share · words))` times, two unprotected words swapped.
+    RandomSwap {
+        /// Share of the words, in `[0, 1]`.
+        #[serde(default = "tenth")]
+        share: f64,
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Text: each unprotected word deleted with probability `share` (one word is
+    /// always kept).
+    RandomDelete {
+        /// The probability per word, in `[0, 1]`.
+        #[serde(default = "tenth")]
+        share: f64,
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
+    /// Text: the sentences (ended by `.`, `!` or `?`) put in a random order.
+    SentenceShuffle {
+        /// Probability of the step.
+        #[serde(default = "one")]
+        p: f64,
+    },
     /// With probability `p`, exactly one of the steps in `of`, chosen with
     /// probability proportional to its own `p`, and then applied for sure.
     OneOf {
@@ -278,6 +490,20 @@ impl Step {
             Step::Erase { .. } => "erase",
             Step::Mixup { .. } => "mixup",
             Step::Cutmix { .. } => "cutmix",
+            Step::AddNoise { .. } => "add_noise",
+            Step::BackgroundNoise { .. } => "background_noise",
+            Step::Gain { .. } => "gain",
+            Step::Shift { .. } => "shift",
+            Step::Speed { .. } => "speed",
+            Step::PitchShift { .. } => "pitch_shift",
+            Step::TimeStretch { .. } => "time_stretch",
+            Step::TimeMask { .. } => "time_mask",
+            Step::FreqMask { .. } => "freq_mask",
+            Step::SynonymReplace { .. } => "synonym_replace",
+            Step::RandomInsert { .. } => "random_insert",
+            Step::RandomSwap { .. } => "random_swap",
+            Step::RandomDelete { .. } => "random_delete",
+            Step::SentenceShuffle { .. } => "sentence_shuffle",
             Step::OneOf { .. } => "one_of",
             Step::SomeOf { .. } => "some_of",
         }
@@ -302,13 +528,56 @@ impl Step {
             | Step::Erase { p, .. }
             | Step::Mixup { p, .. }
             | Step::Cutmix { p, .. }
+            | Step::AddNoise { p, .. }
+            | Step::BackgroundNoise { p, .. }
+            | Step::Gain { p, .. }
+            | Step::Shift { p, .. }
+            | Step::Speed { p, .. }
+            | Step::PitchShift { p, .. }
+            | Step::TimeStretch { p, .. }
+            | Step::TimeMask { p, .. }
+            | Step::FreqMask { p, .. }
+            | Step::SynonymReplace { p, .. }
+            | Step::RandomInsert { p, .. }
+            | Step::RandomSwap { p, .. }
+            | Step::RandomDelete { p, .. }
+            | Step::SentenceShuffle { p }
             | Step::OneOf { p, .. }
             | Step::SomeOf { p, .. } => *p,
         }
     }
 
+    /// What the step transforms (`None` for a group, which holds steps).
+    pub fn media(&self) -> Option<Media> {
+        match self {
+            Step::OneOf { .. } | Step::SomeOf { .. } => None,
+            Step::AddNoise { .. }
+            | Step::BackgroundNoise { .. }
+            | Step::Gain { .. }
+            | Step::Shift { .. }
+            | Step::Speed { .. }
+            | Step::PitchShift { .. }
+            | Step::TimeStretch { .. }
+            | Step::TimeMask { .. }
+            | Step::FreqMask { .. } => Some(Media::Audio),
+            Step::SynonymReplace { .. }
+            | Step::RandomInsert { .. }
+            | Step::RandomSwap { .. }
+            | Step::RandomDelete { .. }
+            | Step::SentenceShuffle { .. } => Some(Media::Text),
+            _ => Some(Media::Image),
+        }
+    }
+
+    /// Whether the step works on an audio clip's spectrogram (SpecAugment's
+    /// masks) rather than on its waveform.
+    pub fn is_spectrogram(&self) -> bool {
+        matches!(self, Step::TimeMask { .. } | Step::FreqMask { .. })
+    }
+
     /// Whether the step moves pixels by an affine map (and so composes with its
     /// geometric neighbours into one interpolation).
+    #[cfg(feature = "tensors")]
     pub(crate) fn is_affine(&self) -> bool {
         matches!(
             self,
@@ -335,6 +604,38 @@ impl AugmentConfig {
         }
         let mixing = self.steps.iter().filter(|s| matches!(s, Step::Mixup { .. } | Step::Cutmix { .. })).count();
         check(mixing <= 1, "augment", "steps", format!("{mixing} mixing steps"), "at most one mixup or cutmix step")
+    }
+
+    /// Checks the steps as [`validate`](Self::validate) does, and that each
+    /// transforms `media`: the error names the first step that does not.
+    pub fn validate_for(&self, media: Media) -> Result<(), RegularizeError> {
+        self.validate()?;
+        fn walk(steps: &[Step], path: &str, media: Media) -> Result<(), RegularizeError> {
+            for (i, s) in steps.iter().enumerate() {
+                let here = format!("{path}[{i}]");
+                match s {
+                    Step::OneOf { of, .. } | Step::SomeOf { of, .. } => walk(of, &format!("{here}.of"), media)?,
+                    leaf => {
+                        let works_on = leaf.media().unwrap_or(media);
+                        if works_on != media {
+                            return Err(RegularizeError::AugmentMedia {
+                                step: format!("{here} ({})", leaf.name()),
+                                works_on: works_on.to_string(),
+                                data: media.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        walk(&self.steps, "augment.steps", media)?;
+        if media == Media::Text
+            && let Some(w) = self.protected.iter().find(|w| w.trim().is_empty() || w.split_whitespace().count() > 1)
+        {
+            return Err(bad("augment", "protected", format!("{w:?}"), "single words"));
+        }
+        Ok(())
     }
 
     /// The steps in a line: `rotate, translate, one of [brightness, contrast] (p 0.5), erase (p 0.5)`.
@@ -430,6 +731,40 @@ fn validate_step(step: &Step, path: &str) -> Result<(), RegularizeError> {
         Step::Mixup { alpha, .. } | Step::Cutmix { alpha, .. } => {
             check(alpha.is_finite() && *alpha > 0.0, path, "alpha", alpha, "a positive number")
         }
+        Step::AddNoise { snr_db, .. } | Step::BackgroundNoise { snr_db, .. } => {
+            let ok = snr_db.iter().all(|v| v.is_finite()) && snr_db[0] <= snr_db[1];
+            check(ok, path, "snr_db", format!("[{}, {}]", snr_db[0], snr_db[1]), "[low, high] in dB, low <= high")?;
+            if let Step::BackgroundNoise { folder, .. } = step {
+                check(!folder.trim().is_empty(), path, "folder", "\"\"", "a folder of WAV files")?;
+            }
+            Ok(())
+        }
+        Step::Gain { db, .. } => {
+            let ok = db.iter().all(|v| v.is_finite() && v.abs() <= 60.0) && db[0] <= db[1];
+            check(ok, path, "db", format!("[{}, {}]", db[0], db[1]), "[low, high] in dB within [-60, 60]")
+        }
+        Step::Shift { fraction, .. } => {
+            let ok = fraction.iter().all(|v| (-1.0..=1.0).contains(v)) && fraction[0] <= fraction[1];
+            check(ok, path, "fraction", format!("[{}, {}]", fraction[0], fraction[1]), "[low, high] within [-1, 1]")
+        }
+        Step::Speed { factor: r, .. } | Step::TimeStretch { rate: r, .. } => {
+            let key = if matches!(step, Step::Speed { .. }) { "factor" } else { "rate" };
+            range(path, key, *r, 0.0, 8.0, "[low, high] with 0 < low <= high <= 8")?;
+            check(r[0] >= 0.125, path, key, r[0], "a factor of at least 0.125")
+        }
+        Step::PitchShift { semitones: s, .. } => {
+            let ok = s.iter().all(|v| (-24.0..=24.0).contains(v)) && s[0] <= s[1];
+            check(ok, path, "semitones", format!("[{}, {}]", s[0], s[1]), "[low, high] within [-24, 24]")
+        }
+        Step::TimeMask { width, count, .. } | Step::FreqMask { width, count, .. } => {
+            check(width[0] <= width[1], path, "width", format!("[{}, {}]", width[0], width[1]), "[low, high]")?;
+            check(*count >= 1, path, "count", count, "at least one mask")
+        }
+        Step::SynonymReplace { share, .. }
+        | Step::RandomInsert { share, .. }
+        | Step::RandomSwap { share, .. }
+        | Step::RandomDelete { share, .. } => check((0.0..=1.0).contains(share), path, "share", share, unit),
+        Step::SentenceShuffle { .. } => Ok(()),
         Step::OneOf { of, .. } | Step::SomeOf { of, .. } => {
             check(!of.is_empty(), path, "of", "[]", "at least one step")?;
             if let Some(i) = of.iter().position(|s| matches!(s, Step::Mixup { .. } | Step::Cutmix { .. })) {

@@ -13,11 +13,15 @@
 //! tensors ([`ImageAugmenter`]) needs the `tensors` feature, and runs on any
 //! burn device.
 
+pub mod audio;
 pub mod config;
 #[cfg(feature = "tensors")]
 pub mod image;
 pub mod plan;
+pub mod text;
 
-pub use config::{AugmentConfig, Step};
+pub use audio::AudioAugmenter;
+pub use config::{AugmentConfig, Media, NoiseColor, Step};
 #[cfg(feature = "tensors")]
 pub use image::{ImageAugmenter, Mixing};
+pub use text::TextAugmenter;

@@ -121,27 +121,46 @@ pub fn sample_rng(seed: u64, epoch: usize, row: usize) -> SeededRng {
 /// What every leaf does to one `height × width` image (`None`: the leaf is not
 /// applied), drawn from `rng`.
 pub fn draw(config: &AugmentConfig, rng: &mut SeededRng, height: usize, width: usize) -> Vec<Option<Op>> {
+    draw_with(config, rng, &mut |leaf, rng| leaf_op(leaf, rng, height, width))
+}
+
+/// Walks the pipeline as [`draw`] does, deciding which leaves apply (their own
+/// probabilities and the groups'), and asks `leaf` what each applied leaf does:
+/// one entry per leaf, in order, `None` where the leaf is not applied. The draws
+/// of the decisions and of `leaf` interleave on `rng`, so the result replays
+/// from the same generator.
+pub fn draw_with<T>(
+    config: &AugmentConfig,
+    rng: &mut SeededRng,
+    leaf: &mut dyn FnMut(&Step, &mut SeededRng) -> Option<T>,
+) -> Vec<Option<T>> {
     let mut out = Vec::new();
     for step in &config.steps {
-        walk(step, rng, false, height, width, &mut out);
+        walk(step, rng, false, leaf, &mut out);
     }
     out
 }
 
-fn uniform(rng: &mut SeededRng, low: f64, high: f64) -> f64 {
+pub(crate) fn uniform(rng: &mut SeededRng, low: f64, high: f64) -> f64 {
     low + (high - low) * rng.next_f64()
 }
 
-fn walk(step: &Step, rng: &mut SeededRng, forced: bool, height: usize, width: usize, out: &mut Vec<Option<Op>>) {
+fn walk<T>(
+    step: &Step,
+    rng: &mut SeededRng,
+    forced: bool,
+    leaf: &mut dyn FnMut(&Step, &mut SeededRng) -> Option<T>,
+    out: &mut Vec<Option<T>>,
+) {
     let active = rng.next_f64() < step.p() || forced;
     match step {
         Step::OneOf { of, .. } => {
             let chosen = active.then(|| rng.weighted(&of.iter().map(Step::p).collect::<Vec<_>>()));
             for (i, s) in of.iter().enumerate() {
                 if chosen == Some(i) {
-                    walk(s, rng, true, height, width, out);
+                    walk(s, rng, true, leaf, out);
                 } else {
-                    out.extend(std::iter::repeat_n(None, count_leaves(s)));
+                    out.extend(std::iter::repeat_with(|| None).take(count_leaves(s)));
                 }
             }
         }
@@ -156,13 +175,13 @@ fn walk(step: &Step, rng: &mut SeededRng, forced: bool, height: usize, width: us
             }
             for (s, &c) in of.iter().zip(&chosen) {
                 if c {
-                    walk(s, rng, true, height, width, out);
+                    walk(s, rng, true, leaf, out);
                 } else {
-                    out.extend(std::iter::repeat_n(None, count_leaves(s)));
+                    out.extend(std::iter::repeat_with(|| None).take(count_leaves(s)));
                 }
             }
         }
-        leaf => out.push(if active { leaf_op(leaf, rng, height, width) } else { None }),
+        one => out.push(if active { leaf(one, rng) } else { None }),
     }
 }
 
@@ -232,7 +251,9 @@ fn leaf_op(step: &Step, rng: &mut SeededRng, height: usize, width: usize) -> Opt
         Step::Erase { scale, ratio, value, .. } => {
             return erase_box(rng, height, width, *scale, *ratio).map(|b| Op::Erase(b, *value));
         }
-        Step::OneOf { .. } | Step::SomeOf { .. } => unreachable!("groups are walked, not drawn"),
+        // Groups are walked, not drawn; audio and text steps do nothing to an
+        // image (a validated pipeline for images holds none).
+        _ => return None,
     };
     Some(op)
 }
@@ -381,7 +402,7 @@ mod tests {
 
         #[test]
         fn pad_crop_shifts_by_whole_pixels_within_the_padding(seed in any::<u64>(), padding in 0usize..6) {
-            let config = AugmentConfig { steps: vec![Step::PadCrop { padding, p: 1.0 }] };
+            let config = AugmentConfig { steps: vec![Step::PadCrop { padding, p: 1.0 }], ..AugmentConfig::default() };
             let Some(Op::Affine(m)) = draw(&config, &mut SeededRng::new(seed), 10, 10).remove(0) else { panic!() };
             prop_assert_eq!(m[2].fract(), 0.0);
             prop_assert!(m[2].abs() <= padding as f64 && m[5].abs() <= padding as f64);
