@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::{anneal, root, stderr, write};
 
 /// Copies digits 0, 1 and 2 of speakers s000..s039 of the bundled clips to `dir`.
-fn clip_folder(dir: &Path) -> PathBuf {
+pub(crate) fn clip_folder(dir: &Path) -> PathBuf {
     let data = dir.join("clips");
     for digit in 0..3 {
         std::fs::create_dir_all(data.join(digit.to_string())).unwrap();
@@ -20,7 +20,7 @@ fn clip_folder(dir: &Path) -> PathBuf {
     data
 }
 
-fn config(dir: &Path, data: &Path, extra_data: &str, split: &str) -> String {
+pub(crate) fn config(dir: &Path, data: &Path, extra_data: &str, split: &str) -> String {
     let text = format!(
         r#"
 seed = 1

@@ -1,6 +1,8 @@
 //! `[augment]` through the real CLI: an augmented image run trains, differs from
 //! the plain one and resumes bit for bit after `kill -9`; `anneal augment
-//! preview` draws its grid; augmentation of a table is refused.
+//! preview` draws its grid; augmentation of a table is refused; audio runs
+//! augment their waveforms and spectrograms, text runs their words, both
+//! replayable and previewed (spectrograms and WAV files, a table of texts).
 
 use std::path::{Path, PathBuf};
 
@@ -141,10 +143,123 @@ fn preview_draws_originals_beside_their_augmentations_and_tables_are_refused() {
     let table = write(tmp.path(), "table.toml", &table);
     let o = anneal(&["train", "--config", &table, "--out", tmp.path().join("t").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("[augment] transforms images"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("[augment] transforms images, audio clips or texts"), "{}", stderr(&o));
+    // An audio step in an image run is named with what it transforms.
+    let audio_step = std::fs::read_to_string(&augmented)
+        .unwrap()
+        .replace("{ transform = \"translate\", pixels = 1 }", "{ transform = \"pitch_shift\", semitones = [-1, 1] }");
+    let audio_step = write(tmp.path(), "audio_step.toml", &audio_step);
+    let o = anneal(&["train", "--config", &audio_step, "--out", tmp.path().join("as").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("augment.steps[1] (pitch_shift) transforms audio, but the run's data is images"),
+        "{}",
+        stderr(&o)
+    );
     let bad = std::fs::read_to_string(&augmented).unwrap().replace("degrees = 10", "degrees = 400");
     let bad = write(tmp.path(), "bad.toml", &bad);
     let o = anneal(&["train", "--config", &bad, "--out", tmp.path().join("b").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("augment.steps[0].degrees = 400"), "{}", stderr(&o));
+}
+
+const AUDIO_STEPS: &str = r#"
+[augment]
+steps = [
+  { transform = "add_noise", snr_db = [10, 30], color = "pink", p = 0.5 },
+  { transform = "background_noise", folder = "noise", snr_db = [15, 25], p = 0.3 },
+  { transform = "gain", db = [-6, 6] },
+  { transform = "shift", fraction = [-0.1, 0.1], rollover = false },
+  { transform = "one_of", of = [
+      { transform = "speed", factor = [0.9, 1.1] },
+      { transform = "pitch_shift", semitones = [-2, 2] },
+      { transform = "time_stretch", rate = [0.9, 1.1] },
+  ] },
+  { transform = "time_mask", width = [0, 4] },
+  { transform = "freq_mask", width = [0, 4] },
+]
+"#;
+
+#[test]
+fn audio_runs_augment_clips_replayably_and_preview_spectrograms_and_wavs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = super::audio::clip_folder(tmp.path());
+    // A folder of noise clips beside the config: digits of other speakers, quietly.
+    let noise = tmp.path().join("noise");
+    std::fs::create_dir_all(&noise).unwrap();
+    for name in ["5/s100_5.wav", "7/s101_7.wav"] {
+        std::fs::copy(root().join("data/spoken_digits").join(name), noise.join(name.replace('/', "_"))).unwrap();
+    }
+    let plain = super::audio::config(tmp.path(), &data, "", "");
+    let plain_text = std::fs::read_to_string(&plain).unwrap().replace("epochs = 20", "epochs = 3");
+    let plain = write(tmp.path(), "plain.toml", &plain_text);
+    let augmented = write(tmp.path(), "augmented.toml", &format!("{plain_text}{AUDIO_STEPS}"));
+    let (a, a2, p) = (tmp.path().join("a"), tmp.path().join("a2"), tmp.path().join("p"));
+    train(&augmented, &a);
+    train(&augmented, &a2);
+    train(&plain, &p);
+    assert_eq!(weights(&a), weights(&a2), "the same seed gives the same augmented run");
+    assert_ne!(weights(&a), weights(&p), "augmentation changed nothing");
+    let report = std::fs::read_to_string(a.join("report.md")).unwrap();
+    assert!(report.contains("add_noise (p 0.5), background_noise (p 0.3), gain"), "{report}");
+
+    let out = tmp.path().join("preview");
+    let o = anneal(&["augment", "preview", "--config", &augmented, "--n", "3", "--copies", "2", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let png = image::open(out.join("augment_preview.png")).unwrap();
+    assert!(png.width() > png.height(), "spectrogram cells are wide: {}x{}", png.width(), png.height());
+    let wavs = std::fs::read_dir(out.join("wav")).unwrap().count();
+    assert_eq!(wavs, 3 * 3, "each clip and its two augmentations");
+    let (original, _) = anneal_data::audio::read_wav(&out.join("wav/row0.wav")).unwrap();
+    let (augmented_clip, rate) = anneal_data::audio::read_wav(&out.join("wav/row0_epoch1.wav")).unwrap();
+    assert_eq!(rate, 8000);
+    assert_ne!(original, augmented_clip);
+
+    // A noise folder that is not there is named.
+    let missing = std::fs::read_to_string(&augmented).unwrap().replace("folder = \"noise\"", "folder = \"no-such\"");
+    let missing = write(tmp.path(), "missing.toml", &missing);
+    let o = anneal(&["train", "--config", &missing, "--out", tmp.path().join("m").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("background_noise folder") && stderr(&o).contains("no-such"), "{}", stderr(&o));
+}
+
+#[test]
+fn text_runs_augment_words_replayably_and_preview_a_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = super::text::reviews(tmp.path(), 160, 40);
+    let plain = super::text::config(tmp.path(), &data, "", "");
+    let plain_text = std::fs::read_to_string(&plain).unwrap().replace("epochs = 4", "epochs = 2");
+    let steps = r#"
+[augment]
+protected = ["not", "never", "no"]
+steps = [
+  { transform = "synonym_replace", share = 0.1 },
+  { transform = "some_of", n = 1, of = [
+      { transform = "random_insert", share = 0.1 },
+      { transform = "random_swap", share = 0.1 },
+      { transform = "random_delete", share = 0.1 },
+  ] },
+  { transform = "sentence_shuffle", p = 0.3 },
+]
+"#;
+    let plain = write(tmp.path(), "plain.toml", &plain_text);
+    let augmented = write(tmp.path(), "augmented.toml", &format!("{plain_text}{steps}"));
+    let (a, a2, p) = (tmp.path().join("a"), tmp.path().join("a2"), tmp.path().join("p"));
+    train(&augmented, &a);
+    train(&augmented, &a2);
+    train(&plain, &p);
+    assert_eq!(weights(&a), weights(&a2), "the same seed gives the same augmented run");
+    assert_ne!(weights(&a), weights(&p), "augmentation changed nothing");
+
+    let out = tmp.path().join("preview");
+    let o = anneal(&["augment", "preview", "--config", &augmented, "--n", "2", "--copies", "3", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = std::fs::read_to_string(out.join("augment_preview.md")).unwrap();
+    assert_eq!(table.matches("| epoch 3 |").count(), 2, "{table}");
+
+    let bad = std::fs::read_to_string(&augmented).unwrap().replace("share = 0.1 }", "share = 1.5 }");
+    let bad = write(tmp.path(), "bad.toml", &bad);
+    let o = anneal(&["train", "--config", &bad, "--out", tmp.path().join("b").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("augment.steps[0].share = 1.5"), "{}", stderr(&o));
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::{anneal, root, stderr, write};
 
 /// The first `train` training and `test` test reviews of the bundled file, as a CSV in `dir`.
-fn reviews(dir: &Path, train: usize, test: usize) -> PathBuf {
+pub(crate) fn reviews(dir: &Path, train: usize, test: usize) -> PathBuf {
     let mut text = String::new();
     let file = std::fs::File::open(root().join("data/fine_foods.csv.gz")).unwrap();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(file), &mut text).unwrap();
@@ -31,7 +31,7 @@ fn reviews(dir: &Path, train: usize, test: usize) -> PathBuf {
     path
 }
 
-fn config(dir: &Path, data: &Path, text: &str, model: &str) -> String {
+pub(crate) fn config(dir: &Path, data: &Path, text: &str, model: &str) -> String {
     let config = format!(
         r#"
 seed = 3
