@@ -25,8 +25,9 @@ Audio: --n-clips (1600 = all) clips of spoken_digits.tar.gz (read straight from 
     Shift() (defaults: +-50% of the clip, rollover).
 Every op gets --warmup calls first (not timed); the figure is the median over --repeats passes.
 
-Copied unchanged from the workplace's shared/bench/augment_bench.py into Anneal's repository so a clone can
-rerun the comparison (`cargo xtask bench augment --reference <python>` runs it with --skip audiomentations).
+Copied from the workplace's shared/bench/augment_bench.py into Anneal's repository so a clone can rerun the
+comparison (`cargo xtask bench augment --reference <python>`); one change: --audio may also name a folder of
+WAV files (the repository's data/spoken_digits, the same 1600 clips unpacked), read in sorted path order.
 
 Prints one JSON line.  Example:
   OMP_WAIT_POLICY=PASSIVE python augment_bench.py --threads 1 --out augment_bench.json
@@ -137,6 +138,15 @@ def run_albumentations(imgs_u8, a, out):
 def load_clips(path, n, seed):
     import soundfile as sf
     clips, srs = [], set()
+    if os.path.isdir(path):
+        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.endswith(".wav"))
+        rng = np.random.default_rng(seed)
+        pick = sorted(rng.choice(len(files), size=min(n, len(files)), replace=False))
+        for i in pick:
+            data, sr = sf.read(files[i], dtype="float32")
+            clips.append(data if data.ndim == 1 else data.mean(1))
+            srs.add(sr)
+        return clips, srs, len(files)
     with tarfile.open(path, "r:gz") as tar:
         members = sorted((m for m in tar.getmembers() if m.name.endswith(".wav")), key=lambda m: m.name)
         rng = np.random.default_rng(seed)

@@ -33,7 +33,8 @@
 //!   MLP 784-256-128-10), the 2-core limit from a GEMM measured in the same run, and
 //!   PyTorch on 1 and 2 threads at batch 256.
 //! - `cargo xtask bench augment [--reference PYTHON] [--repeats 3]`: augmentation
-//!   throughput per transform on one thread against torchvision v2 and albumentations
+//!   throughput per transform on one thread against torchvision v2 and albumentations,
+//!   and of the audio transforms against audiomentations
 //!   (`examples/reference/augment_bench.py`).
 //! - `cargo xtask bench audio [--reference PYTHON] [--repeats 3]`: the audio front end
 //!   (decode + log-mel of the 1 600 bundled clips, one thread) against librosa's
@@ -307,8 +308,10 @@ fn bench_json(root: &Path, output: &std::process::Output, what: &str, file: &str
 /// throughput on one thread, each transform of `examples/reference/augment_bench.py`
 /// on the same 5 000 MNIST digits with per-image random parameters
 /// (`crates/anneal-regularize/benches/augment.rs`, batches of 256), side by side with
-/// that script's torchvision v2 and albumentations per-image figures; the goal is at
-/// least the faster library's rate for every transform.
+/// that script's torchvision v2 and albumentations per-image figures, and its audio
+/// transforms on the 1 600 spoken-digit clips (`benches/audio_augment.rs`) beside
+/// audiomentations'; the goal is at least the faster library's rate for every
+/// transform.
 fn bench_augment(args: &[String], root: &Path) -> Result<()> {
     let repeats = flag_value(args, "--repeats").unwrap_or_else(|| "3".into());
     let mnist = root.join("data/mnist_5k.csv.gz");
@@ -318,13 +321,20 @@ fn bench_augment(args: &[String], root: &Path) -> Result<()> {
     let output =
         cargo(&bench).args(["--", "--mnist", mnist, "--repeats", &repeats]).env("RAYON_NUM_THREADS", "1").output()?;
     let ours = bench_json(root, &output, "benchmark", "augment.json")?;
+    let clips = root.join("data/spoken_digits");
+    let clips = clips.to_str().unwrap_or_default();
+    let audio_bench = ["bench", "-q", "-p", "anneal-regularize", "--bench", "audio_augment"];
+    stage("build the audio benchmark", cargo(&[&audio_bench[..], &["--no-run"][..]].concat()))?;
+    let output = cargo(&audio_bench).args(["--", "--clips", clips, "--repeats", &repeats]).output()?;
+    let ours_audio = bench_json(root, &output, "audio benchmark", "audio_augment.json")?;
     let mut reference = serde_json::Value::Null;
     if let Some(python) = flag_value(args, "--reference") {
         let script = root.join("examples/reference/augment_bench.py");
         eprintln!("xtask: torchvision and albumentations ({})", script.display());
         let output = Command::new(python)
             .arg(&script)
-            .args(["--threads", "1", "--repeats", &repeats, "--mnist", mnist, "--skip", "audiomentations"])
+            .args(["--threads", "1", "--repeats", &repeats, "--audio-repeats", &repeats, "--mnist", mnist])
+            .args(["--audio", clips])
             .env("OMP_NUM_THREADS", "1")
             .env("OMP_WAIT_POLICY", "PASSIVE")
             .output()?;
@@ -345,6 +355,27 @@ fn bench_augment(args: &[String], root: &Path) -> Result<()> {
         "
 one thread; per-image random parameters on both sides (Anneal in batches of 256); median of {repeats} passes"
     );
+    println!(
+        "\n| transform (audio) | Anneal (clips/s) | audiomentations (the faster method) | Anneal / audiomentations |"
+    );
+    println!("|---|---|---|---|");
+    let am = &reference["audiomentations_ops"];
+    for (op, theirs) in [
+        ("AddGaussianSNR", &["AddGaussianSNR_10_30dB"][..]),
+        ("TimeStretch", &["TimeStretch_0.8_1.25_signalsmith", "TimeStretch_0.8_1.25_librosa"][..]),
+        ("PitchShift", &["PitchShift_pm2_signalsmith", "PitchShift_pm2_librosa"][..]),
+        ("Shift", &["Shift_default"][..]),
+    ] {
+        let a = ours_audio["ops"][op]["clips_per_s"].as_f64().unwrap_or(f64::NAN);
+        let best = theirs.iter().filter_map(|k| am[k]["clips_per_s"].as_f64()).fold(f64::NAN, f64::max);
+        let (cell, ratio) = if best.is_nan() {
+            ("–".into(), "–".into())
+        } else {
+            (format!("{best:.0}"), format!("{:.2}", a / best))
+        };
+        println!("| {op} | {a:.0} | {cell} | {ratio} |");
+    }
+    println!("\nthe 1 600 spoken-digit clips, one clip per call on one thread; median of {repeats} passes");
     Ok(())
 }
 

@@ -68,8 +68,8 @@ pub struct RunConfig {
     /// L1/L2 penalties on the weights.
     #[serde(default)]
     pub regularization: PenaltyConfig,
-    /// Augmentation of the training images: `[augment] steps = [...]`, applied on
-    /// the fly to training batches only (image runs).
+    /// Augmentation of the training rows: `[augment] steps = [...]`, applied on
+    /// the fly to training batches only (image, audio and text runs).
     #[serde(default, skip_serializing_if = "AugmentConfig::is_empty")]
     pub augment: AugmentConfig,
     /// The training loop.

@@ -358,23 +358,22 @@ const ZEROS: usize = 8;
 /// Kernel values per zero crossing in the table.
 const STEPS: usize = 256;
 
-/// `sinc(u) · blackman(u / ZEROS)` for `u` in `[0, ZEROS]`, `STEPS` values per unit.
-fn kernel() -> &'static [f32] {
-    static TABLE: OnceLock<Vec<f32>> = OnceLock::new();
+/// `sinc(u) · blackman(u / ZEROS)` for `u` in `[0, ZEROS]`, `STEPS` values per
+/// unit, each with the slope to the next value (for linear interpolation).
+fn kernel() -> &'static [(f32, f32)] {
+    static TABLE: OnceLock<Vec<(f32, f32)>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        (0..=ZEROS * STEPS + 1)
-            .map(|i| {
-                let u = i as f64 / STEPS as f64;
-                if u >= ZEROS as f64 {
-                    return 0.0;
-                }
-                let sinc = if u == 0.0 { 1.0 } else { (PI * u).sin() / (PI * u) };
-                // Blackman window over [-ZEROS, ZEROS], centred at 0.
-                let x = u / ZEROS as f64;
-                let w = 0.42 + 0.5 * (PI * x).cos() + 0.08 * (2.0 * PI * x).cos();
-                (sinc * w) as f32
-            })
-            .collect()
+        let value = |i: usize| {
+            let u = i as f64 / STEPS as f64;
+            if u >= ZEROS as f64 {
+                return 0.0;
+            }
+            let sinc = if u == 0.0 { 1.0 } else { (PI * u).sin() / (PI * u) };
+            // Blackman window over [-ZEROS, ZEROS], centred at 0.
+            let x = u / ZEROS as f64;
+            sinc * (0.42 + 0.5 * (PI * x).cos() + 0.08 * (2.0 * PI * x).cos())
+        };
+        (0..=ZEROS * STEPS).map(|i| (value(i) as f32, (value(i + 1) - value(i)) as f32)).collect()
     })
 }
 
@@ -389,22 +388,25 @@ pub fn resample_by(clip: &[f32], factor: f64) -> Vec<f32> {
         return Vec::new();
     }
     let table = kernel();
+    let last_entry = (table.len() - 1) as f32;
     let cutoff = (1.0 / factor).min(1.0);
     let reach = ZEROS as f64 / cutoff;
-    let scale = (cutoff * STEPS as f64) as f32;
+    // Table entries per input sample.
+    let step = (cutoff * STEPS as f64) as f32;
     (0..out_len)
         .map(|i| {
             let t = i as f64 * factor;
             let first = ((t - reach).ceil().max(0.0)) as usize;
             let last = ((t + reach).floor() as usize).min(n - 1);
+            // The kernel's argument for the first tap, falling by `step` per tap.
+            let mut pos = ((t - first as f64) * f64::from(step)) as f32;
             let mut acc = 0f32;
-            for (j, &x) in clip.iter().enumerate().take(last + 1).skip(first) {
-                let pos = ((t - j as f64).abs() as f32) * scale;
-                let k = pos as usize;
-                if k + 1 < table.len() {
-                    let frac = pos - k as f32;
-                    acc += x * (table[k] + frac * (table[k + 1] - table[k]));
-                }
+            for &x in &clip[first..=last] {
+                let a = pos.abs().min(last_entry);
+                let k = a as usize;
+                let (v, slope) = table[k];
+                acc += x * (v + (a - k as f32) * slope);
+                pos -= step;
             }
             acc * cutoff as f32
         })
@@ -473,38 +475,55 @@ impl PhaseVocoder {
         let mut padded = vec![0f32; clip.len() + 2 * pad];
         padded[pad..pad + clip.len()].copy_from_slice(clip);
         let frames = 1 + clip.len() / hop;
-        let mut spectra = vec![Complex::new(0f32, 0f32); (frames + 2) * bins];
+        // Each analysis frame as magnitudes and unit phasors (X / |X|, 1 where X = 0);
+        // two silent frames after the last, as librosa pads.
+        let mut mags = vec![0f32; (frames + 2) * bins];
+        let mut units = vec![Complex::new(1f32, 0f32); (frames + 2) * bins];
+        let mut spectrum = vec![Complex::new(0f32, 0f32); bins];
         let mut frame = vec![0f32; n];
         let mut scratch = self.forward.make_scratch_vec();
         for t in 0..frames {
             for (i, f) in frame.iter_mut().enumerate() {
                 *f = padded.get(t * hop + i).copied().unwrap_or(0.0) * self.window[i];
             }
-            let out = &mut spectra[t * bins..(t + 1) * bins];
-            self.forward.process_with_scratch(&mut frame, out, &mut scratch).expect("buffer sizes from the plan");
+            self.forward
+                .process_with_scratch(&mut frame, &mut spectrum, &mut scratch)
+                .expect("buffer sizes from the plan");
+            for (k, c) in spectrum.iter().enumerate() {
+                let m = c.norm();
+                mags[t * bins + k] = m;
+                if m > 0.0 {
+                    units[t * bins + k] = c / m;
+                }
+            }
         }
-        // The expected phase advance of each bin over one hop.
-        let advance: Vec<f64> = (0..bins).map(|k| 2.0 * PI * k as f64 * hop as f64 / n as f64).collect();
-        let mut phase: Vec<f64> = spectra[..bins].iter().map(|c| f64::from(c.arg())).collect();
+        // The phase of each output bin starts at the first frame's and advances, per
+        // step, by the phase difference of the two frames it reads between. librosa
+        // adds the expected advance plus the wrapped deviation from it; modulo 2π
+        // that is the same difference, so it is kept as a unit phasor and rotated,
+        // without an angle ever being computed.
+        let mut phase: Vec<Complex<f32>> = units[..bins].to_vec();
         let steps = ((frames as f64) / rate).ceil() as usize;
         let total = (steps.saturating_sub(1)) * hop + n;
         let mut signal = vec![0f32; total];
         let mut norm = vec![0f32; total];
         let mut column = vec![Complex::new(0f32, 0f32); bins];
         let mut inv_scratch = self.inverse.make_scratch_vec();
+        let scale = 1.0 / n as f32;
         for s in 0..steps {
             let t = s as f64 * rate;
-            let (i, alpha) = (t.floor() as usize, t.fract());
+            let (i, alpha) = (t.floor() as usize, t.fract() as f32);
             if i >= frames {
                 break;
             }
-            let (a, b) = (&spectra[i * bins..(i + 1) * bins], &spectra[(i + 1) * bins..(i + 2) * bins]);
+            let (ma, mb) = (&mags[i * bins..(i + 1) * bins], &mags[(i + 1) * bins..(i + 2) * bins]);
+            let (ua, ub) = (&units[i * bins..(i + 1) * bins], &units[(i + 1) * bins..(i + 2) * bins]);
             for k in 0..bins {
-                let mag = (1.0 - alpha) * f64::from(a[k].norm()) + alpha * f64::from(b[k].norm());
-                column[k] = Complex::from_polar(mag as f32, phase[k] as f32);
-                let d = f64::from(b[k].arg()) - f64::from(a[k].arg()) - advance[k];
-                let wrapped = d - 2.0 * PI * (d / (2.0 * PI)).round();
-                phase[k] += advance[k] + wrapped;
+                let mag = (1.0 - alpha) * ma[k] + alpha * mb[k];
+                column[k] = phase[k] * mag;
+                let p = phase[k] * ub[k] * ua[k].conj();
+                // One Newton step back onto the unit circle keeps rounding from drifting.
+                phase[k] = p * (1.5 - 0.5 * p.norm_sqr());
             }
             // A real signal's DC and Nyquist bins are real.
             column[0].im = 0.0;
@@ -513,7 +532,7 @@ impl PhaseVocoder {
             let start = s * hop;
             for (j, &v) in frame.iter().enumerate() {
                 let w = self.window[j];
-                signal[start + j] += v * w / n as f32;
+                signal[start + j] += v * w * scale;
                 norm[start + j] += w * w;
             }
         }

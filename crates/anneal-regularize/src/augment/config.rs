@@ -51,6 +51,10 @@ fn default_protected() -> Vec<String> {
         .to_vec()
 }
 
+fn is_default_protected(words: &[String]) -> bool {
+    words == default_protected().as_slice()
+}
+
 fn unit_scale() -> [f64; 2] {
     [1.0, 1.0]
 }
@@ -85,7 +89,7 @@ pub struct AugmentConfig {
     /// (compared in lower case; a word ending in `n't` is always protected). The
     /// default is the negations: `not`, `no`, `never`, `nor`, `none`, `nobody`,
     /// `nothing`, `neither`, `nowhere`, `cannot`, `without`.
-    #[serde(default = "default_protected")]
+    #[serde(default = "default_protected", skip_serializing_if = "is_default_protected")]
     pub protected: Vec<String>,
 }
 
@@ -661,6 +665,7 @@ impl AugmentConfig {
     }
 
     /// Whether some step is `rotate90` (which needs square images).
+    #[cfg(feature = "tensors")]
     pub(crate) fn needs_square(&self) -> bool {
         fn any(steps: &[Step]) -> bool {
             steps.iter().any(|s| match s {
@@ -809,6 +814,7 @@ mod tests {
             config.describe(),
             "rotate, one of [brightness, contrast] (p 0.5), 1 of [erase (p 0.5), horizontal_flip (p 0.5)]"
         );
+        #[cfg(feature = "tensors")]
         assert!(!config.needs_square());
         assert!(AugmentConfig::default().is_empty());
     }

@@ -204,7 +204,18 @@ fn audio_runs_augment_clips_replayably_and_preview_spectrograms_and_wavs() {
     assert!(report.contains("add_noise (p 0.5), background_noise (p 0.3), gain"), "{report}");
 
     let out = tmp.path().join("preview");
-    let o = anneal(&["augment", "preview", "--config", &augmented, "--n", "3", "--copies", "2", "--out", out.to_str().unwrap()]);
+    let o = anneal(&[
+        "augment",
+        "preview",
+        "--config",
+        &augmented,
+        "--n",
+        "3",
+        "--copies",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let png = image::open(out.join("augment_preview.png")).unwrap();
     assert!(png.width() > png.height(), "spectrogram cells are wide: {}x{}", png.width(), png.height());
@@ -252,7 +263,18 @@ steps = [
     assert_ne!(weights(&a), weights(&p), "augmentation changed nothing");
 
     let out = tmp.path().join("preview");
-    let o = anneal(&["augment", "preview", "--config", &augmented, "--n", "2", "--copies", "3", "--out", out.to_str().unwrap()]);
+    let o = anneal(&[
+        "augment",
+        "preview",
+        "--config",
+        &augmented,
+        "--n",
+        "2",
+        "--copies",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = std::fs::read_to_string(out.join("augment_preview.md")).unwrap();
     assert_eq!(table.matches("| epoch 3 |").count(), 2, "{table}");
