@@ -976,7 +976,7 @@ pub struct AugmentPreviewOptions {
 /// Images are drawn into `augment_preview.png`; audio clips too, as log-mel
 /// spectrograms (low frequencies at the bottom), with every clip also written
 /// as WAV files into `wav/` (`row<r>.wav`, `row<r>_epoch<e>.wav`); texts go
-/// into the table `augment_preview.md`. Returns the PNG's or the table's path.
+/// side by side into the table `augment_preview.md`. Returns the PNG's or the table's path.
 pub fn augment_preview(config: &RunConfig, options: &AugmentPreviewOptions) -> Result<PathBuf> {
     use anneal_regularize::augment::Media;
     if config.augment.is_empty() {
@@ -1009,7 +1009,8 @@ pub fn augment_preview(config: &RunConfig, options: &AugmentPreviewOptions) -> R
     }
 }
 
-/// The texts of `rows` and their augmented versions in a Markdown table.
+/// The texts of `rows` beside their augmented versions, a Markdown table with a
+/// column per epoch.
 fn text_preview(
     augment: &anneal_train::TextRowsAugment,
     options: &AugmentPreviewOptions,
@@ -1017,17 +1018,23 @@ fn text_preview(
     out: &Path,
 ) -> Result<PathBuf> {
     let cell = |t: &str| escape(t).replace('\n', " ");
+    let epochs: Vec<String> = (1..=options.copies).map(|e| format!("epoch {e}")).collect();
     let mut md = format!(
-        "# Augmentation preview\n\n{} training texts and how epochs 1 to {} augment them (`{}`).\n\n| row | text |\n|---|---|\n",
+        "# Augmentation preview\n\n{} training texts beside what epochs 1 to {} make of them (`{}`).\n\n\
+         | row | original | {} |\n|---|---|{}\n",
         rows.len(),
         options.copies,
-        escape(&augment.config().describe())
+        escape(&augment.config().describe()),
+        epochs.join(" | "),
+        "---|".repeat(options.copies)
     );
     for &row in rows {
-        md.push_str(&format!("| {row} | {} |\n", cell(augment.original(row)?)));
+        let mut line = format!("| {row} | {} |", cell(augment.original(row)?));
         for epoch in 1..=options.copies {
-            md.push_str(&format!("| epoch {epoch} | {} |\n", cell(&augment.text(row, epoch)?)));
+            line.push_str(&format!(" {} |", cell(&augment.text(row, epoch)?)));
         }
+        md.push_str(&line);
+        md.push('\n');
     }
     let path = out.join("augment_preview.md");
     std::fs::write(&path, md).map_err(|e| Error::Io { path: path.clone(), source: e })?;

@@ -277,7 +277,10 @@ steps = [
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = std::fs::read_to_string(out.join("augment_preview.md")).unwrap();
-    assert_eq!(table.matches("| epoch 3 |").count(), 2, "{table}");
+    assert!(table.contains("| row | original | epoch 1 | epoch 2 | epoch 3 |\n|---|---|---|---|---|\n"), "{table}");
+    let lines: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| row")).collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    assert!(lines.iter().all(|l| l.matches(" | ").count() == 4), "five cells a line: {table}");
 
     let bad = std::fs::read_to_string(&augmented).unwrap().replace("share = 0.1 }", "share = 1.5 }");
     let bad = write(tmp.path(), "bad.toml", &bad);
