@@ -138,14 +138,7 @@ fn main() -> anyhow::Result<()> {
     let (TabularData::Classification(train), FeatureState::Text(encoder)) = (&data.train, &data.fitted.features) else {
         anyhow::bail!("the review config is a text classification");
     };
-    let texts: Vec<String> = data
-        .loaded
-        .table
-        .take(&data.split.train)?
-        .as_strings("review")?
-        .into_iter()
-        .map(Option::unwrap_or_default)
-        .collect();
+    let texts = encoder.texts(&data.loaded.table.take(&data.split.train)?)?;
     let vocab = encoder.vocab_len();
     let bag_train = ClassificationData::new(bags(train.features(), encoder.max_len(), vocab), vocab, train.targets())?;
     let TabularData::Classification(test) = &data.test else { anyhow::bail!("class targets") };

@@ -278,6 +278,12 @@ impl TextEncoder {
         self.encode_texts(&texts(table, &self.column)?)
     }
 
+    /// The texts of the encoder's column in `table` (a missing text is empty), as
+    /// [`encode`](TextEncoder::encode) reads them.
+    pub fn texts(&self, table: &Table) -> Result<Vec<String>> {
+        texts(table, &self.column)
+    }
+
     /// [`encode`](TextEncoder::encode) of texts given as strings.
     pub fn encode_texts(&self, texts: &[String]) -> Result<(Matrix, TextStats)> {
         let ids = self.ids(texts)?;

@@ -155,13 +155,12 @@ impl AudioRowsAugment {
 
     /// The spectrogram, standardised, of training row `row` in `epoch`.
     pub fn row(&self, row: usize, epoch: usize) -> DataResult<Vec<f32>> {
-        let [_, bands, frames] = self.front_end.shape();
         let (wave, ops) = self.waveform(row, epoch)?;
-        let mut spectrogram = self.front_end.compute(&wave);
+        // Masked values are the mean, so they standardise to exactly 0.
+        let mut spectrogram = self.spectrogram(&wave, Some(&ops));
         for v in &mut spectrogram {
             *v = (*v - self.mean) / self.std;
         }
-        self.augmenter.apply_spectrogram(&mut spectrogram, bands, frames, &ops, 0.0);
         Ok(spectrogram)
     }
 }

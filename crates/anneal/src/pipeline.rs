@@ -1013,13 +1013,7 @@ pub fn augmentation(
         }
         (FeatureState::Text(encoder), anneal_regularize::augment::Media::Text) => {
             let augmenter = TextAugmenter::new(config.augment.clone(), config.seed).map_err(failed)?;
-            let texts = loaded
-                .table
-                .take(rows)?
-                .as_strings(encoder.column())?
-                .into_iter()
-                .map(Option::unwrap_or_default)
-                .collect();
+            let texts = encoder.texts(&loaded.table.take(rows)?)?;
             Ok(Some(RowsAugment::Text(TextRowsAugment::new(augmenter, encoder.clone(), texts))))
         }
         _ => Err(Error::Setting(format!("[augment] steps for {media} do not fit this run's features"))),

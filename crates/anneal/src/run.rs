@@ -1037,7 +1037,7 @@ fn text_preview(
         md.push('\n');
     }
     let path = out.join("augment_preview.md");
-    std::fs::write(&path, md).map_err(|e| Error::Io { path: path.clone(), source: e })?;
+    std::fs::write(&path, md).map_err(io(&path))?;
     Ok(path)
 }
 
@@ -1049,7 +1049,7 @@ fn audio_preview(
     out: &Path,
 ) -> Result<PathBuf> {
     let wav_dir = out.join("wav");
-    std::fs::create_dir_all(&wav_dir).map_err(|e| Error::Io { path: wav_dir.clone(), source: e })?;
+    std::fs::create_dir_all(&wav_dir).map_err(io(&wav_dir))?;
     let [_, bands, frames] = augment.shape();
     let mut tiles = Vec::new();
     for &row in rows {

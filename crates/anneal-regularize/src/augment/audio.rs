@@ -102,14 +102,14 @@ impl AudioAugmenter {
 
     /// The folders the `background_noise` steps read, as written in the config.
     pub fn noise_folders(&self) -> Vec<String> {
-        let mut out: Vec<String> = super::plan::leaves(&self.config)
-            .into_iter()
-            .filter_map(|s| match s {
-                Step::BackgroundNoise { folder, .. } => Some(folder),
-                _ => None,
-            })
-            .collect();
-        out.dedup();
+        let mut out: Vec<String> = Vec::new();
+        for step in super::plan::leaves(&self.config) {
+            if let Step::BackgroundNoise { folder, .. } = step
+                && !out.contains(&folder)
+            {
+                out.push(folder);
+            }
+        }
         out
     }
 

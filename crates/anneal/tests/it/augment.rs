@@ -57,6 +57,37 @@ checkpoint_every = 1
     write(dir, name, &text)
 }
 
+/// Trains `augmented` twice and `plain` once in `dir`: the two augmented runs
+/// end with the same weights, which differ from the plain run's. Returns the
+/// first augmented run's folder.
+fn trains_replayably(dir: &Path, augmented: &str, plain: &str) -> PathBuf {
+    let (a, a2, p) = (dir.join("a"), dir.join("a2"), dir.join("p"));
+    train(augmented, &a);
+    train(augmented, &a2);
+    train(plain, &p);
+    assert_eq!(weights(&a), weights(&a2), "the same seed gives the same augmented run");
+    assert_ne!(weights(&a), weights(&p), "augmentation changed nothing");
+    a
+}
+
+/// `anneal augment preview` of `config` into `out`, `n` rows and `copies` epochs; must succeed.
+fn preview(config: &str, out: &Path, n: usize, copies: usize) {
+    let (n, copies) = (n.to_string(), copies.to_string());
+    let o = anneal(&[
+        "augment",
+        "preview",
+        "--config",
+        config,
+        "--n",
+        &n,
+        "--copies",
+        &copies,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 fn train(config: &str, out: &Path) {
     let o = anneal(&["train", "--config", config, "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -67,12 +98,7 @@ fn an_augmented_run_trains_differs_from_a_plain_one_and_resumes_bit_for_bit() {
     let tmp = tempfile::tempdir().unwrap();
     let augmented = config(tmp.path(), "augmented.toml", true);
     let plain = config(tmp.path(), "plain.toml", false);
-    let (a, a2, p) = (tmp.path().join("a"), tmp.path().join("a2"), tmp.path().join("p"));
-    train(&augmented, &a);
-    train(&augmented, &a2);
-    train(&plain, &p);
-    assert_eq!(weights(&a), weights(&a2), "the same seed gives the same augmented run");
-    assert_ne!(weights(&a), weights(&p), "augmentation changed nothing");
+    let a = trains_replayably(tmp.path(), &augmented, &plain);
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.join("metrics.json")).unwrap()).unwrap();
     assert!(m["test"]["accuracy"].as_f64().unwrap() > 0.8, "{}", m["test"]);
     assert!(std::fs::read_to_string(a.join("config.toml")).unwrap().contains("[[augment.steps]]"));
@@ -91,19 +117,7 @@ fn preview_draws_originals_beside_their_augmentations_and_tables_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let augmented = config(tmp.path(), "augmented.toml", true);
     let out = tmp.path().join("preview");
-    let o = anneal(&[
-        "augment",
-        "preview",
-        "--config",
-        &augmented,
-        "--n",
-        "6",
-        "--copies",
-        "3",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    preview(&augmented, &out, 6, 3);
     let png = image::open(out.join("augment_preview.png")).unwrap();
     assert!(png.width() > 200 && png.height() > 200, "{}x{}", png.width(), png.height());
 
@@ -114,17 +128,7 @@ fn preview_draws_originals_beside_their_augmentations_and_tables_are_refused() {
         .replace("  { transform = \"erase\", scale = [0.02, 0.1] },", "  { transform = \"cutmix\", p = 0.5 },");
     assert!(cutmix.contains("cutmix"));
     let cutmix = write(tmp.path(), "cutmix.toml", &cutmix.replace("epochs = 6", "epochs = 2"));
-    let o = anneal(&[
-        "augment",
-        "preview",
-        "--config",
-        &cutmix,
-        "--n",
-        "4",
-        "--out",
-        tmp.path().join("pc").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    preview(&cutmix, &tmp.path().join("pc"), 4, 4);
     let run = tmp.path().join("cutmix-run");
     train(&cutmix, &run);
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
@@ -194,29 +198,12 @@ fn audio_runs_augment_clips_replayably_and_preview_spectrograms_and_wavs() {
     let plain_text = std::fs::read_to_string(&plain).unwrap().replace("epochs = 20", "epochs = 3");
     let plain = write(tmp.path(), "plain.toml", &plain_text);
     let augmented = write(tmp.path(), "augmented.toml", &format!("{plain_text}{AUDIO_STEPS}"));
-    let (a, a2, p) = (tmp.path().join("a"), tmp.path().join("a2"), tmp.path().join("p"));
-    train(&augmented, &a);
-    train(&augmented, &a2);
-    train(&plain, &p);
-    assert_eq!(weights(&a), weights(&a2), "the same seed gives the same augmented run");
-    assert_ne!(weights(&a), weights(&p), "augmentation changed nothing");
+    let a = trains_replayably(tmp.path(), &augmented, &plain);
     let report = std::fs::read_to_string(a.join("report.md")).unwrap();
     assert!(report.contains("add_noise (p 0.5), background_noise (p 0.3), gain"), "{report}");
 
     let out = tmp.path().join("preview");
-    let o = anneal(&[
-        "augment",
-        "preview",
-        "--config",
-        &augmented,
-        "--n",
-        "3",
-        "--copies",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    preview(&augmented, &out, 3, 2);
     let png = image::open(out.join("augment_preview.png")).unwrap();
     assert!(png.width() > png.height(), "spectrogram cells are wide: {}x{}", png.width(), png.height());
     let wavs = std::fs::read_dir(out.join("wav")).unwrap().count();
@@ -255,27 +242,10 @@ steps = [
 "#;
     let plain = write(tmp.path(), "plain.toml", &plain_text);
     let augmented = write(tmp.path(), "augmented.toml", &format!("{plain_text}{steps}"));
-    let (a, a2, p) = (tmp.path().join("a"), tmp.path().join("a2"), tmp.path().join("p"));
-    train(&augmented, &a);
-    train(&augmented, &a2);
-    train(&plain, &p);
-    assert_eq!(weights(&a), weights(&a2), "the same seed gives the same augmented run");
-    assert_ne!(weights(&a), weights(&p), "augmentation changed nothing");
+    trains_replayably(tmp.path(), &augmented, &plain);
 
     let out = tmp.path().join("preview");
-    let o = anneal(&[
-        "augment",
-        "preview",
-        "--config",
-        &augmented,
-        "--n",
-        "2",
-        "--copies",
-        "3",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    preview(&augmented, &out, 2, 3);
     let table = std::fs::read_to_string(out.join("augment_preview.md")).unwrap();
     assert!(table.contains("| row | original | epoch 1 | epoch 2 | epoch 3 |\n|---|---|---|---|---|\n"), "{table}");
     let lines: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| row")).collect();
