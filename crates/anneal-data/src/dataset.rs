@@ -49,6 +49,15 @@ pub enum Target {
         /// The share of the first image, in `[0, 1]`.
         weight: Tensor<1>,
     },
+    /// Class codes and a teacher model's outputs for the same rows (knowledge
+    /// distillation): the student learns from both.
+    Taught {
+        /// One class code per row: `[batch]`.
+        classes: Tensor<1, Int>,
+        /// The teacher's logits, or its log-probabilities (the same up to a
+        /// per-row shift, which a softmax ignores): `[batch, classes]`.
+        teacher: Tensor<2>,
+    },
 }
 
 /// A batch: the model's input and the targets it is trained towards.
@@ -193,24 +202,32 @@ pub trait BatchAugment<I>: Send + Sync {
     fn augment(&self, batch: Batch<I>, rows: &[usize], epoch: usize) -> Result<Batch<I>>;
 }
 
-/// A dataset whose training batches pass through an augmentation (and whose
-/// evaluation batches do not): wrap the training part with
-/// [`Augmented::new`] and the validation part with [`Augmented::plain`], so
-/// both have the one type the training loop takes.
+/// A dataset whose training batches pass through augmentations, in order (and
+/// whose evaluation batches do not): wrap the training part with
+/// [`Augmented::new`] (and [`then`](Augmented::then) for more) and the
+/// validation part with [`Augmented::plain`], so both have the one type the
+/// training loop takes.
 pub struct Augmented<'a, D: Dataset> {
     inner: D,
-    augment: Option<&'a dyn BatchAugment<D::Input>>,
+    augments: Vec<&'a dyn BatchAugment<D::Input>>,
 }
 
 impl<'a, D: Dataset> Augmented<'a, D> {
     /// `inner`, its training batches augmented by `augment`.
     pub fn new(inner: D, augment: &'a dyn BatchAugment<D::Input>) -> Self {
-        Self { inner, augment: Some(augment) }
+        Self { inner, augments: vec![augment] }
     }
 
     /// `inner` unchanged.
     pub fn plain(inner: D) -> Self {
-        Self { inner, augment: None }
+        Self { inner, augments: Vec::new() }
+    }
+
+    /// The same, with `next` applied to training batches after the augmentations
+    /// so far (an image augmentation, then a teacher's targets).
+    pub fn then(mut self, next: &'a dyn BatchAugment<D::Input>) -> Self {
+        self.augments.push(next);
+        self
     }
 
     /// The wrapped dataset.
@@ -231,15 +248,15 @@ impl<D: Dataset> Dataset for Augmented<'_, D> {
     }
 
     fn train_batch(&self, rows: &[usize], epoch: usize, device: &Device) -> Result<Batch<D::Input>> {
-        let batch = self.inner.train_batch(rows, epoch, device)?;
-        match self.augment {
-            Some(augment) => augment.augment(batch, rows, epoch),
-            None => Ok(batch),
+        let mut batch = self.inner.train_batch(rows, epoch, device)?;
+        for augment in &self.augments {
+            batch = augment.augment(batch, rows, epoch)?;
         }
+        Ok(batch)
     }
 
     fn prefetch(&self) -> bool {
-        self.augment.is_some() || self.inner.prefetch()
+        !self.augments.is_empty() || self.inner.prefetch()
     }
 
     fn all_targets(&self) -> Targets {

@@ -381,6 +381,59 @@ impl ModelConfig {
         }
     }
 
+    /// Where the parameter or layer at `path` (a module path such as
+    /// `blocks.1.conv.weight` or `Cnn.head.0`, with or without the kind's
+    /// variant first) sits for transfer learning: `None` for the head (the output
+    /// layer, whose shape is the label set's), or `Some(stage)` of the backbone,
+    /// stages numbered from the input: an MLP's hidden layers; a CNN's
+    /// convolution blocks, then its hidden dense layers; a transformer's
+    /// embeddings (stage 0), then its encoder blocks (the final norm goes with
+    /// the last block). A linear model is all head.
+    ///
+    /// ```
+    /// let cnn: anneal_models::ModelConfig = toml::from_str("kind = \"cnn\"\nblocks = [{ channels = 8 }, { channels = 16 }]\nhidden = [32]")?;
+    /// assert_eq!(cnn.backbone_stages(), 3);
+    /// assert_eq!(cnn.stage_of("blocks.1.conv.weight")?, Some(1));
+    /// assert_eq!(cnn.stage_of("Cnn.head.0")?, Some(2));
+    /// assert_eq!(cnn.stage_of("head.1.bias")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stage_of(&self, path: &str) -> Result<Option<usize>, ModelError> {
+        let mut parts: Vec<&str> = path.split('.').collect();
+        if parts.first().is_some_and(|p| p.starts_with(|c: char| c.is_ascii_uppercase())) {
+            parts.remove(0);
+        }
+        let index = |i: usize| parts.get(i).and_then(|p| p.parse::<usize>().ok());
+        let unknown = || ModelError::Transfer(format!("`{path}` is not a parameter of a {} model", self.kind()));
+        match (self, parts.first().copied()) {
+            (ModelConfig::Linear(_), _) => Ok(None),
+            (ModelConfig::Mlp(c), Some("layers")) => {
+                let i = index(1).ok_or_else(unknown)?;
+                Ok((i < c.hidden.len()).then_some(i))
+            }
+            (ModelConfig::Cnn(_), Some("blocks")) => Ok(Some(index(1).ok_or_else(unknown)?)),
+            (ModelConfig::Cnn(c), Some("head")) => {
+                let j = index(1).ok_or_else(unknown)?;
+                Ok((j < c.hidden.len()).then_some(c.blocks.len() + j))
+            }
+            (ModelConfig::Transformer(_), Some("token" | "position" | "cls")) => Ok(Some(0)),
+            (ModelConfig::Transformer(_), Some("blocks")) => Ok(Some(index(1).ok_or_else(unknown)? + 1)),
+            (ModelConfig::Transformer(c), Some("final_norm")) => Ok(Some(c.layers)),
+            (ModelConfig::Transformer(_), Some("head")) => Ok(None),
+            _ => Err(unknown()),
+        }
+    }
+
+    /// Stages of the backbone, below the head ([`stage_of`](ModelConfig::stage_of)).
+    pub fn backbone_stages(&self) -> usize {
+        match self {
+            ModelConfig::Linear(_) => 0,
+            ModelConfig::Mlp(c) => c.hidden.len(),
+            ModelConfig::Cnn(c) => c.blocks.len() + c.hidden.len(),
+            ModelConfig::Transformer(c) => c.layers + 1,
+        }
+    }
+
     /// Builds the model on `device` with weights drawn from `seed`.
     pub fn init(&self, seed: u64, device: &Device) -> Result<AnyModel, ModelError> {
         Ok(match self {

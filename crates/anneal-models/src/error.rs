@@ -75,4 +75,7 @@ pub enum ModelError {
         /// What went wrong, with the keys at fault.
         message: String,
     },
+    /// Weights of a trained model that do not fit the model they should start.
+    #[error("the source model's weights do not fit this model: {0}")]
+    Transfer(String),
 }

@@ -40,7 +40,7 @@ pub use linear::{LinearConfig, LinearModel};
 pub use mlp::{ActivationKind, Mlp, MlpConfig};
 pub use model::Model;
 pub use transformer::{NormPlacement, Pooling, PositionKind, Transformer, TransformerConfig};
-pub use weights::{InitFrom, InitReport, export_safetensors};
+pub use weights::{InitFrom, InitReport, export_safetensors, transfer_weights};
 
 /// One `use` for the common types.
 pub mod prelude {

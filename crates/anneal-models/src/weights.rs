@@ -60,8 +60,22 @@ impl InitFrom {
     /// error; so are parameters missing from the file and unused tensors unless
     /// `partial`, and a file that matches no parameter at all. Every error lists
     /// the keys at fault.
-    pub fn apply<M: Module>(&self, mut model: M) -> Result<(M, InitReport), ModelError> {
+    pub fn apply<M: Module>(&self, model: M) -> Result<(M, InitReport), ModelError> {
+        self.apply_except(model, |_| false)
+    }
+
+    /// [`apply`](InitFrom::apply) to every parameter but those whose path
+    /// (`head.1.weight`) `keep_seeded` picks: they keep their seeded values and
+    /// the file's tensors of that name are ignored (a new head for a new label set).
+    pub fn apply_except<M: Module>(
+        &self,
+        mut model: M,
+        keep_seeded: impl Fn(&str) -> bool,
+    ) -> Result<(M, InitReport), ModelError> {
         let fail = |message: String| ModelError::Weights { path: self.path.clone(), message };
+        let wanted: Vec<String> =
+            model.collect(None, None, true).into_iter().map(|t| t.name).filter(|p| !keep_seeded(p)).collect();
+        let filter = burn_store::PathFilter::new().with_full_paths(wanted);
         if !self.path.is_file() {
             return Err(fail("no such file".into()));
         }
@@ -70,6 +84,7 @@ impl InitFrom {
         let result = match ext.as_str() {
             "safetensors" => {
                 let mut store = SafetensorsStore::from_file(&self.path)
+                    .filter(filter)
                     .with_from_adapter(PyTorchToBurnAdapter)
                     .remap(remapper)
                     .skip_enum_variants(true)
@@ -81,6 +96,7 @@ impl InitFrom {
             "pt" | "pth" | "bin" => {
                 // The PyTorch store applies PyTorch's conventions itself.
                 let mut store = PytorchStore::from_file(&self.path)
+                    .filter(filter)
                     .remap(remapper)
                     .skip_enum_variants(true)
                     .map_indices_contiguous(false)
@@ -94,9 +110,14 @@ impl InitFrom {
         };
         let report = InitReport {
             applied: result.applied.clone(),
-            missing: result.missing.iter().map(|(path, _)| path.clone()).collect(),
+            missing: result.missing.iter().map(|(path, _)| path.clone()).filter(|p| !keep_seeded(p)).collect(),
             // PyTorch's batch-norm step counter has no counterpart (momentum is fixed).
-            unused: result.unused.iter().filter(|k| !k.ends_with("num_batches_tracked")).cloned().collect(),
+            unused: result
+                .unused
+                .iter()
+                .filter(|k| !k.ends_with("num_batches_tracked") && !keep_seeded(k))
+                .cloned()
+                .collect(),
         };
         let mut problems = Vec::new();
         if !result.errors.is_empty() {
@@ -127,6 +148,39 @@ impl InitFrom {
         }
         Ok((model, report))
     }
+}
+
+/// Copies the parameters (and batch-norm statistics) of `source`, a trained
+/// model of the same kind, into `model`, all but those whose path
+/// (`blocks.0.conv.weight`, without the kind's variant) `keep_seeded` picks:
+/// transfer learning's start. Every other parameter must exist in both with the
+/// same shape; an error lists those that do not.
+pub fn transfer_weights<M: Module>(
+    source: &M,
+    mut model: M,
+    keep_seeded: impl Fn(&str) -> bool,
+) -> Result<(M, InitReport), ModelError> {
+    let tensors: Vec<_> = source.collect(None, None, true).into_iter().filter(|t| !keep_seeded(&t.name)).collect();
+    let result = model.apply(tensors, None, None, true);
+    let missing: Vec<String> =
+        result.missing.iter().map(|(path, _)| path.clone()).filter(|p| !keep_seeded(p)).collect();
+    let mut problems = Vec::new();
+    if !result.errors.is_empty() {
+        problems.push(format!(
+            "shape mismatches (source vs this model): {}",
+            result.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        ));
+    }
+    if !missing.is_empty() {
+        problems.push(format!("parameters the source does not have: {}", missing.join(", ")));
+    }
+    if !result.unused.is_empty() {
+        problems.push(format!("source parameters this model does not have: {}", result.unused.join(", ")));
+    }
+    if !problems.is_empty() {
+        return Err(ModelError::Transfer(problems.join("; ")));
+    }
+    Ok((model, InitReport { applied: result.applied, missing: Vec::new(), unused: Vec::new() }))
 }
 
 /// Writes `model`'s parameters (and batch-norm running statistics) to `path`
@@ -199,5 +253,57 @@ mod tests {
         let partial = InitFrom { path: file, remap: vec![], partial: true };
         let e = partial.apply(other.init(2, &device).unwrap()).unwrap_err().to_string();
         assert!(e.contains("head.1.weight") || e.contains("head.1.bias"), "{e}");
+    }
+
+    #[test]
+    fn a_new_head_keeps_its_seed_while_the_backbone_travels() {
+        let device = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.safetensors");
+        let source = cnn().init(1, &device).unwrap();
+        export_safetensors(&source, &file, &[]).unwrap();
+        let five = match cnn() {
+            ModelConfig::Cnn(c) => ModelConfig::Cnn(CnnConfig { output: 5, ..c }),
+            _ => unreachable!(),
+        };
+        let is_head = |p: &str| five.stage_of(p).unwrap().is_none();
+        let seeded = five.init(2, &device).unwrap();
+        let init = InitFrom { path: file, remap: vec![], partial: false };
+        let (from_file, report) = init.apply_except(five.init(2, &device).unwrap(), is_head).unwrap();
+        assert!(report.missing.is_empty() && report.unused.is_empty(), "{report:?}");
+        let (from_model, _) = transfer_weights(&source, five.init(2, &device).unwrap(), is_head).unwrap();
+        let tensors = |m: &crate::AnyModel| -> Vec<(String, Vec<f32>)> {
+            m.collect(None, None, true)
+                .iter()
+                .map(|t| {
+                    let bytes = t.to_bytes().unwrap();
+                    (
+                        t.name.clone(),
+                        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+                    )
+                })
+                .collect()
+        };
+        let (src, seed) = (tensors(&source), tensors(&seeded));
+        for ((path, a), (b, c)) in
+            tensors(&from_file).iter().zip(tensors(&from_model).iter().map(|(_, v)| v).zip(&seed))
+        {
+            assert_eq!(a, b, "{path}: file and model transfer agree");
+            if is_head(path) {
+                assert_eq!(a, &c.1, "{path} keeps its seeded values");
+            } else {
+                let s = &src.iter().find(|(p, _)| p == path).unwrap().1;
+                assert_eq!(a, s, "{path} comes from the source");
+            }
+        }
+        // Another backbone: named, not half-loaded.
+        let wider = match cnn() {
+            ModelConfig::Cnn(c) => ModelConfig::Cnn(CnnConfig { hidden: vec![9], ..c }),
+            _ => unreachable!(),
+        };
+        let e = transfer_weights(&source, wider.init(2, &device).unwrap(), |p| wider.stage_of(p).unwrap().is_none())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shape mismatches") && e.contains("head.0"), "{e}");
     }
 }

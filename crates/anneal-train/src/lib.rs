@@ -41,7 +41,7 @@ pub use error::TrainError;
 pub use history::HistoryWriter;
 pub use lr_find::{LrFindConfig, LrFindResult, lr_find};
 pub use metric::{BuiltinMetric, Metric};
-pub use objective::{Loss, LossTerm, Objective, WeightedCrossEntropy};
+pub use objective::{Distillation, Loss, LossTerm, Objective, TeacherTargets, WeightedCrossEntropy};
 pub use params::{LayerNorms, ParamGroupConfig, ParamGroups, ParamInfo, ParamLayout, Penalties};
 pub use step::{StepOutput, Stepper, train_step};
 pub use trainer::{

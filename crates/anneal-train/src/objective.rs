@@ -136,6 +136,7 @@ impl Objective for Loss {
             (Loss::CrossEntropy, Target::Mixed { first, second, weight }) => {
                 mixed_cross_entropy(output, first, second, weight, None)
             }
+            (_, Target::Taught { .. }) => return Err(taught_without_distillation()),
             (loss, Target::Classes(_) | Target::Mixed { .. }) => {
                 return Err(TrainError::InvalidSetting(format!(
                     "loss `{}` is a regression loss, but the targets are classes (use cross_entropy)",
@@ -157,6 +158,181 @@ impl Objective for Loss {
             Loss::Poisson => output.exp(),
             _ => output,
         }
+    }
+}
+
+fn taught_without_distillation() -> TrainError {
+    TrainError::InvalidSetting(
+        "the targets carry a teacher's outputs, which only the distillation objective reads (a plain loss would \
+         ignore them)"
+            .into(),
+    )
+}
+
+/// Knowledge distillation (Hinton et al., 2015): the student learns from a
+/// teacher's softened distribution and from the labels,
+/// `α·T²·KL(softmax(t/T) ‖ softmax(s/T)) + (1 − α)·hard(s, y)`, the KL term
+/// averaged over the batch's rows as PyTorch's `kl_div(..., reduction="batchmean")`
+/// and scaled by `T²` so its gradients keep their size as `T` changes. `hard` is
+/// the run's own classification loss (cross-entropy, class-weighted or not).
+/// Batches whose targets carry no teacher ([`Target::Classes`]: validation)
+/// get the hard loss alone, so `val_loss` stays the task's loss.
+///
+/// ```
+/// use anneal_data::Target;
+/// use anneal_train::{Distillation, Loss, Objective};
+/// use burn::prelude::*;
+///
+/// let device = Device::flex();
+/// let student = Tensor::<2>::from_data([[1.0f32, 0.0], [0.0, 1.0]], &device);
+/// // A teacher that agrees with the student: no distillation loss.
+/// let target = Target::Taught { classes: Tensor::from_data([0, 1], &device), teacher: student.clone() };
+/// let kd = Distillation::new(Box::new(Loss::CrossEntropy), 2.0, 1.0)?;
+/// let terms = kd.terms(student, &target)?;
+/// assert_eq!(terms[0].name, "distillation");
+/// assert!(terms[0].value.clone().into_scalar::<f32>().abs() < 1e-6);
+/// # Ok::<(), anneal_train::TrainError>(())
+/// ```
+pub struct Distillation {
+    hard: Box<dyn Objective>,
+    temperature: f64,
+    alpha: f64,
+}
+
+impl Distillation {
+    /// Distillation at `temperature` (> 0) with weight `alpha` (in `[0, 1]`) on
+    /// the soft term and `1 − alpha` on `hard`.
+    pub fn new(hard: Box<dyn Objective>, temperature: f64, alpha: f64) -> Result<Self, TrainError> {
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err(TrainError::InvalidSetting(format!(
+                "distillation temperature must be a positive number, not {temperature}"
+            )));
+        }
+        if !(0.0..=1.0).contains(&alpha) {
+            return Err(TrainError::InvalidSetting(format!(
+                "distillation alpha (the soft targets' weight) must be in [0, 1], not {alpha}"
+            )));
+        }
+        Ok(Self { hard, temperature, alpha })
+    }
+
+    /// `T²·KL(softmax(teacher/T) ‖ softmax(student/T))`, averaged over the rows.
+    pub fn soft_loss(&self, student: Tensor<2>, teacher: Tensor<2>) -> Tensor<1> {
+        use burn::tensor::activation::log_softmax;
+        let t = self.temperature;
+        let rows = student.dims()[0].max(1) as f64;
+        let log_p = log_softmax(teacher.div_scalar(t), 1);
+        let log_q = log_softmax(student.div_scalar(t), 1);
+        (log_p.clone().exp() * (log_p - log_q)).sum().mul_scalar(t * t / rows)
+    }
+}
+
+impl Objective for Distillation {
+    fn name(&self) -> String {
+        format!("distillation (T = {}, alpha = {}) + {}", self.temperature, self.alpha, self.hard.name())
+    }
+
+    fn terms(&self, output: Tensor<2>, target: &Target) -> Result<Vec<LossTerm>, TrainError> {
+        let Target::Taught { classes, teacher } = target else { return self.hard.terms(output, target) };
+        if teacher.dims() != output.dims() {
+            return Err(TrainError::InvalidSetting(format!(
+                "the teacher's outputs are {:?} for the student's {:?}: teacher and student must predict the same classes",
+                teacher.dims(),
+                output.dims()
+            )));
+        }
+        let soft = LossTerm {
+            name: "distillation".into(),
+            value: self.soft_loss(output.clone(), teacher.clone()).mul_scalar(self.alpha),
+        };
+        let mut terms = vec![soft];
+        if self.alpha < 1.0 {
+            for mut term in self.hard.terms(output, &Target::Classes(classes.clone()))? {
+                term.value = term.value.mul_scalar(1.0 - self.alpha);
+                terms.push(term);
+            }
+        }
+        Ok(terms)
+    }
+
+    fn predict(&self, output: Tensor<2>) -> Tensor<2> {
+        self.hard.predict(output)
+    }
+}
+
+/// Attaches a teacher's outputs to training batches: each row's stored
+/// log-probabilities (computed once, before training, by a frozen teacher) join
+/// its class code in a [`Target::Taught`]. Rows are the training dataset's.
+#[derive(Debug, Clone)]
+pub struct TeacherTargets {
+    log_probs: Vec<f32>,
+    classes: usize,
+}
+
+impl TeacherTargets {
+    /// `log_probs`: row-major, `classes` values per training row.
+    pub fn new(log_probs: Vec<f32>, classes: usize) -> Result<Self, TrainError> {
+        if classes == 0 || log_probs.len() % classes != 0 {
+            return Err(TrainError::InvalidSetting(format!(
+                "{} teacher values do not make rows of {classes} classes",
+                log_probs.len()
+            )));
+        }
+        if let Some(i) = log_probs.iter().position(|v| v.is_nan() || *v == f32::INFINITY) {
+            return Err(TrainError::InvalidSetting(format!(
+                "the teacher's output for training row {} is {}",
+                i / classes,
+                log_probs[i]
+            )));
+        }
+        Ok(Self { log_probs, classes })
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.log_probs.len() / self.classes
+    }
+
+    /// Whether no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.log_probs.is_empty()
+    }
+}
+
+impl anneal_data::BatchAugment<Tensor<2>> for TeacherTargets {
+    fn augment(
+        &self,
+        batch: anneal_data::Batch<Tensor<2>>,
+        rows: &[usize],
+        _epoch: usize,
+    ) -> anneal_data::Result<anneal_data::Batch<Tensor<2>>> {
+        let classes = match batch.target {
+            Target::Classes(y) => y,
+            Target::Mixed { .. } => {
+                return Err(anneal_data::DataError::InvalidParameter(
+                    "distillation takes each row's own class, but mixup or cutmix mixed them".into(),
+                ));
+            }
+            other => {
+                return Err(anneal_data::DataError::InvalidParameter(format!(
+                    "distillation takes class targets, not {}",
+                    match other {
+                        Target::Values(_) => "numeric values",
+                        _ => "targets that already carry a teacher",
+                    }
+                )));
+            }
+        };
+        let k = self.classes;
+        let mut values = Vec::with_capacity(rows.len() * k);
+        for &r in rows {
+            let row = self.log_probs.get(r * k..(r + 1) * k).ok_or_else(|| {
+                anneal_data::DataError::InvalidParameter(format!("no teacher output for training row {r}"))
+            })?;
+            values.extend_from_slice(row);
+        }
+        let teacher = Tensor::from_data(TensorData::new(values, [rows.len(), k]), &classes.device());
+        Ok(anneal_data::Batch { input: batch.input, target: Target::Taught { classes, teacher } })
     }
 }
 
@@ -248,6 +424,7 @@ impl Objective for WeightedCrossEntropy {
                     "class weights need class targets, but the targets are numeric values".into(),
                 ));
             }
+            Target::Taught { .. } => return Err(taught_without_distillation()),
         };
         Ok(vec![LossTerm { name: "cross_entropy".into(), value }])
     }

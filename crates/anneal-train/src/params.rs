@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use anneal_regularize::{L1Method, PenaltyConfig, Strength};
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
@@ -195,24 +195,29 @@ impl ParamLayout {
 }
 
 /// Optimiser parameter groups resolved for one model: frozen parameters (no
-/// update, no penalty) and groups whose learning rate is the optimiser's times
-/// a factor.
+/// gradient computed, no update, no penalty), for the whole run or for its first
+/// epochs, and groups whose learning rate is the optimiser's times a factor.
 #[derive(Debug, Clone)]
 pub struct ParamGroups {
     layout: ParamLayout,
+    /// Each frozen parameter's last frozen epoch (`usize::MAX`: every epoch).
+    frozen_until: HashMap<ParamId, usize>,
+    /// The parameters frozen in the current epoch.
     frozen: HashSet<ParamId>,
     scaled: Vec<(f64, HashSet<ParamId>)>,
 }
 
 impl ParamGroups {
     /// Resolves `groups` against `layout`; `None` when there are none. Fails when
-    /// a group names a layer the model does not have or a factor is not positive.
+    /// a group names a layer the model does not have, a factor is not positive,
+    /// or every parameter would be frozen. Nothing is frozen until
+    /// [`enter_epoch`](ParamGroups::enter_epoch).
     pub fn new(groups: &[ParamGroupConfig], layout: &ParamLayout) -> Result<Option<Self>, crate::TrainError> {
         if groups.is_empty() {
             return Ok(None);
         }
         let n = layout.layers().len();
-        let mut frozen = HashSet::new();
+        let mut frozen_until: HashMap<ParamId, usize> = HashMap::new();
         let mut scale_of: HashMap<ParamId, f64> = HashMap::new();
         for (i, g) in groups.iter().enumerate() {
             if let Some(&l) = g.layers.iter().find(|&&l| l >= n) {
@@ -227,16 +232,30 @@ impl ParamGroups {
                     g.lr_scale
                 )));
             }
+            if g.frozen && g.frozen_epochs > 0 {
+                return Err(crate::TrainError::InvalidSetting(format!(
+                    "param_groups[{i}] is frozen = true (every epoch) and frozen_epochs = {}: say one",
+                    g.frozen_epochs
+                )));
+            }
             for p in layout.params().iter().filter(|p| g.layers.contains(&p.layer)) {
                 // A later group wins over an earlier one, as penalty groups do.
-                frozen.remove(&p.id);
+                frozen_until.remove(&p.id);
                 scale_of.remove(&p.id);
                 if g.frozen {
-                    frozen.insert(p.id);
-                } else if g.lr_scale != 1.0 {
+                    frozen_until.insert(p.id, usize::MAX);
+                } else if g.frozen_epochs > 0 {
+                    frozen_until.insert(p.id, g.frozen_epochs);
+                }
+                if !g.frozen && g.lr_scale != 1.0 {
                     scale_of.insert(p.id, g.lr_scale);
                 }
             }
+        }
+        if layout.params().iter().all(|p| frozen_until.get(&p.id) == Some(&usize::MAX)) {
+            return Err(crate::TrainError::InvalidSetting(
+                "param_groups freeze every layer: nothing would train".into(),
+            ));
         }
         let mut scaled: Vec<(f64, HashSet<ParamId>)> = Vec::new();
         for (id, scale) in scale_of {
@@ -248,15 +267,45 @@ impl ParamGroups {
             }
         }
         scaled.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Ok(Some(Self { layout: layout.clone(), frozen, scaled }))
+        Ok(Some(Self { layout: layout.clone(), frozen_until, frozen: HashSet::new(), scaled }))
     }
 
-    /// The frozen parameters.
+    /// The parameters frozen in the current epoch.
     pub fn frozen(&self) -> &HashSet<ParamId> {
         &self.frozen
     }
 
-    /// Drops the frozen parameters' gradients.
+    /// The parameters frozen in every epoch.
+    pub fn always_frozen(&self) -> HashSet<ParamId> {
+        self.frozen_until.iter().filter(|(_, until)| **until == usize::MAX).map(|(id, _)| *id).collect()
+    }
+
+    /// Enters epoch `epoch` (1-based): the parameters frozen in it stop requiring
+    /// gradients, so backpropagation computes none for them (a frozen body costs
+    /// its forward pass only), and the ones whose frozen epochs are over require
+    /// them again. Fails when every parameter would be frozen in this epoch.
+    pub fn enter_epoch<M: Module>(&mut self, epoch: usize, model: M) -> Result<M, crate::TrainError> {
+        let frozen: HashSet<ParamId> =
+            self.frozen_until.iter().filter(|(_, until)| epoch <= **until).map(|(id, _)| *id).collect();
+        if self.layout.params().iter().all(|p| frozen.contains(&p.id)) {
+            return Err(crate::TrainError::InvalidSetting(format!(
+                "param_groups freeze every layer in epoch {epoch}: nothing would train"
+            )));
+        }
+        let thawed: Vec<ParamId> = self.frozen.difference(&frozen).copied().collect();
+        let newly: Vec<ParamId> = frozen.difference(&self.frozen).copied().collect();
+        let mut model = model;
+        if !newly.is_empty() {
+            model = model.set_require_grad_group(ParamGroup::from_ids(newly), false);
+        }
+        if !thawed.is_empty() {
+            model = model.set_require_grad_group(ParamGroup::from_ids(thawed), true);
+        }
+        self.frozen = frozen;
+        Ok(model)
+    }
+
+    /// Drops the frozen parameters' gradients (there are none unless a hook made them).
     pub fn drop_frozen(&self, grads: &mut GradientsParams) {
         drop(self.layout.take_gradients(grads, &self.frozen));
     }
@@ -272,9 +321,11 @@ impl ParamGroups {
 }
 
 /// An optimiser parameter group: layers (indices of [`ParamLayout::layers`]) that
-/// are frozen, or learn at the optimiser's rate times `lr_scale` — what
+/// are frozen (for the whole run, or for its first `frozen_epochs` epochs:
+/// gradual unfreezing), or learn at the optimiser's rate times `lr_scale` — what
 /// fine-tuning needs (a frozen body, a new head at a larger rate). A later group
-/// wins over an earlier one for a layer in both.
+/// wins over an earlier one for a layer in both. Frozen parameters require no
+/// gradient: backpropagation computes none for them.
 ///
 /// ```
 /// let g: anneal_train::ParamGroupConfig = toml::from_str("layers = [0, 1]\nfrozen = true")?;
@@ -286,9 +337,12 @@ impl ParamGroups {
 pub struct ParamGroupConfig {
     /// 0-based layer indices (for an MLP, 0 is the layer after the input).
     pub layers: Vec<usize>,
-    /// No updates (and no penalties) for these layers.
+    /// No gradients, updates or penalties for these layers, in any epoch.
     #[serde(default)]
     pub frozen: bool,
+    /// Frozen in epochs `1..=frozen_epochs` only, then trained at `lr_scale`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub frozen_epochs: usize,
     /// Learning-rate factor for these layers (default 1).
     #[serde(default = "one")]
     pub lr_scale: f64,
@@ -296,6 +350,10 @@ pub struct ParamGroupConfig {
 
 fn one() -> f64 {
     1.0
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 struct LayoutVisitor {
@@ -418,6 +476,10 @@ impl ModuleMapper for SoftThreshold<'_> {
         let t = self.lr * s.l1;
         let (id, tensor, mapper) = param.consume();
         let (require_grad, autodiff) = (tensor.is_require_grad(), tensor.is_autodiff());
+        if autodiff && !require_grad {
+            // A frozen parameter (this epoch): no update of any kind.
+            return Param::from_mapped_value(id, tensor, mapper);
+        }
         let w = tensor.inner();
         let shrunk = w.clone().sign() * w.abs().sub_scalar(t).clamp_min(0.0);
         let mut updated = if autodiff { shrunk.autodiff() } else { shrunk };
@@ -525,5 +587,42 @@ impl ModuleVisitor for NonFiniteSums {
         let w = param.val().detach();
         self.sums.push((w.clone() - w).sum());
         self.ids.push(param.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use anneal_models::{ActivationKind, MlpConfig};
+
+    use super::*;
+
+    #[test]
+    fn backward_computes_no_gradient_for_a_frozen_layer() {
+        let device = burn::prelude::Device::flex().autodiff();
+        let config = MlpConfig {
+            input: 3,
+            hidden: vec![4],
+            output: 2,
+            activation: ActivationKind::Relu,
+            dropout: 0.0,
+            layer_dropout: vec![],
+        };
+        let model = config.init(1, &device).unwrap();
+        let layout = ParamLayout::of(&model);
+        let frozen = ParamGroupConfig { layers: vec![0], frozen: true, lr_scale: 1.0, frozen_epochs: 0 };
+        let mut groups = ParamGroups::new(&[frozen], &layout).unwrap().unwrap();
+        let model = groups.enter_epoch(1, model).unwrap();
+        let x = Tensor::<2>::ones([5, 3], &device);
+        let loss = anneal_models::Model::forward(&model, x).powi_scalar(2).mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        // Straight out of backward, before anything drops gradients.
+        for p in layout.params() {
+            let has = match p.shape.len() {
+                1 => grads.get::<1>(p.id).is_some(),
+                _ => grads.get::<2>(p.id).is_some(),
+            };
+            assert_eq!(has, p.layer == 1, "{} ({:?})", p.layer_path, p.shape);
+        }
+        assert_eq!(groups.frozen().len(), 2);
     }
 }

@@ -97,6 +97,15 @@ impl<M: Model> Stepper<M> {
         self
     }
 
+    /// Enters epoch `epoch` (1-based): the parameter groups freeze and thaw what
+    /// they freeze in it ([`ParamGroups::enter_epoch`]).
+    pub fn enter_epoch(&mut self, epoch: usize, model: M) -> Result<M, TrainError> {
+        match &mut self.groups {
+            Some(g) => g.enter_epoch(epoch, model),
+            None => Ok(model),
+        }
+    }
+
     /// Counts correctly classified rows per batch ([`StepOutput::correct`]).
     pub fn with_accuracy(mut self, track: bool) -> Self {
         self.track_accuracy = track;
@@ -123,7 +132,7 @@ impl<M: Model> Stepper<M> {
     ) -> Result<(M, StepOutput), TrainError> {
         let output = model.forward(batch.input);
         let correct = match (&batch.target, self.track_accuracy) {
-            (Target::Classes(y), true) => {
+            (Target::Classes(y) | Target::Taught { classes: y, .. }, true) => {
                 let predicted = output.clone().inner().argmax(1).flatten::<1>(0, 1);
                 Some(predicted.equal(y.clone().inner()).int().sum())
             }

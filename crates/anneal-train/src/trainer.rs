@@ -818,7 +818,7 @@ impl<'h> Trainer<'h> {
         }
         let mut penalties = Penalties::new(&config.regularization, &layout)?;
         if let (Some(p), Some(g)) = (penalties.as_mut(), groups.as_ref()) {
-            p.exclude(g.frozen());
+            p.exclude(&g.always_frozen());
         }
         for hook in &mut self.hooks {
             hook.on_layout(&layout);
@@ -903,6 +903,7 @@ impl<'h> Trainer<'h> {
             if let Some((ScheduleUnit::Epoch, s)) = &scheduler {
                 optimizer.set_learning_rate(s.lr());
             }
+            model = stepper.enter_epoch(epoch, model)?;
             let batches = self.sampler.as_deref().unwrap_or(default_sampler.as_ref()).batches(train.len(), epoch)?;
             let mut losses = Vec::with_capacity(batches.len());
             let mut terms: BTreeMap<String, Vec<Tensor<1>>> = BTreeMap::new();

@@ -38,7 +38,7 @@ struct NoHook;
 impl TrainHook for NoHook {}
 
 fn group(layers: &[usize], frozen: bool, lr_scale: f64) -> ParamGroupConfig {
-    ParamGroupConfig { layers: layers.to_vec(), frozen, lr_scale }
+    ParamGroupConfig { layers: layers.to_vec(), frozen, lr_scale, frozen_epochs: 0 }
 }
 
 /// Parameters in visiting order: layer 0 weight, bias, layer 1 weight, bias.
@@ -56,6 +56,60 @@ fn a_frozen_layer_keeps_its_weights_bit_for_bit() {
     let d = deltas(&trained);
     assert!(d[0].iter().chain(&d[1]).all(|&x| x == 0.0), "layer 0 moved");
     assert!(d[2].iter().any(|&x| x != 0.0), "layer 1 should learn");
+}
+
+/// Records the layer of every gradient the loop computes, per epoch.
+#[derive(Default)]
+struct SeenGradients {
+    layout: Option<ParamLayout>,
+    seen: Vec<(usize, String)>,
+}
+
+impl TrainHook for SeenGradients {
+    fn on_layout(&mut self, layout: &ParamLayout) {
+        self.layout = Some(layout.clone());
+    }
+
+    fn after_backward(&mut self, step: &StepInfo, grads: &mut GradientsParams) {
+        let Some(layout) = &self.layout else { return };
+        let seen = &mut self.seen;
+        layout.map_gradients(grads, |p, g| {
+            seen.push((step.epoch, p.layer_path.clone()));
+            g
+        });
+    }
+}
+
+#[test]
+fn a_frozen_layer_gets_no_gradient_computed() {
+    // Not computed and dropped: backpropagation never produced one (the hook sees
+    // the gradients as they come out of backward).
+    let mut hook = SeenGradients::default();
+    fit(3, vec![group(&[0], true, 1.0)], &mut hook).unwrap();
+    assert_eq!(hook.seen.len(), 6, "{:?}", hook.seen);
+    assert!(hook.seen.iter().all(|(_, l)| l == "layers.1"), "{:?}", hook.seen);
+    let everything = fit(1, vec![group(&[0, 1], true, 1.0)], NoHook).unwrap_err();
+    assert!(everything.to_string().contains("freeze every layer"), "{everything}");
+}
+
+#[test]
+fn gradual_unfreezing_thaws_a_layer_after_its_frozen_epochs() {
+    let thawing = |epochs| {
+        let mut hook = SeenGradients::default();
+        let g = ParamGroupConfig { frozen_epochs: 2, ..group(&[0], false, 1.0) };
+        let trained = fit(epochs, vec![g], &mut hook).unwrap();
+        (deltas(&trained), hook.seen)
+    };
+    let (d, seen) = thawing(2);
+    assert!(d[0].iter().chain(&d[1]).all(|&x| x == 0.0), "layer 0 moved while frozen");
+    assert!(seen.iter().all(|(_, l)| l == "layers.1"), "{seen:?}");
+    let (d, seen) = thawing(3);
+    assert!(d[0].iter().any(|&x| x != 0.0), "layer 0 should learn in epoch 3");
+    let third: Vec<&str> = seen.iter().filter(|(e, _)| *e == 3).map(|(_, l)| l.as_str()).collect();
+    assert_eq!(third, ["layers.0", "layers.0", "layers.1", "layers.1"]);
+    let both = ParamGroupConfig { frozen_epochs: 2, ..group(&[0], true, 1.0) };
+    let bad = fit(1, vec![both], NoHook).unwrap_err();
+    assert!(bad.to_string().contains("say one"), "{bad}");
 }
 
 #[test]

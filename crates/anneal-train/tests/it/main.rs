@@ -2,6 +2,7 @@
 
 mod augment;
 mod checkpoints;
+mod distill;
 mod groups;
 mod loop_behaviour;
 mod parity;
