@@ -84,6 +84,215 @@ pub struct RunConfig {
     /// training rows, a share that grows to all of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub curriculum: Option<CurriculumSection>,
+    /// Transfer learning: the model starts from a trained model's weights (a
+    /// run folder or a weights file) with a new head, its backbone frozen or
+    /// fine-tuned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferSection>,
+    /// Knowledge distillation: the model also learns from a trained teacher
+    /// run's softened outputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<DistillSection>,
+}
+
+/// How a `[transfer]` run uses the source model's backbone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferMode {
+    /// The backbone is frozen (no gradient is computed for it); only the new
+    /// head trains.
+    FeatureExtraction,
+    /// The backbone trains too: all of it or its last stages, at its own rate,
+    /// optionally unfrozen stage by stage.
+    FineTune,
+}
+
+/// The `[transfer]` table: where the weights come from and what trains. The
+/// head (the output layer) is always new, sized for this run's labels; every
+/// other parameter comes from the source. From a run folder, this run also
+/// reads its inputs as the source run did (its tokenizer, image normalisation
+/// or preprocessing), so token ids and pixels mean what they meant to it.
+///
+/// ```
+/// let t: anneal::config::TransferSection =
+///     toml::from_str("from = \"runs/digits04\"\nmode = \"fine_tune\"\nunfreeze_last = 1\nbackbone_lr_scale = 0.1")?;
+/// assert_eq!(t.mode, anneal::config::TransferMode::FineTune);
+/// assert!(t.validate().is_ok());
+/// let fe: anneal::config::TransferSection =
+///     toml::from_str("from = \"w.safetensors\"\nmode = \"feature_extraction\"\nbackbone_lr_scale = 0.1")?;
+/// assert!(fe.validate().is_err()); // a frozen backbone has no rate
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferSection {
+    /// A run folder of `anneal train`, or a `.safetensors` / `.pt` / `.pth`
+    /// weights file (PyTorch's layout), relative to the config file.
+    pub from: PathBuf,
+    /// `feature_extraction` or `fine_tune`.
+    pub mode: TransferMode,
+    /// Fine-tuning: how many stages of the backbone train, counted down from
+    /// the head (the others stay frozen); all of them when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfreeze_last: Option<usize>,
+    /// Fine-tuning: the backbone's learning rate as a factor of the
+    /// optimiser's (the head's); 1 when left out.
+    #[serde(default = "one_f64", skip_serializing_if = "is_one")]
+    pub backbone_lr_scale: f64,
+    /// Fine-tuning: gradual unfreezing (ULMFiT) — the head trains alone for
+    /// this many epochs, then each further stage down joins after as many more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfreeze_every: Option<usize>,
+    /// A weights file's keys: `[pattern, replacement]` regular expressions, as
+    /// `[model] init_remap`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remap: Vec<[String; 2]>,
+}
+
+fn one_f64() -> f64 {
+    1.0
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
+}
+
+impl TransferSection {
+    /// Checks the settings against the mode.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Setting(format!("[transfer] {m}")));
+        if self.mode == TransferMode::FeatureExtraction {
+            let tuning: Vec<&str> = [
+                self.unfreeze_last.map(|_| "unfreeze_last"),
+                (self.backbone_lr_scale != 1.0).then_some("backbone_lr_scale"),
+                self.unfreeze_every.map(|_| "unfreeze_every"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !tuning.is_empty() {
+                return bad(format!(
+                    "{} {} of mode = \"fine_tune\": feature extraction keeps the whole backbone frozen",
+                    tuning.join(", "),
+                    if tuning.len() == 1 { "is a setting" } else { "are settings" }
+                ));
+            }
+        }
+        if self.unfreeze_last == Some(0) {
+            return bad("unfreeze_last = 0 trains no stage of the backbone: that is mode = \"feature_extraction\"".into());
+        }
+        if self.unfreeze_every == Some(0) {
+            return bad("unfreeze_every must be at least 1 epoch".into());
+        }
+        if !(self.backbone_lr_scale.is_finite() && self.backbone_lr_scale > 0.0) {
+            return bad(format!(
+                "backbone_lr_scale must be a positive number, not {} (mode = \"feature_extraction\" freezes it)",
+                self.backbone_lr_scale
+            ));
+        }
+        if self.from.is_dir() && !self.remap.is_empty() {
+            return bad("remap renames a weights file's keys; a run folder's match by construction".into());
+        }
+        Ok(())
+    }
+
+    /// The optimiser parameter groups of this transfer for `model`, whose layers
+    /// (in [`ParamLayout`](anneal_train::ParamLayout) order) are `layers`: one
+    /// group per backbone stage, frozen, or scaled and (gradually) thawed.
+    pub fn param_groups(&self, model: &ModelConfig, layers: &[String]) -> Result<Vec<anneal_train::ParamGroupConfig>> {
+        let n = model.backbone_stages();
+        if n == 0 {
+            return Err(Error::Setting(format!(
+                "[transfer] a {} model is all head: it has no backbone to carry over",
+                model.kind()
+            )));
+        }
+        let k = self.unfreeze_last.unwrap_or(n);
+        if k > n {
+            return Err(Error::Setting(format!(
+                "[transfer] unfreeze_last = {k}, but the {} model has {n} backbone stages",
+                model.kind()
+            )));
+        }
+        let mut stages: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, path) in layers.iter().enumerate() {
+            if let Some(s) = model.stage_of(path)? {
+                stages[s].push(i);
+            }
+        }
+        Ok(stages
+            .into_iter()
+            .enumerate()
+            .map(|(s, layers)| {
+                // 0 is the stage next to the head.
+                let from_top = n - 1 - s;
+                let frozen = self.mode == TransferMode::FeatureExtraction || from_top >= k;
+                anneal_train::ParamGroupConfig {
+                    layers,
+                    frozen,
+                    lr_scale: if frozen { 1.0 } else { self.backbone_lr_scale },
+                    frozen_epochs: match (frozen, self.unfreeze_every) {
+                        (false, Some(every)) => (from_top + 1) * every,
+                        _ => 0,
+                    },
+                }
+            })
+            .filter(|g| !g.layers.is_empty())
+            .collect())
+    }
+
+    /// The transfer in words, for reports.
+    pub fn describe(&self) -> String {
+        match self.mode {
+            TransferMode::FeatureExtraction => "feature extraction (backbone frozen, new head)".into(),
+            TransferMode::FineTune => {
+                let mut s = match self.unfreeze_last {
+                    Some(k) => format!("fine-tuning the last {k} backbone stage(s) and a new head"),
+                    None => "fine-tuning every layer, with a new head".into(),
+                };
+                if self.backbone_lr_scale != 1.0 {
+                    s += &format!(", backbone at {}× the head's learning rate", self.backbone_lr_scale);
+                }
+                if let Some(e) = self.unfreeze_every {
+                    s += &format!(", unfrozen one stage every {e} epoch(s) from the top");
+                }
+                s
+            }
+        }
+    }
+}
+
+/// The `[distill]` table: knowledge distillation from a teacher run of the
+/// same classes. The student minimises `alpha·T²·KL(teacher_T ‖ student_T) +
+/// (1 − alpha)·cross-entropy`, where `_T` is a softmax at temperature `T`; the
+/// teacher's outputs on the training rows are computed once, before training
+/// (the teacher is frozen, and reads the rows with its own preprocessing, so it
+/// may be of another kind than the student).
+///
+/// ```
+/// let d: anneal::config::DistillSection = toml::from_str("teacher = \"runs/big\"")?;
+/// assert_eq!((d.temperature, d.alpha), (4.0, 0.9));
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistillSection {
+    /// The teacher's run folder (relative to the config file).
+    pub teacher: PathBuf,
+    /// The softmax temperature `T` of both distributions (4; Hinton et al. used 1 to 20).
+    #[serde(default = "default_temperature")]
+    pub temperature: f64,
+    /// The soft targets' weight (0.9); the labels get `1 − alpha`.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+}
+
+fn default_temperature() -> f64 {
+    4.0
+}
+
+fn default_alpha() -> f64 {
+    0.9
 }
 
 /// The `[curriculum]` table: training rows ranked by a difficulty, and the
@@ -870,6 +1079,16 @@ impl RunConfig {
             && run.is_relative()
         {
             *run = normalize(&base.join(&*run));
+        }
+        if let Some(t) = &mut config.transfer
+            && t.from.is_relative()
+        {
+            t.from = normalize(&base.join(&t.from));
+        }
+        if let Some(d) = &mut config.distill
+            && d.teacher.is_relative()
+        {
+            d.teacher = normalize(&base.join(&d.teacher));
         }
         Ok(config)
     }

@@ -146,6 +146,13 @@ impl CvData {
                     .into(),
             ));
         }
+        if config.distill.is_some() {
+            return Err(Error::Setting(
+                "[distill] learns from a teacher run, which was trained on rows that are other folds' test rows: \
+                 anneal cv would score the student on what its teacher saw. Leave [distill] out to cross-validate"
+                    .into(),
+            ));
+        }
         let loaded = Loaded::load(config)?;
         let split = loaded.split(config)?;
         let mut rows: Vec<usize> = split.train.iter().chain(&split.valid).copied().collect();
@@ -271,7 +278,7 @@ impl CvData {
         // The config's loop settings (schedule, clipping, accumulation, penalties,
         // early stopping); a batch larger than a fold's (or a learning-curve
         // subset's) rows becomes one full batch.
-        let mut train_config = config.train_config();
+        let mut train_config = crate::pipeline::train_config(config, &model_config, &device)?;
         train_config.batch_size = train_config.batch_size.min(fit_data.len());
         // Class weights from this fold's fitting rows when balanced.
         let fitted_model = Trainer::new(train_config, device.clone())
@@ -280,7 +287,7 @@ impl CvData {
             .fit(
                 model,
                 &mut optimizer,
-                &crate::pipeline::augmented(&augment, &fit_data),
+                &crate::pipeline::augmented(&augment, None, &fit_data),
                 valid_data.as_ref().map(Augmented::plain).as_ref(),
             )?;
         let test_eval = evaluate(&fitted_model.model, &test_data, &loss, &device, 1024)?;

@@ -235,6 +235,7 @@ impl Loaded {
         if !config.augment.is_empty() {
             config.augment.validate_for(augment_media(config)?).map_err(anneal_train::TrainError::from)?;
         }
+        check_transfer_and_distill(config)?;
         let mut folder_files = None;
         let raw = if image_kind && data_path.is_dir() {
             let folder = if audio_kind {
@@ -622,6 +623,10 @@ impl Loaded {
         fit_table: &Table,
         target: TargetValues<'_>,
     ) -> Result<(FeatureState, Matrix)> {
+        if let Some(features) = self.transfer_features(config)? {
+            let m = features.transform(fit_table)?;
+            return Ok((features, m));
+        }
         if config.data.kind == DataKind::Text {
             let (encoder, m) = TextEncoder::fit_transform(&config.text_options(), fit_table, &self.features[0])?;
             return Ok((FeatureState::Text(encoder), m));
@@ -642,6 +647,41 @@ impl Loaded {
                 (FeatureState::Preprocessor(Box::new(p)), m)
             }
         })
+    }
+
+    /// A `[transfer]` run from a run folder reads its inputs as the source run
+    /// did: its tokenizer, image normalisation or preprocessing (`None` otherwise).
+    fn transfer_features(&self, config: &RunConfig) -> Result<Option<FeatureState>> {
+        let Some(t) = config.transfer.as_ref().filter(|t| t.from.is_dir()) else { return Ok(None) };
+        crate::run::verify_run(&t.from)?;
+        let (saved, _) = crate::run::SavedPreprocessing::load(&t.from)?;
+        let features = saved.fitted.features;
+        let fits = match (&features, config.data.kind) {
+            (FeatureState::Text(_), DataKind::Text) => true,
+            (FeatureState::Image(n), DataKind::Image | DataKind::Audio) => {
+                self.images.as_ref().is_some_and(|i| i.shape == n.shape())
+            }
+            (FeatureState::Preprocessor(_), DataKind::Table) => true,
+            _ => false,
+        };
+        if !fits {
+            let what = |f: &FeatureState| match f {
+                FeatureState::Text(_) => "texts".to_string(),
+                FeatureState::Image(n) => format!("images of {:?}", n.shape()),
+                FeatureState::Preprocessor(_) => "table columns".to_string(),
+            };
+            let ours = match (&self.images, config.data.kind) {
+                (Some(i), _) => format!("images of {:?}", i.shape),
+                (None, DataKind::Text) => "texts".into(),
+                _ => "table columns".into(),
+            };
+            return Err(Error::Setting(format!(
+                "[transfer] run {} read {}, this run reads {ours}: a model carries over to inputs like its own",
+                t.from.display(),
+                what(&features)
+            )));
+        }
+        Ok(Some(features))
     }
 
     /// The table rows `rows` as a dataset, with preprocessing fitted elsewhere.
@@ -1043,21 +1083,48 @@ fn noise_clips(folder: &Path, options: &anneal_data::audio::AudioOptions) -> Res
     Ok(files.iter().map(|f| anneal_data::audio::decode_clip(f, options)).collect::<anneal_data::Result<_>>()?)
 }
 
-/// `train` with its training batches augmented by `augment` (when there is one).
+/// `train` with its training batches augmented by `augment` and given their
+/// teacher's targets by `teacher` (when there are).
 pub fn augmented<'a>(
     augment: &'a Option<anneal_train::RowsAugment>,
+    teacher: Option<&'a anneal_train::TeacherTargets>,
     train: &'a TabularData,
 ) -> Augmented<'a, &'a TabularData> {
-    match augment {
+    let mut data = match augment {
         Some(a) => Augmented::new(train, a),
         None => Augmented::plain(train),
+    };
+    if let Some(t) = teacher {
+        data = data.then(t);
     }
+    data
 }
 
 /// What training on `train` minimises: the config's loss ([`RunConfig::loss`]), or
 /// with `[training] class_weight` the weighted cross-entropy (weights from `train`'s
-/// class counts when balanced).
+/// class counts when balanced); with `[distill]`, that plus the distillation term
+/// (its teacher targets come from [`teacher`]).
 pub fn objective(
+    config: &RunConfig,
+    target: &TargetData,
+    train: &TabularData,
+) -> Result<Box<dyn anneal_train::Objective>> {
+    let hard = hard_objective(config, target, train)?;
+    Ok(match &config.distill {
+        Some(d) => {
+            if target.task() != Task::Classification {
+                return Err(Error::Setting(
+                    "[distill] learns a teacher's class probabilities: it needs a classification".into(),
+                ));
+            }
+            Box::new(anneal_train::Distillation::new(hard, d.temperature, d.alpha)?)
+        }
+        None => hard,
+    })
+}
+
+/// The objective of the labels alone (what `[distill]` adds its term to).
+fn hard_objective(
     config: &RunConfig,
     target: &TargetData,
     train: &TabularData,
@@ -1098,10 +1165,129 @@ pub fn init_model(
     device: &burn::prelude::Device,
 ) -> Result<anneal_models::AnyModel> {
     let model = model_config.init(config.seed, device)?;
+    if let Some(t) = &config.transfer {
+        // The head (sized for this run's labels) keeps its seeded weights.
+        let is_head = |path: &str| matches!(model_config.stage_of(path), Ok(None));
+        if t.from.is_dir() {
+            let (_, source_config, source) = crate::run::LoadedRun::load_model(&t.from, device)?;
+            if source_config.kind() != model_config.kind() {
+                return Err(Error::Setting(format!(
+                    "[transfer] run {} trained a {} model, this config's [model] is a {}: transfer needs the same \
+                     architecture (the head aside)",
+                    t.from.display(),
+                    source_config.kind(),
+                    model_config.kind()
+                )));
+            }
+            return Ok(anneal_models::transfer_weights(&source, model, is_head)?.0);
+        }
+        let file = anneal_models::InitFrom { path: t.from.clone(), remap: t.remap.clone(), partial: false };
+        return Ok(file.apply_except(model, is_head)?.0);
+    }
     Ok(match config.model.init() {
         Some(init) => init.apply(model)?.0,
         None => model,
     })
+}
+
+/// The loop's settings of `config` for a model of `model_config`: with
+/// `[transfer]`, its parameter groups (frozen or scaled backbone stages) come
+/// before `[training] param_groups` (which win where both name a layer).
+pub fn train_config(
+    config: &RunConfig,
+    model_config: &anneal_models::ModelConfig,
+    device: &burn::prelude::Device,
+) -> Result<anneal_train::TrainConfig> {
+    let mut train = config.train_config();
+    if let Some(t) = &config.transfer {
+        let layout = anneal_train::ParamLayout::of(&model_config.init(config.seed, device)?);
+        let mut groups = t.param_groups(model_config, layout.layers())?;
+        groups.append(&mut train.param_groups);
+        train.param_groups = groups;
+    }
+    Ok(train)
+}
+
+/// Checks `[transfer]` and `[distill]` before any data loads.
+fn check_transfer_and_distill(config: &RunConfig) -> Result<()> {
+    if let Some(t) = &config.transfer {
+        t.validate()?;
+        if config.model.init_from.is_some() {
+            return Err(Error::Setting(
+                "[transfer] from and [model] init_from both say where the weights come from: keep one".into(),
+            ));
+        }
+        if !t.from.exists() {
+            return Err(Error::Setting(format!(
+                "[transfer] from = {}: no such run folder or weights file",
+                t.from.display()
+            )));
+        }
+    }
+    if let Some(d) = &config.distill {
+        anneal_train::Distillation::new(Box::new(anneal_train::Loss::CrossEntropy), d.temperature, d.alpha)?;
+        if !d.teacher.is_dir() {
+            return Err(Error::Setting(format!("[distill] teacher = {}: no such run folder", d.teacher.display())));
+        }
+        if config.augment.has_mixing() {
+            return Err(Error::Setting(
+                "[distill] gives each training row its teacher's distribution, but mixup and cutmix mix rows: leave \
+                 them out of [augment]"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The teacher targets of a `[distill]` run (`None` without one): the teacher
+/// run's log-probabilities for each training row of `data`, computed once with
+/// the teacher's own preprocessing. The teacher must predict the same classes,
+/// and, when it was trained on the same data file, must not have seen this
+/// run's test rows (the student's test score would carry them).
+pub fn teacher(
+    config: &RunConfig,
+    data: &Prepared,
+    backend: anneal_train::Backend,
+) -> Result<Option<anneal_train::TeacherTargets>> {
+    let Some(d) = &config.distill else { return Ok(None) };
+    let teacher = crate::run::LoadedRun::open(&d.teacher, backend)?;
+    let TargetData::Classes { labels, codes } = &data.loaded.target else {
+        return Err(Error::Setting("[distill] learns a teacher's class probabilities: it needs a classification".into()));
+    };
+    if teacher.saved.task() != Task::Classification || teacher.saved.output_names() != labels.classes() {
+        return Err(Error::Setting(format!(
+            "[distill] teacher {} predicts {} ({}), this run the classes {}: a teacher must predict the same \
+             classes in the same order",
+            d.teacher.display(),
+            teacher.saved.task(),
+            teacher.saved.output_names().join(", "),
+            labels.classes().join(", ")
+        )));
+    }
+    let original = &data.loaded.original;
+    if crate::run::same_data_file(&d.teacher, &config.data.path)? {
+        let split = crate::run::saved_split(&d.teacher)?;
+        let seen: std::collections::HashSet<usize> = split.train.into_iter().chain(split.valid).collect();
+        let leaked = data.split.test.iter().filter(|&&r| seen.contains(&original[r])).count();
+        if leaked > 0 {
+            return Err(Error::Setting(format!(
+                "[distill] teacher {} was trained (or validated) on {leaked} of this run's {} test rows: the \
+                 student's test score would carry what the teacher saw. Train the teacher with this run's seed and \
+                 [split]",
+                d.teacher.display(),
+                data.split.test.len()
+            )));
+        }
+    }
+    let rows = &data.split.train;
+    let table = data.loaded.table.take(rows)?;
+    let targets = TargetData::Classes { labels: labels.clone(), codes: rows.iter().map(|&r| codes[r]).collect() };
+    let e = teacher.evaluate(&table, Some(&targets), |i| original.get(rows[i]).copied().unwrap_or(rows[i]))?;
+    // Probabilities back to log-probabilities (a softmax at any temperature reads
+    // them as it reads logits); an underflowed probability stands at ln(1e-38).
+    let log_probs = e.predictions.iter().map(|p| p.max(1e-38).ln()).collect();
+    Ok(Some(anneal_train::TeacherTargets::new(log_probs, labels.classes().len())?))
 }
 
 /// Loads, cleans, splits and preprocesses the data of `config`.

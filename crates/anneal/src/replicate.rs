@@ -123,7 +123,7 @@ fn fit_rank<C: Collective>(
     for hook in hooks {
         trainer = trainer.with_hook(hook);
     }
-    let train = crate::pipeline::augmented(job.augment, &job.data.train);
+    let train = crate::pipeline::augmented(job.augment, None, &job.data.train);
     let fitted = trainer.fit(model, &mut optimizer, &train, Some(&Augmented::plain(&job.data.valid)))?;
     drop(trainer);
     Ok((fitted, sync.into_collective()))

@@ -125,6 +125,20 @@ pub(crate) fn seal(out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether the run in `run` was trained on `data`, byte for byte (`false` when
+/// it does not record its data file's fingerprint).
+pub(crate) fn same_data_file(run: &Path, data: &Path) -> Result<bool> {
+    Ok(match RunInfo::load(run)?.data {
+        Some(recorded) => recorded.digest == FileDigest::of_path(data)?,
+        None => false,
+    })
+}
+
+/// The split a run folder saved, in data-file rows.
+pub(crate) fn saved_split(run: &Path) -> Result<Split> {
+    from_json(&RunFolder::new(run).require(SPLIT)?)
+}
+
 /// Refuses `data` unless it is byte for byte the data file the run in `run`
 /// recorded (`during`: what the run would do with it, for the message): the
 /// split holds row positions of that file, and the preprocessing was fitted on it.
@@ -573,8 +587,18 @@ pub fn train_with_hook(
 
     let model_config =
         config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), Some(&data.fitted.features));
+    let train_config = crate::pipeline::train_config(config, &model_config, &device)?;
+    let params = parameter_counts(&model_config, &train_config, &device)?;
     let mut history = HistoryWriter::new(&out);
     let replicas = user.distributed.replicas;
+    if config.distill.is_some() && (replicas > 1 || options.mpi) {
+        return Err(Error::Setting(
+            "[distill] trains on one replica for now: its teacher targets are not sharded across replicas; leave \
+             [distributed] replicas (and --replicas, mpirun) out"
+                .into(),
+        ));
+    }
+    let teacher = crate::pipeline::teacher(config, &data, options.backend)?;
     let augment =
         crate::pipeline::augmentation(config, &data.loaded, &data.split.train, &data.fitted, options.backend)?;
     let curriculum = crate::pipeline::curriculum(config, &data, options.backend)?;
@@ -610,7 +634,7 @@ pub fn train_with_hook(
             Ok(trainer.fit(
                 model,
                 &mut optimizer,
-                &crate::pipeline::augmented(&augment, &data.train),
+                &crate::pipeline::augmented(&augment, teacher.as_ref(), &data.train),
                 Some(&Augmented::plain(&data.valid)),
             )?)
         })()
@@ -737,6 +761,7 @@ pub fn train_with_hook(
         model: &model_config,
         loss: &loss,
         note: loaded.task_note.as_deref(),
+        params,
     };
     write(&out, REPORT, report(&context, &saved, &metrics, cm.as_ref(), figures.as_ref()))?;
     RunStatus::new(RunState::Finished, "").write(&out)?;
@@ -947,6 +972,13 @@ pub fn lr_find(config: &RunConfig, options: &LrFindOptions) -> Result<LrFindResu
     let device = options.backend.device()?;
     let lock = claim_out(&options.out)?;
     let out = lock.dir();
+    if config.transfer.is_some() || config.distill.is_some() {
+        return Err(Error::Setting(
+            "anneal lr-find sweeps the plain model: it leaves [transfer]'s frozen layers and [distill]'s teacher \
+             out, so its curve would not be this run's. Remove those tables to find a rate for the model alone"
+                .into(),
+        ));
+    }
     let data = prepare(config)?;
     let objective = crate::pipeline::objective(config, &data.loaded.target, &data.train)?;
     let model_config =
@@ -1229,15 +1261,25 @@ impl LoadedRun {
             RunFolder::new(run).require(file)?;
         }
         verify_run(run)?;
-        let (saved, model_config) = SavedPreprocessing::load(run)?;
         let config = RunConfig::load(RunFolder::new(run).config())?;
         let device = backend.device()?;
+        let (saved, _, model) = Self::load_model(run, &device)?;
+        Ok(Self { config, saved, model, device })
+    }
+
+    /// The run folder's preprocessing, model config and trained model on
+    /// `device` (the folder verified already).
+    pub(crate) fn load_model(
+        run: &Path,
+        device: &burn::prelude::Device,
+    ) -> Result<(SavedPreprocessing, ModelConfig, AnyModel)> {
+        let (saved, model_config) = SavedPreprocessing::load(run)?;
         let weights = run.join(WEIGHTS);
         let model = model_config
-            .init(0, &device)?
+            .init(0, device)?
             .try_load_file(&weights)
             .map_err(|e| Error::ModelFile { path: weights.clone(), message: e.to_string() })?;
-        Ok(Self { config, saved, model, device })
+        Ok((saved, model_config, model))
     }
 
     /// The images of the folder `dir` as the run reads them: resized to its
@@ -1576,6 +1618,29 @@ struct ReportContext<'a> {
     model: &'a ModelConfig,
     loss: &'a Loss,
     note: Option<&'a str>,
+    /// Parameters that train (at the end, when unfrozen gradually) and in all.
+    params: (usize, usize),
+}
+
+/// The parameters of a model of `model_config` that `train`'s groups leave
+/// training (frozen ones for the whole run not counted), and all of them.
+fn parameter_counts(
+    model_config: &ModelConfig,
+    train: &anneal_train::TrainConfig,
+    device: &burn::prelude::Device,
+) -> Result<(usize, usize)> {
+    let layout = anneal_train::ParamLayout::of(&model_config.init(0, device)?);
+    let mut frozen = vec![false; layout.layers().len()];
+    for g in &train.param_groups {
+        for &l in &g.layers {
+            if let Some(f) = frozen.get_mut(l) {
+                *f = g.frozen;
+            }
+        }
+    }
+    let total = layout.params().iter().map(|p| p.len).sum();
+    let trainable = layout.params().iter().filter(|p| !frozen[p.layer]).map(|p| p.len).sum();
+    Ok((trainable, total))
 }
 
 fn report(
@@ -1862,6 +1927,30 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
         );
     }
     let _ = writeln!(r, "- model: {}; loss: {}", model.describe(), ctx.loss.key());
+    let (trainable, total) = ctx.params;
+    if let Some(t) = &config.transfer {
+        let _ = writeln!(
+            r,
+            "- transfer learning from {}: {}; {} of the model's {} parameters train{}",
+            code(&t.from.display().to_string()),
+            escape(&t.describe()),
+            trainable,
+            total,
+            if t.unfreeze_every.is_some() { " once every stage is unfrozen" } else { "" }
+        );
+    }
+    if let Some(d) = &config.distill {
+        let _ = writeln!(
+            r,
+            "- knowledge distillation from teacher {}: temperature {}, alpha {} (the loss is alpha·T²·KL of the \
+             softened distributions + (1 − alpha)·{}; the teacher's outputs on the training rows were computed once, \
+             before training)",
+            code(&d.teacher.display().to_string()),
+            d.temperature,
+            d.alpha,
+            ctx.loss.key()
+        );
+    }
     if let Some(init) = &config.model.init_from {
         let _ = writeln!(
             r,
