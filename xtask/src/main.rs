@@ -36,6 +36,8 @@
 //!   throughput per transform on one thread against torchvision v2 and albumentations,
 //!   and of the audio transforms against audiomentations
 //!   (`examples/reference/augment_bench.py`).
+//! - `cargo xtask bench distill`: predict throughput (rows/s) and parameters of the
+//!   distillation example's teacher CNN and student MLP (`examples/distill_effect`).
 //! - `cargo xtask bench audio [--reference PYTHON] [--repeats 3]`: the audio front end
 //!   (decode + log-mel of the 1 600 bundled clips, one thread) against librosa's
 //!   (`examples/reference/audio_frontend.py`).
@@ -85,7 +87,7 @@ fn main() -> Result<()> {
         Some("bench") => bench(&args[1..], &root),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | check | package | book | release <version> | bench (train | data | eval | hpo | inspect | cnn | transformer | distributed | rl | dashboard) [--reference PYTHON] [--repeats N]>"
+                "usage: cargo xtask <ci | check | package | book | release <version> | bench (train | data | eval | hpo | inspect | cnn | transformer | distributed | rl | dashboard | augment | audio | distill) [--reference PYTHON] [--repeats N]>"
             );
             std::process::exit(2)
         }
@@ -280,6 +282,7 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
         Some("dashboard") => bench_dashboard(args, root),
         Some("augment") => bench_augment(args, root),
         Some("audio") => bench_audio(args, root),
+        Some("distill") => bench_distill(root),
         other => {
             bail!(
                 "unknown benchmark {other:?}: available: train, data, eval, hpo, inspect, cnn, distributed, rl, dashboard, augment, audio"
@@ -1089,6 +1092,37 @@ fn bench_model(args: &[String], root: &Path, bench: &ModelBench) -> Result<()> {
 /// with Stable-Baselines3 (`examples/reference/rl_cartpole.py`, the same seeds, in the same
 /// sitting). Prints environment steps until the mean return of the last 20 training
 /// episodes first reached 475, steps per second and the greedy policy's evaluation.
+/// Predict throughput of the distillation example's teacher (the MNIST CNN)
+/// and student (a small MLP): `examples/distill_effect --throughput`, rows per
+/// second over 10 000 images in batches of 1 000, median of 5 passes.
+fn bench_distill(root: &Path) -> Result<()> {
+    stage(
+        "build the distillation example (release)",
+        cargo(&["build", "--release", "-p", "anneal", "--features", CI_FEATURES, "--example", "distill_effect"]),
+    )?;
+    let output = Command::new(root.join("target/release/examples/distill_effect")).arg("--throughput").output()?;
+    if !output.status.success() {
+        bail!("distill_effect failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let line =
+        String::from_utf8_lossy(&output.stdout).lines().rfind(|l| l.starts_with('{')).unwrap_or_default().to_string();
+    let v: serde_json::Value = serde_json::from_str(&line)?;
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    std::fs::write(out_dir.join("distill.json"), &line)?;
+    println!("| model | parameters | predict rows/s |");
+    println!("|---|---|---|");
+    for who in ["teacher", "student"] {
+        println!(
+            "| {who} | {} | {:.0} |",
+            v[format!("{who}_params")].as_u64().unwrap_or(0),
+            v[format!("{who}_rows_per_s")].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    println!("\nthe student predicts {:.1}x faster", v["speed_up"].as_f64().unwrap_or(f64::NAN));
+    Ok(())
+}
+
 fn bench_rl(args: &[String], root: &Path) -> Result<()> {
     let flag = |name: &str| flag_value(args, name);
     let repeats: usize = flag("--repeats").unwrap_or_else(|| "3".into()).parse()?;

@@ -53,6 +53,8 @@ pub mod folds;
 pub mod image;
 pub mod impute;
 pub mod inspect;
+#[cfg(feature = "tensors")]
+pub mod masked;
 #[cfg(feature = "parquet")]
 mod parquet;
 pub mod pca;

@@ -39,7 +39,7 @@ pub use error::ModelError;
 pub use linear::{LinearConfig, LinearModel};
 pub use mlp::{ActivationKind, Mlp, MlpConfig};
 pub use model::Model;
-pub use transformer::{NormPlacement, Pooling, PositionKind, Transformer, TransformerConfig};
+pub use transformer::{MaskedLm, NormPlacement, Pooling, PositionKind, Transformer, TransformerConfig};
 pub use weights::{InitFrom, InitReport, export_safetensors, transfer_weights};
 
 /// One `use` for the common types.

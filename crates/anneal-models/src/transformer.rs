@@ -346,6 +346,8 @@ struct Packing {
     seq: usize,
     /// The row `text · seq + position` of every real token (`[CLS]` included), in order.
     rows: Tensor<1, Int>,
+    /// The same rows on the host (ascending).
+    host_rows: Vec<i64>,
     /// Added to every attention score, `[batch, 1, 1, seq]`: −∞ at a padded key
     /// (exp gives exactly 0, without libm's slow underflow path), 0 elsewhere,
     /// and 0 throughout a text with no real token, which therefore attends to
@@ -405,14 +407,15 @@ impl Packing {
         Self {
             batch: b,
             seq,
-            rows: Tensor::from_data(TensorData::new(rows, [n]), &device),
+            rows: Tensor::from_data(TensorData::new(rows.clone(), [n]), &device),
+            host_rows: rows,
             mask: Tensor::<2>::from_data(TensorData::new(mask, [b, seq]), &device).reshape([b, 1, 1, seq]),
             pool,
         }
     }
 
     fn tokens(&self) -> usize {
-        self.rows.dims()[0]
+        self.host_rows.len()
     }
 }
 
@@ -429,11 +432,58 @@ impl Transformer {
         let [b, _] = x.dims();
         let device = x.device();
         let packing = Packing::new(&x, self.cls.is_some());
+        let Some(h) = self.encode(x, &packing) else {
+            // Only padding, and no [CLS]: every text pools to zeros.
+            let d = self.token.weight.val().dims()[1];
+            return self.head.forward(Tensor::zeros([b, d], &device));
+        };
+        let pooled = match &packing.pool {
+            Pool::First(rows) => h.select(0, rows.clone()),
+            Pool::Mean(weights) => weights.clone().matmul(h),
+        };
+        self.head.forward(pooled)
+    }
+
+    /// The head's outputs at single tokens instead of pooled texts: masked-token
+    /// pretraining, where the head maps each token's vector to the vocabulary.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, seq]` token ids as floats, as for [`forward`](Transformer::forward)
+    /// - `at`: `row · seq + position` of real (non-padding) tokens
+    /// - output: `[at.len(), output]`
+    ///
+    /// A position of padding (which a caller should not give) reads the first
+    /// real token of the batch.
+    pub fn forward_at(&self, x: Tensor<2>, at: &[usize]) -> Tensor<2> {
+        let [_, t] = x.dims();
+        let device = x.device();
+        let packing = Packing::new(&x, self.cls.is_some());
+        let Some(h) = self.encode(x, &packing) else {
+            let d = self.token.weight.val().dims()[1];
+            return self.head.forward(Tensor::zeros([at.len(), d], &device));
+        };
+        // Each position's row among the packed tokens.
+        let cls = usize::from(self.cls.is_some());
+        let picks: Vec<i64> = at
+            .iter()
+            .map(|&p| {
+                let key = ((p / t) * packing.seq + cls + p % t) as i64;
+                packing.host_rows.binary_search(&key).unwrap_or(0) as i64
+            })
+            .collect();
+        let picks = Tensor::<1, Int>::from_data(TensorData::new(picks, [at.len()]), &device);
+        self.head.forward(h.select(0, picks))
+    }
+
+    /// The encoder's output for every real token of `x`, packed (`None` when
+    /// the batch holds only padding and no `[CLS]`).
+    fn encode(&self, x: Tensor<2>, packing: &Packing) -> Option<Tensor<2>> {
+        let [b, _] = x.dims();
+        let device = x.device();
         let mut h = self.token.forward(x.int());
         let d = h.dims()[2];
         if packing.tokens() == 0 {
-            // Only padding, and no [CLS]: every text pools to zeros.
-            return self.head.forward(Tensor::zeros([b, d], &device));
+            return None;
         }
         if let Some(cls) = &self.cls {
             h = Tensor::cat(vec![cls.val().expand([b, 1, d]), h], 1);
@@ -446,16 +496,12 @@ impl Transformer {
         h = h + positions.unsqueeze::<3>();
         let mut h: Tensor<2> = h.reshape([b * seq, d]).select(0, packing.rows.clone());
         for block in &self.blocks {
-            h = block.forward(h, &packing, self.heads, self.pre_norm, &self.activation);
+            h = block.forward(h, packing, self.heads, self.pre_norm, &self.activation);
         }
         if let Some(norm) = &self.final_norm {
             h = norm.forward(h);
         }
-        let pooled = match &packing.pool {
-            Pool::First(rows) => h.select(0, rows.clone()),
-            Pool::Mean(weights) => weights.clone().matmul(h),
-        };
-        self.head.forward(pooled)
+        Some(h)
     }
 
     /// The dropout generators' states, four per block, for checkpoints.
@@ -598,5 +644,44 @@ mod tests {
         assert_eq!(&t[..4], &[0.0, 1.0, 0.0, 1.0]);
         assert!((t[4] - 1f32.sin()).abs() < 1e-7);
         assert!((t[7] - (1.0f64 / 100.0).cos() as f32).abs() < 1e-7);
+    }
+}
+
+/// A transformer encoder trained to predict masked tokens (its head maps each
+/// token's vector to the vocabulary): the model of `anneal pretrain`. Its
+/// [`encoder`](MaskedLm::into_encoder) is an ordinary [`Transformer`] whose
+/// head a fine-tuning run replaces.
+#[derive(Module, Debug)]
+pub struct MaskedLm {
+    encoder: Transformer,
+}
+
+impl MaskedLm {
+    /// Wraps `encoder`, whose `output` must be its vocabulary.
+    pub fn new(encoder: Transformer) -> Self {
+        Self { encoder }
+    }
+
+    /// The encoder, with the vocabulary head.
+    pub fn into_encoder(self) -> Transformer {
+        self.encoder
+    }
+}
+
+impl Model for MaskedLm {
+    type Input = anneal_data::masked::MaskedIds;
+
+    /// # Shapes
+    /// - output: `[masked tokens, vocab]`
+    fn forward(&self, input: anneal_data::masked::MaskedIds) -> Tensor<2> {
+        self.encoder.forward_at(input.ids, &input.at)
+    }
+
+    fn rng_state(&self) -> Vec<u64> {
+        self.encoder.rng_state()
+    }
+
+    fn set_rng_state(&self, state: &[u64]) {
+        self.encoder.set_rng_state(state)
     }
 }

@@ -21,9 +21,12 @@ pub struct StepOutput {
     pub loss: Tensor<1>,
     /// Each term of the objective by name, detached, when it has more than one.
     pub terms: Vec<(String, Tensor<1>)>,
-    /// Correctly classified rows of the batch (when the stepper tracks accuracy
-    /// and the targets are classes).
+    /// Correctly classified targets of the batch (when the stepper tracks
+    /// accuracy and the targets are classes).
     pub correct: Option<Tensor<1, Int>>,
+    /// How many class targets `correct` counted among (a batch's rows, or its
+    /// masked tokens in masked-token pretraining).
+    pub counted: usize,
     /// Whether the optimiser updated the weights (false while gradients accumulate).
     pub updated: bool,
 }
@@ -131,6 +134,7 @@ impl<M: Model> Stepper<M> {
         hooks: &mut [Box<dyn TrainHook + '_>],
     ) -> Result<(M, StepOutput), TrainError> {
         let output = model.forward(batch.input);
+        let counted = output.dims()[0];
         let correct = match (&batch.target, self.track_accuracy) {
             (Target::Classes(y) | Target::Taught { classes: y, .. }, true) => {
                 let predicted = output.clone().inner().argmax(1).flatten::<1>(0, 1);
@@ -163,7 +167,7 @@ impl<M: Model> Stepper<M> {
             Some(grads) => self.update(model, optimizer, grads, info, hooks),
             None => model,
         };
-        Ok((model, StepOutput { loss: value, terms: named, correct, updated }))
+        Ok((model, StepOutput { loss: value, terms: named, correct, counted, updated }))
     }
 
     /// Applies an update from the gradients still accumulated (the last,

@@ -908,6 +908,7 @@ impl<'h> Trainer<'h> {
             let mut losses = Vec::with_capacity(batches.len());
             let mut terms: BTreeMap<String, Vec<Tensor<1>>> = BTreeMap::new();
             let mut correct = Vec::with_capacity(batches.len());
+            let mut counted = 0usize;
             let mut info = StepInfo { epoch, iteration: state.iteration, batch_len: 0 };
             // An augmenting dataset prepares the next batch on another thread while
             // this one trains (batches are pure functions of rows and epoch, so this
@@ -946,7 +947,10 @@ impl<'h> Trainer<'h> {
                     for (name, value) in out.terms {
                         terms.entry(name).or_default().push(value);
                     }
-                    correct.extend(out.correct);
+                    if let Some(c) = out.correct {
+                        correct.push(c);
+                        counted += out.counted;
+                    }
                     if let (true, Some((ScheduleUnit::Iteration, s))) = (out.updated, &mut scheduler) {
                         s.step();
                     }
@@ -985,7 +989,7 @@ impl<'h> Trainer<'h> {
             if !correct.is_empty() {
                 let right = Tensor::cat(correct, 0).sum().into_data().convert::<i64>().try_to_vec::<i64>();
                 if let Some(c) = right.ok().and_then(|v| v.first().copied()) {
-                    metrics_of_epoch.insert("train_accuracy".to_string(), c as f64 / seen as f64);
+                    metrics_of_epoch.insert("train_accuracy".to_string(), c as f64 / counted.max(1) as f64);
                 }
             }
             for (name, values) in terms {

@@ -179,7 +179,9 @@ impl TransferSection {
             }
         }
         if self.unfreeze_last == Some(0) {
-            return bad("unfreeze_last = 0 trains no stage of the backbone: that is mode = \"feature_extraction\"".into());
+            return bad(
+                "unfreeze_last = 0 trains no stage of the backbone: that is mode = \"feature_extraction\"".into()
+            );
         }
         if self.unfreeze_every == Some(0) {
             return bad("unfreeze_every must be at least 1 epoch".into());

@@ -23,6 +23,7 @@ pub mod cv;
 pub mod error;
 pub mod eval;
 pub mod pipeline;
+pub mod pretrain;
 pub mod reinforcement;
 mod replicate;
 pub mod run;

@@ -56,6 +56,26 @@ enum Command {
         #[arg(long, value_parser = ["threads", "mpi"], default_value = "threads")]
         distributed: String,
     },
+    /// Pretrain a text run's transformer as a masked-token model (BERT's recipe)
+    /// on the texts of its training rows, labels unused; fine-tune the result with
+    /// `[transfer] from = "<its folder>"`.
+    Pretrain {
+        /// The run config (TOML) of a text run with a transformer.
+        #[arg(long)]
+        config: PathBuf,
+        /// Run folder to create [default: runs/<config name>-pretrain-<n>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Compute backend: ndarray, flex or wgpu [default: $BURN_DEVICE, else flex].
+        #[arg(long)]
+        device: Option<String>,
+        /// The share of each text's tokens masked per epoch.
+        #[arg(long, default_value_t = 0.15)]
+        mask_rate: f64,
+        /// Print one line per epoch instead of a progress bar, even on a terminal.
+        #[arg(long)]
+        log: bool,
+    },
     /// The learning-rate range test (Smith 2017): train briefly while the learning
     /// rate grows exponentially, plot the loss against it (lr_find.png, .svg, .csv)
     /// and suggest the rate where the loss falls fastest.
@@ -544,6 +564,24 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
                     );
                 }
             }
+        }
+        Command::Pretrain { config, out, device, mask_rate, log } => {
+            let backend = Backend::resolve(device.as_deref())?;
+            let run_config = RunConfig::load(&config)?;
+            let out = out.unwrap_or_else(|| run::default_out_named(&config, "pretrain"));
+            let progress = if log { Progress::Log } else { Progress::Auto };
+            let options = anneal::pretrain::PretrainOptions { out: out.clone(), backend, progress, mask_rate };
+            let m = anneal::pretrain::pretrain(&run_config, &options)?;
+            if let Some(last) = m.history.last() {
+                outln!(
+                    "masked-token accuracy {:.4}, loss {:.4} after {} epochs on {} texts",
+                    last.metric("train_accuracy").unwrap_or(f64::NAN),
+                    last.metric("train_loss").unwrap_or(f64::NAN),
+                    m.history.len(),
+                    m.texts
+                );
+            }
+            outln!("run folder: {}  (use it as [transfer] from)", out.display());
         }
         Command::LrFind { config, out, device, start_lr, end_lr, steps } => {
             let backend = Backend::resolve(device.as_deref())?;

@@ -1253,7 +1253,9 @@ pub fn teacher(
     let Some(d) = &config.distill else { return Ok(None) };
     let teacher = crate::run::LoadedRun::open(&d.teacher, backend)?;
     let TargetData::Classes { labels, codes } = &data.loaded.target else {
-        return Err(Error::Setting("[distill] learns a teacher's class probabilities: it needs a classification".into()));
+        return Err(Error::Setting(
+            "[distill] learns a teacher's class probabilities: it needs a classification".into(),
+        ));
     };
     if teacher.saved.task() != Task::Classification || teacher.saved.output_names() != labels.classes() {
         return Err(Error::Setting(format!(

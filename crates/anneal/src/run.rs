@@ -467,6 +467,9 @@ pub(crate) struct SavedPreprocessing {
     pub column_kinds: BTreeMap<String, ColumnKind>,
     #[serde(flatten)]
     pub fitted: Fitted,
+    /// Set by `anneal pretrain`: the model predicts tokens, not targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<crate::pretrain::Pretrained>,
 }
 
 impl SavedPreprocessing {
@@ -700,6 +703,7 @@ pub fn train_with_hook(
         loss: Some(loss),
         column_kinds: kinds,
         fitted: prep,
+        pretrained: None,
     };
     write(&out, PREPROCESSING, to_json(&saved))?;
     write(&out, MODEL_CONFIG, to_json(&model_config))?;
@@ -1264,6 +1268,14 @@ impl LoadedRun {
         let config = RunConfig::load(RunFolder::new(run).config())?;
         let device = backend.device()?;
         let (saved, _, model) = Self::load_model(run, &device)?;
+        if saved.pretrained.is_some() {
+            return Err(Error::Setting(format!(
+                "{} is a masked-token pretraining run (anneal pretrain): it predicts tokens, not this data's \
+                 targets. Fine-tune it first: [transfer] from = \"{}\"",
+                run.display(),
+                run.display()
+            )));
+        }
         Ok(Self { config, saved, model, device })
     }
 

@@ -72,8 +72,8 @@ fn teacher_targets_join_each_rows_class() {
     };
     let taught = teacher.augment(batch, &[2, 0], 1).unwrap();
     let Target::Taught { classes, teacher: t } = taught.target else { panic!("not taught") };
-    assert_eq!(classes.into_data().convert::<i64>().to_vec::<i64>().unwrap(), [1, 0]);
-    assert_eq!(t.into_data().to_vec::<f32>().unwrap(), [-4.0, -5.0, 0.0, -1.0]);
+    assert_eq!(classes.into_data().convert::<i64>().try_to_vec::<i64>().unwrap(), [1, 0]);
+    assert_eq!(t.into_data().try_to_vec::<f32>().unwrap(), [-4.0, -5.0, 0.0, -1.0]);
     let values = anneal_data::Batch {
         input: Tensor::<2>::zeros([1, 1], &device),
         target: Target::Values(Tensor::zeros([1, 1], &device)),

@@ -18,6 +18,7 @@ mod regression;
 mod rl;
 mod text;
 mod training;
+mod transfer;
 mod tune;
 mod weights;
 
