@@ -27,10 +27,13 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anneal::RunConfig;
-use anneal::data::{CsvOptions, Table};
 use anneal::evaluate::chart::{Chart, PALETTE, Series, save_charts};
 use anneal::run::{RunMetrics, TrainOptions, train};
 use anneal::train::{Backend, Progress};
+
+#[path = "../common/mnist_parts.rs"]
+mod mnist_parts;
+use mnist_parts::{Mnist, shuffled};
 
 /// The value after `--name` on the command line, parsed.
 fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -42,37 +45,6 @@ fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
 /// the same number of updates as the source run's, at least 60).
 const SIZES: [(usize, usize); 3] = [(10, 60), (50, 40), (400, 10)];
 const TEST_PER_CLASS: usize = 100;
-
-/// A tiny seeded shuffle (SplitMix64), so the example needs nothing but anneal.
-fn shuffled(mut v: Vec<usize>, seed: u64) -> Vec<usize> {
-    let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    for i in (1..v.len()).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        v.swap(i, j);
-    }
-    v
-}
-
-/// Writes the rows `(row, part)` of `pixels` / `labels` as a CSV with a `part` column.
-fn write_csv(path: &Path, names: &[String], pixels: &[Vec<f64>], labels: &[usize], rows: &[(usize, &str)]) {
-    let mut s = String::new();
-    let _ = writeln!(s, "label,{},part", names.join(","));
-    for &(r, part) in rows {
-        let _ = write!(s, "{}", labels[r]);
-        for p in &pixels[r] {
-            let _ = write!(s, ",{p}");
-        }
-        let _ = writeln!(s, ",{part}");
-    }
-    std::fs::write(path, s).expect("the example's folder is writable");
-}
 
 fn config(data: &Path, epochs: usize, batch: usize, seed: u64, transfer: Option<String>) -> anyhow::Result<RunConfig> {
     let text = format!(
@@ -125,6 +97,16 @@ fn run(config: &RunConfig, out: &Path) -> anyhow::Result<RunMetrics> {
     Ok(train(config, &options)?)
 }
 
+/// One arm's runs at one size: accuracy, seconds per epoch and energy per run
+/// (one value per seed), and the parameters that train.
+#[derive(Debug, Clone, Default)]
+struct ArmResults {
+    accuracy: Vec<f64>,
+    epoch_seconds: Vec<f64>,
+    energy_wh: Vec<f64>,
+    trainable: Option<usize>,
+}
+
 /// Mean and sample standard deviation.
 fn mean_sd(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
@@ -150,24 +132,17 @@ fn main() -> anyhow::Result<()> {
     };
     let python: Option<PathBuf> = arg("--python");
 
-    // The images, by class.
-    let table = Table::read(&root.join("data/mnist_5k.csv.gz"), &CsvOptions::default())?;
-    let names: Vec<String> = table.column_names().into_iter().filter(|c| c != "label").collect();
-    let labels: Vec<usize> = table.numeric("label")?.iter().map(|v| v.unwrap_or(0.0) as usize).collect();
-    let columns: Vec<Vec<Option<f64>>> = names.iter().map(|c| table.numeric(c)).collect::<Result<_, _>>()?;
-    let pixels: Vec<Vec<f64>> =
-        (0..labels.len()).map(|r| columns.iter().map(|c| c[r].unwrap_or(0.0)).collect()).collect();
-    let of_class = |c: usize| shuffled((0..labels.len()).filter(|&r| labels[r] == c).collect(), 1000 + c as u64);
+    let mnist = Mnist::read(&root)?;
 
     // Source: digits 0-4, 80 % train / 20 % test per class.
     let mut source_rows = Vec::new();
     for c in 0..5 {
-        let rows = of_class(c);
+        let rows = mnist.of_class(c);
         let cut = rows.len() * 4 / 5;
         source_rows.extend(rows.iter().enumerate().map(|(i, &r)| (r, if i < cut { "train" } else { "test" })));
     }
     let source_csv = out.join("source_0to4.csv");
-    write_csv(&source_csv, &names, &pixels, &labels, &source_rows);
+    mnist.write_csv(&source_csv, &source_rows)?;
     let source_run = out.join("runs/source");
     let source = run(&config(&source_csv, 10, 64, 0, None)?, &source_run)?;
     println!(
@@ -190,7 +165,7 @@ fn main() -> anyhow::Result<()> {
     // Target: digits 5-9; 100 test images per class, the rest a pool to label from.
     let target: Vec<(Vec<usize>, Vec<usize>)> = (5..10)
         .map(|c| {
-            let rows = of_class(c);
+            let rows = mnist.of_class(c);
             (rows[..TEST_PER_CLASS].to_vec(), rows[TEST_PER_CLASS..].to_vec())
         })
         .collect();
@@ -219,8 +194,7 @@ fn main() -> anyhow::Result<()> {
     let mut curves: Vec<Vec<(f64, f64)>> = vec![Vec::new(); arms.len()];
     let mut epoch_seconds: Vec<Vec<f64>> = vec![Vec::new(); arms.len()];
     for &(per_class, epochs) in &SIZES {
-        let mut per_arm: Vec<(Vec<f64>, Vec<f64>, Vec<f64>, Option<usize>)> =
-            vec![(Vec::new(), Vec::new(), Vec::new(), None); arms.len()];
+        let mut per_arm: Vec<ArmResults> = vec![ArmResults::default(); arms.len()];
         for &seed in &seeds {
             let mut rows: Vec<(usize, &str)> = Vec::new();
             for (test, pool) in &target {
@@ -229,7 +203,7 @@ fn main() -> anyhow::Result<()> {
                 rows.extend(picked.iter().take(per_class).map(|&r| (r, "train")));
             }
             let csv = out.join(format!("target_5to9_{per_class}_seed{seed}.csv"));
-            write_csv(&csv, &names, &pixels, &labels, &rows);
+            mnist.write_csv(&csv, &rows)?;
             for (a, (name, transfer)) in arms.iter().enumerate() {
                 let dir = out.join(format!("runs/{per_class}_{a}_{seed}"));
                 let m = run(&config(&csv, epochs, (5 * per_class).min(64), seed, transfer.clone())?, &dir)?;
@@ -238,14 +212,14 @@ fn main() -> anyhow::Result<()> {
                 let wh = m.energy.as_ref().map_or(f64::NAN, |e| e.energy_wh);
                 eprintln!("{per_class}/class seed {seed} {name}: accuracy {acc:.4}, {secs:.3} s/epoch, {wh:.4} Wh");
                 let entry = &mut per_arm[a];
-                entry.0.push(acc);
-                entry.1.push(secs);
-                entry.2.push(wh);
-                entry.3 = trainable(&dir).or(entry.3);
+                entry.accuracy.push(acc);
+                entry.epoch_seconds.push(secs);
+                entry.energy_wh.push(wh);
+                entry.trainable = trainable(&dir).or(entry.trainable);
             }
         }
         for (a, (name, _)) in arms.iter().enumerate() {
-            let (acc, secs, wh, params) = &per_arm[a];
+            let ArmResults { accuracy: acc, epoch_seconds: secs, energy_wh: wh, trainable: params } = &per_arm[a];
             let (m, sd) = mean_sd(acc);
             let _ = writeln!(
                 table_md,

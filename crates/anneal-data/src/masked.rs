@@ -53,7 +53,7 @@ impl MaskedTokens {
     /// `ids`: row-major rows of `max_len` token ids below `vocab` (0 = padding);
     /// `rate`: the share of each row's real tokens chosen (BERT: 0.15).
     pub fn new(ids: Vec<f32>, max_len: usize, vocab: usize, rate: f64, seed: u64) -> Result<Self> {
-        if max_len == 0 || ids.len() % max_len != 0 {
+        if max_len == 0 || !ids.len().is_multiple_of(max_len) {
             return Err(DataError::InvalidParameter(format!(
                 "{} token ids do not make rows of max_len = {max_len}",
                 ids.len()

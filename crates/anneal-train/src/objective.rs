@@ -272,7 +272,7 @@ pub struct TeacherTargets {
 impl TeacherTargets {
     /// `log_probs`: row-major, `classes` values per training row.
     pub fn new(log_probs: Vec<f32>, classes: usize) -> Result<Self, TrainError> {
-        if classes == 0 || log_probs.len() % classes != 0 {
+        if classes == 0 || !log_probs.len().is_multiple_of(classes) {
             return Err(TrainError::InvalidSetting(format!(
                 "{} teacher values do not make rows of {classes} classes",
                 log_probs.len()

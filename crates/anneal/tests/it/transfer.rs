@@ -13,7 +13,7 @@ use super::{anneal, root, stderr, write};
 
 /// The 8x8 digits of the classes `keep` as a CSV in `dir`.
 fn digits(dir: &Path, name: &str, keep: impl Fn(usize) -> bool) -> PathBuf {
-    let table = anneal::data::Table::read(&root().join("data/sklearn_digits.csv.gz"), &Default::default()).unwrap();
+    let table = anneal::data::Table::read(root().join("data/sklearn_digits.csv.gz"), &Default::default()).unwrap();
     let names = table.column_names();
     let columns: Vec<Vec<Option<f64>>> = names.iter().map(|c| table.numeric(c).unwrap()).collect();
     let target = names.iter().position(|c| c == "target").unwrap();
