@@ -153,6 +153,15 @@ impl CvData {
                     .into(),
             ));
         }
+        if let Some(t) = config.transfer.as_ref().filter(|t| t.from.is_dir())
+            && crate::run::same_data_file(&t.from, &config.data.path)?
+        {
+            return Err(Error::Setting(format!(
+                "[transfer] run {} was trained on this data file, on rows that are other folds' test rows: anneal \
+                 cv would score what the source saw. Cross-validate from a source trained on other data",
+                t.from.display()
+            )));
+        }
         let loaded = Loaded::load(config)?;
         let split = loaded.split(config)?;
         let mut rows: Vec<usize> = split.train.iter().chain(&split.valid).copied().collect();

@@ -1208,6 +1208,38 @@ pub fn train_config(
     Ok(train)
 }
 
+/// Refuses a run folder `source` (a transfer source or a teacher, `what`)
+/// that was trained on this run's data file and saw any of `data`'s test rows
+/// (in its training or validation part): this run's test score would carry
+/// them.
+fn refuse_seen_test_rows(source: &Path, what: &str, config: &RunConfig, data: &Prepared) -> Result<()> {
+    if !crate::run::same_data_file(source, &config.data.path)? {
+        return Ok(());
+    }
+    let split = crate::run::saved_split(source)?;
+    let seen: std::collections::HashSet<usize> = split.train.into_iter().chain(split.valid).collect();
+    let original = &data.loaded.original;
+    let leaked = data.split.test.iter().filter(|&&r| seen.contains(&original[r])).count();
+    if leaked > 0 {
+        return Err(Error::Setting(format!(
+            "{what} {} was trained (or validated) on {leaked} of this run's {} test rows: this run's test score \
+             would carry what it saw. Train it with this run's seed and [split]",
+            source.display(),
+            data.split.test.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a `[transfer]` source run that saw this run's test rows (see
+/// [`teacher`] for the same check of a teacher).
+pub fn check_transfer_source(config: &RunConfig, data: &Prepared) -> Result<()> {
+    match &config.transfer {
+        Some(t) if t.from.is_dir() => refuse_seen_test_rows(&t.from, "[transfer] source run", config, data),
+        _ => Ok(()),
+    }
+}
+
 /// Checks `[transfer]` and `[distill]` before any data loads.
 fn check_transfer_and_distill(config: &RunConfig) -> Result<()> {
     if let Some(t) = &config.transfer {
@@ -1268,20 +1300,7 @@ pub fn teacher(
         )));
     }
     let original = &data.loaded.original;
-    if crate::run::same_data_file(&d.teacher, &config.data.path)? {
-        let split = crate::run::saved_split(&d.teacher)?;
-        let seen: std::collections::HashSet<usize> = split.train.into_iter().chain(split.valid).collect();
-        let leaked = data.split.test.iter().filter(|&&r| seen.contains(&original[r])).count();
-        if leaked > 0 {
-            return Err(Error::Setting(format!(
-                "[distill] teacher {} was trained (or validated) on {leaked} of this run's {} test rows: the \
-                 student's test score would carry what the teacher saw. Train the teacher with this run's seed and \
-                 [split]",
-                d.teacher.display(),
-                data.split.test.len()
-            )));
-        }
-    }
+    refuse_seen_test_rows(&d.teacher, "[distill] teacher", config, data)?;
     let rows = &data.split.train;
     let table = data.loaded.table.take(rows)?;
     let targets = TargetData::Classes { labels: labels.clone(), codes: rows.iter().map(|&r| codes[r]).collect() };

@@ -20,8 +20,8 @@ use crate::config::{DataKind, RunConfig};
 use crate::error::{Error, Result, io};
 use crate::pipeline::{FeatureState, Fitted};
 use crate::run::{
-    CONFIG, DataFile, METRICS, MODEL_CONFIG, PREPROCESSING, REPORT, RUN_INFO, RunInfo, SavedPreprocessing, WEIGHTS,
-    claim_out, seal, to_json, write,
+    CONFIG, DataFile, METRICS, MODEL_CONFIG, PREPROCESSING, REPORT, RUN_INFO, RunInfo, SPLIT, SavedPreprocessing,
+    WEIGHTS, claim_out, seal, to_json, write,
 };
 
 /// Settings of [`pretrain`].
@@ -137,6 +137,15 @@ pub fn pretrain(config: &RunConfig, options: &PretrainOptions) -> Result<Pretrai
         pretrained: Some(Pretrained::MaskedTokens),
     };
     write(&out, PREPROCESSING, to_json(&saved))?;
+    // The rows it learnt from, in data-file rows, so a run fine-tuning it on
+    // the same file can check that none of its test rows were among them.
+    let to_data_rows = |rows: &[usize]| rows.iter().map(|&r| data.loaded.original[r]).collect::<Vec<_>>();
+    let split = anneal_data::Split {
+        train: to_data_rows(&data.split.train),
+        valid: Vec::new(),
+        test: to_data_rows(&data.split.test),
+    };
+    write(&out, SPLIT, to_json(&split))?;
     anneal_train::history::write_history(&out, &fitted.history)?;
     anneal_train::history::plot_curves(&out, &fitted.history, None)?;
     let metrics = PretrainMetrics {

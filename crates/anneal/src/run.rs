@@ -601,6 +601,7 @@ pub fn train_with_hook(
                 .into(),
         ));
     }
+    crate::pipeline::check_transfer_source(config, &data)?;
     let teacher = crate::pipeline::teacher(config, &data, options.backend)?;
     let augment =
         crate::pipeline::augmentation(config, &data.loaded, &data.split.train, &data.fitted, options.backend)?;

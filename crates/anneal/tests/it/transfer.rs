@@ -250,3 +250,70 @@ fn transfer_and_distillation_run_on_ndarray_too() {
         train(&student, &dir.path().join(format!("student_{}", backend.name())), &["--device", backend.name()]);
     }
 }
+
+#[test]
+fn a_pretrained_text_encoder_is_fine_tuned_with_its_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = super::text::reviews(dir.path(), 200, 60);
+    let cfg = super::text::config(dir.path(), &data, "", "");
+    let encoder = dir.path().join("encoder");
+    let o = anneal(&["pretrain", "--config", &cfg, "--out", encoder.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("masked-token accuracy"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let report = std::fs::read_to_string(encoder.join("report.md")).unwrap();
+    assert!(report.contains("Masked-token pretraining") && report.contains("200 training texts"), "{report}");
+    let history = std::fs::read_to_string(encoder.join("history.csv")).unwrap();
+    assert!(history.starts_with("epoch,train_loss,train_accuracy"), "{history}");
+    // Its model predicts tokens: predict refuses it.
+    let o = anneal(&["predict", "--run", encoder.to_str().unwrap(), "--input", data.to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("masked-token pretraining run"), "{}", stderr(&o));
+
+    // Feature extraction from it: the embeddings and blocks come out as they went in.
+    let text = std::fs::read_to_string(&cfg).unwrap()
+        + &format!("[transfer]\nfrom = \"{}\"\nmode = \"feature_extraction\"\n", encoder.display());
+    let tuned = dir.path().join("tuned");
+    let report = train(&write(dir.path(), "tuned.toml", &text), &tuned, &[]);
+    assert!(report.contains("feature extraction"), "{report}");
+    let (config, model_after) = model(&tuned);
+    let (_, source) = model(&encoder);
+    for ((path, a), (p, b)) in weights(&model_after).iter().zip(&weights(&source)) {
+        assert_eq!(path, p);
+        assert_eq!(a == b, config.stage_of(path).unwrap().is_some(), "{path}");
+    }
+    // The tokenizer is the encoder's.
+    let vocab = |run: &Path| {
+        let p: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("preprocessing.json")).unwrap()).unwrap();
+        p["text"].to_string()
+    };
+    assert_eq!(vocab(&tuned), vocab(&encoder));
+    // A pretraining config with [transfer] is refused; so is a table run.
+    let o = anneal(&[
+        "pretrain",
+        "--config",
+        &write(dir.path(), "t2.toml", &text),
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && stderr(&o).contains("leave [transfer]"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_source_run_that_saw_the_test_rows_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = root().join("data/sklearn_digits.csv.gz");
+    let source = dir.path().join("source");
+    train(&config(dir.path(), "source.toml", &data, CNN, ""), &source, &[]);
+    let from = format!("[transfer]\nfrom = \"{}\"\nmode = \"feature_extraction\"", source.display());
+    let same = config(dir.path(), "same.toml", &data, CNN, &from);
+    train(&same, &dir.path().join("same"), &[]);
+    let other = std::fs::read_to_string(&same).unwrap().replace("seed = 5", "seed = 6");
+    let e = fails(&write(dir.path(), "other.toml", &other), &dir.path().join("other"));
+    assert!(e.contains("[transfer] source run") && e.contains("test rows"), "{e}");
+    let o = anneal(&["cv", "--config", &same, "--out", dir.path().join("cv").to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains("other folds' test rows"), "{}", stderr(&o));
+}
