@@ -46,11 +46,19 @@ impl Mnist {
     }
 }
 
-/// A seeded shuffle (SplitMix64), so the examples need nothing but anneal.
+/// A seeded shuffle (Fisher-Yates over SplitMix64 draws).
 pub fn shuffled(mut v: Vec<usize>, seed: u64) -> Vec<usize> {
-    let mut rng = anneal::data::SeededRng::new(seed);
+    let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
     for i in (1..v.len()).rev() {
-        v.swap(i, rng.below(i as u64 + 1) as usize);
+        let j = (next() % (i as u64 + 1)) as usize;
+        v.swap(i, j);
     }
     v
 }

@@ -21,7 +21,8 @@
 //! and the trainable parameters; writes `target/transfer_effect/accuracy.{png,svg}`.
 //!
 //! Run: `cargo run --release --example transfer_effect [-- --seeds 0,1,2,3,4
-//! --python ../refvenv/bin/python]` (about 10 minutes on 2 cores).
+//! --python ../refvenv/bin/python]` (about 15 minutes on 2 cores; `--replot` redraws
+//! the plot from the last run's `curves.json`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -122,10 +123,43 @@ fn trainable(out: &Path) -> Option<usize> {
     before.rsplit(' ').next()?.parse().ok()
 }
 
+/// Draws each arm's mean test accuracy against the labelled images per class.
+fn plot(out: &Path, seeds: usize, names: &[String], curves: &[Vec<(f64, f64)>]) -> anyhow::Result<()> {
+    // PALETTE's six colours and black for a seventh arm.
+    let colour = |a: usize| PALETTE.get(a).copied().unwrap_or((0, 0, 0));
+    let chart = Chart {
+        title: format!("Digits 5-9 after pretraining on 0-4 ({seeds} seeds)"),
+        x_label: "labelled images per class".into(),
+        y_label: "mean test accuracy".into(),
+        series: names
+            .iter()
+            .zip(curves)
+            .enumerate()
+            .map(|(a, (name, points))| Series {
+                markers: true,
+                ..Series::line(name.clone(), points.clone(), colour(a))
+            })
+            .collect(),
+        y_range: Some((0.4, 1.0)),
+        legend_bottom: true,
+        ..Chart::default()
+    };
+    let [png, _] = save_charts(&[chart], &out.join("accuracy"))?;
+    println!("\nplot: {}", png.display());
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = root.join("target/transfer_effect");
     std::fs::create_dir_all(&out)?;
+    if std::env::args().any(|a| a == "--replot") {
+        // The plot again from the last run's curves.json, without training.
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("curves.json"))?)?;
+        let names: Vec<String> = serde_json::from_value(v["arms"].clone())?;
+        let curves: Vec<Vec<(f64, f64)>> = serde_json::from_value(v["curves"].clone())?;
+        return plot(&out, v["seeds"].as_u64().unwrap_or(0) as usize, &names, &curves);
+    }
     let seeds: Vec<u64> = match arg::<String>("--seeds") {
         Some(s) => s.split(',').map(str::parse).collect::<Result<_, _>>()?,
         None => vec![0, 1, 2, 3, 4],
@@ -188,9 +222,9 @@ fn main() -> anyhow::Result<()> {
     let mut table_md = String::new();
     let _ = writeln!(
         table_md,
-        "| labelled images per class | arm | test accuracy, mean ± std | s / epoch | energy per run (Wh) | trainable parameters |"
+        "| labelled images per class | arm | test accuracy, mean ± std | vs scratch, paired mean ± s.e. | s / epoch | energy per run (Wh) | trainable parameters |"
     );
-    let _ = writeln!(table_md, "|---|---|---|---|---|---|");
+    let _ = writeln!(table_md, "|---|---|---|---|---|---|---|");
     let mut curves: Vec<Vec<(f64, f64)>> = vec![Vec::new(); arms.len()];
     let mut epoch_seconds: Vec<Vec<f64>> = vec![Vec::new(); arms.len()];
     for &(per_class, epochs) in &SIZES {
@@ -221,12 +255,19 @@ fn main() -> anyhow::Result<()> {
         for (a, (name, _)) in arms.iter().enumerate() {
             let ArmResults { accuracy: acc, epoch_seconds: secs, energy_wh: wh, trainable: params } = &per_arm[a];
             let (m, sd) = mean_sd(acc);
+            let gain = if a == 0 {
+                "—".to_string()
+            } else {
+                let d: Vec<f64> = acc.iter().zip(&per_arm[0].accuracy).map(|(x, s)| x - s).collect();
+                let (dm, dsd) = mean_sd(&d);
+                format!("{dm:+.4} ± {:.4}", dsd / (d.len() as f64).sqrt())
+            };
             let _ = writeln!(
                 table_md,
-                "| {per_class} | {name} | {m:.4} ± {sd:.4} | {:.3} | {:.4} | {} |",
+                "| {per_class} | {name} | {m:.4} ± {sd:.4} | {gain} | {:.3} | {:.4} | {} |",
                 mean_sd(secs).0,
                 mean_sd(wh).0,
-                params.map_or("all".to_string(), |p| p.to_string())
+                params.map_or_else(|| "all".to_string(), |p| p.to_string())
             );
             curves[a].push((per_class as f64, m));
             if per_class == SIZES[SIZES.len() - 1].0 {
@@ -244,23 +285,9 @@ fn main() -> anyhow::Result<()> {
         per_epoch(0),
         per_epoch(3) / per_epoch(1)
     );
-    let chart = Chart {
-        title: format!("MNIST digits 5-9 after pretraining on 0-4: test accuracy, mean of {} seeds", seeds.len()),
-        x_label: "labelled images per class".into(),
-        y_label: "test accuracy".into(),
-        log_x: true,
-        series: arms
-            .iter()
-            .enumerate()
-            .map(|(a, (name, _))| Series {
-                markers: true,
-                ..Series::line(name.clone(), curves[a].clone(), PALETTE[a % PALETTE.len()])
-            })
-            .collect(),
-        legend_bottom: true,
-        ..Chart::default()
-    };
-    let [png, _] = save_charts(&[chart], &out.join("accuracy"))?;
-    println!("\nplot: {}", png.display());
+    let names: Vec<String> = arms.iter().map(|(name, _)| name.clone()).collect();
+    let results = serde_json::json!({ "seeds": seeds.len(), "arms": names, "curves": curves });
+    std::fs::write(out.join("curves.json"), results.to_string())?;
+    plot(&out, seeds.len(), &names, &curves)?;
     Ok(())
 }
