@@ -1094,7 +1094,7 @@ fn bench_model(args: &[String], root: &Path, bench: &ModelBench) -> Result<()> {
 /// episodes first reached 475, steps per second and the greedy policy's evaluation.
 /// Predict throughput of the distillation example's teacher (the MNIST CNN)
 /// and student (a small MLP): `examples/distill_effect --throughput`, rows per
-/// second over 10 000 images in batches of 1 000, median of 5 passes.
+/// second in batches of 1 000 images, passes of at least 0.5 s, median of 5.
 fn bench_distill(root: &Path) -> Result<()> {
     stage(
         "build the distillation example (release)",
