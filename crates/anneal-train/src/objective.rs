@@ -278,7 +278,7 @@ impl TeacherTargets {
                 log_probs.len()
             )));
         }
-        if let Some(i) = log_probs.iter().position(|v| v.is_nan() || *v == f32::INFINITY) {
+        if let Some(i) = log_probs.iter().position(|v| !v.is_finite()) {
             return Err(TrainError::InvalidSetting(format!(
                 "the teacher's output for training row {} is {}",
                 i / classes,
