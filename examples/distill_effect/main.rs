@@ -22,20 +22,16 @@ use std::time::Instant;
 
 use anneal::RunConfig;
 use anneal::models::ModelConfig;
-use anneal::run::{RunMetrics, TrainOptions, train};
-use anneal::train::{Backend, Progress};
+use anneal::train::Backend;
 use burn::module::Module;
 use burn::prelude::*;
 
+#[path = "../common/experiment.rs"]
+mod experiment;
+use experiment::{arg, mean_sd, run};
 #[path = "../common/mnist_parts.rs"]
 mod mnist_parts;
 use mnist_parts::{Mnist, shuffled};
-
-/// The value after `--name` on the command line, parsed.
-fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
-}
 
 /// The config of `examples/configs/mnist_cnn.toml` on `data` (a CSV with a
 /// `part` column), with `model` (the teacher's CNN when `None`).
@@ -49,21 +45,6 @@ fn config(root: &Path, data: &Path, model: Option<&str>, epochs: usize, seed: u6
         config.training.epochs = epochs;
     }
     Ok(config)
-}
-
-fn run(config: &RunConfig, out: &Path) -> anyhow::Result<RunMetrics> {
-    if out.exists() {
-        std::fs::remove_dir_all(out)?;
-    }
-    let options = TrainOptions {
-        out: out.to_path_buf(),
-        backend: Backend::resolve(None)?,
-        progress: Progress::Silent,
-        resume: false,
-        replicas: None,
-        mpi: false,
-    };
-    Ok(train(config, &options)?)
 }
 
 /// Rows per second the model predicts: batches of 1 000 random images
@@ -91,12 +72,6 @@ fn throughput(model: &ModelConfig, device: &Device, repeats: usize) -> anyhow::R
 /// `model` for MNIST's 28x28 images and 10 classes.
 fn shaped(model: &ModelConfig) -> ModelConfig {
     model.with_shape(784, 10).with_image([1, 28, 28])
-}
-
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    (m, (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt())
 }
 
 fn main() -> anyhow::Result<()> {

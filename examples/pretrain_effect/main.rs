@@ -20,20 +20,12 @@ use anneal::data::Augmented;
 use anneal::pretrain::{PretrainOptions, pretrain};
 use anneal::train::{Backend, Progress, Trainer, evaluate};
 
-/// The value after `--name` on the command line, parsed.
-fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
-}
+#[path = "../common/experiment.rs"]
+mod experiment;
+use experiment::{arg, mean_sd};
 
 /// Shares of the labelled training reviews, and the epochs each trains.
 const SHARES: [(f64, usize); 3] = [(0.1, 15), (0.5, 5), (1.0, 5)];
-
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    (m, (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt())
-}
 
 /// Test accuracy of `config` trained on `share` of its training rows (picked by `seed`).
 fn fit(config: &RunConfig, share: f64, seed: u64, backend: Backend) -> anyhow::Result<f64> {

@@ -29,18 +29,13 @@ use std::path::{Path, PathBuf};
 
 use anneal::RunConfig;
 use anneal::evaluate::chart::{Chart, PALETTE, Series, save_charts};
-use anneal::run::{RunMetrics, TrainOptions, train};
-use anneal::train::{Backend, Progress};
 
+#[path = "../common/experiment.rs"]
+mod experiment;
+use experiment::{arg, mean_sd, run};
 #[path = "../common/mnist_parts.rs"]
 mod mnist_parts;
 use mnist_parts::{Mnist, shuffled};
-
-/// The value after `--name` on the command line, parsed.
-fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
-}
 
 /// Labelled target images per class, and the epochs each size trains (about
 /// the same number of updates as the source run's, at least 60).
@@ -83,21 +78,6 @@ batch_size = {batch}
     Ok(toml::from_str(&text)?)
 }
 
-fn run(config: &RunConfig, out: &Path) -> anyhow::Result<RunMetrics> {
-    if out.exists() {
-        std::fs::remove_dir_all(out)?;
-    }
-    let options = TrainOptions {
-        out: out.to_path_buf(),
-        backend: Backend::resolve(None)?,
-        progress: Progress::Silent,
-        resume: false,
-        replicas: None,
-        mpi: false,
-    };
-    Ok(train(config, &options)?)
-}
-
 /// One arm's runs at one size: accuracy, seconds per epoch and energy per run
 /// (one value per seed), and the parameters that train.
 #[derive(Debug, Clone, Default)]
@@ -106,13 +86,6 @@ struct ArmResults {
     epoch_seconds: Vec<f64>,
     energy_wh: Vec<f64>,
     trainable: Option<usize>,
-}
-
-/// Mean and sample standard deviation.
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    (m, (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt())
 }
 
 /// The trainable parameters a run's report states (`N of the model's M parameters train`).

@@ -305,11 +305,6 @@ impl ParamGroups {
         Ok(model)
     }
 
-    /// Drops the frozen parameters' gradients (there are none unless a hook made them).
-    pub fn drop_frozen(&self, grads: &mut GradientsParams) {
-        drop(self.layout.take_gradients(grads, &self.frozen));
-    }
-
     /// Splits `grads` into the optimiser's own group (factor 1) and one set per
     /// other learning-rate factor.
     pub fn split(&self, mut grads: GradientsParams) -> Vec<(f64, GradientsParams)> {

@@ -37,7 +37,7 @@ pub struct StepOutput {
 /// (what [`train_step`] uses).
 ///
 /// The order inside a step: gradients of the batch → accumulated (an update
-/// happens on every `k`-th micro-batch) → frozen parameters' gradients dropped → penalty gradients added →
+/// happens on every `k`-th micro-batch; frozen parameters have none) → penalty gradients added →
 /// [`TrainHook::after_backward`] → per-layer norms recorded → clipped →
 /// [`Optimizer::step`] → proximal L1 step. Hooks therefore see the gradients the
 /// optimiser will use, before clipping (as an all-reduce must).
@@ -193,9 +193,6 @@ impl<M: Model> Stepper<M> {
         info: &StepInfo,
         hooks: &mut [Box<dyn TrainHook + '_>],
     ) -> M {
-        if let Some(g) = &self.groups {
-            g.drop_frozen(&mut grads);
-        }
         if let Some(p) = &self.penalties {
             p.add_gradients(&model, &mut grads);
         }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anneal_core::status::{RunState, RunStatus};
+use anneal_data::Dataset;
 use anneal_data::masked::MaskedTokens;
 use anneal_models::{AnyModel, MaskedLm, ModelConfig};
 use anneal_train::energy::EnergyMeter;
@@ -104,7 +105,7 @@ pub fn pretrain(config: &RunConfig, options: &PretrainOptions) -> Result<Pretrai
 
     let mut history = HistoryWriter::new(&out);
     let mut train_config = config.train_config();
-    train_config.batch_size = train_config.batch_size.min(texts_len(&texts));
+    train_config.batch_size = train_config.batch_size.min(texts.len());
     let model = MaskedLm::new(transformer.init(config.seed, &device.clone().autodiff())?);
     let mut optimizer = config.optimizer.init()?;
     let fitted = Trainer::new(train_config, device.clone())
@@ -149,7 +150,7 @@ pub fn pretrain(config: &RunConfig, options: &PretrainOptions) -> Result<Pretrai
     anneal_train::history::write_history(&out, &fitted.history)?;
     anneal_train::history::plot_curves(&out, &fitted.history, None)?;
     let metrics = PretrainMetrics {
-        texts: texts_len(&texts),
+        texts: texts.len(),
         vocab,
         history: fitted.history,
         mask_rate: options.mask_rate,
@@ -162,10 +163,6 @@ pub fn pretrain(config: &RunConfig, options: &PretrainOptions) -> Result<Pretrai
     seal(&out)?;
     drop(lock);
     Ok(metrics)
-}
-
-fn texts_len(texts: &MaskedTokens) -> usize {
-    anneal_data::Dataset::len(texts)
 }
 
 /// What kind of pretraining made a run folder (absent: an ordinary run).

@@ -591,7 +591,8 @@ pub fn train_with_hook(
     let model_config =
         config.model_config(data.train.n_features(), data.loaded.target.n_outputs(), Some(&data.fitted.features));
     let train_config = crate::pipeline::train_config(config, &model_config, &device)?;
-    let params = parameter_counts(&model_config, &train_config, &device)?;
+    let params =
+        config.transfer.as_ref().map(|_| parameter_counts(&model_config, &train_config, &device)).transpose()?;
     let mut history = HistoryWriter::new(&out);
     let replicas = user.distributed.replicas;
     if config.distill.is_some() && (replicas > 1 || options.mpi) {
@@ -1631,8 +1632,9 @@ struct ReportContext<'a> {
     model: &'a ModelConfig,
     loss: &'a Loss,
     note: Option<&'a str>,
-    /// Parameters that train (at the end, when unfrozen gradually) and in all.
-    params: (usize, usize),
+    /// With `[transfer]`: parameters that train (at the end, when unfrozen
+    /// gradually) and in all.
+    params: Option<(usize, usize)>,
 }
 
 /// The parameters of a model of `model_config` that `train`'s groups leave
@@ -1940,8 +1942,7 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
         );
     }
     let _ = writeln!(r, "- model: {}; loss: {}", model.describe(), ctx.loss.key());
-    let (trainable, total) = ctx.params;
-    if let Some(t) = &config.transfer {
+    if let (Some(t), Some((trainable, total))) = (&config.transfer, ctx.params) {
         let _ = writeln!(
             r,
             "- transfer learning from {}: {}; {} of the model's {} parameters train{}",
