@@ -58,6 +58,19 @@ pub enum Target {
         /// per-row shift, which a softmax ignores): `[batch, classes]`.
         teacher: Tensor<2>,
     },
+    /// Several tasks' targets for the same rows (multi-task learning), in the
+    /// order of the model's heads; a row may lack some tasks' labels.
+    Tasks(Vec<TaskTarget>),
+}
+
+/// One task's targets in a multi-task batch ([`Target::Tasks`]).
+#[derive(Debug, Clone)]
+pub struct TaskTarget {
+    /// [`Target::Classes`] or [`Target::Values`]; a row without this task's label
+    /// holds class 0 or zeros, which `present` masks out.
+    pub target: Target,
+    /// `[batch]`: 1 where the row has this task's label, 0 where it is missing.
+    pub present: Tensor<1>,
 }
 
 /// A batch: the model's input and the targets it is trained towards.
@@ -82,6 +95,20 @@ pub enum Targets {
         /// Targets per row.
         n_targets: usize,
     },
+    /// Several tasks' targets (multi-task learning), in the order of the model's heads.
+    Tasks(Vec<TaskTargets>),
+}
+
+/// One task's targets on the host ([`Targets::Tasks`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskTargets {
+    /// The task's name.
+    pub name: String,
+    /// [`Targets::Classes`] or [`Targets::Values`], one entry per row (a row
+    /// without this task's label holds class 0 or zeros).
+    pub targets: Targets,
+    /// Whether each row has this task's label.
+    pub present: Vec<bool>,
 }
 
 impl Targets {
@@ -90,6 +117,7 @@ impl Targets {
         match self {
             Targets::Classes(c) => c.len(),
             Targets::Values { values, n_targets } => values.len() / (*n_targets).max(1),
+            Targets::Tasks(tasks) => tasks.first().map_or(0, |t| t.present.len()),
         }
     }
 
@@ -102,7 +130,7 @@ impl Targets {
     pub fn classes(&self) -> Option<&[usize]> {
         match self {
             Targets::Classes(c) => Some(c),
-            Targets::Values { .. } => None,
+            Targets::Values { .. } | Targets::Tasks(_) => None,
         }
     }
 

@@ -55,6 +55,8 @@ pub mod impute;
 pub mod inspect;
 #[cfg(feature = "tensors")]
 pub mod masked;
+#[cfg(feature = "tensors")]
+pub mod multitask;
 #[cfg(feature = "parquet")]
 mod parquet;
 pub mod pca;
@@ -72,7 +74,10 @@ pub use anneal_core::{Fold, SeededRng, Stream};
 #[cfg(feature = "tensors")]
 pub use batch::{ClassificationData, LastBatch, RegressionData, epoch_batches, sqrt_batch_size};
 #[cfg(feature = "tensors")]
-pub use dataset::{Augmented, Batch, BatchAugment, BatchSampler, Dataset, Sharded, TabularData, Target, Targets};
+pub use dataset::{
+    Augmented, Batch, BatchAugment, BatchSampler, Dataset, Sharded, TabularData, Target, Targets, TaskTarget,
+    TaskTargets,
+};
 pub use dense::Dense;
 pub use error::{DataError, Result};
 pub use preprocess::{LabelEncoder, Matrix, PreprocessConfig, Preprocessor};

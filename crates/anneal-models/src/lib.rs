@@ -19,7 +19,9 @@
 //!
 //! Every model implements [`Model`] (what the training loop trains); [`ModelConfig`]
 //! is the enum over kinds a run config names (`linear`, `mlp`, `cnn`,
-//! `transformer`; next: multi-task heads), and [`AnyModel`] the model it builds.
+//! `transformer`), and [`AnyModel`] the model it builds; a multi-task model is
+//! any of them with the tasks' heads side by side in its output layer
+//! ([`TaskUncertainty`] adds learned task weights).
 //! A new kind is a module here plus a variant of both; the training loop does not change.
 
 pub mod cnn;
@@ -29,6 +31,7 @@ pub mod error;
 pub mod linear;
 pub mod mlp;
 pub mod model;
+pub mod multitask;
 pub mod transformer;
 pub mod weights;
 
@@ -39,6 +42,7 @@ pub use error::ModelError;
 pub use linear::{LinearConfig, LinearModel};
 pub use mlp::{ActivationKind, Mlp, MlpConfig};
 pub use model::Model;
+pub use multitask::TaskUncertainty;
 pub use transformer::{MaskedLm, NormPlacement, Pooling, PositionKind, Transformer, TransformerConfig};
 pub use weights::{InitFrom, InitReport, export_safetensors, transfer_weights};
 

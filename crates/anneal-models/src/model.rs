@@ -12,7 +12,7 @@ use burn::prelude::*;
 /// Poisson log-rate) is the objective's business, not the model's.
 pub trait Model: Module {
     /// What the model reads from a batch (`Tensor<2>` `[batch, features]` for tabular rows).
-    type Input;
+    type Input: Clone;
 
     /// The outputs for a batch.
     ///

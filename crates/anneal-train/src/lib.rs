@@ -25,12 +25,14 @@ pub mod error;
 pub mod history;
 pub mod lr_find;
 pub mod metric;
+pub mod multitask;
 pub mod objective;
 pub mod params;
 /// Line charts (training curves, the LR range test): `anneal-evaluate`'s chart
 /// module, the workspace's one plot module.
 pub use anneal_evaluate::chart as plot;
 pub mod step;
+pub mod surgery;
 pub mod trainer;
 
 pub use augment::{AudioRowsAugment, ImageRowsAugment, RowsAugment, TextRowsAugment};
@@ -40,10 +42,12 @@ pub use energy::{EnergyMeter, EnergyModel, EnergyReport, EnergySource};
 pub use error::TrainError;
 pub use history::HistoryWriter;
 pub use lr_find::{LrFindConfig, LrFindResult, lr_find};
-pub use metric::{BuiltinMetric, Metric};
+pub use metric::{BuiltinMetric, Metric, TaskMetric};
+pub use multitask::{MultiTask, TaskSpec, TaskWeighting};
 pub use objective::{Distillation, Loss, LossTerm, Objective, TeacherTargets, WeightedCrossEntropy};
 pub use params::{LayerNorms, ParamGroupConfig, ParamGroups, ParamInfo, ParamLayout, Penalties};
 pub use step::{StepOutput, Stepper, train_step};
+pub use surgery::{GradientSurgery, GradientSurgeryConfig, SurgeryMethod, SurgeryReport};
 pub use trainer::{
     Accounting, EpochRecord, Evaluation, Fitted, Progress, ScheduleSettings, StepInfo, TrainConfig, TrainHook, Trainer,
     default_objective, evaluate, has_checkpoint,

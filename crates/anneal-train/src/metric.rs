@@ -69,6 +69,8 @@ impl BuiltinMetric {
         match targets {
             Targets::Classes(_) => &Self::CLASSIFICATION,
             Targets::Values { .. } => &Self::REGRESSION,
+            // Per task, from the multi-task objective (`Objective::metrics`).
+            Targets::Tasks(_) => &[],
         }
     }
 
@@ -117,7 +119,9 @@ impl BuiltinMetric {
                 let v = if *self == BuiltinMetric::Accuracy { cm.accuracy() } else { cm.macro_f1() };
                 Ok(Some(vec![v]))
             }
-            (BuiltinMetric::Accuracy | BuiltinMetric::MacroF1, _) | (_, Targets::Classes(_)) => Ok(None),
+            (BuiltinMetric::Accuracy | BuiltinMetric::MacroF1, _) | (_, Targets::Classes(_) | Targets::Tasks(_)) => {
+                Ok(None)
+            }
             (_, Targets::Values { n_targets, .. }) => {
                 if *n_targets != n_outputs {
                     return Err(TrainError::InvalidSetting(format!(
@@ -152,6 +156,68 @@ impl Metric for BuiltinMetric {
 
     fn compute(&self, predictions: &[f32], n_outputs: usize, targets: &Targets) -> Result<Option<f64>, TrainError> {
         Ok(self.per_target(predictions, n_outputs, targets)?.map(|v| v.iter().sum::<f64>() / v.len().max(1) as f64))
+    }
+}
+
+/// A built-in metric of one task of a multi-task run ([`Targets::Tasks`]),
+/// over the rows that have that task's label; recorded as
+/// `val_<task>_<metric>` (`val_species_accuracy`, `val_body_mass_g_rmse`).
+/// The multi-task objective makes them ([`Objective::metrics`](crate::Objective::metrics)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskMetric {
+    task: usize,
+    name: String,
+    offset: usize,
+    outputs: usize,
+    metric: BuiltinMetric,
+}
+
+impl TaskMetric {
+    /// `metric` of task `task` (0-based, named `name`), whose predictions are
+    /// the `outputs` columns from `offset` of each row.
+    pub fn new(task: usize, name: impl Into<String>, offset: usize, outputs: usize, metric: BuiltinMetric) -> Self {
+        Self { task, name: name.into(), offset, outputs, metric }
+    }
+}
+
+impl Metric for TaskMetric {
+    fn name(&self) -> String {
+        format!("{}_{}", self.name, self.metric.key())
+    }
+
+    fn higher_is_better(&self) -> bool {
+        self.metric.higher_is_better()
+    }
+
+    fn compute(&self, predictions: &[f32], n_outputs: usize, targets: &Targets) -> Result<Option<f64>, TrainError> {
+        let Targets::Tasks(tasks) = targets else { return Ok(None) };
+        let Some(task) = tasks.get(self.task) else { return Ok(None) };
+        if self.offset + self.outputs > n_outputs {
+            return Err(TrainError::InvalidSetting(format!(
+                "task `{}` reads outputs {}..{} but the model has {n_outputs}",
+                self.name,
+                self.offset,
+                self.offset + self.outputs
+            )));
+        }
+        let rows: Vec<usize> = (0..task.present.len()).filter(|&r| task.present[r]).collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut own = Vec::with_capacity(rows.len() * self.outputs);
+        for &r in &rows {
+            let start = r * n_outputs + self.offset;
+            own.extend_from_slice(predictions.get(start..start + self.outputs).unwrap_or_default());
+        }
+        let labelled = match &task.targets {
+            Targets::Classes(c) => Targets::Classes(rows.iter().map(|&r| c[r]).collect()),
+            Targets::Values { values, n_targets } => Targets::Values {
+                values: rows.iter().flat_map(|&r| values[r * n_targets..(r + 1) * n_targets].iter().copied()).collect(),
+                n_targets: *n_targets,
+            },
+            Targets::Tasks(_) => return Ok(None),
+        };
+        self.metric.compute(&own, self.outputs, &labelled)
     }
 }
 

@@ -4,12 +4,16 @@
 //! per-task losses or a preference loss are further objectives, each term logged
 //! on its own (`train_<term>`) beside the total `train_loss`.
 
+use std::sync::Arc;
+
 use anneal_data::Target;
 use burn::nn::loss::{CrossEntropyLossConfig, HuberLossConfig, MseLoss, Reduction};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+use crate::metric::Metric;
+use crate::trainer::EpochRecord;
 
 /// One named term of an objective: a scalar tensor `[1]` on the batch's device.
 #[derive(Debug, Clone)]
@@ -50,6 +54,26 @@ pub trait Objective: Send + Sync {
     fn predict(&self, output: Tensor<2>) -> Tensor<2> {
         output
     }
+
+    /// Metrics of the objective's own that the loop records beside the
+    /// built-in ones (a multi-task objective's per-task scores). None by default.
+    fn metrics(&self) -> Vec<Arc<dyn Metric>> {
+        Vec::new()
+    }
+
+    /// Called at the start of every epoch with the records of the epochs before
+    /// it (a resumed run's too), for objectives that adapt from them (dynamic
+    /// weight average). Does nothing by default.
+    fn enter_epoch(&self, history: &[EpochRecord]) -> Result<(), TrainError> {
+        let _ = history;
+        Ok(())
+    }
+
+    /// Values the loop records in the epoch's history at its end, by name (a
+    /// multi-task objective's task weights). None by default.
+    fn epoch_metrics(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
 }
 
 /// A boxed objective is one, so the choice between objectives can be made at run time.
@@ -64,6 +88,18 @@ impl<T: Objective + ?Sized> Objective for Box<T> {
 
     fn predict(&self, output: Tensor<2>) -> Tensor<2> {
         (**self).predict(output)
+    }
+
+    fn metrics(&self) -> Vec<Arc<dyn Metric>> {
+        (**self).metrics()
+    }
+
+    fn enter_epoch(&self, history: &[EpochRecord]) -> Result<(), TrainError> {
+        (**self).enter_epoch(history)
+    }
+
+    fn epoch_metrics(&self) -> Vec<(String, f64)> {
+        (**self).epoch_metrics()
     }
 }
 
@@ -106,6 +142,42 @@ impl Loss {
         matches!(self, Loss::CrossEntropy)
     }
 
+    /// Each row's loss `[batch]` (the mean over a row's targets for the
+    /// regression losses): what a masked mean over the rows that have a label
+    /// (multi-task learning) averages. The mean of these is [`terms`](Objective::terms)' value.
+    pub fn per_row(&self, output: Tensor<2>, target: &Target) -> Result<Tensor<1>, TrainError> {
+        let per_row = |t: Tensor<2>| -> Tensor<1> { t.mean_dim(1).flatten(0, 1) };
+        Ok(match (self, target) {
+            (Loss::CrossEntropy, Target::Classes(y)) => {
+                let log_p = burn::tensor::activation::log_softmax(output, 1);
+                -log_p.gather(1, y.clone().unsqueeze_dim(1)).flatten(0, 1)
+            }
+            (Loss::Mse, Target::Values(y)) => per_row((output - y.clone()).powf_scalar(2.0)),
+            (Loss::Mae, Target::Values(y)) => per_row((output - y.clone()).abs()),
+            (Loss::Huber { delta }, Target::Values(y)) => {
+                let d = *delta as f32;
+                let abs = (output - y.clone()).abs();
+                let quadratic = abs.clone().powf_scalar(2.0).mul_scalar(0.5);
+                let linear = abs.clone().sub_scalar(0.5 * d).mul_scalar(d);
+                per_row(quadratic.mask_where(abs.greater_elem(d), linear))
+            }
+            (Loss::Poisson, Target::Values(y)) => per_row(output.clone().exp() - y.clone() * output),
+            (loss, target) => {
+                return Err(TrainError::InvalidSetting(format!(
+                    "loss `{}` does not take {} targets row by row",
+                    loss.key(),
+                    match target {
+                        Target::Classes(_) => "class",
+                        Target::Values(_) => "numeric",
+                        Target::Mixed { .. } => "mixed",
+                        Target::Taught { .. } => "taught",
+                        Target::Tasks(_) => "multi-task",
+                    }
+                )));
+            }
+        })
+    }
+
     /// Checks the loss's own settings.
     pub fn validate(&self) -> Result<(), TrainError> {
         match self {
@@ -137,6 +209,7 @@ impl Objective for Loss {
                 mixed_cross_entropy(output, first, second, weight, None)
             }
             (_, Target::Taught { .. }) => return Err(taught_without_distillation()),
+            (_, Target::Tasks(_)) => return Err(tasks_without_multitask()),
             (loss, Target::Classes(_) | Target::Mixed { .. }) => {
                 return Err(TrainError::InvalidSetting(format!(
                     "loss `{}` is a regression loss, but the targets are classes (use cross_entropy)",
@@ -158,6 +231,29 @@ impl Objective for Loss {
             Loss::Poisson => output.exp(),
             _ => output,
         }
+    }
+}
+
+fn tasks_without_multitask() -> TrainError {
+    TrainError::InvalidSetting(
+        "the targets are several tasks', which only a multi-task objective reads (it says each task's loss and \
+         outputs)"
+            .into(),
+    )
+}
+
+/// What [`default_objective`](crate::default_objective) gives multi-task data:
+/// it refuses every batch, since only a [`MultiTask`] knows each task's loss
+/// and head.
+pub(crate) struct NoMultiTaskObjective;
+
+impl Objective for NoMultiTaskObjective {
+    fn name(&self) -> String {
+        "none (multi-task data needs a multi-task objective)".into()
+    }
+
+    fn terms(&self, _output: Tensor<2>, _target: &Target) -> Result<Vec<LossTerm>, TrainError> {
+        Err(tasks_without_multitask())
     }
 }
 
@@ -425,6 +521,7 @@ impl Objective for WeightedCrossEntropy {
                 ));
             }
             Target::Taught { .. } => return Err(taught_without_distillation()),
+            Target::Tasks(_) => return Err(tasks_without_multitask()),
         };
         Ok(vec![LossTerm { name: "cross_entropy".into(), value }])
     }

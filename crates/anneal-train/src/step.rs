@@ -10,7 +10,8 @@ use burn::prelude::*;
 
 use crate::error::TrainError;
 use crate::objective::{Objective, total};
-use crate::params::{LayerNorms, ParamGroups, Penalties};
+use crate::params::{LayerNorms, ParamGroups, ParamLayout, Penalties};
+use crate::surgery::{GradientSurgery, SurgeryReport};
 use crate::trainer::{StepInfo, TrainHook};
 
 /// What one call of [`Stepper::step`] produced.
@@ -29,6 +30,9 @@ pub struct StepOutput {
     pub counted: usize,
     /// Whether the optimiser updated the weights (false while gradients accumulate).
     pub updated: bool,
+    /// What gradient surgery measured on this batch (when the stepper does it
+    /// and the objective has more than one term).
+    pub surgery: Option<SurgeryReport>,
 }
 
 /// Everything besides the optimiser that shapes an update: gradient
@@ -47,6 +51,7 @@ pub struct Stepper<M> {
     clipping: Option<GradientClipping>,
     norms: Option<LayerNorms>,
     groups: Option<ParamGroups>,
+    surgery: Option<(GradientSurgery, ParamLayout)>,
     track_accuracy: bool,
 }
 
@@ -58,6 +63,7 @@ impl<M> std::fmt::Debug for Stepper<M> {
             .field("clipping", &self.clipping)
             .field("norms", &self.norms.is_some())
             .field("groups", &self.groups.is_some())
+            .field("surgery", &self.surgery.as_ref().map(|s| &s.0))
             .field("track_accuracy", &self.track_accuracy)
             .finish()
     }
@@ -66,7 +72,15 @@ impl<M> std::fmt::Debug for Stepper<M> {
 impl<M: Model> Stepper<M> {
     /// Forward, backward and optimiser step, nothing else.
     pub fn plain() -> Self {
-        Self { accumulator: None, penalties: None, clipping: None, norms: None, groups: None, track_accuracy: false }
+        Self {
+            accumulator: None,
+            penalties: None,
+            clipping: None,
+            norms: None,
+            groups: None,
+            surgery: None,
+            track_accuracy: false,
+        }
     }
 
     /// Accumulates the gradients of `micro_batches` batches per update (1: none).
@@ -97,6 +111,14 @@ impl<M: Model> Stepper<M> {
     /// their own learning rate.
     pub fn with_groups(mut self, groups: Option<ParamGroups>) -> Self {
         self.groups = groups;
+        self
+    }
+
+    /// Back-propagates each term of the objective on its own and combines the
+    /// gradients by `surgery` (over `layout`, the model's): PCGrad, or their
+    /// sum with the cosines between them measured ([`StepOutput::surgery`]).
+    pub fn with_surgery(mut self, surgery: Option<GradientSurgery>, layout: &ParamLayout) -> Self {
+        self.surgery = surgery.map(|s| (s, layout.clone()));
         self
     }
 
@@ -133,9 +155,13 @@ impl<M: Model> Stepper<M> {
         info: &StepInfo,
         hooks: &mut [Box<dyn TrainHook + '_>],
     ) -> Result<(M, StepOutput), TrainError> {
-        let output = model.forward(batch.input);
+        let Batch { input, target } = batch;
+        // With surgery each term gets a forward pass of its own (burn keeps no
+        // graph after a backward pass), all with the same dropout masks.
+        let rng = self.surgery.as_ref().map(|_| model.rng_state());
+        let output = model.forward(input.clone());
         let counted = output.dims()[0];
-        let correct = match (&batch.target, self.track_accuracy) {
+        let correct = match (&target, self.track_accuracy) {
             (Target::Classes(y) | Target::Taught { classes: y, .. }, true) => {
                 let predicted = output.clone().inner().argmax(1).flatten::<1>(0, 1);
                 Some(predicted.equal(y.clone().inner()).int().sum())
@@ -149,15 +175,37 @@ impl<M: Model> Stepper<M> {
             }
             _ => None,
         };
-        let terms = objective.terms(output, &batch.target)?;
+        let terms = objective.terms(output, &target)?;
         let loss = total(&terms)?;
-        let named = if terms.len() > 1 {
-            terms.into_iter().map(|t| (t.name, t.value.detach().inner())).collect()
+        let value = loss.clone().detach().inner();
+        let named: Vec<(String, Tensor<1>)> = if terms.len() > 1 {
+            terms.iter().map(|t| (t.name.clone(), t.value.clone().detach().inner())).collect()
         } else {
             Vec::new()
         };
-        let value = loss.clone().detach().inner();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let (grads, surgery) = match (&self.surgery, rng) {
+            (Some((surgery, layout)), Some(rng)) if terms.len() > 1 => {
+                let n = terms.len();
+                let mut per_term = Vec::with_capacity(n);
+                per_term.push(GradientsParams::from_grads(terms[0].value.backward(), &model));
+                drop((loss, terms));
+                for k in 1..n {
+                    model.set_rng_state(&rng);
+                    let terms = objective.terms(model.forward(input.clone()), &target)?;
+                    let term = terms.get(k).ok_or_else(|| {
+                        TrainError::InvalidSetting(format!(
+                            "the objective returned {} terms for a batch, then {} for the same batch",
+                            n,
+                            terms.len()
+                        ))
+                    })?;
+                    per_term.push(GradientsParams::from_grads(term.value.backward(), &model));
+                }
+                let (grads, report) = surgery.combine(layout, per_term, info.iteration)?;
+                (grads, Some(report))
+            }
+            _ => (GradientsParams::from_grads(loss.backward(), &model), None),
+        };
         let grads = match &mut self.accumulator {
             Some(acc) => acc.push(&model, grads),
             None => Some(grads),
@@ -167,7 +215,7 @@ impl<M: Model> Stepper<M> {
             Some(grads) => self.update(model, optimizer, grads, info, hooks),
             None => model,
         };
-        Ok((model, StepOutput { loss: value, terms: named, correct, counted, updated }))
+        Ok((model, StepOutput { loss: value, terms: named, correct, counted, updated, surgery }))
     }
 
     /// Applies an update from the gradients still accumulated (the last,

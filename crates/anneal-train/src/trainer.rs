@@ -26,6 +26,7 @@ use crate::metric::{BuiltinMetric, Metric, argmax_rows};
 use crate::objective::{Loss, Objective, total};
 use crate::params::{LayerNorms, ParamGroupConfig, ParamGroups, ParamLayout, Penalties};
 use crate::step::Stepper;
+use crate::surgery::{GradientSurgery, GradientSurgeryConfig};
 
 /// Where the loop is, passed to hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +239,13 @@ pub struct TrainConfig {
     /// learning-rate factor (fine-tuning).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub param_groups: Vec<ParamGroupConfig>,
+    /// Gradient surgery on the objective's terms (multi-task learning): each
+    /// term back-propagated alone, the gradients combined by PCGrad or summed,
+    /// and the share of updates whose terms' gradients conflict recorded as
+    /// `train_conflict_rate` (with `train_gradient_cosine`, the mean cosine of
+    /// the first two terms' gradients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradient_surgery: Option<GradientSurgeryConfig>,
 }
 
 impl Default for TrainConfig {
@@ -262,6 +270,7 @@ impl TrainConfig {
             checkpoint_every: 0,
             log_gradient_norms: false,
             param_groups: Vec::new(),
+            gradient_surgery: None,
         }
     }
 
@@ -751,6 +760,7 @@ impl<'h> Trainer<'h> {
         let metrics: Vec<Arc<dyn Metric>> = BuiltinMetric::defaults_for(&train_targets)
             .iter()
             .map(|m| Arc::new(*m) as Arc<dyn Metric>)
+            .chain(objective.metrics())
             .chain(self.metrics.iter().cloned())
             .collect();
         if let Some(es) = &config.early_stopping {
@@ -830,6 +840,10 @@ impl<'h> Trainer<'h> {
             .with_clipping(clipping)
             .with_norms(config.log_gradient_norms.then(|| LayerNorms::new(&layout)))
             .with_groups(groups)
+            .with_surgery(
+                config.gradient_surgery.as_ref().map(|s| GradientSurgery::new(s, &layout, config.seed)).transpose()?,
+                &layout,
+            )
             .with_accuracy(classes);
         let mut scheduler: Option<(ScheduleUnit, Scheduler)> = match &config.schedule {
             Some(s) => {
@@ -904,11 +918,14 @@ impl<'h> Trainer<'h> {
                 optimizer.set_learning_rate(s.lr());
             }
             model = stepper.enter_epoch(epoch, model)?;
+            objective.enter_epoch(&state.history)?;
             let batches = self.sampler.as_deref().unwrap_or(default_sampler.as_ref()).batches(train.len(), epoch)?;
             let mut losses = Vec::with_capacity(batches.len());
             let mut terms: BTreeMap<String, Vec<Tensor<1>>> = BTreeMap::new();
             let mut correct = Vec::with_capacity(batches.len());
             let mut counted = 0usize;
+            // Updates with gradient surgery, those with a conflict, and the first pair's cosines.
+            let (mut operated, mut conflicts, mut cosines) = (0usize, 0usize, Vec::new());
             let mut info = StepInfo { epoch, iteration: state.iteration, batch_len: 0 };
             // An augmenting dataset prepares the next batch on another thread while
             // this one trains (batches are pure functions of rows and epoch, so this
@@ -950,6 +967,11 @@ impl<'h> Trainer<'h> {
                     if let Some(c) = out.correct {
                         correct.push(c);
                         counted += out.counted;
+                    }
+                    if let Some(report) = &out.surgery {
+                        operated += 1;
+                        conflicts += usize::from(report.conflict());
+                        cosines.extend(report.cosines.first().copied().filter(|c| c.is_finite()));
                     }
                     if let (true, Some((ScheduleUnit::Iteration, s))) = (out.updated, &mut scheduler) {
                         s.step();
@@ -995,6 +1017,14 @@ impl<'h> Trainer<'h> {
             for (name, values) in terms {
                 metrics_of_epoch.insert(format!("train_{name}"), weighted(&read_vec(Tensor::cat(values, 0))?));
             }
+            if operated > 0 {
+                metrics_of_epoch.insert("train_conflict_rate".to_string(), conflicts as f64 / operated as f64);
+                if !cosines.is_empty() {
+                    let mean = cosines.iter().sum::<f64>() / cosines.len() as f64;
+                    metrics_of_epoch.insert("train_gradient_cosine".to_string(), mean);
+                }
+            }
+            metrics_of_epoch.extend(objective.epoch_metrics());
             if let Some(v) = valid {
                 let eval = evaluate(&model, v, objective.as_ref(), &self.device, 1024)?;
                 if !eval.loss.is_finite() {
@@ -1107,6 +1137,9 @@ pub fn default_objective(targets: &Targets) -> Arc<dyn Objective> {
     match targets {
         Targets::Classes(_) => Arc::new(Loss::CrossEntropy),
         Targets::Values { .. } => Arc::new(Loss::Mse),
+        // Which loss each task takes and how wide its head is are the
+        // objective's to say: without one every batch is refused by name.
+        Targets::Tasks(_) => Arc::new(crate::objective::NoMultiTaskObjective),
     }
 }
 
@@ -1133,10 +1166,13 @@ where
     for rows in &batches {
         let batch = data.batch(rows, &device);
         let output = model.forward(batch.input);
-        n_outputs = output.dims()[1];
         let loss = total(&objective.terms(output.clone(), &batch.target)?)?;
         loss_sum += read_scalar(loss)? * rows.len() as f64;
-        predictions.extend(read_vec(objective.predict(output))?);
+        // The predictions' width, which an objective may narrow (a multi-task
+        // objective drops learned task variances).
+        let predicted = objective.predict(output);
+        n_outputs = predicted.dims()[1];
+        predictions.extend(read_vec(predicted)?);
     }
     data.decode_predictions(&mut predictions);
     Ok(Evaluation { loss: loss_sum / data.len().max(1) as f64, predictions, n_outputs, targets: data.all_targets() })

@@ -5,6 +5,7 @@ mod checkpoints;
 mod distill;
 mod groups;
 mod loop_behaviour;
+mod multitask;
 mod parity;
 mod regularization;
 mod wiring;
