@@ -472,6 +472,8 @@ pub enum TabularData {
     Classification(ClassificationData),
     /// Numeric targets.
     Regression(RegressionData),
+    /// Several tasks' targets (multi-task learning).
+    MultiTask(crate::multitask::MultiTaskData),
 }
 
 impl TabularData {
@@ -480,6 +482,7 @@ impl TabularData {
         match self {
             TabularData::Classification(d) => d.n_features(),
             TabularData::Regression(d) => d.n_features(),
+            TabularData::MultiTask(d) => d.n_features(),
         }
     }
 
@@ -488,6 +491,7 @@ impl TabularData {
         match self {
             TabularData::Classification(d) => d.features(),
             TabularData::Regression(d) => d.features(),
+            TabularData::MultiTask(d) => d.features(),
         }
     }
 }
@@ -499,6 +503,7 @@ impl Dataset for TabularData {
         match self {
             TabularData::Classification(d) => Dataset::len(d),
             TabularData::Regression(d) => Dataset::len(d),
+            TabularData::MultiTask(d) => Dataset::len(d),
         }
     }
 
@@ -506,6 +511,7 @@ impl Dataset for TabularData {
         match self {
             TabularData::Classification(d) => Dataset::batch(d, rows, device),
             TabularData::Regression(d) => Dataset::batch(d, rows, device),
+            TabularData::MultiTask(d) => Dataset::batch(d, rows, device),
         }
     }
 
@@ -513,12 +519,15 @@ impl Dataset for TabularData {
         match self {
             TabularData::Classification(d) => d.all_targets(),
             TabularData::Regression(d) => d.all_targets(),
+            TabularData::MultiTask(d) => d.all_targets(),
         }
     }
 
     fn decode_predictions(&self, values: &mut [f32]) {
-        if let TabularData::Regression(d) = self {
-            d.decode_predictions(values)
+        match self {
+            TabularData::Regression(d) => d.decode_predictions(values),
+            TabularData::MultiTask(d) => d.decode_predictions(values),
+            TabularData::Classification(_) => {}
         }
     }
 }

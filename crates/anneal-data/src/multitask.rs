@@ -186,6 +186,11 @@ impl MultiTaskData {
         self.n_features
     }
 
+    /// The row-major features.
+    pub fn features(&self) -> &[f32] {
+        &self.features
+    }
+
     /// The tasks' names, in head order.
     pub fn names(&self) -> Vec<String> {
         self.tasks.iter().map(|t| t.name.clone()).collect()

@@ -484,6 +484,22 @@ pub struct Fitted<M> {
     pub energy: EnergyReport,
 }
 
+impl<M> Fitted<M> {
+    /// The same outcome with the model mapped by `f` (a wrapper's inner model).
+    pub fn map_model<N>(self, f: impl FnOnce(M) -> N) -> Fitted<N> {
+        Fitted {
+            model: f(self.model),
+            history: self.history,
+            best_epoch: self.best_epoch,
+            stopped_early: self.stopped_early,
+            stopped_by_hook: self.stopped_by_hook,
+            accounting: self.accounting,
+            resumed_from: self.resumed_from,
+            energy: self.energy,
+        }
+    }
+}
+
 /// A model's predictions over a dataset, with the dataset's targets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
@@ -497,6 +513,9 @@ pub struct Evaluation {
     pub n_outputs: usize,
     /// The dataset's targets in the user's units.
     pub targets: Targets,
+    /// Each term's mean when the objective has several (a multi-task
+    /// objective's per-task losses), averaged over batches weighted by their rows.
+    pub terms: BTreeMap<String, f64>,
 }
 
 impl Evaluation {
@@ -1160,14 +1179,20 @@ where
     let device = device.clone().without_autodiff();
     let model = model.valid().fork(&device);
     let mut loss_sum = 0.0;
+    let mut term_sums: BTreeMap<String, f64> = BTreeMap::new();
     let mut predictions = Vec::new();
     let mut n_outputs = 0;
     let batches = SequentialBatches { batch_size: batch_size.max(1), last: LastBatch::Keep }.batches(data.len(), 0)?;
     for rows in &batches {
         let batch = data.batch(rows, &device);
         let output = model.forward(batch.input);
-        let loss = total(&objective.terms(output.clone(), &batch.target)?)?;
-        loss_sum += read_scalar(loss)? * rows.len() as f64;
+        let terms = objective.terms(output.clone(), &batch.target)?;
+        if terms.len() > 1 {
+            for t in &terms {
+                *term_sums.entry(t.name.clone()).or_default() += read_scalar(t.value.clone())? * rows.len() as f64;
+            }
+        }
+        loss_sum += read_scalar(total(&terms)?)? * rows.len() as f64;
         // The predictions' width, which an objective may narrow (a multi-task
         // objective drops learned task variances).
         let predicted = objective.predict(output);
@@ -1175,7 +1200,9 @@ where
         predictions.extend(read_vec(predicted)?);
     }
     data.decode_predictions(&mut predictions);
-    Ok(Evaluation { loss: loss_sum / data.len().max(1) as f64, predictions, n_outputs, targets: data.all_targets() })
+    let rows = data.len().max(1) as f64;
+    let terms = term_sums.into_iter().map(|(k, v)| (k, v / rows)).collect();
+    Ok(Evaluation { loss: loss_sum / rows, predictions, n_outputs, targets: data.all_targets(), terms })
 }
 
 pub(crate) fn read_scalar(t: Tensor<1>) -> Result<f64, TrainError> {
@@ -1235,8 +1262,13 @@ impl Reporter {
         let train = r.metrics.iter().filter(|(k, _)| k.starts_with("train_"));
         let val_loss = r.metrics.get_key_value("val_loss");
         let headline = FIRST.iter().filter_map(|k| r.metrics.get_key_value(*k));
-        let others =
-            r.metrics.iter().filter(|(k, _)| k.starts_with("val_") && !FIRST.contains(&k.as_str()) && *k != "val_loss");
+        // Then each task's headline (`val_<task>_accuracy`, `val_<task>_r2`) of a multi-task run.
+        let mut others: Vec<_> = r
+            .metrics
+            .iter()
+            .filter(|(k, _)| k.starts_with("val_") && !FIRST.contains(&k.as_str()) && *k != "val_loss")
+            .collect();
+        others.sort_by_key(|(k, _)| !(k.ends_with("_accuracy") || k.ends_with("_r2")));
         for (name, value) in train.chain(val_loss).chain(headline.chain(others).take(3)) {
             line += &format!("  {name} {value:.4}");
         }

@@ -93,6 +93,87 @@ pub struct RunConfig {
     /// run's softened outputs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distill: Option<DistillSection>,
+    /// Multi-task learning: each `[data] target` column is a task with a head
+    /// of its own on the shared model; how their losses are weighted and their
+    /// gradients combined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multitask: Option<MultitaskSection>,
+}
+
+/// The `[multitask]` table: every `[data] target` column is a task (a head of
+/// its own on one shared model, side by side in the output layer); rows missing
+/// one task's label still train the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultitaskSection {
+    /// How the tasks' losses are weighted: `fixed` (each task's `weight`),
+    /// `uncertainty` (learned, Kendall et al. 2018) or `dwa` (dynamic weight
+    /// average, Liu et al. 2019).
+    #[serde(default)]
+    pub weighting: WeightingName,
+    /// DWA's softmax temperature.
+    #[serde(default = "two")]
+    pub dwa_temperature: f64,
+    /// How the tasks' gradients are combined: `sum` (the plain total) or
+    /// `pcgrad` (conflicting components projected away, Yu et al. 2020).
+    #[serde(default)]
+    pub gradients: anneal_train::SurgeryMethod,
+    /// With `gradients = "sum"`, still back-propagate the tasks apart to record
+    /// how often their gradients conflict (`train_conflict_rate`); a pass per task.
+    #[serde(default)]
+    pub measure_conflicts: bool,
+    /// Per-task settings by column: `kind`, `loss`, `weight`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tasks: BTreeMap<String, TaskSection>,
+}
+
+fn two() -> f64 {
+    2.0
+}
+
+impl Default for MultitaskSection {
+    fn default() -> Self {
+        Self {
+            weighting: WeightingName::default(),
+            dwa_temperature: two(),
+            gradients: anneal_train::SurgeryMethod::default(),
+            measure_conflicts: false,
+            tasks: BTreeMap::new(),
+        }
+    }
+}
+
+/// The loss weightings `[multitask] weighting` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightingName {
+    /// Each task's `weight`.
+    #[default]
+    Fixed,
+    /// Learned log-variances.
+    Uncertainty,
+    /// Dynamic weight average.
+    Dwa,
+}
+
+/// One task's settings in `[multitask.tasks.<column>]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSection {
+    /// `classification` or `regression` (inferred from the column as `[data]
+    /// task` is when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Task>,
+    /// Its loss (`cross_entropy` for a classification; `mse` by default, `mae`,
+    /// `huber` or `poisson` for a regression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<LossName>,
+    /// `huber`'s delta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub huber_delta: Option<f64>,
+    /// Its weight (`fixed`; a prior factor under the other weightings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
 }
 
 /// How a `[transfer]` run uses the source model's backbone.
@@ -746,6 +827,8 @@ pub enum Task {
     Classification,
     /// Predict one or more numbers.
     Regression,
+    /// Several tasks at once (`[multitask]`); not a value of `[data] task`.
+    MultiTask,
 }
 
 impl std::fmt::Display for Task {
@@ -753,6 +836,7 @@ impl std::fmt::Display for Task {
         f.write_str(match self {
             Task::Classification => "classification",
             Task::Regression => "regression",
+            Task::MultiTask => "multi-task",
         })
     }
 }
@@ -935,6 +1019,13 @@ impl RunConfig {
             checkpoint_every: t.checkpoint_every,
             log_gradient_norms: t.log_gradient_norms,
             param_groups: t.param_groups.clone(),
+            // The heads (task-specific layers) are named once the model is
+            // built (`pipeline::train_config`).
+            gradient_surgery: self
+                .multitask
+                .as_ref()
+                .filter(|m| m.gradients == anneal_train::SurgeryMethod::Pcgrad || m.measure_conflicts)
+                .map(|m| anneal_train::GradientSurgeryConfig { method: m.gradients, task_specific: Vec::new() }),
         }
     }
 
@@ -988,33 +1079,34 @@ impl RunConfig {
     /// The loss of this config for `task`: the `[training] loss` (checked against
     /// the task), else cross-entropy for classification and MSE for regression.
     pub fn loss(&self, task: Task) -> Result<Loss> {
-        let delta = self.training.huber_delta;
-        if delta.is_some() && self.training.loss != Some(LossName::Huber) {
-            return Err(Error::Setting("`huber_delta` is a setting of loss = \"huber\"".into()));
-        }
-        let loss = match (task, self.training.loss) {
-            (Task::Classification, None | Some(LossName::CrossEntropy)) => Loss::CrossEntropy,
-            (Task::Classification, Some(other)) => {
-                return Err(Error::Setting(format!(
-                    "loss = \"{}\" is a regression loss, but the task is classification (use cross_entropy, \
-                     or set [data] task = \"regression\")",
-                    config_key(&other)
-                )));
-            }
-            (Task::Regression, Some(LossName::CrossEntropy)) => {
-                return Err(Error::Setting(
-                    "loss = \"cross_entropy\" needs classes, but the task is regression (use mse, mae, huber or \
-                     poisson, or set [data] task = \"classification\")"
-                        .into(),
-                ));
-            }
-            (Task::Regression, None | Some(LossName::Mse)) => Loss::Mse,
-            (Task::Regression, Some(LossName::Mae)) => Loss::Mae,
-            (Task::Regression, Some(LossName::Huber)) => Loss::Huber { delta: delta.unwrap_or(1.0) },
-            (Task::Regression, Some(LossName::Poisson)) => Loss::Poisson,
+        loss_for(task, self.training.loss, self.training.huber_delta, "")
+    }
+
+    /// The multi-task objective of a `[multitask]` run whose tasks are the
+    /// `[data] target` columns, of the given kinds and head widths.
+    pub fn multitask_objective(&self, tasks: &[(String, Task, usize)]) -> Result<anneal_train::MultiTask> {
+        let Some(m) = &self.multitask else {
+            return Err(Error::Setting("the run has no [multitask] table".into()));
         };
-        loss.validate()?;
-        Ok(loss)
+        let specs = tasks
+            .iter()
+            .map(|(column, kind, outputs)| {
+                let section = m.tasks.get(column).cloned().unwrap_or_default();
+                let at = format!(" ([multitask.tasks.{column}])");
+                Ok(anneal_train::TaskSpec {
+                    name: column.clone(),
+                    loss: loss_for(*kind, section.loss, section.huber_delta, &at)?,
+                    outputs: *outputs,
+                    weight: section.weight.unwrap_or(1.0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let weighting = match m.weighting {
+            WeightingName::Fixed => anneal_train::TaskWeighting::Fixed,
+            WeightingName::Uncertainty => anneal_train::TaskWeighting::Uncertainty,
+            WeightingName::Dwa => anneal_train::TaskWeighting::Dwa { temperature: m.dwa_temperature },
+        };
+        Ok(anneal_train::MultiTask::new(specs, weighting)?)
     }
 
     /// The target transform of a regression run: the configured one, else `none`
@@ -1094,6 +1186,43 @@ impl RunConfig {
         }
         Ok(config)
     }
+}
+
+/// The loss `name` (with `huber_delta`) for `task`, checked against it;
+/// cross-entropy and MSE by default. `at` says where the setting is, for messages.
+fn loss_for(task: Task, name: Option<LossName>, delta: Option<f64>, at: &str) -> Result<Loss> {
+    if delta.is_some() && name != Some(LossName::Huber) {
+        return Err(Error::Setting(format!("`huber_delta` is a setting of loss = \"huber\"{at}")));
+    }
+    let loss = match (task, name) {
+        (Task::Classification, None | Some(LossName::CrossEntropy)) => Loss::CrossEntropy,
+        (Task::Classification, Some(other)) => {
+            return Err(Error::Setting(format!(
+                "loss = \"{}\"{at} is a regression loss, but the task is classification (use cross_entropy, \
+                 or set the task to regression)",
+                config_key(&other)
+            )));
+        }
+        (Task::Regression, Some(LossName::CrossEntropy)) => {
+            return Err(Error::Setting(format!(
+                "loss = \"cross_entropy\"{at} needs classes, but the task is regression (use mse, mae, huber or \
+                 poisson, or set the task to classification)"
+            )));
+        }
+        (Task::Regression, None | Some(LossName::Mse)) => Loss::Mse,
+        (Task::Regression, Some(LossName::Mae)) => Loss::Mae,
+        (Task::Regression, Some(LossName::Huber)) => Loss::Huber { delta: delta.unwrap_or(1.0) },
+        (Task::Regression, Some(LossName::Poisson)) => Loss::Poisson,
+        (Task::MultiTask, _) => {
+            return Err(Error::Setting(
+                "a multi-task run has a loss per task: set them in [multitask.tasks.<column>] loss, not [training] \
+                 loss"
+                    .into(),
+            ));
+        }
+    };
+    loss.validate()?;
+    Ok(loss)
 }
 
 /// How a unit-like value is spelled in TOML (`log1p`, `mae`).

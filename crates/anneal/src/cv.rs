@@ -139,6 +139,13 @@ pub struct FoldFit {
 impl CvData {
     /// Loads, cleans and encodes the config's data and makes its seeded split.
     pub fn load(config: &RunConfig) -> Result<Self> {
+        if config.multitask.is_some() {
+            return Err(Error::Setting(
+                "[multitask]: anneal cv cross-validates one target for now; train the multi-task run with anneal \
+                 train (its report scores each task on the test rows)"
+                    .into(),
+            ));
+        }
         if config.curriculum.is_some() {
             return Err(Error::Setting(
                 "[curriculum] ranks a run's training rows; anneal cv does not apply it to its folds yet: leave \
@@ -170,7 +177,7 @@ impl CvData {
         held_out.sort_unstable();
         let splitter = match loaded.task() {
             Task::Classification => Splitter::Stratified,
-            Task::Regression => Splitter::KFold,
+            Task::Regression | Task::MultiTask => Splitter::KFold,
         };
         let classes = loaded.target.classes().to_vec();
         let data = Self { loaded, classes, rows, held_out, splitter, groups: Vec::new() };
@@ -250,7 +257,7 @@ impl CvData {
     pub fn labels(&self) -> Vec<usize> {
         match &self.loaded.target {
             TargetData::Classes { codes, .. } => self.rows.iter().map(|&r| codes[r]).collect(),
-            TargetData::Values { .. } => Vec::new(),
+            TargetData::Values { .. } | TargetData::Tasks(_) => Vec::new(),
         }
     }
 
@@ -474,7 +481,7 @@ fn scores(e: &Evaluation) -> Result<Scores> {
 fn headline(task: Task) -> &'static str {
     match task {
         Task::Classification => "accuracy",
-        Task::Regression => "r2",
+        Task::Regression | Task::MultiTask => "r2",
     }
 }
 
@@ -665,7 +672,7 @@ fn markdown(config: &RunConfig, o: &CvOutcome, seconds: f64) -> String {
                 crate::run::escaped_list(&o.classes)
             );
         }
-        Task::Regression => {
+        Task::Regression | Task::MultiTask => {
             let _ = writeln!(
                 r,
                 "- data: {}, regression of {}",

@@ -703,7 +703,7 @@ fn run_cli(cli: Cli) -> Result<(), Failure> {
             out!("{}", outcome.report.to_markdown(4));
             let name = match outcome.task {
                 anneal::config::Task::Classification => "accuracy",
-                anneal::config::Task::Regression => "r2",
+                anneal::config::Task::Regression | anneal::config::Task::MultiTask => "r2",
             };
             let acc = &outcome.report.test[name];
             outln!(

@@ -45,6 +45,20 @@ pub enum TargetData {
         /// Each table row's values.
         values: Vec<f64>,
     },
+    /// A multi-task run's targets: one task per `[data] target` column.
+    Tasks(Vec<TaskData>),
+}
+
+/// One task of a multi-task run.
+#[derive(Debug, Clone)]
+pub struct TaskData {
+    /// The target column.
+    pub column: String,
+    /// Its targets ([`TargetData::Classes`] or one-column [`TargetData::Values`]);
+    /// rows without a label hold class 0 or 0.
+    pub target: TargetData,
+    /// Whether each table row has a label.
+    pub present: Vec<bool>,
 }
 
 impl TargetData {
@@ -53,6 +67,7 @@ impl TargetData {
         match self {
             TargetData::Classes { .. } => Task::Classification,
             TargetData::Values { .. } => Task::Regression,
+            TargetData::Tasks(_) => Task::MultiTask,
         }
     }
 
@@ -61,6 +76,7 @@ impl TargetData {
         match self {
             TargetData::Classes { labels, .. } => labels.classes().len(),
             TargetData::Values { columns, .. } => columns.len(),
+            TargetData::Tasks(tasks) => tasks.iter().map(|t| t.target.n_outputs()).sum(),
         }
     }
 
@@ -68,7 +84,17 @@ impl TargetData {
     pub fn classes(&self) -> &[String] {
         match self {
             TargetData::Classes { labels, .. } => labels.classes(),
-            TargetData::Values { .. } => &[],
+            TargetData::Values { .. } | TargetData::Tasks(_) => &[],
+        }
+    }
+
+    /// A multi-task run's tasks: column, kind and head width.
+    pub fn tasks(&self) -> Vec<(String, Task, usize)> {
+        match self {
+            TargetData::Tasks(tasks) => {
+                tasks.iter().map(|t| (t.column.clone(), t.target.task(), t.target.n_outputs())).collect()
+            }
+            _ => Vec::new(),
         }
     }
 }
@@ -235,6 +261,7 @@ impl Loaded {
         if !config.augment.is_empty() {
             config.augment.validate_for(augment_media(config)?).map_err(anneal_train::TrainError::from)?;
         }
+        check_multitask(config)?;
         check_transfer_and_distill(config)?;
         let mut folder_files = None;
         let raw = if image_kind && data_path.is_dir() {
@@ -371,76 +398,12 @@ impl Loaded {
         } else {
             None
         };
-        let (task, task_note) = infer_task(config, &table, &targets)?;
         let data_row = |row: usize| original.get(row).copied().unwrap_or(row);
-        let target = match task {
-            Task::Classification => {
-                let labels = match &config.data.classes {
-                    None => LabelEncoder::fit(&table, &targets[0]).map_err(|e| remap_row(e, data_row))?,
-                    Some(order) => LabelEncoder::with_classes(&table, &targets[0], order).map_err(|e| match e {
-                        anneal_data::DataError::UnknownCategory { column, value } => Error::Target {
-                            column,
-                            message: format!("it holds `{value}`, which [data] classes does not list"),
-                        },
-                        anneal_data::DataError::InvalidParameter(message) => {
-                            Error::Setting(format!("[data] classes: {message}"))
-                        }
-                        e => remap_row(e, data_row),
-                    })?,
-                };
-                if let [only] = labels.classes() {
-                    return Err(Error::Target {
-                        column: targets[0].clone(),
-                        message: format!(
-                            "every row holds the one class `{only}`: there is nothing to tell apart (a \
-                             classification needs at least two classes)"
-                        ),
-                    });
-                }
-                let max = config.data.max_classes.unwrap_or(DEFAULT_MAX_CLASSES);
-                if labels.classes().len() > max {
-                    return Err(Error::Target {
-                        column: targets[0].clone(),
-                        message: format!(
-                            "its {} distinct values would make as many classes, more than max_classes = {max}: \
-                             a quantity is a regression (set [data] task = \"regression\"), an identifier is not \
-                             a target; if it really has that many classes, raise [data] max_classes",
-                            labels.classes().len()
-                        ),
-                    });
-                }
-                let codes = labels.encode(&table)?;
-                TargetData::Classes { labels, codes }
-            }
-            Task::Regression => {
-                if config.data.classes.is_some() {
-                    return Err(Error::Setting(
-                        "[data] classes orders the classes of a classification, but the task is regression".into(),
-                    ));
-                }
-                let mut per_column = Vec::with_capacity(targets.len());
-                for t in &targets {
-                    if table.kind(t)? != ColumnKind::Numeric {
-                        return Err(Error::Target {
-                            column: t.clone(),
-                            message: "a regression target must be numeric, but the column holds text \
-                                      (set [data] task = \"classification\" to predict it as classes)"
-                                .into(),
-                        });
-                    }
-                    let values =
-                        anneal_data::preprocess::numeric_target(&table, t).map_err(|e| remap_row(e, data_row))?;
-                    if let Some(row) = values.iter().position(|v| !v.is_finite()) {
-                        return Err(Error::Target {
-                            column: t.clone(),
-                            message: format!("data row {} holds {}, not a finite number", data_row(row), values[row]),
-                        });
-                    }
-                    per_column.push(values);
-                }
-                let n = table.n_rows();
-                let values = (0..n).flat_map(|r| per_column.iter().map(move |c| c[r])).collect();
-                TargetData::Values { columns: targets.clone(), values }
+        let (target, task_note) = match &config.multitask {
+            Some(m) => multitask_targets(config, m, &table, &targets, &data_row)?,
+            None => {
+                let (task, note) = infer_task(config, &table, &targets)?;
+                (read_target(config, &table, &targets, task, &data_row)?, note)
             }
         };
         let numeric = features
@@ -540,7 +503,11 @@ impl Loaded {
                  leave stratify out or set it to false",
                 config.data.target
             ))),
-            (Task::Regression, _) => Ok(false),
+            (Task::MultiTask, Some(true)) => Err(Error::Setting(
+                "[split] stratify = true: a multi-task run has several targets to stratify by; leave stratify out"
+                    .into(),
+            )),
+            (Task::Regression | Task::MultiTask, _) => Ok(false),
             (Task::Classification, s) => Ok(s.unwrap_or(true)),
         }
     }
@@ -611,6 +578,34 @@ impl Loaded {
                 let data = RegressionData::new(m.values, m.n_cols, transform.transform(&y)?, k)?
                     .with_transform(transform.clone());
                 Ok((Fitted { features, target_transform: Some(transform) }, TabularData::Regression(data)))
+            }
+            TargetData::Tasks(tasks) => {
+                // Target encoding learns from the first task.
+                let (first_codes, first_values, first_classes);
+                let target = match &tasks[0].target {
+                    TargetData::Classes { labels, codes } => {
+                        first_codes = rows.iter().map(|&r| codes[r]).collect::<Vec<_>>();
+                        first_classes = labels.classes().to_vec();
+                        TargetValues::Classes { codes: &first_codes, classes: &first_classes }
+                    }
+                    TargetData::Values { values, .. } => {
+                        first_values = rows.iter().map(|&r| values[r]).collect::<Vec<_>>();
+                        TargetValues::Continuous(&first_values)
+                    }
+                    TargetData::Tasks(_) => return Err(Error::Setting("a task of tasks".into())),
+                };
+                if !rows.iter().all(|&r| tasks[0].present[r]) && target_encoded(config) {
+                    return Err(Error::Setting(format!(
+                        "target encoding learns from the first task `{}`, which some training rows lack: put a task \
+                         every row has first, or encode categories another way",
+                        tasks[0].column
+                    )));
+                }
+                let (features, m) = self.fit_features(config, &fit_table, target)?;
+                let transform = config.target_transform()?;
+                let data =
+                    anneal_data::multitask::MultiTaskData::fit(m.values, m.n_cols, task_rows(tasks, rows), transform)?;
+                Ok((Fitted { features, target_transform: None }, TabularData::MultiTask(data)))
             }
         }
     }
@@ -686,8 +681,20 @@ impl Loaded {
 
     /// The table rows `rows` as a dataset, with preprocessing fitted elsewhere.
     pub fn data(&self, fitted: &Fitted, rows: &[usize]) -> Result<TabularData> {
+        self.data_like(fitted, rows, None)
+    }
+
+    /// [`data`](Self::data), for a multi-task run with the target transforms
+    /// of `train` (its training rows' dataset).
+    pub fn data_like(&self, fitted: &Fitted, rows: &[usize], train: Option<&TabularData>) -> Result<TabularData> {
         let m = fitted.features.transform(&self.table.take(rows)?)?;
         Ok(match (&self.target, &fitted.target_transform) {
+            (TargetData::Tasks(tasks), _) => match train {
+                Some(TabularData::MultiTask(train)) => {
+                    TabularData::MultiTask(train.like(m.values, m.n_cols, task_rows(tasks, rows))?)
+                }
+                _ => return Err(Error::Setting("a multi-task run's rows need its training rows' targets".into())),
+            },
             (TargetData::Classes { codes, .. }, _) => TabularData::Classification(ClassificationData::new(
                 m.values,
                 m.n_cols,
@@ -703,6 +710,34 @@ impl Loaded {
             }
         })
     }
+}
+
+/// The tasks' labels of the table rows `rows`.
+fn task_rows(tasks: &[TaskData], rows: &[usize]) -> Vec<anneal_data::multitask::Task> {
+    use anneal_data::multitask::{Task as OneTask, TaskLabels};
+    tasks
+        .iter()
+        .map(|t| {
+            let labels = match &t.target {
+                TargetData::Classes { labels, codes } => TaskLabels::Classes {
+                    codes: rows.iter().map(|&r| codes[r]).collect(),
+                    n_classes: labels.classes().len(),
+                },
+                TargetData::Values { values, .. } => {
+                    TaskLabels::Values { values: rows.iter().map(|&r| values[r]).collect(), n_targets: 1 }
+                }
+                TargetData::Tasks(_) => TaskLabels::Values { values: vec![0.0; rows.len()], n_targets: 1 },
+            };
+            OneTask::new(t.column.clone(), labels).with_present(rows.iter().map(|&r| t.present[r]).collect())
+        })
+        .collect()
+}
+
+/// Whether `[preprocess]` target-encodes any column.
+fn target_encoded(config: &RunConfig) -> bool {
+    use anneal_data::preprocess::Encoding;
+    config.preprocess.encoding == Encoding::Target
+        || config.preprocess.encoders.values().any(|e| *e == Encoding::Target)
 }
 
 /// The rows `rows` of a row-major matrix with `k` values per row.
@@ -840,6 +875,167 @@ fn infer_task(config: &RunConfig, table: &Table, targets: &[String]) -> Result<(
     }
 }
 
+/// The targets of `task` in the columns `targets` of `table` (every row labelled).
+fn read_target(
+    config: &RunConfig,
+    table: &Table,
+    targets: &[String],
+    task: Task,
+    data_row: &dyn Fn(usize) -> usize,
+) -> Result<TargetData> {
+    Ok(match task {
+        Task::Classification => {
+            let labels = match &config.data.classes {
+                None => LabelEncoder::fit(&table, &targets[0]).map_err(|e| remap_row(e, data_row))?,
+                Some(order) => LabelEncoder::with_classes(&table, &targets[0], order).map_err(|e| match e {
+                    anneal_data::DataError::UnknownCategory { column, value } => Error::Target {
+                        column,
+                        message: format!("it holds `{value}`, which [data] classes does not list"),
+                    },
+                    anneal_data::DataError::InvalidParameter(message) => {
+                        Error::Setting(format!("[data] classes: {message}"))
+                    }
+                    e => remap_row(e, data_row),
+                })?,
+            };
+            if let [only] = labels.classes() {
+                return Err(Error::Target {
+                    column: targets[0].clone(),
+                    message: format!(
+                        "every row holds the one class `{only}`: there is nothing to tell apart (a \
+                         classification needs at least two classes)"
+                    ),
+                });
+            }
+            let max = config.data.max_classes.unwrap_or(DEFAULT_MAX_CLASSES);
+            if labels.classes().len() > max {
+                return Err(Error::Target {
+                    column: targets[0].clone(),
+                    message: format!(
+                        "its {} distinct values would make as many classes, more than max_classes = {max}: \
+                         a quantity is a regression (set [data] task = \"regression\"), an identifier is not \
+                         a target; if it really has that many classes, raise [data] max_classes",
+                        labels.classes().len()
+                    ),
+                });
+            }
+            let codes = labels.encode(&table)?;
+            TargetData::Classes { labels, codes }
+        }
+        Task::Regression => {
+            if config.data.classes.is_some() {
+                return Err(Error::Setting(
+                    "[data] classes orders the classes of a classification, but the task is regression".into(),
+                ));
+            }
+            let mut per_column = Vec::with_capacity(targets.len());
+            for t in targets {
+                if table.kind(t)? != ColumnKind::Numeric {
+                    return Err(Error::Target {
+                        column: t.clone(),
+                        message: "a regression target must be numeric, but the column holds text \
+                                  (set [data] task = \"classification\" to predict it as classes)"
+                            .into(),
+                    });
+                }
+                let values = anneal_data::preprocess::numeric_target(&table, t).map_err(|e| remap_row(e, data_row))?;
+                if let Some(row) = values.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::Target {
+                        column: t.clone(),
+                        message: format!("data row {} holds {}, not a finite number", data_row(row), values[row]),
+                    });
+                }
+                per_column.push(values);
+            }
+            let n = table.n_rows();
+            let values = (0..n).flat_map(|r| per_column.iter().map(move |c| c[r])).collect();
+            TargetData::Values { columns: targets.to_vec(), values }
+        }
+        Task::MultiTask => {
+            return Err(Error::Setting(
+                "[data] task = \"multi_task\" is what a [multitask] table makes; add one instead".into(),
+            ));
+        }
+    })
+}
+
+/// The tasks of a `[multitask]` run: each target column read as its kind
+/// (`[multitask.tasks.<column>] kind`, else inferred as `[data] task` is) from
+/// the rows that have a value in it; the others are marked unlabelled. The
+/// notes say how numeric columns' kinds were inferred.
+fn multitask_targets(
+    config: &RunConfig,
+    section: &crate::config::MultitaskSection,
+    table: &Table,
+    targets: &[String],
+    data_row: &dyn Fn(usize) -> usize,
+) -> Result<(TargetData, Option<String>)> {
+    if let Some(task) = config.data.task {
+        return Err(Error::Setting(format!(
+            "[data] task = \"{task}\" and [multitask]: each task's kind goes in [multitask.tasks.<column>] kind"
+        )));
+    }
+    if config.data.classes.is_some() {
+        return Err(Error::Setting(
+            "[data] classes orders one target's classes; a [multitask] run has several targets".into(),
+        ));
+    }
+    if let Some(unknown) = section.tasks.keys().find(|k| !targets.contains(k)) {
+        return Err(Error::Setting(format!(
+            "[multitask.tasks.{unknown}]: `{unknown}` is not a [data] target column (the tasks are {})",
+            targets.join(", ")
+        )));
+    }
+    if !(section.dwa_temperature.is_finite() && section.dwa_temperature > 0.0) {
+        return Err(Error::Setting(format!(
+            "[multitask] dwa_temperature must be a positive number, not {}",
+            section.dwa_temperature
+        )));
+    }
+    let n = table.n_rows();
+    let mut tasks = Vec::with_capacity(targets.len());
+    let mut notes = Vec::new();
+    for column in targets {
+        let present: Vec<bool> = table.as_strings(column)?.iter().map(Option::is_some).collect();
+        let rows: Vec<usize> = (0..n).filter(|&r| present[r]).collect();
+        if rows.is_empty() {
+            return Err(Error::Target {
+                column: column.clone(),
+                message: "no row has a value: nothing to learn".into(),
+            });
+        }
+        let labelled = table.take(&rows)?;
+        let one = std::slice::from_ref(column);
+        let kind = match section.tasks.get(column).and_then(|t| t.kind) {
+            Some(Task::MultiTask) => {
+                return Err(Error::Setting(format!("[multitask.tasks.{column}] kind is classification or regression")));
+            }
+            Some(kind) => kind,
+            None => {
+                let (kind, note) = infer_task(config, &labelled, one)?;
+                notes.extend(note);
+                kind
+            }
+        };
+        let row_of = |r: usize| data_row(rows[r]);
+        let target = match read_target(config, &labelled, one, kind, &row_of)? {
+            TargetData::Classes { labels, codes } => {
+                let mut all = vec![0; n];
+                rows.iter().zip(codes).for_each(|(&r, c)| all[r] = c);
+                TargetData::Classes { labels, codes: all }
+            }
+            TargetData::Values { columns, values } => {
+                let mut all = vec![0.0; n];
+                rows.iter().zip(values).for_each(|(&r, v)| all[r] = v);
+                TargetData::Values { columns, values: all }
+            }
+            TargetData::Tasks(_) => unreachable!("read_target reads one task"),
+        };
+        tasks.push(TaskData { column: column.clone(), target, present });
+    }
+    Ok((TargetData::Tasks(tasks), (!notes.is_empty()).then(|| notes.join("\n"))))
+}
+
 /// A missing-target error names the row of the data file, not of the cleaned table.
 fn remap_row(e: anneal_data::DataError, data_row: impl Fn(usize) -> usize) -> Error {
     match e {
@@ -920,6 +1116,9 @@ pub fn curriculum(
             let ours = match &data.loaded.target {
                 TargetData::Classes { labels, .. } => labels.classes().to_vec(),
                 TargetData::Values { columns, .. } => columns.clone(),
+                TargetData::Tasks(_) => {
+                    return Err(Error::Setting("[curriculum] from a run's losses needs one target".into()));
+                }
             };
             if reference.saved.task() != data.loaded.task() || reference.saved.output_names() != ours {
                 return Err(Error::Setting(format!(
@@ -940,6 +1139,9 @@ pub fn curriculum(
                 TargetData::Values { columns, values } => {
                     TargetData::Values { columns: columns.clone(), values: rows_of(values, columns.len(), rows) }
                 }
+                TargetData::Tasks(_) => {
+                    return Err(Error::Setting("[curriculum] from a run's losses needs one target".into()));
+                }
             };
             let e = reference.evaluate(&table, Some(&targets), data_row)?;
             let k = e.n_outputs.max(1);
@@ -953,6 +1155,9 @@ pub fn curriculum(
                     .zip(values.chunks_exact(k))
                     .map(|(p, y)| p.iter().zip(y).map(|(p, y)| f64::from(p - y).powi(2)).sum())
                     .collect(),
+                anneal_data::Targets::Tasks(_) => {
+                    return Err(Error::Setting("[curriculum] from a run's losses needs one target".into()));
+                }
             }
         }
     };
@@ -1109,6 +1314,14 @@ pub fn objective(
     target: &TargetData,
     train: &TabularData,
 ) -> Result<Box<dyn anneal_train::Objective>> {
+    if let TargetData::Tasks(_) = target {
+        if config.training.class_weight.is_some() {
+            return Err(Error::Setting(
+                "[training] class_weight weights one target's classes; a [multitask] run has several targets".into(),
+            ));
+        }
+        return Ok(Box::new(config.multitask_objective(&target.tasks())?));
+    }
     let hard = hard_objective(config, target, train)?;
     Ok(match &config.distill {
         Some(d) => {
@@ -1205,6 +1418,21 @@ pub fn train_config(
         groups.append(&mut train.param_groups);
         train.param_groups = groups;
     }
+    // Gradient surgery leaves the heads (and learned task variances) to their tasks.
+    if let (Some(surgery), Some(m)) = (&mut train.gradient_surgery, &config.multitask) {
+        let layout = anneal_train::ParamLayout::of(&model_config.init(config.seed, device)?);
+        let uncertainty = m.weighting == crate::config::WeightingName::Uncertainty;
+        let mut heads = Vec::new();
+        for layer in layout.layers() {
+            if model_config.stage_of(layer)?.is_none() {
+                heads.push(if uncertainty { format!("model.{layer}") } else { layer.clone() });
+            }
+        }
+        if uncertainty {
+            heads.push("log_vars".into());
+        }
+        surgery.task_specific = heads;
+    }
     Ok(train)
 }
 
@@ -1241,6 +1469,35 @@ pub fn check_transfer_source(config: &RunConfig, data: &Prepared) -> Result<()> 
 }
 
 /// Checks `[transfer]` and `[distill]` before any data loads.
+/// What a `[multitask]` run cannot combine with yet, refused by name.
+fn check_multitask(config: &RunConfig) -> Result<()> {
+    if config.multitask.is_none() {
+        return Ok(());
+    }
+    let refuse = |what: &str| Err(Error::Setting(format!("[multitask] and {what}")));
+    if config.distill.is_some() {
+        return refuse("[distill]: a teacher's class probabilities are one target's; leave one out");
+    }
+    if config.augment.has_mixing() {
+        return refuse(
+            "mixup / cutmix: mixing two rows' labels is defined for one class target; leave the mixing steps out",
+        );
+    }
+    if matches!(
+        &config.curriculum,
+        Some(crate::config::CurriculumSection { difficulty: crate::config::Difficulty::Run(_), .. })
+    ) {
+        return refuse(
+            "[curriculum] difficulty = { run = ... }: a reference run's losses are one target's; rank the rows by a \
+             column instead",
+        );
+    }
+    if config.training.loss.is_some() || config.training.huber_delta.is_some() {
+        return refuse("[training] loss: each task has its own, in [multitask.tasks.<column>] loss");
+    }
+    Ok(())
+}
+
 fn check_transfer_and_distill(config: &RunConfig) -> Result<()> {
     if let Some(t) = &config.transfer {
         t.validate()?;
@@ -1321,6 +1578,7 @@ pub fn prepare(config: &RunConfig) -> Result<Prepared> {
     cleaning.outliers_trimmed = split.train.len() - kept.len();
     split.train = kept;
     let (fitted, train) = loaded.fit(config, &split.train)?;
-    let (valid, test) = (loaded.data(&fitted, &split.valid)?, loaded.data(&fitted, &split.test)?);
+    let (valid, test) =
+        (loaded.data_like(&fitted, &split.valid, Some(&train))?, loaded.data_like(&fitted, &split.test, Some(&train))?);
     Ok(Prepared { loaded, split, cleaning, fitted, train, valid, test })
 }

@@ -135,6 +135,7 @@ pub fn pretrain(config: &RunConfig, options: &PretrainOptions) -> Result<Pretrai
         loss: Some(Loss::CrossEntropy),
         column_kinds: [(text_column, anneal_data::ColumnKind::Categorical)].into(),
         fitted: Fitted { features: FeatureState::Text(encoder.clone()), target_transform: None },
+        tasks: Vec::new(),
         pretrained: Some(Pretrained::MaskedTokens),
     };
     write(&out, PREPROCESSING, to_json(&saved))?;

@@ -270,6 +270,29 @@ pub enum TestMetrics {
     Classification(ClassificationTest),
     /// A regression run's.
     Regression(RegressionTest),
+    /// A multi-task run's: each task's metrics on the test rows that have its label.
+    MultiTask(MultiTaskTest),
+}
+
+/// Test metrics of a multi-task run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultiTaskTest {
+    /// Each task's metrics (its `loss` the task's term, in training units), by column.
+    pub tasks: BTreeMap<String, TaskTest>,
+    /// The weighted total loss on the test rows.
+    pub loss: f64,
+    /// Number of test rows.
+    pub rows: usize,
+}
+
+/// One task's test metrics in a multi-task run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TaskTest {
+    /// A classification task's.
+    Classification(ClassificationTest),
+    /// A regression task's.
+    Regression(RegressionTest),
 }
 
 /// Test metrics of a classification run.
@@ -336,6 +359,19 @@ impl TestMetrics {
         let value = match self {
             TestMetrics::Classification(c) => serde_json::to_value(c),
             TestMetrics::Regression(r) => serde_json::to_value(r),
+            // `<task>_<metric>`, as the history names them.
+            TestMetrics::MultiTask(m) => {
+                if name == "loss" {
+                    return Some(m.loss);
+                }
+                let (task, metric) =
+                    m.tasks.iter().find_map(|(t, v)| Some((v, name.strip_prefix(&format!("{t}_"))?)))?;
+                let value = match task {
+                    TaskTest::Classification(c) => serde_json::to_value(c),
+                    TaskTest::Regression(r) => serde_json::to_value(r),
+                };
+                return value.ok()?.get(metric)?.as_f64();
+            }
         };
         value.ok()?.get(name)?.as_f64()
     }
@@ -345,6 +381,7 @@ impl TestMetrics {
         match self {
             TestMetrics::Classification(c) => c.rows,
             TestMetrics::Regression(r) => r.rows,
+            TestMetrics::MultiTask(m) => m.rows,
         }
     }
 
@@ -358,6 +395,17 @@ impl TestMetrics {
             TestMetrics::Regression(r) => {
                 format!("test R² {:.4}  RMSE {}  MAE {}", r.r2, significant(r.rmse), significant(r.mae))
             }
+            TestMetrics::MultiTask(m) => m
+                .tasks
+                .iter()
+                .map(|(name, t)| match t {
+                    TaskTest::Classification(c) => format!("{name}: test accuracy {:.4}", c.accuracy),
+                    TaskTest::Regression(r) => {
+                        format!("{name}: test R² {:.4}  RMSE {}", r.r2, significant(r.rmse))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
         }
     }
 
@@ -450,6 +498,10 @@ pub struct RunMetrics {
     pub energy: Option<EnergyReport>,
     /// Metrics on the held-out test rows.
     pub test: TestMetrics,
+    /// A multi-task run with uncertainty weighting: each task's learned
+    /// log-variance `s` at the end (its loss was weighted by `exp(−s)`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub task_log_variances: BTreeMap<String, f64>,
 }
 
 /// What the run folder keeps to re-apply preprocessing and read targets.
@@ -470,11 +522,30 @@ pub(crate) struct SavedPreprocessing {
     /// Set by `anneal pretrain`: the model predicts tokens, not targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrained: Option<crate::pretrain::Pretrained>,
+    /// A multi-task run's tasks, in head order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<SavedTask>,
+}
+
+/// One task of a multi-task run folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SavedTask {
+    /// The target column.
+    pub column: String,
+    /// Its classes (a classification task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<LabelEncoder>,
 }
 
 impl SavedPreprocessing {
     pub(crate) fn task(&self) -> Task {
-        if self.labels.is_some() { Task::Classification } else { Task::Regression }
+        if !self.tasks.is_empty() {
+            Task::MultiTask
+        } else if self.labels.is_some() {
+            Task::Classification
+        } else {
+            Task::Regression
+        }
     }
 
     pub(crate) fn loss(&self) -> Loss {
@@ -483,6 +554,16 @@ impl SavedPreprocessing {
 
     /// The names of the model's outputs: class names, or target columns.
     pub(crate) fn output_names(&self) -> Vec<String> {
+        if !self.tasks.is_empty() {
+            return self
+                .tasks
+                .iter()
+                .flat_map(|t| match &t.labels {
+                    Some(l) => l.classes().iter().map(|c| format!("{}:{c}", t.column)).collect(),
+                    None => vec![t.column.clone()],
+                })
+                .collect();
+        }
         match &self.labels {
             Some(l) => l.classes().to_vec(),
             None => self.targets.clone(),
@@ -542,6 +623,12 @@ pub fn train_with_hook(
     let global = user.global()?;
     let config = &global;
     // Settings first: a bad learning rate should not wait for the data to load.
+    if config.multitask.is_some() && (user.distributed.replicas > 1 || options.mpi) {
+        return Err(Error::Setting(
+            "[multitask] trains on one replica for now: leave [distributed] replicas (and --replicas, mpirun) out"
+                .into(),
+        ));
+    }
     config.optimizer.validate()?;
     config.split.fractions().validate()?;
     let train_config = config.train_config();
@@ -570,7 +657,17 @@ pub fn train_with_hook(
     let out = lock.as_ref().map_or_else(|| options.out.clone(), |l| l.dir().to_path_buf());
     let data = prepare(config)?;
     let task = data.loaded.task();
-    let loss = config.loss(task)?;
+    // The objective the test rows are scored with: the plain loss (a multi-task
+    // run's per-task losses, weighted as in training).
+    let (loss, scoring): (Option<Loss>, Box<dyn anneal_train::Objective>) = if task == Task::MultiTask {
+        // The saved model has the tasks' heads only (learned task variances are
+        // training state): its test rows are scored by the plain task losses.
+        let trained = config.multitask_objective(&data.loaded.target.tasks())?;
+        (None, Box::new(anneal_train::MultiTask::new(trained.tasks().to_vec(), anneal_train::TaskWeighting::Fixed)?))
+    } else {
+        let loss = config.loss(task)?;
+        (Some(loss), Box::new(loss))
+    };
     if options.progress != Progress::Silent && rank == 0 {
         for line in data.loaded.task_note.iter().chain(&data.loaded.warnings) {
             eprintln!("{line}");
@@ -620,11 +717,15 @@ pub fn train_with_hook(
         augment: &augment,
         curriculum: &curriculum,
     };
+    let uncertainty =
+        config.multitask.as_ref().is_some_and(|m| m.weighting == crate::config::WeightingName::Uncertainty);
+    let mut log_variances = Vec::new();
     let fitted = if let Some(collective) = mpi {
         crate::replicate::fit_mpi(collective, &job, vec![&mut history, hook])
     } else if replicas == 1 {
         (|| {
-            let model = crate::pipeline::init_model(config, &model_config, &device.clone().autodiff())?;
+            let autodiff = device.clone().autodiff();
+            let model = crate::pipeline::init_model(config, &model_config, &autodiff)?;
             let mut optimizer = config.optimizer.init()?;
             let mut trainer = Trainer::new(train_config, device.clone())
                 .with_progress(options.progress)
@@ -636,12 +737,18 @@ pub fn train_with_hook(
             if let Some(curriculum) = curriculum.clone() {
                 trainer = trainer.with_sampler(curriculum);
             }
-            Ok(trainer.fit(
-                model,
-                &mut optimizer,
-                &crate::pipeline::augmented(&augment, teacher.as_ref(), &data.train),
-                Some(&Augmented::plain(&data.valid)),
-            )?)
+            let train = crate::pipeline::augmented(&augment, teacher.as_ref(), &data.train);
+            let valid = Augmented::plain(&data.valid);
+            if uncertainty {
+                // Learned task variances train beside the model; what is kept is the model.
+                let tasks = data.loaded.target.tasks().len();
+                let model = anneal_models::TaskUncertainty::new(model, tasks, &autodiff);
+                let fitted = trainer.fit(model, &mut optimizer, &train, Some(&valid))?;
+                log_variances = fitted.model.log_variances();
+                Ok(fitted.map_model(|m| m.model))
+            } else {
+                Ok(trainer.fit(model, &mut optimizer, &train, Some(&valid))?)
+            }
         })()
     } else {
         crate::replicate::fit_replicas(&job, vec![&mut history, hook])
@@ -663,7 +770,7 @@ pub fn train_with_hook(
     let test_eval = if anneal_data::Dataset::is_empty(&test_data) {
         None
     } else {
-        Some(evaluate(&fitted.model, &test_data, &loss, &device, 1024)?)
+        Some(evaluate(&fitted.model, &test_data, scoring.as_ref(), &device, 1024)?)
     };
     let (test, cm) = test_metrics(&loaded.target, test_eval.as_ref())?;
     let mut metrics = RunMetrics {
@@ -686,6 +793,13 @@ pub fn train_with_hook(
         energy: None,
         test,
         rank,
+        task_log_variances: loaded
+            .target
+            .tasks()
+            .iter()
+            .zip(&log_variances)
+            .map(|((column, _, _), &s)| (column.clone(), f64::from(s)))
+            .collect(),
     };
     if rank != 0 {
         // The run folder is rank 0's to write.
@@ -699,13 +813,26 @@ pub fn train_with_hook(
     let saved = SavedPreprocessing {
         labels: match &loaded.target {
             TargetData::Classes { labels, .. } => Some(labels.clone()),
-            TargetData::Values { .. } => None,
+            TargetData::Values { .. } | TargetData::Tasks(_) => None,
         },
         targets: if task == Task::Regression { config.data.target.names() } else { Vec::new() },
-        loss: Some(loss),
+        loss,
         column_kinds: kinds,
         fitted: prep,
         pretrained: None,
+        tasks: match &loaded.target {
+            TargetData::Tasks(tasks) => tasks
+                .iter()
+                .map(|t| SavedTask {
+                    column: t.column.clone(),
+                    labels: match &t.target {
+                        TargetData::Classes { labels, .. } => Some(labels.clone()),
+                        _ => None,
+                    },
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
     };
     write(&out, PREPROCESSING, to_json(&saved))?;
     write(&out, MODEL_CONFIG, to_json(&model_config))?;
@@ -725,8 +852,10 @@ pub fn train_with_hook(
         Some(e) => {
             let names = saved.output_names();
             write(&out, TEST_PREDICTIONS, predictions_csv(&data_rows.test, &names, task, e, true))?;
-            // Figures of the test rows, drawn as `anneal eval` draws them.
-            Some(match (task, &cm) {
+            // Figures of the test rows, drawn as `anneal eval` draws them (a
+            // multi-task run's report has its tables only).
+            match (task, &cm) {
+                (Task::MultiTask, _) => None,
                 (Task::Classification, Some(cm)) => {
                     let proba: Vec<f64> = e.predictions.iter().map(|&p| f64::from(p)).collect();
                     let y = e.targets.classes().unwrap_or_default();
@@ -747,10 +876,10 @@ pub fn train_with_hook(
                             &row_names,
                         )?;
                     }
-                    Figures::Classification(figures)
+                    Some(Figures::Classification(figures))
                 }
-                _ => Figures::Regression(write_regression_figures(&out, e, &names)?),
-            })
+                _ => Some(Figures::Regression(write_regression_figures(&out, e, &names)?)),
+            }
         }
         None => None,
     };
@@ -765,7 +894,10 @@ pub fn train_with_hook(
         table,
         features,
         model: &model_config,
-        loss: &loss,
+        loss: match loss {
+            Some(l) => l.key().to_string(),
+            None => anneal_train::Objective::name(&config.multitask_objective(&loaded.target.tasks())?),
+        },
         note: loaded.task_note.as_deref(),
         params,
     };
@@ -803,6 +935,57 @@ pub(crate) fn clear_status(out: &Path) -> Result<()> {
 /// not-a-number metrics when there are no test rows.
 fn test_metrics(target: &TargetData, e: Option<&Evaluation>) -> Result<(TestMetrics, Option<ConfusionMatrix>)> {
     match (target, e) {
+        (TargetData::Tasks(tasks), e) => {
+            let own = match e.map(|e| &e.targets) {
+                Some(anneal_data::Targets::Tasks(t)) => Some(t),
+                Some(_) => return Err(Error::Setting("a multi-task run's evaluation lacks its tasks".into())),
+                None => None,
+            };
+            let mut out = BTreeMap::new();
+            let mut offset = 0;
+            for (i, task) in tasks.iter().enumerate() {
+                let width = task.target.n_outputs();
+                // This task's evaluation: its outputs on the rows that have its label.
+                let sub = match (e, own.and_then(|o| o.get(i))) {
+                    (Some(e), Some(t)) => {
+                        let n = e.n_outputs.max(1);
+                        let rows: Vec<usize> = (0..t.present.len()).filter(|&r| t.present[r]).collect();
+                        let predictions = rows
+                            .iter()
+                            .flat_map(|&r| e.predictions[r * n + offset..r * n + offset + width].iter().copied())
+                            .collect();
+                        let targets = match &t.targets {
+                            anneal_data::Targets::Classes(c) => {
+                                anneal_data::Targets::Classes(rows.iter().map(|&r| c[r]).collect())
+                            }
+                            anneal_data::Targets::Values { values, n_targets } => anneal_data::Targets::Values {
+                                values: rows.iter().map(|&r| values[r]).collect(),
+                                n_targets: *n_targets,
+                            },
+                            anneal_data::Targets::Tasks(_) => anneal_data::Targets::Classes(Vec::new()),
+                        };
+                        let loss = e.terms.get(&task.column).copied().unwrap_or(e.loss);
+                        (!rows.is_empty()).then(|| Evaluation {
+                            loss,
+                            predictions,
+                            n_outputs: width,
+                            targets,
+                            terms: BTreeMap::new(),
+                        })
+                    }
+                    _ => None,
+                };
+                let test = match test_metrics(&task.target, sub.as_ref())?.0 {
+                    TestMetrics::Classification(c) => TaskTest::Classification(c),
+                    TestMetrics::Regression(r) => TaskTest::Regression(r),
+                    TestMetrics::MultiTask(_) => return Err(Error::Setting("a task of tasks".into())),
+                };
+                out.insert(task.column.clone(), test);
+                offset += width;
+            }
+            let (loss, rows) = e.map_or((f64::NAN, 0), |e| (e.loss, e.len()));
+            Ok((TestMetrics::MultiTask(MultiTaskTest { tasks: out, loss, rows }), None))
+        }
         (TargetData::Classes { .. }, Some(e)) => {
             let (accuracy, macro_f1, cm) = e.scores()?;
             let test = ClassificationTest {
@@ -982,6 +1165,13 @@ pub fn lr_find(config: &RunConfig, options: &LrFindOptions) -> Result<LrFindResu
         return Err(Error::Setting(
             "anneal lr-find sweeps the plain model: it leaves [transfer]'s frozen layers and [distill]'s teacher \
              out, so its curve would not be this run's. Remove those tables to find a rate for the model alone"
+                .into(),
+        ));
+    }
+    if config.multitask.as_ref().is_some_and(|m| m.weighting == crate::config::WeightingName::Uncertainty) {
+        return Err(Error::Setting(
+            "anneal lr-find sweeps the model alone, without [multitask]'s learned task variances: set weighting = \
+             \"fixed\" for the sweep"
                 .into(),
         ));
     }
@@ -1278,6 +1468,13 @@ impl LoadedRun {
                 run.display()
             )));
         }
+        if !saved.tasks.is_empty() {
+            return Err(Error::Setting(format!(
+                "{} is a multi-task run: predicting and evaluating it with new files is not supported yet (its \
+                 report scores every task on the test rows, and test_predictions.csv holds its predictions)",
+                run.display()
+            )));
+        }
         Ok(Self { config, saved, model, device })
     }
 
@@ -1343,6 +1540,9 @@ impl LoadedRun {
     ) -> Result<Evaluation> {
         let x = self.saved.fitted.features.transform(table)?;
         let data = match (self.saved.task(), targets) {
+            (Task::MultiTask, _) => {
+                return Err(Error::Setting("a multi-task run is not evaluated on new rows yet".into()));
+            }
             (Task::Classification, Some(TargetData::Classes { codes, .. })) => {
                 TabularData::Classification(ClassificationData::new(x.values, x.n_cols, codes.clone())?)
             }
@@ -1555,6 +1755,58 @@ pub(crate) fn predictions_csv(
                 records.push(r);
             }
         }
+        Task::MultiTask => return multitask_predictions_csv(rows, names, e, with_truth),
+    }
+    csv_text(std::iter::once(header).chain(records))
+}
+
+/// A multi-task run's predictions: per task its true value (empty where the
+/// row has no label), its prediction, and a classification's probabilities
+/// (`p_<task>:<class>`). `names` are the run's output names (`task:class` for a
+/// classification's outputs, the column for a regression's).
+fn multitask_predictions_csv(rows: &[usize], names: &[String], e: &Evaluation, with_truth: bool) -> String {
+    let anneal_data::Targets::Tasks(tasks) = &e.targets else {
+        return predictions_csv(rows, names, Task::Regression, e, with_truth);
+    };
+    let k = e.n_outputs.max(1);
+    let mut header = vec!["row".to_string()];
+    // Each task's outputs: its offset, width and class names (empty for a value).
+    let mut layout = Vec::new();
+    let mut offset = 0;
+    for t in tasks {
+        let prefix = format!("{}:", t.name);
+        let classes: Vec<String> = names.iter().filter_map(|n| n.strip_prefix(&prefix)).map(str::to_string).collect();
+        let width = classes.len().max(1);
+        if with_truth {
+            header.push(format!("true_{}", t.name));
+        }
+        header.push(format!("predicted_{}", t.name));
+        header.extend(classes.iter().map(|c| format!("p_{}:{c}", t.name)));
+        layout.push((offset, width, classes));
+        offset += width;
+    }
+    let mut records = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let mut r = vec![row.to_string()];
+        let p = &e.predictions[i * k..(i + 1) * k];
+        for (t, (offset, width, classes)) in tasks.iter().zip(&layout) {
+            let own = &p[*offset..offset + width];
+            if with_truth {
+                r.push(match (&t.targets, t.present[i]) {
+                    (_, false) => String::new(),
+                    (anneal_data::Targets::Classes(c), true) => classes.get(c[i]).cloned().unwrap_or_default(),
+                    (anneal_data::Targets::Values { values, .. }, true) => values[i].to_string(),
+                    (anneal_data::Targets::Tasks(_), true) => String::new(),
+                });
+            }
+            if classes.is_empty() {
+                r.push(own[0].to_string());
+            } else {
+                r.push(classes[anneal_train::metric::argmax_rows(own, *width)[0]].clone());
+                r.extend(own.iter().map(|v| format!("{v:.6}")));
+            }
+        }
+        records.push(r);
     }
     csv_text(std::iter::once(header).chain(records))
 }
@@ -1630,7 +1882,8 @@ struct ReportContext<'a> {
     table: &'a Table,
     features: &'a [String],
     model: &'a ModelConfig,
-    loss: &'a Loss,
+    /// The loss (a multi-task run: its objective) in words.
+    loss: String,
     note: Option<&'a str>,
     /// With `[transfer]`: parameters that train (at the end, when unfrozen
     /// gradually) and in all.
@@ -1685,6 +1938,36 @@ fn report(
 
 /// The test metrics tables of a run with test rows.
 fn test_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessing, m: &RunMetrics) {
+    if let TestMetrics::MultiTask(t) = &m.test {
+        let _ = writeln!(r, "Each task on the test rows that have its label:\n");
+        let _ = writeln!(r, "| task | labelled test rows | metric | value |\n|---|---|---|---|");
+        for (name, task) in &t.tasks {
+            let rows: Vec<(&str, f64)> = match task {
+                TaskTest::Classification(c) => {
+                    vec![("accuracy", c.accuracy), ("macro-F1", c.macro_f1), ("loss term", c.loss)]
+                }
+                TaskTest::Regression(g) => {
+                    vec![("R²", g.r2), ("RMSE", g.rmse), ("MAE", g.mae), ("loss term (training units)", g.loss)]
+                }
+            };
+            let labelled = match task {
+                TaskTest::Classification(c) => c.rows,
+                TaskTest::Regression(g) => g.rows,
+            };
+            for (metric, value) in rows {
+                let _ = writeln!(r, "| {} | {labelled} | {metric} | {} |", code(name), significant(value));
+            }
+        }
+        let _ = writeln!(
+            r,
+            "\nThe tasks' losses (each times its `weight`) total {} over the {} test rows.\n",
+            significant(t.loss),
+            t.rows
+        );
+        let _ =
+            writeln!(r, "Held out before preprocessing was fitted and never used for training or early stopping.\n");
+        return;
+    }
     let _ = writeln!(r, "| metric | value |\n|---|---|");
     match &m.test {
         TestMetrics::Classification(t) => {
@@ -1695,7 +1978,7 @@ fn test_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocess
         }
         TestMetrics::Regression(t) => {
             *r += &t.metric_rows();
-            let _ = writeln!(r, "| {} loss (training units) | {:.4} |", ctx.loss.key(), t.loss);
+            let _ = writeln!(r, "| {} loss (training units) | {:.4} |", ctx.loss, t.loss);
             let _ = writeln!(r, "| test rows | {} |\n", t.rows);
             let _ = writeln!(
                 r,
@@ -1732,6 +2015,7 @@ fn test_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocess
                 r.push('\n');
             }
         }
+        TestMetrics::MultiTask(_) => {}
     }
     let _ = writeln!(r, "Held out before preprocessing was fitted and never used for training or early stopping.\n");
 }
@@ -1819,6 +2103,44 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
                 "- task: regression of {} (target transform `{transform}`, fitted on the training rows)",
                 code(&config.data.target.joined())
             );
+        }
+        Task::MultiTask => {
+            let tasks: Vec<String> = saved
+                .tasks
+                .iter()
+                .map(|t| match &t.labels {
+                    Some(l) => format!("{} (classification, {} classes)", code(&t.column), l.classes().len()),
+                    None => format!("{} (regression, standardised on its labelled training rows)", code(&t.column)),
+                })
+                .collect();
+            let section = config.multitask.clone().unwrap_or_default();
+            let _ = writeln!(
+                r,
+                "- task: multi-task learning of {}: one shared model with a head per task; losses weighted `{}`, \
+                 gradients combined by `{}`; rows without a task's label train the other tasks",
+                tasks.join(", "),
+                crate::config::config_key(&section.weighting),
+                crate::config::config_key(&section.gradients)
+            );
+            if !m.task_log_variances.is_empty() {
+                let learned: Vec<String> = m
+                    .task_log_variances
+                    .iter()
+                    .map(|(t, s)| format!("{} {:.3} (s = {:.3})", code(t), (-s).exp(), s))
+                    .collect();
+                let _ = writeln!(r, "- learned task weights exp(−s) at the end: {}", learned.join(", "));
+            }
+            let last = m.history.last();
+            if let Some(rate) = last.and_then(|e| e.metric("train_conflict_rate")) {
+                let cosine = last.and_then(|e| e.metric("train_gradient_cosine"));
+                let _ = writeln!(
+                    r,
+                    "- gradient conflicts in the last epoch: {:.0} % of updates had tasks whose gradients point \
+                     against each other{}",
+                    100.0 * rate,
+                    cosine.map_or(String::new(), |c| format!(" (mean cosine of the first two tasks' {c:.3})"))
+                );
+            }
         }
     }
     if let Some(note) = ctx.note {
@@ -1941,7 +2263,7 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
             escape(&describe_preprocessing(&config.preprocess))
         );
     }
-    let _ = writeln!(r, "- model: {}; loss: {}", model.describe(), ctx.loss.key());
+    let _ = writeln!(r, "- model: {}; loss: {}", model.describe(), ctx.loss);
     if let (Some(t), Some((trainable, total))) = (&config.transfer, ctx.params) {
         let _ = writeln!(
             r,
@@ -1962,7 +2284,7 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
             code(&d.teacher.display().to_string()),
             d.temperature,
             d.alpha,
-            ctx.loss.key()
+            ctx.loss
         );
     }
     if let Some(init) = &config.model.init_from {

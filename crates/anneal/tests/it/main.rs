@@ -13,6 +13,7 @@ mod friction;
 mod hardening;
 mod images;
 mod linear;
+mod multitask;
 mod penguins;
 mod regression;
 mod rl;
