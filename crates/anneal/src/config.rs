@@ -1093,9 +1093,16 @@ impl RunConfig {
             .map(|(column, kind, outputs)| {
                 let section = m.tasks.get(column).cloned().unwrap_or_default();
                 let at = format!(" ([multitask.tasks.{column}])");
+                let loss = loss_for(*kind, section.loss, section.huber_delta, &at)?;
+                if loss == Loss::Poisson && self.data.target_transform != Some(TargetTransformKind::None) {
+                    return Err(Error::Setting(format!(
+                        "loss = \"poisson\"{at} models counts themselves: set [data] target_transform = \"none\" \
+                         (a multi-task run's numeric targets share one transform)"
+                    )));
+                }
                 Ok(anneal_train::TaskSpec {
                     name: column.clone(),
-                    loss: loss_for(*kind, section.loss, section.huber_delta, &at)?,
+                    loss,
                     outputs: *outputs,
                     weight: section.weight.unwrap_or(1.0),
                 })
