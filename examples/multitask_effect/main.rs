@@ -190,11 +190,8 @@ fn main() -> anyhow::Result<()> {
                 let (m, sd) = mean_sd(&rmse);
                 format!("{m:.4} ± {sd:.4}")
             };
-            let conflict = if conflicts[arm].is_empty() {
-                String::new()
-            } else {
-                format!("{:.2}", mean_sd(&conflicts[arm]).0)
-            };
+            let conflict =
+                if conflicts[arm].is_empty() { String::new() } else { format!("{:.2}", mean_sd(&conflicts[arm]).0) };
             let seconds = mean_sd(&per_epoch[arm]).0;
             println!("| {name} | {a} | {da} | {b} | {db} | {rmse} | {conflict} | {seconds:.3} |");
             rows.push(serde_json::json!({

@@ -39,6 +39,11 @@ pub enum Pacing {
     Root,
     /// `start·(1 / start)^t`: slow growth first.
     Exponential,
+    /// Self-paced learning (Kumar, Packer & Koller 2010): the rows whose
+    /// current loss is below a threshold that grows every epoch
+    /// ([`SelfPaced`]); `start` is the least share admitted, and every row is
+    /// in from `full_at`. Needs the model's own loss as the difficulty.
+    SelfPaced,
 }
 
 /// Which rows come first.
@@ -111,6 +116,14 @@ impl PacingConfig {
                 let stages = self.stages.max(1) as f64;
                 s + (1.0 - s) * (t * stages).floor() / stages
             }
+            // The floor under the threshold's admissions: all once at `full_at`.
+            Pacing::SelfPaced => {
+                if t >= 1.0 {
+                    1.0
+                } else {
+                    s
+                }
+            }
         };
         share.clamp(s, 1.0)
     }
@@ -181,6 +194,235 @@ pub fn balance_classes(ranked: &[usize], classes: &[usize]) -> Result<Vec<usize>
     Ok(keyed.into_iter().map(|(_, _, r)| r).collect())
 }
 
+/// The loss threshold of self-paced learning: `threshold · growth^(e − 1)` in
+/// epoch `e` (Kumar et al.'s `1/K` growing by their factor `μ`, 1.3 by
+/// default), in the loss's own units (nats of cross-entropy; squared error of
+/// the training units).
+///
+/// ```
+/// use anneal_data::curriculum::SelfPaced;
+///
+/// let sp = SelfPaced { threshold: 0.1, growth: 2.0 };
+/// assert_eq!((1..=4).map(|e| sp.threshold(e)).collect::<Vec<_>>(), [0.1, 0.2, 0.4, 0.8]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfPaced {
+    /// The threshold in epoch 1, positive.
+    pub threshold: f64,
+    /// Its factor per epoch, at least 1.
+    pub growth: f64,
+}
+
+impl SelfPaced {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.threshold.is_finite() && self.threshold > 0.0) {
+            return Err(DataError::InvalidParameter(format!(
+                "[curriculum] threshold = {}: the self-paced loss threshold must be a positive number",
+                self.threshold
+            )));
+        }
+        if !(self.growth.is_finite() && self.growth >= 1.0) {
+            return Err(DataError::InvalidParameter(format!(
+                "[curriculum] growth = {}: the threshold's factor per epoch must be at least 1",
+                self.growth
+            )));
+        }
+        Ok(())
+    }
+
+    /// The threshold in `epoch` (from 1).
+    pub fn threshold(&self, epoch: usize) -> f64 {
+        self.threshold * self.growth.powi(epoch.saturating_sub(1).min(i32::MAX as usize) as i32)
+    }
+}
+
+/// The rows a self-paced epoch admits, easiest first: ranked by `losses` in
+/// `order`, then the first `pacing.admitted(epoch)` rows, or more with
+/// [`Pacing::SelfPaced`]: every row whose loss is below the threshold of
+/// `self_paced` (ranked easy first; `hard_first` admits from the top loss
+/// down, `random` ranks at random and admits by the pacing's count). With
+/// `classes`, the ranking keeps the classes' proportions ([`balance_classes`]).
+pub fn self_paced_rows(
+    losses: &[f64],
+    order: Order,
+    pacing: &PacingConfig,
+    self_paced: Option<&SelfPaced>,
+    classes: Option<&[usize]>,
+    epoch: usize,
+    seed: u64,
+) -> Result<Vec<usize>> {
+    let n = losses.len();
+    let mut ranked = rank(losses, order, seed)?;
+    if let Some(c) = classes {
+        ranked = balance_classes(&ranked, c)?;
+    }
+    let mut count = pacing.admitted(epoch, n);
+    if let (Pacing::SelfPaced, Some(sp)) = (pacing.pacing, self_paced) {
+        let threshold = sp.threshold(epoch);
+        // The anti-curriculum and random controls admit as many rows (the
+        // hardest, or random ones).
+        count = count.max(losses.iter().filter(|&&l| l < threshold).count());
+    }
+    ranked.truncate(count.min(n));
+    Ok(ranked)
+}
+
+/// A self-paced curriculum as the training loop's batch sampler: before every
+/// epoch the loop passes it the current model's loss on every training row
+/// ([`BatchSampler::observe_losses`](crate::BatchSampler::observe_losses)), and
+/// the epoch draws from the rows [`self_paced_rows`] admits, shuffled with the
+/// stream [`Stream::Shuffle`]`(e)` of the seed. The losses are a function of
+/// the weights at the epoch's start, so a resumed run sees the same epochs.
+#[cfg(feature = "tensors")]
+#[derive(Debug)]
+pub struct SelfPacedBatches {
+    /// The pacing: the share admitted at least, and when all are.
+    pub pacing: PacingConfig,
+    /// The threshold of [`Pacing::SelfPaced`].
+    pub self_paced: Option<SelfPaced>,
+    /// Easy first, hard first or random.
+    pub order: Order,
+    /// Each training row's class code, to keep the classes' proportions.
+    pub classes: Option<Vec<usize>>,
+    /// Rows per batch.
+    pub batch_size: usize,
+    /// The run's seed.
+    pub seed: u64,
+    /// What to do with a last, smaller batch.
+    pub last: crate::LastBatch,
+    /// The losses observed for the epoch about to run.
+    losses: std::sync::Mutex<Option<(usize, Vec<f64>)>>,
+}
+
+#[cfg(feature = "tensors")]
+impl SelfPacedBatches {
+    /// A self-paced sampler; `self_paced` is needed with [`Pacing::SelfPaced`].
+    pub fn new(
+        pacing: PacingConfig,
+        self_paced: Option<SelfPaced>,
+        order: Order,
+        classes: Option<Vec<usize>>,
+        batch_size: usize,
+        seed: u64,
+        last: crate::LastBatch,
+    ) -> Result<Self> {
+        pacing.validate()?;
+        match (pacing.pacing, &self_paced) {
+            (Pacing::SelfPaced, None) => {
+                return Err(DataError::InvalidParameter(
+                    "[curriculum] pacing = \"self_paced\" needs a loss threshold (threshold = ...)".into(),
+                ));
+            }
+            (Pacing::SelfPaced, Some(sp)) => sp.validate()?,
+            (_, Some(_)) => {
+                return Err(DataError::InvalidParameter(
+                    "[curriculum] threshold and growth are settings of pacing = \"self_paced\"".into(),
+                ));
+            }
+            (_, None) => {}
+        }
+        Ok(Self { pacing, self_paced, order, classes, batch_size, seed, last, losses: std::sync::Mutex::new(None) })
+    }
+}
+
+#[cfg(feature = "tensors")]
+impl Clone for SelfPacedBatches {
+    fn clone(&self) -> Self {
+        let losses = self.losses.lock().map(|l| l.clone()).unwrap_or_else(|p| p.into_inner().clone());
+        Self {
+            pacing: self.pacing,
+            self_paced: self.self_paced,
+            order: self.order,
+            classes: self.classes.clone(),
+            batch_size: self.batch_size,
+            seed: self.seed,
+            last: self.last,
+            losses: std::sync::Mutex::new(losses),
+        }
+    }
+}
+
+#[cfg(feature = "tensors")]
+impl crate::BatchSampler for SelfPacedBatches {
+    fn batches(&self, n: usize, epoch: usize) -> Result<Vec<Vec<usize>>> {
+        let observed = self.losses.lock().map(|l| l.clone()).unwrap_or_else(|p| p.into_inner().clone());
+        let Some((seen, losses)) = observed.filter(|(e, _)| *e == epoch) else {
+            return Err(DataError::InvalidBatch(format!(
+                "a self-paced curriculum needs the model's losses before epoch {epoch}: train it with the loop, which \
+                 passes them"
+            )));
+        };
+        if losses.len() != n {
+            return Err(DataError::Shape(format!(
+                "{} losses observed before epoch {seen} for a dataset of {n} rows",
+                losses.len()
+            )));
+        }
+        let admitted = self_paced_rows(
+            &losses,
+            self.order,
+            &self.pacing,
+            self.self_paced.as_ref(),
+            self.classes.as_deref(),
+            epoch,
+            self.seed,
+        )?;
+        let mut rng = SeededRng::stream(self.seed, Stream::Shuffle(epoch as u64));
+        let batches = crate::epoch_batches(admitted.len(), self.batch_size, Some(&mut rng), self.last)?;
+        Ok(batches.into_iter().map(|b| b.into_iter().map(|i| admitted[i]).collect()).collect())
+    }
+
+    fn needs_losses(&self) -> bool {
+        true
+    }
+
+    fn observe_losses(&self, epoch: usize, losses: &[f64]) -> Result<()> {
+        if let Some(row) = losses.iter().position(|l| !l.is_finite()) {
+            return Err(DataError::InvalidParameter(format!(
+                "[curriculum] the model's loss on training row {row} is {} before epoch {epoch}",
+                losses[row]
+            )));
+        }
+        let mut slot = self.losses.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = Some((epoch, losses.to_vec()));
+        Ok(())
+    }
+}
+
+/// A curriculum of either kind: ranked once ([`CurriculumBatches`]) or by the
+/// model's own loss before every epoch ([`SelfPacedBatches`]).
+#[cfg(feature = "tensors")]
+#[derive(Debug, Clone)]
+pub enum Curriculum {
+    /// A fixed ranking.
+    Ranked(CurriculumBatches),
+    /// Self-paced.
+    SelfPaced(SelfPacedBatches),
+}
+
+#[cfg(feature = "tensors")]
+impl crate::BatchSampler for Curriculum {
+    fn batches(&self, n: usize, epoch: usize) -> Result<Vec<Vec<usize>>> {
+        match self {
+            Curriculum::Ranked(c) => c.batches(n, epoch),
+            Curriculum::SelfPaced(c) => c.batches(n, epoch),
+        }
+    }
+
+    fn needs_losses(&self) -> bool {
+        matches!(self, Curriculum::SelfPaced(_))
+    }
+
+    fn observe_losses(&self, epoch: usize, losses: &[f64]) -> Result<()> {
+        match self {
+            Curriculum::Ranked(_) => Ok(()),
+            Curriculum::SelfPaced(c) => c.observe_losses(epoch, losses),
+        }
+    }
+}
+
 /// The curriculum as the training loop's batch sampler: epoch `e` takes the
 /// first [`PacingConfig::admitted`] rows of the ranking, shuffles them with the
 /// stream [`Stream::Shuffle`]`(e)` of the seed (so a resumed run sees the same
@@ -243,6 +485,35 @@ mod tests {
         }
         let all = PacingConfig { full_at: 1, ..pacing(Pacing::Linear) };
         assert_eq!(all.admitted(1, 10), 10);
+    }
+
+    /// Self-paced admission: by the pacing's count over the loss ranking, or by
+    /// a threshold growing by its factor (with the pacing's share as a floor and
+    /// everything from `full_at`).
+    #[test]
+    fn self_paced_rows_follow_the_losses_and_the_threshold() {
+        let losses = [0.9, 0.1, 0.5, 2.0, 0.3, 1.2, 0.05, 0.7];
+        let linear = PacingConfig { pacing: Pacing::Linear, start: 0.25, full_at: 4, stages: 1 };
+        let rows = |p: &PacingConfig, sp: Option<&SelfPaced>, order, e| {
+            self_paced_rows(&losses, order, p, sp, None, e, 1).unwrap()
+        };
+        assert_eq!(rows(&linear, None, Order::EasyFirst, 1), [6, 1]);
+        assert_eq!(rows(&linear, None, Order::HardFirst, 1), [3, 5]);
+        assert_eq!(rows(&linear, None, Order::EasyFirst, 4).len(), 8);
+        let sp = SelfPaced { threshold: 0.2, growth: 2.0 };
+        let paced = PacingConfig { pacing: Pacing::SelfPaced, ..linear };
+        // Thresholds 0.2, 0.4, 0.8: 2, 3, then 5 rows below; all at epoch 4.
+        let counts: Vec<usize> = (1..=4).map(|e| rows(&paced, Some(&sp), Order::EasyFirst, e).len()).collect();
+        assert_eq!(counts, [2, 3, 5, 8]);
+        assert_eq!(rows(&paced, Some(&sp), Order::EasyFirst, 3), [6, 1, 4, 2, 7]);
+        // A threshold below every loss still admits the floor share.
+        let low = SelfPaced { threshold: 0.01, growth: 1.0 };
+        assert_eq!(rows(&paced, Some(&low), Order::EasyFirst, 2), [6, 1]);
+        // Balanced classes interleave the loss ranking by class.
+        let classes = [0, 0, 0, 0, 1, 1, 1, 1];
+        let balanced = self_paced_rows(&losses, Order::EasyFirst, &linear, None, Some(&classes), 1, 1).unwrap();
+        assert_eq!(balanced, [6, 1]);
+        assert!(self_paced_rows(&[0.1, f64::NAN], Order::EasyFirst, &linear, None, None, 1, 1).is_err());
     }
 
     #[test]

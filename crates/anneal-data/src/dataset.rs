@@ -300,6 +300,21 @@ impl<D: Dataset> Dataset for Augmented<'_, D> {
 pub trait BatchSampler {
     /// The batches of epoch `epoch` (1-based) over `n` rows.
     fn batches(&self, n: usize, epoch: usize) -> Result<Vec<Vec<usize>>>;
+
+    /// Whether the sampler chooses rows by the model's current loss on them
+    /// (self-paced learning): the training loop then computes every row's loss
+    /// before each epoch and passes it to
+    /// [`observe_losses`](BatchSampler::observe_losses). Default: no.
+    fn needs_losses(&self) -> bool {
+        false
+    }
+
+    /// The current model's loss on every row (in row order), before epoch
+    /// `epoch`'s batches are drawn. Ignored by default.
+    fn observe_losses(&self, epoch: usize, losses: &[f64]) -> Result<()> {
+        let _ = (epoch, losses);
+        Ok(())
+    }
 }
 
 /// A boxed sampler is a sampler (so a sampler chosen at run time can be wrapped,
@@ -307,6 +322,14 @@ pub trait BatchSampler {
 impl<S: BatchSampler + ?Sized> BatchSampler for Box<S> {
     fn batches(&self, n: usize, epoch: usize) -> Result<Vec<Vec<usize>>> {
         (**self).batches(n, epoch)
+    }
+
+    fn needs_losses(&self) -> bool {
+        (**self).needs_losses()
+    }
+
+    fn observe_losses(&self, epoch: usize, losses: &[f64]) -> Result<()> {
+        (**self).observe_losses(epoch, losses)
     }
 }
 
@@ -410,6 +433,14 @@ impl<S: BatchSampler> BatchSampler for Sharded<S> {
                 Ok(batch[Self::part(batch.len(), self.rank, self.world)].to_vec())
             })
             .collect()
+    }
+
+    fn needs_losses(&self) -> bool {
+        self.inner.needs_losses()
+    }
+
+    fn observe_losses(&self, epoch: usize, losses: &[f64]) -> Result<()> {
+        self.inner.observe_losses(epoch, losses)
     }
 }
 

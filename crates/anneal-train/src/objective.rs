@@ -55,6 +55,14 @@ pub trait Objective: Send + Sync {
         output
     }
 
+    /// Each row's loss `[batch]`, for samplers that rank rows by the model's
+    /// current loss (self-paced learning); `None` when the objective has no
+    /// per-row form (the default).
+    fn per_row(&self, output: Tensor<2>, target: &Target) -> Result<Option<Tensor<1>>, TrainError> {
+        let _ = (output, target);
+        Ok(None)
+    }
+
     /// Metrics of the objective's own that the loop records beside the
     /// built-in ones (a multi-task objective's per-task scores). None by default.
     fn metrics(&self) -> Vec<Arc<dyn Metric>> {
@@ -88,6 +96,10 @@ impl<T: Objective + ?Sized> Objective for Box<T> {
 
     fn predict(&self, output: Tensor<2>) -> Tensor<2> {
         (**self).predict(output)
+    }
+
+    fn per_row(&self, output: Tensor<2>, target: &Target) -> Result<Option<Tensor<1>>, TrainError> {
+        (**self).per_row(output, target)
     }
 
     fn metrics(&self) -> Vec<Arc<dyn Metric>> {
@@ -232,6 +244,10 @@ impl Objective for Loss {
             _ => output,
         }
     }
+
+    fn per_row(&self, output: Tensor<2>, target: &Target) -> Result<Option<Tensor<1>>, TrainError> {
+        Loss::per_row(self, output, target).map(Some)
+    }
 }
 
 fn tasks_without_multitask() -> TrainError {
@@ -353,6 +369,14 @@ impl Objective for Distillation {
 
     fn predict(&self, output: Tensor<2>) -> Tensor<2> {
         self.hard.predict(output)
+    }
+
+    /// The hard loss of each row (the labels' part), as validation scores it.
+    fn per_row(&self, output: Tensor<2>, target: &Target) -> Result<Option<Tensor<1>>, TrainError> {
+        match target {
+            Target::Taught { classes, .. } => self.hard.per_row(output, &Target::Classes(classes.clone())),
+            other => self.hard.per_row(output, other),
+        }
     }
 }
 
@@ -528,6 +552,17 @@ impl Objective for WeightedCrossEntropy {
 
     fn predict(&self, output: Tensor<2>) -> Tensor<2> {
         burn::tensor::activation::softmax(output, 1)
+    }
+
+    /// Each row's cross-entropy times its class's weight.
+    fn per_row(&self, output: Tensor<2>, target: &Target) -> Result<Option<Tensor<1>>, TrainError> {
+        let Target::Classes(y) = target else {
+            return Err(TrainError::InvalidSetting("class weights need class targets row by row".into()));
+        };
+        let device = output.device();
+        let nll = Loss::CrossEntropy.per_row(output, target)?;
+        let table = Tensor::<1>::from_data(TensorData::new(self.weights.clone(), [self.weights.len()]), &device);
+        Ok(Some(nll * table.select(0, y.clone())))
     }
 }
 

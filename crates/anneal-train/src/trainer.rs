@@ -938,7 +938,13 @@ impl<'h> Trainer<'h> {
             }
             model = stepper.enter_epoch(epoch, model)?;
             objective.enter_epoch(&state.history)?;
-            let batches = self.sampler.as_deref().unwrap_or(default_sampler.as_ref()).batches(train.len(), epoch)?;
+            let sampler = self.sampler.as_deref().unwrap_or(default_sampler.as_ref());
+            if sampler.needs_losses() {
+                // Self-paced: the rows are chosen by the current model's loss on them.
+                let losses = row_losses(&model, train, objective.as_ref(), &self.device, 1024)?;
+                sampler.observe_losses(epoch, &losses)?;
+            }
+            let batches = sampler.batches(train.len(), epoch)?;
             let mut losses = Vec::with_capacity(batches.len());
             let mut terms: BTreeMap<String, Vec<Tensor<1>>> = BTreeMap::new();
             let mut correct = Vec::with_capacity(batches.len());
@@ -1160,6 +1166,37 @@ pub fn default_objective(targets: &Targets) -> Arc<dyn Objective> {
         // objective's to say: without one every batch is refused by name.
         Targets::Tasks(_) => Arc::new(crate::objective::NoMultiTaskObjective),
     }
+}
+
+/// The loss of `model` (in evaluation mode, no autodiff) on every row of
+/// `data`, in row order: what a self-paced curriculum ranks rows by. Errors
+/// when the objective has no per-row form.
+pub fn row_losses<M, D>(
+    model: &M,
+    data: &D,
+    objective: &dyn Objective,
+    device: &Device,
+    batch_size: usize,
+) -> Result<Vec<f64>, TrainError>
+where
+    M: Model,
+    D: Dataset<Input = M::Input>,
+{
+    let device = device.clone().without_autodiff();
+    let model = model.valid().fork(&device);
+    let mut losses = Vec::with_capacity(data.len());
+    let batches = SequentialBatches { batch_size: batch_size.max(1), last: LastBatch::Keep }.batches(data.len(), 0)?;
+    for rows in &batches {
+        let batch = data.batch(rows, &device);
+        let Some(per_row) = objective.per_row(model.forward(batch.input), &batch.target)? else {
+            return Err(TrainError::InvalidSetting(format!(
+                "ranking rows by the model's own loss needs each row's loss, which the objective `{}` does not give",
+                objective.name()
+            )));
+        };
+        losses.extend(read_vec(per_row)?.into_iter().map(f64::from));
+    }
+    Ok(losses)
 }
 
 /// Predicts every row of `data` in batches of `batch_size` on `device` (no

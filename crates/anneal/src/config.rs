@@ -408,6 +408,12 @@ pub struct CurriculumSection {
     /// The jumps of `fixed` pacing.
     #[serde(default = "curriculum_stages")]
     pub stages: usize,
+    /// `self_paced` pacing: the loss below which a row is admitted in epoch 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// `self_paced` pacing: the threshold's factor per epoch (Kumar et al.'s 1.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth: Option<f64>,
     /// Keep the classes' proportions in every admitted share (rank within each
     /// class, then interleave); default: yes for a classification. A
     /// regression has no classes, and `true` is refused there.
@@ -432,6 +438,14 @@ impl CurriculumSection {
             stages: self.stages,
         }
     }
+
+    /// The threshold of `self_paced` pacing (`None` when no threshold or growth is set).
+    pub fn self_paced(&self) -> Option<anneal_data::curriculum::SelfPaced> {
+        (self.threshold.is_some() || self.growth.is_some()).then(|| anneal_data::curriculum::SelfPaced {
+            threshold: self.threshold.unwrap_or(f64::NAN),
+            growth: self.growth.unwrap_or(1.3),
+        })
+    }
 }
 
 /// Where a curriculum's difficulties come from.
@@ -444,6 +458,9 @@ pub enum Difficulty {
     /// "runs/x" }`): cross-entropy for a classification, squared error for a
     /// regression; the run must predict the same classes or targets.
     Run(PathBuf),
+    /// The model's own current loss on each training row, computed again
+    /// before every epoch (`difficulty = "model"`): self-paced learning.
+    Model,
 }
 
 /// The `[distributed]` table: data-parallel training on `replicas` threads of

@@ -1073,8 +1073,9 @@ pub fn curriculum(
     config: &RunConfig,
     data: &Prepared,
     backend: anneal_train::Backend,
-) -> Result<Option<anneal_data::curriculum::CurriculumBatches>> {
+) -> Result<Option<anneal_data::curriculum::Curriculum>> {
     use crate::config::Difficulty;
+    use anneal_data::curriculum::{Curriculum, Pacing, SelfPacedBatches};
     let Some(section) = &config.curriculum else { return Ok(None) };
     section.pacing().validate()?;
     if config.optimizer.is_full_batch() {
@@ -1083,9 +1084,47 @@ pub fn curriculum(
                 .into(),
         ));
     }
+    let model_loss = section.difficulty == Difficulty::Model;
+    if section.pacing == Pacing::SelfPaced && !model_loss {
+        return Err(Error::Setting(
+            "[curriculum] pacing = \"self_paced\" admits rows by the model's own current loss: set difficulty = \
+             \"model\""
+                .into(),
+        ));
+    }
+    if section.pacing != Pacing::SelfPaced && (section.threshold.is_some() || section.growth.is_some()) {
+        return Err(Error::Setting("[curriculum] threshold and growth are settings of pacing = \"self_paced\"".into()));
+    }
     let rows = &data.split.train;
+    let classes = match (&data.loaded.target, section.balance_classes) {
+        (TargetData::Classes { codes, .. }, None | Some(true)) => Some(rows.iter().map(|&r| codes[r]).collect()),
+        (TargetData::Values { .. } | TargetData::Tasks(_), Some(true)) => {
+            return Err(Error::Setting(
+                "[curriculum] balance_classes = true needs classes, but the task has none to balance".into(),
+            ));
+        }
+        _ => None,
+    };
     let data_row = |i: usize| data.loaded.original.get(rows[i]).copied().unwrap_or(rows[i]);
     let difficulty: Vec<f64> = match &section.difficulty {
+        Difficulty::Model => {
+            if config.multitask.is_some() {
+                return Err(Error::Setting(
+                    "[curriculum] difficulty = \"model\" ranks rows by one loss; a [multitask] run has one per task"
+                        .into(),
+                ));
+            }
+            let sampler = SelfPacedBatches::new(
+                section.pacing(),
+                section.self_paced(),
+                section.order,
+                classes,
+                config.training.batch_size,
+                config.seed,
+                config.training.last_batch,
+            )?;
+            return Ok(Some(Curriculum::SelfPaced(sampler)));
+        }
         Difficulty::Column(column) => {
             if !data.loaded.table.column_names().contains(column) {
                 return Err(Error::Setting(format!(
@@ -1162,25 +1201,16 @@ pub fn curriculum(
         }
     };
     let mut ranked = anneal_data::curriculum::rank(&difficulty, section.order, config.seed)?;
-    match (&data.loaded.target, section.balance_classes) {
-        (TargetData::Classes { codes, .. }, None | Some(true)) => {
-            let classes: Vec<usize> = rows.iter().map(|&r| codes[r]).collect();
-            ranked = anneal_data::curriculum::balance_classes(&ranked, &classes)?;
-        }
-        (TargetData::Values { .. }, Some(true)) => {
-            return Err(Error::Setting(
-                "[curriculum] balance_classes = true needs classes, but the task is regression".into(),
-            ));
-        }
-        _ => {}
+    if let Some(classes) = &classes {
+        ranked = anneal_data::curriculum::balance_classes(&ranked, classes)?;
     }
-    Ok(Some(anneal_data::curriculum::CurriculumBatches {
+    Ok(Some(Curriculum::Ranked(anneal_data::curriculum::CurriculumBatches {
         pacing: section.pacing(),
         ranked,
         batch_size: config.training.batch_size,
         seed: config.seed,
         last: config.training.last_batch,
-    }))
+    })))
 }
 
 /// What `[augment]` transforms in a run of `config`'s data kind (an error for

@@ -41,7 +41,7 @@ pub(crate) struct ReplicaJob<'a> {
     /// The augmentation of the training batches (`[augment]`), the same on every replica.
     pub augment: &'a Option<anneal_train::RowsAugment>,
     /// The curriculum's sampler, sharded across the replicas (`[curriculum]`).
-    pub curriculum: &'a Option<anneal_data::curriculum::CurriculumBatches>,
+    pub curriculum: &'a Option<anneal_data::curriculum::Curriculum>,
 }
 
 /// Trains `job` on `settings.replicas` threads and returns rank 0's result;

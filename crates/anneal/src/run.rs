@@ -2163,6 +2163,9 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
         let by = match &c.difficulty {
             crate::config::Difficulty::Column(column) => format!("column {}", code(column)),
             crate::config::Difficulty::Run(run) => format!("the loss of run {}", escape(&run.display().to_string())),
+            crate::config::Difficulty::Model => "the model's own current loss (self-paced, ranked again before every \
+                                                 epoch)"
+                .to_string(),
         };
         let _ = writeln!(
             r,
@@ -2177,6 +2180,13 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
             100.0 * c.start,
             c.full_at
         );
+        if let Some(sp) = c.self_paced() {
+            let _ = writeln!(
+                r,
+                "  (self-paced: rows whose loss is below {} × {}^(epoch − 1) admitted, at least the share above)",
+                sp.threshold, sp.growth
+            );
+        }
     }
     if let (FeatureState::Image(images), crate::config::DataKind::Audio) = (&saved.fitted.features, config.data.kind) {
         let a = config.audio_options();

@@ -8,6 +8,7 @@ mod loop_behaviour;
 mod multitask;
 mod parity;
 mod regularization;
+mod self_paced;
 mod wiring;
 
 use anneal_data::{ClassificationData, SeededRng};

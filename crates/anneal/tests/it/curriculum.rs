@@ -96,4 +96,48 @@ fn bad_curricula_are_refused_with_the_setting_named() {
     let o = anneal(&["cv", "--config", &cfg, "--out", dir.path().join("cv").to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("anneal cv does not apply it"), "{}", stderr(&o));
+    refused(
+        "[curriculum]\ndifficulty = { column = \"petal length (cm)\" }\npacing = \"self_paced\"\nthreshold = 0.5\nfull_at = 3",
+        "set difficulty = \"model\"",
+    );
+    refused(
+        "[curriculum]\ndifficulty = \"model\"\npacing = \"linear\"\nthreshold = 0.5\nfull_at = 3",
+        "settings of pacing",
+    );
+    refused("[curriculum]\ndifficulty = \"model\"\npacing = \"self_paced\"\nfull_at = 3", "needs a loss threshold");
+    refused(
+        "[curriculum]\ndifficulty = \"model\"\npacing = \"self_paced\"\nthreshold = -1\nfull_at = 3",
+        "threshold = -1",
+    );
+}
+
+/// Self-paced learning: the model's own loss before every epoch, with a
+/// growing threshold or a pacing function; replays with the same seed, is
+/// reported, and trains on fewer rows first.
+#[test]
+fn a_self_paced_curriculum_ranks_by_the_models_own_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain");
+    let o = anneal(&["train", "--config", &config(dir.path(), "plain.toml", ""), "--out", plain.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let strip = |h: String| h.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect::<Vec<_>>();
+    for (i, section) in [
+        "[curriculum]\ndifficulty = \"model\"\npacing = \"self_paced\"\nthreshold = 0.9\ngrowth = 1.3\nstart = 0.2\nfull_at = 5",
+        "[curriculum]\ndifficulty = \"model\"\npacing = \"root\"\nfull_at = 4",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let cfg = config(dir.path(), &format!("sp{i}.toml"), section);
+        let (a, b) = (dir.path().join(format!("a{i}")), dir.path().join(format!("b{i}")));
+        for run in [&a, &b] {
+            let o = anneal(&["train", "--config", &cfg, "--out", run.to_str().unwrap()]);
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        assert_eq!(strip(history(&a)), strip(history(&b)));
+        assert_ne!(strip(history(&a)), strip(history(&plain)));
+        let report = std::fs::read_to_string(a.join("report.md")).unwrap();
+        assert!(report.contains("by the model's own current loss (self-paced"), "{report}");
+        assert_eq!(report.contains("rows whose loss is below 0.9 × 1.3^(epoch − 1)"), i == 0, "{report}");
+    }
 }
