@@ -80,6 +80,34 @@ impl Task {
     }
 }
 
+/// A task without its labels: what a trained run keeps to read new rows
+/// ([`MultiTaskData::shapes`], [`MultiTaskData::unlabelled`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TaskShape {
+    /// The task's name.
+    pub name: String,
+    /// Its head.
+    pub head: TaskHead,
+}
+
+/// A task's head and how its values are put in training units.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskHead {
+    /// `n_classes` class scores.
+    Classes {
+        /// Number of classes.
+        n_classes: usize,
+    },
+    /// `n_targets` values, trained on after `transform`.
+    Values {
+        /// Targets per row.
+        n_targets: usize,
+        /// The transform fitted on the training rows.
+        transform: TargetTransform,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Stored {
     Classes { codes: Vec<i64>, n_classes: usize },
@@ -206,6 +234,52 @@ impl MultiTaskData {
                 Stored::Values { n_targets, .. } => *n_targets,
             })
             .collect()
+    }
+
+    /// Each task without its labels, for reading new rows like these.
+    pub fn shapes(&self) -> Vec<TaskShape> {
+        self.tasks
+            .iter()
+            .map(|t| TaskShape {
+                name: t.name.clone(),
+                head: match &t.stored {
+                    Stored::Classes { n_classes, .. } => TaskHead::Classes { n_classes: *n_classes },
+                    Stored::Values { n_targets, transform, .. } => {
+                        TaskHead::Values { n_targets: *n_targets, transform: transform.clone() }
+                    }
+                },
+            })
+            .collect()
+    }
+
+    /// Rows with no label of any task (to predict them), for tasks of `shapes`.
+    pub fn unlabelled(features: Vec<f32>, n_features: usize, shapes: &[TaskShape]) -> Result<Self> {
+        let rows = if n_features == 0 { 0 } else { features.len() / n_features };
+        let tasks = shapes
+            .iter()
+            .map(|s| {
+                let labels = match &s.head {
+                    TaskHead::Classes { n_classes } => {
+                        TaskLabels::Classes { codes: vec![0; rows], n_classes: *n_classes }
+                    }
+                    TaskHead::Values { n_targets, .. } => {
+                        TaskLabels::Values { values: vec![0.0; rows * n_targets], n_targets: *n_targets }
+                    }
+                };
+                Task::new(s.name.clone(), labels).with_present(vec![false; rows])
+            })
+            .collect::<Vec<_>>();
+        let rows = check_shape(&features, n_features, &tasks)?;
+        let mut columns = Vec::with_capacity(tasks.len());
+        for (task, shape) in tasks.into_iter().zip(shapes) {
+            let transform = match &shape.head {
+                TaskHead::Values { transform, .. } => Some(transform.clone()),
+                TaskHead::Classes { .. } => None,
+            };
+            let present = presence(&task, rows)?;
+            columns.push(store(task, present, transform)?);
+        }
+        Ok(Self { features, n_features, tasks: columns })
     }
 
     /// Whether each task is a classification.
@@ -450,6 +524,12 @@ mod tests {
         short[0].present.pop();
         assert!(fit(short).is_err());
         let data = fit(tasks()).unwrap();
+        // New rows to predict: no labels, the training rows' transforms.
+        let new = MultiTaskData::unlabelled(vec![0.0; 6], 2, &data.shapes()).unwrap();
+        assert_eq!((new.len(), new.labelled(), new.outputs()), (3, vec![0, 0], vec![3, 1]));
+        let mut p = vec![0.0; 12];
+        new.decode_predictions(&mut p);
+        assert!((p[3] - 20.0).abs() < 1e-5, "the mean comes back: {p:?}");
         let mut renamed = tasks();
         renamed[1].name = "mass".into();
         assert!(data.like(vec![0.0; 8], 2, renamed).is_err());

@@ -189,7 +189,11 @@ pub fn evaluate_run(options: &EvalOptions) -> Result<EvalMetrics> {
     let table = table.take(&rows)?;
     let data_row = |i: usize| rows[i];
     match run.saved.task() {
-        Task::MultiTask => Err(Error::Setting("a multi-task run is not evaluated on new files yet".into())),
+        Task::MultiTask => Err(Error::Setting(
+            "anneal eval of a multi-task run is not supported yet: its report scores every task on the test rows, \
+             and anneal predict predicts new rows"
+                .into(),
+        )),
         Task::Classification => {
             let target = config.data.target.joined();
             let codes = table

@@ -535,6 +535,10 @@ pub(crate) struct SavedTask {
     /// Its classes (a classification task).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<LabelEncoder>,
+    /// Its head (and a numeric task's target transform).
+    pub head: anneal_data::multitask::TaskShape,
+    /// Its loss.
+    pub loss: Loss,
 }
 
 impl SavedPreprocessing {
@@ -550,6 +554,28 @@ impl SavedPreprocessing {
 
     pub(crate) fn loss(&self) -> Loss {
         self.loss.unwrap_or(if self.labels.is_some() { Loss::CrossEntropy } else { Loss::Mse })
+    }
+
+    /// What turns the model's outputs into predictions and scores them: the
+    /// loss, or a multi-task run's task losses (unweighted).
+    pub(crate) fn objective(&self) -> Result<Box<dyn anneal_train::Objective>> {
+        if self.tasks.is_empty() {
+            return Ok(Box::new(self.loss()));
+        }
+        let specs = self
+            .tasks
+            .iter()
+            .map(|t| anneal_train::TaskSpec {
+                name: t.column.clone(),
+                loss: t.loss,
+                outputs: match &t.head.head {
+                    anneal_data::multitask::TaskHead::Classes { n_classes } => *n_classes,
+                    anneal_data::multitask::TaskHead::Values { n_targets, .. } => *n_targets,
+                },
+                weight: 1.0,
+            })
+            .collect();
+        Ok(Box::new(anneal_train::MultiTask::new(specs, anneal_train::TaskWeighting::Fixed)?))
     }
 
     /// The names of the model's outputs: class names, or target columns.
@@ -766,6 +792,13 @@ pub fn train_with_hook(
         return Err(Error::Train(anneal_train::TrainError::Output { path: out.join(JSONL), message: e.to_string() }));
     }
 
+    // A multi-task run keeps each task's head and loss, to predict new rows.
+    let scoring_tasks = match &data.train {
+        anneal_data::TabularData::MultiTask(d) => {
+            Some((d.shapes(), config.multitask_objective(&data.loaded.target.tasks())?.tasks().to_vec()))
+        }
+        _ => None,
+    };
     let Prepared { loaded, split, cleaning, fitted: prep, test: test_data, .. } = data;
     let test_eval = if anneal_data::Dataset::is_empty(&test_data) {
         None
@@ -820,15 +853,19 @@ pub fn train_with_hook(
         column_kinds: kinds,
         fitted: prep,
         pretrained: None,
-        tasks: match &loaded.target {
-            TargetData::Tasks(tasks) => tasks
+        tasks: match (&loaded.target, scoring_tasks) {
+            (TargetData::Tasks(tasks), Some((shapes, specs))) => tasks
                 .iter()
-                .map(|t| SavedTask {
+                .zip(shapes)
+                .zip(specs)
+                .map(|((t, head), spec)| SavedTask {
                     column: t.column.clone(),
                     labels: match &t.target {
                         TargetData::Classes { labels, .. } => Some(labels.clone()),
                         _ => None,
                     },
+                    head,
+                    loss: spec.loss,
                 })
                 .collect(),
             _ => Vec::new(),
@@ -1468,13 +1505,6 @@ impl LoadedRun {
                 run.display()
             )));
         }
-        if !saved.tasks.is_empty() {
-            return Err(Error::Setting(format!(
-                "{} is a multi-task run: predicting and evaluating it with new files is not supported yet (its \
-                 report scores every task on the test rows, and test_predictions.csv holds its predictions)",
-                run.display()
-            )));
-        }
         Ok(Self { config, saved, model, device })
     }
 
@@ -1540,8 +1570,16 @@ impl LoadedRun {
     ) -> Result<Evaluation> {
         let x = self.saved.fitted.features.transform(table)?;
         let data = match (self.saved.task(), targets) {
-            (Task::MultiTask, _) => {
-                return Err(Error::Setting("a multi-task run is not evaluated on new rows yet".into()));
+            (Task::MultiTask, None) => {
+                let shapes: Vec<_> = self.saved.tasks.iter().map(|t| t.head.clone()).collect();
+                TabularData::MultiTask(anneal_data::multitask::MultiTaskData::unlabelled(x.values, x.n_cols, &shapes)?)
+            }
+            (Task::MultiTask, Some(_)) => {
+                return Err(Error::Setting(
+                    "a multi-task run is scored on labelled rows by its own report (anneal eval of a multi-task run \
+                     is not supported yet)"
+                        .into(),
+                ));
             }
             (Task::Classification, Some(TargetData::Classes { codes, .. })) => {
                 TabularData::Classification(ClassificationData::new(x.values, x.n_cols, codes.clone())?)
@@ -1561,7 +1599,7 @@ impl LoadedRun {
                 TabularData::Regression(RegressionData::new(x.values, x.n_cols, y, k)?.with_transform(transform))
             }
         };
-        let e = evaluate(&self.model, &data, &self.saved.loss(), &self.device, 1024)?;
+        let e = evaluate(&self.model, &data, self.saved.objective()?.as_ref(), &self.device, 1024)?;
         let k = e.n_outputs.max(1);
         if let Some(i) = e.predictions.iter().position(|p| !p.is_finite()) {
             return Err(Error::NonFinitePrediction { row: data_row(i / k), value: e.predictions[i] });

@@ -95,10 +95,30 @@ fn penguins_species_and_body_mass_train_together() {
         "row,true_species,predicted_species,p_species:Adelie,p_species:Chinstrap,p_species:Gentoo,true_body_mass_g,\
          predicted_body_mass_g"
     );
-    // A multi-task run is not predicted from new files yet, and says so.
-    let input = root().join("data/penguins.csv.gz");
-    let o = anneal(&["predict", "--run", out.to_str().unwrap(), "--input", input.to_str().unwrap()]);
-    assert!(!o.status.success() && stderr(&o).contains("is a multi-task run"), "{}", stderr(&o));
+    // New rows are predicted per task; the predictions of the test rows equal the run's own.
+    let rows: Vec<usize> = predictions.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    let all: Vec<String> = super::penguins_text().lines().map(str::to_string).collect();
+    let input = super::write(
+        dir.path(),
+        "new.csv",
+        &std::iter::once(all[0].clone()).chain(rows.iter().map(|&r| all[r + 1].clone())).collect::<Vec<_>>().join("\n"),
+    );
+    let o = anneal(&["predict", "--run", out.to_str().unwrap(), "--input", &input]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let predicted = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        predicted.lines().next().unwrap(),
+        "row,predicted_species,p_species:Adelie,p_species:Chinstrap,p_species:Gentoo,predicted_body_mass_g"
+    );
+    for (ours, theirs) in predicted.lines().skip(1).zip(predictions.lines().skip(1)) {
+        let mine: Vec<&str> = ours.split(',').collect();
+        let run: Vec<&str> = theirs.split(',').collect();
+        assert_eq!(mine[1], run[2], "species");
+        let (a, b): (f64, f64) = (mine[5].parse().unwrap(), run[7].parse().unwrap());
+        assert!((a - b).abs() < 1e-2, "body mass {a} vs {b}");
+    }
+    let o = anneal(&["eval", "--run", out.to_str().unwrap(), "--data", &input]);
+    assert!(!o.status.success() && stderr(&o).contains("anneal eval of a multi-task run"), "{}", stderr(&o));
 }
 
 #[test]
