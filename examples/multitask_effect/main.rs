@@ -107,8 +107,11 @@ early_stopping = {{ monitor = "val_loss", goal = "minimize", patience = 25, rest
     )
 }
 
+/// A test score, and the RMSE of a regression.
+type Score = (f64, Option<f64>);
+
 /// The test score of `task` in a run: accuracy for classes, R² and RMSE for values.
-fn scores(m: &RunMetrics, task: &str) -> Option<(f64, Option<f64>)> {
+fn scores(m: &RunMetrics, task: &str) -> Option<Score> {
     let of = |t: &TaskTest| match t {
         TaskTest::Classification(c) => (c.accuracy, None),
         TaskTest::Regression(r) => (r.r2, Some(r.rmse)),
@@ -132,7 +135,7 @@ fn main() -> anyhow::Result<()> {
     for p in &PROBLEMS {
         println!("\n## {} ({} and {}), {} seeds\n", p.name, p.tasks[0], p.tasks[1], seeds.len());
         // [arm][task] → per seed (score, rmse); [arm] → conflict rates, seconds per epoch.
-        let mut score: Vec<[Vec<(f64, Option<f64>)>; 2]> = vec![[Vec::new(), Vec::new()]; ARMS.len()];
+        let mut score: Vec<[Vec<Score>; 2]> = vec![[Vec::new(), Vec::new()]; ARMS.len()];
         let mut conflicts: Vec<Vec<f64>> = vec![Vec::new(); ARMS.len()];
         let mut per_epoch: Vec<Vec<f64>> = vec![Vec::new(); ARMS.len()];
         for &seed in &seeds {

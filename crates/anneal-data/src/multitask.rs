@@ -254,7 +254,7 @@ impl MultiTaskData {
 
     /// Rows with no label of any task (to predict them), for tasks of `shapes`.
     pub fn unlabelled(features: Vec<f32>, n_features: usize, shapes: &[TaskShape]) -> Result<Self> {
-        let rows = if n_features == 0 { 0 } else { features.len() / n_features };
+        let rows = features.len().checked_div(n_features).unwrap_or(0);
         let tasks = shapes
             .iter()
             .map(|s| {

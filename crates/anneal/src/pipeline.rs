@@ -886,8 +886,8 @@ fn read_target(
     Ok(match task {
         Task::Classification => {
             let labels = match &config.data.classes {
-                None => LabelEncoder::fit(&table, &targets[0]).map_err(|e| remap_row(e, data_row))?,
-                Some(order) => LabelEncoder::with_classes(&table, &targets[0], order).map_err(|e| match e {
+                None => LabelEncoder::fit(table, &targets[0]).map_err(|e| remap_row(e, data_row))?,
+                Some(order) => LabelEncoder::with_classes(table, &targets[0], order).map_err(|e| match e {
                     anneal_data::DataError::UnknownCategory { column, value } => Error::Target {
                         column,
                         message: format!("it holds `{value}`, which [data] classes does not list"),
@@ -919,7 +919,7 @@ fn read_target(
                     ),
                 });
             }
-            let codes = labels.encode(&table)?;
+            let codes = labels.encode(table)?;
             TargetData::Classes { labels, codes }
         }
         Task::Regression => {
@@ -938,7 +938,7 @@ fn read_target(
                             .into(),
                     });
                 }
-                let values = anneal_data::preprocess::numeric_target(&table, t).map_err(|e| remap_row(e, data_row))?;
+                let values = anneal_data::preprocess::numeric_target(table, t).map_err(|e| remap_row(e, data_row))?;
                 if let Some(row) = values.iter().position(|v| !v.is_finite()) {
                     return Err(Error::Target {
                         column: t.clone(),
