@@ -94,6 +94,35 @@ pub fn curves(history: &[EpochRecord], best_epoch: Option<usize>) -> [Chart; 2] 
         ..Default::default()
     };
     let columns = metric_columns(history);
+    // A multi-task run: each task's headline validation score, one line per task.
+    let per_task: Vec<&String> = columns
+        .iter()
+        .filter(|c| {
+            c.starts_with("val_")
+                && *c != "val_accuracy"
+                && *c != "val_r2"
+                && (c.ends_with("_accuracy") || c.ends_with("_r2"))
+        })
+        .collect();
+    if !per_task.is_empty() && !columns.iter().any(|c| c == "val_accuracy" || c == "val_r2") {
+        let tasks = Chart {
+            title: "Each task (validation)".into(),
+            x_label: "epoch".into(),
+            y_label: "accuracy or R²".into(),
+            series: per_task
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| {
+                    let name = c[4..].replace("_accuracy", " accuracy").replace("_r2", " R²");
+                    series(&name, c, PALETTE[(i + 1) % PALETTE.len()])
+                })
+                .collect(),
+            marker,
+            legend_bottom: true,
+            ..Default::default()
+        };
+        return [loss, tasks];
+    }
     let second = ["accuracy", "r2"]
         .into_iter()
         .find(|m| columns.iter().any(|c| c == &format!("val_{m}") || c == &format!("train_{m}")))
@@ -169,5 +198,31 @@ impl TrainHook for HistoryWriter {
             .open(&self.path)
             .and_then(|mut f| f.write_all(line.as_bytes()));
         self.keep(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn record(epoch: usize, metrics: &[(&str, f64)]) -> EpochRecord {
+        let metrics: BTreeMap<String, f64> = metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        EpochRecord { epoch, train_loss: 1.0, learning_rate: 0.1, seconds: 0.1, gradient_norms: None, metrics }
+    }
+
+    /// A multi-task run's second chart has a line per task's headline score;
+    /// a single-task run's keeps train and validation of its one metric.
+    #[test]
+    fn multi_task_curves_show_each_tasks_score() {
+        let multi = [("val_loss", 0.5), ("val_species_accuracy", 0.9), ("val_mass_r2", 0.7), ("val_mass_rmse", 300.0)];
+        let [_, tasks] = curves(&[record(1, &multi), record(2, &multi)], Some(2));
+        let names: Vec<&str> = tasks.series.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(names, ["mass R²", "species accuracy"]);
+        let single = [("val_loss", 0.5), ("train_accuracy", 0.8), ("val_accuracy", 0.9)];
+        let [_, accuracy] = curves(&[record(1, &single)], None);
+        assert_eq!(accuracy.title, "Accuracy");
+        assert_eq!(accuracy.series.len(), 2);
     }
 }

@@ -10,7 +10,7 @@ use anneal_models::{ActivationKind, Mlp, MlpConfig};
 use anneal_optim::OptimizerConfig;
 use anneal_train::{Backend, Fitted, Progress, StepInfo, TrainConfig, TrainHook, Trainer};
 
-fn model() -> Mlp {
+fn model_on(backend: Backend) -> Mlp {
     MlpConfig {
         input: 4,
         hidden: vec![8],
@@ -19,8 +19,12 @@ fn model() -> Mlp {
         dropout: 0.1,
         layer_dropout: vec![],
     }
-    .init(2, &Backend::Flex.device().unwrap().autodiff())
+    .init(2, &backend.device().unwrap().autodiff())
     .unwrap()
+}
+
+fn model() -> Mlp {
+    model_on(Backend::Flex)
 }
 
 fn sampler(threshold: f64, growth: f64) -> SelfPacedBatches {
@@ -43,13 +47,35 @@ impl TrainHook for Seen {
 }
 
 fn fit(sampler: SelfPacedBatches, hooks: &mut Seen) -> Fitted<Mlp> {
+    fit_on(Backend::Flex, sampler, hooks)
+}
+
+fn fit_on(backend: Backend, sampler: SelfPacedBatches, hooks: &mut Seen) -> Fitted<Mlp> {
     let data = super::blobs(60, 4, 1, 1.0);
-    Trainer::new(TrainConfig { seed: 3, ..TrainConfig::new(5, 8) }, Backend::Flex.device().unwrap())
+    Trainer::new(TrainConfig { seed: 3, ..TrainConfig::new(5, 8) }, backend.device().unwrap())
         .with_progress(Progress::Silent)
         .with_sampler(sampler)
         .with_hook(hooks)
-        .fit(model(), &mut OptimizerConfig::adam(0.02).init().unwrap(), &data, None)
+        .fit(model_on(backend), &mut OptimizerConfig::adam(0.02).init().unwrap(), &data, None)
         .unwrap()
+}
+
+/// The same self-paced run on every compiled backend admits the same rows
+/// and has the same losses.
+#[test]
+fn every_compiled_backend_paces_itself_alike() {
+    let run = |b: Backend| {
+        let mut seen = Seen::default();
+        let fitted = fit_on(b, sampler(1.0, 1.5), &mut seen);
+        (seen.0, fitted.history.iter().map(|r| r.train_loss).collect::<Vec<_>>())
+    };
+    let (rows, losses) = run(Backend::Flex);
+    for backend in Backend::compiled().into_iter().filter(|b| *b != Backend::Flex) {
+        let (r, l) = run(backend);
+        assert_eq!(r, rows, "{backend} admitted other rows");
+        let worst = l.iter().zip(&losses).map(|(a, b)| (a - b).abs()).fold(0f64, f64::max);
+        assert!(worst < 1e-4, "{backend}: losses differ by {worst}");
+    }
 }
 
 #[test]
