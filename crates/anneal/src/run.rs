@@ -2176,7 +2176,9 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
                     "- gradient conflicts in the last epoch: {:.0} % of updates had tasks whose gradients point \
                      against each other{}",
                     100.0 * rate,
-                    cosine.map_or(String::new(), |c| format!(" (mean cosine of the first two tasks' {c:.3})"))
+                    cosine.map_or(String::new(), |c| format!(
+                        " (mean cosine between the first two tasks' gradients: {c:.3})"
+                    ))
                 );
             }
         }
