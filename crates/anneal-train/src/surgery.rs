@@ -124,18 +124,17 @@ impl GradientSurgery {
         let mut shared = Vec::new();
         for (i, p) in params.iter().enumerate() {
             let present: Vec<Tensor<1>> = flat.iter().filter_map(|f| f[i].clone()).collect();
-            if present.is_empty() {
-                continue;
-            }
-            if self.specific.contains(&p.id) {
-                out.push((i, present.into_iter().reduce(|a, b| a + b).expect("non-empty")));
-            } else {
-                shared.push(i);
+            let specific = self.specific.contains(&p.id);
+            match present.into_iter().reduce(|a, b| a + b) {
+                None => {}
+                Some(sum) if specific => out.push((i, sum)),
+                Some(_) => shared.push(i),
             }
         }
         let mut report = SurgeryReport { cosines: Vec::new(), projections: 0 };
-        if !shared.is_empty() && k > 0 {
-            let device = flat.iter().flatten().flatten().next().map(|t| t.device()).expect("a gradient");
+        // A shared parameter has a gradient of some term, which names the device.
+        let device = flat.iter().flatten().flatten().next().map(|t| t.device());
+        if let (false, Some(device)) = (shared.is_empty(), device) {
             // [terms, shared elements]: each term's shared gradient, zeros where it has none.
             let rows: Vec<Tensor<1>> = flat
                 .iter()

@@ -1029,7 +1029,7 @@ fn multitask_targets(
                 rows.iter().zip(values).for_each(|(&r, v)| all[r] = v);
                 TargetData::Values { columns, values: all }
             }
-            TargetData::Tasks(_) => unreachable!("read_target reads one task"),
+            TargetData::Tasks(_) => return Err(Error::Setting(format!("task `{column}` read as several tasks"))),
         };
         tasks.push(TaskData { column: column.clone(), target, present });
     }
