@@ -649,6 +649,13 @@ pub fn train_with_hook(
     let global = user.global()?;
     let config = &global;
     // Settings first: a bad learning rate should not wait for the data to load.
+    if config.distill.is_some() && (user.distributed.replicas > 1 || options.mpi) {
+        return Err(Error::Setting(
+            "[distill] trains on one replica for now: its teacher targets are not sharded across replicas; leave \
+             [distributed] replicas (and --replicas, mpirun) out"
+                .into(),
+        ));
+    }
     if config.multitask.is_some() && (user.distributed.replicas > 1 || options.mpi) {
         return Err(Error::Setting(
             "[multitask] trains on one replica for now: leave [distributed] replicas (and --replicas, mpirun) out"
@@ -718,13 +725,6 @@ pub fn train_with_hook(
         config.transfer.as_ref().map(|_| parameter_counts(&model_config, &train_config, &device)).transpose()?;
     let mut history = HistoryWriter::new(&out);
     let replicas = user.distributed.replicas;
-    if config.distill.is_some() && (replicas > 1 || options.mpi) {
-        return Err(Error::Setting(
-            "[distill] trains on one replica for now: its teacher targets are not sharded across replicas; leave \
-             [distributed] replicas (and --replicas, mpirun) out"
-                .into(),
-        ));
-    }
     crate::pipeline::check_transfer_source(config, &data)?;
     let teacher = crate::pipeline::teacher(config, &data, options.backend)?;
     let augment =

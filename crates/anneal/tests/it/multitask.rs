@@ -162,8 +162,12 @@ fn what_multitask_cannot_take_is_named() {
     ];
     for (i, (table, extra, message)) in cases.iter().enumerate() {
         let cfg = config(dir.path(), &format!("r{i}.toml"), table, 2, extra);
-        let err = fails(&cfg, &out);
+        let fresh = dir.path().join(format!("refused{i}"));
+        let err = fails(&cfg, &fresh);
         assert!(err.contains(message), "case {i}: {err}");
+        if message.contains("one replica") {
+            assert!(!fresh.exists(), "a refused replica run made its folder");
+        }
     }
     // [training] loss and [data] task belong to single-target runs.
     let cfg = config(dir.path(), "loss.toml", "", 2, "");

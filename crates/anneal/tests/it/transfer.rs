@@ -192,6 +192,8 @@ fn a_student_learns_from_a_teacher_of_another_kind() {
     let text = std::fs::read_to_string(&student).unwrap();
     bad("t.toml", text.replace("temperature = 3", "temperature = 0"), "temperature must be a positive number");
     bad("r.toml", text.clone() + "\n[distributed]\nreplicas = 2\n", "[distill] trains on one replica");
+    // Refused before the run folder is made, so the same --out can be used at once.
+    assert!(!dir.path().join("r.toml.out").exists());
     let o = anneal(&["cv", "--config", &student, "--out", dir.path().join("cv").to_str().unwrap()]);
     assert!(!o.status.success() && stderr(&o).contains("other folds' test rows"), "{}", stderr(&o));
     let o = anneal(&["lr-find", "--config", &student, "--out", dir.path().join("lr").to_str().unwrap()]);
