@@ -369,9 +369,7 @@ impl crate::BatchSampler for SelfPacedBatches {
             epoch,
             self.seed,
         )?;
-        let mut rng = SeededRng::stream(self.seed, Stream::Shuffle(epoch as u64));
-        let batches = crate::epoch_batches(admitted.len(), self.batch_size, Some(&mut rng), self.last)?;
-        Ok(batches.into_iter().map(|b| b.into_iter().map(|i| admitted[i]).collect()).collect())
+        shuffled_batches(&admitted, self.batch_size, self.seed, epoch, self.last)
     }
 
     fn needs_losses(&self) -> bool {
@@ -389,6 +387,22 @@ impl crate::BatchSampler for SelfPacedBatches {
         *slot = Some((epoch, losses.to_vec()));
         Ok(())
     }
+}
+
+/// The batches of `epoch` over the `admitted` rows: shuffled with the stream
+/// [`Stream::Shuffle`]`(epoch)` of `seed` (so a resumed run sees the same
+/// epochs), then cut into batches of `batch_size`.
+#[cfg(feature = "tensors")]
+fn shuffled_batches(
+    admitted: &[usize],
+    batch_size: usize,
+    seed: u64,
+    epoch: usize,
+    last: crate::LastBatch,
+) -> Result<Vec<Vec<usize>>> {
+    let mut rng = SeededRng::stream(seed, Stream::Shuffle(epoch as u64));
+    let batches = crate::epoch_batches(admitted.len(), batch_size, Some(&mut rng), last)?;
+    Ok(batches.into_iter().map(|b| b.into_iter().map(|i| admitted[i]).collect()).collect())
 }
 
 /// A curriculum of either kind: ranked once ([`CurriculumBatches`]) or by the
@@ -452,9 +466,7 @@ impl crate::BatchSampler for CurriculumBatches {
             )));
         }
         let admitted = &self.ranked[..self.pacing.admitted(epoch, n)];
-        let mut rng = SeededRng::stream(self.seed, Stream::Shuffle(epoch as u64));
-        let batches = crate::epoch_batches(admitted.len(), self.batch_size, Some(&mut rng), self.last)?;
-        Ok(batches.into_iter().map(|b| b.into_iter().map(|i| admitted[i]).collect()).collect())
+        shuffled_batches(admitted, self.batch_size, self.seed, epoch, self.last)
     }
 }
 

@@ -692,14 +692,18 @@ pub fn train_with_hook(
     let task = data.loaded.task();
     // The objective the test rows are scored with: the plain loss (a multi-task
     // run's per-task losses, weighted as in training).
-    let (loss, scoring): (Option<Loss>, Box<dyn anneal_train::Objective>) = if task == Task::MultiTask {
+    let trained =
+        (task == Task::MultiTask).then(|| config.multitask_objective(&data.loaded.target.tasks())).transpose()?;
+    let (loss, scoring): (Option<Loss>, Box<dyn anneal_train::Objective>) = match &trained {
         // The saved model has the tasks' heads only (learned task variances are
         // training state): its test rows are scored by the plain task losses.
-        let trained = config.multitask_objective(&data.loaded.target.tasks())?;
-        (None, Box::new(anneal_train::MultiTask::new(trained.tasks().to_vec(), anneal_train::TaskWeighting::Fixed)?))
-    } else {
-        let loss = config.loss(task)?;
-        (Some(loss), Box::new(loss))
+        Some(t) => {
+            (None, Box::new(anneal_train::MultiTask::new(t.tasks().to_vec(), anneal_train::TaskWeighting::Fixed)?))
+        }
+        None => {
+            let loss = config.loss(task)?;
+            (Some(loss), Box::new(loss))
+        }
     };
     if options.progress != Progress::Silent && rank == 0 {
         for line in data.loaded.task_note.iter().chain(&data.loaded.warnings) {
@@ -793,10 +797,8 @@ pub fn train_with_hook(
     }
 
     // A multi-task run keeps each task's head and loss, to predict new rows.
-    let scoring_tasks = match &data.train {
-        anneal_data::TabularData::MultiTask(d) => {
-            Some((d.shapes(), config.multitask_objective(&data.loaded.target.tasks())?.tasks().to_vec()))
-        }
+    let scoring_tasks = match (&data.train, &trained) {
+        (anneal_data::TabularData::MultiTask(d), Some(t)) => Some((d.shapes(), t.tasks().to_vec())),
         _ => None,
     };
     let Prepared { loaded, split, cleaning, fitted: prep, test: test_data, .. } = data;
@@ -931,9 +933,10 @@ pub fn train_with_hook(
         table,
         features,
         model: &model_config,
-        loss: match loss {
-            Some(l) => l.key().to_string(),
-            None => anneal_train::Objective::name(&config.multitask_objective(&loaded.target.tasks())?),
+        loss: match (loss, &trained) {
+            (_, Some(t)) => anneal_train::Objective::name(t),
+            (Some(l), None) => l.key().to_string(),
+            (None, None) => String::new(),
         },
         note: loaded.task_note.as_deref(),
         params,
