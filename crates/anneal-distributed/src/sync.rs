@@ -35,7 +35,9 @@ pub struct SyncStats {
 ///   the rows each replica's update saw ([`Collective::all_reduce_mean`]; host
 ///   collectives flatten the gradients into buckets of
 ///   [`bucket_values`](Self::with_bucket_values)): the gradient of the global
-///   batch, so every replica takes the same optimiser step;
+///   batch, so every replica takes the same optimiser step (a world of one
+///   keeps its gradients as they are: one replica trains exactly as the plain
+///   loop does);
 /// - in [`reduce_record`](TrainHook::reduce_record), the epoch's training
 ///   metrics become the means over every replica's rows and the validation
 ///   metrics rank 0's, so early stopping, schedules and hooks decide the same on
@@ -111,6 +113,12 @@ impl<C: Collective> TrainHook for GradientSync<C> {
 
     fn after_backward(&mut self, _step: &StepInfo, grads: &mut GradientsParams) {
         if self.failure.is_some() {
+            return;
+        }
+        if self.collective.world() == 1 {
+            // The mean over one replica is its own gradient: no round trip
+            // through host buffers, so one replica trains as the plain loop does.
+            self.rows_since_update = 0;
             return;
         }
         let Some(layout) = self.layout.take() else {

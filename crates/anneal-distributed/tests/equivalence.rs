@@ -53,10 +53,14 @@ fn optimizer() -> OptimizerConfig {
 }
 
 fn single(epochs: usize) -> (Vec<f32>, Vec<EpochRecord>) {
+    single_at(epochs, 64)
+}
+
+fn single_at(epochs: usize, batch: usize) -> (Vec<f32>, Vec<EpochRecord>) {
     let device = Device::flex();
     let data = data();
     let mut opt = optimizer().init().unwrap();
-    let fitted = Trainer::new(config(epochs, 64), device.clone())
+    let fitted = Trainer::new(config(epochs, batch), device.clone())
         .with_progress(Progress::Silent)
         .fit(model(&device), &mut opt, &data, None)
         .unwrap();
@@ -64,15 +68,20 @@ fn single(epochs: usize) -> (Vec<f32>, Vec<EpochRecord>) {
 }
 
 fn replicated(replicas: usize, epochs: usize, bucket: usize) -> Vec<(Vec<f32>, Vec<EpochRecord>)> {
+    replicated_at(replicas, epochs, bucket, 64)
+}
+
+/// Global batches of `batch` rows shared among `replicas`.
+fn replicated_at(replicas: usize, epochs: usize, bucket: usize, batch: usize) -> Vec<(Vec<f32>, Vec<EpochRecord>)> {
     let device = Device::flex();
     let data = data();
     ThreadReplicas::new(replicas)
         .run(|collective| {
             let rank = collective.rank();
-            let global = ShuffledBatches { batch_size: 64, seed: 3, last: LastBatch::Keep };
+            let global = ShuffledBatches { batch_size: batch, seed: 3, last: LastBatch::Keep };
             let mut sync = GradientSync::new(collective).with_bucket_values(bucket);
             let mut opt = optimizer().init()?;
-            let fitted = Trainer::new(config(epochs, 64), device.clone())
+            let fitted = Trainer::new(config(epochs, batch), device.clone())
                 .with_progress(Progress::Silent)
                 .with_sampler(Sharded::new(global, rank, replicas)?)
                 .with_hook(&mut sync)
@@ -110,6 +119,19 @@ fn two_replicas_at_32_equal_one_at_64_after_20_steps() {
     }
     // Training did something: the weights moved.
     assert!(max_diff(&w1, &weights(&model(&Device::flex()))) > 1e-2);
+}
+
+#[test]
+fn one_replica_trains_exactly_as_the_plain_loop() {
+    // A world of one skips the gradient exchange: the same weights and losses,
+    // bit for bit, as training without the hook (a round trip through host
+    // buffers scaled by the rows and back used to cost the baseline time, and
+    // rounded: batches of 48 and a last one of 16 rows).
+    let (w1, h1) = single_at(2, 48);
+    let runs = replicated_at(1, 2, anneal_distributed::DEFAULT_BUCKET_VALUES, 48);
+    assert_eq!(w1, runs[0].0);
+    let losses = |h: &[EpochRecord]| h.iter().map(|r| r.train_loss).collect::<Vec<_>>();
+    assert_eq!(losses(&h1), losses(&runs[0].1));
 }
 
 #[test]
