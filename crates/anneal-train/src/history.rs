@@ -95,15 +95,8 @@ pub fn curves(history: &[EpochRecord], best_epoch: Option<usize>) -> [Chart; 2] 
     };
     let columns = metric_columns(history);
     // A multi-task run: each task's headline validation score, one line per task.
-    let per_task: Vec<&String> = columns
-        .iter()
-        .filter(|c| {
-            c.starts_with("val_")
-                && *c != "val_accuracy"
-                && *c != "val_r2"
-                && (c.ends_with("_accuracy") || c.ends_with("_r2"))
-        })
-        .collect();
+    let per_task: Vec<&String> =
+        columns.iter().filter(|c| c.starts_with("val_") && (c.ends_with("_accuracy") || c.ends_with("_r2"))).collect();
     if !per_task.is_empty() && !columns.iter().any(|c| c == "val_accuracy" || c == "val_r2") {
         let tasks = Chart {
             title: "Each task (validation)".into(),

@@ -649,18 +649,17 @@ pub fn train_with_hook(
     let global = user.global()?;
     let config = &global;
     // Settings first: a bad learning rate should not wait for the data to load.
-    if config.distill.is_some() && (user.distributed.replicas > 1 || options.mpi) {
-        return Err(Error::Setting(
-            "[distill] trains on one replica for now: its teacher targets are not sharded across replicas; leave \
-             [distributed] replicas (and --replicas, mpirun) out"
-                .into(),
-        ));
-    }
-    if config.multitask.is_some() && (user.distributed.replicas > 1 || options.mpi) {
-        return Err(Error::Setting(
-            "[multitask] trains on one replica for now: leave [distributed] replicas (and --replicas, mpirun) out"
-                .into(),
-        ));
+    // Tables that train on one replica only, refused before the run folder is made.
+    let single_replica = [
+        (config.distill.is_some(), "[distill]", "its teacher targets are not sharded across replicas; "),
+        (config.multitask.is_some(), "[multitask]", ""),
+    ];
+    if let Some((_, table, why)) = single_replica.iter().find(|(set, ..)| *set)
+        && (user.distributed.replicas > 1 || options.mpi)
+    {
+        return Err(Error::Setting(format!(
+            "{table} trains on one replica for now: {why}leave [distributed] replicas (and --replicas, mpirun) out"
+        )));
     }
     config.optimizer.validate()?;
     config.split.fractions().validate()?;
@@ -694,15 +693,18 @@ pub fn train_with_hook(
     // run's per-task losses, weighted as in training).
     let trained =
         (task == Task::MultiTask).then(|| config.multitask_objective(&data.loaded.target.tasks())).transpose()?;
-    let (loss, scoring): (Option<Loss>, Box<dyn anneal_train::Objective>) = match &trained {
+    // The report names the trained objective: the multi-task one, or the loss.
+    let (loss, scoring, loss_name): (Option<Loss>, Box<dyn anneal_train::Objective>, String) = match &trained {
         // The saved model has the tasks' heads only (learned task variances are
         // training state): its test rows are scored by the plain task losses.
-        Some(t) => {
-            (None, Box::new(anneal_train::MultiTask::new(t.tasks().to_vec(), anneal_train::TaskWeighting::Fixed)?))
-        }
+        Some(t) => (
+            None,
+            Box::new(anneal_train::MultiTask::new(t.tasks().to_vec(), anneal_train::TaskWeighting::Fixed)?),
+            anneal_train::Objective::name(t),
+        ),
         None => {
             let loss = config.loss(task)?;
-            (Some(loss), Box::new(loss))
+            (Some(loss), Box::new(loss), loss.key().to_string())
         }
     };
     if options.progress != Progress::Silent && rank == 0 {
@@ -933,11 +935,7 @@ pub fn train_with_hook(
         table,
         features,
         model: &model_config,
-        loss: match (loss, &trained) {
-            (_, Some(t)) => anneal_train::Objective::name(t),
-            (Some(l), None) => l.key().to_string(),
-            (None, None) => String::new(),
-        },
+        loss: loss_name,
         note: loaded.task_note.as_deref(),
         params,
     };
