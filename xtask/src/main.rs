@@ -29,9 +29,10 @@
 //!   training throughput on each CPU backend at 1 and 2 threads, side by side with
 //!   PyTorch's `examples/reference/mlp_train.py` when a Python with torch is given.
 //! - `cargo xtask bench distributed [--reference PYTHON] [--epochs 1] [--repeats 3]`:
-//!   data-parallel replicas on threads (weak and strong scaling against one replica,
-//!   MLP 784-256-128-10), the 2-core limit from a GEMM measured in the same run, and
-//!   PyTorch on 1 and 2 threads at batch 256.
+//!   data-parallel replicas on threads and MPI ranks (weak and strong scaling against
+//!   one replica, MLP 784-256-128-10, and the MNIST CNN), two solo replicas at once (the
+//!   ceiling), the 2-core limit from a GEMM measured in the same run, the all-reduce
+//!   alone against message size, and PyTorch on 1 and 2 threads at batch 256.
 //! - `cargo xtask bench augment [--reference PYTHON] [--repeats 3]`: augmentation
 //!   throughput per transform on one thread against torchvision v2 and albumentations,
 //!   and of the audio transforms against audiomentations
@@ -722,8 +723,10 @@ fn bench_train(args: &[String], root: &Path) -> Result<()> {
 }
 
 /// `cargo xtask bench distributed [--reference PYTHON] [--epochs 1] [--repeats 3]`:
-/// `crates/anneal-distributed/benches/replicas.rs` (built with the CI feature set),
-/// then PyTorch's `examples/reference/mlp_train.py` at batch 256 on 1 and 2 threads.
+/// `crates/anneal-distributed/benches/replicas.rs` (built with the CI feature set):
+/// training on threads, then as MPI ranks, then the all-reduce alone
+/// (`target/bench/allreduce.json`); then PyTorch's `examples/reference/mlp_train.py`
+/// at batch 256 on 1 and 2 threads.
 fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
     let flag = |name: &str| flag_value(args, name);
     let epochs = flag("--epochs").unwrap_or_else(|| "1".into());
@@ -797,6 +800,29 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
         }
     }
     lines.extend(mpi_lines.iter().cloned());
+    // The all-reduce alone against message size: 2 thread replicas (the
+    // replicas' way and the staged default), 2 MPI ranks.
+    let mut allreduce: Vec<serde_json::Value> = Vec::new();
+    let mut collect = |output: std::process::Output, what: &str| -> Result<()> {
+        if !output.status.success() {
+            bail!("{what} all-reduce benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        for line in String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.starts_with('{')) {
+            allreduce.push(serde_json::from_str(line)?);
+        }
+        Ok(())
+    };
+    collect(Command::new(&exe).arg("--allreduce").env("MIMALLOC_PURGE_DELAY", "-1").output()?, "thread")?;
+    collect(
+        Command::new("mpirun")
+            .args(["--allow-run-as-root", "--oversubscribe", "-np", "2"])
+            .arg(&exe)
+            .args(["--allreduce", "--mpi"])
+            .env("RAYON_NUM_THREADS", "1")
+            .env("MIMALLOC_PURGE_DELAY", "-1")
+            .output()?,
+        "MPI",
+    )?;
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     std::fs::write(out_dir.join("distributed.json"), lines.iter().map(|l| l.to_string() + "\n").collect::<String>())?;
@@ -826,7 +852,8 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
             .find(|l| l["mpi_ranks"].as_u64() == Some(ranks))
             .and_then(|l| l["samples_per_s_median"].as_f64())
     };
-    let single = runs.iter().copied().find(|l| l["replicas"] == 1 && l["threads_per_replica"] == 1);
+    let single =
+        runs.iter().copied().find(|l| l["replicas"] == 1 && l["threads_per_replica"] == 1 && l["solo"] != true);
     let base = single.and_then(|l| l["samples_per_s_median"].as_f64()).unwrap_or(f64::NAN);
     let series = |l: &serde_json::Value| -> Vec<f64> {
         l["runs"].as_array().map(|r| r.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default()
@@ -853,12 +880,14 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
     for l in runs {
         let v = l["samples_per_s_median"].as_f64().unwrap_or(f64::NAN);
         let cores = l["replicas"].as_u64().unwrap_or(0) * l["threads_per_replica"].as_u64().unwrap_or(0);
+        let solo = l["solo"] == true;
         println!(
-            "| {} × {} | {} | {} | {v:.0} | {:.2}× ({:.2}×) | {:.0} % | {:.3} ({:.3}) | {} |",
+            "| {} × {}{} | {} | {} | {v:.0} | {:.2}× ({:.2}×) | {:.0} % | {:.3} ({:.3}) | {} |",
             l["replicas"],
             l["threads_per_replica"],
+            if solo { ", solo (no exchange)" } else { "" },
             l["local_batch"],
-            l["global_batch"],
+            if solo { "–".to_string() } else { l["global_batch"].to_string() },
             v / base,
             paired(l),
             100.0 * v / limit,
@@ -889,6 +918,24 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
             "\nMPI ranks (one process each, batch 256 per rank): 1 rank {one:.0} samples/s, 2 ranks {two:.0} samples/s: {:.2}×",
             two / one
         );
+    }
+    std::fs::write(out_dir.join("allreduce.json"), allreduce.iter().map(|l| l.to_string() + "\n").collect::<String>())?;
+    println!("\nThe weighted-mean all-reduce alone, 2 replicas (median µs per operation):");
+    let transports = ["threads", "threads-staged", "mpi"];
+    println!("| values | {} |", transports.join(" | "));
+    println!("|---|---|---|---|");
+    let mut sizes: Vec<u64> = allreduce.iter().filter_map(|l| l["values"].as_u64()).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    for n in sizes {
+        let cell = |t: &str| {
+            allreduce
+                .iter()
+                .find(|l| l["values"].as_u64() == Some(n) && l["transport"] == t)
+                .and_then(|l| l["seconds_median"].as_f64())
+                .map_or("–".into(), |s| format!("{:.1}", s * 1e6))
+        };
+        println!("| {n} | {} |", transports.map(cell).join(" | "));
     }
     Ok(())
 }
