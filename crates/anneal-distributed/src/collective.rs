@@ -385,8 +385,8 @@ impl Collective for ThreadCollective {
     /// share into its own buffers. Three passes over the values per replica, in
     /// parallel, where the bucketed [`all_reduce_sum`](Self::all_reduce_sum)
     /// scales, sums and copies them one replica after the other under the
-    /// group's lock: half the time at the MLP's 235 146 gradient values on two
-    /// replicas (`cargo xtask bench distributed`). `bucket` does not apply:
+    /// group's lock: a third of the time at 262 144 values on two replicas
+    /// (`cargo xtask bench distributed`; the MLP's gradients are 235 146). `bucket` does not apply:
     /// nothing is staged. Below 8 192 values, where the second wait costs more
     /// than the parallel arithmetic saves, it goes the staged way.
     fn all_reduce_mean(&mut self, tensors: Vec<Tensor<1>>, weight: f64, bucket: usize) -> Result<Vec<Tensor<1>>> {
