@@ -21,7 +21,8 @@
 //! on threads also through the trait's default staged path for comparison.
 //!
 //! Run through `cargo xtask bench distributed`. Arguments: `--epochs 1 --repeats 3 --n 60000
-//! --configs 1x1x256,2x1x256,2x1x128,1x2x256` (replicas × threads per replica × local batch).
+//! --configs 1x1x256,2x1x256,2x1x256s,2x1x128,1x2x256` (replicas × threads per replica × local
+//! batch; a trailing `s`: solo replicas).
 
 use std::time::{Duration, Instant};
 
