@@ -295,6 +295,19 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
 /// The JSON line a benchmark or its reference script printed last (`what` names
 /// it in the error of a failed run, which shows its stderr), parsed and saved
 /// as `target/bench/<file>`.
+/// Every JSON line a benchmark printed, after checking that it succeeded (`what`
+/// names it in the error).
+fn bench_json_lines(output: &std::process::Output, what: &str) -> Result<Vec<serde_json::Value>> {
+    if !output.status.success() {
+        bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?)
+}
+
 fn bench_json(root: &Path, output: &std::process::Output, what: &str, file: &str) -> Result<serde_json::Value> {
     if !output.status.success() {
         bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr));
@@ -641,12 +654,9 @@ fn bench_train(args: &[String], root: &Path) -> Result<()> {
                 .env("RAYON_NUM_THREADS", threads)
                 .env("MATMUL_NUM_THREADS", threads)
                 .output()?;
-        if !output.status.success() {
-            bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
-        }
-        for line in String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.starts_with('{')) {
+        for line in bench_json_lines(&output, "benchmark")? {
             eprintln!("{line}");
-            lines.push(serde_json::from_str::<serde_json::Value>(line)?);
+            lines.push(line);
         }
     }
     let mut torch: Vec<serde_json::Value> = Vec::new();
@@ -759,70 +769,40 @@ fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
         .find_map(|l| l.trim().strip_prefix("Executable benches/replicas.rs (").and_then(|r| r.strip_suffix(')')))
         .map(|p| root.join(p))
         .context("the benchmark executable")?;
-    let output = bench(&["--", "--epochs", &epochs, "--repeats", &repeats]).output()?;
-    if !output.status.success() {
-        bail!("benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    let mut lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
+    let mut lines =
+        bench_json_lines(&bench(&["--", "--epochs", &epochs, "--repeats", &repeats]).output()?, "benchmark")?;
     // The MNIST CNN (examples/configs/mnist_cnn.toml) on 4 000 rows: one replica at
     // batch 64, two at 32 (the same training, global batch 64), two at 64, and one
     // replica on two threads.
     let output = bench(&["--", "--model", "cnn", "--n", "4000", "--epochs", &epochs, "--repeats", &repeats])
         .args(["--configs", "1x1x64,2x1x32,2x1x64,1x2x64"])
         .output()?;
-    if !output.status.success() {
-        bail!("CNN benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    let cnn_lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| l.starts_with('{') && l.contains("replicas"))
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
-    // The same replicas as MPI ranks (separate processes), 1 and 2 of them.
-    let mut mpi_lines = Vec::new();
-    for ranks in ["1", "2"] {
-        let output = Command::new("mpirun")
+    let cnn_lines: Vec<serde_json::Value> =
+        bench_json_lines(&output, "CNN benchmark")?.into_iter().filter(|l| l.get("replicas").is_some()).collect();
+    // The benchmark as `ranks` MPI ranks (separate processes, one compute thread each).
+    let mpirun = |ranks: &str, args: &[&str]| -> Result<std::process::Output> {
+        Ok(Command::new("mpirun")
             .args(["--allow-run-as-root", "--oversubscribe", "-np", ranks])
             .arg(&exe)
-            .args(["--mpi", "--epochs", &epochs, "--repeats", &repeats])
+            .args(args)
             .env("RAYON_NUM_THREADS", "1")
             .env("MIMALLOC_PURGE_DELAY", "-1")
-            .output()?;
-        if !output.status.success() {
-            bail!("MPI benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
-        }
-        for line in String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.starts_with('{')) {
-            mpi_lines.push(serde_json::from_str::<serde_json::Value>(line)?);
-        }
+            .output()?)
+    };
+    // The same replicas as MPI ranks, 1 and 2 of them.
+    let mut mpi_lines = Vec::new();
+    for ranks in ["1", "2"] {
+        let output = mpirun(ranks, &["--mpi", "--epochs", &epochs, "--repeats", &repeats])?;
+        mpi_lines.extend(bench_json_lines(&output, "MPI benchmark")?);
     }
     lines.extend(mpi_lines.iter().cloned());
     // The all-reduce alone against message size: 2 thread replicas (the
     // replicas' way and the staged default), 2 MPI ranks.
-    let mut allreduce: Vec<serde_json::Value> = Vec::new();
-    let mut collect = |output: std::process::Output, what: &str| -> Result<()> {
-        if !output.status.success() {
-            bail!("{what} all-reduce benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
-        }
-        for line in String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.starts_with('{')) {
-            allreduce.push(serde_json::from_str(line)?);
-        }
-        Ok(())
-    };
-    collect(Command::new(&exe).arg("--allreduce").env("MIMALLOC_PURGE_DELAY", "-1").output()?, "thread")?;
-    collect(
-        Command::new("mpirun")
-            .args(["--allow-run-as-root", "--oversubscribe", "-np", "2"])
-            .arg(&exe)
-            .args(["--allreduce", "--mpi"])
-            .env("RAYON_NUM_THREADS", "1")
-            .env("MIMALLOC_PURGE_DELAY", "-1")
-            .output()?,
-        "MPI",
+    let mut allreduce = bench_json_lines(
+        &Command::new(&exe).arg("--allreduce").env("MIMALLOC_PURGE_DELAY", "-1").output()?,
+        "thread all-reduce benchmark",
     )?;
+    allreduce.extend(bench_json_lines(&mpirun("2", &["--allreduce", "--mpi"])?, "MPI all-reduce benchmark")?);
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     std::fs::write(out_dir.join("distributed.json"), lines.iter().map(|l| l.to_string() + "\n").collect::<String>())?;

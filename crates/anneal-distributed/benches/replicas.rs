@@ -141,13 +141,13 @@ fn main() {
         for (c, &(replicas, threads, batch, solo)) in configs.iter().enumerate() {
             let start = Instant::now();
             let synced = if solo {
-                let solo =
+                let alone =
                     ThreadReplicas { replicas: 1, threads_per_replica: threads, timeout: Duration::from_secs(600) };
                 std::thread::scope(|s| {
                     let handles: Vec<_> = (0..replicas)
                         .map(|_| {
                             s.spawn(|| {
-                                solo.run(|c| {
+                                alone.run(|c| {
                                     let (c, _) = train_replica(c, &model, 1, batch, epochs, &data)?;
                                     c.finish();
                                     Ok((0.0, 0.0))
