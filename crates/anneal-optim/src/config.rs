@@ -2,10 +2,11 @@
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::optim::{ModuleOptimizer, RmsPropConfig, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimError;
+use crate::fused::{FusedAdam, FusedAdamW};
 use crate::hypergradient::{Direction, Hypergradient, HypergradientRule};
 use crate::optimizer::{Inner, Optimizer};
 
@@ -15,7 +16,8 @@ use crate::optimizer::{Inner, Optimizer};
 /// `rmsprop`, `adam`, `adamw`, `sgd_hd`, `adam_hd`); unknown keys are errors.
 /// Every default is PyTorch's, and every update rule but the hypergradient ones
 /// is burn-optim's, configured to compute what `torch.optim` computes (checked
-/// against PyTorch 2.15 in `tests/it/golden.rs`).
+/// against PyTorch 2.15 in `tests/it/golden.rs`); on the CPU backends Adam and
+/// AdamW compute burn-optim's arithmetic fused into one loop per parameter.
 ///
 /// ```
 /// use anneal_optim::OptimizerConfig;
@@ -414,24 +416,15 @@ impl OptimizerConfig {
                     .with_weight_decay(decay(weight_decay))
                     .init(),
             ),
-            Self::Adam { beta1, beta2, epsilon, weight_decay, amsgrad, .. } => module(
-                AdamConfig::new()
-                    .with_beta_1(beta1 as f32)
-                    .with_beta_2(beta2 as f32)
-                    .with_epsilon(epsilon as f32)
-                    .with_amsgrad(amsgrad)
-                    .with_weight_decay(decay(weight_decay))
-                    .init(),
-            ),
-            Self::AdamW { beta1, beta2, epsilon, weight_decay, amsgrad, .. } => module(
-                AdamWConfig::new()
-                    .with_beta_1(beta1 as f32)
-                    .with_beta_2(beta2 as f32)
-                    .with_epsilon(epsilon as f32)
-                    .with_amsgrad(amsgrad)
-                    .with_weight_decay(weight_decay as f32)
-                    .init(),
-            ),
+            Self::Adam { beta1, beta2, epsilon, weight_decay, amsgrad, .. } => {
+                let penalty = (weight_decay > 0.0).then_some(weight_decay as f32);
+                let adam = FusedAdam::new(beta1 as f32, beta2 as f32, epsilon as f32, penalty, amsgrad);
+                module(ModuleOptimizer::from(adam))
+            }
+            Self::AdamW { beta1, beta2, epsilon, weight_decay, amsgrad, .. } => {
+                let adamw = FusedAdamW::new(beta1 as f32, beta2 as f32, epsilon as f32, weight_decay as f32, amsgrad);
+                module(ModuleOptimizer::from(adamw))
+            }
             Self::SgdHd { learning_rate, hypergradient_lr, rule, max_lr_factor } => Inner::Hypergradient(
                 Hypergradient::new(Direction::Sgd, rule, max_lr_factor, learning_rate, hypergradient_lr),
             ),

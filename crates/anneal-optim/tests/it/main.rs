@@ -2,6 +2,7 @@
 
 mod common;
 mod config;
+mod fused;
 mod golden;
 mod grads;
 mod hypergradient;
