@@ -643,17 +643,22 @@ fn bench_train(args: &[String], root: &Path) -> Result<()> {
     // The reference script's defaults: 2 epochs, median of 3 runs.
     let epochs = flag("--epochs").unwrap_or_else(|| "2".into());
     let repeats = flag("--repeats").unwrap_or_else(|| "3".into());
-    stage("build the benchmark", cargo(&["bench", "-p", "anneal-train", "--bench", "train", "--no-run"]))?;
+    // With the workspace's one feature set (CI's), so the release build is shared
+    // with the other benchmarks instead of building burn a second way.
+    let bench = ["bench", "-q", "-p", "anneal", "-p", "anneal-train", "--bench", "train", "--features", CI_FEATURES];
+    let mut build = cargo(&bench);
+    build.arg("--no-run");
+    stage("build the benchmark", build)?;
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     let mut lines = Vec::new();
     for threads in ["1", "2"] {
-        let output =
-            cargo(&["bench", "-q", "-p", "anneal-train", "--bench", "train", "--", "--backends", "flex,ndarray"])
-                .args(["--epochs", &epochs, "--repeats", &repeats])
-                .env("RAYON_NUM_THREADS", threads)
-                .env("MATMUL_NUM_THREADS", threads)
-                .output()?;
+        let output = cargo(&bench)
+            .args(["--", "--backends", "flex,ndarray"])
+            .args(["--epochs", &epochs, "--repeats", &repeats])
+            .env("RAYON_NUM_THREADS", threads)
+            .env("MATMUL_NUM_THREADS", threads)
+            .output()?;
         for line in bench_json_lines(&output, "benchmark")? {
             eprintln!("{line}");
             lines.push(line);
