@@ -96,25 +96,22 @@ fn values(data: &mut TensorData) -> &mut [f32] {
     data.as_mut_slice::<f32>().expect("an f32 tensor's data is f32 values")
 }
 
-/// How the parameter itself changes, after the moments.
+/// Which of burn's two update rules, with its weight decay.
 #[derive(Clone, Copy)]
-enum Decay {
-    /// Adam: `θ − lr·u` (a coupled penalty is already in the gradient).
-    None,
-    /// AdamW: `θ·(1 − lr·wd) − lr·u`.
-    Decoupled(f32),
+enum Rule {
+    /// Adam: `g ← θ·wd + g` when there is a coupled L2 penalty `wd`, then
+    /// `θ − lr·u` with burn's `AdaptiveMomentum`.
+    Adam(Option<f32>),
+    /// AdamW: `θ·(1 − lr·wd) − lr·u` with burn's `AdaptiveMomentumW`.
+    AdamW(f32),
 }
 
 /// One Adam-family update of one parameter: burn's `AdaptiveMomentum` (Adam) or
 /// `AdaptiveMomentumW` (AdamW) transform and the parameter's update, operation
-/// for operation, in one loop. `penalty` is Adam's coupled L2 term
-/// (`g ← θ·wd + g`).
-#[allow(clippy::too_many_arguments)]
+/// for operation, in one loop.
 fn update<const D: usize>(
     moments: Moments,
-    adamw: bool,
-    penalty: Option<f32>,
-    decay: Decay,
+    rule: Rule,
     lr: LearningRate,
     tensor: Tensor<D>,
     grad: Tensor<D>,
@@ -138,51 +135,49 @@ fn update<const D: usize>(
     let lr32 = lr as f32;
     {
         let (p, m, v) = (values(&mut param), values(&mut m), values(&mut v));
-        if adamw {
-            // m̂ = m / (1 − β₁ᵗ); v̂ = v / (1 − β₂ᵗ); u = m̂ / (√v̂ + ε).
-            let (c1, c2) = (1f32 - beta_1.powi(t), 1f32 - beta_2.powi(t));
-            let keep = match decay {
-                Decay::Decoupled(wd) => {
-                    let rate = lr * f64::from(wd);
-                    (rate != 0.0).then_some((1.0 - rate) as f32)
+        match rule {
+            Rule::AdamW(wd) => {
+                // m̂ = m / (1 − β₁ᵗ); v̂ = v / (1 − β₂ᵗ); u = m̂ / (√v̂ + ε).
+                let (c1, c2) = (1f32 - beta_1.powi(t), 1f32 - beta_2.powi(t));
+                let rate = lr * f64::from(wd);
+                let keep = (rate != 0.0).then_some((1.0 - rate) as f32);
+                for i in 0..p.len() {
+                    let g = grad[i];
+                    if first {
+                        m[i] = g * factor_1;
+                        v[i] = (g * g) * factor_2;
+                    } else {
+                        m[i] = m[i] * beta_1 + g * factor_1;
+                        v[i] = v[i] * beta_2 + (g * g) * factor_2;
+                    }
+                    let u = (m[i] / c1) / ((v[i] / c2).sqrt() + epsilon);
+                    let kept = match keep {
+                        Some(k) => p[i] * k,
+                        None => p[i],
+                    };
+                    p[i] = kept - u * lr32;
                 }
-                Decay::None => None,
-            };
-            for i in 0..p.len() {
-                let g = grad[i];
-                if first {
-                    m[i] = g * factor_1;
-                    v[i] = (g * g) * factor_2;
-                } else {
-                    m[i] = m[i] * beta_1 + g * factor_1;
-                    v[i] = v[i] * beta_2 + (g * g) * factor_2;
-                }
-                let u = (m[i] / c1) / ((v[i] / c2).sqrt() + epsilon);
-                let kept = match keep {
-                    Some(k) => p[i] * k,
-                    None => p[i],
-                };
-                p[i] = kept - u * lr32;
             }
-        } else {
-            // u = m·(√(1 − β₂ᵗ) / (1 − β₁ᵗ)) / (√v + ε·√(1 − β₂ᵗ)).
-            let bias_2 = (1.0 - beta_2.powi(t)).sqrt();
-            let combined = bias_2 / (1.0 - beta_1.powi(t));
-            let eps = epsilon * bias_2;
-            for i in 0..p.len() {
-                let g = match penalty {
-                    Some(w) => p[i] * w + grad[i],
-                    None => grad[i],
-                };
-                if first {
-                    m[i] = g * factor_1;
-                    v[i] = (g * g) * factor_2;
-                } else {
-                    m[i] = m[i] * beta_1 + g * factor_1;
-                    v[i] = v[i] * beta_2 + (g * g) * factor_2;
+            Rule::Adam(penalty) => {
+                // u = m·(√(1 − β₂ᵗ) / (1 − β₁ᵗ)) / (√v + ε·√(1 − β₂ᵗ)).
+                let bias_2 = (1.0 - beta_2.powi(t)).sqrt();
+                let combined = bias_2 / (1.0 - beta_1.powi(t));
+                let eps = epsilon * bias_2;
+                for i in 0..p.len() {
+                    let g = match penalty {
+                        Some(w) => p[i] * w + grad[i],
+                        None => grad[i],
+                    };
+                    if first {
+                        m[i] = g * factor_1;
+                        v[i] = (g * g) * factor_2;
+                    } else {
+                        m[i] = m[i] * beta_1 + g * factor_1;
+                        v[i] = v[i] * beta_2 + (g * g) * factor_2;
+                    }
+                    let u = (m[i] * combined) / (v[i].sqrt() + eps);
+                    p[i] -= u * lr32;
                 }
-                let u = (m[i] * combined) / (v[i].sqrt() + eps);
-                p[i] -= u * lr32;
             }
         }
     }
@@ -209,8 +204,8 @@ impl burn::optim::Optimizer for FusedAdam {
         if !(self.fused && on_host(&tensor, &grad, state.as_ref().map(|s| &s.momentum))) {
             return self.burn.step(lr, tensor, grad, state);
         }
-        let (tensor, momentum) =
-            update(self.moments, false, self.penalty, Decay::None, lr, tensor, grad, state.map(|s| s.momentum));
+        let rule = Rule::Adam(self.penalty);
+        let (tensor, momentum) = update(self.moments, rule, lr, tensor, grad, state.map(|s| s.momentum));
         (tensor, Some(AdamState { momentum }))
     }
 
@@ -232,8 +227,8 @@ impl burn::optim::Optimizer for FusedAdamW {
         if !(self.fused && on_host(&tensor, &grad, state.as_ref().map(|s| &s.momentum))) {
             return self.burn.step(lr, tensor, grad, state);
         }
-        let decay = Decay::Decoupled(self.weight_decay);
-        let (tensor, momentum) = update(self.moments, true, None, decay, lr, tensor, grad, state.map(|s| s.momentum));
+        let rule = Rule::AdamW(self.weight_decay);
+        let (tensor, momentum) = update(self.moments, rule, lr, tensor, grad, state.map(|s| s.momentum));
         (tensor, Some(AdamWState { momentum }))
     }
 
