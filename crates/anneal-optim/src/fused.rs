@@ -16,8 +16,14 @@
 //! `AdamWState`): the saved state is burn's, so checkpoints move between the
 //! fused and the tensor-operation paths, and between devices. Each operation is
 //! the one burn's path performs, in the same order and precision, so the
-//! results are bit for bit burn's on `flex` and `ndarray` (tested). Other
-//! devices (GPUs), other precisions and AMSGrad take burn's path.
+//! results are bit for bit burn's on `flex` and `ndarray` (tested), with one
+//! exception: a moment that would become subnormal (below 1.2e-38 in magnitude,
+//! as the moments of a dead unit do after enough steps without a gradient) is
+//! set to zero, because subnormal arithmetic is two orders of magnitude slower
+//! on Intel CPUs (DQN on CartPole, 12 000 steps: 835 → 3 209 environment steps
+//! per second);
+//! its share of an update is below 1e-30. Other devices (GPUs), other
+//! precisions and AMSGrad take burn's path.
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{Adam, AdamConfig, AdamState, AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate};

@@ -22,7 +22,8 @@
 //! PyTorch 2.15 (`tests/golden.py`, `tests/it/golden.rs`). On the CPU backends
 //! Adam and AdamW run fused, one loop per parameter instead of a dozen tensor
 //! operations, with burn's arithmetic and state bit for bit (a fifth of an MLP's
-//! step before; `tests/it/fused.rs`).
+//! step before; `tests/it/fused.rs`), except that moments which would become
+//! subnormal are set to zero (subnormal arithmetic is slow on Intel CPUs).
 //!
 //! - SGD with momentum: Sutskever et al., *On the importance of initialization and
 //!   momentum in deep learning* (2013), with PyTorch's convention (no dampening).
