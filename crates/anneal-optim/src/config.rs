@@ -6,7 +6,7 @@ use burn::optim::{ModuleOptimizer, RmsPropConfig, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::OptimError;
-use crate::fused::{FusedAdam, FusedAdamW};
+use crate::fused::Fused;
 use crate::hypergradient::{Direction, Hypergradient, HypergradientRule};
 use crate::optimizer::{Inner, Optimizer};
 
@@ -418,11 +418,11 @@ impl OptimizerConfig {
             ),
             Self::Adam { beta1, beta2, epsilon, weight_decay, amsgrad, .. } => {
                 let penalty = (weight_decay > 0.0).then_some(weight_decay as f32);
-                let adam = FusedAdam::new(beta1 as f32, beta2 as f32, epsilon as f32, penalty, amsgrad);
+                let adam = Fused::adam(beta1 as f32, beta2 as f32, epsilon as f32, penalty, amsgrad);
                 module(ModuleOptimizer::from(adam))
             }
             Self::AdamW { beta1, beta2, epsilon, weight_decay, amsgrad, .. } => {
-                let adamw = FusedAdamW::new(beta1 as f32, beta2 as f32, epsilon as f32, weight_decay as f32, amsgrad);
+                let adamw = Fused::adamw(beta1 as f32, beta2 as f32, epsilon as f32, weight_decay as f32, amsgrad);
                 module(ModuleOptimizer::from(adamw))
             }
             Self::SgdHd { learning_rate, hypergradient_lr, rule, max_lr_factor } => Inner::Hypergradient(

@@ -4,15 +4,15 @@
 //! (scale the moments, square the gradient, correct the bias, take the root,
 //! divide, scale, subtract), each a pass over the parameter into a fresh
 //! buffer. On the CPU backends that was a fifth of an MLP's training step
-//! (784-256-128-10, batch 256, one thread: `perf record`). [`FusedAdam`] and
-//! [`FusedAdamW`] compute the same arithmetic element by element in one loop
-//! over the parameter, its gradient and its moments, in place where the
+//! (784-256-128-10, batch 256, one thread: `perf record`). [`Fused`] computes
+//! the same arithmetic element by element in one loop over the parameter, its
+//! gradient and its moments, in place where the
 //! backend hands the buffers over without a copy (`flex`: a tensor that owns
 //! its buffer alone). Measured on 2 cores (`flex`, the data-parallel
 //! benchmark's MLP through `Trainer::fit`): 90 000 → 107 000 samples/s at
 //! batch 256 and 46 000 → 67 000 at batch 64 on one thread.
 //!
-//! They are burn-optim optimisers with burn's own state types (`AdamState`,
+//! It is a burn-optim optimiser with burn's own state types (`AdamState`,
 //! `AdamWState`): the saved state is burn's, so checkpoints move between the
 //! fused and the tensor-operation paths, and between devices. Each operation is
 //! the one burn's path performs, in the same order and precision, so the
@@ -37,49 +37,78 @@ struct Moments {
     epsilon: f32,
 }
 
-/// Adam (coupled L2 penalty) fused on the CPU; burn's [`Adam`] elsewhere.
+/// An Adam-family update fused on the CPU, burn's optimiser `O` (its
+/// [`Adam`] or [`AdamW`]) elsewhere and for AMSGrad.
 #[derive(Clone)]
-pub(crate) struct FusedAdam {
+pub(crate) struct Fused<O> {
     moments: Moments,
-    penalty: Option<f32>,
+    rule: Rule,
     fused: bool,
-    burn: Adam,
+    burn: O,
 }
 
-impl FusedAdam {
+impl Fused<Adam> {
     /// Adam with moment decays `beta_1`, `beta_2`, `epsilon` and an optional
-    /// coupled L2 `penalty`; AMSGrad takes burn's path.
-    pub(crate) fn new(beta_1: f32, beta_2: f32, epsilon: f32, penalty: Option<f32>, amsgrad: bool) -> Self {
+    /// coupled L2 `penalty`.
+    pub(crate) fn adam(beta_1: f32, beta_2: f32, epsilon: f32, penalty: Option<f32>, amsgrad: bool) -> Self {
         let config = AdamConfig::new()
             .with_beta_1(beta_1)
             .with_beta_2(beta_2)
             .with_epsilon(epsilon)
             .with_amsgrad(amsgrad)
             .with_weight_decay(penalty.map(WeightDecayConfig::new));
-        Self { moments: Moments { beta_1, beta_2, epsilon }, penalty, fused: !amsgrad, burn: config.build() }
+        let moments = Moments { beta_1, beta_2, epsilon };
+        Self { moments, rule: Rule::Adam(penalty), fused: !amsgrad, burn: config.build() }
     }
 }
 
-/// AdamW (decoupled weight decay) fused on the CPU; burn's [`AdamW`] elsewhere.
-#[derive(Clone)]
-pub(crate) struct FusedAdamW {
-    moments: Moments,
-    weight_decay: f32,
-    fused: bool,
-    burn: AdamW,
-}
-
-impl FusedAdamW {
+impl Fused<AdamW> {
     /// AdamW with moment decays `beta_1`, `beta_2`, `epsilon` and decoupled
-    /// `weight_decay`; AMSGrad takes burn's path.
-    pub(crate) fn new(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32, amsgrad: bool) -> Self {
+    /// `weight_decay`.
+    pub(crate) fn adamw(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32, amsgrad: bool) -> Self {
         let config = AdamWConfig::new()
             .with_beta_1(beta_1)
             .with_beta_2(beta_2)
             .with_epsilon(epsilon)
             .with_amsgrad(amsgrad)
             .with_weight_decay(weight_decay);
-        Self { moments: Moments { beta_1, beta_2, epsilon }, weight_decay, fused: !amsgrad, burn: config.build() }
+        let moments = Moments { beta_1, beta_2, epsilon };
+        Self { moments, rule: Rule::AdamW(weight_decay), fused: !amsgrad, burn: config.build() }
+    }
+}
+
+/// burn's Adam-family optimisers, whose per-parameter state is one adaptive
+/// momentum: what lets [`Fused`] keep their state type.
+pub(crate) trait WithMomentum: burn::optim::Optimizer {
+    /// The state holding `momentum`.
+    fn wrap<const D: usize>(momentum: AdaptiveMomentumState<D>) -> Self::State<D>;
+    /// The momentum in `state`.
+    fn momentum<const D: usize>(state: &Self::State<D>) -> &AdaptiveMomentumState<D>;
+    /// `state`'s momentum, taken out.
+    fn into_momentum<const D: usize>(state: Self::State<D>) -> AdaptiveMomentumState<D>;
+}
+
+impl WithMomentum for Adam {
+    fn wrap<const D: usize>(momentum: AdaptiveMomentumState<D>) -> AdamState<D> {
+        AdamState { momentum }
+    }
+    fn momentum<const D: usize>(state: &AdamState<D>) -> &AdaptiveMomentumState<D> {
+        &state.momentum
+    }
+    fn into_momentum<const D: usize>(state: AdamState<D>) -> AdaptiveMomentumState<D> {
+        state.momentum
+    }
+}
+
+impl WithMomentum for AdamW {
+    fn wrap<const D: usize>(momentum: AdaptiveMomentumState<D>) -> AdamWState<D> {
+        AdamWState { momentum }
+    }
+    fn momentum<const D: usize>(state: &AdamWState<D>) -> &AdaptiveMomentumState<D> {
+        &state.momentum
+    }
+    fn into_momentum<const D: usize>(state: AdamWState<D>) -> AdaptiveMomentumState<D> {
+        state.momentum
     }
 }
 
@@ -212,8 +241,8 @@ fn update<const D: usize>(
     (tensor, state)
 }
 
-impl burn::optim::Optimizer for FusedAdam {
-    type State<const D: usize> = AdamState<D>;
+impl<O: WithMomentum> burn::optim::Optimizer for Fused<O> {
+    type State<const D: usize> = O::State<D>;
 
     fn step<const D: usize>(
         &self,
@@ -222,39 +251,15 @@ impl burn::optim::Optimizer for FusedAdam {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        if !(self.fused && on_host(&tensor, &grad, state.as_ref().map(|s| &s.momentum))) {
+        if !(self.fused && on_host(&tensor, &grad, state.as_ref().map(O::momentum))) {
             return self.burn.step(lr, tensor, grad, state);
         }
-        let rule = Rule::Adam(self.penalty);
-        let (tensor, momentum) = update(self.moments, rule, lr, tensor, grad, state.map(|s| s.momentum));
-        (tensor, Some(AdamState { momentum }))
+        let (tensor, momentum) = update(self.moments, self.rule, lr, tensor, grad, state.map(O::into_momentum));
+        (tensor, Some(O::wrap(momentum)))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
-        <Adam as burn::optim::Optimizer>::to_device(state, device)
-    }
-}
-
-impl burn::optim::Optimizer for FusedAdamW {
-    type State<const D: usize> = AdamWState<D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<D>,
-        grad: Tensor<D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<D>, Option<Self::State<D>>) {
-        if !(self.fused && on_host(&tensor, &grad, state.as_ref().map(|s| &s.momentum))) {
-            return self.burn.step(lr, tensor, grad, state);
-        }
-        let rule = Rule::AdamW(self.weight_decay);
-        let (tensor, momentum) = update(self.moments, rule, lr, tensor, grad, state.map(|s| s.momentum));
-        (tensor, Some(AdamWState { momentum }))
-    }
-
-    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
-        <AdamW as burn::optim::Optimizer>::to_device(state, device)
+        O::to_device(state, device)
     }
 }
 
@@ -279,7 +284,7 @@ mod tests {
     #[test]
     fn moments_of_a_dead_parameter_end_at_zero_not_subnormal() {
         let device = Device::flex();
-        let adam = FusedAdam::new(0.5, 0.5, 1e-8, None, false);
+        let adam = Fused::adam(0.5, 0.5, 1e-8, None, false);
         let burn = AdamConfig::new().with_beta_1(0.5).with_beta_2(0.5).with_epsilon(1e-8).build();
         let param = || Tensor::<1>::from_data(TensorData::new(vec![0.25_f32, -0.5], [2]), &device);
         let grad = |g: f32| Tensor::<1>::from_data(TensorData::new(vec![g, 2.0 * g], [2]), &device);
