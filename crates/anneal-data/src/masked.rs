@@ -14,12 +14,14 @@ use crate::dataset::{Batch, Dataset, Target, Targets};
 use crate::error::{DataError, Result};
 use crate::text::{PAD, UNK};
 
-/// A batch of token-id rows with some tokens masked, and where they are.
+/// A batch of token-id rows and the positions a model predicts at: the masked
+/// tokens of masked-token pretraining, the positions before each next token
+/// for a causal language model.
 #[derive(Debug, Clone)]
 pub struct MaskedIds {
-    /// The rows, masked: `[batch, max_len]` token ids as floats.
+    /// The rows (masked, for masked-token pretraining): `[batch, max_len]` token ids as floats.
     pub ids: Tensor<2>,
-    /// `row · max_len + position` of every chosen token, in row-major order:
+    /// `row · max_len + position` of every chosen position, in row-major order:
     /// the model predicts one output row for each.
     pub at: Vec<usize>,
 }
@@ -196,5 +198,96 @@ mod tests {
         assert!(e.contains("row 0, position 1: 200"), "{e}");
         assert!(MaskedTokens::new(vec![2.0; 3], 2, 100, 0.15, 0).is_err());
         assert!(MaskedTokens::new(vec![2.0; 2], 2, 100, 0.0, 0).is_err());
+    }
+}
+
+/// Next-token (causal language model) pretraining over rows of token ids: the
+/// model's output at every real position that a real token follows is scored
+/// against that token (one class per position, the vocabulary's ids the
+/// classes). Padding follows a row's real tokens.
+///
+/// ```
+/// use anneal_data::Dataset;
+/// use anneal_data::masked::NextTokens;
+///
+/// let data = NextTokens::new(vec![5.0, 6.0, 7.0, 0.0, 8.0, 9.0, 0.0, 0.0], 4, 10)?;
+/// let batch = data.batch(&[0, 1], &burn::prelude::Device::flex());
+/// assert_eq!(batch.input.at, vec![0, 1, 4]); // 5→6, 6→7 and 8→9
+/// # Ok::<(), anneal_data::DataError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct NextTokens {
+    ids: Vec<f32>,
+    max_len: usize,
+}
+
+impl NextTokens {
+    /// `ids`: row-major rows of `max_len` token ids below `vocab`, real tokens
+    /// first, then padding (0).
+    pub fn new(ids: Vec<f32>, max_len: usize, vocab: usize) -> Result<Self> {
+        if vocab < 3 {
+            return Err(DataError::InvalidParameter(format!("a vocabulary of {vocab} ids has no real token")));
+        }
+        if max_len == 0 || !ids.len().is_multiple_of(max_len) {
+            return Err(DataError::InvalidParameter(format!(
+                "{} token ids do not make rows of max_len = {max_len}",
+                ids.len()
+            )));
+        }
+        for (r, row) in ids.chunks(max_len).enumerate() {
+            if let Some(j) = row.iter().position(|&v| !(v >= 0.0 && (v as usize) < vocab && v.fract() == 0.0)) {
+                return Err(DataError::InvalidParameter(format!(
+                    "row {r}, position {j}: {} is not a token id below {vocab}",
+                    row[j]
+                )));
+            }
+            if let Some(j) = row.windows(2).position(|w| w[0] as u32 == PAD && w[1] as u32 != PAD) {
+                return Err(DataError::InvalidParameter(format!(
+                    "row {r}: a real token at position {} follows padding; padding must come last",
+                    j + 1
+                )));
+            }
+        }
+        Ok(Self { ids, max_len })
+    }
+
+    fn pairs(&self, rows: &[usize]) -> (Vec<f32>, Vec<usize>, Vec<i64>) {
+        let t = self.max_len;
+        let mut ids = Vec::with_capacity(rows.len() * t);
+        let (mut at, mut next) = (Vec::new(), Vec::new());
+        for (b, &r) in rows.iter().enumerate() {
+            let row = &self.ids[r * t..(r + 1) * t];
+            ids.extend_from_slice(row);
+            for j in 0..t.saturating_sub(1) {
+                if row[j + 1] as u32 != PAD {
+                    at.push(b * t + j);
+                    next.push(row[j + 1] as i64);
+                }
+            }
+        }
+        (ids, at, next)
+    }
+}
+
+impl Dataset for NextTokens {
+    type Input = MaskedIds;
+
+    fn len(&self) -> usize {
+        self.ids.len() / self.max_len
+    }
+
+    fn batch(&self, rows: &[usize], device: &Device) -> Batch<MaskedIds> {
+        let (ids, at, next) = self.pairs(rows);
+        let n = next.len();
+        Batch {
+            input: MaskedIds { ids: Tensor::from_data(TensorData::new(ids, [rows.len(), self.max_len]), device), at },
+            target: Target::Classes(Tensor::from_data(TensorData::new(next, [n]), device)),
+        }
+    }
+
+    /// Every row's next tokens, row by row.
+    fn all_targets(&self) -> Targets {
+        let rows: Vec<usize> = (0..self.len()).collect();
+        Targets::Classes(self.pairs(&rows).2.into_iter().map(|v| v as usize).collect())
     }
 }

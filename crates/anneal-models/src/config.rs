@@ -157,6 +157,7 @@ impl<'de> Deserialize<'de> for ModelConfig {
                     pooling: raw.pooling.unwrap_or(d.pooling),
                     activation: raw.activation.unwrap_or(d.activation),
                     output: raw.output,
+                    causal: false,
                 }))
             }
             Kind::Linear => {

@@ -75,6 +75,9 @@ pub enum ModelError {
         /// What went wrong, with the keys at fault.
         message: String,
     },
+    /// Settings that cannot go together (a causal transformer pooling at `[CLS]`).
+    #[error("{0}")]
+    Incompatible(String),
     /// Weights of a trained model that do not fit the model they should start.
     #[error("the source model's weights do not fit this model: {0}")]
     Transfer(String),

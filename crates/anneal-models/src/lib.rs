@@ -28,6 +28,7 @@ pub mod cnn;
 pub mod config;
 pub mod dropout;
 pub mod error;
+pub mod incontext;
 pub mod linear;
 pub mod mlp;
 pub mod model;

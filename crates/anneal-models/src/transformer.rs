@@ -123,6 +123,12 @@ pub struct TransformerConfig {
     /// Number of outputs (0 in a run config: from the data).
     #[serde(default, skip_serializing_if = "crate::config::is_zero")]
     pub output: usize,
+    /// A causal (decoder-only) model: each position attends only to itself and
+    /// the positions before it, so the output at a position depends on no
+    /// later token (a language model's next-token prediction). `false`: every
+    /// real token sees every other (an encoder).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub causal: bool,
 }
 
 impl Default for TransformerConfig {
@@ -140,13 +146,15 @@ impl Default for TransformerConfig {
             pooling: Pooling::Mean,
             activation: ActivationKind::Relu,
             output: 0,
+            causal: false,
         }
     }
 }
 
 impl TransformerConfig {
     /// Checks the settings: sizes of at least 1, heads dividing `d_model`,
-    /// dropout in `[0, 1)`.
+    /// dropout in `[0, 1)`, no `[CLS]` pooling in a causal model (its `[CLS]`
+    /// would see only itself).
     pub fn validate(&self) -> Result<(), ModelError> {
         for (layer, n) in [
             ("vocab", self.vocab),
@@ -166,6 +174,13 @@ impl TransformerConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(ModelError::Dropout(self.dropout));
+        }
+        if self.causal && self.pooling == Pooling::Cls {
+            return Err(ModelError::Incompatible(
+                "a causal transformer cannot pool at [CLS]: placed first, it would attend only to itself; use \
+                 pooling = \"mean\""
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -190,6 +205,43 @@ impl TransformerConfig {
         let cls =
             (self.pooling == Pooling::Cls).then(|| Param::from_data(TensorData::new(normal(d), [1, 1, d]), device));
         let norm = |device: &Device| LayerNormConfig::new(d).with_epsilon(1e-5).init(device);
+        let blocks = BlockShape { d_model: d, d_ff: self.d_ff, layers: self.layers, dropout: self.dropout }
+            .init(seed, &mut rng, device);
+        Ok(Transformer {
+            token,
+            position,
+            cls,
+            blocks,
+            final_norm: (self.norm == NormPlacement::Pre).then(|| norm(device)),
+            head: linear_layer(&mut rng, d, self.output, device),
+            activation: self.activation.config().init(device),
+            sinusoids: match self.position {
+                PositionKind::Sinusoidal => sinusoids(positions, d),
+                PositionKind::Learned => Vec::new(),
+            },
+            heads: self.heads,
+            pre_norm: self.norm == NormPlacement::Pre,
+            causal: self.causal,
+        })
+    }
+}
+
+/// The sizes of a stack of encoder blocks (shared by [`Transformer`] and
+/// [`InContextRegressor`](crate::incontext::InContextRegressor)).
+pub(crate) struct BlockShape {
+    pub(crate) d_model: usize,
+    pub(crate) d_ff: usize,
+    pub(crate) layers: usize,
+    pub(crate) dropout: f64,
+}
+
+impl BlockShape {
+    /// The blocks, weights drawn from `rng` as PyTorch initialises
+    /// `nn.TransformerEncoderLayer` (see [`TransformerConfig::init`]), dropout
+    /// generators from `seed`.
+    pub(crate) fn init(&self, seed: u64, rng: &mut SeededRng, device: &Device) -> Vec<EncoderBlock> {
+        let d = self.d_model;
+        let norm = |device: &Device| LayerNormConfig::new(d).with_epsilon(1e-5).init(device);
         let mut dropouts = 0u64;
         let mut dropout = || {
             dropouts += 1;
@@ -212,8 +264,8 @@ impl TransformerConfig {
                 key,
                 value,
                 out,
-                ff_in: linear_layer(&mut rng, d, self.d_ff, device),
-                ff_out: linear_layer(&mut rng, self.d_ff, d, device),
+                ff_in: linear_layer(rng, d, self.d_ff, device),
+                ff_out: linear_layer(rng, self.d_ff, d, device),
                 norm_attention: norm(device),
                 norm_ff: norm(device),
                 attention_dropout: dropout(),
@@ -222,21 +274,7 @@ impl TransformerConfig {
                 ff_out_dropout: dropout(),
             });
         }
-        Ok(Transformer {
-            token,
-            position,
-            cls,
-            blocks,
-            final_norm: (self.norm == NormPlacement::Pre).then(|| norm(device)),
-            head: linear_layer(&mut rng, d, self.output, device),
-            activation: self.activation.config().init(device),
-            sinusoids: match self.position {
-                PositionKind::Sinusoidal => sinusoids(positions, d),
-                PositionKind::Learned => Vec::new(),
-            },
-            heads: self.heads,
-            pre_norm: self.norm == NormPlacement::Pre,
-        })
+        blocks
     }
 }
 
@@ -280,10 +318,12 @@ impl EncoderBlock {
         let dh = d / heads;
         let device = x.device();
         let split = |z: Tensor<2>| {
-            Tensor::<2>::zeros([b * t, d], &device)
-                .select_assign(0, packing.rows.clone(), z, IndexingUpdateOp::Add)
-                .reshape([b, t, heads, dh])
-                .swap_dims(1, 2)
+            let z = if packing.dense {
+                z
+            } else {
+                Tensor::<2>::zeros([b * t, d], &device).select_assign(0, packing.rows.clone(), z, IndexingUpdateOp::Add)
+            };
+            z.reshape([b, t, heads, dh]).swap_dims(1, 2)
         };
         // Scaling the queries rather than the scores: t / head_dim times fewer products.
         let q = split(self.query.forward(x.clone())).mul_scalar(1.0 / (dh as f64).sqrt());
@@ -291,7 +331,8 @@ impl EncoderBlock {
         let v = split(self.value.forward(x));
         let scores = q.matmul(k.swap_dims(2, 3)) + packing.mask.clone();
         let weights = self.attention_dropout.forward(softmax(scores, 3));
-        let z = weights.matmul(v).swap_dims(1, 2).reshape([b * t, d]).select(0, packing.rows.clone());
+        let z = weights.matmul(v).swap_dims(1, 2).reshape([b * t, d]);
+        let z = if packing.dense { z } else { z.select(0, packing.rows.clone()) };
         self.attention_out_dropout.forward(self.out.forward(z))
     }
 
@@ -337,10 +378,11 @@ pub struct Transformer {
     sinusoids: Vec<f32>,
     heads: usize,
     pre_norm: bool,
+    causal: bool,
 }
 
 /// Where a batch's real tokens are, read from its ids on the host.
-struct Packing {
+pub(crate) struct Packing {
     batch: usize,
     /// Positions per text, `[CLS]` included.
     seq: usize,
@@ -348,15 +390,20 @@ struct Packing {
     rows: Tensor<1, Int>,
     /// The same rows on the host (ascending).
     host_rows: Vec<i64>,
-    /// Added to every attention score, `[batch, 1, 1, seq]`: −∞ at a padded key
-    /// (exp gives exactly 0, without libm's slow underflow path), 0 elsewhere,
-    /// and 0 throughout a text with no real token, which therefore attends to
-    /// its padding and stays finite.
+    /// Every position is a real token (no padding): the rows are the layout's own.
+    dense: bool,
+    /// Added to every attention score, `[batch, 1, 1, seq]` (`[batch, 1, seq,
+    /// seq]` when causal: −∞ also at every key after the query): −∞ at a padded
+    /// key (exp gives exactly 0, without libm's slow underflow path), 0
+    /// elsewhere, and 0 throughout a text with no real token, which therefore
+    /// attends to its padding and stays finite. A causal query always sees
+    /// itself, so no row of scores is all −∞.
     mask: Tensor<4>,
-    /// How the packed rows become one vector per text.
-    pool: Pool,
+    /// Each text's span of packed rows.
+    spans: Vec<std::ops::Range<usize>>,
 }
 
+/// How the packed rows become one vector per text.
 enum Pool {
     /// The row of each text's `[CLS]`.
     First(Tensor<1, Int>),
@@ -366,13 +413,13 @@ enum Pool {
 }
 
 impl Packing {
-    fn new(x: &Tensor<2>, cls: bool) -> Self {
+    fn new(x: &Tensor<2>, cls: bool, causal: bool) -> Self {
         let [b, t] = x.dims();
         let device = x.device();
         let ids = x.to_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
         let seq = t + usize::from(cls);
         let mut rows: Vec<i64> = Vec::with_capacity(b * seq);
-        let mut mask = vec![0.0f32; b * seq];
+        let mut padded = vec![false; b * seq];
         let mut spans = Vec::with_capacity(b);
         for i in 0..b {
             let text = ids.get(i * t..(i + 1) * t).unwrap_or_default();
@@ -385,38 +432,94 @@ impl Packing {
             rows.extend(text.iter().enumerate().filter(|&(_, &id)| id as i64 != 0).map(|(j, _)| (shift + j) as i64));
             if rows.len() > start {
                 for (j, &id) in text.iter().enumerate() {
-                    if id as i64 == 0 {
-                        mask[shift + j] = f32::NEG_INFINITY;
-                    }
+                    padded[shift + j] = id as i64 == 0;
                 }
             }
             spans.push(start..rows.len());
         }
-        let n = rows.len();
-        let pool = if cls {
-            let first: Vec<i64> = spans.iter().map(|s| s.start as i64).collect();
-            Pool::First(Tensor::from_data(TensorData::new(first, [b]), &device))
-        } else {
-            let mut weights = vec![0.0f32; b * n];
-            for (i, span) in spans.iter().enumerate() {
-                let share = 1.0 / span.len().max(1) as f32;
-                weights[i * n + span.start..i * n + span.end].fill(share);
+        let dense = rows.len() == b * seq;
+        let mask = if causal {
+            let mut mask = vec![0.0f32; b * seq * seq];
+            for i in 0..b {
+                for q in 0..seq {
+                    for k in 0..seq {
+                        if k != q && (k > q || padded[i * seq + k]) {
+                            mask[(i * seq + q) * seq + k] = f32::NEG_INFINITY;
+                        }
+                    }
+                }
             }
-            Pool::Mean(Tensor::from_data(TensorData::new(weights, [b, n]), &device))
+            Tensor::<1>::from_data(TensorData::new(mask, [b * seq * seq]), &device).reshape([b, 1, seq, seq])
+        } else {
+            let mask = padded.iter().map(|&p| if p { f32::NEG_INFINITY } else { 0.0 }).collect();
+            Tensor::<2>::from_data(TensorData::new(mask, [b, seq]), &device).reshape([b, 1, 1, seq])
         };
+        let n = rows.len();
         Self {
             batch: b,
             seq,
             rows: Tensor::from_data(TensorData::new(rows.clone(), [n]), &device),
             host_rows: rows,
-            mask: Tensor::<2>::from_data(TensorData::new(mask, [b, seq]), &device).reshape([b, 1, 1, seq]),
-            pool,
+            dense,
+            mask,
+            spans,
+        }
+    }
+
+    /// `batch` sequences of `seq` real positions each, every one attending to
+    /// itself and those before it (a causal mask, no padding).
+    pub(crate) fn causal_dense(batch: usize, seq: usize, device: &Device) -> Self {
+        let mut mask = vec![0.0f32; seq * seq];
+        for q in 0..seq {
+            mask[q * seq + q + 1..(q + 1) * seq].fill(f32::NEG_INFINITY);
+        }
+        let rows: Vec<i64> = (0..(batch * seq) as i64).collect();
+        Self {
+            batch,
+            seq,
+            rows: Tensor::from_data(TensorData::new(rows.clone(), [batch * seq]), device),
+            host_rows: rows,
+            dense: true,
+            mask: Tensor::<2>::from_data(TensorData::new(mask, [seq, seq]), device).reshape([1, 1, seq, seq]),
+            spans: (0..batch).map(|i| i * seq..(i + 1) * seq).collect(),
+        }
+    }
+
+    /// How [`Transformer::forward`] pools the packed rows.
+    fn pool(&self, cls: bool, device: &Device) -> Pool {
+        let b = self.batch;
+        if cls {
+            let first: Vec<i64> = self.spans.iter().map(|s| s.start as i64).collect();
+            Pool::First(Tensor::from_data(TensorData::new(first, [b]), device))
+        } else {
+            let n = self.tokens();
+            let mut weights = vec![0.0f32; b * n];
+            for (i, span) in self.spans.iter().enumerate() {
+                let share = 1.0 / span.len().max(1) as f32;
+                weights[i * n + span.start..i * n + span.end].fill(share);
+            }
+            Pool::Mean(Tensor::from_data(TensorData::new(weights, [b, n]), device))
         }
     }
 
     fn tokens(&self) -> usize {
         self.host_rows.len()
     }
+}
+
+/// Runs `blocks` over the packed rows `h` (`[tokens, d]`).
+pub(crate) fn run_blocks(
+    blocks: &[EncoderBlock],
+    mut h: Tensor<2>,
+    packing: &Packing,
+    heads: usize,
+    pre_norm: bool,
+    activation: &Activation,
+) -> Tensor<2> {
+    for block in blocks {
+        h = block.forward(h, packing, heads, pre_norm, activation);
+    }
+    h
 }
 
 impl Transformer {
@@ -431,21 +534,23 @@ impl Transformer {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let [b, _] = x.dims();
         let device = x.device();
-        let packing = Packing::new(&x, self.cls.is_some());
+        let packing = Packing::new(&x, self.cls.is_some(), self.causal);
         let Some(h) = self.encode(x, &packing) else {
             // Only padding, and no [CLS]: every text pools to zeros.
             let d = self.token.weight.val().dims()[1];
             return self.head.forward(Tensor::zeros([b, d], &device));
         };
-        let pooled = match &packing.pool {
-            Pool::First(rows) => h.select(0, rows.clone()),
-            Pool::Mean(weights) => weights.clone().matmul(h),
+        let pooled = match packing.pool(self.cls.is_some(), &device) {
+            Pool::First(rows) => h.select(0, rows),
+            Pool::Mean(weights) => weights.matmul(h),
         };
         self.head.forward(pooled)
     }
 
     /// The head's outputs at single tokens instead of pooled texts: masked-token
-    /// pretraining, where the head maps each token's vector to the vocabulary.
+    /// pretraining, where the head maps each token's vector to the vocabulary,
+    /// and a causal language model, whose output at a position scores the
+    /// token after it.
     ///
     /// # Shapes
     /// - `x`: `[batch, seq]` token ids as floats, as for [`forward`](Transformer::forward)
@@ -455,12 +560,23 @@ impl Transformer {
     /// A position of padding (which a caller should not give) reads the first
     /// real token of the batch.
     pub fn forward_at(&self, x: Tensor<2>, at: &[usize]) -> Tensor<2> {
+        self.head.forward(self.hidden_at(x, at))
+    }
+
+    /// The encoder's vectors (before the head) at single tokens: what
+    /// [`forward_at`](Transformer::forward_at) feeds the head, for a second
+    /// head on the same trunk (a policy's value estimate).
+    ///
+    /// # Shapes
+    /// - `x`, `at`: as for [`forward_at`](Transformer::forward_at)
+    /// - output: `[at.len(), d_model]`
+    pub fn hidden_at(&self, x: Tensor<2>, at: &[usize]) -> Tensor<2> {
         let [_, t] = x.dims();
         let device = x.device();
-        let packing = Packing::new(&x, self.cls.is_some());
+        let packing = Packing::new(&x, self.cls.is_some(), self.causal);
         let Some(h) = self.encode(x, &packing) else {
             let d = self.token.weight.val().dims()[1];
-            return self.head.forward(Tensor::zeros([at.len(), d], &device));
+            return Tensor::zeros([at.len(), d], &device);
         };
         // Each position's row among the packed tokens.
         let cls = usize::from(self.cls.is_some());
@@ -472,7 +588,26 @@ impl Transformer {
             })
             .collect();
         let picks = Tensor::<1, Int>::from_data(TensorData::new(picks, [at.len()]), &device);
-        self.head.forward(h.select(0, picks))
+        h.select(0, picks)
+    }
+
+    /// The output head applied to vectors from [`hidden_at`](Transformer::hidden_at).
+    ///
+    /// # Shapes
+    /// - `h`: `[n, d_model]`
+    /// - output: `[n, output]`
+    pub fn apply_head(&self, h: Tensor<2>) -> Tensor<2> {
+        self.head.forward(h)
+    }
+
+    /// The width of the vectors [`hidden_at`](Transformer::hidden_at) returns.
+    pub fn d_model(&self) -> usize {
+        self.token.weight.val().dims()[1]
+    }
+
+    /// Whether each position sees only itself and those before it.
+    pub fn is_causal(&self) -> bool {
+        self.causal
     }
 
     /// The encoder's output for every real token of `x`, packed (`None` when
@@ -494,10 +629,9 @@ impl Transformer {
             None => Tensor::from_data(TensorData::new(self.sinusoids[..seq * d].to_vec(), [seq, d]), &device),
         };
         h = h + positions.unsqueeze::<3>();
-        let mut h: Tensor<2> = h.reshape([b * seq, d]).select(0, packing.rows.clone());
-        for block in &self.blocks {
-            h = block.forward(h, packing, self.heads, self.pre_norm, &self.activation);
-        }
+        let h: Tensor<2> = h.reshape([b * seq, d]);
+        let h = if packing.dense { h } else { h.select(0, packing.rows.clone()) };
+        let mut h = run_blocks(&self.blocks, h, packing, self.heads, self.pre_norm, &self.activation);
         if let Some(norm) = &self.final_norm {
             h = norm.forward(h);
         }
@@ -638,6 +772,31 @@ mod tests {
         assert!(TransformerConfig { dropout: 1.0, ..config }.validate().is_err());
     }
 
+    /// A causal model's output at a position depends on no later token, nor on
+    /// the padding after a text; an encoder's does. `[CLS]` pooling is refused.
+    #[test]
+    fn a_causal_model_sees_no_later_token() {
+        let device = Device::flex();
+        let config =
+            TransformerConfig { causal: true, ..small(NormPlacement::Pre, Pooling::Mean, PositionKind::Learned) };
+        let model = config.clone().init(4, &device).unwrap();
+        let encoder = TransformerConfig { causal: false, ..config.clone() }.init(4, &device).unwrap();
+        let a = [4.0, 9.0, 2.0, 7.0, 0.0, 0.0, 0.0, 0.0];
+        let b = [4.0, 9.0, 2.0, 5.0, 6.0, 0.0, 0.0, 0.0];
+        let at = [0, 1, 2, 8, 9, 10];
+        let causal = values(model.forward_at(rows(&[a, b], &device), &at));
+        assert_eq!(&causal[..9], &causal[9..], "positions 0-2 agree whatever follows");
+        let alone = values(model.forward_at(rows(&[a], &device), &[3]));
+        let beside = values(model.forward_at(rows(&[b, a], &device), &[11]));
+        for (x, y) in alone.iter().zip(&beside) {
+            assert!((x - y).abs() < 1e-5, "{alone:?} {beside:?}");
+        }
+        let full = values(encoder.forward_at(rows(&[a, b], &device), &at));
+        assert!(full[..9].iter().zip(&full[9..]).any(|(x, y)| (x - y).abs() > 1e-4));
+        let e = TransformerConfig { pooling: Pooling::Cls, ..config }.validate().unwrap_err().to_string();
+        assert!(e.contains("causal") && e.contains("[CLS]"), "{e}");
+    }
+
     #[test]
     fn sinusoids_are_the_papers() {
         let t = sinusoids(3, 4);
@@ -647,8 +806,9 @@ mod tests {
     }
 }
 
-/// A transformer encoder trained to predict masked tokens (its head maps each
-/// token's vector to the vocabulary): the model of `anneal pretrain`. Its
+/// A transformer trained to predict tokens at positions (its head maps each
+/// token's vector to the vocabulary): masked tokens for an encoder (the model
+/// of `anneal pretrain`), the next token for a causal language model. Its
 /// [`encoder`](MaskedLm::into_encoder) is an ordinary [`Transformer`] whose
 /// head a fine-tuning run replaces.
 #[derive(Module, Debug)]
