@@ -33,6 +33,7 @@ pub fn run(config: &RunConfig, out: &Path) -> anyhow::Result<RunMetrics> {
 }
 
 /// Mean and sample standard deviation.
+#[allow(dead_code)] // in_context reports one seed per size.
 pub fn mean_sd(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;

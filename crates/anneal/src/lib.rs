@@ -22,6 +22,7 @@ pub mod config;
 pub mod cv;
 pub mod error;
 pub mod eval;
+pub mod incontext;
 pub mod pipeline;
 pub mod pretrain;
 pub mod reinforcement;
