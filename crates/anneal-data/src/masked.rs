@@ -150,57 +150,6 @@ impl Dataset for MaskedTokens {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn data() -> MaskedTokens {
-        let mut ids = Vec::new();
-        for r in 0..50 {
-            let len = 5 + r % 20;
-            ids.extend((0..32).map(|j| if j < len { (2 + (r * 7 + j) % 98) as f32 } else { 0.0 }));
-        }
-        MaskedTokens::new(ids, 32, 100, 0.15, 9).unwrap()
-    }
-
-    #[test]
-    fn bert_masking_picks_real_tokens_replays_and_changes_by_epoch() {
-        let d = data();
-        let rows: Vec<usize> = (0..50).collect();
-        let (ids, at, targets) = d.mask(&rows, 1);
-        assert_eq!(d.mask(&rows, 1), (ids.clone(), at.clone(), targets.clone()), "same seed and epoch: same masks");
-        assert_ne!(d.mask(&rows, 2).1, at, "another epoch: other positions");
-        let (mut masked, mut random, mut kept) = (0, 0, 0);
-        for (&p, &y) in at.iter().zip(&targets) {
-            assert_eq!(d.ids[p] as i64, y, "the target is the original id");
-            assert_ne!(y, 0, "padding is never chosen");
-            match ids[p] as i64 {
-                1 => masked += 1,
-                v if v == y => kept += 1,
-                _ => random += 1,
-            }
-        }
-        let n = at.len() as f64;
-        let real = d.ids.iter().filter(|&&v| v != 0.0).count() as f64;
-        assert!((n / real - 0.15).abs() < 0.02, "{n} of {real}");
-        assert!((masked as f64 / n - 0.8).abs() < 0.1, "{masked} masked of {n}");
-        assert!(random > 0 && kept > 0, "{random} random, {kept} kept");
-        // A row's masks do not depend on the batch it is in.
-        let (_, at_one, targets_one) = d.mask(&[7], 1);
-        let of_7: Vec<i64> = at.iter().zip(&targets).filter(|(p, _)| *p / 32 == 7).map(|(_, y)| *y).collect();
-        assert_eq!(targets_one, of_7);
-        assert!(at_one.iter().all(|p| *p < 32));
-    }
-
-    #[test]
-    fn bad_rows_are_named() {
-        let e = MaskedTokens::new(vec![2.0, 200.0], 2, 100, 0.15, 0).unwrap_err().to_string();
-        assert!(e.contains("row 0, position 1: 200"), "{e}");
-        assert!(MaskedTokens::new(vec![2.0; 3], 2, 100, 0.15, 0).is_err());
-        assert!(MaskedTokens::new(vec![2.0; 2], 2, 100, 0.0, 0).is_err());
-    }
-}
-
 /// Next-token (causal language model) pretraining over rows of token ids: the
 /// model's output at every real position that a real token follows is scored
 /// against that token (one class per position, the vocabulary's ids the
@@ -289,5 +238,72 @@ impl Dataset for NextTokens {
     fn all_targets(&self) -> Targets {
         let rows: Vec<usize> = (0..self.len()).collect();
         Targets::Classes(self.pairs(&rows).2.into_iter().map(|v| v as usize).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> MaskedTokens {
+        let mut ids = Vec::new();
+        for r in 0..50 {
+            let len = 5 + r % 20;
+            ids.extend((0..32).map(|j| if j < len { (2 + (r * 7 + j) % 98) as f32 } else { 0.0 }));
+        }
+        MaskedTokens::new(ids, 32, 100, 0.15, 9).unwrap()
+    }
+
+    #[test]
+    fn bert_masking_picks_real_tokens_replays_and_changes_by_epoch() {
+        let d = data();
+        let rows: Vec<usize> = (0..50).collect();
+        let (ids, at, targets) = d.mask(&rows, 1);
+        assert_eq!(d.mask(&rows, 1), (ids.clone(), at.clone(), targets.clone()), "same seed and epoch: same masks");
+        assert_ne!(d.mask(&rows, 2).1, at, "another epoch: other positions");
+        let (mut masked, mut random, mut kept) = (0, 0, 0);
+        for (&p, &y) in at.iter().zip(&targets) {
+            assert_eq!(d.ids[p] as i64, y, "the target is the original id");
+            assert_ne!(y, 0, "padding is never chosen");
+            match ids[p] as i64 {
+                1 => masked += 1,
+                v if v == y => kept += 1,
+                _ => random += 1,
+            }
+        }
+        let n = at.len() as f64;
+        let real = d.ids.iter().filter(|&&v| v != 0.0).count() as f64;
+        assert!((n / real - 0.15).abs() < 0.02, "{n} of {real}");
+        assert!((masked as f64 / n - 0.8).abs() < 0.1, "{masked} masked of {n}");
+        assert!(random > 0 && kept > 0, "{random} random, {kept} kept");
+        // A row's masks do not depend on the batch it is in.
+        let (_, at_one, targets_one) = d.mask(&[7], 1);
+        let of_7: Vec<i64> = at.iter().zip(&targets).filter(|(p, _)| *p / 32 == 7).map(|(_, y)| *y).collect();
+        assert_eq!(targets_one, of_7);
+        assert!(at_one.iter().all(|p| *p < 32));
+    }
+
+    #[test]
+    fn bad_rows_are_named() {
+        let e = MaskedTokens::new(vec![2.0, 200.0], 2, 100, 0.15, 0).unwrap_err().to_string();
+        assert!(e.contains("row 0, position 1: 200"), "{e}");
+        assert!(MaskedTokens::new(vec![2.0; 3], 2, 100, 0.15, 0).is_err());
+        assert!(MaskedTokens::new(vec![2.0; 2], 2, 100, 0.0, 0).is_err());
+    }
+
+    /// Next tokens: every real position a real token follows, and bad rows named.
+    #[test]
+    fn next_tokens_pairs_each_position_with_the_token_after_it() {
+        let d = NextTokens::new(vec![5.0, 6.0, 7.0, 0.0, 8.0, 0.0, 0.0, 0.0, 2.0, 3.0, 4.0, 9.0], 4, 10).unwrap();
+        let (ids, at, next) = d.pairs(&[2, 0, 1]);
+        assert_eq!(ids.len(), 12);
+        assert_eq!(at, vec![0, 1, 2, 4, 5]);
+        assert_eq!(next, vec![3, 4, 9, 6, 7]);
+        assert_eq!(d.all_targets(), Targets::Classes(vec![6, 7, 3, 4, 9]));
+        let e = NextTokens::new(vec![5.0, 0.0, 7.0, 0.0], 4, 10).unwrap_err().to_string();
+        assert!(e.contains("row 0") && e.contains("follows padding"), "{e}");
+        let e = NextTokens::new(vec![5.0, 12.0, 0.0, 0.0], 4, 10).unwrap_err().to_string();
+        assert!(e.contains("position 1") && e.contains("12"), "{e}");
+        assert!(NextTokens::new(vec![5.0; 5], 4, 10).is_err());
     }
 }

@@ -54,6 +54,12 @@ pub enum RlError {
         /// What went wrong.
         message: String,
     },
+    /// A tensor's values could not be read back to the host.
+    #[error("reading a tensor's values: {0}")]
+    Tensor(String),
+    /// An error of the data crate (reading and tokenizing texts).
+    #[error(transparent)]
+    Data(#[from] anneal_data::DataError),
     /// An error of the model crate.
     #[error(transparent)]
     Model(#[from] anneal_models::ModelError),

@@ -33,6 +33,7 @@ pub mod error;
 pub mod gridworld;
 pub mod ppo;
 pub mod report;
+pub mod rlhf;
 mod update;
 pub mod vec_env;
 

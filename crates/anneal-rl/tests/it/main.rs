@@ -4,3 +4,4 @@
 mod agents;
 mod envs;
 mod golden;
+mod rlhf;
