@@ -818,6 +818,16 @@ fn ppo(
     Ok((policy.valid().lm, history))
 }
 
+/// The running mean of 10 consecutive points (both coordinates): one rollout
+/// of 64 completions is too noisy to draw as it is.
+fn smoothed(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    let w = 10.min(points.len()).max(1);
+    points
+        .windows(w)
+        .map(|p| (p.iter().map(|q| q.0).sum::<f64>() / w as f64, p.iter().map(|q| q.1).sum::<f64>() / w as f64))
+        .collect()
+}
+
 /// Writes `report.md`, `outcome.json` and `reward_vs_kl.{png,svg}` for the
 /// runs of several seeds into `dir`; returns the report's text.
 pub fn write_report(dir: &Path, config: &RlhfConfig, outcomes: &[RlhfOutcome]) -> Result<String> {
@@ -883,12 +893,11 @@ pub fn write_report(dir: &Path, config: &RlhfConfig, outcomes: &[RlhfOutcome]) -
         .enumerate()
         .flat_map(|(i, o)| {
             let color = PALETTE[i % PALETTE.len()];
-            let mut ppo = Series::line(
-                format!("PPO rollouts, seed {}", o.seed),
-                o.ppo_history.iter().map(|r| (r.kl, r.positive)).collect(),
+            let ppo = Series::line(
+                format!("PPO rollouts, seed {} (mean of 10)", o.seed),
+                smoothed(o.ppo_history.iter().map(|r| (r.kl, r.positive)).collect()),
                 color,
             );
-            ppo.markers = true;
             let ends = Series::points(
                 format!("seed {}: pretrained, PPO, DPO (held-out)", o.seed),
                 vec![(0.0, o.reference.positive), (o.ppo.kl, o.ppo.positive), (o.dpo.kl, o.dpo.positive)],
@@ -913,13 +922,11 @@ pub fn write_report(dir: &Path, config: &RlhfConfig, outcomes: &[RlhfOutcome]) -
             .iter()
             .enumerate()
             .map(|(i, o)| {
-                let mut s = Series::line(
-                    format!("seed {}", o.seed),
-                    o.ppo_history.iter().map(|r| (r.kl, r.reward)).collect(),
+                Series::line(
+                    format!("seed {} (mean of 10 rollouts)", o.seed),
+                    smoothed(o.ppo_history.iter().map(|r| (r.kl, r.reward)).collect()),
                     PALETTE[i % PALETTE.len()],
-                );
-                s.markers = true;
-                s
+                )
             })
             .collect(),
         legend_bottom: true,
