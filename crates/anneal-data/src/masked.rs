@@ -55,26 +55,11 @@ impl MaskedTokens {
     /// `ids`: row-major rows of `max_len` token ids below `vocab` (0 = padding);
     /// `rate`: the share of each row's real tokens chosen (BERT: 0.15).
     pub fn new(ids: Vec<f32>, max_len: usize, vocab: usize, rate: f64, seed: u64) -> Result<Self> {
-        if max_len == 0 || !ids.len().is_multiple_of(max_len) {
-            return Err(DataError::InvalidParameter(format!(
-                "{} token ids do not make rows of max_len = {max_len}",
-                ids.len()
-            )));
-        }
+        check_rows(&ids, max_len)?;
         if !(rate > 0.0 && rate < 1.0) {
             return Err(DataError::InvalidParameter(format!("the masking rate must be in (0, 1), not {rate}")));
         }
-        if vocab < 3 {
-            return Err(DataError::InvalidParameter(format!("a vocabulary of {vocab} ids has no real token")));
-        }
-        if let Some(i) = ids.iter().position(|&v| !(v >= 0.0 && (v as usize) < vocab && v.fract() == 0.0)) {
-            return Err(DataError::InvalidParameter(format!(
-                "row {}, position {}: {} is not a token id below {vocab}",
-                i / max_len,
-                i % max_len,
-                ids[i]
-            )));
-        }
+        check_ids(&ids, max_len, vocab)?;
         Ok(Self { ids, max_len, vocab, rate, seed })
     }
 
@@ -150,6 +135,34 @@ impl Dataset for MaskedTokens {
     }
 }
 
+/// `ids` make whole rows of `max_len` (at least 1).
+fn check_rows(ids: &[f32], max_len: usize) -> Result<()> {
+    if max_len == 0 || !ids.len().is_multiple_of(max_len) {
+        return Err(DataError::InvalidParameter(format!(
+            "{} token ids do not make rows of max_len = {max_len}",
+            ids.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A vocabulary with a real token besides `<pad>` and `<unk>`, and every id a
+/// whole number below it (the first offender named by row and position).
+fn check_ids(ids: &[f32], max_len: usize, vocab: usize) -> Result<()> {
+    if vocab < 3 {
+        return Err(DataError::InvalidParameter(format!("a vocabulary of {vocab} ids has no real token")));
+    }
+    if let Some(i) = ids.iter().position(|&v| !(v >= 0.0 && (v as usize) < vocab && v.fract() == 0.0)) {
+        return Err(DataError::InvalidParameter(format!(
+            "row {}, position {}: {} is not a token id below {vocab}",
+            i / max_len,
+            i % max_len,
+            ids[i]
+        )));
+    }
+    Ok(())
+}
+
 /// Next-token (causal language model) pretraining over rows of token ids: the
 /// model's output at every real position that a real token follows is scored
 /// against that token (one class per position, the vocabulary's ids the
@@ -174,22 +187,9 @@ impl NextTokens {
     /// `ids`: row-major rows of `max_len` token ids below `vocab`, real tokens
     /// first, then padding (0).
     pub fn new(ids: Vec<f32>, max_len: usize, vocab: usize) -> Result<Self> {
-        if vocab < 3 {
-            return Err(DataError::InvalidParameter(format!("a vocabulary of {vocab} ids has no real token")));
-        }
-        if max_len == 0 || !ids.len().is_multiple_of(max_len) {
-            return Err(DataError::InvalidParameter(format!(
-                "{} token ids do not make rows of max_len = {max_len}",
-                ids.len()
-            )));
-        }
+        check_rows(&ids, max_len)?;
+        check_ids(&ids, max_len, vocab)?;
         for (r, row) in ids.chunks(max_len).enumerate() {
-            if let Some(j) = row.iter().position(|&v| !(v >= 0.0 && (v as usize) < vocab && v.fract() == 0.0)) {
-                return Err(DataError::InvalidParameter(format!(
-                    "row {r}, position {j}: {} is not a token id below {vocab}",
-                    row[j]
-                )));
-            }
             if let Some(j) = row.windows(2).position(|w| w[0] as u32 == PAD && w[1] as u32 != PAD) {
                 return Err(DataError::InvalidParameter(format!(
                     "row {r}: a real token at position {} follows padding; padding must come last",

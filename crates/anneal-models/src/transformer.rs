@@ -537,8 +537,7 @@ impl Transformer {
         let packing = Packing::new(&x, self.cls.is_some(), self.causal);
         let Some(h) = self.encode(x, &packing) else {
             // Only padding, and no [CLS]: every text pools to zeros.
-            let d = self.token.weight.val().dims()[1];
-            return self.head.forward(Tensor::zeros([b, d], &device));
+            return self.head.forward(Tensor::zeros([b, self.d_model()], &device));
         };
         let pooled = match packing.pool(self.cls.is_some(), &device) {
             Pool::First(rows) => h.select(0, rows),
@@ -575,8 +574,7 @@ impl Transformer {
         let device = x.device();
         let packing = Packing::new(&x, self.cls.is_some(), self.causal);
         let Some(h) = self.encode(x, &packing) else {
-            let d = self.token.weight.val().dims()[1];
-            return Tensor::zeros([at.len(), d], &device);
+            return Tensor::zeros([at.len(), self.d_model()], &device);
         };
         // Each position's row among the packed tokens.
         let cls = usize::from(self.cls.is_some());
@@ -603,11 +601,6 @@ impl Transformer {
     /// The width of the vectors [`hidden_at`](Transformer::hidden_at) returns.
     pub fn d_model(&self) -> usize {
         self.token.weight.val().dims()[1]
-    }
-
-    /// Whether each position sees only itself and those before it.
-    pub fn is_causal(&self) -> bool {
-        self.causal
     }
 
     /// The encoder's output for every real token of `x`, packed (`None` when

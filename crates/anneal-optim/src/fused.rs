@@ -292,14 +292,8 @@ mod tests {
         let mut burn_subnormal = false;
         for step in 0..200 {
             let g = if step == 0 { 1e-3 } else { 0.0 };
-            ours = {
-                let (p, s) = burn::optim::Optimizer::step(&adam, 1e-2, ours.0, grad(g), ours.1);
-                (p, s)
-            };
-            theirs = {
-                let (p, s) = burn::optim::Optimizer::step(&burn, 1e-2, theirs.0, grad(g), theirs.1);
-                (p, s)
-            };
+            ours = burn::optim::Optimizer::step(&adam, 1e-2, ours.0, grad(g), ours.1);
+            theirs = burn::optim::Optimizer::step(&burn, 1e-2, theirs.0, grad(g), theirs.1);
             let moments = |s: &Option<AdamState<1>>| -> Vec<f32> {
                 let m = &s.as_ref().expect("a state").momentum;
                 let m1 = m.moment_1.clone().into_data().try_to_vec::<f32>().expect("f32");

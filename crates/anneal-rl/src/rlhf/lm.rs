@@ -109,6 +109,21 @@ impl Completions {
         &self.ids[r * self.width()..(r + 1) * self.width()]
     }
 
+    /// The rows `rows` (in that order), with their log-probabilities when these
+    /// are known.
+    pub fn rows(&self, rows: &[usize]) -> Completions {
+        let (w, t) = (self.width(), self.new_tokens);
+        let mut ids = Vec::with_capacity(rows.len() * w);
+        let mut log_probs = Vec::with_capacity(if self.log_probs.is_empty() { 0 } else { rows.len() * t });
+        for &r in rows {
+            ids.extend_from_slice(self.row(r));
+            if !self.log_probs.is_empty() {
+                log_probs.extend_from_slice(&self.log_probs[r * t..(r + 1) * t]);
+            }
+        }
+        Completions { prompt_len: self.prompt_len, new_tokens: t, ids, log_probs }
+    }
+
     /// The rows as a model input `[rows, width]`.
     pub fn tensor(&self, device: &Device) -> Tensor<2> {
         let ids: Vec<f32> = self.ids.iter().map(|&i| i as f32).collect();
@@ -160,8 +175,7 @@ pub fn generate(
         let ids: Vec<f32> = rows.iter().flatten().map(|&i| i as f32).collect();
         let at: Vec<usize> = (0..n).map(|r| r * len + len - 1).collect();
         let x = Tensor::<2>::from_data(TensorData::new(ids, [n, len]), device);
-        let logits =
-            next_token_logits(lm, x, &at).into_data().convert::<f32>().try_to_vec::<f32>().map_err(data_error)?;
+        let logits = host(next_token_logits(lm, x, &at))?;
         let vocab = logits.len() / n;
         for (r, row) in rows.iter_mut().enumerate() {
             let (token, lp) = sampling.draw(&logits[r * vocab..(r + 1) * vocab], rng);
@@ -172,8 +186,9 @@ pub fn generate(
     Ok(Completions { prompt_len, new_tokens, ids: rows.into_iter().flatten().collect(), log_probs })
 }
 
-pub(crate) fn data_error(e: impl std::fmt::Debug) -> RlError {
-    RlError::Tensor(format!("{e:?}"))
+/// A tensor's values on the host, as `f32`.
+pub(crate) fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| RlError::Tensor(format!("{e:?}")))
 }
 
 /// The language model's logits at `at` with `<pad>` ruled out (−10⁹): padding
@@ -211,7 +226,7 @@ pub fn per_token_log_probs(lm: &Transformer, completions: &Completions, device: 
     let n = tokens.len();
     let tokens = Tensor::<1, Int>::from_data(TensorData::new(tokens, [n]), device);
     let lp = token_log_probs(lm, completions.tensor(device), &at, tokens);
-    Ok(lp.into_data().convert::<f32>().try_to_vec::<f32>().map_err(data_error)?.into_iter().map(f64::from).collect())
+    Ok(host(lp)?.into_iter().map(f64::from).collect())
 }
 
 /// A value head on a fresh `Linear(d_model, 1)`: U(±1/√d) weights, zero bias.
@@ -240,6 +255,12 @@ impl LmPolicy {
     pub fn new(lm: Transformer, rng: &mut SeededRng, device: &Device) -> Self {
         let value = scalar_head(lm.d_model(), rng, device);
         Self { lm, value }
+    }
+
+    /// The value head alone at the given positions, `[at.len(), 1]`: the last
+    /// column of [`forward`](Model::forward) without the vocabulary's logits.
+    pub fn values(&self, input: MaskedIds) -> Tensor<2> {
+        self.value.forward(self.lm.hidden_at(input.ids, &input.at))
     }
 }
 

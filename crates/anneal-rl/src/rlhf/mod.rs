@@ -62,7 +62,7 @@ pub use objectives::{BradleyTerry, Dpo};
 
 use crate::error::{Result, RlError, setting};
 use crate::ppo::{PpoObjective, gae};
-use lm::data_error;
+use lm::host;
 
 /// The shape of a small transformer and how long it trains.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -425,9 +425,7 @@ impl Judge {
             let ids = self.encoder.encode_texts(chunk)?.0;
             let x = Tensor::<2>::from_data(TensorData::new(ids.values, [ids.n_rows, ids.n_cols]), device);
             let p = softmax(self.model.forward(x), 1).narrow(1, 1, 1);
-            out.extend(
-                p.into_data().convert::<f32>().try_to_vec::<f32>().map_err(data_error)?.into_iter().map(f64::from),
-            );
+            out.extend(host(p)?.into_iter().map(f64::from));
         }
         Ok(out)
     }
@@ -471,13 +469,8 @@ impl Pairs {
     }
 
     fn select(&self, pairs: &[usize]) -> Completions {
-        let w = self.completions.width();
-        let mut ids = Vec::with_capacity(pairs.len() * 2 * w);
-        for &p in pairs {
-            ids.extend_from_slice(&self.completions.ids[2 * p * w..(2 * p + 2) * w]);
-        }
-        let c = &self.completions;
-        Completions { prompt_len: c.prompt_len, new_tokens: c.new_tokens, ids, log_probs: Vec::new() }
+        let rows: Vec<usize> = pairs.iter().flat_map(|&p| [2 * p, 2 * p + 1]).collect();
+        self.completions.rows(&rows)
     }
 
     fn part(&self, pairs: &[usize]) -> Self {
@@ -522,11 +515,10 @@ impl Dataset for DpoPairs<'_> {
     }
 
     fn batch(&self, rows: &[usize], device: &Device) -> Batch<PairTokens> {
-        let reference: Vec<f32> =
-            rows.iter().flat_map(|&p| [self.0.reference[2 * p], self.0.reference[2 * p + 1]]).collect();
+        let part = self.0.part(rows);
         Batch {
-            input: PairTokens::new(&self.0.select(rows), device),
-            target: Target::Values(Tensor::from_data(TensorData::new(reference, [rows.len(), 2]), device)),
+            input: PairTokens::new(&part.completions, device),
+            target: Target::Values(Tensor::from_data(TensorData::new(part.reference, [rows.len(), 2]), device)),
         }
     }
 
@@ -702,10 +694,6 @@ pub fn run(config: &RlhfConfig, data: &Path, device: &Device, log: &mut dyn FnMu
     Ok(outcome)
 }
 
-fn host(t: Tensor<2>) -> Result<Vec<f32>> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().map_err(data_error)
-}
-
 /// PPO on completions: returns the trained language model (inner device) and the rollouts' records.
 #[allow(clippy::too_many_arguments)]
 fn ppo(
@@ -740,9 +728,8 @@ fn ppo(
         let current = policy.as_ref().map(|m| m.valid()).ok_or_else(|| RlError::Mismatch("no policy".into()))?;
         let batch: Vec<Vec<u32>> = (0..n).map(|_| prompts[rng.below(prompts.len() as u64) as usize].clone()).collect();
         let c = generate(&current.lm, &batch, steps, &Sampling::default(), &mut rng, &device)?;
-        let (at, actions) = c.states();
-        let out = host(current.forward(MaskedIds { ids: c.tensor(&device), at: at.clone() }))?;
-        let values: Vec<f32> = out.chunks(vocab + 1).map(|r| r[vocab]).collect();
+        let (at, _) = c.states();
+        let values = host(current.values(MaskedIds { ids: c.tensor(&device), at }))?;
         let ref_lp = per_token_log_probs(reference, &c, &device)?;
         let scores = host(rm.rewards(c.tensor(&device)).reshape([n, 1]))?;
         // Step-major layout for GAE: index t · n + e.
@@ -777,27 +764,16 @@ fn ppo(
         for _ in 0..p.epochs {
             rng.shuffle(&mut order);
             for chunk in order.chunks(p.batch_size) {
-                let w = c.width();
-                let ids: Vec<f32> = chunk.iter().flat_map(|&e| c.row(e).iter().map(|&i| i as f32)).collect();
-                let mut positions = Vec::with_capacity(chunk.len() * steps);
-                let mut rows = Vec::with_capacity(chunk.len() * steps);
-                for (b, &e) in chunk.iter().enumerate() {
-                    for s in 0..steps {
-                        positions.push(b * w + c.prompt_len - 1 + s);
-                        let i = s * n + e;
-                        rows.push([
-                            actions[e * steps + s] as f32,
-                            c.log_probs[e * steps + s] as f32,
-                            advantages[i],
-                            returns[i],
-                        ]);
-                    }
-                }
+                let part = c.rows(chunk);
+                let (positions, actions) = part.states();
+                // Row-major over (completion, step), as `states`; GAE's layout is step-major.
+                let gae_index = chunk.iter().flat_map(|&e| (0..steps).map(move |s| s * n + e));
+                let rows: Vec<[f32; 4]> = gae_index
+                    .zip(actions.iter().zip(&part.log_probs))
+                    .map(|(i, (&a, &lp))| [a as f32, lp as f32, advantages[i], returns[i]])
+                    .collect();
                 let batch = Batch {
-                    input: MaskedIds {
-                        ids: Tensor::from_data(TensorData::new(ids, [chunk.len(), w]), train_device),
-                        at: positions,
-                    },
+                    input: MaskedIds { ids: part.tensor(train_device), at: positions },
                     target: PpoObjective::target(&rows, train_device),
                 };
                 let info = StepInfo { epoch: iteration, iteration, batch_len: rows.len() };
