@@ -327,24 +327,9 @@ impl Cnn {
         let [c, h, w] = self.image;
         let mut z: Tensor<4> = x.reshape([batch, c, h, w]);
         for block in &self.blocks {
-            z = block.conv.forward(z);
-            if let Some(norm) = &block.norm {
-                z = norm.forward(z);
-            }
-            z = self.activation.forward(z);
-            if let Some(pool) = &block.max_pool {
-                z = pool.forward(z);
-            }
-            if let Some(pool) = &block.avg_pool {
-                z = pool.forward(z);
-            }
+            z = block.forward(z, &self.activation);
         }
-        let [_, c, h, w] = z.dims();
-        let mut v: Tensor<2> = if self.global_pool {
-            z.reshape([batch, c, h * w]).mean_dim(2).reshape([batch, c])
-        } else {
-            z.reshape([batch, c * h * w])
-        };
+        let mut v = flatten(z, self.global_pool);
         let last = self.head.len() - 1;
         for (i, layer) in self.head.iter().enumerate() {
             v = layer.forward(v);
@@ -355,6 +340,144 @@ impl Cnn {
         v
     }
 
+    /// Parameters of each unit a pipeline can cut between: every convolution
+    /// block, then every dense layer of the head.
+    pub(crate) fn unit_params(&self) -> Vec<usize> {
+        self.blocks.iter().map(Module::num_params).chain(self.head.iter().map(Module::num_params)).collect()
+    }
+
+    /// Moves the blocks and dense layers into parts at `ranges` (consecutive,
+    /// covering every unit; see [`unit_params`](Cnn::unit_params)).
+    pub(crate) fn split(self, ranges: &[std::ops::Range<usize>]) -> Vec<CnnPart> {
+        let (n_blocks, n_head) = (self.blocks.len(), self.head.len());
+        let (mut blocks, mut head, mut dropout) =
+            (self.blocks.into_iter(), self.head.into_iter(), self.dropout.into_iter());
+        ranges
+            .iter()
+            .map(|r| {
+                let (b, d) = (r.start.min(n_blocks)..r.end.min(n_blocks), r.start.max(n_blocks)..r.end.max(n_blocks));
+                let dense = (d.start - n_blocks)..(d.end - n_blocks);
+                CnnPart {
+                    blocks: blocks.by_ref().take(b.len()).collect(),
+                    head: head.by_ref().take(dense.len()).collect(),
+                    dropout: dropout.by_ref().take(dense.end.min(n_head - 1).saturating_sub(dense.start)).collect(),
+                    activation: self.activation.clone(),
+                    image: self.image,
+                    global_pool: self.global_pool,
+                    first: r.start,
+                    n_blocks,
+                    units: n_blocks + n_head,
+                }
+            })
+            .collect()
+    }
+
+    /// The model whose units `parts` hold, in order.
+    pub(crate) fn join(parts: Vec<CnnPart>) -> Result<Cnn, ModelError> {
+        let first = parts.first().ok_or(ModelError::NoBlocks)?;
+        let (activation, image, global_pool) = (first.activation.clone(), first.image, first.global_pool);
+        let (mut blocks, mut head, mut dropout) = (Vec::new(), Vec::new(), Vec::new());
+        for part in parts {
+            if part.first != blocks.len() + head.len() {
+                return Err(ModelError::Incompatible(format!(
+                    "pipeline stages out of order: a part starting at unit {} after {}",
+                    part.first,
+                    blocks.len() + head.len()
+                )));
+            }
+            blocks.extend(part.blocks);
+            head.extend(part.head);
+            dropout.extend(part.dropout);
+        }
+        Ok(Cnn { blocks, head, activation, dropout, image, global_pool })
+    }
+}
+
+/// A batch of feature maps as the head's rows: the mean of each channel
+/// (global average pooling) or every value, channel-major.
+fn flatten(z: Tensor<4>, global_pool: bool) -> Tensor<2> {
+    let [batch, c, h, w] = z.dims();
+    if global_pool {
+        z.reshape([batch, c, h * w]).mean_dim(2).reshape([batch, c])
+    } else {
+        z.reshape([batch, c * h * w])
+    }
+}
+
+impl ConvBlock {
+    /// Convolution, batch norm, activation, pooling.
+    fn forward(&self, mut z: Tensor<4>, activation: &Activation) -> Tensor<4> {
+        z = self.conv.forward(z);
+        if let Some(norm) = &self.norm {
+            z = norm.forward(z);
+        }
+        z = activation.forward(z);
+        if let Some(pool) = &self.max_pool {
+            z = pool.forward(z);
+        }
+        if let Some(pool) = &self.avg_pool {
+            z = pool.forward(z);
+        }
+        z
+    }
+}
+
+/// Consecutive units of a [`Cnn`] (convolution blocks, then dense layers):
+/// one stage of a pipeline ([`pipeline`](crate::pipeline)).
+#[derive(Module, Debug)]
+pub struct CnnPart {
+    blocks: Vec<ConvBlock>,
+    head: Vec<Linear>,
+    dropout: Vec<Dropout>,
+    activation: Activation,
+    image: [usize; 3],
+    global_pool: bool,
+    /// The model's index of this part's first unit.
+    first: usize,
+    /// Convolution blocks in the whole model.
+    n_blocks: usize,
+    /// Units in the whole model.
+    units: usize,
+}
+
+impl CnnPart {
+    /// This part's units. The first part reads image rows; a part that starts
+    /// among the blocks reads and (unless it reaches the head) returns feature
+    /// maps; the head's parts read and return rows.
+    pub fn forward(&self, flow: crate::pipeline::Flow) -> crate::pipeline::Flow {
+        use crate::pipeline::Flow;
+        let mut flow = match flow {
+            Flow::Rows(x) if self.first == 0 && self.n_blocks > 0 => {
+                let [batch, _] = x.dims();
+                let [c, h, w] = self.image;
+                Flow::Maps(x.reshape([batch, c, h, w]))
+            }
+            other => other,
+        };
+        for block in &self.blocks {
+            if let Flow::Maps(z) = flow {
+                flow = Flow::Maps(block.forward(z, &self.activation));
+            }
+        }
+        if self.head.is_empty() {
+            return flow;
+        }
+        let mut v = match flow {
+            Flow::Maps(z) => flatten(z, self.global_pool),
+            Flow::Rows(v) => v,
+        };
+        let first_dense = self.first.max(self.n_blocks);
+        for (i, layer) in self.head.iter().enumerate() {
+            v = layer.forward(v);
+            if first_dense + i + 1 < self.units {
+                v = self.dropout[i].forward(self.activation.forward(v));
+            }
+        }
+        Flow::Rows(v)
+    }
+}
+
+impl Cnn {
     /// The dropout generators' states, one per hidden dense layer, for checkpoints.
     pub fn rng_state(&self) -> Vec<u64> {
         self.dropout.iter().map(Dropout::rng_state).collect()

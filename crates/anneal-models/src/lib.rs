@@ -33,6 +33,7 @@ pub mod linear;
 pub mod mlp;
 pub mod model;
 pub mod multitask;
+pub mod pipeline;
 pub mod transformer;
 pub mod weights;
 

@@ -226,6 +226,79 @@ impl Mlp {
     }
 }
 
+/// Consecutive layers of an [`Mlp`]: one stage of a pipeline
+/// ([`pipeline`](crate::pipeline)). Each layer is followed by the model's
+/// activation and dropout unless it is the model's last.
+#[derive(Module, Debug)]
+pub struct MlpPart {
+    layers: Vec<Linear>,
+    activation: Activation,
+    dropout: Vec<Dropout>,
+    /// The model's index of the first layer here.
+    first: usize,
+    /// Layers in the whole model.
+    depth: usize,
+}
+
+impl Mlp {
+    /// Parameters of each layer, input side first: what a balanced split weighs.
+    pub(crate) fn layer_params(&self) -> Vec<usize> {
+        self.layers.iter().map(Module::num_params).collect()
+    }
+
+    /// Moves the layers into parts at `ranges` (consecutive, covering every layer).
+    pub(crate) fn split(self, ranges: &[std::ops::Range<usize>]) -> Vec<MlpPart> {
+        let depth = self.layers.len();
+        let (mut layers, mut dropout) = (self.layers.into_iter(), self.dropout.into_iter());
+        ranges
+            .iter()
+            .map(|r| MlpPart {
+                layers: layers.by_ref().take(r.len()).collect(),
+                activation: self.activation.clone(),
+                // Dropout follows every layer but the last.
+                dropout: dropout.by_ref().take(r.end.min(depth - 1).saturating_sub(r.start)).collect(),
+                first: r.start,
+                depth,
+            })
+            .collect()
+    }
+
+    /// The model whose layers `parts` hold, in order.
+    pub(crate) fn join(parts: Vec<MlpPart>) -> Result<Mlp, ModelError> {
+        let activation = parts.first().map(|p| p.activation.clone()).ok_or(ModelError::NoBlocks)?;
+        let (mut layers, mut dropout) = (Vec::new(), Vec::new());
+        for part in parts {
+            if part.first != layers.len() {
+                return Err(ModelError::Incompatible(format!(
+                    "pipeline stages out of order: a part starting at layer {} after {} layers",
+                    part.first,
+                    layers.len()
+                )));
+            }
+            layers.extend(part.layers);
+            dropout.extend(part.dropout);
+        }
+        Ok(Mlp { layers, activation, dropout })
+    }
+}
+
+impl MlpPart {
+    /// This part's layers.
+    ///
+    /// # Shapes
+    /// - `h`: `[batch, width of the layer before this part]`
+    /// - output: `[batch, width of this part's last layer]`
+    pub fn forward(&self, mut h: Tensor<2>) -> Tensor<2> {
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(h);
+            if self.first + i + 1 < self.depth {
+                h = self.dropout[i].forward(self.activation.forward(h));
+            }
+        }
+        h
+    }
+}
+
 /// A linear layer with weights and bias drawn on the host from
 /// U(−1/√fan_in, 1/√fan_in) (PyTorch's `nn.Linear` default), weights first.
 pub(crate) fn linear_layer(rng: &mut SeededRng, fan_in: usize, fan_out: usize, device: &Device) -> Linear {

@@ -485,6 +485,15 @@ impl Packing {
         }
     }
 
+    /// One vector per text from the packed rows `h`: its `[CLS]` row, or the
+    /// mean of its tokens'.
+    fn pooled(&self, h: Tensor<2>, cls: bool, device: &Device) -> Tensor<2> {
+        match self.pool(cls, device) {
+            Pool::First(rows) => h.select(0, rows),
+            Pool::Mean(weights) => weights.matmul(h),
+        }
+    }
+
     /// How [`Transformer::forward`] pools the packed rows.
     fn pool(&self, cls: bool, device: &Device) -> Pool {
         let b = self.batch;
@@ -505,6 +514,34 @@ impl Packing {
     fn tokens(&self) -> usize {
         self.host_rows.len()
     }
+}
+
+/// The packed rows (`[tokens, d]`) of a batch of ids `x`: token embeddings,
+/// the `[CLS]` vector first when there is one, plus positions (learned, or the
+/// sinusoids when `position` is `None`).
+fn embed(
+    token: &Embedding,
+    position: Option<&Param<Tensor<2>>>,
+    cls: Option<&Param<Tensor<3>>>,
+    sinusoids: &[f32],
+    x: Tensor<2>,
+    packing: &Packing,
+) -> Tensor<2> {
+    let [b, _] = x.dims();
+    let device = x.device();
+    let mut h = token.forward(x.int());
+    let d = h.dims()[2];
+    if let Some(cls) = cls {
+        h = Tensor::cat(vec![cls.val().expand([b, 1, d]), h], 1);
+    }
+    let seq = packing.seq;
+    let positions: Tensor<2> = match position {
+        Some(p) => p.val().slice([0..seq, 0..d]),
+        None => Tensor::from_data(TensorData::new(sinusoids[..seq * d].to_vec(), [seq, d]), &device),
+    };
+    h = h + positions.unsqueeze::<3>();
+    let h: Tensor<2> = h.reshape([b * seq, d]);
+    if packing.dense { h } else { h.select(0, packing.rows.clone()) }
 }
 
 /// Runs `blocks` over the packed rows `h` (`[tokens, d]`).
@@ -539,11 +576,7 @@ impl Transformer {
             // Only padding, and no [CLS]: every text pools to zeros.
             return self.head.forward(Tensor::zeros([b, self.d_model()], &device));
         };
-        let pooled = match packing.pool(self.cls.is_some(), &device) {
-            Pool::First(rows) => h.select(0, rows),
-            Pool::Mean(weights) => weights.matmul(h),
-        };
-        self.head.forward(pooled)
+        self.head.forward(packing.pooled(h, self.cls.is_some(), &device))
     }
 
     /// The head's outputs at single tokens instead of pooled texts: masked-token
@@ -606,24 +639,10 @@ impl Transformer {
     /// The encoder's output for every real token of `x`, packed (`None` when
     /// the batch holds only padding and no `[CLS]`).
     fn encode(&self, x: Tensor<2>, packing: &Packing) -> Option<Tensor<2>> {
-        let [b, _] = x.dims();
-        let device = x.device();
-        let mut h = self.token.forward(x.int());
-        let d = h.dims()[2];
         if packing.tokens() == 0 {
             return None;
         }
-        if let Some(cls) = &self.cls {
-            h = Tensor::cat(vec![cls.val().expand([b, 1, d]), h], 1);
-        }
-        let seq = packing.seq;
-        let positions: Tensor<2> = match &self.position {
-            Some(p) => p.val().slice([0..seq, 0..d]),
-            None => Tensor::from_data(TensorData::new(self.sinusoids[..seq * d].to_vec(), [seq, d]), &device),
-        };
-        h = h + positions.unsqueeze::<3>();
-        let h: Tensor<2> = h.reshape([b * seq, d]);
-        let h = if packing.dense { h } else { h.select(0, packing.rows.clone()) };
+        let h = embed(&self.token, self.position.as_ref(), self.cls.as_ref(), &self.sinusoids, x, packing);
         let mut h = run_blocks(&self.blocks, h, packing, self.heads, self.pre_norm, &self.activation);
         if let Some(norm) = &self.final_norm {
             h = norm.forward(h);
@@ -641,6 +660,161 @@ impl Transformer {
         for (d, &s) in self.blocks.iter().flat_map(|b| b.dropouts()).zip(state) {
             d.set_rng_state(s);
         }
+    }
+}
+
+impl Transformer {
+    /// Parameters of each unit a pipeline can cut between: the embedding
+    /// (tokens, positions, `[CLS]`), every block, then the head (with the final
+    /// norm of a pre-LN model).
+    pub(crate) fn unit_params(&self) -> Vec<usize> {
+        let embedding = self.token.num_params()
+            + self.position.as_ref().map_or(0, |p| p.num_params())
+            + self.cls.as_ref().map_or(0, |c| c.num_params());
+        let head = self.head.num_params() + self.final_norm.as_ref().map_or(0, Module::num_params);
+        std::iter::once(embedding)
+            .chain(self.blocks.iter().map(Module::num_params))
+            .chain(std::iter::once(head))
+            .collect()
+    }
+
+    /// Moves the units into parts at `ranges` (consecutive, covering every
+    /// unit; see [`unit_params`](Transformer::unit_params)).
+    pub(crate) fn split(self, ranges: &[std::ops::Range<usize>]) -> Vec<TransformerPart> {
+        let d_model = self.d_model();
+        let n = self.blocks.len();
+        let units = n + 2;
+        let has_cls = self.cls.is_some();
+        let (mut token, mut position, mut cls, mut sinusoids) =
+            (Some(self.token), self.position, self.cls, Some(self.sinusoids));
+        let (mut final_norm, mut head) = (self.final_norm, Some(self.head));
+        let mut blocks = self.blocks.into_iter();
+        ranges
+            .iter()
+            .map(|r| {
+                let embeds = r.start == 0;
+                let ends = r.end == units;
+                let inner = r.start.clamp(1, n + 1)..r.end.clamp(1, n + 1);
+                TransformerPart {
+                    token: if embeds { token.take() } else { None },
+                    position: if embeds { position.take() } else { None },
+                    cls: if embeds { cls.take() } else { None },
+                    sinusoids: if embeds { sinusoids.take().unwrap_or_default() } else { Vec::new() },
+                    blocks: blocks.by_ref().take(inner.len()).collect(),
+                    final_norm: if ends { final_norm.take() } else { None },
+                    head: if ends { head.take() } else { None },
+                    activation: self.activation.clone(),
+                    heads: self.heads,
+                    pre_norm: self.pre_norm,
+                    causal: self.causal,
+                    has_cls,
+                    d_model,
+                    first: r.start,
+                }
+            })
+            .collect()
+    }
+
+    /// The model whose units `parts` hold, in order.
+    pub(crate) fn join(parts: Vec<TransformerPart>) -> Result<Transformer, ModelError> {
+        let missing = |what: &str| ModelError::Incompatible(format!("the pipeline's stages hold no {what}"));
+        let first = parts.first().ok_or_else(|| missing("unit"))?;
+        let (activation, heads, pre_norm, causal) =
+            (first.activation.clone(), first.heads, first.pre_norm, first.causal);
+        let (mut token, mut position, mut cls, mut sinusoids) = (None, None, None, Vec::new());
+        let (mut blocks, mut final_norm, mut head) = (Vec::new(), None, None);
+        let mut next = 0;
+        for part in parts {
+            if part.first != next {
+                return Err(ModelError::Incompatible(format!(
+                    "pipeline stages out of order: a part starting at unit {} where unit {next} was due",
+                    part.first
+                )));
+            }
+            next = part.first + part.units_held();
+            if part.token.is_some() {
+                token = part.token;
+                position = part.position;
+                cls = part.cls;
+                sinusoids = part.sinusoids;
+            }
+            blocks.extend(part.blocks);
+            if part.head.is_some() {
+                head = part.head;
+                final_norm = part.final_norm;
+            }
+        }
+        Ok(Transformer {
+            token: token.ok_or_else(|| missing("embedding"))?,
+            position,
+            cls,
+            blocks,
+            final_norm,
+            head: head.ok_or_else(|| missing("head"))?,
+            activation,
+            sinusoids,
+            heads,
+            pre_norm,
+            causal,
+        })
+    }
+}
+
+/// Consecutive units of a [`Transformer`] (the embedding, blocks, the head):
+/// one stage of a pipeline ([`pipeline`](crate::pipeline)). Between stages the
+/// activations are the packed rows of the batch's real tokens (`[tokens,
+/// d_model]`); every stage reads where they are from the batch's ids.
+#[derive(Module, Debug)]
+pub struct TransformerPart {
+    token: Option<Embedding>,
+    position: Option<Param<Tensor<2>>>,
+    cls: Option<Param<Tensor<3>>>,
+    blocks: Vec<EncoderBlock>,
+    final_norm: Option<LayerNorm>,
+    head: Option<Linear>,
+    activation: Activation,
+    sinusoids: Vec<f32>,
+    heads: usize,
+    pre_norm: bool,
+    causal: bool,
+    has_cls: bool,
+    d_model: usize,
+    /// The model's index of this part's first unit.
+    first: usize,
+}
+
+impl TransformerPart {
+    /// Units this part holds.
+    fn units_held(&self) -> usize {
+        usize::from(self.token.is_some()) + self.blocks.len() + usize::from(self.head.is_some())
+    }
+
+    /// This part's units on the batch of ids `x` (`[batch, seq]`): the first
+    /// part embeds `x` itself; the others read the packed rows `h` the part
+    /// before returned. The last returns the outputs `[batch, output]`.
+    pub fn forward(&self, x: &Tensor<2>, h: Tensor<2>) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let device = x.device();
+        let packing = Packing::new(x, self.has_cls, self.causal);
+        if packing.tokens() == 0 {
+            // Only padding and no [CLS]: every text pools to zeros, as in Transformer::forward.
+            return match &self.head {
+                Some(head) => head.forward(Tensor::zeros([b, self.d_model], &device)),
+                None => Tensor::zeros([1, self.d_model], &device),
+            };
+        }
+        let mut h = match &self.token {
+            Some(token) => {
+                embed(token, self.position.as_ref(), self.cls.as_ref(), &self.sinusoids, x.clone(), &packing)
+            }
+            None => h,
+        };
+        h = run_blocks(&self.blocks, h, &packing, self.heads, self.pre_norm, &self.activation);
+        let Some(head) = &self.head else { return h };
+        if let Some(norm) = &self.final_norm {
+            h = norm.forward(h);
+        }
+        head.forward(packing.pooled(h, self.has_cls, &device))
     }
 }
 
