@@ -1,6 +1,7 @@
 //! Collective operations between replicas, and their implementation on threads.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,21 @@ pub trait Collective {
     fn barrier(&mut self) -> Result<()> {
         self.all_reduce_sum(&mut [])
     }
+    /// Sends `buf` to rank `to` alone (point to point, what a pipeline's stages
+    /// exchange); rank `to` takes it with [`recv`](Self::recv). Messages from
+    /// one rank to another arrive in the order they were sent. The default
+    /// refuses: a group without point-to-point messages.
+    fn send(&mut self, to: usize, buf: &[f32]) -> Result<()> {
+        let _ = buf;
+        Err(DistError::InvalidSetting(format!("this group cannot send to rank {to}: no point-to-point messages")))
+    }
+    /// The next message rank `from` sent to this rank with [`send`](Self::send),
+    /// waiting for it.
+    fn recv(&mut self, from: usize) -> Result<Vec<f32>> {
+        Err(DistError::InvalidSetting(format!(
+            "this group cannot receive from rank {from}: no point-to-point messages"
+        )))
+    }
     /// The mean over replicas of `tensors` (the same shapes on every replica),
     /// each replica's weighted by its `weight` (the rows its gradients came
     /// from): `Σ wᵣ·tᵣ / Σ wᵣ`, the same values on every replica.
@@ -49,6 +65,38 @@ pub trait Collective {
     /// update, and the sum runs on one replica while the others wait.)
     fn all_reduce_mean(&mut self, tensors: Vec<Tensor<1>>, weight: f64, bucket: usize) -> Result<Vec<Tensor<1>>> {
         staged_mean(self, tensors, weight, bucket)
+    }
+}
+
+/// A borrowed collective is one: a caller can lend its group to an operation
+/// that takes one by value (a pipeline) and keep it for what follows.
+impl<C: Collective + ?Sized> Collective for &mut C {
+    fn rank(&self) -> usize {
+        (**self).rank()
+    }
+    fn world(&self) -> usize {
+        (**self).world()
+    }
+    fn all_reduce_sum(&mut self, buf: &mut [f32]) -> Result<()> {
+        (**self).all_reduce_sum(buf)
+    }
+    fn all_reduce_sum_many(&mut self, bufs: &mut [&mut [f32]]) -> Result<()> {
+        (**self).all_reduce_sum_many(bufs)
+    }
+    fn broadcast(&mut self, buf: &mut [f32], root: usize) -> Result<()> {
+        (**self).broadcast(buf, root)
+    }
+    fn barrier(&mut self) -> Result<()> {
+        (**self).barrier()
+    }
+    fn send(&mut self, to: usize, buf: &[f32]) -> Result<()> {
+        (**self).send(to, buf)
+    }
+    fn recv(&mut self, from: usize) -> Result<Vec<f32>> {
+        (**self).recv(from)
+    }
+    fn all_reduce_mean(&mut self, tensors: Vec<Tensor<1>>, weight: f64, bucket: usize) -> Result<Vec<Tensor<1>>> {
+        (**self).all_reduce_mean(tensors, weight, bucket)
     }
 }
 
@@ -182,7 +230,29 @@ impl ThreadGroup {
             contributions: (0..world).map(|_| RwLock::default()).collect(),
             parts: (0..world).map(|_| RwLock::default()).collect(),
         });
-        Ok((0..world).map(|rank| ThreadCollective { rank, shared: Arc::clone(&shared), finished: false }).collect())
+        // One channel per ordered pair of ranks: outboxes[from][to], inboxes[to][from].
+        let mut outboxes: Vec<Vec<Sender<Vec<f32>>>> = (0..world).map(|_| Vec::with_capacity(world)).collect();
+        let mut inboxes: Vec<Vec<Option<Receiver<Vec<f32>>>>> =
+            (0..world).map(|_| (0..world).map(|_| None).collect()).collect();
+        for (from, outbox) in outboxes.iter_mut().enumerate() {
+            for inbox in inboxes.iter_mut() {
+                let (tx, rx) = channel();
+                outbox.push(tx);
+                inbox[from] = Some(rx);
+            }
+        }
+        Ok(outboxes
+            .into_iter()
+            .zip(inboxes)
+            .enumerate()
+            .map(|(rank, (outbox, inbox))| ThreadCollective {
+                rank,
+                shared: Arc::clone(&shared),
+                finished: false,
+                outbox,
+                inbox: inbox.into_iter().flatten().collect(),
+            })
+            .collect())
     }
 }
 
@@ -252,6 +322,10 @@ pub struct ThreadCollective {
     rank: usize,
     shared: Arc<Shared>,
     finished: bool,
+    /// Point-to-point messages to each rank.
+    outbox: Vec<Sender<Vec<f32>>>,
+    /// Point-to-point messages from each rank.
+    inbox: Vec<Receiver<Vec<f32>>>,
 }
 
 impl ThreadCollective {
@@ -358,6 +432,25 @@ impl ThreadCollective {
 impl Collective for ThreadCollective {
     fn rank(&self) -> usize {
         self.rank
+    }
+
+    fn send(&mut self, to: usize, buf: &[f32]) -> Result<()> {
+        let outbox = self.outbox.get(to).ok_or_else(|| {
+            DistError::InvalidSetting(format!("send to rank {to} in a group of {}", self.shared.world))
+        })?;
+        outbox.send(buf.to_vec()).map_err(|_| DistError::PeerLeft { rank: to, operation: "send" })
+    }
+
+    fn recv(&mut self, from: usize) -> Result<Vec<f32>> {
+        let inbox = self.inbox.get(from).ok_or_else(|| {
+            DistError::InvalidSetting(format!("receive from rank {from} in a group of {}", self.shared.world))
+        })?;
+        inbox.recv_timeout(self.shared.timeout).map_err(|e| match e {
+            RecvTimeoutError::Timeout => {
+                DistError::Timeout { operation: "receive", seconds: self.shared.timeout.as_secs_f64() }
+            }
+            RecvTimeoutError::Disconnected => DistError::PeerLeft { rank: from, operation: "receive" },
+        })
     }
 
     fn world(&self) -> usize {
@@ -526,6 +619,37 @@ mod tests {
                 assert_eq!(*v, (3000 + 3 * round) as f32);
             }
         }
+    }
+
+    #[test]
+    fn point_to_point_messages_arrive_in_order_and_a_leaver_is_named() {
+        let got = run(3, |mut c| {
+            let r = c.rank();
+            if r == 0 {
+                c.send(2, &[1.0, 2.0]).unwrap();
+                c.send(2, &[3.0]).unwrap();
+                c.send(1, &[]).unwrap();
+                Vec::new()
+            } else if r == 1 {
+                let empty = c.recv(0).unwrap();
+                assert!(empty.is_empty());
+                // Rank 2 leaves without sending: the wait ends with its name.
+                assert!(matches!(c.recv(2), Err(DistError::PeerLeft { rank: 2, operation: "receive" })));
+                c.finish();
+                Vec::new()
+            } else {
+                let mut got = c.recv(0).unwrap();
+                got.extend(c.recv(0).unwrap());
+                got
+            }
+        });
+        assert_eq!(got[2], vec![1.0, 2.0, 3.0]);
+        let mut members = ThreadGroup::new(1, Duration::from_millis(20)).unwrap();
+        let c = &mut members[0];
+        assert!(c.send(1, &[1.0]).is_err());
+        c.send(0, &[4.0]).unwrap();
+        assert_eq!(c.recv(0).unwrap(), vec![4.0]);
+        assert!(matches!(c.recv(0), Err(DistError::Timeout { .. })));
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub mod collective;
 pub mod error;
 #[cfg(feature = "mpi")]
 pub mod mpi_collective;
+pub mod pipeline;
 pub mod replicas;
 pub mod sync;
 
@@ -65,5 +66,6 @@ pub use collective::{Collective, ThreadCollective, ThreadGroup};
 pub use error::{DistError, Result};
 #[cfg(feature = "mpi")]
 pub use mpi_collective::MpiCollective;
+pub use pipeline::{GPipe, PipelineConfig, StageStats, fit_stage};
 pub use replicas::ThreadReplicas;
 pub use sync::{DEFAULT_BUCKET_VALUES, GradientSync, SyncStats, all_gather_f64};

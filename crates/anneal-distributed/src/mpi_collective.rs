@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use mpi::collective::SystemOperation;
 use mpi::environment::Universe;
+use mpi::point_to_point::{Destination, Source};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
 
@@ -130,6 +131,23 @@ impl Collective for MpiCollective {
         let r = root as mpi::Rank;
         self.watched(|w| w.process_at_rank(r).broadcast_into(buf));
         Ok(())
+    }
+
+    fn send(&mut self, to: usize, buf: &[f32]) -> Result<()> {
+        if to >= self.size {
+            return Err(DistError::InvalidSetting(format!("send to rank {to} in a world of {}", self.size)));
+        }
+        let r = to as mpi::Rank;
+        self.watched(|w| w.process_at_rank(r).send(buf));
+        Ok(())
+    }
+
+    fn recv(&mut self, from: usize) -> Result<Vec<f32>> {
+        if from >= self.size {
+            return Err(DistError::InvalidSetting(format!("receive from rank {from} in a world of {}", self.size)));
+        }
+        let r = from as mpi::Rank;
+        Ok(self.watched(|w| w.process_at_rank(r).receive_vec::<f32>().0))
     }
 
     fn barrier(&mut self) -> Result<()> {

@@ -594,8 +594,9 @@ fn mixed_cross_entropy(
     }
 }
 
-/// The sum of the terms: what back-propagates.
-pub(crate) fn total(terms: &[LossTerm]) -> Result<Tensor<1>, TrainError> {
+/// The sum of an objective's terms: what back-propagates (an error when it
+/// returned none).
+pub fn total(terms: &[LossTerm]) -> Result<Tensor<1>, TrainError> {
     terms
         .iter()
         .map(|t| t.value.clone())

@@ -1,0 +1,337 @@
+//! A pipeline of 2 stages × 4 micro-batches equals one device on the whole
+//! batch: outputs, loss and every parameter's gradient within 1e-5, for an
+//! MLP, a CNN and a transformer, on threads and on 2 MPI ranks; and training
+//! through the pipeline equals the plain loop's.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anneal_data::{ClassificationData, Dataset};
+use anneal_distributed::pipeline::{GPipe, StageJob, fit_stage};
+use anneal_distributed::{Collective, ThreadReplicas};
+use anneal_models::pipeline::{self, Split, Stage};
+use anneal_models::{
+    ActivationKind, AnyModel, CnnConfig, ConvBlockConfig, MlpConfig, Model, ModelConfig, PoolKind, TransformerConfig,
+};
+use anneal_optim::OptimizerConfig;
+use anneal_train::{Objective, Progress, TrainConfig, Trainer, default_objective, evaluate};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+
+const ROWS: usize = 24;
+
+/// 24 rows of `width` features in 3 classes; token ids (1‥9, padding at the
+/// end of some rows) for a transformer.
+fn data(width: usize, ids: bool) -> ClassificationData {
+    let features: Vec<f32> = (0..ROWS * width)
+        .map(|i| {
+            let (r, c) = (i / width, i % width);
+            if ids {
+                if c >= width - r % 3 { 0.0 } else { (1 + (i * 7) % 9) as f32 }
+            } else {
+                ((i * 2654435761_usize) % 1000) as f32 / 500.0 - 1.0
+            }
+        })
+        .collect();
+    let classes = (0..ROWS).map(|r| (r * 5) % 3).collect();
+    ClassificationData::new(features, width, classes).unwrap()
+}
+
+/// The three kinds, without dropout or batch norm (whose masks and batch
+/// statistics are per micro-batch in a pipeline).
+fn cases() -> Vec<(&'static str, ModelConfig, ClassificationData)> {
+    let mlp = MlpConfig {
+        input: 6,
+        hidden: vec![16, 12, 8],
+        output: 3,
+        activation: ActivationKind::Tanh,
+        dropout: 0.0,
+        layer_dropout: vec![],
+    };
+    let cnn = CnnConfig {
+        blocks: vec![ConvBlockConfig::new(4).with_pool(PoolKind::Max, 2), ConvBlockConfig::new(6)],
+        hidden: vec![10],
+        dropout: 0.0,
+        ..CnnConfig::new([1, 10, 10], 3)
+    };
+    let transformer = TransformerConfig {
+        vocab: 10,
+        max_len: 6,
+        d_model: 8,
+        layers: 2,
+        heads: 2,
+        d_ff: 16,
+        dropout: 0.0,
+        output: 3,
+        ..TransformerConfig::default()
+    };
+    vec![
+        ("mlp", ModelConfig::Mlp(mlp), data(6, false)),
+        ("cnn", ModelConfig::Cnn(cnn), data(100, false)),
+        ("transformer", ModelConfig::Transformer(transformer), data(6, true)),
+    ]
+}
+
+struct Grads<'a> {
+    grads: &'a GradientsParams,
+    out: BTreeMap<ParamId, Vec<f32>>,
+}
+
+impl ModuleVisitor for Grads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            self.out.insert(param.id, g.into_data().convert::<f32>().try_into_vec::<f32>().unwrap());
+        }
+    }
+}
+
+fn by_id<M: Module>(module: &M, grads: &GradientsParams) -> BTreeMap<ParamId, Vec<f32>> {
+    let mut g = Grads { grads, out: BTreeMap::new() };
+    module.visit(&mut g);
+    g.out
+}
+
+/// What one device computes on the whole batch: predictions, loss and gradients.
+fn single(model: &AnyModel, data: &ClassificationData) -> (Vec<f32>, f64, BTreeMap<ParamId, Vec<f32>>) {
+    let device = Device::flex().autodiff();
+    let objective = default_objective(&data.all_targets());
+    let rows: Vec<usize> = (0..ROWS).collect();
+    let batch = Dataset::batch(data, &rows, &device);
+    let terms = objective.terms(model.forward(batch.input), &batch.target).unwrap();
+    let loss = anneal_train::objective::total(&terms).unwrap();
+    let value = f64::from(loss.clone().into_data().convert::<f32>().try_into_vec::<f32>().unwrap()[0]);
+    let grads = GradientsParams::from_grads(loss.backward(), model);
+    let predictions = evaluate(model, data, objective.as_ref(), &Device::flex(), 7).unwrap().predictions;
+    (predictions, value, by_id(model, &grads))
+}
+
+/// One stage's share of a pipelined batch: its gradients, and on the last
+/// stage the loss and the predictions.
+type StageOut = (BTreeMap<ParamId, Vec<f32>>, Option<f64>, Option<Vec<f32>>);
+
+fn stage_run<C: Collective>(collective: C, stage: Stage, data: &ClassificationData) -> StageOut {
+    let device = Device::flex().autodiff();
+    let objective = default_objective(&data.all_targets());
+    let rows: Vec<usize> = (0..ROWS).collect();
+    let stage = stage.fork(&device);
+    let mut pipe = GPipe::new(collective, stage, 4).unwrap();
+    let out = pipe.gradients(data, &rows, 1, objective.as_ref(), &device).unwrap();
+    let grads = by_id(pipe.stage().unwrap(), &out.grads);
+    let predicted = pipe.evaluate(data, objective.as_ref(), &Device::flex(), 7).unwrap();
+    (grads, out.loss, predicted.map(|e| e.predictions))
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+fn assert_equal(name: &str, whole: &(Vec<f32>, f64, BTreeMap<ParamId, Vec<f32>>), stages: &[StageOut]) {
+    let (predictions, loss, grads) = whole;
+    let last = stages.last().unwrap();
+    assert!((last.1.unwrap() - loss).abs() < 1e-5, "{name}: loss {:?} against {loss}", last.1);
+    assert!(max_diff(last.2.as_ref().unwrap(), predictions) < 1e-5, "{name}: predictions differ");
+    let mut seen = 0;
+    for (id, g) in stages.iter().flat_map(|s| &s.0) {
+        let reference = grads.get(id).unwrap_or_else(|| panic!("{name}: a stage has a parameter the model lacks"));
+        let d = max_diff(g, reference);
+        assert!(d < 1e-5, "{name}: a gradient differs by {d}");
+        seen += 1;
+    }
+    assert_eq!(seen, grads.len(), "{name}: every parameter has its gradient on one stage");
+}
+
+#[test]
+fn two_stages_of_four_micro_batches_on_threads_equal_one_device() {
+    for (name, config, data) in cases() {
+        let model = config.init(5, &Device::flex().autodiff()).unwrap();
+        let whole = single(&model, &data);
+        let stages = pipeline::split(model.clone(), &Split::Balanced, 2).unwrap();
+        let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
+        let outs = ThreadReplicas { replicas: 2, threads_per_replica: 1, timeout: Duration::from_secs(60) }
+            .run(|collective| {
+                let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
+                Ok(stage_run(collective, stage, &data))
+            })
+            .unwrap();
+        assert_equal(name, &whole, &outs);
+    }
+}
+
+/// Three stages at explicit cuts, and more micro-batches than rows in a batch.
+#[test]
+fn three_stages_at_given_cuts_and_tiny_micro_batches_equal_one_device() {
+    let (_, config, data) = cases().remove(0);
+    let model = config.init(9, &Device::flex().autodiff()).unwrap();
+    let whole = single(&model, &data);
+    let stages = pipeline::split(model, &Split::At(vec![1, 3]), 3).unwrap();
+    let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
+    let outs = ThreadReplicas { replicas: 3, threads_per_replica: 1, timeout: Duration::from_secs(60) }
+        .run(|collective| {
+            let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
+            let device = Device::flex().autodiff();
+            let objective = default_objective(&data.all_targets());
+            let rows: Vec<usize> = (0..ROWS).collect();
+            let mut pipe = GPipe::new(collective, stage.fork(&device), 40).unwrap();
+            let out = pipe.gradients(&data, &rows, 1, objective.as_ref(), &device).unwrap();
+            let grads = by_id(pipe.stage().unwrap(), &out.grads);
+            let predicted = pipe.evaluate(&data, objective.as_ref(), &Device::flex(), 5).unwrap();
+            Ok((grads, out.loss, predicted.map(|e| e.predictions)))
+        })
+        .unwrap();
+    assert_equal("mlp in 3 stages", &whole, &outs);
+}
+
+/// Training: 3 epochs of Adam through 2 stages equal the plain loop's weights and losses.
+#[test]
+fn training_through_the_pipeline_equals_the_plain_loop() {
+    for (name, config, data) in cases().into_iter().take(2) {
+        let train = TrainConfig { seed: 4, ..TrainConfig::new(3, 8) };
+        let optimizer: OptimizerConfig = toml::from_str("name = \"adam\"\nlearning_rate = 0.01").unwrap();
+        let model = config.init(5, &Device::flex()).unwrap();
+        let plain = Trainer::new(train.clone(), Device::flex())
+            .with_progress(Progress::Silent)
+            .fit(model.clone(), &mut optimizer.init().unwrap(), &data, Some(&data))
+            .unwrap();
+        let stages = pipeline::split(model, &Split::Balanced, 2).unwrap();
+        let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
+        let objective: std::sync::Arc<dyn Objective> = default_objective(&data.all_targets());
+        let job = StageJob {
+            config: &train,
+            objective,
+            train: &data,
+            valid: Some(&data),
+            device: Device::flex(),
+            progress: Progress::Silent,
+        };
+        let trained = ThreadReplicas { replicas: 2, threads_per_replica: 1, timeout: Duration::from_secs(60) }
+            .run(|collective| {
+                let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
+                let mut optimizer = optimizer.init()?;
+                let t = fit_stage(collective, stage, 3, &mut optimizer, &job)?;
+                t.collective.finish();
+                Ok((t.stage, t.history, t.stats))
+            })
+            .unwrap();
+        let histories: Vec<_> = trained.iter().map(|t| t.1.clone()).collect();
+        let stats: Vec<_> = trained.iter().map(|t| t.2.clone()).collect();
+        let joined = pipeline::join(trained.into_iter().map(|t| t.0).collect()).unwrap();
+        let (a, b) = (flat(&plain.model), flat(&joined));
+        assert!(max_diff(&a, &b) < 1e-5, "{name}: weights differ by {}", max_diff(&a, &b));
+        for h in &histories {
+            assert_eq!(h.len(), 3);
+            for (p, q) in plain.history.iter().zip(h) {
+                assert!((p.train_loss - q.train_loss).abs() < 1e-5, "{name}: {} vs {}", p.train_loss, q.train_loss);
+                let (pv, qv) = (p.metric("val_loss").unwrap(), q.metric("val_loss").unwrap());
+                assert!((pv - qv).abs() < 1e-5, "{name}: val_loss {pv} vs {qv}");
+                assert_eq!(p.metric("val_accuracy"), q.metric("val_accuracy"), "{name}");
+            }
+        }
+        assert_eq!(stats.iter().map(|s| s.steps).collect::<Vec<_>>(), vec![9, 9]);
+        assert!(stats.iter().all(|s| s.wait_seconds < s.step_seconds && s.parameters > 0));
+    }
+}
+
+fn flat(model: &AnyModel) -> Vec<f32> {
+    struct Flat(Vec<f32>);
+    impl ModuleVisitor for Flat {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.extend(param.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap());
+        }
+    }
+    let mut f = Flat(Vec::new());
+    model.visit(&mut f);
+    f.0
+}
+
+#[test]
+fn a_failing_stage_ends_the_other_with_its_name() {
+    let (_, config, data) = cases().remove(0);
+    let model = config.init(5, &Device::flex()).unwrap();
+    let stages = pipeline::split(model, &Split::Balanced, 2).unwrap();
+    let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
+    let err = ThreadReplicas { replicas: 2, threads_per_replica: 1, timeout: Duration::from_secs(60) }
+        .run(|collective| {
+            let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
+            if collective.rank() == 1 {
+                return Err(anneal_train::TrainError::InvalidSetting("stage 1 gave up".into()));
+            }
+            let device = Device::flex().autodiff();
+            let objective = default_objective(&data.all_targets());
+            let mut pipe = GPipe::new(collective, stage.fork(&device), 2).unwrap();
+            pipe.gradients(&data, &(0..ROWS).collect::<Vec<_>>(), 1, objective.as_ref(), &device)?;
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("stage 1 gave up") || err.contains("replica 1"), "{err}");
+}
+
+/// Two MPI ranks: this test runs itself under `mpirun -np 2` (the ignored
+/// worker below), each rank writing its stage's results, and compares them
+/// with one device.
+#[cfg(feature = "mpi")]
+#[test]
+fn two_stages_of_four_micro_batches_on_two_mpi_ranks_equal_one_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-np", "2"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "mpi_worker", "--ignored", "--test-threads", "1"])
+        .env("ANNEAL_PIPELINE_OUT", dir.path())
+        .env("RAYON_NUM_THREADS", "1")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for (name, config, data) in cases() {
+        let model = config.init(5, &Device::flex().autodiff()).unwrap();
+        let whole = single(&model, &data);
+        // The ranks built the same model from the same seed: parameters in the same order.
+        let order = flat_ids(&model);
+        let outs: Vec<StageOut> = (0..2)
+            .map(|rank| {
+                let text = std::fs::read_to_string(dir.path().join(format!("{name}.{rank}.json"))).unwrap();
+                let (grads, loss, predictions): (Vec<Vec<f32>>, Option<f64>, Option<Vec<f32>>) =
+                    serde_json::from_str(&text).unwrap();
+                let ids = if rank == 0 { &order[..grads.len()] } else { &order[order.len() - grads.len()..] };
+                (ids.iter().copied().zip(grads).collect(), loss, predictions)
+            })
+            .collect();
+        assert_equal(name, &whole, &outs);
+    }
+}
+
+#[cfg(feature = "mpi")]
+fn flat_ids<M: Module>(module: &M) -> Vec<ParamId> {
+    struct Ids(Vec<ParamId>);
+    impl ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.id);
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    module.visit(&mut ids);
+    ids.0
+}
+
+/// The MPI rank's half of the test above (run by it under `mpirun`).
+#[cfg(feature = "mpi")]
+#[test]
+#[ignore = "run under mpirun by two_stages_of_four_micro_batches_on_two_mpi_ranks_equal_one_device"]
+fn mpi_worker() {
+    let Ok(out) = std::env::var("ANNEAL_PIPELINE_OUT") else { return };
+    let mut collective = anneal_distributed::MpiCollective::init(Duration::from_secs(60)).unwrap();
+    let rank = collective.rank();
+    for (name, config, data) in cases() {
+        let model = config.init(5, &Device::flex().autodiff()).unwrap();
+        let order = flat_ids(&model);
+        let stage = pipeline::split(model, &Split::Balanced, 2).unwrap().swap_remove(rank);
+        let (grads, loss, predictions) = stage_run(&mut collective, stage, &data);
+        // Gradients in the stage's parameter order (the model's, for this rank's units).
+        let grads: Vec<Vec<f32>> = order.iter().filter_map(|id| grads.get(id).cloned()).collect();
+        let text = serde_json::to_string(&(grads, loss, predictions)).unwrap();
+        std::fs::write(std::path::Path::new(&out).join(format!("{name}.{rank}.json")), text).unwrap();
+    }
+}
