@@ -27,7 +27,9 @@ use anneal_data::dataset::{SequentialBatches, ShuffledBatches};
 use anneal_data::{BatchSampler, Dataset, LastBatch, Target, Targets};
 use anneal_models::pipeline::{Flow, Stage};
 use anneal_optim::{Optimizer, Scheduler};
-use anneal_train::{BuiltinMetric, EpochRecord, Evaluation, Metric, Objective, Progress, TrainConfig, TrainError};
+use anneal_train::{
+    BuiltinMetric, EpochRecord, Evaluation, Metric, Objective, Progress, TrainConfig, TrainError, TrainHook,
+};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -413,9 +415,13 @@ pub struct TrainedStage<C> {
     pub stats: StageStats,
     /// The collective, for what follows (gathering the stages).
     pub collective: C,
+    /// The epoch after which a hook ended the run.
+    pub stopped_by_hook: Option<usize>,
 }
 
 /// The settings of `config` a pipeline does not implement, named.
+/// (`checkpoint_every` is not among them, but a pipelined run writes no
+/// checkpoints: it cannot be resumed.)
 pub fn unsupported(config: &TrainConfig) -> Option<&'static str> {
     if config.early_stopping.is_some() {
         Some("early_stopping")
@@ -431,8 +437,6 @@ pub fn unsupported(config: &TrainConfig) -> Option<&'static str> {
         Some("gradient_surgery")
     } else if config.log_gradient_norms {
         Some("log_gradient_norms")
-    } else if config.checkpoint_every > 0 {
-        Some("checkpoint_every (a pipelined run is not checkpointed yet)")
     } else if config.schedule.as_ref().is_some_and(|s| s.schedule.is_metric_driven()) {
         Some("a metric-driven schedule (reduce_on_plateau)")
     } else {
@@ -445,12 +449,18 @@ pub fn unsupported(config: &TrainConfig) -> Option<&'static str> {
 /// one `optimizer` step per batch on this stage's parameters. The last stage
 /// computes each epoch's training loss (and accuracy), evaluates the
 /// validation rows through the pipeline, and broadcasts the record.
+///
+/// `hooks` run on rank 0: `on_train_start`, `on_epoch_start`, `on_epoch_end`
+/// with the agreed record, and `stop_requested`, which ends every stage after
+/// that epoch (a pruned trial); the per-batch and gradient hooks do not run
+/// (no rank holds the whole model's gradients).
 pub fn fit_stage<C: Collective, D>(
     collective: C,
     stage: Stage,
     micro_batches: usize,
     optimizer: &mut Optimizer,
     job: &StageJob<'_, D>,
+    mut hooks: Vec<&mut (dyn TrainHook + Send)>,
 ) -> std::result::Result<TrainedStage<C>, TrainError>
 where
     D: Dataset<Input = Tensor<2>>,
@@ -489,8 +499,15 @@ where
     }
     let mut history = Vec::with_capacity(config.epochs);
     let mut reference = None;
+    let mut stopped_by_hook = None;
+    for hook in &mut hooks {
+        hook.on_train_start(&plan, &[]);
+    }
     for epoch in 1..=config.epochs {
         let start = Instant::now();
+        for hook in &mut hooks {
+            hook.on_epoch_start(epoch);
+        }
         if let Some((anneal_optim::ScheduleUnit::Epoch, s)) = &scheduler {
             optimizer.set_learning_rate(s.lr());
         }
@@ -559,10 +576,23 @@ where
                 config.epochs, record.train_loss, record.seconds
             );
         }
+        for hook in &mut hooks {
+            hook.on_epoch_end(&record);
+        }
         history.push(record);
+        // Rank 0's hooks may end the run (anneal tune's pruner): every stage stops after this epoch.
+        let stop = if hooks.iter().any(|h| h.stop_requested()) { 1.0 } else { 0.0 };
+        let stop = broadcast_f64(&mut pipe.collective, &[stop], 0).map_err(train_error)?;
+        if stop.first().is_some_and(|&s| s > 0.0) {
+            stopped_by_hook = Some(epoch);
+            break;
+        }
+    }
+    for hook in &mut hooks {
+        hook.on_train_end(&history);
     }
     let (stage, collective, stats) = pipe.into_parts()?;
-    Ok(TrainedStage { stage: stage.valid(), history, stats, collective })
+    Ok(TrainedStage { stage: stage.valid(), history, stats, collective, stopped_by_hook })
 }
 
 /// `values` of rank `root` on every rank, exactly: each `f64` crosses as the

@@ -210,7 +210,7 @@ fn training_through_the_pipeline_equals_the_plain_loop() {
             .run(|collective| {
                 let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
                 let mut optimizer = optimizer.init()?;
-                let t = fit_stage(collective, stage, 3, &mut optimizer, &job)?;
+                let t = fit_stage(collective, stage, 3, &mut optimizer, &job, Vec::new())?;
                 t.collective.finish();
                 Ok((t.stage, t.history, t.stats))
             })

@@ -497,6 +497,13 @@ pub struct DistributedSection {
     /// the scaled one over this many epochs (Goyal et al. use 5; 0: none).
     #[serde(default)]
     pub warmup_epochs: usize,
+    /// Pipeline model parallelism (GPipe): `{ stages = 2, micro_batches = 4 }`
+    /// cuts the model into `stages` stages of consecutive layers, each on its own
+    /// thread (or MPI rank, `mpirun -np <stages>`), and runs every batch as
+    /// `micro_batches` micro-batches through them; `split = { at = [k] }` cuts
+    /// at given units instead of balancing parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<anneal_distributed::PipelineConfig>,
 }
 
 /// How the learning rate follows the global batch ([`DistributedSection::lr_scaling`]).
@@ -519,6 +526,7 @@ impl Default for DistributedSection {
             timeout_seconds: default_timeout_seconds(),
             lr_scaling: LrScaling::None,
             warmup_epochs: 0,
+            pipeline: None,
         }
     }
 }
@@ -546,6 +554,16 @@ impl DistributedSection {
         }
         if self.warmup_epochs > 0 && self.lr_scaling == LrScaling::None {
             return bad("warmup_epochs warms up to a scaled learning rate: set lr_scaling = \"linear\"".into());
+        }
+        if let Some(p) = &self.pipeline {
+            p.validate().map_err(|e| crate::Error::Setting(format!("[distributed] {e}")))?;
+            if self.replicas > 1 {
+                return bad(format!(
+                    "pipeline with replicas = {}: a grid of pipelines and data-parallel replicas is not supported \
+                     yet; leave replicas at 1",
+                    self.replicas
+                ));
+            }
         }
         Ok(())
     }

@@ -9,9 +9,15 @@ use std::time::Duration;
 
 use anneal_data::dataset::{FullBatch, ShuffledBatches};
 use anneal_data::{Augmented, BatchSampler, Sharded};
-use anneal_distributed::{Collective, GradientSync, ThreadReplicas};
+use std::sync::Arc;
+
+use anneal_distributed::pipeline::{StageJob, gather_stages};
+use anneal_distributed::{Collective, GradientSync, PipelineConfig, StageStats, ThreadReplicas, fit_stage};
 use anneal_models::AnyModel;
-use anneal_train::{Fitted, Objective, Progress, TrainConfig, TrainError, TrainHook, Trainer};
+use anneal_models::pipeline::{join, split, stage_ranges, unit_params};
+use anneal_train::{
+    EnergyMeter, EpochRecord, Fitted, Objective, Progress, TrainConfig, TrainError, TrainHook, Trainer,
+};
 use burn::prelude::Device;
 
 use crate::config::{DistributedSection, RunConfig};
@@ -127,4 +133,158 @@ fn fit_rank<C: Collective>(
     let fitted = trainer.fit(model, &mut optimizer, &train, Some(&Augmented::plain(&job.data.valid)))?;
     drop(trainer);
     Ok((fitted, sync.into_collective()))
+}
+
+/// What a pipelined run returns: rank 0's model (the stages joined) and every
+/// stage's measurements; an MPI rank other than 0 gets `None` for the model.
+pub(crate) struct Pipelined {
+    /// The trained model, with its history (rank 0).
+    pub fitted: Option<Fitted<AnyModel>>,
+    /// Each stage's measurements (rank 0: every stage's; another MPI rank: its own).
+    pub stats: Vec<StageStats>,
+    /// Each stage's units (the model's unit indices it held).
+    pub ranges: Vec<std::ops::Range<usize>>,
+}
+
+/// Everything a stage of `job` needs besides its collective: the objective, and
+/// the loop's settings.
+fn stage_job<'a>(
+    job: &'a ReplicaJob<'a>,
+    train: &'a Augmented<'a, &'a anneal_data::TabularData>,
+    valid: &'a Augmented<'a, &'a anneal_data::TabularData>,
+    rank: usize,
+) -> std::result::Result<StageJob<'a, Augmented<'a, &'a anneal_data::TabularData>>, TrainError> {
+    let objective = crate::pipeline::objective(job.config, &job.data.loaded.target, &job.data.train)
+        .map_err(|e| TrainError::InvalidSetting(format!("stage {rank}: {e}")))?;
+    Ok(StageJob {
+        config: &job.train_config,
+        objective: Arc::from(objective),
+        train,
+        valid: Some(valid),
+        device: job.device.clone(),
+        progress: if rank == 0 { job.progress } else { Progress::Silent },
+    })
+}
+
+fn fitted(
+    job: &ReplicaJob<'_>,
+    model: AnyModel,
+    history: Vec<EpochRecord>,
+    stopped: Option<usize>,
+    meter: EnergyMeter,
+) -> Fitted<AnyModel> {
+    let full_batch = job.config.optimizer.is_full_batch();
+    Fitted {
+        model,
+        best_epoch: history.len(),
+        history,
+        stopped_early: false,
+        stopped_by_hook: stopped,
+        accounting: job.train_config.plan(anneal_data::Dataset::len(&job.data.train), full_batch),
+        resumed_from: None,
+        energy: meter.finish(),
+    }
+}
+
+/// Trains `job` as a pipeline of `pipeline.stages` stages on threads of this
+/// process; `hooks` run on stage 0.
+pub(crate) fn fit_pipeline(
+    job: &ReplicaJob<'_>,
+    pipeline: &PipelineConfig,
+    hooks: Vec<&mut (dyn TrainHook + Send)>,
+) -> Result<Pipelined> {
+    let meter = EnergyMeter::start(job.config.energy);
+    let model = crate::pipeline::init_model(job.config, job.model_config, &job.device.clone().autodiff())?;
+    let ranges = stage_ranges(&unit_params(&model), &pipeline.split, pipeline.stages)?;
+    let stages = split(model, &pipeline.split, pipeline.stages)?;
+    let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
+    let hooks = Mutex::new(Some(hooks));
+    let train = crate::pipeline::augmented(job.augment, None, &job.data.train);
+    let valid = Augmented::plain(&job.data.valid);
+    let runner = ThreadReplicas {
+        replicas: pipeline.stages,
+        threads_per_replica: job.settings.threads_per_replica,
+        timeout: Duration::from_secs_f64(job.settings.timeout_seconds),
+    };
+    let results = runner.run(|collective| {
+        let rank = collective.rank();
+        let lost = |what: &str| TrainError::InvalidSetting(format!("stage {rank}: {what}"));
+        let stage = stages.lock().map_err(|_| lost("the stage store was poisoned"))?[rank]
+            .take()
+            .ok_or_else(|| lost("no stage"))?;
+        let stage_job = stage_job(job, &train, &valid, rank)?;
+        let mine = if rank == 0 { hooks.lock().ok().and_then(|mut h| h.take()) } else { None };
+        let mut optimizer = job.config.optimizer.init()?;
+        let t =
+            fit_stage(collective, stage, pipeline.micro_batches, &mut optimizer, &stage_job, mine.unwrap_or_default())?;
+        t.collective.finish();
+        Ok((t.stage, t.history, t.stats, t.stopped_by_hook))
+    })?;
+    let mut stages = Vec::with_capacity(results.len());
+    let mut stats = Vec::with_capacity(results.len());
+    let mut outcome = None;
+    for (stage, history, s, stopped) in results {
+        stages.push(stage);
+        stats.push(s);
+        outcome.get_or_insert((history, stopped));
+    }
+    let (history, stopped) = outcome.ok_or_else(|| Error::Setting("no pipeline stage returned".into()))?;
+    let model = join(stages)?;
+    Ok(Pipelined { fitted: Some(fitted(job, model, history, stopped, meter)), stats, ranges })
+}
+
+/// This process's stage of a pipeline over MPI (rank r holds stage r; the
+/// world's size is the number of stages): rank 0 gathers the trained stages
+/// and every stage's measurements.
+pub(crate) fn fit_pipeline_mpi<C: Collective>(
+    collective: C,
+    job: &ReplicaJob<'_>,
+    pipeline: &PipelineConfig,
+    hooks: Vec<&mut (dyn TrainHook + Send)>,
+) -> Result<Pipelined> {
+    let meter = EnergyMeter::start(job.config.energy);
+    let (rank, world) = (collective.rank(), collective.world());
+    if world != pipeline.stages {
+        return Err(Error::Setting(format!(
+            "[distributed] pipeline has {} stages but mpirun started {world} ranks: one rank per stage",
+            pipeline.stages
+        )));
+    }
+    // Every rank builds the model from the same seed and keeps its own stage;
+    // rank 0 keeps the others as the skeleton it gathers the trained values into.
+    let model = crate::pipeline::init_model(job.config, job.model_config, &job.device.clone().autodiff())?;
+    let ranges = stage_ranges(&unit_params(&model), &pipeline.split, pipeline.stages)?;
+    let mut stages = split(model, &pipeline.split, pipeline.stages)?;
+    let mine = stages.swap_remove(rank);
+    let skeleton = if rank == 0 {
+        split(crate::pipeline::init_model(job.config, job.model_config, job.device)?, &pipeline.split, pipeline.stages)?
+    } else {
+        Vec::new()
+    };
+    drop(stages);
+    let train = crate::pipeline::augmented(job.augment, None, &job.data.train);
+    let valid = Augmented::plain(&job.data.valid);
+    let stage_job = stage_job(job, &train, &valid, rank)?;
+    let mut optimizer = job.config.optimizer.init()?;
+    let hooks = if rank == 0 { hooks } else { Vec::new() };
+    let trained = fit_stage(collective, mine, pipeline.micro_batches, &mut optimizer, &stage_job, hooks)?;
+    let mut collective = trained.collective;
+    // Every stage's measurements, as JSON text in f32 code units, to rank 0.
+    let mut stats = vec![trained.stats.clone()];
+    if rank == 0 {
+        for r in 1..world {
+            let text: String = collective.recv(r)?.iter().filter_map(|&c| char::from_u32(c as u32)).collect();
+            stats.push(
+                serde_json::from_str(&text).map_err(|e| Error::Setting(format!("stage {r}'s measurements: {e}")))?,
+            );
+        }
+    } else {
+        let own = serde_json::to_string(&trained.stats).map_err(|e| Error::Setting(e.to_string()))?;
+        collective.send(0, &own.chars().map(|c| c as u32 as f32).collect::<Vec<_>>())?;
+    }
+    let fitted = match gather_stages(&mut collective, trained.stage, skeleton)? {
+        Some(stages) => Some(fitted(job, join(stages)?, trained.history, trained.stopped_by_hook, meter)),
+        None => None,
+    };
+    Ok(Pipelined { fitted, stats, ranges })
 }

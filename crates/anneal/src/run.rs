@@ -640,7 +640,10 @@ pub fn train_with_hook(
     // writes the run folder.
     let mpi = mpi_world(options, &user)?;
     let rank = mpi.as_ref().map_or(0, anneal_distributed::Collective::rank);
-    if let Some(m) = &mpi {
+    // (A pipelined run's ranks are its stages instead.)
+    if let Some(m) = &mpi
+        && user.distributed.pipeline.is_none()
+    {
         user.distributed.replicas = anneal_distributed::Collective::world(m);
     }
     if options.resume {
@@ -664,6 +667,21 @@ pub fn train_with_hook(
     config.optimizer.validate()?;
     config.split.fractions().validate()?;
     let train_config = config.train_config();
+    if let Some(p) = &user.distributed.pipeline {
+        let refused = [
+            (config.distill.is_some(), "[distill]"),
+            (config.multitask.is_some(), "[multitask]"),
+            (config.curriculum.is_some(), "[curriculum]"),
+            (options.resume, "--resume (a pipelined run writes no checkpoints yet)"),
+        ];
+        let name = refused.iter().find(|(set, _)| *set).map(|(_, name)| *name);
+        if let Some(name) = name.or_else(|| anneal_distributed::pipeline::unsupported(&train_config)) {
+            return Err(Error::Setting(format!(
+                "[distributed] pipeline ({} stages): {name} is not supported in a pipelined run",
+                p.stages
+            )));
+        }
+    }
     if let Some(c) = &train_config.gradient_clipping {
         c.validate()?;
     }
@@ -752,7 +770,31 @@ pub fn train_with_hook(
     let uncertainty =
         config.multitask.as_ref().is_some_and(|m| m.weighting == crate::config::WeightingName::Uncertainty);
     let mut log_variances = Vec::new();
-    let fitted = if let Some(collective) = mpi {
+    let pipeline = user.distributed.pipeline.clone();
+    let mut stage_stats = None;
+    let fitted = if let Some(p) = &pipeline {
+        let outcome = match mpi {
+            Some(collective) => crate::replicate::fit_pipeline_mpi(collective, &job, p, vec![&mut history, hook]),
+            None => crate::replicate::fit_pipeline(&job, p, vec![&mut history, hook]),
+        };
+        outcome.and_then(|o| {
+            stage_stats = Some((o.stats, o.ranges));
+            match o.fitted {
+                Some(f) => Ok(f),
+                // Another MPI rank: its stage went to rank 0, which writes the run.
+                None => Ok(anneal_train::Fitted {
+                    model: crate::pipeline::init_model(config, &model_config, &device)?,
+                    history: Vec::new(),
+                    best_epoch: 0,
+                    stopped_early: false,
+                    stopped_by_hook: None,
+                    accounting: train_config.plan(anneal_data::Dataset::len(&data.train), false),
+                    resumed_from: None,
+                    energy: EnergyMeter::start(config.energy).finish(),
+                }),
+            }
+        })
+    } else if let Some(collective) = mpi {
         crate::replicate::fit_mpi(collective, &job, vec![&mut history, hook])
     } else if replicas == 1 {
         (|| {
@@ -804,7 +846,7 @@ pub fn train_with_hook(
         _ => None,
     };
     let Prepared { loaded, split, cleaning, fitted: prep, test: test_data, .. } = data;
-    let test_eval = if anneal_data::Dataset::is_empty(&test_data) {
+    let test_eval = if anneal_data::Dataset::is_empty(&test_data) || (pipeline.is_some() && rank != 0) {
         None
     } else {
         Some(evaluate(&fitted.model, &test_data, scoring.as_ref(), &device, 1024)?)
@@ -938,7 +980,21 @@ pub fn train_with_hook(
         loss: loss_name,
         note: loaded.task_note.as_deref(),
         params,
+        stages: stage_stats.as_ref(),
     };
+    if let (Some(p), Some((stats, ranges))) = (&pipeline, &stage_stats) {
+        let file = PipelineFile {
+            stages: p.stages,
+            micro_batches: p.micro_batches,
+            theoretical_bubble: anneal_distributed::pipeline::theoretical_bubble(p.stages, p.micro_batches),
+            per_stage: stats
+                .iter()
+                .zip(ranges)
+                .map(|(s, u)| StageLine { units: u.clone(), bubble: s.bubble(), stats: s })
+                .collect(),
+        };
+        write(&out, "pipeline.json", to_json(&file))?;
+    }
     write(&out, REPORT, report(&context, &saved, &metrics, cm.as_ref(), figures.as_ref()))?;
     RunStatus::new(RunState::Finished, "").write(&out)?;
     seal(&out)?;
@@ -1927,6 +1983,72 @@ struct ReportContext<'a> {
     /// With `[transfer]`: parameters that train (at the end, when unfrozen
     /// gradually) and in all.
     params: Option<(usize, usize)>,
+    /// A pipelined run's stages: what each measured, and its units.
+    stages: Option<&'a (Vec<anneal_distributed::StageStats>, Vec<std::ops::Range<usize>>)>,
+}
+
+/// The `pipeline.json` of a pipelined run: each stage's units and measurements.
+#[derive(Debug, Serialize)]
+struct PipelineFile<'a> {
+    stages: usize,
+    micro_batches: usize,
+    /// `(S − 1) / (M + S − 1)`.
+    theoretical_bubble: f64,
+    per_stage: Vec<StageLine<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct StageLine<'a> {
+    units: std::ops::Range<usize>,
+    bubble: f64,
+    #[serde(flatten)]
+    stats: &'a anneal_distributed::StageStats,
+}
+
+/// A size in bytes in words (kB, MB, GB).
+fn bytes(n: usize) -> String {
+    let n = n as f64;
+    match n {
+        n if n >= 1e9 => format!("{:.2} GB", n / 1e9),
+        n if n >= 1e6 => format!("{:.1} MB", n / 1e6),
+        n => format!("{:.1} kB", n / 1e3),
+    }
+}
+
+/// The report's lines on a pipelined run.
+fn pipeline_lines(
+    r: &mut String,
+    p: &anneal_distributed::PipelineConfig,
+    stages: &(Vec<anneal_distributed::StageStats>, Vec<std::ops::Range<usize>>),
+) {
+    let total: usize = stages.0.iter().map(|s| s.parameters).sum();
+    let _ = writeln!(
+        r,
+        "- pipeline (GPipe): {} stages × {} micro-batches per batch, cut {}; in theory the stages wait {:.0} % of each step (the bubble)",
+        p.stages,
+        p.micro_batches,
+        match &p.split {
+            anneal_models::pipeline::Split::Balanced => "to balance parameters".to_string(),
+            anneal_models::pipeline::Split::At(c) => format!("at units {c:?}"),
+        },
+        100.0 * anneal_distributed::pipeline::theoretical_bubble(p.stages, p.micro_batches)
+    );
+    for (s, units) in stages.0.iter().zip(&stages.1) {
+        let _ = writeln!(
+            r,
+            "  - stage {}: units {}–{}, {} parameters ({:.0} % of the model; {} of weights, as much again of gradients), \
+             up to {} activation values kept at its ends per step; waited {:.0} % of its {:.1} s of steps",
+            s.stage,
+            units.start,
+            units.end.saturating_sub(1),
+            s.parameters,
+            100.0 * s.parameters as f64 / total.max(1) as f64,
+            bytes(s.parameters * 4),
+            s.boundary_values,
+            100.0 * s.bubble(),
+            s.step_seconds
+        );
+    }
 }
 
 /// The parameters of a model of `model_config` that `train`'s groups leave
@@ -2390,6 +2512,9 @@ fn run_section(r: &mut String, ctx: &ReportContext<'_>, saved: &SavedPreprocessi
                 ),
             }
         );
+    }
+    if let (Some(p), Some(stages)) = (&d.pipeline, ctx.stages) {
+        pipeline_lines(r, p, stages);
     }
     if let Some(s) = &config.schedule {
         let _ = writeln!(r, "- learning-rate schedule (per {:?}): {:?}", s.unit, s.schedule);

@@ -171,3 +171,85 @@ fn a_killed_rank_ends_the_run_and_one_process_resumes_it() {
     assert!(o.status.success(), "{e}");
     assert!(out.join("report.md").exists());
 }
+
+/// `[distributed] pipeline`: 2 stages × 4 micro-batches on threads train the
+/// weights the plain loop trains, and the report and `pipeline.json` show the stages.
+#[test]
+fn a_pipeline_of_two_stages_trains_the_plain_loops_model() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two hidden layers: three units to cut between.
+    let deeper = |name: &str, section: &str| {
+        let text = std::fs::read_to_string(config(dir.path(), name, 64, section)).unwrap();
+        write(dir.path(), name, &text.replace("hidden = [32]", "hidden = [32, 16]"))
+    };
+    let plain = deeper("plain.toml", "");
+    let piped = deeper("piped.toml", "[distributed]\npipeline = { stages = 2, micro_batches = 4 }");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let o = anneal(&["train", "--config", &plain, "--out", a.to_str().unwrap(), "--log"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = anneal(&["train", "--config", &piped, "--out", b.to_str().unwrap(), "--log"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (wa, wb) = (weights(&a), weights(&b));
+    let diff = wa.iter().flatten().zip(wb.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(diff < 1e-4, "max |Δw| = {diff}");
+    let report = std::fs::read_to_string(b.join("report.md")).unwrap();
+    assert!(report.contains("pipeline (GPipe): 2 stages × 4 micro-batches"), "{report}");
+    assert!(report.contains("stage 1: units 1–2"), "{report}");
+    let stages: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("pipeline.json")).unwrap()).unwrap();
+    assert_eq!(stages["per_stage"].as_array().unwrap().len(), 2);
+    assert!((stages["theoretical_bubble"].as_f64().unwrap() - 0.2).abs() < 1e-12);
+}
+
+#[test]
+fn what_a_pipeline_cannot_do_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    let cases = [
+        ("[distributed]\npipeline = { stages = 1 }", "at least 2 stages"),
+        ("[distributed]\nreplicas = 2\npipeline = { stages = 2 }", "leave replicas at 1"),
+        ("[distributed]\npipeline = { stages = 2, micro_batches = 0 }", "micro_batches = 0"),
+        ("[distributed]\npipeline = { stages = 2, micro = 4 }", "micro"),
+        (
+            "[distributed]\npipeline = { stages = 2 }\n[training.gradient_clipping]\nby = \"norm\"\nmax_norm = 1.0",
+            "gradient_clipping",
+        ),
+    ];
+    for (i, (section, expected)) in cases.iter().enumerate() {
+        let c = config(dir.path(), &format!("c{i}.toml"), 32, section);
+        let o = anneal(&["train", "--config", &c, "--out", out.to_str().unwrap()]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(expected), "{section}: {}", stderr(&o));
+        assert!(!out.exists(), "a refused run leaves no folder");
+    }
+    // A model with fewer units than stages: named (after the data gave the model its shape).
+    let c = config(dir.path(), "deep.toml", 32, "[distributed]\npipeline = { stages = 3 }");
+    let o = anneal(&["train", "--config", &c, "--out", dir.path().join("d").to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("3 pipeline stages for a model of 2 units"), "{}", stderr(&o));
+}
+
+/// Two MPI ranks, one stage each: the threads' pipeline's model.
+#[cfg(feature = "mpi")]
+#[test]
+fn a_pipeline_on_two_mpi_ranks_trains_what_it_trains_on_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(config(
+        dir.path(),
+        "p.toml",
+        64,
+        "[distributed]\npipeline = { stages = 2, micro_batches = 3 }",
+    ))
+    .unwrap()
+    .replace("hidden = [32]", "hidden = [24, 16]");
+    let c = write(dir.path(), "p2.toml", &text);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let o = anneal(&["train", "--config", &c, "--out", a.to_str().unwrap(), "--log"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = mpirun(&["train", "--config", &c, "--out", b.to_str().unwrap(), "--log"]).output().unwrap();
+    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    let (wa, wb) = (weights(&a), weights(&b));
+    assert_eq!(wa, wb, "the same stages, the same arithmetic");
+    let report = std::fs::read_to_string(b.join("report.md")).unwrap();
+    assert!(report.contains("stage 1: units"), "{report}");
+}
