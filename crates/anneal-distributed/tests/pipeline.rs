@@ -269,15 +269,13 @@ fn a_failing_stage_ends_the_other_with_its_name() {
     assert!(err.contains("stage 1 gave up") || err.contains("replica 1"), "{err}");
 }
 
-/// Two MPI ranks: this test runs itself under `mpirun -np 2` (the ignored
-/// worker below), each rank writing its stage's results, and compares them
-/// with one device.
+/// `ranks` MPI ranks, one stage each: this test binary runs its ignored
+/// worker below under `launcher` (an `mpirun` command line), each rank
+/// writing its stage's results, and compares them with one device.
 #[cfg(feature = "mpi")]
-#[test]
-fn two_stages_of_four_micro_batches_on_two_mpi_ranks_equal_one_device() {
+fn mpi_stages_equal_one_device(ranks: usize, launcher: &mut std::process::Command) {
     let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("mpirun")
-        .args(["--allow-run-as-root", "--oversubscribe", "-np", "2"])
+    let status = launcher
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", "mpi_worker", "--ignored", "--test-threads", "1"])
         .env("ANNEAL_PIPELINE_OUT", dir.path())
@@ -288,18 +286,140 @@ fn two_stages_of_four_micro_batches_on_two_mpi_ranks_equal_one_device() {
     for (name, config, data) in cases() {
         let model = config.init(5, &Device::flex().autodiff()).unwrap();
         let whole = single(&model, &data);
-        // The ranks built the same model from the same seed: parameters in the same order.
-        let order = flat_ids(&model);
-        let outs: Vec<StageOut> = (0..2)
-            .map(|rank| {
+        // The ranks built the same model from the same seed and cut it alike:
+        // each stage's parameters in the order of this copy's stages.
+        let stages = pipeline::split(model, &Split::Balanced, ranks).unwrap();
+        let outs: Vec<StageOut> = stages
+            .iter()
+            .enumerate()
+            .map(|(rank, stage)| {
                 let text = std::fs::read_to_string(dir.path().join(format!("{name}.{rank}.json"))).unwrap();
                 let (grads, loss, predictions): (Vec<Vec<f32>>, Option<f64>, Option<Vec<f32>>) =
                     serde_json::from_str(&text).unwrap();
-                let ids = if rank == 0 { &order[..grads.len()] } else { &order[order.len() - grads.len()..] };
-                (ids.iter().copied().zip(grads).collect(), loss, predictions)
+                let ids = flat_ids(stage);
+                assert_eq!(ids.len(), grads.len(), "{name}: stage {rank}'s gradients");
+                (ids.into_iter().zip(grads).collect(), loss, predictions)
             })
             .collect();
-        assert_equal(name, &whole, &outs);
+        assert_equal(&format!("{name} on {ranks} MPI ranks"), &whole, &outs);
+    }
+}
+
+#[cfg(feature = "mpi")]
+fn mpirun(ranks: usize) -> std::process::Command {
+    let mut c = std::process::Command::new("mpirun");
+    c.args(["--allow-run-as-root", "--oversubscribe", "-np", &ranks.to_string()]);
+    c
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn two_stages_of_four_micro_batches_on_two_mpi_ranks_equal_one_device() {
+    mpi_stages_equal_one_device(2, &mut mpirun(2));
+}
+
+/// Four stages on four ranks of two cores (oversubscribed).
+#[cfg(feature = "mpi")]
+#[test]
+fn four_stages_on_four_oversubscribed_mpi_ranks_equal_one_device() {
+    mpi_stages_equal_one_device(4, &mut mpirun(4));
+}
+
+/// Two ranks in two network namespaces joined by a veth pair, the multi-host
+/// path on one machine: Open MPI starts rank 1's daemon in the second
+/// namespace (its remote-shell agent is `ip netns exec`) and the ranks talk
+/// TCP over the pair (addresses that exist only inside the namespaces). Needs
+/// root: skipped otherwise, except under CI, where it fails.
+#[cfg(all(feature = "mpi", target_os = "linux"))]
+#[test]
+fn two_stages_on_two_network_namespaces_over_veth_equal_one_device() {
+    let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
+    if !root {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root, which network namespaces need");
+        eprintln!("skipped: network namespaces need root");
+        return;
+    }
+    let link = Veth::up().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = dir.path().join("agent.sh");
+    std::fs::write(
+        &agent,
+        format!("#!/bin/sh\n# host name, then the command\nshift\nexec ip netns exec {} sh -c \"$*\"\n", link.ns[1]),
+    )
+    .unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&agent).status().unwrap();
+    let mut c = std::process::Command::new("ip");
+    c.args(["netns", "exec", &link.ns[0], "mpirun", "--allow-run-as-root"])
+        .args(["--host", &format!("localhost:1,{}:1", link.addr[1]), "-np", "2"])
+        .args(["--mca", "plm_rsh_agent"])
+        .arg(&agent)
+        .args(["--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", &link.subnet])
+        .args(["--mca", "oob_tcp_if_include", &link.subnet])
+        // Ranks that spin while they wait would starve the softirq that moves
+        // veth packets on a small machine (4 ms per message on 2 cores).
+        .args(["--mca", "mpi_yield_when_idle", "1"])
+        .args(["-x", "ANNEAL_PIPELINE_OUT", "-x", "RAYON_NUM_THREADS"]);
+    mpi_stages_equal_one_device(2, &mut c);
+    let sent =
+        std::process::Command::new("ip").args(["-n", &link.ns[0], "-s", "link", "show", "anneal-v0"]).output().unwrap();
+    let text = String::from_utf8_lossy(&sent.stdout).into_owned();
+    // TX bytes: the ranks' traffic went over the pair.
+    let tx: u64 = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("TX:"))
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(0);
+    assert!(tx > 10_000, "{text}");
+}
+
+/// Two network namespaces joined by a veth pair (`anneal-v0` ↔ `anneal-v1`),
+/// removed again when dropped.
+#[cfg(all(feature = "mpi", target_os = "linux"))]
+struct Veth {
+    ns: [String; 2],
+    addr: [String; 2],
+    subnet: String,
+}
+
+#[cfg(all(feature = "mpi", target_os = "linux"))]
+impl Veth {
+    fn up() -> Result<Self, String> {
+        let id = std::process::id() % 200 + 20;
+        let link = Veth {
+            ns: [format!("anneal-{id}-0"), format!("anneal-{id}-1")],
+            addr: [format!("10.231.{id}.1"), format!("10.231.{id}.2")],
+            subnet: format!("10.231.{id}.0/24"),
+        };
+        let ip = |args: &[&str]| -> Result<(), String> {
+            let o = std::process::Command::new("ip").args(args).output().map_err(|e| e.to_string())?;
+            if o.status.success() {
+                Ok(())
+            } else {
+                Err(format!("ip {args:?}: {}", String::from_utf8_lossy(&o.stderr)))
+            }
+        };
+        let [a, b] = &link.ns;
+        ip(&["netns", "add", a])?;
+        ip(&["netns", "add", b])?;
+        ip(&["link", "add", "anneal-v0", "netns", a, "type", "veth", "peer", "name", "anneal-v1", "netns", b])?;
+        for (i, ns) in link.ns.iter().enumerate() {
+            ip(&["-n", ns, "addr", "add", &format!("{}/24", link.addr[i]), "dev", &format!("anneal-v{i}")])?;
+            ip(&["-n", ns, "link", "set", &format!("anneal-v{i}"), "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(link)
+    }
+}
+
+#[cfg(all(feature = "mpi", target_os = "linux"))]
+impl Drop for Veth {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its end of the pair, and with it the pair.
+        for ns in &self.ns {
+            let _ = std::process::Command::new("ip").args(["netns", "del", ns]).status();
+        }
     }
 }
 
@@ -316,21 +436,21 @@ fn flat_ids<M: Module>(module: &M) -> Vec<ParamId> {
     ids.0
 }
 
-/// The MPI rank's half of the test above (run by it under `mpirun`).
+/// The MPI rank's half of the tests above (run by them under `mpirun`): the
+/// model cut into one stage per rank.
 #[cfg(feature = "mpi")]
 #[test]
-#[ignore = "run under mpirun by two_stages_of_four_micro_batches_on_two_mpi_ranks_equal_one_device"]
+#[ignore = "run under mpirun by the MPI pipeline tests"]
 fn mpi_worker() {
     let Ok(out) = std::env::var("ANNEAL_PIPELINE_OUT") else { return };
     let mut collective = anneal_distributed::MpiCollective::init(Duration::from_secs(60)).unwrap();
-    let rank = collective.rank();
+    let (rank, world) = (collective.rank(), collective.world());
     for (name, config, data) in cases() {
         let model = config.init(5, &Device::flex().autodiff()).unwrap();
-        let order = flat_ids(&model);
-        let stage = pipeline::split(model, &Split::Balanced, 2).unwrap().swap_remove(rank);
+        let stage = pipeline::split(model, &Split::Balanced, world).unwrap().swap_remove(rank);
+        let order = flat_ids(&stage);
         let (grads, loss, predictions) = stage_run(&mut collective, stage, &data);
-        // Gradients in the stage's parameter order (the model's, for this rank's units).
-        let grads: Vec<Vec<f32>> = order.iter().filter_map(|id| grads.get(id).cloned()).collect();
+        let grads: Vec<Vec<f32>> = order.iter().map(|id| grads[id].clone()).collect();
         let text = serde_json::to_string(&(grads, loss, predictions)).unwrap();
         std::fs::write(std::path::Path::new(&out).join(format!("{name}.{rank}.json")), text).unwrap();
     }

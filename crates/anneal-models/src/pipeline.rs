@@ -122,6 +122,9 @@ pub enum Split {
 
 /// One stage of a pipeline: consecutive units of a model, with only their
 /// parameters.
+// Not boxed, as AnyModel: a stage moves once per update, a few hundred bytes
+// against a step's megabytes of tensors.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Stage {
     /// Layers of an MLP.
