@@ -279,6 +279,7 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
         Some("cnn") => bench_cnn(args, root),
         Some("transformer") => bench_transformer(args, root),
         Some("distributed") => bench_distributed(args, root),
+        Some("pipeline") => bench_pipeline(args, root),
         Some("rl") => bench_rl(args, root),
         Some("dashboard") => bench_dashboard(args, root),
         Some("augment") => bench_augment(args, root),
@@ -286,7 +287,7 @@ fn bench(args: &[String], root: &Path) -> Result<()> {
         Some("distill") => bench_distill(root),
         other => {
             bail!(
-                "unknown benchmark {other:?}: available: train, data, eval, hpo, inspect, cnn, distributed, rl, dashboard, augment, audio"
+                "unknown benchmark {other:?}: available: train, data, eval, hpo, inspect, cnn, transformer, distributed, pipeline, rl, dashboard, augment, audio, distill"
             )
         }
     }
@@ -742,6 +743,193 @@ fn bench_train(args: &[String], root: &Path) -> Result<()> {
 /// training on threads, then as MPI ranks, then the all-reduce alone
 /// (`target/bench/allreduce.json`); then PyTorch's `examples/reference/mlp_train.py`
 /// at batch 256 on 1 and 2 threads.
+/// `cargo xtask bench pipeline [--repeats 3]`: the measurements of the scaling
+/// chapter (`crates/anneal-distributed/benches/pipeline.rs`): the GPipe bubble for
+/// 1, 2, 4 and 8 micro-batches on 2 stages (threads, then 2 MPI ranks) beside the
+/// plain loop on one thread; the three models' single-thread rates; all-reduce and
+/// point-to-point times against message size on 2 threads, 2 MPI ranks (shared
+/// memory), 4 ranks (oversubscribed) and, as root, 2 ranks in two network
+/// namespaces joined by a veth pair (set up here and removed after). Everything
+/// goes to `target/bench/pipeline.json`; `cargo run --release -p anneal --example
+/// scaling` fits α + β·n to it, models larger clusters and draws the chapter's plots.
+fn bench_pipeline(args: &[String], root: &Path) -> Result<()> {
+    let repeats = flag_value(args, "--repeats").unwrap_or_else(|| "3".into());
+    let bench = |extra: &[&str]| {
+        let mut c = cargo(&[
+            "bench",
+            "-p",
+            "anneal",
+            "-p",
+            "anneal-distributed",
+            "--bench",
+            "pipeline",
+            "--features",
+            CI_FEATURES,
+        ]);
+        c.args(extra);
+        c.env("MIMALLOC_PURGE_DELAY", "-1");
+        c
+    };
+    eprintln!("xtask: build the benchmark ...");
+    let built = bench(&["--no-run"]).output()?;
+    if !built.status.success() {
+        bail!("the benchmark does not build: {}", String::from_utf8_lossy(&built.stderr));
+    }
+    let exe = String::from_utf8_lossy(&built.stderr)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Executable benches/pipeline.rs (").and_then(|r| r.strip_suffix(')')))
+        .map(|p| root.join(p))
+        .context("the benchmark executable")?;
+    let run = |mut c: Command, what: &str| -> Result<Vec<serde_json::Value>> {
+        eprintln!("xtask: {what} ...");
+        bench_json_lines(&c.env("MIMALLOC_PURGE_DELAY", "-1").env("RAYON_NUM_THREADS", "1").output()?, what)
+    };
+    let mpirun = |ranks: &str, extra: &[&str]| {
+        let mut c = Command::new("mpirun");
+        c.args([
+            "--allow-run-as-root",
+            "--oversubscribe",
+            "-np",
+            ranks,
+            "-x",
+            "RAYON_NUM_THREADS",
+            "-x",
+            "MIMALLOC_PURGE_DELAY",
+        ]);
+        c.arg(&exe).args(extra);
+        c
+    };
+    let mut threads = Command::new(&exe);
+    threads.args(["--repeats", &repeats]);
+    let mut lines = run(threads, "the bubble on threads, and the models")?;
+    lines.extend(run(mpirun("2", &["--mpi", "--repeats", &repeats]), "the bubble on 2 MPI ranks")?);
+    let mut comm = Command::new(&exe);
+    comm.arg("--comm");
+    lines.extend(run(comm, "messages between 2 threads")?);
+    lines.extend(run(mpirun("2", &["--comm", "--mpi", "--label", "shm"]), "messages between 2 MPI ranks")?);
+    lines.extend(run(mpirun("4", &["--comm", "--mpi", "--label", "shm"]), "messages between 4 MPI ranks")?);
+    let root_user = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    if root_user {
+        lines.extend(veth_comm(&exe, &run)?);
+    } else {
+        eprintln!("xtask: not root: no network namespaces, so no veth measurement");
+    }
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let path = out_dir.join("pipeline.json");
+    std::fs::write(&path, lines.iter().map(|l| l.to_string() + "\n").collect::<String>())?;
+    // The bubble, median over rounds.
+    println!(
+        "| transport | micro-batches M | theory (S − 1)/(M + S − 1) | stage 0 waited | stage 1 waited | samples/s |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    for transport in ["threads", "mpi"] {
+        for m in [1u64, 2, 4, 8] {
+            let rows: Vec<&serde_json::Value> = lines
+                .iter()
+                .filter(|l| {
+                    l["kind"] == "bubble" && l["transport"] == transport && l["micro_batches"].as_u64() == Some(m)
+                })
+                .collect();
+            let stage = |s: u64| {
+                median(
+                    rows.iter()
+                        .flat_map(|l| l["per_stage"].as_array().cloned().unwrap_or_default())
+                        .filter(|p| p["stage"].as_u64() == Some(s))
+                        .filter_map(|p| p["bubble"].as_f64())
+                        .collect(),
+                )
+            };
+            println!(
+                "| {transport} | {m} | {:.3} | {:.3} | {:.3} | {:.0} |",
+                rows.first().and_then(|l| l["theory"].as_f64()).unwrap_or(f64::NAN),
+                stage(0),
+                stage(1),
+                median(rows.iter().filter_map(|l| l["samples_per_s"].as_f64()).collect())
+            );
+        }
+    }
+    let plain =
+        median(lines.iter().filter(|l| l["kind"] == "plain").filter_map(|l| l["samples_per_s"].as_f64()).collect());
+    println!("plain loop, one thread: {plain:.0} samples/s");
+    println!(
+        "written: {} (plots and the scaling model: cargo run --release -p anneal --example scaling)",
+        path.display()
+    );
+    Ok(())
+}
+
+/// The message benchmark on 2 MPI ranks in two network namespaces joined by a
+/// veth pair: Open MPI's remote-shell agent starts rank 1's daemon in the
+/// second namespace, and the ranks talk TCP over the pair. Ranks that spin
+/// while waiting would starve the softirq that moves veth packets on a small
+/// machine, so they yield (`mpi_yield_when_idle`).
+fn veth_comm(
+    exe: &Path,
+    run: &dyn Fn(Command, &str) -> Result<Vec<serde_json::Value>>,
+) -> Result<Vec<serde_json::Value>> {
+    let ns = ["anneal-bench-0", "anneal-bench-1"];
+    let ip = |args: &[&str]| -> Result<()> {
+        let o = Command::new("ip").args(args).output()?;
+        if !o.status.success() {
+            bail!("ip {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        Ok(())
+    };
+    let teardown = || {
+        for n in ns {
+            let _ = Command::new("ip").args(["netns", "del", n]).output();
+        }
+    };
+    teardown();
+    let setup = || -> Result<()> {
+        ip(&["netns", "add", ns[0]])?;
+        ip(&["netns", "add", ns[1]])?;
+        ip(&["link", "add", "anneal-b0", "netns", ns[0], "type", "veth", "peer", "name", "anneal-b1", "netns", ns[1]])?;
+        for (i, n) in ns.iter().enumerate() {
+            ip(&["-n", n, "addr", "add", &format!("10.232.0.{}/24", i + 1), "dev", &format!("anneal-b{i}")])?;
+            ip(&["-n", n, "link", "set", &format!("anneal-b{i}"), "up"])?;
+            ip(&["-n", n, "link", "set", "lo", "up"])?;
+        }
+        Ok(())
+    };
+    let result = setup().and_then(|()| {
+        let dir = std::env::temp_dir().join(format!("anneal-veth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let agent = dir.join("agent.sh");
+        std::fs::write(&agent, format!("#!/bin/sh\nshift\nexec ip netns exec {} sh -c \"$*\"\n", ns[1]))?;
+        Command::new("chmod").arg("+x").arg(&agent).status()?;
+        let mut c = Command::new("ip");
+        c.args([
+            "netns",
+            "exec",
+            ns[0],
+            "mpirun",
+            "--allow-run-as-root",
+            "--host",
+            "localhost:1,10.232.0.2:1",
+            "-np",
+            "2",
+        ])
+        .args(["--mca", "plm_rsh_agent"])
+        .arg(&agent)
+        .args(["--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "10.232.0.0/24"])
+        .args(["--mca", "oob_tcp_if_include", "10.232.0.0/24", "--mca", "mpi_yield_when_idle", "1"])
+        .args(["-x", "RAYON_NUM_THREADS", "-x", "MIMALLOC_PURGE_DELAY"])
+        .arg(exe)
+        .args(["--comm", "--mpi", "--label", "veth"]);
+        let lines = run(c, "messages between 2 MPI ranks in two network namespaces (veth)");
+        let _ = std::fs::remove_dir_all(&dir);
+        lines
+    });
+    teardown();
+    result
+}
+
 fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
     let flag = |name: &str| flag_value(args, name);
     let epochs = flag("--epochs").unwrap_or_else(|| "1".into());

@@ -9,10 +9,11 @@
 //!   warm-up round: each stage's share of step time spent waiting for the
 //!   other, and samples/s; the same model on one thread through the plain
 //!   loop as the baseline (`"kind": "bubble"`, `"kind": "plain"`).
-//!   Then `"kind": "model"` lines for the scaling model: the MLP, CNN and
-//!   transformer of the distributed and text chapters on one thread — samples/s,
-//!   parameters, and the activation values per sample that cross a balanced
-//!   2-stage cut.
+//!   Then `"kind": "model"` lines for the scaling model: that MLP, and the
+//!   MLP, CNN and transformer of the distributed and text chapters, on one
+//!   thread — samples/s at their batch and seconds per sample at a half, a
+//!   quarter and an eighth of it (a pipeline's micro-batches), parameters, and
+//!   the activation values per sample that cross a balanced 2-stage cut.
 //! - `--mpi` (under `mpirun -np 2`): the bubble study with the stages as MPI
 //!   ranks; each rank prints its own lines.
 //! - `--comm` (threads, 2 ranks; or under `mpirun -np N` with `--mpi`): the
@@ -134,6 +135,8 @@ fn main() {
             }
         }
     }
+    // The bubble study's own MLP, to check the pipeline model against the pipeline measured above.
+    println!("{}", model_line("mlp-512x4", &mlp, &data, BATCH));
     for (name, config, rows, batch) in scaling_models() {
         println!("{}", model_line(name, &config, &rows, batch));
     }
@@ -243,18 +246,25 @@ fn scaling_models() -> Vec<(&'static str, ModelConfig, ClassificationData, usize
 /// values per sample crossing a balanced 2-stage cut.
 fn model_line(name: &str, config: &ModelConfig, data: &ClassificationData, batch: usize) -> serde_json::Value {
     let optimizer: OptimizerConfig = toml::from_str("name = \"adam\"\nlearning_rate = 0.001").expect("adam");
-    let mut rates = Vec::new();
-    for round in 0..3 {
-        let model = config.init(0, &Device::flex()).expect("the model builds");
-        let start = Instant::now();
-        Trainer::new(TrainConfig::new(1, batch), Device::flex())
-            .with_progress(Progress::Silent)
-            .fit(model, &mut optimizer.init().expect("adam"), data, None)
-            .expect("trains");
-        if round > 0 {
-            rates.push(data.len() as f64 / start.elapsed().as_secs_f64());
+    // Seconds per sample at `rows` per batch: the median of two epochs after a warm-up.
+    let seconds_at = |rows: usize| {
+        let mut times = Vec::new();
+        for round in 0..3 {
+            let model = config.init(0, &Device::flex()).expect("the model builds");
+            let start = Instant::now();
+            Trainer::new(TrainConfig::new(1, rows), Device::flex())
+                .with_progress(Progress::Silent)
+                .fit(model, &mut optimizer.init().expect("adam"), data, None)
+                .expect("trains");
+            if round > 0 {
+                times.push(start.elapsed().as_secs_f64() / data.len() as f64);
+            }
         }
-    }
+        median(times)
+    };
+    let rates = vec![1.0 / seconds_at(batch)];
+    // The micro-batches of a pipeline's M = 2, 4, 8.
+    let small: Vec<(usize, f64)> = [2, 4, 8].iter().map(|m| (batch / m, seconds_at(batch / m))).collect();
     let model = config.init(0, &Device::flex()).expect("the model builds");
     let parameters = model.num_params();
     let units = pipeline::unit_params(&model);
@@ -268,6 +278,7 @@ fn model_line(name: &str, config: &ModelConfig, data: &ClassificationData, batch
     serde_json::json!({
         "kind": "model", "model": name, "batch": batch, "samples_per_s": median(rates),
         "parameters": parameters, "units": units, "cut": cut, "activation_values_per_sample": per_row,
+        "small_batches": small,
     })
 }
 

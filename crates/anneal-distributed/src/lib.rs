@@ -1,4 +1,4 @@
-//! Data-parallel training for Anneal.
+//! Data-parallel and pipeline model-parallel training for Anneal.
 //!
 //! Data parallelism divides each global batch across replicas of the model;
 //! each replica runs forward and backward on its part, the gradients are
@@ -19,6 +19,12 @@
 //!   compute pool, and reports the failure that caused the others;
 //! - with the `mpi` feature, `MpiCollective`: replicas in separate processes on
 //!   one machine or many, through MPI (`mpirun`).
+//!
+//! Pipeline model parallelism ([`pipeline`]) cuts the model itself into
+//! stages of consecutive layers ([`anneal_models::pipeline`]), one per rank of
+//! a collective, and runs each batch through them as micro-batches (GPipe);
+//! [`scaling`] models how both kinds scale on a cluster from measured
+//! message costs.
 //!
 //! ```
 //! use anneal_data::dataset::ShuffledBatches;
@@ -60,6 +66,7 @@ pub mod error;
 pub mod mpi_collective;
 pub mod pipeline;
 pub mod replicas;
+pub mod scaling;
 pub mod sync;
 
 pub use collective::{Collective, ThreadCollective, ThreadGroup};
