@@ -27,6 +27,7 @@ use anneal_data::dataset::{SequentialBatches, ShuffledBatches};
 use anneal_data::{BatchSampler, Dataset, LastBatch, Target, Targets};
 use anneal_models::pipeline::{Flow, Stage};
 use anneal_optim::{Optimizer, Scheduler};
+use anneal_regularize::{EarlyStopping, Verdict};
 use anneal_train::{
     BuiltinMetric, EpochRecord, Evaluation, Metric, Objective, Progress, TrainConfig, TrainError, TrainHook,
 };
@@ -417,15 +418,18 @@ pub struct TrainedStage<C> {
     pub collective: C,
     /// The epoch after which a hook ended the run.
     pub stopped_by_hook: Option<usize>,
+    /// The epoch whose weights `stage` holds (the best one, when early
+    /// stopping restores it).
+    pub best_epoch: usize,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
 }
 
 /// The settings of `config` a pipeline does not implement, named.
 /// (`checkpoint_every` is not among them, but a pipelined run writes no
 /// checkpoints: it cannot be resumed.)
 pub fn unsupported(config: &TrainConfig) -> Option<&'static str> {
-    if config.early_stopping.is_some() {
-        Some("early_stopping")
-    } else if config.gradient_clipping.is_some() {
+    if config.gradient_clipping.is_some() {
         Some("gradient_clipping")
     } else if config.accumulation > 1 {
         Some("accumulation (the pipeline's micro-batches already accumulate)")
@@ -448,7 +452,9 @@ pub fn unsupported(config: &TrainConfig) -> Option<&'static str> {
 /// of a shuffled sampler (the same on every stage), GPipe's schedule for each,
 /// one `optimizer` step per batch on this stage's parameters. The last stage
 /// computes each epoch's training loss (and accuracy), evaluates the
-/// validation rows through the pipeline, and broadcasts the record.
+/// validation rows through the pipeline, and broadcasts the record; early
+/// stopping then decides alike on every stage (each keeps its own best
+/// weights when they are restored).
 ///
 /// `hooks` run on rank 0: `on_train_start`, `on_epoch_start`, `on_epoch_end`
 /// with the agreed record, and `stop_requested`, which ends every stage after
@@ -493,6 +499,25 @@ where
         Some(v) => BuiltinMetric::defaults_for(&v.all_targets()).to_vec(),
         None => Vec::new(),
     };
+    let has_valid = job.valid.is_some_and(|v| !v.is_empty());
+    let mut stopper = match &config.early_stopping {
+        Some(es) => {
+            let mut known = vec![("train_loss".to_string(), false)];
+            if classes {
+                known.push(("train_accuracy".into(), true));
+            }
+            if has_valid {
+                known.push(("val_loss".into(), false));
+                known.extend(metrics.iter().map(|m| (format!("val_{}", m.name()), m.higher_is_better())));
+            }
+            anneal_train::check_monitor(es, &known)?;
+            Some(EarlyStopping::new(es.clone())?)
+        }
+        None => None,
+    };
+    let restore = config.early_stopping.as_ref().is_some_and(|e| e.restore_best);
+    let mut best: Option<(usize, Stage)> = None;
+    let mut stopped_early = false;
     let log = rank == 0 && job.progress != Progress::Silent;
     if log {
         eprintln!("{plan}; pipeline of {world} stages × {micro_batches} micro-batches");
@@ -579,12 +604,22 @@ where
         for hook in &mut hooks {
             hook.on_epoch_end(&record);
         }
+        // Every stage holds the same record, so every stage reaches the same verdict.
+        let verdict = stopper.as_mut().map(|s| s.update(epoch, record.metric(&s.config().monitor).unwrap_or(f64::NAN)));
         history.push(record);
+        match verdict {
+            Some(Verdict::Improved) if restore => best = Some((epoch, pipe.stage()?.clone())),
+            Some(Verdict::Stop) => stopped_early = true,
+            _ => {}
+        }
         // Rank 0's hooks may end the run (anneal tune's pruner): every stage stops after this epoch.
         let stop = if hooks.iter().any(|h| h.stop_requested()) { 1.0 } else { 0.0 };
         let stop = broadcast_f64(&mut pipe.collective, &[stop], 0).map_err(train_error)?;
-        if stop.first().is_some_and(|&s| s > 0.0) {
+        if stop.first().is_some_and(|&s| s > 0.0) && epoch < config.epochs {
             stopped_by_hook = Some(epoch);
+            break;
+        }
+        if stopped_early {
             break;
         }
     }
@@ -592,7 +627,8 @@ where
         hook.on_train_end(&history);
     }
     let (stage, collective, stats) = pipe.into_parts()?;
-    Ok(TrainedStage { stage: stage.valid(), history, stats, collective, stopped_by_hook })
+    let (best_epoch, stage) = best.unwrap_or((history.len(), stage));
+    Ok(TrainedStage { stage: stage.valid(), history, stats, collective, stopped_by_hook, best_epoch, stopped_early })
 }
 
 /// `values` of rank `root` on every rank, exactly: each `f64` crosses as the

@@ -234,6 +234,47 @@ fn training_through_the_pipeline_equals_the_plain_loop() {
     }
 }
 
+/// Early stopping through the pipeline stops where the plain loop stops and
+/// restores the same best weights.
+#[test]
+fn early_stopping_through_the_pipeline_stops_and_restores_as_the_plain_loop() {
+    let (_, config, data) = cases().remove(0);
+    let mut train = TrainConfig { seed: 2, ..TrainConfig::new(30, 8) };
+    train.early_stopping = Some(toml::from_str("monitor = \"val_loss\"\ngoal = \"minimize\"\npatience = 2").unwrap());
+    // A learning rate high enough that the validation loss soon stops improving.
+    let optimizer: OptimizerConfig = toml::from_str("name = \"adam\"\nlearning_rate = 0.2").unwrap();
+    let model = config.init(5, &Device::flex()).unwrap();
+    let plain = Trainer::new(train.clone(), Device::flex())
+        .with_progress(Progress::Silent)
+        .fit(model.clone(), &mut optimizer.init().unwrap(), &data, Some(&data))
+        .unwrap();
+    assert!(plain.stopped_early && plain.best_epoch < plain.history.len(), "the case must stop early");
+    let stages = pipeline::split(model, &Split::Balanced, 2).unwrap();
+    let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
+    let job = StageJob {
+        config: &train,
+        objective: default_objective(&data.all_targets()),
+        train: &data,
+        valid: Some(&data),
+        device: Device::flex(),
+        progress: Progress::Silent,
+    };
+    let trained = ThreadReplicas { replicas: 2, threads_per_replica: 1, timeout: Duration::from_secs(60) }
+        .run(|collective| {
+            let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
+            let t = fit_stage(collective, stage, 3, &mut optimizer.init()?, &job, Vec::new())?;
+            t.collective.finish();
+            Ok((t.stage, t.history.len(), t.best_epoch, t.stopped_early))
+        })
+        .unwrap();
+    for t in &trained {
+        assert_eq!((t.1, t.2, t.3), (plain.history.len(), plain.best_epoch, true));
+    }
+    let joined = pipeline::join(trained.into_iter().map(|t| t.0).collect()).unwrap();
+    let d = max_diff(&flat(&plain.model), &flat(&joined));
+    assert!(d < 1e-4, "the restored weights differ by {d}");
+}
+
 fn flat(model: &AnyModel) -> Vec<f32> {
     struct Flat(Vec<f32>);
     impl ModuleVisitor for Flat {

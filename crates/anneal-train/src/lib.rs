@@ -50,7 +50,7 @@ pub use step::{StepOutput, Stepper, train_step};
 pub use surgery::{GradientSurgery, GradientSurgeryConfig, SurgeryMethod, SurgeryReport};
 pub use trainer::{
     Accounting, EpochRecord, Evaluation, Fitted, Progress, ScheduleSettings, StepInfo, TrainConfig, TrainHook, Trainer,
-    default_objective, evaluate, has_checkpoint, row_losses,
+    check_monitor, default_objective, evaluate, has_checkpoint, row_losses,
 };
 
 /// One `use` for the common types.

@@ -783,34 +783,15 @@ impl<'h> Trainer<'h> {
             .chain(self.metrics.iter().cloned())
             .collect();
         if let Some(es) = &config.early_stopping {
-            let mut known = vec!["train_loss".to_string()];
+            let mut known = vec![("train_loss".to_string(), false)];
             if classes {
-                known.push("train_accuracy".into());
+                known.push(("train_accuracy".into(), true));
             }
             if valid.is_some() {
-                known.push("val_loss".into());
-                known.extend(metrics.iter().map(|m| format!("val_{}", m.name())));
+                known.push(("val_loss".into(), false));
+                known.extend(metrics.iter().map(|m| (format!("val_{}", m.name()), m.higher_is_better())));
             }
-            if !known.contains(&es.monitor) {
-                return Err(TrainError::UnknownMetric { name: es.monitor.clone(), available: known.join(", ") });
-            }
-            // A goal against the metric's direction would keep the worst epoch.
-            let higher_is_better = match es.monitor.as_str() {
-                "train_loss" | "val_loss" => false,
-                "train_accuracy" => true,
-                name => {
-                    metrics.iter().find(|m| format!("val_{}", m.name()) == name).is_some_and(|m| m.higher_is_better())
-                }
-            };
-            let goal_says_higher = es.goal == anneal_regularize::Goal::Maximize;
-            if goal_says_higher != higher_is_better {
-                return Err(TrainError::InvalidSetting(format!(
-                    "early stopping monitors `{}`, which is better when {}: set goal = \"{}\"",
-                    es.monitor,
-                    if higher_is_better { "larger" } else { "smaller" },
-                    if higher_is_better { "maximize" } else { "minimize" }
-                )));
-            }
+            check_monitor(es, &known)?;
         }
         let default_sampler: Box<dyn BatchSampler> = if optimizer.config().is_full_batch() {
             Box::new(FullBatch)
@@ -1154,6 +1135,29 @@ impl<'h> Trainer<'h> {
             energy: meter.finish(),
         })
     }
+}
+
+/// Checks that early stopping monitors one of `known` (each metric's name and
+/// whether larger is better) in the direction its goal says: an unknown name
+/// lists the known ones, and a goal against the metric's direction (which
+/// would keep the worst epoch) names the goal to set.
+pub fn check_monitor(es: &EarlyStoppingConfig, known: &[(String, bool)]) -> Result<(), TrainError> {
+    let Some(&(_, higher_is_better)) = known.iter().find(|(name, _)| *name == es.monitor) else {
+        return Err(TrainError::UnknownMetric {
+            name: es.monitor.clone(),
+            available: known.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+        });
+    };
+    let goal_says_higher = es.goal == anneal_regularize::Goal::Maximize;
+    if goal_says_higher != higher_is_better {
+        return Err(TrainError::InvalidSetting(format!(
+            "early stopping monitors `{}`, which is better when {}: set goal = \"{}\"",
+            es.monitor,
+            if higher_is_better { "larger" } else { "smaller" },
+            if higher_is_better { "maximize" } else { "minimize" }
+        )));
+    }
+    Ok(())
 }
 
 /// The objective a run gets when none is given: cross-entropy for class

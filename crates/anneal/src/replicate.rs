@@ -11,7 +11,7 @@ use anneal_data::dataset::{FullBatch, ShuffledBatches};
 use anneal_data::{Augmented, BatchSampler, Sharded};
 use std::sync::Arc;
 
-use anneal_distributed::pipeline::{StageJob, gather_stages};
+use anneal_distributed::pipeline::{StageJob, TrainedStage, gather_stages};
 use anneal_distributed::{Collective, GradientSync, PipelineConfig, StageStats, ThreadReplicas, fit_stage};
 use anneal_models::AnyModel;
 use anneal_models::pipeline::{join, split, stage_ranges, unit_params};
@@ -166,20 +166,34 @@ fn stage_job<'a>(
     })
 }
 
-fn fitted(
-    job: &ReplicaJob<'_>,
-    model: AnyModel,
+/// What a stage's loop recorded (every stage recorded the same).
+struct Outcome {
     history: Vec<EpochRecord>,
-    stopped: Option<usize>,
-    meter: EnergyMeter,
-) -> Fitted<AnyModel> {
+    best_epoch: usize,
+    stopped_early: bool,
+    stopped_by_hook: Option<usize>,
+}
+
+impl Outcome {
+    fn of<C>(t: &TrainedStage<C>) -> Self {
+        Self {
+            history: t.history.clone(),
+            best_epoch: t.best_epoch,
+            stopped_early: t.stopped_early,
+            stopped_by_hook: t.stopped_by_hook,
+        }
+    }
+}
+
+/// A pipelined run's outcome as the plain loop's: the joined model and the record.
+fn fitted(job: &ReplicaJob<'_>, model: AnyModel, outcome: Outcome, meter: EnergyMeter) -> Fitted<AnyModel> {
     let full_batch = job.config.optimizer.is_full_batch();
     Fitted {
         model,
-        best_epoch: history.len(),
-        history,
-        stopped_early: false,
-        stopped_by_hook: stopped,
+        best_epoch: outcome.best_epoch,
+        history: outcome.history,
+        stopped_early: outcome.stopped_early,
+        stopped_by_hook: outcome.stopped_by_hook,
         accounting: job.train_config.plan(anneal_data::Dataset::len(&job.data.train), full_batch),
         resumed_from: None,
         energy: meter.finish(),
@@ -217,20 +231,21 @@ pub(crate) fn fit_pipeline(
         let mut optimizer = job.config.optimizer.init()?;
         let t =
             fit_stage(collective, stage, pipeline.micro_batches, &mut optimizer, &stage_job, mine.unwrap_or_default())?;
+        let outcome = Outcome::of(&t);
         t.collective.finish();
-        Ok((t.stage, t.history, t.stats, t.stopped_by_hook))
+        Ok((t.stage, t.stats, outcome))
     })?;
     let mut stages = Vec::with_capacity(results.len());
     let mut stats = Vec::with_capacity(results.len());
-    let mut outcome = None;
-    for (stage, history, s, stopped) in results {
+    let mut first = None;
+    for (stage, s, outcome) in results {
         stages.push(stage);
         stats.push(s);
-        outcome.get_or_insert((history, stopped));
+        first.get_or_insert(outcome);
     }
-    let (history, stopped) = outcome.ok_or_else(|| Error::Setting("no pipeline stage returned".into()))?;
+    let outcome = first.ok_or_else(|| Error::Setting("no pipeline stage returned".into()))?;
     let model = join(stages)?;
-    Ok(Pipelined { fitted: Some(fitted(job, model, history, stopped, meter)), stats, ranges })
+    Ok(Pipelined { fitted: Some(fitted(job, model, outcome, meter)), stats, ranges })
 }
 
 /// This process's stage of a pipeline over MPI (rank r holds stage r; the
@@ -268,6 +283,7 @@ pub(crate) fn fit_pipeline_mpi<C: Collective>(
     let mut optimizer = job.config.optimizer.init()?;
     let hooks = if rank == 0 { hooks } else { Vec::new() };
     let trained = fit_stage(collective, mine, pipeline.micro_batches, &mut optimizer, &stage_job, hooks)?;
+    let outcome = Outcome::of(&trained);
     let mut collective = trained.collective;
     // Every stage's measurements, as JSON text in f32 code units, to rank 0.
     let mut stats = vec![trained.stats.clone()];
@@ -283,7 +299,7 @@ pub(crate) fn fit_pipeline_mpi<C: Collective>(
         collective.send(0, &own.chars().map(|c| c as u32 as f32).collect::<Vec<_>>())?;
     }
     let fitted = match gather_stages(&mut collective, trained.stage, skeleton)? {
-        Some(stages) => Some(fitted(job, join(stages)?, trained.history, trained.stopped_by_hook, meter)),
+        Some(stages) => Some(fitted(job, join(stages)?, outcome, meter)),
         None => None,
     };
     Ok(Pipelined { fitted, stats, ranges })
