@@ -25,7 +25,8 @@ use std::time::Instant;
 
 use anneal_data::dataset::{SequentialBatches, ShuffledBatches};
 use anneal_data::{BatchSampler, Dataset, LastBatch, Target, Targets};
-use anneal_models::pipeline::{Flow, Stage};
+use anneal_models::AnyModel;
+use anneal_models::pipeline::{Flow, Split, Stage, split_at, stage_ranges, unit_params};
 use anneal_optim::{Optimizer, Scheduler};
 use anneal_regularize::{EarlyStopping, Verdict};
 use anneal_train::{
@@ -48,7 +49,9 @@ pub struct PipelineConfig {
     #[serde(default = "one")]
     pub micro_batches: usize,
     /// Where the model is cut: `"balanced"` (by parameter count, the default),
-    /// or `{ at = [k, ...] }`, the unit each stage after the first starts at.
+    /// `"time"` (by each unit's training time, measured on a batch when the
+    /// run starts), or `{ at = [k, ...] }`, the unit each stage after the
+    /// first starts at.
     #[serde(default)]
     pub split: anneal_models::pipeline::Split,
 }
@@ -646,6 +649,71 @@ fn broadcast_f64<C: Collective>(collective: &mut C, values: &[f64], root: usize)
         .chunks_exact(2)
         .map(|h| f64::from_bits((u64::from(h[0].to_bits()) << 32) | u64::from(h[1].to_bits())))
         .collect())
+}
+
+/// Each unit's training time on `input` (a batch as the model reads it, on
+/// the autodiff device `model` is on): the forward pass of every unit in turn
+/// (reading its output back, as a stage does to send it) and the backward pass
+/// through it, in seconds, the median of three passes after a warm-up. What
+/// [`Split::Time`](anneal_models::pipeline::Split::Time) balances.
+pub fn unit_times(model: &AnyModel, input: &Tensor<2>) -> std::result::Result<Vec<f64>, TrainError> {
+    let device = input.device();
+    let n = unit_params(model).len();
+    let ranges: Vec<std::ops::Range<usize>> = (0..n).map(|i| i..i + 1).collect();
+    let units = split_at(model.clone(), &ranges).map_err(train_error)?;
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); n];
+    for pass in 0..4 {
+        let mut flow = Flow::Rows(input.clone());
+        for (i, unit) in units.iter().enumerate() {
+            let leaf = if i == 0 { flow } else { flow.require_grad() };
+            let start = Instant::now();
+            let out = unit.forward(input, leaf);
+            let data = out.clone().into_data();
+            let signal = Flow::from_data(data.clone(), &device).map_err(train_error)?;
+            drop(out.dot(signal).map_err(train_error)?.backward());
+            if pass > 0 {
+                times[i].push(start.elapsed().as_secs_f64());
+            }
+            flow = Flow::from_data(data, &device).map_err(train_error)?;
+        }
+    }
+    Ok(times
+        .into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
+        })
+        .collect())
+}
+
+/// The unit ranges of `config`'s stages for `model`: by parameters, at the
+/// given cuts, or (`split = "time"`) by the times [`unit_times`] measures on
+/// `sample` (a batch on `model`'s autodiff device), which `collective`'s rank
+/// 0 measures and sends to the others so that every rank cuts alike. Returns
+/// the ranges and the weights they balance (parameters, or seconds).
+pub fn plan<C: Collective>(
+    model: &AnyModel,
+    config: &PipelineConfig,
+    sample: impl FnOnce() -> std::result::Result<Tensor<2>, TrainError>,
+    collective: Option<&mut C>,
+) -> std::result::Result<(Vec<std::ops::Range<usize>>, Vec<f64>), TrainError> {
+    let weights: Vec<f64> = match config.split {
+        Split::Time => {
+            let mut times = unit_times(model, &sample()?)?;
+            if let Some(c) = collective {
+                times = broadcast_f64(c, &times, 0).map_err(train_error)?;
+            }
+            times
+        }
+        _ => unit_params(model).into_iter().map(|p| p as f64).collect(),
+    };
+    // Microseconds (at least 1) as the integer weights of the balanced cut.
+    let integer: Vec<usize> = match config.split {
+        Split::Time => weights.iter().map(|t| ((t * 1e6).round() as usize).max(1)).collect(),
+        _ => unit_params(model),
+    };
+    let ranges = stage_ranges(&integer, &config.split, config.stages).map_err(train_error)?;
+    Ok((ranges, weights))
 }
 
 /// Every stage's parameters as one list of values, in the stage's own order

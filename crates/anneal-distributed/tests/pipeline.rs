@@ -275,6 +275,39 @@ fn early_stopping_through_the_pipeline_stops_and_restores_as_the_plain_loop() {
     assert!(d < 1e-4, "the restored weights differ by {d}");
 }
 
+/// `split = "time"`: every unit is timed, the cut balances the times, and the
+/// stages of that cut still equal one device.
+#[test]
+fn a_split_by_measured_time_times_every_unit_and_cuts_between_them() {
+    let (_, config, data) = cases().remove(1);
+    let device = Device::flex().autodiff();
+    let model = config.init(5, &device).unwrap();
+    let pipeline: anneal_distributed::PipelineConfig = toml::from_str("stages = 2\nsplit = \"time\"").unwrap();
+    let sample = || Ok(Dataset::batch(&data, &(0..8).collect::<Vec<_>>(), &device).input);
+    let (ranges, times) = anneal_distributed::pipeline::plan(
+        &model,
+        &pipeline,
+        sample,
+        None::<&mut anneal_distributed::ThreadCollective>,
+    )
+    .unwrap();
+    assert_eq!(times.len(), 4, "two convolution blocks and two dense layers");
+    assert!(times.iter().all(|&t| t > 0.0 && t < 10.0), "{times:?}");
+    assert_eq!((ranges.len(), ranges[0].start, ranges[1].end), (2, 0, 4));
+    // The cut is the balanced one for these times.
+    let micros: Vec<usize> = times.iter().map(|t| ((t * 1e6).round() as usize).max(1)).collect();
+    assert_eq!(vec![ranges[1].start], pipeline::balanced_cuts(&micros, 2).unwrap());
+    let whole = single(&model, &data);
+    let stages = Mutex::new(pipeline::split_at(model, &ranges).unwrap().into_iter().map(Some).collect::<Vec<_>>());
+    let outs = ThreadReplicas { replicas: 2, threads_per_replica: 1, timeout: Duration::from_secs(60) }
+        .run(|collective| {
+            let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
+            Ok(stage_run(collective, stage, &data))
+        })
+        .unwrap();
+    assert_equal("cnn cut by time", &whole, &outs);
+}
+
 fn flat(model: &AnyModel) -> Vec<f32> {
     struct Flat(Vec<f32>);
     impl ModuleVisitor for Flat {

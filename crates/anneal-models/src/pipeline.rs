@@ -115,6 +115,12 @@ pub enum Split {
     /// be ([`balanced_cuts`]).
     #[default]
     Balanced,
+    /// Cuts that balance the units' measured training time instead (forward
+    /// and backward of a batch): parameters say little about work (a
+    /// convolution has few weights and much arithmetic). The caller measures
+    /// the units and passes their times as the weights of [`stage_ranges`]
+    /// (`anneal_distributed::pipeline::unit_times`).
+    Time,
     /// The units each stage starts at, after the first (which starts at 0):
     /// `[2]` gives stage 0 units 0 and 1, stage 1 the rest.
     At(Vec<usize>),
@@ -214,11 +220,13 @@ pub fn balanced_cuts(weights: &[usize], stages: usize) -> Result<Vec<usize>, Mod
     Ok(cuts)
 }
 
-/// The unit ranges of `stages` stages of a model of `units` units cut by `split`.
+/// The unit ranges of `stages` stages cut by `split`, for a model whose units
+/// weigh `weights` (their parameters, [`unit_params`]; their measured times
+/// for [`Split::Time`]).
 pub fn stage_ranges(weights: &[usize], split: &Split, stages: usize) -> Result<Vec<Range<usize>>, ModelError> {
     let n = weights.len();
     let cuts = match split {
-        Split::Balanced => balanced_cuts(weights, stages)?,
+        Split::Balanced | Split::Time => balanced_cuts(weights, stages)?,
         Split::At(cuts) => {
             if cuts.len() + 1 != stages {
                 return Err(ModelError::Incompatible(format!(
@@ -244,21 +252,50 @@ pub fn stage_ranges(weights: &[usize], split: &Split, stages: usize) -> Result<V
     Ok(bounds.windows(2).map(|w| w[0]..w[1]).collect())
 }
 
-/// Cuts `model` into `stages` stages by `split`. The parameters move (they
-/// keep their ids, so an optimiser's state for the whole model serves the
-/// stages); [`join`] puts them back.
+/// Cuts `model` into `stages` stages by `split` (balancing parameters, or at
+/// given cuts; [`Split::Time`] needs the units' times: [`split_at`] with
+/// [`stage_ranges`] of them). The parameters move (they keep their ids, so an
+/// optimiser's state for the whole model serves the stages); [`join`] puts
+/// them back.
 pub fn split(model: AnyModel, split: &Split, stages: usize) -> Result<Vec<Stage>, ModelError> {
+    if *split == Split::Time {
+        return Err(ModelError::Incompatible(
+            "split = \"time\" cuts by the units' measured times: measure them and cut with split_at".into(),
+        ));
+    }
+    refuse_linear(&model)?;
+    let ranges = stage_ranges(&unit_params(&model), split, stages)?;
+    split_at(model, &ranges)
+}
+
+fn refuse_linear(model: &AnyModel) -> Result<(), ModelError> {
     if matches!(model, AnyModel::Linear(_)) {
         return Err(ModelError::Incompatible(
             "a linear model is one layer; pipeline stages cut between the layers of an mlp, a cnn or a transformer"
                 .into(),
         ));
     }
-    let ranges = stage_ranges(&unit_params(&model), split, stages)?;
+    Ok(())
+}
+
+/// Cuts `model` into stages of the unit `ranges` (consecutive, from unit 0 to
+/// the last, none empty; see [`stage_ranges`]).
+pub fn split_at(model: AnyModel, ranges: &[Range<usize>]) -> Result<Vec<Stage>, ModelError> {
+    refuse_linear(&model)?;
+    let units = unit_params(&model).len();
+    let consecutive = ranges.first().is_some_and(|r| r.start == 0)
+        && ranges.last().is_some_and(|r| r.end == units)
+        && ranges.iter().all(|r| !r.is_empty())
+        && ranges.windows(2).all(|w| w[0].end == w[1].start);
+    if !consecutive {
+        return Err(ModelError::Incompatible(format!(
+            "pipeline stages {ranges:?} do not cover the model's {units} units in order, each non-empty"
+        )));
+    }
     Ok(match model {
-        AnyModel::Mlp(m) => m.split(&ranges).into_iter().map(Stage::Mlp).collect(),
-        AnyModel::Cnn(m) => m.split(&ranges).into_iter().map(Stage::Cnn).collect(),
-        AnyModel::Transformer(m) => m.split(&ranges).into_iter().map(Stage::Transformer).collect(),
+        AnyModel::Mlp(m) => m.split(ranges).into_iter().map(Stage::Mlp).collect(),
+        AnyModel::Cnn(m) => m.split(ranges).into_iter().map(Stage::Cnn).collect(),
+        AnyModel::Transformer(m) => m.split(ranges).into_iter().map(Stage::Transformer).collect(),
         AnyModel::Linear(_) => Vec::new(),
     })
 }
@@ -431,6 +468,10 @@ mod tests {
         assert!(message(split(mlp(), &Split::At(vec![1]), 3)).contains("1 cuts make 2 stages"));
         let linear = AnyModel::Linear(crate::linear::LinearConfig { input: 2, output: 1 }.init(0, &device).unwrap());
         assert!(message(split(linear, &Split::Balanced, 2)).contains("a linear model is one layer"));
+        assert!(message(split(mlp(), &Split::Time, 2)).contains("measured times"));
+        assert!(message(split_at(mlp(), &[0..1, 2..2])).contains("do not cover"));
+        assert!(message(split_at(mlp(), &[0..1])).contains("do not cover"));
+        assert_eq!(split_at(mlp(), &[0..1, 1..2]).unwrap().len(), 2);
         let stages = split(mlp(), &Split::Balanced, 2).unwrap();
         let reversed: Vec<Stage> = stages.into_iter().rev().collect();
         assert!(join(reversed).unwrap_err().to_string().contains("out of order"));

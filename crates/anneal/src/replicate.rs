@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anneal_distributed::pipeline::{StageJob, TrainedStage, gather_stages};
 use anneal_distributed::{Collective, GradientSync, PipelineConfig, StageStats, ThreadReplicas, fit_stage};
 use anneal_models::AnyModel;
-use anneal_models::pipeline::{join, split, stage_ranges, unit_params};
+use anneal_models::pipeline::{join, split_at};
 use anneal_train::{
     EnergyMeter, EpochRecord, Fitted, Objective, Progress, TrainConfig, TrainError, TrainHook, Trainer,
 };
@@ -144,6 +144,27 @@ pub(crate) struct Pipelined {
     pub stats: Vec<StageStats>,
     /// Each stage's units (the model's unit indices it held).
     pub ranges: Vec<std::ops::Range<usize>>,
+    /// What the cut balanced, per unit: parameters, or measured seconds (`split = "time"`).
+    pub weights: Vec<f64>,
+}
+
+/// The stages' unit ranges for `job`'s model (see
+/// [`anneal_distributed::pipeline::plan`]): a `split = "time"` measures the
+/// units of a model of its own (so the run's model, its dropout generators
+/// included, is untouched) on the first training batch.
+fn plan_stages<C: Collective>(
+    job: &ReplicaJob<'_>,
+    pipeline: &PipelineConfig,
+    collective: Option<&mut C>,
+) -> Result<(Vec<std::ops::Range<usize>>, Vec<f64>)> {
+    let device = job.device.clone().autodiff();
+    let probe = crate::pipeline::init_model(job.config, job.model_config, &device)?;
+    let sample = || {
+        let rows: Vec<usize> =
+            (0..job.train_config.batch_size.min(anneal_data::Dataset::len(&job.data.train))).collect();
+        Ok(anneal_data::Dataset::batch(&job.data.train, &rows, &device).input)
+    };
+    Ok(anneal_distributed::pipeline::plan(&probe, pipeline, sample, collective)?)
 }
 
 /// Everything a stage of `job` needs besides its collective: the objective, and
@@ -209,8 +230,8 @@ pub(crate) fn fit_pipeline(
 ) -> Result<Pipelined> {
     let meter = EnergyMeter::start(job.config.energy);
     let model = crate::pipeline::init_model(job.config, job.model_config, &job.device.clone().autodiff())?;
-    let ranges = stage_ranges(&unit_params(&model), &pipeline.split, pipeline.stages)?;
-    let stages = split(model, &pipeline.split, pipeline.stages)?;
+    let (ranges, weights) = plan_stages(job, pipeline, None::<&mut anneal_distributed::ThreadCollective>)?;
+    let stages = split_at(model, &ranges)?;
     let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
     let hooks = Mutex::new(Some(hooks));
     let train = crate::pipeline::augmented(job.augment, None, &job.data.train);
@@ -245,14 +266,14 @@ pub(crate) fn fit_pipeline(
     }
     let outcome = first.ok_or_else(|| Error::Setting("no pipeline stage returned".into()))?;
     let model = join(stages)?;
-    Ok(Pipelined { fitted: Some(fitted(job, model, outcome, meter)), stats, ranges })
+    Ok(Pipelined { fitted: Some(fitted(job, model, outcome, meter)), stats, ranges, weights })
 }
 
 /// This process's stage of a pipeline over MPI (rank r holds stage r; the
 /// world's size is the number of stages): rank 0 gathers the trained stages
 /// and every stage's measurements.
 pub(crate) fn fit_pipeline_mpi<C: Collective>(
-    collective: C,
+    mut collective: C,
     job: &ReplicaJob<'_>,
     pipeline: &PipelineConfig,
     hooks: Vec<&mut (dyn TrainHook + Send)>,
@@ -268,11 +289,11 @@ pub(crate) fn fit_pipeline_mpi<C: Collective>(
     // Every rank builds the model from the same seed and keeps its own stage;
     // rank 0 keeps the others as the skeleton it gathers the trained values into.
     let model = crate::pipeline::init_model(job.config, job.model_config, &job.device.clone().autodiff())?;
-    let ranges = stage_ranges(&unit_params(&model), &pipeline.split, pipeline.stages)?;
-    let mut stages = split(model, &pipeline.split, pipeline.stages)?;
+    let (ranges, weights) = plan_stages(job, pipeline, Some(&mut collective))?;
+    let mut stages = split_at(model, &ranges)?;
     let mine = stages.swap_remove(rank);
     let skeleton = if rank == 0 {
-        split(crate::pipeline::init_model(job.config, job.model_config, job.device)?, &pipeline.split, pipeline.stages)?
+        split_at(crate::pipeline::init_model(job.config, job.model_config, job.device)?, &ranges)?
     } else {
         Vec::new()
     };
@@ -302,5 +323,5 @@ pub(crate) fn fit_pipeline_mpi<C: Collective>(
         Some(stages) => Some(fitted(job, join(stages)?, outcome, meter)),
         None => None,
     };
-    Ok(Pipelined { fitted, stats, ranges })
+    Ok(Pipelined { fitted, stats, ranges, weights })
 }

@@ -778,7 +778,7 @@ pub fn train_with_hook(
             None => crate::replicate::fit_pipeline(&job, p, vec![&mut history, hook]),
         };
         outcome.and_then(|o| {
-            stage_stats = Some((o.stats, o.ranges));
+            stage_stats = Some((o.stats, o.ranges, o.weights));
             match o.fitted {
                 Some(f) => Ok(f),
                 // Another MPI rank: its stage went to rank 0, which writes the run.
@@ -982,10 +982,12 @@ pub fn train_with_hook(
         params,
         stages: stage_stats.as_ref(),
     };
-    if let (Some(p), Some((stats, ranges))) = (&pipeline, &stage_stats) {
+    if let (Some(p), Some((stats, ranges, weights))) = (&pipeline, &stage_stats) {
         let file = PipelineFile {
             stages: p.stages,
             micro_batches: p.micro_batches,
+            split: &p.split,
+            unit_weights: weights,
             theoretical_bubble: anneal_distributed::pipeline::theoretical_bubble(p.stages, p.micro_batches),
             per_stage: stats
                 .iter()
@@ -1983,15 +1985,22 @@ struct ReportContext<'a> {
     /// With `[transfer]`: parameters that train (at the end, when unfrozen
     /// gradually) and in all.
     params: Option<(usize, usize)>,
-    /// A pipelined run's stages: what each measured, and its units.
-    stages: Option<&'a (Vec<anneal_distributed::StageStats>, Vec<std::ops::Range<usize>>)>,
+    /// A pipelined run's stages: what each measured, its units, and what the cut balanced.
+    stages: Option<&'a StageReport>,
 }
+
+/// A pipelined run's stages: what each measured, its units, and the units'
+/// weights the cut balanced (parameters, or measured seconds).
+type StageReport = (Vec<anneal_distributed::StageStats>, Vec<std::ops::Range<usize>>, Vec<f64>);
 
 /// The `pipeline.json` of a pipelined run: each stage's units and measurements.
 #[derive(Debug, Serialize)]
 struct PipelineFile<'a> {
     stages: usize,
     micro_batches: usize,
+    split: &'a anneal_models::pipeline::Split,
+    /// What the cut balanced per unit: parameters, or measured seconds.
+    unit_weights: &'a [f64],
     /// `(S − 1) / (M + S − 1)`.
     theoretical_bubble: f64,
     per_stage: Vec<StageLine<'a>>,
@@ -2016,11 +2025,7 @@ fn bytes(n: usize) -> String {
 }
 
 /// The report's lines on a pipelined run.
-fn pipeline_lines(
-    r: &mut String,
-    p: &anneal_distributed::PipelineConfig,
-    stages: &(Vec<anneal_distributed::StageStats>, Vec<std::ops::Range<usize>>),
-) {
+fn pipeline_lines(r: &mut String, p: &anneal_distributed::PipelineConfig, stages: &StageReport) {
     let total: usize = stages.0.iter().map(|s| s.parameters).sum();
     let _ = writeln!(
         r,
@@ -2029,6 +2034,10 @@ fn pipeline_lines(
         p.micro_batches,
         match &p.split {
             anneal_models::pipeline::Split::Balanced => "to balance parameters".to_string(),
+            anneal_models::pipeline::Split::Time => format!(
+                "to balance the units' training times measured on the first batch ({} ms)",
+                stages.2.iter().map(|t| format!("{:.2}", t * 1e3)).collect::<Vec<_>>().join(", ")
+            ),
             anneal_models::pipeline::Split::At(c) => format!("at units {c:?}"),
         },
         100.0 * anneal_distributed::pipeline::theoretical_bubble(p.stages, p.micro_batches)
