@@ -655,7 +655,7 @@ fn broadcast_f64<C: Collective>(collective: &mut C, values: &[f64], root: usize)
 /// the autodiff device `model` is on): the forward pass of every unit in turn
 /// (reading its output back, as a stage does to send it) and the backward pass
 /// through it, in seconds, the median of three passes after a warm-up. What
-/// [`Split::Time`](anneal_models::pipeline::Split::Time) balances.
+/// [`Split::Time`] balances.
 pub fn unit_times(model: &AnyModel, input: &Tensor<2>) -> std::result::Result<Vec<f64>, TrainError> {
     let device = input.device();
     let n = unit_params(model).len();
