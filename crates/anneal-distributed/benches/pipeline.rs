@@ -173,7 +173,7 @@ fn bubble_rank<C: Collective>(
     };
     let optimizer: OptimizerConfig = toml::from_str("name = \"adam\"\nlearning_rate = 0.001").expect("adam");
     let start = Instant::now();
-    let trained = fit_stage(c, stage, m, &mut optimizer.init().expect("adam"), &job, Vec::new()).expect("trains");
+    let trained = fit_stage(c, stage, m, &mut optimizer.init().expect("adam"), &job, Vec::new(), None).expect("trains");
     (trained.stats, start.elapsed().as_secs_f64())
 }
 

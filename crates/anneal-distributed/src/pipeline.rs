@@ -24,13 +24,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anneal_data::dataset::{SequentialBatches, ShuffledBatches};
-use anneal_data::{BatchSampler, Dataset, LastBatch, Target, Targets};
+use anneal_data::{BatchSampler, Dataset, LastBatch, Sharded, Target, Targets};
 use anneal_models::AnyModel;
 use anneal_models::pipeline::{Flow, Split, Stage, split_at, stage_ranges, unit_params};
 use anneal_optim::{Optimizer, Scheduler};
 use anneal_regularize::{EarlyStopping, Verdict};
 use anneal_train::{
-    BuiltinMetric, EpochRecord, Evaluation, Metric, Objective, Progress, TrainConfig, TrainError, TrainHook,
+    BuiltinMetric, EpochRecord, Evaluation, Metric, Objective, ParamLayout, Progress, StepInfo, TrainConfig,
+    TrainError, TrainHook,
 };
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
@@ -38,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::collective::Collective;
 use crate::error::{DistError, Result};
+use crate::sync::{GradientSync, broadcast_f64};
 
 /// The pipeline's shape: `[distributed] pipeline = { stages = 2, micro_batches = 4 }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +117,8 @@ pub struct GPipe<C> {
     stage: Option<Stage>,
     micro_batches: usize,
     stats: StageStats,
+    /// When the step under way began (its gradients), until its update.
+    step_started: Option<Instant>,
 }
 
 impl<C> std::fmt::Debug for GPipe<C> {
@@ -186,7 +190,7 @@ impl<C: Collective> GPipe<C> {
             return Err(DistError::InvalidSetting("pipeline micro_batches = 0: at least 1".into()));
         }
         let stats = StageStats { stage: collective.rank(), parameters: stage.num_params(), ..StageStats::default() };
-        Ok(Self { collective, stage: Some(stage), micro_batches, stats })
+        Ok(Self { collective, stage: Some(stage), micro_batches, stats, step_started: None })
     }
 
     fn first(&self) -> bool {
@@ -235,6 +239,7 @@ impl<C: Collective> GPipe<C> {
     where
         D: Dataset<Input = Tensor<2>>,
     {
+        self.step_started = Some(Instant::now());
         let rank = self.collective.rank();
         let parts = micro_batches(rows, self.micro_batches);
         let total = rows.len().max(1) as f64;
@@ -314,14 +319,23 @@ impl<C: Collective> GPipe<C> {
     where
         D: Dataset<Input = Tensor<2>>,
     {
-        let start = Instant::now();
         let mut out = self.gradients(data, rows, epoch, objective, device)?;
         let grads = std::mem::replace(&mut out.grads, GradientsParams::new());
+        self.update(optimizer, grads)?;
+        Ok(out)
+    }
+
+    /// `optimizer`'s update of this stage with `grads` (what
+    /// [`gradients`](Self::gradients) returned, all-reduced across replicas in
+    /// a grid); ends the step whose time [`StageStats`] counts.
+    pub fn update(&mut self, optimizer: &mut Optimizer, grads: GradientsParams) -> std::result::Result<(), TrainError> {
         let stage = self.stage.take().ok_or_else(|| train_error("the stage was lost in a failed update"))?;
         self.stage = Some(optimizer.step(stage, grads));
         self.stats.steps += 1;
-        self.stats.step_seconds += start.elapsed().as_secs_f64();
-        Ok(out)
+        if let Some(start) = self.step_started.take() {
+            self.stats.step_seconds += start.elapsed().as_secs_f64();
+        }
+        Ok(())
     }
 
     /// The outputs for every row of `data` in batches of `batch_size`, through
@@ -463,6 +477,13 @@ pub fn unsupported(config: &TrainConfig) -> Option<&'static str> {
 /// with the agreed record, and `stop_requested`, which ends every stage after
 /// that epoch (a pruned trial); the per-batch and gradient hooks do not run
 /// (no rank holds the whole model's gradients).
+///
+/// `replicas`: in a grid of pipelines × data-parallel replicas, this stage's
+/// group across the replicas (the same stage of every pipeline). Each
+/// pipeline then trains on its share of every global batch, this stage's
+/// gradients are averaged across the group before every update (weighted by
+/// rows), and the epoch's record is agreed across it as data-parallel
+/// replicas agree theirs; the first replica's hooks decide a stop for all.
 pub fn fit_stage<C: Collective, D>(
     collective: C,
     stage: Stage,
@@ -470,6 +491,7 @@ pub fn fit_stage<C: Collective, D>(
     optimizer: &mut Optimizer,
     job: &StageJob<'_, D>,
     mut hooks: Vec<&mut (dyn TrainHook + Send)>,
+    replicas: Option<&mut (dyn Collective + Send)>,
 ) -> std::result::Result<TrainedStage<C>, TrainError>
 where
     D: Dataset<Input = Tensor<2>>,
@@ -481,11 +503,14 @@ where
     let world = collective.world();
     let rank = collective.rank();
     let full_batch = optimizer.config().is_full_batch();
-    let sampler = ShuffledBatches {
+    let global = ShuffledBatches {
         batch_size: if full_batch { job.train.len() } else { config.batch_size },
         seed: config.seed,
         last: if full_batch { LastBatch::Keep } else { config.last_batch },
     };
+    let (replica, n_replicas) = replicas.as_ref().map_or((0, 1), |r| (r.rank(), r.world()));
+    let sampler = Sharded::new(global, replica, n_replicas)?;
+    let mut sync = replicas.map(GradientSync::new);
     let plan = config.plan(job.train.len(), full_batch);
     let mut scheduler: Option<(anneal_optim::ScheduleUnit, Scheduler)> = match &config.schedule {
         Some(s) => {
@@ -496,6 +521,9 @@ where
     };
     let device = job.device.clone().autodiff();
     let stage = stage.fork(&device).train();
+    if let Some(s) = sync.as_mut() {
+        s.on_layout(&ParamLayout::of(&stage));
+    }
     let mut pipe = GPipe::new(collective, stage, micro_batches).map_err(train_error)?;
     let classes = matches!(job.train.all_targets(), Targets::Classes(_));
     let metrics: Vec<BuiltinMetric> = match job.valid {
@@ -528,6 +556,7 @@ where
     let mut history = Vec::with_capacity(config.epochs);
     let mut reference = None;
     let mut stopped_by_hook = None;
+    let mut iteration = 0usize;
     for hook in &mut hooks {
         hook.on_train_start(&plan, &[]);
     }
@@ -539,12 +568,26 @@ where
         if let Some((anneal_optim::ScheduleUnit::Epoch, s)) = &scheduler {
             optimizer.set_learning_rate(s.lr());
         }
+        if let Some(s) = sync.as_mut() {
+            s.on_epoch_start(epoch);
+        }
         let (mut loss_sum, mut correct, mut rows_seen) = (0.0, 0usize, 0usize);
         for rows in sampler.batches(job.train.len(), epoch)? {
+            iteration += 1;
             if let Some((anneal_optim::ScheduleUnit::Iteration, s)) = &scheduler {
                 optimizer.set_learning_rate(s.lr());
             }
-            let out = pipe.step(optimizer, job.train, &rows, epoch, job.objective.as_ref(), &device)?;
+            let info = StepInfo { epoch, iteration, batch_len: rows.len() };
+            let mut out = pipe.gradients(job.train, &rows, epoch, job.objective.as_ref(), &device)?;
+            let mut grads = std::mem::replace(&mut out.grads, GradientsParams::new());
+            if let Some(s) = sync.as_mut() {
+                s.on_batch_start(&info);
+                s.after_backward(&info, &mut grads);
+                if let Some(reason) = s.failure() {
+                    return Err(TrainError::Aborted { epoch, iteration, reason, last_checkpoint: None });
+                }
+            }
+            pipe.update(optimizer, grads)?;
             if let Some(loss) = out.loss {
                 let reference = *reference.get_or_insert(loss);
                 if !loss.is_finite() || loss > 1e4 * f64::max(1.0, f64::abs(reference)) {
@@ -597,6 +640,14 @@ where
                 record.metrics.insert(format!("val_{}", m.name()), numbers[3 + i]);
             }
         }
+        // A grid: the same stage of every pipeline agrees on the record (training
+        // numbers over every replica's rows, the first replica's validation).
+        if let Some(s) = sync.as_mut() {
+            s.reduce_record(&mut record);
+            if let Some(reason) = s.failure() {
+                return Err(TrainError::Aborted { epoch, iteration, reason, last_checkpoint: None });
+            }
+        }
         if log {
             let val = record.metrics.get("val_loss").map(|v| format!("  val_loss {v:.4}")).unwrap_or_default();
             eprintln!(
@@ -617,7 +668,11 @@ where
         }
         // Rank 0's hooks may end the run (anneal tune's pruner): every stage stops after this epoch.
         let stop = if hooks.iter().any(|h| h.stop_requested()) { 1.0 } else { 0.0 };
-        let stop = broadcast_f64(&mut pipe.collective, &[stop], 0).map_err(train_error)?;
+        let mut stop = broadcast_f64(&mut pipe.collective, &[stop], 0).map_err(train_error)?;
+        if let Some(s) = sync.as_mut() {
+            // The first replica's stop (its first stage ran the hooks) for every replica.
+            stop = broadcast_f64(s.collective_mut(), &stop, 0).map_err(train_error)?;
+        }
         if stop.first().is_some_and(|&s| s > 0.0) && epoch < config.epochs {
             stopped_by_hook = Some(epoch);
             break;
@@ -632,23 +687,6 @@ where
     let (stage, collective, stats) = pipe.into_parts()?;
     let (best_epoch, stage) = best.unwrap_or((history.len(), stage));
     Ok(TrainedStage { stage: stage.valid(), history, stats, collective, stopped_by_hook, best_epoch, stopped_early })
-}
-
-/// `values` of rank `root` on every rank, exactly: each `f64` crosses as the
-/// bit patterns of two `f32`s (a broadcast copies, it never computes).
-fn broadcast_f64<C: Collective>(collective: &mut C, values: &[f64], root: usize) -> Result<Vec<f64>> {
-    let mut halves: Vec<f32> = values
-        .iter()
-        .flat_map(|v| {
-            let bits = v.to_bits();
-            [f32::from_bits((bits >> 32) as u32), f32::from_bits(bits as u32)]
-        })
-        .collect();
-    collective.broadcast(&mut halves, root)?;
-    Ok(halves
-        .chunks_exact(2)
-        .map(|h| f64::from_bits((u64::from(h[0].to_bits()) << 32) | u64::from(h[1].to_bits())))
-        .collect())
 }
 
 /// Each unit's training time on `input` (a batch as the model reads it, on

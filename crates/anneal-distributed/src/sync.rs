@@ -90,6 +90,11 @@ impl<C: Collective> GradientSync<C> {
         self.collective
     }
 
+    /// The collective, for exchanges of the caller's own between the same replicas.
+    pub fn collective_mut(&mut self) -> &mut C {
+        &mut self.collective
+    }
+
     fn fail(&mut self, what: &str, e: crate::DistError) {
         if self.failure.is_none() {
             self.failure = Some(format!("data-parallel {what} failed on replica {}: {e}", self.collective.rank()));
@@ -194,22 +199,41 @@ impl<C: Collective> TrainHook for GradientSync<C> {
 /// each `f64` travels as its two 32-bit halves through broadcasts, which copy
 /// and never add.
 pub fn all_gather_f64(collective: &mut impl Collective, values: &[f64]) -> Result<Vec<Vec<f64>>, crate::DistError> {
-    let mine: Vec<f32> = values
+    let mine = to_halves(values);
+    let mut all = Vec::with_capacity(collective.world());
+    for root in 0..collective.world() {
+        let mut buf = if root == collective.rank() { mine.clone() } else { vec![0.0; mine.len()] };
+        collective.broadcast(&mut buf, root)?;
+        all.push(from_halves(&buf));
+    }
+    Ok(all)
+}
+
+/// Rank `root`'s `values` on every rank, exactly (as [`all_gather_f64`] sends them).
+pub fn broadcast_f64(
+    collective: &mut impl Collective,
+    values: &[f64],
+    root: usize,
+) -> Result<Vec<f64>, crate::DistError> {
+    let mut halves = to_halves(values);
+    collective.broadcast(&mut halves, root)?;
+    Ok(from_halves(&halves))
+}
+
+/// Each `f64` as the bit patterns of two `f32`s (a broadcast copies them, it never computes).
+fn to_halves(values: &[f64]) -> Vec<f32> {
+    values
         .iter()
         .flat_map(|v| {
             let bits = v.to_bits();
             [f32::from_bits((bits >> 32) as u32), f32::from_bits(bits as u32)]
         })
-        .collect();
-    let mut all = Vec::with_capacity(collective.world());
-    for root in 0..collective.world() {
-        let mut buf = if root == collective.rank() { mine.clone() } else { vec![0.0; mine.len()] };
-        collective.broadcast(&mut buf, root)?;
-        all.push(
-            buf.chunks_exact(2)
-                .map(|pair| f64::from_bits((u64::from(pair[0].to_bits()) << 32) | u64::from(pair[1].to_bits())))
-                .collect(),
-        );
-    }
-    Ok(all)
+        .collect()
+}
+
+fn from_halves(halves: &[f32]) -> Vec<f64> {
+    halves
+        .chunks_exact(2)
+        .map(|h| f64::from_bits((u64::from(h[0].to_bits()) << 32) | u64::from(h[1].to_bits())))
+        .collect()
 }

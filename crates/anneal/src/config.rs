@@ -500,8 +500,10 @@ pub struct DistributedSection {
     /// Pipeline model parallelism (GPipe): `{ stages = 2, micro_batches = 4 }`
     /// cuts the model into `stages` stages of consecutive layers, each on its own
     /// thread (or MPI rank, `mpirun -np <stages>`), and runs every batch as
-    /// `micro_batches` micro-batches through them; `split = { at = [k] }` cuts
-    /// at given units instead of balancing parameters.
+    /// `micro_batches` micro-batches through them; `split = "time"` balances
+    /// measured times instead of parameters, `split = { at = [k] }` cuts at
+    /// given units. With `replicas > 1` (threads only): a grid of that many
+    /// pipelines, data-parallel across them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<anneal_distributed::PipelineConfig>,
 }
@@ -557,13 +559,6 @@ impl DistributedSection {
         }
         if let Some(p) = &self.pipeline {
             p.validate().map_err(|e| crate::Error::Setting(format!("[distributed] {e}")))?;
-            if self.replicas > 1 {
-                return bad(format!(
-                    "pipeline with replicas = {}: a grid of pipelines and data-parallel replicas is not supported \
-                     yet; leave replicas at 1",
-                    self.replicas
-                ));
-            }
         }
         Ok(())
     }

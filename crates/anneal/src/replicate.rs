@@ -174,6 +174,7 @@ fn stage_job<'a>(
     train: &'a Augmented<'a, &'a anneal_data::TabularData>,
     valid: &'a Augmented<'a, &'a anneal_data::TabularData>,
     rank: usize,
+    logs: bool,
 ) -> std::result::Result<StageJob<'a, Augmented<'a, &'a anneal_data::TabularData>>, TrainError> {
     let objective = crate::pipeline::objective(job.config, &job.data.loaded.target, &job.data.train)
         .map_err(|e| TrainError::InvalidSetting(format!("stage {rank}: {e}")))?;
@@ -183,7 +184,7 @@ fn stage_job<'a>(
         train,
         valid: Some(valid),
         device: job.device.clone(),
-        progress: if rank == 0 { job.progress } else { Progress::Silent },
+        progress: if logs { job.progress } else { Progress::Silent },
     })
 }
 
@@ -222,44 +223,61 @@ fn fitted(job: &ReplicaJob<'_>, model: AnyModel, outcome: Outcome, meter: Energy
 }
 
 /// Trains `job` as a pipeline of `pipeline.stages` stages on threads of this
-/// process; `hooks` run on stage 0.
+/// process, or as a grid of `[distributed] replicas` such pipelines (each on
+/// its share of every global batch, each stage's gradients all-reduced across
+/// the pipelines); `hooks` run on the first pipeline's first stage.
 pub(crate) fn fit_pipeline(
     job: &ReplicaJob<'_>,
     pipeline: &PipelineConfig,
     hooks: Vec<&mut (dyn TrainHook + Send)>,
 ) -> Result<Pipelined> {
     let meter = EnergyMeter::start(job.config.energy);
-    let model = crate::pipeline::init_model(job.config, job.model_config, &job.device.clone().autodiff())?;
+    let (n_stages, pipelines) = (pipeline.stages, job.settings.replicas.max(1));
     let (ranges, weights) = plan_stages(job, pipeline, None::<&mut anneal_distributed::ThreadCollective>)?;
-    let stages = split_at(model, &ranges)?;
-    let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
+    // Every pipeline's stages, cut from its own copy of the model (the same seed: the same weights).
+    let mut store = Vec::with_capacity(pipelines * n_stages);
+    for _ in 0..pipelines {
+        let model = crate::pipeline::init_model(job.config, job.model_config, &job.device.clone().autodiff())?;
+        store.extend(split_at(model, &ranges)?.into_iter().map(Some));
+    }
+    let store = Mutex::new(store);
     let hooks = Mutex::new(Some(hooks));
     let train = crate::pipeline::augmented(job.augment, None, &job.data.train);
     let valid = Augmented::plain(&job.data.valid);
     let runner = ThreadReplicas {
-        replicas: pipeline.stages,
+        replicas: pipelines,
         threads_per_replica: job.settings.threads_per_replica,
         timeout: Duration::from_secs_f64(job.settings.timeout_seconds),
     };
-    let results = runner.run(|collective| {
-        let rank = collective.rank();
-        let lost = |what: &str| TrainError::InvalidSetting(format!("stage {rank}: {what}"));
-        let stage = stages.lock().map_err(|_| lost("the stage store was poisoned"))?[rank]
+    let results = runner.run_grid(n_stages, |pipe, mut across| {
+        let (p, rank) = (across.rank(), pipe.rank());
+        let lost = |what: &str| TrainError::InvalidSetting(format!("pipeline {p}, stage {rank}: {what}"));
+        let stage = store.lock().map_err(|_| lost("the stage store was poisoned"))?[p * n_stages + rank]
             .take()
             .ok_or_else(|| lost("no stage"))?;
-        let stage_job = stage_job(job, &train, &valid, rank)?;
-        let mine = if rank == 0 { hooks.lock().ok().and_then(|mut h| h.take()) } else { None };
+        let stage_job = stage_job(job, &train, &valid, rank, p == 0 && rank == 0)?;
+        let mine = if p == 0 && rank == 0 { hooks.lock().ok().and_then(|mut h| h.take()) } else { None };
         let mut optimizer = job.config.optimizer.init()?;
-        let t =
-            fit_stage(collective, stage, pipeline.micro_batches, &mut optimizer, &stage_job, mine.unwrap_or_default())?;
+        let replicas: Option<&mut (dyn Collective + Send)> = if pipelines > 1 { Some(&mut across) } else { None };
+        let t = fit_stage(
+            pipe,
+            stage,
+            pipeline.micro_batches,
+            &mut optimizer,
+            &stage_job,
+            mine.unwrap_or_default(),
+            replicas,
+        )?;
         let outcome = Outcome::of(&t);
         t.collective.finish();
+        across.finish();
         Ok((t.stage, t.stats, outcome))
     })?;
-    let mut stages = Vec::with_capacity(results.len());
-    let mut stats = Vec::with_capacity(results.len());
+    // The first pipeline's stages: every pipeline holds the same weights.
+    let mut stages = Vec::with_capacity(n_stages);
+    let mut stats = Vec::with_capacity(n_stages);
     let mut first = None;
-    for (stage, s, outcome) in results {
+    for (stage, s, outcome) in results.into_iter().take(n_stages) {
         stages.push(stage);
         stats.push(s);
         first.get_or_insert(outcome);
@@ -300,10 +318,10 @@ pub(crate) fn fit_pipeline_mpi<C: Collective>(
     drop(stages);
     let train = crate::pipeline::augmented(job.augment, None, &job.data.train);
     let valid = Augmented::plain(&job.data.valid);
-    let stage_job = stage_job(job, &train, &valid, rank)?;
+    let stage_job = stage_job(job, &train, &valid, rank, rank == 0)?;
     let mut optimizer = job.config.optimizer.init()?;
     let hooks = if rank == 0 { hooks } else { Vec::new() };
-    let trained = fit_stage(collective, mine, pipeline.micro_batches, &mut optimizer, &stage_job, hooks)?;
+    let trained = fit_stage(collective, mine, pipeline.micro_batches, &mut optimizer, &stage_job, hooks, None)?;
     let outcome = Outcome::of(&trained);
     let mut collective = trained.collective;
     // Every stage's measurements, as JSON text in f32 code units, to rank 0.

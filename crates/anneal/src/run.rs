@@ -673,6 +673,10 @@ pub fn train_with_hook(
             (config.multitask.is_some(), "[multitask]"),
             (config.curriculum.is_some(), "[curriculum]"),
             (options.resume, "--resume (a pipelined run writes no checkpoints yet)"),
+            (
+                options.mpi && user.distributed.replicas > 1,
+                "replicas > 1 under MPI (a grid of pipelines runs on threads for now)",
+            ),
         ];
         let name = refused.iter().find(|(set, _)| *set).map(|(_, name)| *name);
         if let Some(name) = name.or_else(|| anneal_distributed::pipeline::unsupported(&train_config)) {

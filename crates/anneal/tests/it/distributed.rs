@@ -201,13 +201,35 @@ fn a_pipeline_of_two_stages_trains_the_plain_loops_model() {
     assert!((stages["theoretical_bubble"].as_f64().unwrap() - 0.2).abs() < 1e-12);
 }
 
+/// `replicas = 2` with a pipeline: a grid of two 2-stage pipelines at 32 rows
+/// each trains the model the plain loop trains at 64.
+#[test]
+fn a_grid_of_two_pipelines_trains_the_model_one_trains_at_the_global_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let deeper = |name: &str, batch: usize, section: &str| {
+        let text = std::fs::read_to_string(config(dir.path(), name, batch, section)).unwrap();
+        write(dir.path(), name, &text.replace("hidden = [32]", "hidden = [32, 16]"))
+    };
+    let plain = deeper("plain.toml", 64, "");
+    let grid = deeper("grid.toml", 32, "[distributed]\nreplicas = 2\npipeline = { stages = 2, micro_batches = 2 }");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let o = anneal(&["train", "--config", &plain, "--out", a.to_str().unwrap(), "--log"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = anneal(&["train", "--config", &grid, "--out", b.to_str().unwrap(), "--log"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (wa, wb) = (weights(&a), weights(&b));
+    let diff = wa.iter().flatten().zip(wb.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(diff < 1e-4, "max |Δw| = {diff}");
+    let report = std::fs::read_to_string(b.join("report.md")).unwrap();
+    assert!(report.contains("data-parallel: 2 replicas") && report.contains("pipeline (GPipe): 2 stages"), "{report}");
+}
+
 #[test]
 fn what_a_pipeline_cannot_do_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r");
     let cases = [
         ("[distributed]\npipeline = { stages = 1 }", "at least 2 stages"),
-        ("[distributed]\nreplicas = 2\npipeline = { stages = 2 }", "leave replicas at 1"),
         ("[distributed]\npipeline = { stages = 2, micro_batches = 0 }", "micro_batches = 0"),
         ("[distributed]\npipeline = { stages = 2, micro = 4 }", "micro"),
         (
@@ -252,4 +274,11 @@ fn a_pipeline_on_two_mpi_ranks_trains_what_it_trains_on_threads() {
     assert_eq!(wa, wb, "the same stages, the same arithmetic");
     let report = std::fs::read_to_string(b.join("report.md")).unwrap();
     assert!(report.contains("stage 1: units"), "{report}");
+    // A grid of pipelines is threads-only: refused under MPI before any folder.
+    let grid = write(dir.path(), "grid.toml", &text.replace("[distributed]", "[distributed]\nreplicas = 2"));
+    let g = dir.path().join("g");
+    let o = mpirun(&["train", "--config", &grid, "--out", g.to_str().unwrap()]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("replicas > 1 under MPI"), "{}", stderr(&o));
+    assert!(!g.exists());
 }
