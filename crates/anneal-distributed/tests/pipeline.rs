@@ -15,7 +15,7 @@ use anneal_models::{
     ActivationKind, AnyModel, CnnConfig, ConvBlockConfig, MlpConfig, Model, ModelConfig, PoolKind, TransformerConfig,
 };
 use anneal_optim::OptimizerConfig;
-use anneal_train::{Objective, Progress, TrainConfig, Trainer, default_objective, evaluate};
+use anneal_train::{Progress, TrainConfig, Trainer, default_objective, evaluate};
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -123,6 +123,18 @@ fn stage_run<C: Collective>(collective: C, stage: Stage, data: &ClassificationDa
     (grads, out.loss, predicted.map(|e| e.predictions))
 }
 
+/// A stage's training job on `data`, validated on `data` too.
+fn stage_job<'a>(train: &'a TrainConfig, data: &'a ClassificationData) -> StageJob<'a, ClassificationData> {
+    StageJob {
+        config: train,
+        objective: default_objective(&data.all_targets()),
+        train: data,
+        valid: Some(data),
+        device: Device::flex(),
+        progress: Progress::Silent,
+    }
+}
+
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
@@ -197,15 +209,7 @@ fn training_through_the_pipeline_equals_the_plain_loop() {
             .unwrap();
         let stages = pipeline::split(model, &Split::Balanced, 2).unwrap();
         let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
-        let objective: std::sync::Arc<dyn Objective> = default_objective(&data.all_targets());
-        let job = StageJob {
-            config: &train,
-            objective,
-            train: &data,
-            valid: Some(&data),
-            device: Device::flex(),
-            progress: Progress::Silent,
-        };
+        let job = stage_job(&train, &data);
         let trained = ThreadReplicas { replicas: 2, threads_per_replica: 1, timeout: Duration::from_secs(60) }
             .run(|collective| {
                 let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
@@ -251,14 +255,7 @@ fn a_grid_of_two_pipelines_trains_the_plain_loops_model_at_the_global_batch() {
             .map(Some)
             .collect();
         let store = Mutex::new(store);
-        let job = StageJob {
-            config: &train,
-            objective: default_objective(&data.all_targets()),
-            train: &data,
-            valid: Some(&data),
-            device: Device::flex(),
-            progress: Progress::Silent,
-        };
+        let job = stage_job(&train, &data);
         let trained = ThreadReplicas { replicas: 2, threads_per_replica: 1, timeout: Duration::from_secs(60) }
             .run_grid(2, |pipe, mut across| {
                 let stage = store.lock().unwrap()[across.rank() * 2 + pipe.rank()].take().unwrap();
@@ -307,14 +304,7 @@ fn early_stopping_through_the_pipeline_stops_and_restores_as_the_plain_loop() {
     assert!(plain.stopped_early && plain.best_epoch < plain.history.len(), "the case must stop early");
     let stages = pipeline::split(model, &Split::Balanced, 2).unwrap();
     let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
-    let job = StageJob {
-        config: &train,
-        objective: default_objective(&data.all_targets()),
-        train: &data,
-        valid: Some(&data),
-        device: Device::flex(),
-        progress: Progress::Silent,
-    };
+    let job = stage_job(&train, &data);
     let trained = ThreadReplicas { replicas: 2, threads_per_replica: 1, timeout: Duration::from_secs(60) }
         .run(|collective| {
             let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
