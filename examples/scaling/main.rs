@@ -273,8 +273,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             x_label: "stages S (up to the model's units)".into(),
             y_label: "efficiency against S workers".into(),
             series: pseries,
-            y_range: Some((0.0, 1.05)),
-            legend_bottom: true,
+            // Room above the curves for the legend.
+            y_range: Some((0.0, 1.6)),
             ..Chart::default()
         });
     }
