@@ -754,32 +754,7 @@ fn bench_train(args: &[String], root: &Path) -> Result<()> {
 /// scaling` fits α + β·n to it, models larger clusters and draws the chapter's plots.
 fn bench_pipeline(args: &[String], root: &Path) -> Result<()> {
     let repeats = flag_value(args, "--repeats").unwrap_or_else(|| "3".into());
-    let bench = |extra: &[&str]| {
-        let mut c = cargo(&[
-            "bench",
-            "-p",
-            "anneal",
-            "-p",
-            "anneal-distributed",
-            "--bench",
-            "pipeline",
-            "--features",
-            CI_FEATURES,
-        ]);
-        c.args(extra);
-        c.env("MIMALLOC_PURGE_DELAY", "-1");
-        c
-    };
-    eprintln!("xtask: build the benchmark ...");
-    let built = bench(&["--no-run"]).output()?;
-    if !built.status.success() {
-        bail!("the benchmark does not build: {}", String::from_utf8_lossy(&built.stderr));
-    }
-    let exe = String::from_utf8_lossy(&built.stderr)
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Executable benches/pipeline.rs (").and_then(|r| r.strip_suffix(')')))
-        .map(|p| root.join(p))
-        .context("the benchmark executable")?;
+    let exe = build_distributed_bench(root, "pipeline")?;
     let run = |mut c: Command, what: &str| -> Result<Vec<serde_json::Value>> {
         eprintln!("xtask: {what} ...");
         bench_json_lines(&c.env("MIMALLOC_PURGE_DELAY", "-1").env("RAYON_NUM_THREADS", "1").output()?, what)
@@ -930,38 +905,40 @@ fn veth_comm(
     result
 }
 
+/// `cargo bench` of anneal-distributed's benchmark `name` with `extra`
+/// arguments, with the CI features and the `anneal` program's allocator
+/// setting (which it gives itself in its main.rs).
+fn distributed_bench(name: &str, extra: &[&str]) -> Command {
+    let mut c =
+        cargo(&["bench", "-p", "anneal", "-p", "anneal-distributed", "--bench", name, "--features", CI_FEATURES]);
+    c.args(extra);
+    c.env("MIMALLOC_PURGE_DELAY", "-1");
+    c
+}
+
+/// Builds anneal-distributed's benchmark `name` and returns the executable
+/// cargo built (which `mpirun` can then start).
+fn build_distributed_bench(root: &Path, name: &str) -> Result<PathBuf> {
+    eprintln!("xtask: build the benchmark ...");
+    let built = distributed_bench(name, &["--no-run"]).output()?;
+    if !built.status.success() {
+        bail!("the benchmark does not build: {}", String::from_utf8_lossy(&built.stderr));
+    }
+    let prefix = format!("Executable benches/{name}.rs (");
+    String::from_utf8_lossy(&built.stderr)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(prefix.as_str()).and_then(|r| r.strip_suffix(')')))
+        .map(|p| root.join(p))
+        .context("the benchmark executable")
+}
+
 fn bench_distributed(args: &[String], root: &Path) -> Result<()> {
     let flag = |name: &str| flag_value(args, name);
     let epochs = flag("--epochs").unwrap_or_else(|| "1".into());
     let repeats = flag("--repeats").unwrap_or_else(|| "3".into());
-    let bench = |extra: &[&str]| {
-        let mut c = cargo(&[
-            "bench",
-            "-p",
-            "anneal",
-            "-p",
-            "anneal-distributed",
-            "--bench",
-            "replicas",
-            "--features",
-            CI_FEATURES,
-        ]);
-        c.args(extra);
-        // The `anneal` program's allocator setting, which it gives itself (its main.rs).
-        c.env("MIMALLOC_PURGE_DELAY", "-1");
-        c
-    };
+    let bench = |extra: &[&str]| distributed_bench("replicas", extra);
     // Built once; cargo names the executable it built, which mpirun runs below.
-    eprintln!("xtask: build the benchmark ...");
-    let built = bench(&["--no-run"]).output()?;
-    if !built.status.success() {
-        bail!("the benchmark does not build: {}", String::from_utf8_lossy(&built.stderr));
-    }
-    let exe = String::from_utf8_lossy(&built.stderr)
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Executable benches/replicas.rs (").and_then(|r| r.strip_suffix(')')))
-        .map(|p| root.join(p))
-        .context("the benchmark executable")?;
+    let exe = build_distributed_bench(root, "replicas")?;
     let mut lines =
         bench_json_lines(&bench(&["--", "--epochs", &epochs, "--repeats", &repeats]).output()?, "benchmark")?;
     // The MNIST CNN (examples/configs/mnist_cnn.toml) on 4 000 rows: one replica at

@@ -25,6 +25,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "shared/models.rs"]
+mod models;
+
 /// The allocator the `anneal` program uses (see the workspace manifest).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -195,22 +198,6 @@ fn bubble_line(transport: &str, m: usize, stats: &[StageStats], seconds: f64, ro
 
 /// The three models of the scaling model, each with seeded synthetic rows and its batch.
 fn scaling_models() -> Vec<(&'static str, ModelConfig, ClassificationData, usize)> {
-    let cnn: ModelConfig = toml::from_str(
-        r#"
-        kind = "cnn"
-        channels_in = 1
-        height = 28
-        width = 28
-        output = 10
-        blocks = [
-          { channels = 32, kernel = 3, pool = "max", pool_size = 2 },
-          { channels = 64, kernel = 3, pool = "max", pool_size = 2 },
-        ]
-        hidden = [128]
-        dropout = 0.25
-        "#,
-    )
-    .expect("the CNN config parses");
     let transformer: ModelConfig = toml::from_str(
         r#"
         kind = "transformer"
@@ -225,19 +212,11 @@ fn scaling_models() -> Vec<(&'static str, ModelConfig, ClassificationData, usize
         "#,
     )
     .expect("the transformer config parses");
-    let mlp = ModelConfig::Mlp(MlpConfig {
-        input: 784,
-        hidden: vec![256, 128],
-        output: 10,
-        activation: ActivationKind::Relu,
-        dropout: 0.0,
-        layer_dropout: vec![],
-    });
     let ids: Vec<f32> = (0..2048 * 64).map(|i| (1 + ((i * 2654435761_usize) >> 7) % 2001) as f32).collect();
     let texts = ClassificationData::new(ids, 64, (0..2048).map(|r| r % 2).collect()).expect("valid shapes");
     vec![
-        ("mlp", mlp, anneal_data::batch::linear_teacher(8192, 784, 10, 0).expect("valid"), 256),
-        ("cnn", cnn, anneal_data::batch::linear_teacher(2048, 784, 10, 0).expect("valid"), 64),
+        ("mlp", models::mlp(), anneal_data::batch::linear_teacher(8192, 784, 10, 0).expect("valid"), 256),
+        ("cnn", models::mnist_cnn(), anneal_data::batch::linear_teacher(2048, 784, 10, 0).expect("valid"), 64),
         ("transformer", transformer, texts, 32),
     ]
 }

@@ -26,6 +26,9 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "shared/models.rs"]
+mod models;
+
 /// The allocator the `anneal` program uses (see the workspace manifest).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -33,7 +36,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anneal_data::dataset::ShuffledBatches;
 use anneal_data::{LastBatch, Sharded};
 use anneal_distributed::{Collective, GradientSync, ThreadReplicas};
-use anneal_models::{ActivationKind, MlpConfig, ModelConfig};
+use anneal_models::ModelConfig;
 use anneal_optim::OptimizerConfig;
 use anneal_train::{Progress, TrainConfig, Trainer};
 use burn::prelude::Device;
@@ -52,30 +55,8 @@ fn main() {
     // `--model cnn`: the MNIST CNN of examples/configs/mnist_cnn.toml on the same
     // rows read as 28×28 images (Adam 1e-3 as its reference).
     let model = match argv.iter().position(|a| a == "--model").and_then(|i| argv.get(i + 1)).map(String::as_str) {
-        Some("cnn") => toml::from_str::<ModelConfig>(
-            r#"
-            kind = "cnn"
-            channels_in = 1
-            height = 28
-            width = 28
-            output = 10
-            blocks = [
-              { channels = 32, kernel = 3, pool = "max", pool_size = 2 },
-              { channels = 64, kernel = 3, pool = "max", pool_size = 2 },
-            ]
-            hidden = [128]
-            dropout = 0.25
-            "#,
-        )
-        .expect("the CNN config parses"),
-        _ => ModelConfig::Mlp(MlpConfig {
-            input: 784,
-            hidden: vec![256, 128],
-            output: 10,
-            activation: ActivationKind::Relu,
-            dropout: 0.0,
-            layer_dropout: vec![],
-        }),
+        Some("cnn") => models::mnist_cnn(),
+        _ => models::mlp(),
     };
     if argv.iter().any(|a| a == "--allreduce") {
         if argv.iter().any(|a| a == "--mpi") {

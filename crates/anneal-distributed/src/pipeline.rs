@@ -306,25 +306,6 @@ impl<C: Collective> GPipe<C> {
         Ok(BatchGradients { grads: accumulator.grads(), loss, correct })
     }
 
-    /// One optimiser step of the global batch `rows`: [`gradients`](Self::gradients), then `optimizer`'s update of this stage.
-    pub fn step<D>(
-        &mut self,
-        optimizer: &mut Optimizer,
-        data: &D,
-        rows: &[usize],
-        epoch: usize,
-        objective: &dyn Objective,
-        device: &Device,
-    ) -> std::result::Result<BatchGradients, TrainError>
-    where
-        D: Dataset<Input = Tensor<2>>,
-    {
-        let mut out = self.gradients(data, rows, epoch, objective, device)?;
-        let grads = std::mem::replace(&mut out.grads, GradientsParams::new());
-        self.update(optimizer, grads)?;
-        Ok(out)
-    }
-
     /// `optimizer`'s update of this stage with `grads` (what
     /// [`gradients`](Self::gradients) returned, all-reduced across replicas in
     /// a grid); ends the step whose time [`StageStats`] counts.
@@ -735,20 +716,20 @@ pub fn plan<C: Collective>(
     sample: impl FnOnce() -> std::result::Result<Tensor<2>, TrainError>,
     collective: Option<&mut C>,
 ) -> std::result::Result<(Vec<std::ops::Range<usize>>, Vec<f64>), TrainError> {
-    let weights: Vec<f64> = match config.split {
+    let (integer, weights): (Vec<usize>, Vec<f64>) = match config.split {
         Split::Time => {
             let mut times = unit_times(model, &sample()?)?;
             if let Some(c) = collective {
                 times = broadcast_f64(c, &times, 0).map_err(train_error)?;
             }
-            times
+            // Microseconds (at least 1) as the integer weights of the balanced cut.
+            (times.iter().map(|t| ((t * 1e6).round() as usize).max(1)).collect(), times)
         }
-        _ => unit_params(model).into_iter().map(|p| p as f64).collect(),
-    };
-    // Microseconds (at least 1) as the integer weights of the balanced cut.
-    let integer: Vec<usize> = match config.split {
-        Split::Time => weights.iter().map(|t| ((t * 1e6).round() as usize).max(1)).collect(),
-        _ => unit_params(model),
+        _ => {
+            let params = unit_params(model);
+            let weights = params.iter().map(|&p| p as f64).collect();
+            (params, weights)
+        }
     };
     let ranges = stage_ranges(&integer, &config.split, config.stages).map_err(train_error)?;
     Ok((ranges, weights))

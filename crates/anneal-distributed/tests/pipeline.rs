@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anneal_data::{ClassificationData, Dataset};
 use anneal_distributed::pipeline::{GPipe, StageJob, fit_stage};
-use anneal_distributed::{Collective, ThreadReplicas};
+use anneal_distributed::{Collective, ThreadCollective, ThreadReplicas};
 use anneal_models::pipeline::{self, Split, Stage};
 use anneal_models::{
     ActivationKind, AnyModel, CnnConfig, ConvBlockConfig, MlpConfig, Model, ModelConfig, PoolKind, TransformerConfig,
@@ -123,6 +123,33 @@ fn stage_run<C: Collective>(collective: C, stage: Stage, data: &ClassificationDa
     (grads, out.loss, predicted.map(|e| e.predictions))
 }
 
+/// Runs `f` on one thread per stage, each with its stage and its end of the
+/// stages' group (rank = the stage's index).
+fn on_threads<T: Send>(
+    stages: Vec<Stage>,
+    f: impl Fn(ThreadCollective, Stage) -> Result<T, anneal_train::TrainError> + Sync,
+) -> anneal_distributed::Result<Vec<T>> {
+    let n = stages.len();
+    let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
+    ThreadReplicas { replicas: n, threads_per_replica: 1, timeout: Duration::from_secs(60) }.run(|collective| {
+        let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
+        f(collective, stage)
+    })
+}
+
+/// The plain loop's training of `model` on `data`, validated on `data` too.
+fn plain_fit(
+    train: &TrainConfig,
+    optimizer: &OptimizerConfig,
+    model: AnyModel,
+    data: &ClassificationData,
+) -> anneal_train::Fitted<AnyModel> {
+    Trainer::new(train.clone(), Device::flex())
+        .with_progress(Progress::Silent)
+        .fit(model, &mut optimizer.init().unwrap(), data, Some(data))
+        .unwrap()
+}
+
 /// A stage's training job on `data`, validated on `data` too.
 fn stage_job<'a>(train: &'a TrainConfig, data: &'a ClassificationData) -> StageJob<'a, ClassificationData> {
     StageJob {
@@ -161,13 +188,7 @@ fn two_stages_of_four_micro_batches_on_threads_equal_one_device() {
         let model = config.init(5, &Device::flex().autodiff()).unwrap();
         let whole = single(&model, &data);
         let stages = pipeline::split(model.clone(), &Split::Balanced, 2).unwrap();
-        let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
-        let outs = ThreadReplicas { replicas: 2, threads_per_replica: 1, timeout: Duration::from_secs(60) }
-            .run(|collective| {
-                let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
-                Ok(stage_run(collective, stage, &data))
-            })
-            .unwrap();
+        let outs = on_threads(stages, |collective, stage| Ok(stage_run(collective, stage, &data))).unwrap();
         assert_equal(name, &whole, &outs);
     }
 }
@@ -179,20 +200,17 @@ fn three_stages_at_given_cuts_and_tiny_micro_batches_equal_one_device() {
     let model = config.init(9, &Device::flex().autodiff()).unwrap();
     let whole = single(&model, &data);
     let stages = pipeline::split(model, &Split::At(vec![1, 3]), 3).unwrap();
-    let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
-    let outs = ThreadReplicas { replicas: 3, threads_per_replica: 1, timeout: Duration::from_secs(60) }
-        .run(|collective| {
-            let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
-            let device = Device::flex().autodiff();
-            let objective = default_objective(&data.all_targets());
-            let rows: Vec<usize> = (0..ROWS).collect();
-            let mut pipe = GPipe::new(collective, stage.fork(&device), 40).unwrap();
-            let out = pipe.gradients(&data, &rows, 1, objective.as_ref(), &device).unwrap();
-            let grads = by_id(pipe.stage().unwrap(), &out.grads);
-            let predicted = pipe.evaluate(&data, objective.as_ref(), &Device::flex(), 5).unwrap();
-            Ok((grads, out.loss, predicted.map(|e| e.predictions)))
-        })
-        .unwrap();
+    let outs = on_threads(stages, |collective, stage| {
+        let device = Device::flex().autodiff();
+        let objective = default_objective(&data.all_targets());
+        let rows: Vec<usize> = (0..ROWS).collect();
+        let mut pipe = GPipe::new(collective, stage.fork(&device), 40).unwrap();
+        let out = pipe.gradients(&data, &rows, 1, objective.as_ref(), &device).unwrap();
+        let grads = by_id(pipe.stage().unwrap(), &out.grads);
+        let predicted = pipe.evaluate(&data, objective.as_ref(), &Device::flex(), 5).unwrap();
+        Ok((grads, out.loss, predicted.map(|e| e.predictions)))
+    })
+    .unwrap();
     assert_equal("mlp in 3 stages", &whole, &outs);
 }
 
@@ -203,22 +221,16 @@ fn training_through_the_pipeline_equals_the_plain_loop() {
         let train = TrainConfig { seed: 4, ..TrainConfig::new(3, 8) };
         let optimizer: OptimizerConfig = toml::from_str("name = \"adam\"\nlearning_rate = 0.01").unwrap();
         let model = config.init(5, &Device::flex()).unwrap();
-        let plain = Trainer::new(train.clone(), Device::flex())
-            .with_progress(Progress::Silent)
-            .fit(model.clone(), &mut optimizer.init().unwrap(), &data, Some(&data))
-            .unwrap();
+        let plain = plain_fit(&train, &optimizer, model.clone(), &data);
         let stages = pipeline::split(model, &Split::Balanced, 2).unwrap();
-        let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
         let job = stage_job(&train, &data);
-        let trained = ThreadReplicas { replicas: 2, threads_per_replica: 1, timeout: Duration::from_secs(60) }
-            .run(|collective| {
-                let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
-                let mut optimizer = optimizer.init()?;
-                let t = fit_stage(collective, stage, 3, &mut optimizer, &job, Vec::new(), None)?;
-                t.collective.finish();
-                Ok((t.stage, t.history, t.stats))
-            })
-            .unwrap();
+        let trained = on_threads(stages, |collective, stage| {
+            let mut optimizer = optimizer.init()?;
+            let t = fit_stage(collective, stage, 3, &mut optimizer, &job, Vec::new(), None)?;
+            t.collective.finish();
+            Ok((t.stage, t.history, t.stats))
+        })
+        .unwrap();
         let histories: Vec<_> = trained.iter().map(|t| t.1.clone()).collect();
         let stats: Vec<_> = trained.iter().map(|t| t.2.clone()).collect();
         let joined = pipeline::join(trained.into_iter().map(|t| t.0).collect()).unwrap();
@@ -246,10 +258,7 @@ fn a_grid_of_two_pipelines_trains_the_plain_loops_model_at_the_global_batch() {
     for (name, config, data) in cases().into_iter().take(2) {
         let train = TrainConfig { seed: 4, ..TrainConfig::new(3, 8) };
         let optimizer: OptimizerConfig = toml::from_str("name = \"adam\"\nlearning_rate = 0.01").unwrap();
-        let plain = Trainer::new(train.clone(), Device::flex())
-            .with_progress(Progress::Silent)
-            .fit(config.init(5, &Device::flex()).unwrap(), &mut optimizer.init().unwrap(), &data, Some(&data))
-            .unwrap();
+        let plain = plain_fit(&train, &optimizer, config.init(5, &Device::flex()).unwrap(), &data);
         let store: Vec<Option<Stage>> = (0..2)
             .flat_map(|_| pipeline::split(config.init(5, &Device::flex()).unwrap(), &Split::Balanced, 2).unwrap())
             .map(Some)
@@ -297,22 +306,16 @@ fn early_stopping_through_the_pipeline_stops_and_restores_as_the_plain_loop() {
     // A learning rate high enough that the validation loss soon stops improving.
     let optimizer: OptimizerConfig = toml::from_str("name = \"adam\"\nlearning_rate = 0.2").unwrap();
     let model = config.init(5, &Device::flex()).unwrap();
-    let plain = Trainer::new(train.clone(), Device::flex())
-        .with_progress(Progress::Silent)
-        .fit(model.clone(), &mut optimizer.init().unwrap(), &data, Some(&data))
-        .unwrap();
+    let plain = plain_fit(&train, &optimizer, model.clone(), &data);
     assert!(plain.stopped_early && plain.best_epoch < plain.history.len(), "the case must stop early");
     let stages = pipeline::split(model, &Split::Balanced, 2).unwrap();
-    let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
     let job = stage_job(&train, &data);
-    let trained = ThreadReplicas { replicas: 2, threads_per_replica: 1, timeout: Duration::from_secs(60) }
-        .run(|collective| {
-            let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
-            let t = fit_stage(collective, stage, 3, &mut optimizer.init()?, &job, Vec::new(), None)?;
-            t.collective.finish();
-            Ok((t.stage, t.history.len(), t.best_epoch, t.stopped_early))
-        })
-        .unwrap();
+    let trained = on_threads(stages, |collective, stage| {
+        let t = fit_stage(collective, stage, 3, &mut optimizer.init()?, &job, Vec::new(), None)?;
+        t.collective.finish();
+        Ok((t.stage, t.history.len(), t.best_epoch, t.stopped_early))
+    })
+    .unwrap();
     for t in &trained {
         assert_eq!((t.1, t.2, t.3), (plain.history.len(), plain.best_epoch, true));
     }
@@ -344,13 +347,10 @@ fn a_split_by_measured_time_times_every_unit_and_cuts_between_them() {
     let micros: Vec<usize> = times.iter().map(|t| ((t * 1e6).round() as usize).max(1)).collect();
     assert_eq!(vec![ranges[1].start], pipeline::balanced_cuts(&micros, 2).unwrap());
     let whole = single(&model, &data);
-    let stages = Mutex::new(pipeline::split_at(model, &ranges).unwrap().into_iter().map(Some).collect::<Vec<_>>());
-    let outs = ThreadReplicas { replicas: 2, threads_per_replica: 1, timeout: Duration::from_secs(60) }
-        .run(|collective| {
-            let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
-            Ok(stage_run(collective, stage, &data))
-        })
-        .unwrap();
+    let outs = on_threads(pipeline::split_at(model, &ranges).unwrap(), |collective, stage| {
+        Ok(stage_run(collective, stage, &data))
+    })
+    .unwrap();
     assert_equal("cnn cut by time", &whole, &outs);
 }
 
@@ -371,21 +371,18 @@ fn a_failing_stage_ends_the_other_with_its_name() {
     let (_, config, data) = cases().remove(0);
     let model = config.init(5, &Device::flex()).unwrap();
     let stages = pipeline::split(model, &Split::Balanced, 2).unwrap();
-    let stages = Mutex::new(stages.into_iter().map(Some).collect::<Vec<_>>());
-    let err = ThreadReplicas { replicas: 2, threads_per_replica: 1, timeout: Duration::from_secs(60) }
-        .run(|collective| {
-            let stage = stages.lock().unwrap()[collective.rank()].take().unwrap();
-            if collective.rank() == 1 {
-                return Err(anneal_train::TrainError::InvalidSetting("stage 1 gave up".into()));
-            }
-            let device = Device::flex().autodiff();
-            let objective = default_objective(&data.all_targets());
-            let mut pipe = GPipe::new(collective, stage.fork(&device), 2).unwrap();
-            pipe.gradients(&data, &(0..ROWS).collect::<Vec<_>>(), 1, objective.as_ref(), &device)?;
-            Ok(())
-        })
-        .unwrap_err()
-        .to_string();
+    let err = on_threads(stages, |collective, stage| {
+        if collective.rank() == 1 {
+            return Err(anneal_train::TrainError::InvalidSetting("stage 1 gave up".into()));
+        }
+        let device = Device::flex().autodiff();
+        let objective = default_objective(&data.all_targets());
+        let mut pipe = GPipe::new(collective, stage.fork(&device), 2).unwrap();
+        pipe.gradients(&data, &(0..ROWS).collect::<Vec<_>>(), 1, objective.as_ref(), &device)?;
+        Ok(())
+    })
+    .unwrap_err()
+    .to_string();
     // The root cause, not stage 0's "replica 1 left the group" that followed.
     assert!(err.contains("stage 1 gave up"), "{err}");
 }

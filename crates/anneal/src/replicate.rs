@@ -12,7 +12,9 @@ use anneal_data::{Augmented, BatchSampler, Sharded};
 use std::sync::Arc;
 
 use anneal_distributed::pipeline::{StageJob, TrainedStage, gather_stages};
-use anneal_distributed::{Collective, GradientSync, PipelineConfig, StageStats, ThreadReplicas, fit_stage};
+use anneal_distributed::{
+    Collective, GradientSync, PipelineConfig, StageStats, ThreadReplicas, all_gather_f64, fit_stage,
+};
 use anneal_models::AnyModel;
 use anneal_models::pipeline::{join, split_at};
 use anneal_train::{
@@ -140,7 +142,7 @@ fn fit_rank<C: Collective>(
 pub(crate) struct Pipelined {
     /// The trained model, with its history (rank 0).
     pub fitted: Option<Fitted<AnyModel>>,
-    /// Each stage's measurements (rank 0: every stage's; another MPI rank: its own).
+    /// Each stage's measurements.
     pub stats: Vec<StageStats>,
     /// Each stage's units (the model's unit indices it held).
     pub ranges: Vec<std::ops::Range<usize>>,
@@ -324,19 +326,20 @@ pub(crate) fn fit_pipeline_mpi<C: Collective>(
     let trained = fit_stage(collective, mine, pipeline.micro_batches, &mut optimizer, &stage_job, hooks, None)?;
     let outcome = Outcome::of(&trained);
     let mut collective = trained.collective;
-    // Every stage's measurements, as JSON text in f32 code units, to rank 0.
-    let mut stats = vec![trained.stats.clone()];
-    if rank == 0 {
-        for r in 1..world {
-            let text: String = collective.recv(r)?.iter().filter_map(|&c| char::from_u32(c as u32)).collect();
-            stats.push(
-                serde_json::from_str(&text).map_err(|e| Error::Setting(format!("stage {r}'s measurements: {e}")))?,
-            );
-        }
-    } else {
-        let own = serde_json::to_string(&trained.stats).map_err(|e| Error::Setting(e.to_string()))?;
-        collective.send(0, &own.chars().map(|c| c as u32 as f32).collect::<Vec<_>>())?;
-    }
+    // Every stage's measurements on every rank, exactly (rank 0 reports them).
+    let s = &trained.stats;
+    let mine = [s.stage, s.steps, s.parameters, s.boundary_values].map(|v| v as f64);
+    let stats = all_gather_f64(&mut collective, &[&mine[..], &[s.step_seconds, s.wait_seconds]].concat())?
+        .into_iter()
+        .map(|v| StageStats {
+            stage: v[0] as usize,
+            steps: v[1] as usize,
+            parameters: v[2] as usize,
+            boundary_values: v[3] as usize,
+            step_seconds: v[4],
+            wait_seconds: v[5],
+        })
+        .collect();
     let fitted = match gather_stages(&mut collective, trained.stage, skeleton)? {
         Some(stages) => Some(fitted(job, join(stages)?, outcome, meter)),
         None => None,

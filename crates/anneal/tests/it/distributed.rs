@@ -36,19 +36,48 @@ last_batch = "drop"
     write(dir, name, &text)
 }
 
+/// [`config`] with two hidden layers (three units for a pipeline to cut between).
+fn deeper(dir: &Path, name: &str, batch: usize, distributed: &str) -> String {
+    let text = std::fs::read_to_string(config(dir, name, batch, distributed)).unwrap();
+    write(dir, name, &text.replace("hidden = [32]", "hidden = [32, 16]"))
+}
+
+/// Trains `first` into `<dir>/a` and `second` (with `extra` arguments) into
+/// `<dir>/b`, asserts that they trained the same weights (within 1e-4), and
+/// returns the second run's folder.
+fn trains_alike(dir: &Path, first: &str, second: &str, extra: &[&str]) -> std::path::PathBuf {
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let o = anneal(&["train", "--config", first, "--out", a.to_str().unwrap(), "--log"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let args = [&["train", "--config", second, "--out", b.to_str().unwrap(), "--log"][..], extra].concat();
+    let o = anneal(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (wa, wb) = (weights(&a), weights(&b));
+    let diff = wa.iter().flatten().zip(wb.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(diff < 1e-4, "max |Δw| = {diff}");
+    b
+}
+
+/// Each `[distributed]` section of `cases` fails with an error containing its
+/// text, before a run folder exists.
+fn refused(dir: &Path, cases: &[(&str, &str)]) {
+    let out = dir.join("r");
+    for (i, (section, expected)) in cases.iter().enumerate() {
+        let c = config(dir, &format!("c{i}.toml"), 32, section);
+        let o = anneal(&["train", "--config", &c, "--out", out.to_str().unwrap()]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(expected), "{section}: {}", stderr(&o));
+        assert!(!out.exists(), "a refused run leaves no folder");
+    }
+}
+
 #[test]
 fn two_replicas_at_32_train_the_model_one_trains_at_64() {
     let dir = tempfile::tempdir().unwrap();
     let single = config(dir.path(), "single.toml", 64, "");
     let double = config(dir.path(), "double.toml", 32, "");
-    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let o = anneal(&["train", "--config", &single, "--out", a.to_str().unwrap(), "--log"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = anneal(&["train", "--config", &double, "--out", b.to_str().unwrap(), "--log", "--replicas", "2"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let (wa, wb) = (weights(&a), weights(&b));
-    let diff = wa.iter().flatten().zip(wb.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-    assert!(diff < 1e-4, "max |Δw| = {diff}");
+    let b = trains_alike(dir.path(), &single, &double, &["--replicas", "2"]);
+    let a = dir.path().join("a");
     let report = std::fs::read_to_string(b.join("report.md")).unwrap();
     assert!(report.contains("data-parallel: 2 replicas"), "{report}");
     assert!(report.contains("batch 64"), "{report}");
@@ -67,20 +96,13 @@ fn two_replicas_at_32_train_the_model_one_trains_at_64() {
 #[test]
 fn bad_distributed_settings_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("r");
     let cases = [
         ("[distributed]\nwarmup_epochs = 2", "lr_scaling"),
         ("[distributed]\nreplicas = 0", "replicas = 0"),
         ("[distributed]\nreplicas = 2\nbucket_mb = -1", "bucket_mb"),
         ("[distributed]\nreplics = 2", "replics"),
     ];
-    for (i, (section, expected)) in cases.iter().enumerate() {
-        let c = config(dir.path(), &format!("c{i}.toml"), 32, section);
-        let o = anneal(&["train", "--config", &c, "--out", out.to_str().unwrap()]);
-        assert!(!o.status.success());
-        assert!(stderr(&o).contains(expected), "{section}: {}", stderr(&o));
-        assert!(!out.exists(), "a refused run leaves no folder");
-    }
+    refused(dir.path(), &cases);
 }
 
 /// `mpirun -np 2 anneal train --distributed mpi` with `args` (as root in CI, so
@@ -177,21 +199,9 @@ fn a_killed_rank_ends_the_run_and_one_process_resumes_it() {
 #[test]
 fn a_pipeline_of_two_stages_trains_the_plain_loops_model() {
     let dir = tempfile::tempdir().unwrap();
-    // Two hidden layers: three units to cut between.
-    let deeper = |name: &str, section: &str| {
-        let text = std::fs::read_to_string(config(dir.path(), name, 64, section)).unwrap();
-        write(dir.path(), name, &text.replace("hidden = [32]", "hidden = [32, 16]"))
-    };
-    let plain = deeper("plain.toml", "");
-    let piped = deeper("piped.toml", "[distributed]\npipeline = { stages = 2, micro_batches = 4 }");
-    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let o = anneal(&["train", "--config", &plain, "--out", a.to_str().unwrap(), "--log"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = anneal(&["train", "--config", &piped, "--out", b.to_str().unwrap(), "--log"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let (wa, wb) = (weights(&a), weights(&b));
-    let diff = wa.iter().flatten().zip(wb.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-    assert!(diff < 1e-4, "max |Δw| = {diff}");
+    let plain = deeper(dir.path(), "plain.toml", 64, "");
+    let piped = deeper(dir.path(), "piped.toml", 64, "[distributed]\npipeline = { stages = 2, micro_batches = 4 }");
+    let b = trains_alike(dir.path(), &plain, &piped, &[]);
     let report = std::fs::read_to_string(b.join("report.md")).unwrap();
     assert!(report.contains("pipeline (GPipe): 2 stages × 4 micro-batches"), "{report}");
     assert!(report.contains("stage 1: units 1–2"), "{report}");
@@ -206,20 +216,14 @@ fn a_pipeline_of_two_stages_trains_the_plain_loops_model() {
 #[test]
 fn a_grid_of_two_pipelines_trains_the_model_one_trains_at_the_global_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let deeper = |name: &str, batch: usize, section: &str| {
-        let text = std::fs::read_to_string(config(dir.path(), name, batch, section)).unwrap();
-        write(dir.path(), name, &text.replace("hidden = [32]", "hidden = [32, 16]"))
-    };
-    let plain = deeper("plain.toml", 64, "");
-    let grid = deeper("grid.toml", 32, "[distributed]\nreplicas = 2\npipeline = { stages = 2, micro_batches = 2 }");
-    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let o = anneal(&["train", "--config", &plain, "--out", a.to_str().unwrap(), "--log"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = anneal(&["train", "--config", &grid, "--out", b.to_str().unwrap(), "--log"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let (wa, wb) = (weights(&a), weights(&b));
-    let diff = wa.iter().flatten().zip(wb.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-    assert!(diff < 1e-4, "max |Δw| = {diff}");
+    let plain = deeper(dir.path(), "plain.toml", 64, "");
+    let grid = deeper(
+        dir.path(),
+        "grid.toml",
+        32,
+        "[distributed]\nreplicas = 2\npipeline = { stages = 2, micro_batches = 2 }",
+    );
+    let b = trains_alike(dir.path(), &plain, &grid, &[]);
     let report = std::fs::read_to_string(b.join("report.md")).unwrap();
     assert!(report.contains("data-parallel: 2 replicas") && report.contains("pipeline (GPipe): 2 stages"), "{report}");
 }
@@ -227,7 +231,6 @@ fn a_grid_of_two_pipelines_trains_the_model_one_trains_at_the_global_batch() {
 #[test]
 fn what_a_pipeline_cannot_do_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("r");
     let cases = [
         ("[distributed]\npipeline = { stages = 1 }", "at least 2 stages"),
         ("[distributed]\npipeline = { stages = 2, micro_batches = 0 }", "micro_batches = 0"),
@@ -237,13 +240,7 @@ fn what_a_pipeline_cannot_do_is_named() {
             "gradient_clipping",
         ),
     ];
-    for (i, (section, expected)) in cases.iter().enumerate() {
-        let c = config(dir.path(), &format!("c{i}.toml"), 32, section);
-        let o = anneal(&["train", "--config", &c, "--out", out.to_str().unwrap()]);
-        assert!(!o.status.success());
-        assert!(stderr(&o).contains(expected), "{section}: {}", stderr(&o));
-        assert!(!out.exists(), "a refused run leaves no folder");
-    }
+    refused(dir.path(), &cases);
     // A model with fewer units than stages: named (after the data gave the model its shape).
     let c = config(dir.path(), "deep.toml", 32, "[distributed]\npipeline = { stages = 3 }");
     let o = anneal(&["train", "--config", &c, "--out", dir.path().join("d").to_str().unwrap()]);
