@@ -406,7 +406,46 @@ fn flatten(z: Tensor<4>, global_pool: bool) -> Tensor<2> {
 
 impl ConvBlock {
     /// Convolution, batch norm, activation, pooling.
-    fn forward(&self, mut z: Tensor<4>, activation: &Activation) -> Tensor<4> {
+    fn forward(&self, z: Tensor<4>, activation: &Activation) -> Tensor<4> {
+        match self.fused(&z, activation) {
+            Some(out) => out,
+            None => self.composed(z, activation),
+        }
+    }
+
+    /// The block as one operation ([`crate::fused`]) where it applies: a
+    /// convolution with bias, ReLU, max or no pooling, on the flex backend.
+    fn fused(&self, z: &Tensor<4>, activation: &Activation) -> Option<Tensor<4>> {
+        let conv = &self.conv;
+        let relu = matches!(activation, Activation::Relu(_));
+        let padding = match conv.padding {
+            PaddingConfig2d::Explicit(a, b, c, d) if [b, c, d] == [a, a, a] => a,
+            PaddingConfig2d::Valid => 0,
+            _ => return None,
+        };
+        let plain = conv.groups == 1 && conv.dilation == [1, 1] && conv.stride[0] == conv.stride[1];
+        let pool = match &self.max_pool {
+            None => 1,
+            Some(p)
+                if p.kernel_size[0] == p.kernel_size[1]
+                    && p.stride == p.kernel_size
+                    && p.dilation == [1, 1]
+                    && matches!(p.padding, PaddingConfig2d::Valid)
+                    && !p.ceil_mode =>
+            {
+                p.kernel_size[0]
+            }
+            Some(_) => return None,
+        };
+        if !relu || !plain || self.norm.is_some() || self.avg_pool.is_some() {
+            return None;
+        }
+        let bias = conv.bias.as_ref()?;
+        crate::fused::conv_relu_max_pool(z, conv.weight.val(), bias.val(), conv.stride[0], padding, pool)
+    }
+
+    /// The block as burn's operations, one after the other.
+    pub(crate) fn composed(&self, mut z: Tensor<4>, activation: &Activation) -> Tensor<4> {
         z = self.conv.forward(z);
         if let Some(norm) = &self.norm {
             z = norm.forward(z);
@@ -550,6 +589,66 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c.init(10, &device).unwrap().forward(x).into_data());
         assert_eq!(c.head_input().unwrap(), 64);
+    }
+
+    /// The fused block (flex) against burn's composition of the same block:
+    /// outputs and the gradients of the input, weights and bias.
+    #[test]
+    #[allow(deprecated)] // Device::ndarray: the backend without the fused path
+    fn the_fused_block_equals_burns_operations_forward_and_backward() {
+        let device = Device::flex().autodiff();
+        // (channels in, image h × w, block): images large enough to take one matrix product
+        // each (and to leave their buffers for the next cases); padding, stride, pooling with a
+        // remainder, no pooling.
+        let cases = [
+            (1, [300, 290], ConvBlockConfig::new(4).with_pool(PoolKind::Max, 2)),
+            (2, [9, 8], ConvBlockConfig { padding: 1, ..ConvBlockConfig::new(4).with_pool(PoolKind::Max, 2) }),
+            (3, [11, 10], ConvBlockConfig { stride: 2, kernel: 2, ..ConvBlockConfig::new(5) }),
+            (1, [13, 13], ConvBlockConfig::new(6).with_pool(PoolKind::Max, 3)),
+            (2, [7, 9], ConvBlockConfig { stride: 2, padding: 2, kernel: 5, ..ConvBlockConfig::new(3) }),
+        ];
+        for (i, (ci, [h, w], block)) in cases.into_iter().enumerate() {
+            let config = CnnConfig { blocks: vec![block], ..CnnConfig::new([ci, h, w], 2) };
+            let model = config.init(i as u64, &device).unwrap();
+            let block = &model.blocks[0];
+            let n = 3;
+            let values: Vec<f32> = (0..n * ci * h * w).map(|j| ((j * 37 % 23) as f32 - 11.0) / 7.0).collect();
+            let x = || Tensor::<4>::from_data(TensorData::new(values.clone(), [n, ci, h, w]), &device).require_grad();
+            let (x1, x2) = (x(), x());
+            let fused = block.fused(&x1, &model.activation).expect("the fused path applies on flex");
+            let composed = block.composed(x2.clone(), &model.activation);
+            fused.to_data().assert_approx_eq::<f32>(&composed.to_data(), burn::tensor::Tolerance::absolute(1e-5));
+            // A loss that weighs every output differently.
+            let weights = Tensor::<4>::from_data(
+                TensorData::new(
+                    (0..fused.shape().num_elements()).map(|j| (j % 5) as f32 - 1.5).collect::<Vec<_>>(),
+                    fused.dims(),
+                ),
+                &device,
+            );
+            let g1 = (fused * weights.clone()).sum().backward();
+            let g2 = (composed * weights).sum().backward();
+            let tol = burn::tensor::Tolerance::rel_abs(1e-4, 1e-4);
+            x1.grad(&g1).unwrap().to_data().assert_approx_eq::<f32>(&x2.grad(&g2).unwrap().to_data(), tol);
+            let (wt, bias) = (&block.conv.weight, block.conv.bias.as_ref().unwrap());
+            wt.grad(&g1).unwrap().to_data().assert_approx_eq::<f32>(&wt.grad(&g2).unwrap().to_data(), tol);
+            bias.grad(&g1).unwrap().to_data().assert_approx_eq::<f32>(&bias.grad(&g2).unwrap().to_data(), tol);
+            // Without autodiff (evaluation) the same outputs.
+            let valid = model.valid();
+            let xv = Tensor::<4>::from_data(TensorData::new(values.clone(), [n, ci, h, w]), &Device::flex());
+            let vb = &valid.blocks[0];
+            vb.fused(&xv, &valid.activation).unwrap().to_data().assert_approx_eq::<f32>(
+                &vb.composed(xv, &valid.activation).to_data(),
+                burn::tensor::Tolerance::absolute(1e-5),
+            );
+        }
+        // Other backends and blocks with batch norm take burn's operations.
+        let ndarray = CnnConfig { blocks: vec![ConvBlockConfig::new(2)], ..CnnConfig::new([1, 5, 5], 2) };
+        let model = ndarray.init(0, &Device::ndarray()).unwrap();
+        assert!(model.blocks[0].fused(&Tensor::zeros([1, 1, 5, 5], &Device::ndarray()), &model.activation).is_none());
+        let bn = CnnConfig { blocks: vec![ConvBlockConfig { batch_norm: true, ..ConvBlockConfig::new(2) }], ..ndarray };
+        let model = bn.init(0, &Device::flex()).unwrap();
+        assert!(model.blocks[0].fused(&Tensor::zeros([1, 1, 5, 5], &Device::flex()), &model.activation).is_none());
     }
 
     #[test]

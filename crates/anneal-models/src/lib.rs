@@ -28,6 +28,7 @@ pub mod cnn;
 pub mod config;
 pub mod dropout;
 pub mod error;
+mod fused;
 pub mod incontext;
 pub mod linear;
 pub mod mlp;

@@ -45,17 +45,17 @@ fn assert_backends_agree(what: &str, reference: &[f32], losses: impl Fn(Backend)
     }
 }
 
-/// The CNN of both CNN parity tests (one block: convolution, batch norm, max
-/// pooling; a dense head of 12) for `shape` images and `output` classes. Sharing
-/// the block saves compiling some wgpu kernels twice on lavapipe, which is most
-/// of these tests' time.
+/// The CNN of both CNN parity tests for `shape` images and `output` classes:
+/// a block of convolution, batch norm and max pooling, then one of convolution,
+/// ReLU and max pooling (which flex runs as one fused operation of our own,
+/// the other backends as burn's), a dense head of 12. Sharing the blocks saves
+/// compiling some wgpu kernels twice on lavapipe, which is most of these tests' time.
 fn parity_cnn(shape: [usize; 3], output: usize) -> CnnConfig {
     CnnConfig {
-        blocks: vec![ConvBlockConfig {
-            padding: 1,
-            batch_norm: true,
-            ..ConvBlockConfig::new(6).with_pool(PoolKind::Max, 2)
-        }],
+        blocks: vec![
+            ConvBlockConfig { padding: 1, batch_norm: true, ..ConvBlockConfig::new(6).with_pool(PoolKind::Max, 2) },
+            ConvBlockConfig { padding: 1, ..ConvBlockConfig::new(8).with_pool(PoolKind::Max, 2) },
+        ],
         hidden: vec![12],
         ..CnnConfig::new(shape, output)
     }
