@@ -646,6 +646,9 @@ mod tests {
         let ndarray = CnnConfig { blocks: vec![ConvBlockConfig::new(2)], ..CnnConfig::new([1, 5, 5], 2) };
         let model = ndarray.init(0, &Device::ndarray()).unwrap();
         assert!(model.blocks[0].fused(&Tensor::zeros([1, 1, 5, 5], &Device::ndarray()), &model.activation).is_none());
+        // So do empty batches.
+        let model = ndarray.init(0, &Device::flex()).unwrap();
+        assert!(model.blocks[0].fused(&Tensor::zeros([0, 1, 5, 5], &Device::flex()), &model.activation).is_none());
         let bn = CnnConfig { blocks: vec![ConvBlockConfig { batch_norm: true, ..ConvBlockConfig::new(2) }], ..ndarray };
         let model = bn.init(0, &Device::flex()).unwrap();
         assert!(model.blocks[0].fused(&Tensor::zeros([1, 1, 5, 5], &Device::flex()), &model.activation).is_none());

@@ -95,10 +95,11 @@ pub(crate) fn conv_relu_max_pool(
     if ci != wci || k != k2 || h + 2 * padding < k || w + 2 * padding < k {
         return None;
     }
-    // Routes are u32 indices into the batch's convolution output (its rows at most as wide as the input's).
+    // Empty batches and outputs are left to burn; routes are u32 indices into the
+    // batch's convolution output (its rows at most as wide as the input's).
     let [n, co] = [x.dims()[0], weight.dims()[0]];
-    let conv_len = n * co * ((h + 2 * padding - k) / stride + 1) * (w + 2 * padding);
-    if conv_len >= CUT as usize {
+    let (conv_h, conv_w) = ((h + 2 * padding - k) / stride + 1, (w + 2 * padding - k) / stride + 1);
+    if n == 0 || co == 0 || conv_h < pool || conv_w < pool || n * co * conv_h * (w + 2 * padding) >= CUT as usize {
         return None;
     }
     let out = <Dispatch as FusedConvOps>::conv_relu_max_pool(
